@@ -1,0 +1,88 @@
+/**
+ * The monitoring contract every component reports into. MonitoringSystem (this folder) is the
+ * real implementation; components receive it through their components interface.
+ */
+
+export type Labels = Record<string, string | number>
+
+export interface Counter {
+  inc: (value?: number, labels?: Labels) => void
+}
+
+export interface Gauge {
+  set: (value: number, labels?: Labels) => void
+  inc: (value?: number, labels?: Labels) => void
+  dec: (value?: number, labels?: Labels) => void
+}
+
+export interface Histogram {
+  observe: (value: number, labels?: Labels) => void
+  /** starts a timer; calling the result observes the elapsed seconds */
+  startTimer: (labels?: Labels) => () => number
+}
+
+export interface MetricOptions {
+  help: string
+  labelNames?: string[]
+}
+
+export interface HistogramOptions extends MetricOptions {
+  /** bucket upper bounds, in the metric's unit (seconds for *_seconds) */
+  buckets?: number[]
+}
+
+export interface GaugeOptions extends MetricOptions {
+  /** called when metrics are read, to refresh the value (e.g. queue depth) */
+  collect?: (gauge: Gauge) => void
+}
+
+/** Metric names are `agentmesh_<component>_<what>[_unit]`, e.g. `agentmesh_rpc_latency_seconds`. */
+export interface MetricsRegistry {
+  counter: (name: string, options: MetricOptions) => Counter
+  gauge: (name: string, options: GaugeOptions) => Gauge
+  histogram: (name: string, options: HistogramOptions) => Histogram
+}
+
+export type SpanKind = 'internal' | 'client' | 'server' | 'producer' | 'consumer'
+
+export interface StartSpanOptions {
+  /** W3C traceparent of the parent (from an envelope), or a parent span */
+  parent?: string | Span
+  kind?: SpanKind
+  attributes?: Record<string, string | number | boolean>
+}
+
+export interface Span {
+  readonly traceId: string
+  readonly spanId: string
+  /** the W3C traceparent header value for this span, to put in outgoing envelopes */
+  traceparent: () => string
+  setAttribute: (key: string, value: string | number | boolean) => void
+  recordError: (err: unknown) => void
+  end: () => void
+}
+
+export interface Tracing {
+  startSpan: (name: string, options?: StartSpanOptions) => Span
+}
+
+export type HealthStatus = 'ok' | 'degraded' | 'down'
+
+export interface HealthResult {
+  status: HealthStatus
+  /** short human-readable reason when not ok */
+  detail?: string
+  [key: string]: unknown
+}
+
+export type HealthCheck = () => HealthResult | Promise<HealthResult>
+
+export interface HealthRegistry {
+  /** registers (or replaces) the check for a component: network, consensus, storage, event-loop, ... */
+  registerHealthCheck: (component: string, check: HealthCheck) => void
+}
+
+/** What a component needs from monitoring: metrics, spans and a place to report health. */
+export interface Telemetry extends Tracing, HealthRegistry {
+  metrics: MetricsRegistry
+}

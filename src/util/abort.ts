@@ -1,0 +1,53 @@
+import { AbortError, TimeoutError } from '../errors.ts'
+
+export interface AbortOptions {
+  signal?: AbortSignal
+}
+
+/** throws our AbortError/TimeoutError when the signal has fired */
+export function throwIfAborted (signal?: AbortSignal): void {
+  if (signal?.aborted === true) throw abortReason(signal)
+}
+
+/** the typed error for an aborted signal: TimeoutError for AbortSignal.timeout, else AbortError */
+export function abortReason (signal: AbortSignal): Error {
+  const r = signal.reason
+  if (r instanceof Error && (r.name === 'TimeoutError' || r.name === 'AbortError') && !(r instanceof DOMException)) return r
+  if (r instanceof DOMException && r.name === 'TimeoutError') return new TimeoutError('operation timed out')
+  if (r instanceof Error && r.name === 'TimeoutError') return new TimeoutError(r.message)
+  return new AbortError('operation aborted')
+}
+
+/** settles with `promise`, or rejects with the typed reason as soon as `signal` fires */
+export async function raceSignal<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal == null) return await promise
+  throwIfAborted(signal)
+  let onAbort: (() => void) | undefined
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_resolve, reject) => {
+        onAbort = () => { reject(abortReason(signal)) }
+        signal.addEventListener('abort', onAbort, { once: true })
+      })
+    ])
+  } finally {
+    if (onAbort != null) signal.removeEventListener('abort', onAbort)
+  }
+}
+
+/** a signal that fires when any input fires, or after `timeoutMs` (if given) */
+export function combineSignals (signals: Array<AbortSignal | undefined>, timeoutMs?: number): AbortSignal {
+  const list = signals.filter((s): s is AbortSignal => s != null)
+  if (timeoutMs != null) list.push(AbortSignal.timeout(timeoutMs))
+  if (list.length === 1) return list[0]
+  return AbortSignal.any(list)
+}
+
+/** a promise whose resolve/reject are handed out (Promise.withResolvers without Node 22) */
+export function deferred<T> (): { promise: Promise<T>, resolve: (v: T) => void, reject: (e: unknown) => void } {
+  let resolve!: (v: T) => void
+  let reject!: (e: unknown) => void
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
+  return { promise, resolve, reject }
+}
