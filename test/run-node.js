@@ -1,0 +1,58 @@
+#!/usr/bin/env node
+// Runs the Node test suite: every test/**/*.spec.ts (not test/browser), TypeScript through tsx,
+// package conditions pointing at the sources. Prints `N passed, N failed` last.
+//   node test/run-node.js [--sim] [file-or-dir-filter ...]
+import { spawn } from 'node:child_process'
+import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { join, relative } from 'node:path'
+import { tmpdir } from 'node:os'
+import { fileURLToPath } from 'node:url'
+
+const root = fileURLToPath(new URL('..', import.meta.url))
+const args = process.argv.slice(2)
+const sim = args.includes('--sim')
+const filters = args.filter(a => !a.startsWith('--'))
+
+function walk (dir) {
+  const out = []
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name)
+    if (statSync(p).isDirectory()) {
+      if (name === 'browser' || name === 'node_modules' || name === 'fixtures') continue
+      out.push(...walk(p))
+    } else if (sim ? name.endsWith('.sim.ts') : name.endsWith('.spec.ts')) out.push(p)
+  }
+  return out
+}
+
+const files = walk(join(root, 'test'))
+  .map(f => relative(root, f))
+  .filter(f => filters.length === 0 || filters.some(x => f.includes(x)))
+  .sort()
+
+if (files.length === 0) {
+  console.error('run-node: no test files matched')
+  process.exit(1)
+}
+
+const countFile = join(tmpdir(), `agentmesh-test-count-${process.pid}.json`)
+const child = spawn(process.execPath, [
+  '--conditions=agentmesh-source',
+  '--import', 'tsx',
+  '--import', './test/setup-node.js',
+  '--test',
+  `--test-concurrency=${process.env.TEST_CONCURRENCY ?? 2}`,
+  '--test-reporter=spec', '--test-reporter-destination=stdout',
+  '--test-reporter=./test/count-reporter.js', `--test-reporter-destination=${countFile}`,
+  ...files
+], { cwd: root, stdio: 'inherit', env: { ...process.env, AGENTMESH_TEST: '1' } })
+
+child.on('exit', (code, signal) => {
+  let counts = { passed: 0, failed: 1, failures: [`test runner exited with ${signal ?? code}`] }
+  try { counts = JSON.parse(readFileSync(countFile, 'utf8')) } catch {}
+  rmSync(countFile, { force: true })
+  if (counts.failures?.length > 0) console.log('\nfailed:\n  ' + counts.failures.join('\n  '))
+  const failed = counts.failed + (code !== 0 && counts.failed === 0 ? 1 : 0)
+  console.log(`node tests: ${counts.passed} passed, ${failed} failed`)
+  process.exit(failed > 0 ? 1 : 0)
+})
