@@ -1,0 +1,37 @@
+/** Wire format version of node records and membership messages on the nodes topic. */
+export const RECORD_VERSION_MAJOR = 1
+export const RECORD_VERSION_MINOR = 0
+
+/** Largest membership message accepted from the network. */
+export const MAX_RECORD_BYTES = 32 * 1024
+export const MAX_ADDRS_PER_RECORD = 32
+export const MAX_TAGS = 32
+export const MAX_LINKS_PER_RECORD = 1024
+export const MAX_STRING_CHARS = 512
+
+/** How often a peer republishes its record (its heartbeat), unless it announces otherwise. */
+export const HEARTBEAT_INTERVAL_MS = 300
+/** Hidden tabs are throttled to ~1 timer/s by the browser: they announce a slower heartbeat. */
+export const HIDDEN_HEARTBEAT_INTERVAL_MS = 1000
+/** Silence, in heartbeats announced by the peer, before it is suspect / failed. */
+export const SUSPECT_AFTER_BEATS = 4
+export const FAIL_AFTER_BEATS = 8
+/** Floors so a very fast announced heartbeat cannot make us trigger-happy. */
+export const MIN_SUSPECT_AFTER_MS = 1000
+export const MIN_FAIL_AFTER_MS = 2200
+/** How often silence is checked. */
+export const FAILURE_CHECK_INTERVAL_MS = 100
+/** A direct probe of a peer whose connection closed. */
+export const PROBE_TIMEOUT_MS = 500
+/** Failed members are forgotten after this long. */
+export const FAILED_RETENTION_MS = 10 * 60_000
+
+/** Discovery */
+export const DISCOVERY_INTERVAL_MS = 2000
+export const DIAL_TIMEOUT_MS = 5000
+export const BOOTSTRAP_RETRY_MAX_MS = 5000
+export const MAX_DIALS_IN_FLIGHT = 8
+
+export const nodesTopic = (mesh: string): string => `agentmesh/${mesh}/v1/nodes`
+export const discoveryTopic = (mesh: string): string => `agentmesh/${mesh}/v1/discovery`
+export const dhtProtocol = (mesh: string): string => `/agentmesh/${mesh}/kad/1.0.0`

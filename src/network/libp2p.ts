@@ -1,0 +1,101 @@
+/**
+ * The libp2p node every agentmesh peer runs. The parts common to all platforms live here; the
+ * transports and listen addresses come from `#platform/libp2p` (Node: TCP + WebSockets;
+ * browsers: WebSockets + WebRTC). Relays add the circuit-relay-v2 server.
+ */
+import { createLibp2p } from 'libp2p'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import { gossipsub } from '@libp2p/gossipsub'
+import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p/kad-dht'
+import { bootstrap } from '@libp2p/bootstrap'
+import { pubsubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import type { Libp2p, PrivateKey, ComponentLogger } from '@libp2p/interface'
+import type { GossipSub } from '@libp2p/gossipsub'
+import type { KadDHT } from '@libp2p/kad-dht'
+import type { Ping } from '@libp2p/ping'
+import type { Identify } from '@libp2p/identify'
+import { platformLibp2pOptions } from '#platform/libp2p'
+import { DISCOVERY_INTERVAL_MS, dhtProtocol, discoveryTopic } from './constants.ts'
+import type { NodeRole } from './types.ts'
+
+export interface MeshServices {
+  identify: Identify
+  ping: Ping
+  pubsub: GossipSub
+  dht: KadDHT
+  [name: string]: unknown
+}
+
+export type MeshLibp2p = Libp2p<MeshServices>
+
+export interface MeshLibp2pInit {
+  privateKey: PrivateKey
+  mesh: string
+  role: NodeRole
+  /** address to listen on and announce (Node peers) */
+  host?: string
+  /** WebSocket port; TCP listens on port + 1 (0: both random) */
+  port?: number
+  bootstrap?: string[]
+  /**
+   * A mesh on loopback or a private network: keep private addresses in the DHT, let browsers
+   * dial ws:// and private addresses, and accept many connections per second from one IP.
+   * Off for meshes on public networks.
+   */
+  localMesh?: boolean
+  logger?: ComponentLogger
+}
+
+export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2p> {
+  const localMesh = init.localMesh ?? true
+  const platform = platformLibp2pOptions({ host: init.host ?? '127.0.0.1', port: init.port ?? 0, role: init.role, localMesh })
+  const services: Record<string, unknown> = {
+    identify: identify(),
+    ping: ping(),
+    pubsub: gossipsub({
+      allowPublishToZeroTopicPeers: true,
+      emitSelf: false,
+      runOnLimitedConnection: true,
+      // peers of a mesh are few and mostly reachable: flood our own messages to every topic peer
+      floodPublish: true
+    }),
+    dht: kadDHT({
+      protocol: dhtProtocol(init.mesh),
+      clientMode: init.role === 'browser',
+      peerInfoMapper: localMesh ? passthroughMapper : removePrivateAddressesMapper
+    })
+  }
+  if (init.role === 'relay') {
+    services.relay = circuitRelayServer({
+      reservations: {
+        maxReservations: 1024,
+        // tabs signal WebRTC and, until upgraded, talk through the relay: don't cut them off
+        applyDefaultLimit: false
+      }
+    })
+  }
+  const peerDiscovery: any[] = [
+    pubsubPeerDiscovery({ topics: [discoveryTopic(init.mesh)], interval: DISCOVERY_INTERVAL_MS })
+  ]
+  if (init.bootstrap != null && init.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap, timeout: 0 }))
+
+  return await createLibp2p({
+    privateKey: init.privateKey,
+    addresses: { listen: platform.listen },
+    transports: platform.transports,
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: platform.connectionGater,
+    connectionManager: {
+      maxConnections: 512,
+      inboundConnectionThreshold: localMesh ? 10_000 : undefined
+    },
+    peerDiscovery,
+    services: services as any,
+    logger: init.logger
+  }) as unknown as MeshLibp2p
+}

@@ -1,0 +1,84 @@
+/** Node roles: a relay, a headless Node peer, a browser tab. */
+export type NodeRole = 'relay' | 'node' | 'browser'
+export type RaftRole = 'voter' | 'learner' | 'none'
+export type MemberStatus = 'alive' | 'suspect' | 'failed'
+export type LinkTransport = 'tcp' | 'websockets' | 'webrtc' | 'circuit-relay'
+
+export interface Capabilities {
+  cpu: number
+  memoryMb: number
+  tags: string[]
+}
+
+/** What a node is using now; placement compares it with Capabilities. */
+export interface Load {
+  agents: number
+  /** cpu units reserved by hosted agents */
+  cpu: number
+  /** memory reserved by hosted agents */
+  memoryMb: number
+  /** resident memory of the process (or tab heap), MB */
+  rssMb: number
+  eventLoopLagMs: number
+}
+
+export interface Link {
+  peer: string
+  transport: LinkTransport
+}
+
+/** The record a node signs and publishes about itself (its heartbeat carries it). */
+export interface NodeRecord {
+  peerId: string
+  mesh: string
+  role: NodeRole
+  raft: RaftRole
+  addrs: string[]
+  capabilities: Capabilities
+  load: Load
+  links: Link[]
+  /** agentmesh package version */
+  version: string
+  /** start time of this process: a higher one is a restart of the same peer */
+  incarnation: number
+  /** increases with every record within one incarnation */
+  seq: number
+  /** sender's wall clock when published */
+  ts: number
+  /** the interval at which this node promises to republish */
+  heartbeatMs: number
+  /** a hidden (throttled) browser tab */
+  hidden: boolean
+  /** extension fields other components publish (e.g. agent kinds hosted); JSON values */
+  ext: Record<string, unknown>
+}
+
+export interface Member {
+  peerId: string
+  status: MemberStatus
+  record: NodeRecord
+  /** local monotonic time the last record arrived */
+  lastSeen: number
+  /** why it is suspect/failed */
+  reason?: string
+}
+
+export interface Topology {
+  nodes: Array<{ peerId: string, role: NodeRole, status: MemberStatus | 'self' }>
+  edges: Array<{ from: string, to: string, transport: LinkTransport }>
+}
+
+export interface NodeEventDetail {
+  peerId: string
+  member: Member
+  reason?: string
+}
+
+export interface NetworkEvents {
+  'node:joined': CustomEvent<NodeEventDetail>
+  'node:updated': CustomEvent<NodeEventDetail>
+  'node:suspect': CustomEvent<NodeEventDetail>
+  'node:failed': CustomEvent<NodeEventDetail>
+  'node:recovered': CustomEvent<NodeEventDetail>
+  'topology:changed': CustomEvent<Topology>
+}

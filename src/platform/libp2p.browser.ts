@@ -1,0 +1,29 @@
+import { webSockets } from '@libp2p/websockets'
+import { webRTC } from '@libp2p/webrtc'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import type { ConnectionGater } from '@libp2p/interface'
+import type { NodeRole } from '../network/types.ts'
+
+export interface PlatformLibp2pInit {
+  host: string
+  port: number
+  role: NodeRole
+  localMesh: boolean
+}
+
+/**
+ * Browser tabs cannot listen on sockets: they take a relay reservation (`/p2p-circuit`) and accept
+ * WebRTC (`/webrtc`), signalled over the relayed connection, then talk directly.
+ */
+export function platformLibp2pOptions (init: PlatformLibp2pInit): { transports: any[], listen: string[], connectionGater?: ConnectionGater } {
+  return {
+    transports: [
+      webSockets(),
+      webRTC({ rtcConfiguration: { iceServers: [] } }),
+      circuitRelayTransport()
+    ],
+    listen: ['/p2p-circuit', '/webrtc'],
+    // the default browser gater refuses ws:// and private addresses: a local mesh needs both
+    connectionGater: init.localMesh ? { denyDialMultiaddr: async () => false } : undefined
+  }
+}

@@ -1,0 +1,28 @@
+import './polyfills.node.ts'
+import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import type { ConnectionGater } from '@libp2p/interface'
+import type { NodeRole } from '../network/types.ts'
+
+export interface PlatformLibp2pInit {
+  host: string
+  port: number
+  role: NodeRole
+  localMesh: boolean
+}
+
+function ipPrefix (host: string): string {
+  return host.includes(':') ? `/ip6/${host}` : `/ip4/${host}`
+}
+
+/** Node peers and relays: WebSockets on `port` (what tabs dial), TCP on `port + 1`. */
+export function platformLibp2pOptions (init: PlatformLibp2pInit): { transports: any[], listen: string[], connectionGater?: ConnectionGater } {
+  const ip = ipPrefix(init.host)
+  const tcpPort = init.port === 0 ? 0 : init.port + 1
+  return {
+    transports: [tcp(), webSockets(), circuitRelayTransport()],
+    listen: [`${ip}/tcp/${init.port}/ws`, `${ip}/tcp/${tcpPort}`],
+    connectionGater: init.localMesh ? { denyDialMultiaddr: async () => false } : undefined
+  }
+}

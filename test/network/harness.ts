@@ -1,0 +1,41 @@
+/**
+ * In-process mesh for network tests: a relay plus Node peers, each a real libp2p node on 127.0.0.1.
+ */
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createMeshLibp2p, NetworkManager } from '../../src/network/index.ts'
+import type { NetworkManagerInit } from '../../src/network/index.ts'
+
+export interface TestPeer {
+  network: NetworkManager
+  stop: () => Promise<void>
+  /** an abrupt stop: connections close without a leave message */
+  crash: () => Promise<void>
+}
+
+export async function startPeer (init: Partial<NetworkManagerInit> & { role?: 'relay' | 'node' }, mesh = 'test'): Promise<TestPeer> {
+  const privateKey = await generateKeyPair('Ed25519')
+  const role = init.role ?? 'node'
+  const libp2p = await createMeshLibp2p({ privateKey, mesh, role, host: '127.0.0.1', port: 0, bootstrap: init.bootstrap })
+  const network = new NetworkManager({ libp2p, privateKey }, { mesh, role, ...init })
+  await network.start()
+  return {
+    network,
+    stop: async () => { await network.stop(); await libp2p.stop() },
+    crash: async () => { await libp2p.stop() }
+  }
+}
+
+/** polls `predicate` until true or the deadline passes */
+export async function waitFor (predicate: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+export function relayAddr (relay: TestPeer): string {
+  const ws = relay.network.libp2p.getMultiaddrs().map(a => a.toString()).find(a => a.includes('/ws'))
+  if (ws == null) throw new Error('relay has no websocket address')
+  return ws
+}

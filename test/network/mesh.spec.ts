@@ -1,0 +1,49 @@
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { relayAddr, startPeer, waitFor, type TestPeer } from './harness.ts'
+
+describe('a relay and three Node peers', () => {
+  let relay: TestPeer
+  const peers: TestPeer[] = []
+
+  before(async () => {
+    relay = await startPeer({ role: 'relay' })
+    const bootstrap = [relayAddr(relay)]
+    for (let i = 0; i < 3; i++) {
+      peers.push(await startPeer({ bootstrap, capabilities: { cpu: i + 1, memoryMb: 256 * (i + 1), tags: i === 0 ? ['llm'] : [] } }))
+    }
+  })
+
+  after(async () => {
+    await Promise.all([relay, ...peers].map(async p => { await p.stop().catch(() => {}) }))
+  })
+
+  it('discover each other and agree on membership with capabilities', async () => {
+    const all = [relay, ...peers]
+    await waitFor(() => all.every(p => p.network.aliveMembers().length === 3), 15_000, 'full membership')
+    for (const p of all) {
+      const ids = new Set(p.network.aliveMembers().map(m => m.peerId))
+      for (const q of all) if (q !== p) assert.ok(ids.has(q.network.peerId))
+    }
+    const seenBy2 = peers[2].network.member(peers[0].network.peerId)
+    assert.deepEqual(seenBy2?.record.capabilities, { cpu: 1, memoryMb: 256, tags: ['llm'] })
+    assert.equal(peers[0].network.member(relay.network.peerId)?.record.role, 'relay')
+  })
+
+  it('agree on the topology: every Node peer is linked directly to the others over tcp or websockets', async () => {
+    await waitFor(() => peers.every(p => p.network.getTopology().edges.length >= 6), 15_000, 'full topology')
+    for (const p of peers) await p.network.updateTopology()
+    const t = await relay.network.updateTopology()
+    assert.equal(t.nodes.length, 4)
+    for (const e of t.edges) assert.ok(['tcp', 'websockets'].includes(e.transport), `edge transport ${e.transport}`)
+    const a = peers[0].network.peerId; const b = peers[1].network.peerId
+    assert.ok(t.edges.some(e => (e.from === a && e.to === b) || (e.from === b && e.to === a)))
+  })
+
+  it('registerNode publishes new capabilities that every peer sees', async () => {
+    const p = peers[1]
+    await p.network.registerNode(p.network.peerId, undefined, { tags: ['gpu'] })
+    await waitFor(() => [relay, peers[0], peers[2]].every(q => q.network.member(p.network.peerId)?.record.capabilities.tags.includes('gpu') === true), 5000, 'new capabilities')
+    await assert.rejects(p.network.registerNode(peers[0].network.peerId), { name: 'InvalidArgumentError' })
+  })
+})
