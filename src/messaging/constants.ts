@@ -1,0 +1,65 @@
+/**
+ * Wire and protocol constants of the messaging layer, with their units in the name.
+ * Every decoder and buffer in src/messaging is bounded by one of these.
+ */
+
+/** envelope format version this peer writes; a different major is refused, a newer minor is read */
+export const ENVELOPE_VERSION_MAJOR = 1
+export const ENVELOPE_VERSION_MINOR = 0
+
+/** the whole encoded envelope, signature included */
+export const MAX_ENVELOPE_BYTES = 1024 * 1024
+/** the payload inside one envelope (leaves room for the header fields) */
+export const MAX_PAYLOAD_BYTES = MAX_ENVELOPE_BYTES - 8 * 1024
+/** sender peer id, UTF-8 bytes (base58 Ed25519 ids are 52 chars, RSA ones longer) */
+export const MAX_PEER_ID_BYTES = 128
+/** agent id or peer id that an envelope is addressed to */
+export const MAX_TARGET_ID_BYTES = 256
+/** content type such as `application/json` */
+export const MAX_CONTENT_TYPE_BYTES = 128
+/** a W3C traceparent (version 00) is exactly 55 bytes */
+export const MAX_TRACEPARENT_BYTES = 55
+/** Ed25519 signatures are 64 bytes; RSA-4096 512 */
+export const MAX_SIGNATURE_BYTES = 512
+/** message ids are 16 random bytes */
+export const MESSAGE_ID_BYTES = 16
+
+/** one length-prefixed frame on an `/agentmesh/rpc/1.0.0` stream */
+export const MAX_FRAME_BYTES = MAX_ENVELOPE_BYTES + 64
+
+/** a remote HLC wall time may run ahead of ours by at most this much */
+export const HLC_MAX_SKEW_MS = 60_000
+/** the logical counter wraps into the next millisecond beyond this */
+export const HLC_MAX_LOGICAL = 0xffff_ffff
+
+/** out-of-order messages held per sender while waiting for a gap to fill */
+export const REORDER_BUFFER_MAX_MESSAGES = 1024
+/** senders tracked by the ordering layer at once (least recently active is forgotten) */
+export const ORDERING_MAX_SENDERS = 4096
+/** a gap not repaired within this long is skipped (its messages are given up) */
+export const ORDERING_SKIP_GAP_AFTER_MS = 10_000
+
+/** recent message ids remembered for dedup */
+export const DEDUP_MAX_IDS = 100_000
+/** how long a message id is remembered for dedup */
+export const DEDUP_WINDOW_MS = 10 * 60_000
+/** sequence numbers above a sender's high-water mark remembered per sender */
+export const DEDUP_MAX_SEQS_PER_SENDER = 4096
+/** senders whose high-water mark is remembered (least recently seen is forgotten) */
+export const DEDUP_MAX_SENDERS = 4096
+
+/** retry: first delay cap, multiplier, largest delay cap and total attempts */
+export const RETRY_INITIAL_DELAY_MS = 100
+export const RETRY_MAX_DELAY_MS = 30_000
+export const RETRY_MULTIPLIER = 2
+export const RETRY_MAX_ATTEMPTS = 8
+
+/** durable outbox bounds */
+export const OUTBOX_MAX_ENTRIES = 10_000
+export const OUTBOX_MAX_BYTES = 64 * 1024 * 1024
+/** delivered entries stay queryable by status() at least this long before compaction removes them */
+export const OUTBOX_DELIVERED_RETENTION_MS = 5 * 60_000
+/** length of a failure reason kept in the outbox */
+export const OUTBOX_MAX_REASON_CHARS = 512
+/** outbox channels (destinations with their own sequence counter) */
+export const OUTBOX_MAX_CHANNEL_CHARS = 300
