@@ -1,0 +1,234 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { DurableRaftLog } from '../../src/consensus/log-store.ts'
+import { entryKey, encodeEntry } from '../../src/consensus/log-store-codec.ts'
+import { MemoryRaftStorage } from '../../src/consensus/raft/storage.ts'
+import { EntryType } from '../../src/consensus/raft/types.ts'
+import type { Entry } from '../../src/consensus/raft/types.ts'
+import { LevelStore } from '../../src/storage/level.ts'
+import { MemoryStore } from '../../src/storage/memory.ts'
+import type { BatchOp, Store, WriteOptions } from '../../src/storage/types.ts'
+import { seededRng } from '../../src/util/prng.ts'
+
+const ent = (index: number, term: number, text = `e${index}`): Entry =>
+  ({ index, term, type: EntryType.Normal, data: new TextEncoder().encode(text) })
+const range = (lo: number, hi: number, term: number): Entry[] =>
+  Array.from({ length: hi - lo + 1 }, (_, k) => ent(lo + k, term))
+const view = (l: { entries: (lo: number, hi: number, max: number) => Entry[], firstIndex: () => number, lastIndex: () => number }): Array<[number, number, string]> =>
+  l.lastIndex() < l.firstIndex() ? [] : l.entries(l.firstIndex(), l.lastIndex() + 1, Infinity).map(e => [e.index, e.term, new TextDecoder().decode(e.data)])
+
+async function withDir<T> (fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'agentmesh-raftlog-'))
+  try { return await fn(dir) } finally { await rm(dir, { recursive: true, force: true }) }
+}
+
+describe('DurableRaftLog', () => {
+  it('starts empty with the bootstrap membership and serves etcd-style reads', async () => {
+    const l = await DurableRaftLog.open(new MemoryStore(), { confState: { voters: ['a', 'b', 'c'], learners: [] } })
+    assert.deepEqual(l.initialState(), { hardState: { term: 0, vote: '', commit: 0 }, confState: { voters: ['a', 'b', 'c'], learners: [] } })
+    assert.equal(l.firstIndex(), 1)
+    assert.equal(l.lastIndex(), 0)
+    assert.equal(l.term(0), 0)
+    assert.deepEqual(l.entries(1, 1, 100), [])
+    assert.throws(() => l.entries(0, 1, 100), { name: 'LogCompactedError' })
+    assert.throws(() => l.entries(1, 2, 100), { name: 'LogUnavailableError' })
+    assert.throws(() => l.term(1), { name: 'LogUnavailableError' })
+  })
+
+  it('appends, truncates a conflicting suffix, limits bytes, and compacts', async () => {
+    const l = await DurableRaftLog.open(new MemoryStore())
+    await l.append(range(1, 5, 1))
+    await l.append([ent(4, 2, 'x4'), ent(5, 2, 'x5'), ent(6, 2, 'x6')])
+    assert.deepEqual(view(l), [[1, 1, 'e1'], [2, 1, 'e2'], [3, 1, 'e3'], [4, 2, 'x4'], [5, 2, 'x5'], [6, 2, 'x6']])
+    await l.append([ent(3, 3, 'y3')])
+    assert.equal(l.lastIndex(), 3)
+    assert.equal(l.term(3), 3)
+    assert.equal(l.entries(1, 4, 1).length, 1, 'at least one entry even over the byte limit')
+    assert.equal(l.entries(1, 4, 2 * (24 + 2)).length, 2)
+    await assert.rejects(l.append([ent(9, 3)]), { name: 'LogUnavailableError' })
+    await l.compact(2)
+    assert.equal(l.firstIndex(), 3)
+    assert.equal(l.term(2), 1)
+    assert.throws(() => l.term(1), { name: 'LogCompactedError' })
+    await assert.rejects(l.compact(2), { name: 'LogCompactedError' })
+    await assert.rejects(l.compact(9), { name: 'LogUnavailableError' })
+    await l.append(range(1, 4, 3)) // entries before the first index are skipped
+    assert.deepEqual(view(l), [[3, 3, 'e3'], [4, 3, 'e4']])
+  })
+
+  it('recovers term, vote, commit, log, membership and snapshot from the same store', async () => {
+    const store = new MemoryStore()
+    const l = await DurableRaftLog.open(store, { confState: { voters: ['a'], learners: [] } })
+    await l.persist({ hardState: { term: 2, vote: 'b', commit: 3 }, entries: range(1, 6, 2) })
+    await l.setConfState({ voters: ['a', 'b'], learners: ['c'] })
+    const snap = await l.createSnapshot(4, undefined, new Uint8Array([9, 9]))
+    assert.equal(snap.metadata.term, 2)
+    await l.compact(3)
+    const r = await DurableRaftLog.open(store, { confState: { voters: ['ignored'], learners: [] } })
+    assert.deepEqual(r.initialState(), { hardState: { term: 2, vote: 'b', commit: 3 }, confState: { voters: ['a', 'b'], learners: ['c'] } })
+    assert.deepEqual(view(r), view(l))
+    assert.equal(r.firstIndex(), 4)
+    assert.equal(r.term(3), 2)
+    assert.deepEqual(r.snapshot().metadata, { index: 4, term: 2, confState: { voters: ['a', 'b'], learners: ['c'] } })
+    assert.deepEqual([...r.snapshot().data], [9, 9])
+    assert.equal(r.cachedBytes(), l.cachedBytes())
+  })
+
+  it('applies a snapshot by replacing the log, refusing older ones, with entries of the same Ready after it', async () => {
+    const store = new MemoryStore()
+    const l = await DurableRaftLog.open(store)
+    await l.append(range(1, 3, 1))
+    const snapshot = { metadata: { index: 10, term: 4, confState: { voters: ['x', 'y'], learners: [] } }, data: new Uint8Array([1]) }
+    await l.persist({ snapshot, entries: [ent(11, 4), ent(12, 5)], hardState: { term: 5, vote: 'x', commit: 11 } })
+    assert.equal(l.firstIndex(), 11)
+    assert.equal(l.lastIndex(), 12)
+    assert.equal(l.term(10), 4)
+    assert.deepEqual(l.initialState().confState, { voters: ['x', 'y'], learners: [] })
+    await assert.rejects(l.applySnapshot({ ...snapshot, metadata: { ...snapshot.metadata, index: 9 } }), { name: 'SnapshotOutOfDateError' })
+    const r = await DurableRaftLog.open(store)
+    assert.deepEqual(view(r), [[11, 4, 'e11'], [12, 5, 'e12']])
+    assert.deepEqual(r.initialState().hardState, { term: 5, vote: 'x', commit: 11 })
+    const keys: string[] = []
+    for await (const [k] of store.entries()) keys.push(k)
+    assert.ok(!keys.includes(entryKey(1)), 'entries replaced by the snapshot are deleted from disk')
+  })
+
+  it('writes each Ready as one synced batch and leaves memory unchanged when the write fails', async () => {
+    const inner = new MemoryStore()
+    const calls: Array<{ ops: number, sync: boolean | undefined }> = []
+    let fail = false
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      batch: async (ops: BatchOp[], options?: WriteOptions) => {
+        calls.push({ ops: ops.length, sync: options?.sync })
+        if (fail) throw new Error('disk full')
+        await inner.batch(ops)
+      }
+    })
+    const l = await DurableRaftLog.open(store)
+    calls.length = 0
+    await l.persist({ hardState: { term: 1, vote: 'a', commit: 0 }, entries: range(1, 3, 1) })
+    assert.deepEqual(calls, [{ ops: 4, sync: true }])
+    fail = true
+    await assert.rejects(l.persist({ hardState: { term: 2, vote: 'b', commit: 2 }, entries: [ent(2, 2)] }))
+    assert.equal(l.lastIndex(), 3)
+    assert.equal(l.term(2), 1)
+    assert.deepEqual(l.getHardState(), { term: 1, vote: 'a', commit: 0 })
+    fail = false
+    await l.append([ent(4, 1)])
+    assert.deepEqual((await DurableRaftLog.open(inner)).initialState().hardState, { term: 1, vote: 'a', commit: 0 })
+    assert.equal((await DurableRaftLog.open(inner)).lastIndex(), 4)
+  })
+
+  it('refuses a corrupt store with StorageError instead of serving a damaged log', async () => {
+    const store = new MemoryStore()
+    const l = await DurableRaftLog.open(store)
+    await l.append(range(1, 3, 1))
+    await store.del(entryKey(2))
+    await assert.rejects(DurableRaftLog.open(store), { name: 'StorageError', message: /gap/ })
+    await store.put(entryKey(2), new Uint8Array([7, 1, 2]))
+    await assert.rejects(DurableRaftLog.open(store), { name: 'StorageError' })
+    await store.put(entryKey(2), encodeEntry(ent(2, 1)))
+    assert.equal((await DurableRaftLog.open(store)).lastIndex(), 3)
+  })
+
+  it('matches MemoryRaftStorage under a seeded random workload, across reopens', async () => {
+    for (const seed of [1, 2, 3]) {
+      const rng = seededRng(seed)
+      const store = new MemoryStore()
+      let durable = await DurableRaftLog.open(store)
+      const model = new MemoryRaftStorage()
+      let term = 1
+      for (let step = 0; step < 300; step++) {
+        const r = rng.int(20)
+        if (r < 10) {
+          const from = Math.max(model.firstIndex(), model.lastIndex() + 1 - rng.int(4))
+          if (rng.int(3) === 0) term++
+          const batch = range(from, from + rng.int(4), term)
+          model.append(batch); await durable.append(batch)
+        } else if (r < 12 && model.lastIndex() >= model.firstIndex()) {
+          const i = model.firstIndex() + rng.int(model.lastIndex() - model.firstIndex() + 1)
+          model.compact(i); await durable.compact(i)
+        } else if (r < 14 && model.lastIndex() > model.snapshot().metadata.index && model.lastIndex() >= model.firstIndex() - 1) {
+          const lo = Math.max(model.snapshot().metadata.index + 1, model.firstIndex() - 1)
+          const i = lo + rng.int(model.lastIndex() - lo + 1)
+          const data = new Uint8Array([step & 0xff])
+          model.createSnapshot(i, undefined, data); await durable.createSnapshot(i, undefined, data)
+        } else if (r < 15) {
+          term++
+          const snap = { metadata: { index: model.lastIndex() + 1 + rng.int(5), term, confState: { voters: ['a'], learners: [] } }, data: new Uint8Array([1, 2]) }
+          model.applySnapshot(snap); await durable.applySnapshot(snap)
+        } else if (r < 18) {
+          const hs = { term, vote: rng.int(2) === 0 ? '' : 'n' + rng.int(3), commit: rng.int(model.lastIndex() + 1) }
+          model.setHardState(hs); await durable.setHardState(hs)
+        } else {
+          durable = await DurableRaftLog.open(store)
+        }
+        const msg = `seed ${seed} step ${step}`
+        assert.equal(durable.firstIndex(), model.firstIndex(), msg)
+        assert.equal(durable.lastIndex(), model.lastIndex(), msg)
+        assert.equal(durable.term(durable.firstIndex() - 1), model.term(model.firstIndex() - 1), msg)
+        assert.deepEqual(view(durable), view(model), msg)
+        assert.deepEqual(durable.getHardState(), model.getHardState(), msg)
+        assert.equal(durable.snapshot().metadata.index, model.snapshot().metadata.index, msg)
+        assert.deepEqual([...durable.snapshot().data], [...model.snapshot().data], msg)
+      }
+    }
+  })
+
+  it('recovers from LevelDB after close and reopen', async () => {
+    await withDir(async (dir) => {
+      const store = await LevelStore.open(dir)
+      const l = await DurableRaftLog.open(store.sub('raft/'), { confState: { voters: ['a', 'b', 'c'], learners: [] } })
+      await l.persist({ hardState: { term: 3, vote: 'c', commit: 40 }, entries: range(1, 50, 3) })
+      await l.append([ent(45, 4, 'new45')])
+      await l.compact(10)
+      await store.close()
+      const again = await LevelStore.open(dir)
+      const r = await DurableRaftLog.open(again.sub('raft/'))
+      assert.deepEqual(r.initialState(), { hardState: { term: 3, vote: 'c', commit: 40 }, confState: { voters: ['a', 'b', 'c'], learners: [] } })
+      assert.equal(r.firstIndex(), 11)
+      assert.equal(r.lastIndex(), 45)
+      assert.deepEqual(r.entries(45, 46, 1000).map(e => new TextDecoder().decode(e.data)), ['new45'])
+      await again.close()
+    })
+  })
+
+  it('keeps every acknowledged Ready when the process is killed mid-write (LevelDB)', async () => {
+    await withDir(async (dir) => {
+      const script = fileURLToPath(new URL('./fixtures/raft-log-writer.ts', import.meta.url))
+      const child = spawn(process.execPath, ['--conditions=agentmesh-source', '--import', 'tsx', script, dir], { stdio: ['ignore', 'pipe', 'inherit'] })
+      let acked = 0
+      let buffered = ''
+      await new Promise<void>((resolve, reject) => {
+        child.on('error', reject)
+        child.on('exit', () => { resolve() })
+        child.stdout.on('data', (chunk: Buffer) => {
+          buffered += chunk.toString()
+          const lines = buffered.split('\n'); buffered = lines.pop() ?? ''
+          for (const line of lines) {
+            const m = /^acked (\d+)$/.exec(line)
+            if (m != null) acked = Number(m[1])
+            if (acked >= 200 && child.exitCode == null) child.kill('SIGKILL')
+          }
+        })
+      })
+      assert.ok(acked >= 200, `writer acknowledged ${acked} Readies before it was killed`)
+      const store = await LevelStore.open(dir)
+      try {
+        const r = await DurableRaftLog.open(store)
+        // Ready n wrote entry n (term = ceil(n / 10)) and hard state { term, commit: n - 1 }
+        assert.ok(r.lastIndex() >= acked, `lastIndex ${r.lastIndex()} >= acked ${acked}`)
+        const hs = r.initialState().hardState
+        assert.equal(hs.commit, r.lastIndex() - 1, 'hard state and entries of a Ready are written together')
+        for (let i = 1; i <= r.lastIndex(); i++) assert.equal(r.term(i), Math.ceil(i / 10))
+      } finally {
+        await store.close()
+      }
+    })
+  })
+})
