@@ -48,6 +48,11 @@ export class Inflights {
     if (this.count === 0) this.start = 0
   }
 
+  /** frees the oldest in-flight message */
+  freeFirstOne (): void {
+    if (this.count > 0) this.freeLE(this.buffer[this.start])
+  }
+
   full (): boolean {
     return this.count === this.size
   }

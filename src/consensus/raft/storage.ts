@@ -124,11 +124,6 @@ export class MemoryRaftStorage implements RaftLogStorage {
     return { ...this.hardState }
   }
 
-  /** the membership stored with the snapshot; the driver updates it as conf changes apply */
-  setConfState (cs: ConfState): void {
-    this.snap.metadata.confState = { voters: [...cs.voters], learners: [...cs.learners] }
-  }
-
   entries (lo: number, hi: number, maxBytes: number): Entry[] {
     const offset = this.ents[0].index
     if (lo <= offset) throw new LogCompactedError()

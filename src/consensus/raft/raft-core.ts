@@ -1,0 +1,508 @@
+/**
+ * The state of one Raft node and the actions every role shares: role transitions, timers counted
+ * in ticks, sending appends/heartbeats/snapshots, committing, elections and membership changes.
+ * Message handling per role lives in raft.ts (class Raft extends RaftCore).
+ */
+import { resolveRaftConfig } from './config.ts'
+import type { RaftConfig, RaftLogger, ResolvedRaftConfig } from './config.ts'
+import { MAX_PENDING_READ_INDEX_MESSAGES } from './constants.ts'
+import { describeConfChange, describeConfState } from './conf-change.ts'
+import { Progress, ProgressState } from './progress.ts'
+import { RaftLog } from './raft-log.ts'
+import { ReadOnly } from './read-only.ts'
+import { SnapshotTemporarilyUnavailableError } from './storage.ts'
+import { ProgressTracker, VoteResult } from './tracker.ts'
+import { ConfChangeType, EntryType, MessageType } from './types.ts'
+import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, ReadState, Snapshot, SoftState, StateRole } from './types.ts'
+
+/** Message.context of a vote that follows a leader transfer: it may disrupt a live leader */
+export const CAMPAIGN_TRANSFER_CONTEXT = new TextEncoder().encode('CampaignTransfer')
+
+export const enum CampaignType { PreElection = 0, Election = 1, Transfer = 2 }
+
+export const MESSAGE_TYPE_NAMES = [
+  'MsgHup', 'MsgBeat', 'MsgProp', 'MsgApp', 'MsgAppResp', 'MsgVote', 'MsgVoteResp', 'MsgPreVote',
+  'MsgPreVoteResp', 'MsgSnap', 'MsgSnapStatus', 'MsgHeartbeat', 'MsgHeartbeatResp', 'MsgUnreachable',
+  'MsgTransferLeader', 'MsgTimeoutNow', 'MsgReadIndex', 'MsgReadIndexResp', 'MsgCheckQuorum'
+] as const
+
+const EMPTY_ENTRIES: Entry[] = []
+const EMPTY_DATA = new Uint8Array(0)
+
+/** a message with every field set, so all messages share one shape */
+export function newMessage (type: MessageType, to: NodeId, from: NodeId, term: number): Message {
+  return { type, to, from, term, logTerm: 0, index: 0, entries: EMPTY_ENTRIES, commit: 0, snapshot: undefined, reject: false, rejectHint: 0, context: undefined }
+}
+
+export function isCampaignTransfer (ctx: Uint8Array | undefined): boolean {
+  if (ctx === undefined || ctx.length !== CAMPAIGN_TRANSFER_CONTEXT.length) return false
+  for (let i = 0; i < ctx.length; i++) if (ctx[i] !== CAMPAIGN_TRANSFER_CONTEXT[i]) return false
+  return true
+}
+
+export abstract class RaftCore {
+  readonly id: NodeId
+  readonly cfg: ResolvedRaftConfig
+  readonly log: RaftLogger
+  term = 0
+  vote: NodeId | '' = ''
+  lead: NodeId | '' = ''
+  role: StateRole = 'follower'
+  isLearner = false
+  readonly raftLog: RaftLog
+  readonly prs: ProgressTracker
+  msgs: Message[] = []
+  readStates: ReadState[] = []
+  leadTransferee: NodeId | '' = ''
+  /** index of the latest conf change proposed; another is refused until it is applied */
+  pendingConfIndex = 0
+  uncommittedSize = 0
+  readonly readOnly: ReadOnly
+  /** ReadIndex requests held until the leader commits an entry of its own term */
+  pendingReadIndexMessages: Message[] = []
+  electionElapsed = 0
+  heartbeatElapsed = 0
+  randomizedElectionTimeout = 0
+
+  constructor (config: RaftConfig) {
+    this.cfg = resolveRaftConfig(config)
+    this.id = this.cfg.id
+    this.log = this.cfg.logger
+    this.raftLog = new RaftLog(this.cfg.storage, this.cfg.maxCommittedSizePerReady)
+    this.prs = new ProgressTracker(this.cfg.maxInflightMsgs)
+    this.readOnly = new ReadOnly(this.cfg.maxPendingReadIndex)
+    const { hardState, confState } = this.cfg.storage.initialState()
+    this.restoreConfState(confState)
+    if (hardState.term !== 0 || hardState.vote !== '' || hardState.commit !== 0) this.loadState(hardState)
+    if (this.cfg.applied > 0) this.raftLog.appliedTo(Math.min(this.cfg.applied, this.raftLog.committed))
+    this.becomeFollower(this.term, '')
+    this.log.info(`newRaft ${this.id} [${describeConfState(this.prs.confState())}] [term: ${this.term}, commit: ${this.raftLog.committed}, applied: ${this.raftLog.applied}, lastindex: ${this.raftLog.lastIndex()}, lastterm: ${this.raftLog.lastTerm()}]`)
+  }
+
+  abstract step (m: Message): void
+
+  hardState (): HardState {
+    return { term: this.term, vote: this.vote, commit: this.raftLog.committed }
+  }
+
+  softState (): SoftState {
+    return { lead: this.lead, role: this.role }
+  }
+
+  private loadState (hs: HardState): void {
+    if (hs.commit < this.raftLog.committed || hs.commit > this.raftLog.lastIndex()) {
+      throw new Error(`${this.id} state.commit ${hs.commit} is out of range [${this.raftLog.committed}, ${this.raftLog.lastIndex()}]`)
+    }
+    this.raftLog.committed = hs.commit
+    this.term = hs.term
+    this.vote = hs.vote
+  }
+
+  /** may this node campaign? (a voter, and not in the middle of applying a snapshot) */
+  promotable (): boolean {
+    const pr = this.prs.progress.get(this.id)
+    return pr !== undefined && !pr.isLearner && !this.raftLog.hasPendingSnapshot()
+  }
+
+  // ---- sending -------------------------------------------------------------------------------
+
+  send (m: Message): void {
+    if (m.from === '') m.from = this.id
+    this.msgs.push(m)
+  }
+
+  /** sends an append (or a snapshot) to `to` if it is not paused; false if nothing was sent */
+  maybeSendAppend (to: NodeId, sendIfEmpty: boolean): boolean {
+    const pr = this.prs.progress.get(to)
+    if (pr === undefined || pr.isPaused()) return false
+    const prevTerm = this.raftLog.termOrNegative(pr.next - 1)
+    let ents: Entry[] | undefined
+    if (prevTerm !== -1 && pr.next >= this.raftLog.firstIndex()) {
+      ents = this.raftLog.entries(pr.next, this.cfg.maxSizePerMsg)
+      if (ents.length === 0 && !sendIfEmpty) return false
+    }
+    if (ents === undefined) return this.maybeSendSnapshot(to, pr)
+    const m = newMessage(MessageType.App, to, this.id, this.term)
+    m.index = pr.next - 1
+    m.logTerm = prevTerm
+    m.entries = ents
+    m.commit = this.raftLog.committed
+    const n = ents.length
+    if (n !== 0) {
+      if (pr.state === ProgressState.Replicate) {
+        const last = ents[n - 1].index
+        pr.optimisticUpdate(last)
+        pr.inflights.add(last)
+      } else if (pr.state === ProgressState.Probe) {
+        pr.probeSent = true
+      }
+    }
+    this.send(m)
+    return true
+  }
+
+  private maybeSendSnapshot (to: NodeId, pr: Progress): boolean {
+    if (!pr.recentActive) return false
+    let snapshot: Snapshot
+    try {
+      snapshot = this.raftLog.snapshot()
+    } catch (err) {
+      if (err instanceof SnapshotTemporarilyUnavailableError) return false
+      throw err
+    }
+    if (snapshot.metadata.index === 0) throw new Error('need non-empty snapshot')
+    pr.becomeSnapshot(snapshot.metadata.index)
+    this.log.info(`${this.id} [firstindex: ${this.raftLog.firstIndex()}, commit: ${this.raftLog.committed}] sent snapshot[index: ${snapshot.metadata.index}, term: ${snapshot.metadata.term}] to ${to} [${pr.toString()}]`)
+    const m = newMessage(MessageType.Snap, to, this.id, this.term)
+    m.snapshot = snapshot
+    this.send(m)
+    return true
+  }
+
+  sendAppend (to: NodeId): void {
+    this.maybeSendAppend(to, true)
+  }
+
+  sendHeartbeat (to: NodeId, ctx: Uint8Array | undefined): void {
+    const pr = this.prs.progress.get(to)
+    if (pr === undefined) return
+    const m = newMessage(MessageType.Heartbeat, to, this.id, this.term)
+    m.commit = Math.min(pr.match, this.raftLog.committed)
+    m.context = ctx
+    this.send(m)
+  }
+
+  bcastAppend (): void {
+    for (const id of this.prs.progress.keys()) if (id !== this.id) this.sendAppend(id)
+  }
+
+  bcastHeartbeat (ctx: Uint8Array | undefined = this.readOnly.lastPendingRequestCtx()): void {
+    for (const id of this.prs.progress.keys()) if (id !== this.id) this.sendHeartbeat(id, ctx)
+  }
+
+  sendTimeoutNow (to: NodeId): void {
+    this.send(newMessage(MessageType.TimeoutNow, to, this.id, this.term))
+  }
+
+  // ---- log -----------------------------------------------------------------------------------
+
+  /** appends entries of the current term on the leader; false when the uncommitted budget is full */
+  appendEntry (es: Entry[]): boolean {
+    const li = this.raftLog.lastIndex()
+    let size = 0
+    for (let i = 0; i < es.length; i++) {
+      es[i].term = this.term
+      es[i].index = li + 1 + i
+      size += es[i].data.byteLength
+    }
+    if (this.uncommittedSize > 0 && size > 0 && this.uncommittedSize + size > this.cfg.maxUncommittedEntriesSize) return false
+    this.uncommittedSize += size
+    const last = this.raftLog.append(es)
+    this.prs.progress.get(this.id)?.maybeUpdate(last)
+    this.maybeCommit()
+    return true
+  }
+
+  reduceUncommittedSize (ents: Entry[]): void {
+    if (this.uncommittedSize === 0) return
+    let s = 0
+    for (const e of ents) s += e.data.byteLength
+    this.uncommittedSize = s > this.uncommittedSize ? 0 : this.uncommittedSize - s
+  }
+
+  maybeCommit (): boolean {
+    return this.raftLog.maybeCommit(this.prs.committed(), this.term)
+  }
+
+  committedEntryInCurrentTerm (): boolean {
+    return this.raftLog.term(this.raftLog.committed) === this.term
+  }
+
+  // ---- roles ---------------------------------------------------------------------------------
+
+  reset (term: number): void {
+    if (this.term !== term) {
+      this.term = term
+      this.vote = ''
+    }
+    this.lead = ''
+    this.electionElapsed = 0
+    this.heartbeatElapsed = 0
+    this.randomizedElectionTimeout = this.cfg.electionTick + this.cfg.rng.int(this.cfg.electionTick)
+    this.leadTransferee = ''
+    this.prs.resetVotes()
+    const last = this.raftLog.lastIndex()
+    for (const [id, pr] of this.prs.progress) {
+      const fresh = new Progress(last + 1, this.cfg.maxInflightMsgs, pr.isLearner)
+      if (id === this.id) fresh.match = last
+      this.prs.progress.set(id, fresh)
+    }
+    this.pendingConfIndex = 0
+    this.uncommittedSize = 0
+    this.readOnly.reset()
+    this.pendingReadIndexMessages = []
+  }
+
+  becomeFollower (term: number, lead: NodeId | ''): void {
+    this.reset(term)
+    this.lead = lead
+    this.role = 'follower'
+    this.log.info(`${this.id} became follower at term ${this.term}`)
+  }
+
+  becomePreCandidate (): void {
+    if (this.role === 'leader') throw new Error('invalid transition [leader -> pre-candidate]')
+    // a pre-candidate changes neither term nor vote
+    this.prs.resetVotes()
+    this.lead = ''
+    this.role = 'pre-candidate'
+    this.log.info(`${this.id} became pre-candidate at term ${this.term}`)
+  }
+
+  becomeCandidate (): void {
+    if (this.role === 'leader') throw new Error('invalid transition [leader -> candidate]')
+    this.reset(this.term + 1)
+    this.vote = this.id
+    this.role = 'candidate'
+    this.log.info(`${this.id} became candidate at term ${this.term}`)
+  }
+
+  becomeLeader (): void {
+    if (this.role === 'follower') throw new Error('invalid transition [follower -> leader]')
+    this.reset(this.term)
+    this.lead = this.id
+    this.role = 'leader'
+    this.prs.progress.get(this.id)?.becomeReplicate()
+    // conservatively treat every unapplied entry as a possible conf change
+    this.pendingConfIndex = this.raftLog.lastIndex()
+    const empty: Entry = { term: 0, index: 0, type: EntryType.Normal, data: EMPTY_DATA }
+    this.appendEntry([empty])
+    this.log.info(`${this.id} became leader at term ${this.term}`)
+  }
+
+  tick (): void {
+    if (this.role === 'leader') this.tickHeartbeat()
+    else this.tickElection()
+  }
+
+  private tickElection (): void {
+    this.electionElapsed++
+    if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {
+      this.electionElapsed = 0
+      this.step(newMessage(MessageType.Hup, this.id, this.id, 0))
+    }
+  }
+
+  private tickHeartbeat (): void {
+    this.heartbeatElapsed++
+    this.electionElapsed++
+    if (this.electionElapsed >= this.cfg.electionTick) {
+      this.electionElapsed = 0
+      if (this.cfg.checkQuorum) this.step(newMessage(MessageType.CheckQuorum, this.id, this.id, 0))
+      // a transfer that did not finish within an election timeout is abandoned
+      if (this.role === 'leader' && this.leadTransferee !== '') this.leadTransferee = ''
+    }
+    if (this.role !== 'leader') return
+    if (this.heartbeatElapsed >= this.cfg.heartbeatTick) {
+      this.heartbeatElapsed = 0
+      this.step(newMessage(MessageType.Beat, this.id, this.id, 0))
+    }
+  }
+
+  // ---- elections -----------------------------------------------------------------------------
+
+  hup (t: CampaignType): void {
+    if (this.role === 'leader') return
+    if (!this.promotable()) {
+      this.log.warn(`${this.id} is unpromotable and can not campaign`)
+      return
+    }
+    if (this.raftLog.committed > this.raftLog.applied) {
+      const ents = this.raftLog.slice(this.raftLog.applied + 1, this.raftLog.committed + 1, Infinity)
+      if (ents.some(e => e.type === EntryType.ConfChange)) {
+        this.log.warn(`${this.id} cannot campaign at term ${this.term} since there are still pending configuration changes to apply`)
+        return
+      }
+    }
+    this.log.info(`${this.id} is starting a new election at term ${this.term}`)
+    this.campaign(t)
+  }
+
+  campaign (t: CampaignType): void {
+    if (!this.promotable()) return
+    let term: number
+    let voteType: MessageType
+    if (t === CampaignType.PreElection) {
+      this.becomePreCandidate()
+      voteType = MessageType.PreVote
+      term = this.term + 1 // the term we would campaign at, without bumping ours yet
+    } else {
+      this.becomeCandidate()
+      voteType = MessageType.Vote
+      term = this.term
+    }
+    const respType = voteType === MessageType.Vote ? MessageType.VoteResp : MessageType.PreVoteResp
+    if (this.poll(this.id, respType, true) === VoteResult.Won) {
+      // a single-voter group wins at once
+      if (t === CampaignType.PreElection) this.campaign(CampaignType.Election)
+      else this.becomeLeader()
+      return
+    }
+    const lastIndex = this.raftLog.lastIndex()
+    const lastTerm = this.raftLog.lastTerm()
+    for (const id of [...this.prs.voters].sort()) {
+      if (id === this.id) continue
+      this.log.info(`${this.id} [logterm: ${lastTerm}, index: ${lastIndex}] sent ${MESSAGE_TYPE_NAMES[voteType]} request to ${id} at term ${this.term}`)
+      const m = newMessage(voteType, id, this.id, term)
+      m.index = lastIndex
+      m.logTerm = lastTerm
+      if (t === CampaignType.Transfer) m.context = CAMPAIGN_TRANSFER_CONTEXT
+      this.send(m)
+    }
+  }
+
+  poll (id: NodeId, t: MessageType, granted: boolean): VoteResult {
+    this.log.info(`${this.id} received ${MESSAGE_TYPE_NAMES[t]} ${granted ? '' : 'rejection '}from ${id} at term ${this.term}`)
+    this.prs.recordVote(id, granted)
+    return this.prs.tallyVotes().result
+  }
+
+  // ---- ReadIndex -----------------------------------------------------------------------------
+
+  /** answers or queues a ReadIndex request on the leader */
+  handleReadIndexOnLeader (m: Message): void {
+    if (this.prs.isSingleton()) {
+      this.respondToReadIndex(m, this.raftLog.committed)
+      return
+    }
+    if (!this.committedEntryInCurrentTerm()) {
+      // a new leader does not know the commit index yet: hold the read until its no-op commits
+      if (this.pendingReadIndexMessages.length < MAX_PENDING_READ_INDEX_MESSAGES) this.pendingReadIndexMessages.push(m)
+      return
+    }
+    this.startReadIndexRound(m)
+  }
+
+  startReadIndexRound (m: Message): void {
+    const ctx = m.entries[0].data
+    if (!this.readOnly.addRequest(this.raftLog.committed, m)) return
+    this.readOnly.recvAck(this.id, ctx)
+    this.bcastHeartbeat(ctx)
+  }
+
+  releasePendingReadIndexMessages (): void {
+    if (this.pendingReadIndexMessages.length === 0 || !this.committedEntryInCurrentTerm()) return
+    const msgs = this.pendingReadIndexMessages
+    this.pendingReadIndexMessages = []
+    for (const m of msgs) this.startReadIndexRound(m)
+  }
+
+  respondToReadIndex (req: Message, index: number): void {
+    if (req.from === '' || req.from === this.id) {
+      this.readStates.push({ index, requestCtx: req.entries[0].data })
+      return
+    }
+    const resp = newMessage(MessageType.ReadIndexResp, req.from, this.id, this.term)
+    resp.index = index
+    resp.entries = req.entries
+    this.send(resp)
+  }
+
+  // ---- membership ----------------------------------------------------------------------------
+
+  private restoreConfState (cs: ConfState): void {
+    this.prs.voters = new Set(cs.voters)
+    this.prs.learners = new Set(cs.learners)
+    this.prs.progress.clear()
+    const next = this.raftLog.lastIndex() + 1
+    for (const id of cs.voters) this.prs.progress.set(id, new Progress(next, this.cfg.maxInflightMsgs, false))
+    for (const id of cs.learners) this.prs.progress.set(id, new Progress(next, this.cfg.maxInflightMsgs, true))
+    for (const pr of this.prs.progress.values()) pr.recentActive = true
+    this.isLearner = this.prs.learners.has(this.id)
+  }
+
+  /** applies a committed membership change (the application calls this via RawNode) */
+  applyConfChange (cc: ConfChange): ConfState {
+    const { voters, learners, progress } = this.prs
+    const id = cc.nodeId
+    const lastIndex = this.raftLog.lastIndex()
+    const addProgress = (learner: boolean): void => {
+      const pr = new Progress(Math.max(lastIndex, 1), this.cfg.maxInflightMsgs, learner)
+      pr.recentActive = true
+      progress.set(id, pr)
+    }
+    switch (cc.type) {
+      case ConfChangeType.AddNode:
+        if (learners.delete(id)) {
+          voters.add(id)
+          const pr = progress.get(id)
+          if (pr !== undefined) pr.isLearner = false
+        } else if (!voters.has(id)) {
+          voters.add(id)
+          addProgress(false)
+        }
+        break
+      case ConfChangeType.AddLearner:
+        if (voters.has(id)) {
+          if (voters.size === 1) break // never demote the last voter
+          voters.delete(id)
+          learners.add(id)
+          const pr = progress.get(id)
+          if (pr !== undefined) pr.isLearner = true
+        } else if (!learners.has(id)) {
+          learners.add(id)
+          addProgress(true)
+        }
+        break
+      case ConfChangeType.RemoveNode:
+        if (voters.has(id) && voters.size === 1) break // never remove the last voter
+        voters.delete(id)
+        learners.delete(id)
+        progress.delete(id)
+        this.prs.votes.delete(id)
+        break
+    }
+    const cs = this.prs.confState()
+    this.log.info(`${this.id} applied conf change ${describeConfChange(cc)}: ${describeConfState(cs)}`)
+    this.afterConfChange()
+    return cs
+  }
+
+  private afterConfChange (): void {
+    const self = this.prs.progress.get(this.id)
+    this.isLearner = self?.isLearner === true
+    if ((self === undefined || this.isLearner) && this.role === 'leader') {
+      // removed or demoted: stop leading so the rest of the group elects a new leader
+      this.becomeFollower(this.term, '')
+      return
+    }
+    if (this.role !== 'leader' || this.prs.voters.size === 0) return
+    if (this.maybeCommit()) {
+      this.releasePendingReadIndexMessages()
+      this.bcastAppend()
+    } else {
+      for (const id of this.prs.progress.keys()) if (id !== this.id) this.maybeSendAppend(id, false)
+    }
+    if (this.leadTransferee !== '' && !this.prs.voters.has(this.leadTransferee)) this.leadTransferee = ''
+  }
+
+  /** installs a snapshot from the leader; false if it is stale (or only fast-forwards commit) */
+  restoreSnapshot (s: Snapshot): boolean {
+    const { index, term } = s.metadata
+    if (index <= this.raftLog.committed) return false
+    if (this.role !== 'follower') {
+      // defensive: only followers receive snapshots; make sure we cannot be a leader of this term
+      this.becomeFollower(this.term + 1, '')
+      return false
+    }
+    if (this.raftLog.matchTerm(index, term)) {
+      this.log.info(`${this.id} [commit: ${this.raftLog.committed}, lastindex: ${this.raftLog.lastIndex()}, lastterm: ${this.raftLog.lastTerm()}] fast-forwarded commit to snapshot [index: ${index}, term: ${term}]`)
+      this.raftLog.commitTo(index)
+      return false
+    }
+    this.raftLog.restore(s)
+    this.restoreConfState(s.metadata.confState)
+    this.log.info(`${this.id} [commit: ${this.raftLog.committed}] restored snapshot [index: ${index}, term: ${term}]`)
+    return true
+  }
+}
