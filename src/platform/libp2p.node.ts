@@ -26,3 +26,6 @@ export function platformLibp2pOptions (init: PlatformLibp2pInit): { transports: 
     connectionGater: init.localMesh ? { denyDialMultiaddr: async () => false } : undefined
   }
 }
+
+/** what a peer on this platform is unless told otherwise */
+export const DEFAULT_ROLE: NodeRole = 'node'

@@ -1,0 +1,107 @@
+/**
+ * The composition root: `createNode(options)` builds the five components and wires them.
+ * Nothing else constructs them in production code.
+ */
+import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import type { PrivateKey } from '@libp2p/interface'
+import { DEFAULT_ROLE } from '#platform/libp2p'
+import { openStore } from '#platform/storage'
+import { createMeshLibp2p, NetworkManager } from './network/index.ts'
+import type { Capabilities, MeshLibp2p, NodeRole } from './network/index.ts'
+import type { Store } from './storage/types.ts'
+import { componentLogger } from './util/logger.ts'
+import { describeError, InvalidArgumentError } from './errors.ts'
+import { VERSION } from './version.ts'
+
+export interface CreateNodeOptions {
+  /** namespace: peers of other meshes ignore us (default 'agentmesh') */
+  mesh?: string
+  /** multiaddrs of relays (or any peers) to join through */
+  bootstrap?: string[]
+  /** 'memory' (default), a directory (Node, LevelDB) or a database name (browser, IndexedDB) */
+  storage?: string
+  capabilities?: Partial<Capabilities>
+  raft?: { voter?: boolean }
+  /** 'node' in Node, 'browser' in browsers; 'relay' serves circuit-relay reservations */
+  role?: NodeRole
+  /** Node: address to listen on and announce (default 127.0.0.1) */
+  host?: string
+  /** Node: WebSocket port, TCP on port + 1 (default 0: free ports) */
+  port?: number
+  /** keep loopback/private addresses dialable (default true; turn off on public networks) */
+  localMesh?: boolean
+  /** use this identity instead of the stored (or a new) one */
+  privateKey?: PrivateKey
+}
+
+export interface MeshNode {
+  readonly peerId: string
+  readonly network: NetworkManager
+  readonly libp2p: MeshLibp2p
+  readonly store: Store
+  readonly options: Readonly<CreateNodeOptions>
+  stop: () => Promise<void>
+}
+
+const IDENTITY_KEY = 'private-key'
+const MESH_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/
+
+/** The peer's identity: kept in its storage so a restart with the same storage is the same peer. */
+async function loadIdentity (store: Store): Promise<PrivateKey> {
+  const identity = store.sub('identity/')
+  const stored = await identity.get(IDENTITY_KEY)
+  if (stored != null) return privateKeyFromProtobuf(stored)
+  const key = await generateKeyPair('Ed25519')
+  await identity.put(IDENTITY_KEY, privateKeyToProtobuf(key), { sync: true })
+  return key
+}
+
+export async function createNode (options: CreateNodeOptions = {}): Promise<MeshNode> {
+  const mesh = options.mesh ?? 'agentmesh'
+  if (!MESH_NAME.test(mesh)) throw new InvalidArgumentError(`mesh name "${mesh}" must be 1-64 of [a-zA-Z0-9._-]`)
+  const role = options.role ?? DEFAULT_ROLE
+  const log = componentLogger('node')
+  const store = await openStore(options.storage ?? 'memory')
+  const stack: Array<() => Promise<void>> = [async () => { await store.close() }]
+  const unwind = async (): Promise<void> => {
+    for (const fn of stack.reverse()) {
+      try { await fn() } catch (err) { log.error('stop step failed: %s', describeError(err).message) }
+    }
+  }
+  try {
+    const privateKey = options.privateKey ?? await loadIdentity(store)
+    const libp2p = await createMeshLibp2p({
+      privateKey,
+      mesh,
+      role,
+      host: options.host,
+      port: options.port,
+      bootstrap: options.bootstrap,
+      localMesh: options.localMesh
+    })
+    stack.push(async () => { await libp2p.stop() })
+    const network = new NetworkManager({ libp2p, privateKey }, {
+      mesh,
+      role,
+      raft: role === 'browser' ? 'learner' : (options.raft?.voter === false ? 'learner' : 'voter'),
+      capabilities: options.capabilities,
+      bootstrap: options.bootstrap,
+      version: VERSION
+    })
+    await network.start()
+    stack.push(async () => { await network.stop() })
+
+    let stopped: Promise<void> | undefined
+    return {
+      peerId: libp2p.peerId.toString(),
+      network,
+      libp2p,
+      store,
+      options: { ...options, mesh, role },
+      stop: async () => { stopped ??= unwind(); await stopped }
+    }
+  } catch (err) {
+    await unwind()
+    throw err
+  }
+}

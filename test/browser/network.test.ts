@@ -1,0 +1,41 @@
+import { createNode, type MeshNode } from '../../src/node.ts'
+import { assert, loadFixture, openPeerTab, waitFor } from './helpers.ts'
+
+describe('tabs as mesh peers', function () {
+  this.timeout(60_000)
+  let node: MeshNode
+  let other: Window & { mesh?: MeshNode, meshError?: string }
+
+  after(async () => {
+    await other?.mesh?.stop()
+    other?.close()
+    await node?.stop()
+  })
+
+  it('two tabs join through the relay, link directly over WebRTC, and see the Node peers', async () => {
+    const fixture = await loadFixture()
+    node = await createNode({ mesh: fixture.mesh, bootstrap: [fixture.relay] })
+    other = await openPeerTab(`relay=${encodeURIComponent(fixture.relay)}&mesh=${fixture.mesh}`)
+    await waitFor(() => other.mesh != null || other.meshError != null, 20_000, 'the second tab to start its node')
+    assert(other.meshError == null, `second tab failed: ${other.meshError}`)
+    const otherId = other.mesh!.peerId
+
+    // membership: each tab sees the other tab, the relay and both Node peers
+    const expected = [otherId, fixture.relayPeerId, ...fixture.nodePeerIds]
+    await waitFor(() => expected.every(id => node.network.member(id)?.status === 'alive'), 20_000, 'tab A to see everyone')
+    await waitFor(() => [node.peerId, fixture.relayPeerId, ...fixture.nodePeerIds].every(id => other.mesh!.network.member(id)?.status === 'alive'), 20_000, 'tab B to see everyone')
+    assert(node.network.member(otherId)?.record.role === 'browser', 'the other tab announces itself as a browser')
+
+    // the tabs are linked directly over WebRTC, and both ends report it
+    await waitFor(() => node.network.getTopology().edges.some(e =>
+      [e.from, e.to].includes(node.peerId) && [e.from, e.to].includes(otherId) && e.transport === 'webrtc'), 30_000, 'a webrtc link between the tabs')
+    const topology = await other.mesh!.network.updateTopology()
+    assert(topology.edges.some(e => [e.from, e.to].includes(node.peerId) && [e.from, e.to].includes(otherId) && e.transport === 'webrtc'), 'tab B sees the webrtc link')
+  })
+
+  it('a closed tab is marked failed by the other peers', async () => {
+    const otherId = other.mesh!.peerId
+    await other.mesh!.stop()
+    await waitFor(() => node.network.member(otherId)?.status === 'failed', 10_000, 'the stopped tab to be marked failed')
+  })
+})
