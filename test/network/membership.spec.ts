@@ -1,0 +1,63 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { MembershipTable } from '../../src/network/membership.ts'
+import type { NodeRecord } from '../../src/network/types.ts'
+
+function record (peerId: string, seq: number, extra: Partial<NodeRecord> = {}): NodeRecord {
+  return {
+    peerId, mesh: 'm', role: 'node', raft: 'voter', addrs: [], capabilities: { cpu: 1, memoryMb: 1, tags: [] },
+    load: { agents: 0, cpu: 0, memoryMb: 0, rssMb: 0, eventLoopLagMs: 0 }, links: [], version: '0',
+    incarnation: 1, seq, ts: 0, heartbeatMs: 300, hidden: false, ext: {}, ...extra
+  }
+}
+
+describe('MembershipTable', () => {
+  it('joins on the first record, ignores stale ones, and reports only meaningful changes', () => {
+    const t = new MembershipTable({ selfId: 'self' })
+    assert.deepEqual(t.onRecord(record('self', 1), 0), [])
+    assert.equal(t.onRecord(record('a', 1), 0)[0].kind, 'joined')
+    assert.deepEqual(t.onRecord(record('a', 2), 300), []) // heartbeat, nothing new
+    assert.deepEqual(t.onRecord(record('a', 1), 400), []) // reordered, older
+    assert.equal(t.onRecord(record('a', 3, { raft: 'learner' }), 600)[0].kind, 'updated')
+    assert.equal(t.get('a')?.lastSeen, 600)
+  })
+
+  it('suspects after 4 missed heartbeats and fails after 8 (300 ms beats: 1.2 s, 2.4 s), then recovers', () => {
+    const t = new MembershipTable({ selfId: 'self' })
+    t.onRecord(record('a', 1), 0)
+    assert.deepEqual(t.check(1199), [])
+    assert.equal(t.check(1200)[0].kind, 'suspect')
+    assert.deepEqual(t.check(2399), [])
+    assert.equal(t.check(2400)[0].kind, 'failed')
+    assert.equal(t.get('a')?.status, 'failed')
+    assert.equal(t.onRecord(record('a', 2), 2500)[0].kind, 'recovered')
+    assert.equal(t.get('a')?.status, 'alive')
+  })
+
+  it('a hidden tab announcing a 1 s heartbeat gets proportionally longer', () => {
+    const t = new MembershipTable({ selfId: 'self' })
+    t.onRecord(record('tab', 1, { heartbeatMs: 1000, hidden: true }), 0)
+    assert.deepEqual(t.check(3000), [])
+    assert.equal(t.check(4000)[0].kind, 'suspect')
+    assert.equal(t.check(8000)[0].kind, 'failed')
+  })
+
+  it('believes an obituary unless it has newer news of the subject', () => {
+    const t = new MembershipTable({ selfId: 'self' })
+    t.onRecord(record('a', 5), 0)
+    assert.deepEqual(t.onObituary('a', 1, 4, 'reporter'), []) // reporter knew less than we do
+    const out = t.onObituary('a', 1, 5, 'reporter')
+    assert.equal(out[0].kind, 'failed')
+    assert.match(t.get('a')?.reason ?? '', /reporter/)
+  })
+
+  it('a closed connection makes a member suspect; a successful probe clears it; a restart is a new incarnation', () => {
+    const t = new MembershipTable({ selfId: 'self' })
+    t.onRecord(record('a', 9), 0)
+    assert.equal(t.onDisconnect('a')[0].kind, 'suspect')
+    assert.equal(t.markReachable('a', 10)[0].kind, 'recovered')
+    t.markFailed('a', 'unreachable')
+    assert.equal(t.onRecord(record('a', 1, { incarnation: 2 }), 20)[0].kind, 'recovered')
+    assert.equal(t.get('a')?.record.incarnation, 2)
+  })
+})
