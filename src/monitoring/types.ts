@@ -77,12 +77,64 @@ export interface HealthResult {
 
 export type HealthCheck = () => HealthResult | Promise<HealthResult>
 
+export interface HealthCheckOptions {
+  /**
+   * a critical component that is down makes the whole peer down; a non-critical one only makes it
+   * degraded (default true)
+   */
+  critical?: boolean
+}
+
 export interface HealthRegistry {
   /** registers (or replaces) the check for a component: network, consensus, storage, event-loop, ... */
-  registerHealthCheck: (component: string, check: HealthCheck) => void
+  registerHealthCheck: (component: string, check: HealthCheck, options?: HealthCheckOptions) => void
 }
 
 /** What a component needs from monitoring: metrics, spans and a place to report health. */
 export interface Telemetry extends Tracing, HealthRegistry {
   metrics: MetricsRegistry
+}
+
+// ---------------------------------------------------------------------------------------------
+// Metric snapshots and the backend behind the registry (prom-client in Node, a small registry in
+// browsers: `#platform/metrics`). Extensions of the contract above; components only need
+// MetricsRegistry.
+
+export type MetricType = 'counter' | 'gauge' | 'histogram'
+
+/** one labelled value of a counter or gauge */
+export interface MetricSample {
+  labels: Record<string, string>
+  value: number
+}
+
+/** one labelled series of a histogram; `buckets` are cumulative counts per finite upper bound */
+export interface HistogramSample {
+  labels: Record<string, string>
+  count: number
+  sum: number
+  buckets: Array<[le: number, count: number]>
+}
+
+export type MetricFamilySnapshot =
+  | { name: string, help: string, type: 'counter' | 'gauge', values: MetricSample[] }
+  | { name: string, help: string, type: 'histogram', values: HistogramSample[] }
+
+/** every current metric value, by metric name; JSON-able */
+export type MetricsSnapshot = Record<string, MetricFamilySnapshot>
+
+/** a registry that can also be read: what `#platform/metrics` provides */
+export interface MetricsBackend extends MetricsRegistry {
+  /** the Prometheus text exposition of every metric */
+  metricsText: () => Promise<string>
+  /** the HTTP Content-Type of `metricsText()` */
+  readonly contentType: string
+  snapshot: () => Promise<MetricsSnapshot>
+}
+
+/** process memory as far as the platform reveals it (bytes); absent fields are unknown */
+export interface MemoryUsage {
+  heapUsedBytes?: number
+  heapTotalBytes?: number
+  residentBytes?: number
 }
