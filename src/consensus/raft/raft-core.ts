@@ -272,7 +272,11 @@ export abstract class RaftCore {
     this.reset(this.term)
     this.lead = this.id
     this.role = 'leader'
-    this.prs.progress.get(this.id)?.becomeReplicate()
+    const self = this.prs.progress.get(this.id)
+    if (self !== undefined) {
+      self.becomeReplicate()
+      self.recentActive = true
+    }
     // conservatively treat every unapplied entry as a possible conf change
     this.pendingConfIndex = this.raftLog.lastIndex()
     const empty: Entry = { term: 0, index: 0, type: EntryType.Normal, data: EMPTY_DATA }

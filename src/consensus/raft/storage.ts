@@ -104,10 +104,17 @@ export class MemoryRaftStorage implements RaftLogStorage {
   /** ents[0] is a dummy entry at the snapshot (or compaction) point */
   private ents: Entry[] = [{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }]
 
-  /** a storage whose initial membership is `voters` (as if a bootstrap snapshot at index 0) */
-  static withVoters (voters: string[], learners: string[] = []): MemoryRaftStorage {
+  /**
+   * a storage for a brand-new group: a bootstrap snapshot at index 1, term 1 holding the initial
+   * membership and an empty state machine. Nodes that join later start from an empty storage
+   * (new MemoryRaftStorage()) and receive the membership with a snapshot from the leader.
+   */
+  static bootstrap (confState: ConfState): MemoryRaftStorage {
     const s = new MemoryRaftStorage()
-    s.snap.metadata.confState = { voters: [...voters], learners: [...learners] }
+    s.applySnapshot({
+      metadata: { index: 1, term: 1, confState: { voters: [...confState.voters], learners: [...confState.learners] } },
+      data: new Uint8Array(0)
+    })
     return s
   }
 

@@ -18,9 +18,11 @@ interface EnvNode {
   id: string
   raw: RawNode
   storage: MemoryRaftStorage
-  /** the state machine: every applied normal entry's data */
-  applied: string[]
+  /** the state machine: every applied normal entry's data, with its index */
+  applied: Array<{ index: number, data: string }>
   confState: ConfState
+  /** membership after each applied change, to snapshot the one in force at a given index */
+  confHistory: Array<{ index: number, cs: ConfState }>
   inbox: Message[]
 }
 
@@ -102,7 +104,7 @@ export class InteractionEnv {
       case 'raft-state': this.raftState(); return
       case 'raft-log': this.raftLog(this.node(a[0])); return
       case 'status': this.status(this.node(a[0])); return
-      case 'applied': for (const id of a) this.out.push(`${id}: [${this.node(id).applied.join(' ')}]`); return
+      case 'applied': for (const id of a) this.out.push(`${id}: [${this.node(id).applied.map(a => a.data).join(' ')}]`); return
       default: throw new Error(`unknown command ${cmd.name}`)
     }
   }
@@ -126,9 +128,9 @@ export class InteractionEnv {
     const voters = list('voters', ids)
     const learners = list('learners', [])
     for (const id of ids) {
-      const storage = MemoryRaftStorage.withVoters(voters, learners)
+      const storage = voters.length === 0 && learners.length === 0 ? new MemoryRaftStorage() : MemoryRaftStorage.bootstrap({ voters, learners })
       const raw = new RawNode({ id, storage, rng: seededRng(Number(id)), logger: this.logger() })
-      this.nodes.set(id, { id, raw, storage, applied: [], confState: { voters, learners }, inbox: [] })
+      this.nodes.set(id, { id, raw, storage, applied: [], confState: { voters, learners }, confHistory: [{ index: 0, cs: { voters, learners } }], inbox: [] })
     }
   }
 
@@ -173,14 +175,16 @@ export class InteractionEnv {
     if (rd.hardState !== undefined) n.storage.setHardState(rd.hardState)
     for (const m of rd.messages) this.nodes.get(m.to)?.inbox.push(m)
     if (rd.snapshot !== undefined) {
-      n.applied = rd.snapshot.data.length === 0 ? [] : dec.decode(rd.snapshot.data).split(' ')
+      n.applied = rd.snapshot.data.length === 0 ? [] : JSON.parse(dec.decode(rd.snapshot.data))
       n.confState = rd.snapshot.metadata.confState
+      n.confHistory = [{ index: rd.snapshot.metadata.index, cs: n.confState }]
     }
     for (const e of rd.committedEntries) {
       if (e.type === EntryType.ConfChange) {
         n.confState = n.raw.applyConfChange(decodeConfChange(e.data))
+        n.confHistory.push({ index: e.index, cs: n.confState })
       } else if (e.data.length > 0) {
-        n.applied.push(dec.decode(e.data))
+        n.applied.push({ index: e.index, data: dec.decode(e.data) })
       }
     }
     n.raw.advance()
@@ -222,8 +226,10 @@ export class InteractionEnv {
   }
 
   private compact (n: EnvNode, index: number): void {
-    const upTo = n.applied.slice()
-    n.storage.createSnapshot(index, n.confState, enc.encode(upTo.join(' ')))
+    if (index > n.raw.status().applied) throw new Error(`cannot compact ${n.id} past its applied index`)
+    const upTo = n.applied.filter(a => a.index <= index)
+    const cs = n.confHistory.filter(h => h.index <= index).at(-1)?.cs ?? n.confState
+    n.storage.createSnapshot(index, cs, enc.encode(JSON.stringify(upTo)))
     n.storage.compact(index)
     this.out.push(`${n.id} compacted log to index ${index} (first index ${n.storage.firstIndex()})`)
   }
