@@ -1,0 +1,213 @@
+/**
+ * Wire messages of the replicated documents: `[version, type, ...fields]` in lib0 encoding.
+ * Gossip messages travel on the doc's topic; sync messages travel on `/agentmesh/sync/1.0.0`
+ * streams, split into frames of at most MAX_FRAME_BYTES. Unknown trailing fields are ignored
+ * (minor versions); an unknown major version is refused.
+ */
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import { InvalidMessageError, MessageTooLargeError, UnsupportedVersionError } from '../../errors.ts'
+import { CRDT_WIRE_VERSION, MAX_DOC_ID_LENGTH, MAX_FRAME_BYTES, MAX_STATE_VECTOR_BYTES } from './constants.ts'
+
+export const enum GossipType {
+  Update = 0,
+  State = 1
+}
+
+/** why a STATE message was sent */
+export const enum StateReason {
+  /** the sender persisted more updates */
+  Ack = 0,
+  /** periodic anti-entropy digest */
+  Digest = 1,
+  /** the sender has an update too big for gossip: pull it */
+  Announce = 2
+}
+
+export type GossipMessage =
+  | { type: GossipType.Update, update: Uint8Array }
+  /** `stateVector`: the sender's doc; `persisted`: what the sender holds durably (its ack) */
+  | { type: GossipType.State, reason: StateReason, holder: boolean, stateVector: Uint8Array, persisted: Uint8Array }
+
+export const enum SyncType {
+  Open = 10,
+  Sync = 11,
+  Done = 12,
+  Error = 13
+}
+
+export type SyncMessage =
+  | { type: SyncType.Open, docId: string, hold: boolean, owner: string }
+  /** a y-protocols sync message (step 1 or step 2), carried whole */
+  | { type: SyncType.Sync, payload: Uint8Array }
+  | { type: SyncType.Done }
+  | { type: SyncType.Error, name: string, message: string }
+
+export function isUpdateMessage (m: GossipMessage): m is Extract<GossipMessage, { type: GossipType.Update }> {
+  return m.type === GossipType.Update
+}
+
+export function isStateMessage (m: GossipMessage): m is Extract<GossipMessage, { type: GossipType.State }> {
+  return m.type === GossipType.State
+}
+
+export function encodeGossip (m: GossipMessage): Uint8Array {
+  return encoding.encode(e => {
+    encoding.writeVarUint(e, CRDT_WIRE_VERSION)
+    encoding.writeVarUint(e, m.type)
+    if (m.type === GossipType.Update) {
+      encoding.writeVarUint8Array(e, m.update)
+    } else {
+      encoding.writeVarUint(e, m.reason)
+      encoding.writeVarUint(e, m.holder ? 1 : 0)
+      encoding.writeVarUint8Array(e, m.stateVector)
+      encoding.writeVarUint8Array(e, m.persisted)
+    }
+  })
+}
+
+export function decodeGossip (data: Uint8Array, maxBytes: number): GossipMessage {
+  if (data.byteLength > maxBytes) {
+    throw new MessageTooLargeError(`gossip message of ${data.byteLength} bytes exceeds ${maxBytes}`)
+  }
+  return guard(() => {
+    const d = decoding.createDecoder(data)
+    readVersion(d)
+    const type = decoding.readVarUint(d)
+    switch (type) {
+      case GossipType.Update:
+        return { type, update: decoding.readVarUint8Array(d) }
+      case GossipType.State: {
+        const reason = decoding.readVarUint(d)
+        if (reason > StateReason.Announce) throw new InvalidMessageError(`unknown state reason ${reason}`)
+        const holder = decoding.readVarUint(d) === 1
+        const stateVector = decoding.readVarUint8Array(d)
+        const persisted = decoding.readVarUint8Array(d)
+        if (stateVector.byteLength > MAX_STATE_VECTOR_BYTES || persisted.byteLength > MAX_STATE_VECTOR_BYTES) {
+          throw new MessageTooLargeError('state vector too large')
+        }
+        return { type, reason, holder, stateVector, persisted }
+      }
+      default:
+        throw new InvalidMessageError(`unknown gossip message type ${type}`)
+    }
+  })
+}
+
+export function encodeSync (m: SyncMessage): Uint8Array {
+  return encoding.encode(e => {
+    encoding.writeVarUint(e, CRDT_WIRE_VERSION)
+    encoding.writeVarUint(e, m.type)
+    switch (m.type) {
+      case SyncType.Open:
+        encoding.writeVarString(e, m.docId)
+        encoding.writeVarUint(e, m.hold ? 1 : 0)
+        encoding.writeVarString(e, m.owner)
+        break
+      case SyncType.Sync:
+        encoding.writeVarUint8Array(e, m.payload)
+        break
+      case SyncType.Done:
+        break
+      case SyncType.Error:
+        encoding.writeVarString(e, m.name.slice(0, 64))
+        encoding.writeVarString(e, m.message.slice(0, 512))
+        break
+    }
+  })
+}
+
+export function decodeSync (data: Uint8Array): SyncMessage {
+  return guard(() => {
+    const d = decoding.createDecoder(data)
+    readVersion(d)
+    const type = decoding.readVarUint(d)
+    switch (type) {
+      case SyncType.Open: {
+        const docId = decoding.readVarString(d)
+        validateDocId(docId)
+        const hold = decoding.readVarUint(d) === 1
+        const owner = decoding.readVarString(d)
+        if (owner.length > 256) throw new InvalidMessageError('owner id too long')
+        return { type, docId, hold, owner }
+      }
+      case SyncType.Sync:
+        return { type, payload: decoding.readVarUint8Array(d) }
+      case SyncType.Done:
+        return { type }
+      case SyncType.Error:
+        return { type, name: decoding.readVarString(d).slice(0, 64), message: decoding.readVarString(d).slice(0, 512) }
+      default:
+        throw new InvalidMessageError(`unknown sync message type ${type}`)
+    }
+  })
+}
+
+/** doc ids are 1..MAX_DOC_ID_LENGTH printable ASCII characters without spaces */
+export function validateDocId (docId: string): void {
+  if (typeof docId !== 'string' || docId.length === 0 || docId.length > MAX_DOC_ID_LENGTH || !/^[\x21-\x7e]+$/.test(docId)) {
+    throw new InvalidMessageError(`invalid document id ${JSON.stringify(String(docId).slice(0, 40))}`)
+  }
+}
+
+/** frame = [flags: 1 byte (bit 0: more frames of this message follow), ...payload] */
+const FRAME_MORE = 1
+const FRAME_PAYLOAD_BYTES = MAX_FRAME_BYTES - 1
+
+/** splits one message into frames of at most MAX_FRAME_BYTES */
+export function toFrames (message: Uint8Array): Uint8Array[] {
+  const frames: Uint8Array[] = []
+  let offset = 0
+  do {
+    const end = Math.min(message.byteLength, offset + FRAME_PAYLOAD_BYTES)
+    const frame = new Uint8Array(1 + end - offset)
+    frame[0] = end < message.byteLength ? FRAME_MORE : 0
+    frame.set(message.subarray(offset, end), 1)
+    frames.push(frame)
+    offset = end
+  } while (offset < message.byteLength)
+  return frames
+}
+
+/** reassembles frames into messages, refusing any message larger than `maxMessageBytes` */
+export class FrameAssembler {
+  private parts: Uint8Array[] = []
+  private size = 0
+
+  constructor (private readonly maxMessageBytes: number) {}
+
+  /** feeds one frame; returns the completed message, if this frame finished one */
+  push (frame: Uint8Array): Uint8Array | undefined {
+    if (frame.byteLength < 1 || frame.byteLength > MAX_FRAME_BYTES) {
+      throw new InvalidMessageError(`frame of ${frame.byteLength} bytes outside 1..${MAX_FRAME_BYTES}`)
+    }
+    if ((frame[0] & ~FRAME_MORE) !== 0) throw new InvalidMessageError('unknown frame flags')
+    this.size += frame.byteLength - 1
+    if (this.size > this.maxMessageBytes) {
+      throw new MessageTooLargeError(`sync message exceeds ${this.maxMessageBytes} bytes`)
+    }
+    this.parts.push(frame.subarray(1))
+    if ((frame[0] & FRAME_MORE) !== 0) return undefined
+    const out = new Uint8Array(this.size)
+    let o = 0
+    for (const p of this.parts) { out.set(p, o); o += p.byteLength }
+    this.parts = []
+    this.size = 0
+    return out
+  }
+}
+
+function readVersion (d: decoding.Decoder): void {
+  const version = decoding.readVarUint(d)
+  if (version !== CRDT_WIRE_VERSION) throw new UnsupportedVersionError(`crdt wire version ${version} not supported`)
+}
+
+/** turns any decoding failure into InvalidMessageError, keeping our typed errors as they are */
+function guard<T> (fn: () => T): T {
+  try {
+    return fn()
+  } catch (err) {
+    if (err instanceof InvalidMessageError || err instanceof UnsupportedVersionError || err instanceof MessageTooLargeError) throw err
+    throw new InvalidMessageError('malformed crdt message', { cause: err })
+  }
+}

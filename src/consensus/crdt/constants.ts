@@ -1,0 +1,59 @@
+/** Limits and protocol constants of the replicated documents (units in the names). */
+
+/** major version of every message this folder puts on the wire */
+export const CRDT_WIRE_VERSION = 1
+
+/** libp2p protocol of the catch-up exchange */
+export const SYNC_PROTOCOL = '/agentmesh/sync/1.0.0'
+
+/** a stream frame never exceeds this (WebRTC data channel messages are limited to 16 KiB) */
+export const MAX_FRAME_BYTES = 16 * 1024
+
+/** a gossip message never exceeds this; bigger updates are announced and pulled over a stream */
+export const MAX_GOSSIP_MESSAGE_BYTES = 64 * 1024
+
+/** largest single update accepted from a peer (gossip or one sync step 2) */
+export const MAX_UPDATE_BYTES = 16 * 1024 * 1024
+
+/** largest encoded document a peer will hold */
+export const MAX_DOC_BYTES = 32 * 1024 * 1024
+
+/** largest encoded state vector accepted from a peer */
+export const MAX_STATE_VECTOR_BYTES = 64 * 1024
+
+export const MAX_DOC_ID_LENGTH = 200
+
+/** documents one replicator holds at most (own and replica) */
+export const MAX_DOCS = 10_000
+
+/** holders besides the owner */
+export const DEFAULT_REPLICAS = 2
+
+/** every holder publishes its state-vector digest this often */
+export const ANTI_ENTROPY_INTERVAL_MS = 5_000
+
+/** no new sync with the same peer for the same doc within this window */
+export const SYNC_COOLDOWN_MS = 1_000
+
+/** one catch-up exchange must finish within this */
+export const SYNC_TIMEOUT_MS = 30_000
+
+export const MAX_CONCURRENT_SYNCS = 64
+
+/** compaction merges the update log once it holds this many entries ... */
+export const COMPACT_AFTER_UPDATES = 200
+
+/** ... or this many bytes */
+export const COMPACT_AFTER_BYTES = 4 * 1024 * 1024
+
+/** updates written to the store in one batch at most */
+export const MAX_PERSIST_BATCH_UPDATES = 256
+
+/** flush gives up after this when the caller gave no signal */
+export const FLUSH_TIMEOUT_MS = 30_000
+
+/** while a flush waits, a holder whose ack lags is synced at most this often */
+export const FLUSH_RESYNC_INTERVAL_MS = 1_000
+
+/** recorded, unhandled conflicts kept per document (oldest dropped first) */
+export const MAX_CONFLICTS_PER_DOC = 1_000

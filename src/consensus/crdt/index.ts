@@ -1,0 +1,21 @@
+/**
+ * Replicated Yjs documents: the contract of src/consensus/crdt. `createDocReplicator` over a
+ * `DocTransport` (libp2p or simulated), a Store and Telemetry; `replicateState(id)` gives the
+ * shared Y.Doc, `flush` waits for a write concern, `keyValue` gives a compact map over a doc,
+ * `handleConflict` resolves what a last-writer-wins map recorded.
+ */
+export type {
+  DocStream, DocTransport, PeerEvent, PeerId, SelectReplicas, Conflict, ConflictCandidate,
+  ConflictOutcome, ConflictPolicy, ReplicateOptions, FlushOptions, HolderInfo
+} from './types.ts'
+export { DocReplicator, createDocReplicator } from './replicator.ts'
+export type { DocReplicatorComponents, DocReplicatorInit } from './replicator.ts'
+export { YKeyValue } from './key-value.ts'
+export type { KvEntry, YKeyValueInit } from './key-value.ts'
+export { HybridLogicalClock, compareHlc, encodeHlc, decodeHlc } from './hlc.ts'
+export type { Hlc } from './hlc.ts'
+export { selectReplicasByHash, stableHash } from './placement.ts'
+export { SimNetwork } from './sim-transport.ts'
+export type { SimNetworkInit, SimStats } from './sim-transport.ts'
+export { RemoteOrigin, STORE_ORIGIN } from './replicated-doc.ts'
+export { SYNC_PROTOCOL, MAX_FRAME_BYTES, DEFAULT_REPLICAS } from './constants.ts'

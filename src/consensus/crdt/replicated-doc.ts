@@ -1,0 +1,301 @@
+/**
+ * One replicated document on this peer: the Y.Doc, its durable update log, what every other
+ * holder acknowledged as persisted, the flush waiters, and the key-value maps with their recorded
+ * conflicts. Networking is delegated to the replicator through `DocContext`.
+ */
+import * as Y from 'yjs'
+import { InvalidMessageError, MessageTooLargeError, NotFoundError, NotStartedError } from '../../errors.ts'
+import { combineSignals, deferred, raceSignal, throwIfAborted } from '../../util/abort.ts'
+import type { Clock, TimerHandle } from '../../util/clock.ts'
+import type { Logger } from '../../util/logger.ts'
+import { encodeGossip, GossipType, StateReason, type GossipMessage } from './codec.ts'
+import { FLUSH_RESYNC_INTERVAL_MS, FLUSH_TIMEOUT_MS, MAX_CONFLICTS_PER_DOC } from './constants.ts'
+import type { HybridLogicalClock } from './hlc.ts'
+import { YKeyValue } from './key-value.ts'
+import type { CrdtMetrics } from './metrics.ts'
+import type { DocPersistence } from './persistence.ts'
+import { stableHash } from './placement.ts'
+import type { Conflict, ConflictOutcome, ConflictPolicy, FlushOptions, HolderInfo, PeerId, SelectReplicas } from './types.ts'
+import { compareVectors, covers, decodeStateVectorSafe, missingCount, type StateVector } from './vectors.ts'
+
+/** transaction origin of updates received from a peer: never re-broadcast */
+export class RemoteOrigin {
+  constructor (readonly peer: PeerId, readonly path: 'gossip' | 'sync') {}
+}
+
+/** transaction origin of updates restored from the local update log: neither sent nor re-stored */
+export const STORE_ORIGIN = Symbol.for('agentmesh:crdt:store')
+
+export interface DocLimits {
+  maxUpdateBytes: number
+  maxDocBytes: number
+  maxGossipBytes: number
+}
+
+export interface SyncRequest {
+  /** ignore the per-peer cooldown */
+  force?: boolean
+  /** ask the peer to become a holder */
+  hold?: boolean
+}
+
+export interface DocContext {
+  selfId: PeerId
+  clock: Clock
+  log: Logger
+  metrics: CrdtMetrics
+  limits: DocLimits
+  hlc: HybridLogicalClock
+  publish: (rdoc: ReplicatedDoc, message: GossipMessage) => void
+  requestSync: (rdoc: ReplicatedDoc, peer: PeerId, request: SyncRequest) => void
+  /** the holders this peer wants for the doc, among connected peers */
+  desiredReplicas: (rdoc: ReplicatedDoc) => PeerId[]
+}
+
+export interface ReplicatedDocInit {
+  id: string
+  topic: string
+  role: 'member' | 'replica'
+  owner: PeerId
+  replicas: number
+  selectReplicas?: SelectReplicas
+  conflictPolicy?: ConflictPolicy
+  persistence?: DocPersistence
+}
+
+interface FlushWaiter {
+  target: StateVector
+  minReplicas: number
+  done: ReturnType<typeof deferred<void>>
+}
+
+export class ReplicatedDoc {
+  readonly id: string
+  readonly topic: string
+  readonly doc: Y.Doc
+  role: 'member' | 'replica'
+  owner: PeerId
+  replicas: number
+  selectReplicas?: SelectReplicas
+  conflictPolicy: ConflictPolicy
+  readonly persistence?: DocPersistence
+  /** other peers' last acknowledged persisted state */
+  readonly holders = new Map<PeerId, HolderInfo>()
+  /** peers that accepted to hold this doc at our request */
+  readonly recruited = new Set<PeerId>()
+  readonly conflicts = new Map<string, Conflict>()
+  private readonly kvs = new Map<string, YKeyValue>()
+  private readonly waiters = new Set<FlushWaiter>()
+  private sizeEstimate = 0
+  private closed = false
+  private readonly onUpdate: (update: Uint8Array, origin: unknown) => void
+
+  constructor (init: ReplicatedDocInit, private readonly ctx: DocContext) {
+    this.id = init.id
+    this.topic = init.topic
+    this.role = init.role
+    this.owner = init.owner
+    this.replicas = init.replicas
+    this.selectReplicas = init.selectReplicas
+    this.conflictPolicy = init.conflictPolicy ?? 'crdt'
+    this.persistence = init.persistence
+    this.doc = new Y.Doc({ gc: true })
+    this.onUpdate = (update, origin) => { this.handleDocUpdate(update, origin) }
+  }
+
+  /** restores the stored updates into the doc, then starts tracking local edits */
+  async open (clientId: number): Promise<void> {
+    this.doc.clientID = clientId
+    const stored = await this.persistence?.loadUpdates() ?? []
+    if (stored.length > 0) {
+      Y.applyUpdate(this.doc, Y.mergeUpdates(stored), STORE_ORIGIN)
+      this.persistence?.markPersisted(Y.encodeStateVector(this.doc))
+    }
+    this.sizeEstimate = Y.encodeStateAsUpdate(this.doc).byteLength
+    this.ctx.metrics.docBytes.set(this.sizeEstimate, { doc: this.id })
+    this.doc.on('update', this.onUpdate)
+  }
+
+  get isClosed (): boolean {
+    return this.closed
+  }
+
+  /** approximate encoded size (exact after open and after each check that came near the limit) */
+  get approximateBytes (): number {
+    return this.sizeEstimate
+  }
+
+  /** applies an update from a peer; throws MessageTooLargeError / InvalidMessageError */
+  applyRemote (update: Uint8Array, peer: PeerId, path: 'gossip' | 'sync'): void {
+    const { maxUpdateBytes } = this.ctx.limits
+    if (update.byteLength > maxUpdateBytes) throw new MessageTooLargeError(`update of ${update.byteLength} bytes exceeds ${maxUpdateBytes}`)
+    if (!this.fitsDocLimit(update.byteLength)) throw new MessageTooLargeError(`document ${this.id} would exceed ${this.ctx.limits.maxDocBytes} bytes`)
+    try {
+      Y.applyUpdate(this.doc, update, new RemoteOrigin(peer, path))
+    } catch (err) {
+      throw new InvalidMessageError('update could not be applied', { cause: err })
+    }
+    this.ctx.metrics.updatesIn.inc(1, { path })
+  }
+
+  /** a STATE message from a peer: record its ack, and sync with it when our states differ */
+  handleState (from: PeerId, reason: StateReason, holder: boolean, stateVector: Uint8Array, persisted: Uint8Array): void {
+    const remote = decodeStateVectorSafe(stateVector)
+    if (holder) {
+      this.holders.set(from, { peer: from, acked: decodeStateVectorSafe(persisted), lastSeen: this.ctx.clock.now() })
+      this.checkWaiters()
+    }
+    if (reason === StateReason.Ack) return
+    const local = Y.decodeStateVector(Y.encodeStateVector(this.doc))
+    const relation = compareVectors(local, remote)
+    if (relation === 'equal') return
+    if (relation !== 'ahead') this.ctx.metrics.syncLagOps.observe(missingCount(local, remote))
+    this.ctx.requestSync(this, from, { force: reason === StateReason.Announce })
+  }
+
+  /** this peer's STATE message */
+  stateMessage (reason: StateReason): GossipMessage {
+    const sv = Y.encodeStateVector(this.doc)
+    const persisted = this.persistence?.persistedStateVector ?? new Uint8Array([0])
+    return { type: GossipType.State, reason, holder: this.persistence != null, stateVector: sv, persisted }
+  }
+
+  /** resolves once `minReplicas` other holders persisted everything this doc holds now */
+  async flush (options: FlushOptions = {}): Promise<void> {
+    if (this.closed) throw new NotStartedError(`document ${this.id} is closed`)
+    throwIfAborted(options.signal)
+    const minReplicas = options.minReplicas ?? 1
+    const signal = combineSignals([options.signal], options.signal == null ? FLUSH_TIMEOUT_MS : undefined)
+    if (!this.fitsDocLimit(0)) throw new MessageTooLargeError(`document ${this.id} exceeds ${this.ctx.limits.maxDocBytes} bytes`)
+    const stopTimer = this.ctx.metrics.flushSeconds.startTimer()
+    const target = Y.decodeStateVector(Y.encodeStateVector(this.doc))
+    await raceSignal(this.persistence?.idle() ?? Promise.resolve(), signal)
+    if (minReplicas <= 0 || this.countCovering(target) >= minReplicas) { stopTimer(); return }
+    const waiter: FlushWaiter = { target, minReplicas, done: deferred<void>() }
+    this.waiters.add(waiter)
+    let timer: TimerHandle | undefined
+    try {
+      timer = this.ctx.clock.setInterval(() => { this.resyncLaggingHolders(target) }, FLUSH_RESYNC_INTERVAL_MS)
+      await raceSignal(waiter.done.promise, signal)
+      stopTimer()
+    } finally {
+      this.ctx.clock.clearInterval(timer)
+      this.waiters.delete(waiter)
+    }
+  }
+
+  /** the doc's key-value map `name` under its conflict policy */
+  keyValue<V = unknown> (name: string): YKeyValue<V> {
+    let kv = this.kvs.get(name)
+    if (kv == null) {
+      kv = new YKeyValue(this.doc.getArray(name), {
+        policy: this.conflictPolicy,
+        hlc: this.ctx.hlc,
+        name,
+        onConflict: (c) => { this.recordConflict(c) }
+      })
+      this.kvs.set(name, kv)
+    }
+    return kv as YKeyValue<V>
+  }
+
+  /** resolves a recorded conflict by the doc's policy */
+  handleConflict (conflictId: string): ConflictOutcome {
+    const conflict = this.conflicts.get(conflictId)
+    if (conflict == null) throw new NotFoundError(`no conflict ${conflictId} in ${this.id}`)
+    const kv = this.keyValue(conflict.map)
+    const policy = this.conflictPolicy
+    let outcome: ConflictOutcome
+    if (typeof policy === 'object') {
+      const value = policy.resolve(conflict)
+      kv.set(conflict.key, value)
+      outcome = { conflictId, docId: this.id, map: conflict.map, key: conflict.key, policy: policy.name ?? 'custom', value }
+    } else {
+      const winner = conflict.candidates.reduce((a, b) => (b.hlc > a.hlc ? b : a))
+      outcome = { conflictId, docId: this.id, map: conflict.map, key: conflict.key, policy, value: kv.get(conflict.key), winner }
+    }
+    this.conflicts.delete(conflictId)
+    return outcome
+  }
+
+  /** stops tracking; waiting flushes reject; pending writes finish */
+  async close (): Promise<void> {
+    if (this.closed) return
+    this.closed = true
+    this.doc.off('update', this.onUpdate)
+    for (const kv of this.kvs.values()) kv.destroy()
+    for (const w of this.waiters) w.done.reject(new NotStartedError(`document ${this.id} closed`))
+    await this.persistence?.idle()
+  }
+
+  private handleDocUpdate (update: Uint8Array, origin: unknown): void {
+    this.sizeEstimate += update.byteLength
+    this.ctx.metrics.docBytes.set(this.sizeEstimate, { doc: this.id })
+    if (origin === STORE_ORIGIN) return
+    if (!(origin instanceof RemoteOrigin)) this.publishLocalUpdate(update)
+    if (this.persistence != null) {
+      this.persistence.append(update, Y.encodeStateVector(this.doc)).catch(err => {
+        this.ctx.log.error('document %s: update not persisted: %s', this.id, (err as Error)?.message)
+      })
+    }
+  }
+
+  private publishLocalUpdate (update: Uint8Array): void {
+    if (!this.fitsDocLimit(0)) {
+      this.ctx.log.error('document %s exceeds %d bytes; flush will refuse', this.id, this.ctx.limits.maxDocBytes)
+    }
+    const message = encodeGossip({ type: GossipType.Update, update })
+    if (message.byteLength <= this.ctx.limits.maxGossipBytes) {
+      this.ctx.publish(this, { type: GossipType.Update, update })
+      this.ctx.metrics.updatesOut.inc(1, { path: 'gossip' })
+    } else {
+      // too big for one gossip message: announce, holders pull it over a (chunked) sync stream
+      this.ctx.publish(this, this.stateMessage(StateReason.Announce))
+      this.ctx.metrics.updatesOut.inc(1, { path: 'announce' })
+    }
+  }
+
+  /** called after each durable write: acknowledge it to the other holders */
+  onPersisted (): void {
+    if (!this.closed) this.ctx.publish(this, this.stateMessage(StateReason.Ack))
+  }
+
+  private fitsDocLimit (extra: number): boolean {
+    const max = this.ctx.limits.maxDocBytes
+    if (this.sizeEstimate + extra <= max) return true
+    this.sizeEstimate = Y.encodeStateAsUpdate(this.doc).byteLength
+    this.ctx.metrics.docBytes.set(this.sizeEstimate, { doc: this.id })
+    return this.sizeEstimate + extra <= max
+  }
+
+  private countCovering (target: StateVector): number {
+    let n = 0
+    for (const [peer, h] of this.holders) if (peer !== this.ctx.selfId && covers(h.acked, target)) n++
+    return n
+  }
+
+  private checkWaiters (): void {
+    for (const w of this.waiters) if (this.countCovering(w.target) >= w.minReplicas) w.done.resolve()
+  }
+
+  private resyncLaggingHolders (target: StateVector): void {
+    const desired = this.role === 'member' ? this.ctx.desiredReplicas(this) : []
+    const peers = new Set<PeerId>([...desired, ...this.holders.keys()])
+    for (const peer of peers) {
+      const h = this.holders.get(peer)
+      if (h != null && covers(h.acked, target)) continue
+      this.ctx.requestSync(this, peer, { force: true, hold: desired.includes(peer) })
+    }
+  }
+
+  private recordConflict (c: Omit<Conflict, 'id' | 'docId'>): void {
+    const id = 'c' + stableHash(`${c.map}\u0000${c.key}\u0000${c.candidates.map(x => x.hlc).join(',')}`).toString(16)
+    this.conflicts.set(id, { ...c, id, docId: this.id })
+    while (this.conflicts.size > MAX_CONFLICTS_PER_DOC) {
+      const oldest = this.conflicts.keys().next().value
+      if (oldest == null) break
+      this.conflicts.delete(oldest)
+    }
+    this.ctx.log('document %s: concurrent writes of %s/%s recorded as %s', this.id, c.map, c.key, id)
+  }
+}

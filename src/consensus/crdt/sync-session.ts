@@ -1,0 +1,128 @@
+/**
+ * The catch-up exchange over one `/agentmesh/sync/1.0.0` stream, the y-protocols way for peers:
+ * both sides send sync step 1 (their state vector), answer the other's step 1 with step 2 (what
+ * the other lacks), and confirm a received step 2 with DONE. A side is synced once it has both
+ * received step 2 and seen DONE. The initiator opens with OPEN (doc id, and whether it asks the
+ * responder to become a holder). Every message is split into frames of at most MAX_FRAME_BYTES.
+ */
+import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
+import * as syncProtocol from 'y-protocols/sync'
+import type * as Y from 'yjs'
+import { InvalidMessageError, NotFoundError, UnreachableError, AgentMeshError, CapacityError, MessageTooLargeError, UnsupportedVersionError } from '../../errors.ts'
+import type { AbortOptions } from '../../util/abort.ts'
+import { decodeSync, encodeSync, FrameAssembler, SyncType, toFrames, type SyncMessage } from './codec.ts'
+import type { DocStream } from './types.ts'
+
+/** what the exchange needs from the local copy of the document */
+export interface SyncTarget {
+  doc: Y.Doc
+  /** applies an update received from the peer (validated, remote origin); throws typed errors */
+  applyRemote: (update: Uint8Array) => void
+}
+
+const ERRORS_BY_NAME: Record<string, new (message: string) => AgentMeshError> = {
+  NotFoundError, CapacityError, MessageTooLargeError, UnsupportedVersionError, InvalidMessageError
+}
+
+/** reads whole messages from a stream of frames */
+export class SyncMessageReader {
+  private readonly frames: AsyncIterator<Uint8Array>
+  private readonly assembler: FrameAssembler
+
+  constructor (stream: DocStream, maxMessageBytes: number) {
+    this.frames = stream[Symbol.asyncIterator]()
+    this.assembler = new FrameAssembler(maxMessageBytes)
+  }
+
+  /** the next message, or undefined when the other side closed */
+  async next (): Promise<SyncMessage | undefined> {
+    for (;;) {
+      const r = await this.frames.next()
+      if (r.done === true) return undefined
+      const message = this.assembler.push(r.value)
+      if (message != null) return decodeSync(message)
+    }
+  }
+}
+
+export async function sendSyncMessage (stream: DocStream, message: SyncMessage, options?: AbortOptions): Promise<void> {
+  for (const frame of toFrames(encodeSync(message))) await stream.send(frame, options)
+}
+
+/** sends an ERROR message telling the peer why we refuse, then closes */
+export async function refuseSync (stream: DocStream, err: Error, options?: AbortOptions): Promise<void> {
+  try {
+    await sendSyncMessage(stream, { type: SyncType.Error, name: err.name, message: err.message }, options)
+    await stream.close(options)
+  } catch {
+    stream.abort(err)
+  }
+}
+
+export interface ExchangeResult {
+  /** bytes of step 2 received */
+  receivedBytes: number
+  /** bytes of step 2 sent */
+  sentBytes: number
+}
+
+/**
+ * runs the symmetric exchange until both sides are synced; closes our side when done.
+ * Rejects with a typed error (UnreachableError when the stream ends early); the caller aborts the stream.
+ */
+export async function runSyncExchange (stream: DocStream, reader: SyncMessageReader, target: SyncTarget, options?: AbortOptions): Promise<ExchangeResult> {
+  const step1 = encoding.encode(e => { syncProtocol.writeSyncStep1(e, target.doc) })
+  await sendSyncMessage(stream, { type: SyncType.Sync, payload: step1 }, options)
+  let gotStep2 = false
+  let gotDone = false
+  const result: ExchangeResult = { receivedBytes: 0, sentBytes: 0 }
+  while (!(gotStep2 && gotDone)) {
+    const msg = await reader.next()
+    if (msg == null) throw new UnreachableError('sync stream ended before the exchange finished')
+    switch (msg.type) {
+      case SyncType.Sync: {
+        const d = decoding.createDecoder(msg.payload)
+        let kind: number
+        let body: Uint8Array
+        try {
+          kind = decoding.readVarUint(d)
+          body = decoding.readVarUint8Array(d)
+        } catch (err) {
+          throw new InvalidMessageError('malformed y-protocols sync message', { cause: err })
+        }
+        if (kind === syncProtocol.messageYjsSyncStep1) {
+          let step2: Uint8Array
+          try {
+            step2 = encoding.encode(e => { syncProtocol.writeSyncStep2(e, target.doc, body) })
+          } catch (err) {
+            throw new InvalidMessageError('malformed state vector in sync step 1', { cause: err })
+          }
+          result.sentBytes += step2.byteLength
+          await sendSyncMessage(stream, { type: SyncType.Sync, payload: step2 }, options)
+        } else if (kind === syncProtocol.messageYjsSyncStep2 || kind === syncProtocol.messageYjsUpdate) {
+          target.applyRemote(body)
+          result.receivedBytes += body.byteLength
+          if (kind === syncProtocol.messageYjsSyncStep2 && !gotStep2) {
+            gotStep2 = true
+            await sendSyncMessage(stream, { type: SyncType.Done }, options)
+          }
+        } else {
+          throw new InvalidMessageError(`unknown y-protocols message type ${kind}`)
+        }
+        break
+      }
+      case SyncType.Done:
+        gotDone = true
+        break
+      case SyncType.Error: {
+        const Cls = ERRORS_BY_NAME[msg.name] ?? UnreachableError
+        throw new Cls(`peer refused sync: ${msg.message}`)
+      }
+      case SyncType.Open:
+        throw new InvalidMessageError('unexpected OPEN in the middle of a sync')
+    }
+  }
+  await stream.close(options)
+  return result
+}

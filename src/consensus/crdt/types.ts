@@ -1,0 +1,110 @@
+/**
+ * The narrow boundary the replicated documents are built on. `DocTransport` is what the
+ * replicator needs from the network: gossip topics, framed duplex streams and the peer set.
+ * Implementations: libp2p (gossipsub + streams, `libp2p-transport.ts`) and an in-process
+ * simulated network for tests (`sim-transport.ts`).
+ */
+import type { AbortOptions } from '../../util/abort.ts'
+
+export type PeerId = string
+
+/** A duplex of byte frames. Each frame sent is received whole, in order, or the stream fails. */
+export interface DocStream {
+  /** sends one frame (at most MAX_FRAME_BYTES); resolves once the transport took it (backpressure) */
+  send: (frame: Uint8Array, options?: AbortOptions) => Promise<void>
+  /** the frames from the other side; ends when the other side closed, throws when the stream failed */
+  [Symbol.asyncIterator]: () => AsyncIterator<Uint8Array>
+  /** closes our sending side; the other side's iteration ends after the frames already sent */
+  close: (options?: AbortOptions) => Promise<void>
+  /** tears the stream down at once, both ways */
+  abort: (err: Error) => void
+}
+
+export interface PeerEvent {
+  type: 'join' | 'leave'
+  peer: PeerId
+}
+
+export interface DocTransport {
+  /** this peer */
+  readonly peerId: PeerId
+  /** best effort: may reach no one; rejects only on local failure */
+  publish: (topic: string, data: Uint8Array, options?: AbortOptions) => Promise<void>
+  /** handler gets every message published on `topic` by another peer; returns unsubscribe */
+  subscribe: (topic: string, handler: (data: Uint8Array, from: PeerId) => void) => () => void
+  /** rejects with UnreachableError when the peer cannot be reached */
+  openStream: (peer: PeerId, protocol: string, options?: AbortOptions) => Promise<DocStream>
+  /** handler gets every inbound stream for `protocol`; returns unhandle */
+  handle: (protocol: string, handler: (stream: DocStream, from: PeerId) => void) => () => void
+  /** peers currently connected */
+  peers: () => PeerId[]
+  /** peer join/leave notifications; returns the function that removes the listener */
+  onPeer: (listener: (event: PeerEvent) => void) => () => void
+}
+
+/** picks `count` holders for a document among the candidates (connected peers, self excluded) */
+export type SelectReplicas = (docId: string, candidates: PeerId[], count: number) => PeerId[]
+
+/** one write of a key that was concurrent with another (neither writer had seen the other) */
+export interface ConflictCandidate {
+  value: unknown
+  /** hybrid logical clock timestamp of the write, as its sortable string */
+  hlc: string
+  peer: PeerId
+}
+
+export interface Conflict {
+  id: string
+  docId: string
+  /** the key-value map (its name) and the key written concurrently */
+  map: string
+  key: string
+  candidates: ConflictCandidate[]
+  /** hlc of the detection */
+  detectedAt: string
+}
+
+export interface ConflictOutcome {
+  conflictId: string
+  docId: string
+  map: string
+  key: string
+  /** 'lww' or 'custom' */
+  policy: string
+  /** the value the key now holds everywhere (undefined: deleted) */
+  value: unknown
+  /** the winning write for lww; undefined when a custom resolver produced a new value */
+  winner?: ConflictCandidate
+}
+
+/**
+ * How concurrent writes of non-CRDT values resolve:
+ * - 'crdt': the CRDT's own deterministic merge; no conflicts are recorded (default)
+ * - 'lww': last writer by hybrid logical clock wins; concurrent writes are recorded as conflicts
+ * - custom: like 'lww' until handled; `handleConflict` writes the resolver's value
+ */
+export type ConflictPolicy =
+  | 'crdt'
+  | 'lww'
+  | { name?: string, resolve: (conflict: Conflict) => unknown }
+
+export interface ReplicateOptions extends AbortOptions {
+  /** holders besides this peer (default DEFAULT_REPLICAS) */
+  replicas?: number
+  /** placement hook for this doc (default: the replicator's, rendezvous hashing) */
+  selectReplicas?: SelectReplicas
+  /** conflict policy for this doc's key-value maps (default 'crdt') */
+  conflictPolicy?: ConflictPolicy
+}
+
+export interface FlushOptions extends AbortOptions {
+  /** other holders that must have persisted every update this peer has (default 1) */
+  minReplicas?: number
+}
+
+export interface HolderInfo {
+  peer: PeerId
+  /** the holder's last acknowledged persisted state vector, client -> clock */
+  acked: Map<number, number>
+  lastSeen: number
+}
