@@ -26,7 +26,7 @@ export interface CreateNodeOptions {
   role?: NodeRole
   /** Node: address to listen on and announce (default 127.0.0.1) */
   host?: string
-  /** Node: WebSocket port, TCP on port + 1 (default 0: free ports) */
+  /** Node: WebSocket port (default 0: a free one); TCP takes a free port */
   port?: number
   /** keep loopback/private addresses dialable (default true; turn off on public networks) */
   localMesh?: boolean

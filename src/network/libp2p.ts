@@ -38,7 +38,7 @@ export interface MeshLibp2pInit {
   role: NodeRole
   /** address to listen on and announce (Node peers) */
   host?: string
-  /** WebSocket port; TCP listens on port + 1 (0: both random) */
+  /** WebSocket port (0: a free one); TCP always takes a free port */
   port?: number
   bootstrap?: string[]
   /**

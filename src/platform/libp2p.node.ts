@@ -16,13 +16,15 @@ function ipPrefix (host: string): string {
   return host.includes(':') ? `/ip6/${host}` : `/ip4/${host}`
 }
 
-/** Node peers and relays: WebSockets on `port` (what tabs dial), TCP on `port + 1`. */
+/**
+ * Node peers and relays: WebSockets on `port` (what tabs dial, and Node peers bootstrap through);
+ * TCP on a free port, announced in the peer's record for Node-to-Node links.
+ */
 export function platformLibp2pOptions (init: PlatformLibp2pInit): { transports: any[], listen: string[], connectionGater?: ConnectionGater } {
   const ip = ipPrefix(init.host)
-  const tcpPort = init.port === 0 ? 0 : init.port + 1
   return {
     transports: [tcp(), webSockets(), circuitRelayTransport()],
-    listen: [`${ip}/tcp/${init.port}/ws`, `${ip}/tcp/${tcpPort}`],
+    listen: [`${ip}/tcp/${init.port}/ws`, `${ip}/tcp/0`],
     connectionGater: init.localMesh ? { denyDialMultiaddr: async () => false } : undefined
   }
 }

@@ -1,0 +1,8 @@
+/** The HTTP admin API of a Node peer (docs/API.md section 3): every component contributes routes. */
+import type { Route } from '../http/router.ts'
+import type { MeshNode } from '../node.ts'
+import { networkRoutes } from './network-routes.ts'
+
+export function adminRoutes (node: MeshNode): Route[] {
+  return [...networkRoutes(node)]
+}

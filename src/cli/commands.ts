@@ -1,0 +1,154 @@
+/**
+ * What each CLI command does once its flags are parsed (src/cli/args.ts): `relay` and `node` run
+ * one peer with its HTTP admin API; `start` runs a relay, N Node peers (as child processes) and
+ * the demo page. Each prints exactly one ready line on stdout, stops cleanly on SIGINT/SIGTERM
+ * (state flushed) and exits 0.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, mkdirSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { availableParallelism, totalmem } from 'node:os'
+import { createNode, type MeshNode } from '../node.ts'
+import { createAdminServer } from '../http/index.ts'
+import { adminRoutes } from '../admin/index.ts'
+import { formatReadyLine, waitForReadyLine } from './ready.ts'
+import { serveDemo } from './demo-server.ts'
+import type { CliCommand, NodeCommand, RelayCommand, StartCommand } from './args.ts'
+import { componentLogger } from '../util/logger.ts'
+
+const log = componentLogger('cli')
+
+/** resolves on the first SIGINT or SIGTERM */
+function untilSignal (): Promise<NodeJS.Signals> {
+  return new Promise(resolve => {
+    const on = (sig: NodeJS.Signals): void => {
+      process.off('SIGINT', on); process.off('SIGTERM', on)
+      resolve(sig)
+    }
+    process.on('SIGINT', on)
+    process.on('SIGTERM', on)
+  })
+}
+
+function packageRoot (): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, 'package.json')) || !existsSync(join(dir, 'bin', 'agentmesh.js'))) {
+    const up = dirname(dir)
+    if (up === dir) throw new Error('cannot find the agentmesh package root')
+    dir = up
+  }
+  return dir
+}
+
+async function runPeer (cmd: RelayCommand | NodeCommand): Promise<number> {
+  if (cmd.data != null) mkdirSync(cmd.data, { recursive: true })
+  const node: MeshNode = await createNode({
+    mesh: cmd.mesh,
+    role: cmd.command === 'relay' ? 'relay' : 'node',
+    host: cmd.host,
+    port: cmd.port,
+    storage: cmd.data != null ? join(cmd.data, 'store') : 'memory',
+    bootstrap: cmd.command === 'node' ? cmd.bootstrap : undefined,
+    capabilities: cmd.command === 'node'
+      ? { cpu: cmd.cpu ?? availableParallelism(), memoryMb: cmd.memoryMb ?? Math.round(totalmem() / 1048576 / 4), tags: cmd.tags }
+      : undefined,
+    raft: { voter: cmd.command === 'relay' || cmd.voter }
+  })
+  const server = createAdminServer(adminRoutes(node))
+  let http: string
+  try {
+    http = await server.listen({ host: cmd.httpHost, port: cmd.httpPort })
+  } catch (err) {
+    await node.stop()
+    throw err
+  }
+  process.stdout.write(formatReadyLine({ peerId: node.peerId, multiaddrs: node.libp2p.getMultiaddrs().map(a => a.toString()), http }) + '\n')
+  const sig = await untilSignal()
+  log('%s: stopping', sig)
+  await server.close()
+  await node.stop()
+  return 0
+}
+
+interface Child {
+  name: string
+  proc: ChildProcess
+}
+
+function spawnPeer (root: string, name: string, args: string[]): Child {
+  const proc = spawn(process.execPath, [...process.execArgv, join(root, 'bin', 'agentmesh.js'), ...args], {
+    cwd: process.cwd(),
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: process.env
+  })
+  return { name, proc }
+}
+
+async function stopChildren (children: Child[]): Promise<void> {
+  await Promise.all(children.map(async ({ proc }) => {
+    if (proc.exitCode != null || proc.signalCode != null) return
+    const exited = new Promise(resolve => proc.once('exit', resolve))
+    proc.kill('SIGTERM')
+    const timer = setTimeout(() => proc.kill('SIGKILL'), 10_000)
+    await exited
+    clearTimeout(timer)
+  }))
+}
+
+async function runStart (cmd: StartCommand): Promise<number> {
+  const root = packageRoot()
+  const children: Child[] = []
+  const common = ['--mesh', cmd.mesh, '--host', cmd.host]
+  const dataFor = (name: string): string[] => cmd.data != null ? ['--data', resolve(cmd.data, name)] : []
+  const stopping = untilSignal()
+  try {
+    const demoRoot = join(root, 'dist', 'demo')
+    const built = buildDemo(root, demoRoot)
+
+    const relay = spawnPeer(root, 'relay', ['relay', ...common, '--port', String(cmd.port), '--http-port', String(cmd.port === 0 ? 0 : cmd.port + 1), ...dataFor('relay')])
+    children.push(relay)
+    const relayReady = await waitForReadyLine(relay.proc.stdout!, { signal: AbortSignal.timeout(60_000) })
+    const bootstrap = relayReady.multiaddrs.filter(a => a.includes('/ws/'))
+
+    const nodes = Array.from({ length: cmd.nodes }, (_, i) => spawnPeer(root, `node-${i + 1}`,
+      ['node', ...common, '--bootstrap', relayReady.multiaddrs.join(','), '--port', '0', '--http-port', '0', ...dataFor(`node-${i + 1}`)]))
+    children.push(...nodes)
+    const nodesReady = await Promise.all(nodes.map(async n => await waitForReadyLine(n.proc.stdout!, { signal: AbortSignal.timeout(60_000) })))
+
+    await built
+    const demo = await serveDemo(demoRoot, { bootstrap, mesh: cmd.mesh }, { host: cmd.host, port: cmd.demoPort })
+    process.stdout.write(formatReadyLine({ ...relayReady, demo: demo.url }) + '\n')
+    process.stderr.write(`agentmesh: relay ${relayReady.http}, ${nodesReady.length} node peers (${nodesReady.map(n => n.http).join(', ')})\n`)
+    process.stderr.write(`agentmesh: open ${demo.url} in a few tabs; Ctrl-C stops everything\n`)
+
+    for (const c of children) {
+      c.proc.once('exit', (code, signal) => { log('%s exited (%s)', c.name, signal ?? code) })
+    }
+    await stopping
+    await demo.close()
+    return 0
+  } finally {
+    await stopChildren(children)
+  }
+}
+
+/** builds the demo page with Vite unless a build is already there (`npm run build` refreshes it) */
+async function buildDemo (root: string, outDir: string): Promise<void> {
+  if (existsSync(join(outDir, 'index.html'))) return
+  const vite = await import('vite')
+  await vite.build({ root, configFile: join(root, 'vite.config.ts'), logLevel: 'warn' })
+}
+
+export async function runCommand (cmd: CliCommand): Promise<number> {
+  switch (cmd.command) {
+    case 'relay':
+    case 'node':
+      return await runPeer(cmd)
+    case 'start':
+      return await runStart(cmd)
+    default:
+      throw new Error(`command ${(cmd as { command: string }).command} is handled by main`)
+  }
+}
+
