@@ -1,0 +1,129 @@
+// A cluster of DocReplicators over the simulated network, one ManualClock, seeded randomness.
+import * as Y from 'yjs'
+import { ManualClock } from '../../../src/util/clock.ts'
+import { seededRng, type Rng } from '../../../src/util/prng.ts'
+import { MemoryStore } from '../../../src/storage/memory.ts'
+import type { Store } from '../../../src/storage/types.ts'
+import type { Telemetry } from '../../../src/monitoring/types.ts'
+import { DocReplicator, SimNetwork, type DocReplicatorInit, type DocTransport } from '../../../src/consensus/crdt/index.ts'
+
+export const ANTI_ENTROPY_MS = 1000
+
+export interface PeerHandle {
+  id: string
+  store: Store
+  transport: DocTransport
+  replicator: DocReplicator
+}
+
+export interface ClusterOptions {
+  seed?: number
+  dropRate?: number
+  init?: DocReplicatorInit
+  telemetry?: Telemetry
+  storeFor?: (id: string) => Store
+}
+
+export class Cluster {
+  readonly net: SimNetwork
+  readonly clock = new ManualClock(1_700_000_000_000)
+  readonly rng: Rng
+  readonly peers = new Map<string, PeerHandle>()
+  private readonly stores = new Map<string, Store>()
+
+  constructor (private readonly options: ClusterOptions = {}) {
+    this.rng = seededRng(options.seed ?? 1)
+    this.net = new SimNetwork({ rng: seededRng((options.seed ?? 1) ^ 0x5eed), dropRate: options.dropRate ?? 0 })
+  }
+
+  static async create (ids: string[], options: ClusterOptions = {}): Promise<Cluster> {
+    const c = new Cluster(options)
+    for (const id of ids) await c.start(id)
+    await c.settle()
+    return c
+  }
+
+  /** starts (or restarts, keeping its store) the peer `id` */
+  async start (id: string): Promise<PeerHandle> {
+    let store = this.stores.get(id)
+    if (store == null) {
+      store = this.options.storeFor?.(id) ?? new MemoryStore()
+      this.stores.set(id, store)
+    }
+    const transport = this.net.connect(id)
+    const replicator = new DocReplicator(
+      { transport, store, clock: this.clock, rng: seededRng(this.rng.int(2 ** 31)), telemetry: this.options.telemetry },
+      { mesh: 'test', antiEntropyIntervalMs: ANTI_ENTROPY_MS, syncCooldownMs: 200, ...this.options.init }
+    )
+    await replicator.start()
+    const handle = { id, store, transport, replicator }
+    this.peers.set(id, handle)
+    return handle
+  }
+
+  /** stops the peer and takes it off the network; its store survives */
+  async stop (id: string): Promise<void> {
+    const p = this.peers.get(id)
+    if (p == null) return
+    this.peers.delete(id)
+    this.net.disconnect(id)
+    await p.replicator.stop()
+  }
+
+  async restart (id: string): Promise<PeerHandle> {
+    await this.stop(id)
+    return await this.start(id)
+  }
+
+  peer (id: string): PeerHandle {
+    const p = this.peers.get(id)
+    if (p == null) throw new Error(`no running peer ${id}`)
+    return p
+  }
+
+  async settle (): Promise<void> {
+    await this.net.settle()
+  }
+
+  /** advances the clock by `ms` in steps, letting the network settle after each */
+  async tick (ms: number, step = 100): Promise<void> {
+    for (let t = 0; t < ms; t += step) {
+      this.clock.advance(Math.min(step, ms - t))
+      await this.settle()
+    }
+  }
+
+  /** ticks anti-entropy rounds until `pred` holds; throws after `rounds` */
+  async until (pred: () => boolean, rounds = 30, what = 'condition'): Promise<void> {
+    await this.settle()
+    for (let i = 0; i < rounds; i++) {
+      if (pred()) return
+      await this.tick(ANTI_ENTROPY_MS, 250)
+    }
+    if (!pred()) throw new Error(`${what} not reached after ${rounds} anti-entropy rounds`)
+  }
+
+  async stopAll (): Promise<void> {
+    for (const id of [...this.peers.keys()]) await this.stop(id)
+  }
+}
+
+/** JSON with object keys sorted, so equal content compares equal */
+export function sortedJson (value: unknown): string {
+  return JSON.stringify(value, (_k, v) => {
+    if (v != null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array)) {
+      return Object.fromEntries(Object.keys(v).sort().map(k => [k, (v as Record<string, unknown>)[k]]))
+    }
+    return v
+  })
+}
+
+/** the content of the root types the tests edit */
+export function docContent (doc: Y.Doc): string {
+  return sortedJson({
+    m: doc.getMap('m').toJSON(),
+    a: doc.getArray('a').toJSON(),
+    t: doc.getText('t').toString(),
+    kv: doc.getArray('state').toJSON()
+  })
+}
