@@ -89,6 +89,8 @@ const TARGET_CODES = { none: 0, agent: 1, peer: 2 } as const
 const TRACEPARENT_RE = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
 // printable ASCII without spaces around, e.g. `application/json; charset=utf-8`
 const CONTENT_TYPE_RE = /^[\x21-\x7e](?:[\x20-\x7e]*[\x21-\x7e])?$/
+// peer ids in text form (base58btc or multibase) are printable ASCII without spaces
+const PEER_ID_RE = /^[\x21-\x7e]+$/
 
 /** checks every field of an envelope to be sent; throws InvalidArgumentError / MessageTooLargeError */
 export function validateEnvelope (e: Envelope): void {
@@ -97,6 +99,7 @@ export function validateEnvelope (e: Envelope): void {
   if (!KIND_CODES.includes(e.kind)) fail(`unknown kind ${String(e.kind)}`)
   if (!isValidMessageId(e.id)) fail('id must be 32 lowercase hex chars')
   checkText(e.sender, MAX_PEER_ID_BYTES, 'sender', false)
+  if (!PEER_ID_RE.test(e.sender)) fail('sender must be a peer id (printable ASCII)')
   if (!Number.isSafeInteger(e.seq) || e.seq < 0) fail('seq must be a non-negative safe integer')
   if (!isValidHlc(e.hlc)) fail('hlc is not a valid timestamp')
   if (typeof e.traceparent !== 'string' || (e.traceparent !== '' && !TRACEPARENT_RE.test(e.traceparent))) fail('traceparent is not a W3C traceparent')
@@ -196,7 +199,7 @@ function readBody (dec: Decoder, newerMinor: boolean): Envelope {
   if (kind == null) throw new InvalidMessageError(`envelope: unknown kind ${kindCode}`)
   const id = messageIdFromBytes(readFixedBytes(dec, MESSAGE_ID_BYTES, 'id'))
   const sender = readCappedString(dec, MAX_PEER_ID_BYTES, 'sender')
-  if (sender.length === 0) throw new InvalidMessageError('envelope: empty sender')
+  if (!PEER_ID_RE.test(sender)) throw new InvalidMessageError('envelope: sender is not a peer id')
   const seq = readUint(dec, 'seq')
   const hlc = readHlc(dec)
   const traceparent = readCappedString(dec, MAX_TRACEPARENT_BYTES, 'traceparent')

@@ -1,0 +1,137 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import fc from 'fast-check'
+import { decodeEnvelope, encodeEnvelope, envelopeSigningBytes } from '../../src/messaging/envelope.ts'
+import { FrameDecoder, encodeFrame } from '../../src/messaging/framing.ts'
+import { MessageOrdering } from '../../src/messaging/ordering.ts'
+import { DedupWindow } from '../../src/messaging/dedup.ts'
+import { HybridLogicalClock, compareHlc, decodeHlc } from '../../src/messaging/hlc.ts'
+import { ManualClock } from '../../src/util/clock.ts'
+import { envelopeArb, mutatedEnvelopeBytesArb, onlyTypedErrors } from './arbitraries.ts'
+import type { Sequenced } from '../../src/messaging/ordering.ts'
+
+// sized to take a few seconds in total; test/messaging/fuzz.sim.ts runs the decoders far longer
+const RUNS = Number(process.env.AGENTMESH_PROPERTY_RUNS ?? 4000)
+
+describe('envelope properties', () => {
+  it('round-trips arbitrary envelopes, and the receiver sees the signed bytes', () => {
+    fc.assert(fc.property(envelopeArb, (e) => {
+      const decoded = decodeEnvelope(encodeEnvelope(e))
+      assert.deepEqual(decoded.envelope, e)
+      const { signature: _sig, ...unsigned } = e
+      assert.deepEqual(decoded.signedBytes, envelopeSigningBytes(unsigned as typeof e))
+    }), { numRuns: RUNS })
+  })
+
+  it('decoding random or damaged bytes throws only typed errors', () => {
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 512 }), (b) => onlyTypedErrors(() => decodeEnvelope(b))), { numRuns: RUNS * 2 })
+    fc.assert(fc.property(mutatedEnvelopeBytesArb, (b) => onlyTypedErrors(() => decodeEnvelope(b))), { numRuns: RUNS * 2 })
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 32 }), (b) => onlyTypedErrors(() => decodeHlc(b))), { numRuns: RUNS })
+  })
+})
+
+describe('framing properties', () => {
+  it('returns the same frames however the stream is chunked', () => {
+    fc.assert(fc.property(
+      fc.array(fc.uint8Array({ maxLength: 400 }), { maxLength: 8 }),
+      fc.array(fc.integer({ min: 1, max: 200 }), { minLength: 1, maxLength: 20 }),
+      (bodies, cuts) => {
+        const wire = Uint8Array.from(bodies.flatMap(b => [...encodeFrame(b)]))
+        const dec = new FrameDecoder()
+        const got: Uint8Array[] = []
+        let off = 0; let i = 0
+        while (off < wire.length) { const n = cuts[i++ % cuts.length]; got.push(...dec.push(wire.subarray(off, off + n))); off += n }
+        dec.end()
+        assert.deepEqual(got, bodies)
+      }), { numRuns: RUNS })
+  })
+
+  it('decoding random chunks throws only typed errors', () => {
+    fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 64 }), { maxLength: 6 }), fc.integer({ min: 0, max: 4096 }), (chunks, max) =>
+      onlyTypedErrors(() => {
+        const dec = new FrameDecoder({ maxFrameBytes: max })
+        for (const c of chunks) dec.push(c)
+        dec.end()
+      })), { numRuns: RUNS * 2 })
+  })
+})
+
+interface Msg extends Sequenced { id: string }
+
+/** every sender's messages 1..n, duplicated and shuffled together */
+const arrivalsArb = fc.array(fc.integer({ min: 0, max: 40 }), { minLength: 1, maxLength: 4 }).chain(counts => {
+  const all: Msg[] = counts.flatMap((n, s) => Array.from({ length: n }, (_, i) => ({ sender: `p${s}`, seq: i + 1, id: `p${s}-${i + 1}`, hlc: { wallMs: i, logical: s } })))
+  return fc.tuple(fc.constant(counts), fc.shuffledSubarray([...all, ...all], { minLength: all.length * 2, maxLength: all.length * 2 }))
+})
+
+function fifoBySender (delivered: Msg[], counts: number[]): void {
+  counts.forEach((n, s) => {
+    assert.deepEqual(delivered.filter(m => m.sender === `p${s}`).map(m => m.seq), Array.from({ length: n }, (_, i) => i + 1))
+  })
+}
+
+describe('ordering properties', () => {
+  it('delivers each sender FIFO, exactly once, whatever the arrival order and duplication', () => {
+    fc.assert(fc.property(arrivalsArb, ([counts, arrivals]) => {
+      const o = new MessageOrdering<Msg>(new ManualClock(0), { skipGapAfterMs: Infinity })
+      const delivered = arrivals.flatMap(m => o.push(m).delivered)
+      fifoBySender(delivered, counts)
+      assert.deepEqual(o.gaps(), [])
+    }), { numRuns: RUNS })
+  })
+
+  it('with a tiny reorder buffer, resending what is undelivered (gap repair) still ends FIFO and complete', () => {
+    fc.assert(fc.property(arrivalsArb, fc.integer({ min: 1, max: 4 }), ([counts, arrivals], buf) => {
+      const o = new MessageOrdering<Msg>(new ManualClock(0), { maxBufferedPerStream: buf, skipGapAfterMs: Infinity })
+      const delivered = o.handleMessageOrdering(arrivals).delivered
+      for (let round = 0; round < 200; round++) {
+        const gaps = o.gaps()
+        const done = new Set(delivered.map(m => m.id))
+        const resend = arrivals.filter(m => !done.has(m.id))
+        if (resend.length === 0) break
+        // ask first for the gaps reported, then everything still unacknowledged
+        const first = resend.filter(m => gaps.some(g => g.stream === m.sender && m.seq >= g.fromSeq && m.seq <= g.toSeq))
+        delivered.push(...o.handleMessageOrdering([...first, ...resend]).delivered)
+      }
+      fifoBySender(delivered, counts)
+    }), { numRuns: Math.ceil(RUNS / 3) })
+  })
+
+  it('a batch is causally ordered: HLC order across senders, FIFO within each', () => {
+    fc.assert(fc.property(arrivalsArb, ([counts, arrivals]) => {
+      const o = new MessageOrdering<Msg>(new ManualClock(0))
+      const out = o.handleMessageOrdering(arrivals).delivered
+      fifoBySender(out, counts)
+      for (let i = 1; i < out.length; i++) assert.ok(compareHlc(out[i - 1].hlc, out[i].hlc) <= 0)
+    }), { numRuns: RUNS })
+  })
+})
+
+describe('dedup properties', () => {
+  it('lets each message through exactly once', () => {
+    fc.assert(fc.property(arrivalsArb, ([, arrivals]) => {
+      const d = new DedupWindow(new ManualClock(0))
+      const passed = arrivals.filter(m => d.observe({ id: m.id, stream: m.sender, seq: m.seq }))
+      assert.equal(new Set(passed.map(m => m.id)).size, passed.length)
+      assert.equal(passed.length, arrivals.length / 2)
+    }), { numRuns: RUNS })
+  })
+})
+
+describe('HLC properties', () => {
+  it('a received timestamp is after both the remote one and everything issued before', () => {
+    fc.assert(fc.property(fc.array(fc.tuple(fc.boolean(), fc.integer({ min: 0, max: 100 }), fc.integer({ min: -50, max: 50 }), fc.nat(5))), (steps) => {
+      const clock = new ManualClock(1000)
+      const hlc = new HybridLogicalClock(clock, { maxSkewMs: 60 })
+      let last = hlc.send()
+      for (const [isRecv, advance, skew, logical] of steps) {
+        clock.advance(advance)
+        const remote = { wallMs: clock.now() + skew, logical }
+        const t = isRecv ? hlc.receive(remote) : hlc.send()
+        assert.ok(compareHlc(t, last) > 0)
+        if (isRecv) assert.ok(compareHlc(t, remote) > 0)
+        last = t
+      }
+    }), { numRuns: RUNS })
+  })
+})
