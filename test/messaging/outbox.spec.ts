@@ -95,7 +95,7 @@ describe('Outbox', () => {
     const syncFlags: unknown[] = []
     const flaky: Store = {
       ...store.sub(''),
-      batch: async (ops, o) => { syncFlags.push(o?.sync); if (failing) throw new Error('disk full'); await store.batch(ops, o) }
+      batch: async (ops, o) => { syncFlags.push(o?.sync); if (failing) throw new Error('disk full'); await (store as Store).batch(ops, o) }
     }
     const outbox = await Outbox.open(flaky)
     await assert.rejects(outbox.accept('A', build()), { name: 'StorageError' })
