@@ -65,7 +65,7 @@ export class HealthChecker implements HealthRegistry {
   async checkComponent (component: string, options: AbortOptions = {}): Promise<ComponentHealth> {
     const entry = this.checks.get(component)
     if (entry == null) throw new NotFoundError(`no health check for component ${JSON.stringify(component)}`)
-    const result = await raceSignal(this.runCheck(component, entry.check), options.signal)
+    const result = await this.runCheck(component, entry.check, options.signal)
     return { ...result, critical: entry.critical }
   }
 
@@ -73,19 +73,19 @@ export class HealthChecker implements HealthRegistry {
   async checkAll (options: AbortOptions = {}): Promise<HealthReport> {
     const time = this.clock.now()
     const names = [...this.checks.keys()]
-    const results = await raceSignal(Promise.all(names.map(async name => await this.checkComponent(name))), options.signal)
+    const results = await Promise.all(names.map(async name => await this.checkComponent(name, options)))
     const components: Record<string, ComponentHealth> = {}
     names.forEach((name, i) => { components[name] = results[i] })
     return { status: overallStatus(results), time, components }
   }
 
-  private async runCheck (component: string, check: HealthCheck): Promise<HealthResult> {
+  private async runCheck (component: string, check: HealthCheck, signal?: AbortSignal): Promise<HealthResult> {
     let timer: ReturnType<Clock['setTimeout']> | undefined
     const timeout = new Promise<HealthResult>(resolve => {
       timer = this.clock.setTimeout(() => { resolve({ status: 'down', detail: `health check timed out after ${this.timeoutMs} ms` }) }, this.timeoutMs)
     })
     try {
-      const result = await Promise.race([Promise.resolve().then(check).then(validResult, failedResult), timeout])
+      const result = await raceSignal(Promise.race([Promise.resolve().then(check).then(validResult, failedResult), timeout]), signal)
       if (result.status !== 'ok') this.log('component %s is %s: %s', component, result.status, result.detail ?? '')
       return result
     } finally {

@@ -44,6 +44,8 @@ export interface SnapshotCodecOptions {
 const STATUSES = new Set<string>(['ok', 'degraded', 'down'])
 const SEVERITIES = new Set<string>(['info', 'warning', 'critical'])
 const KEY = /^[a-zA-Z0-9_.:/-]{1,128}$/
+/** keys that would reach an object's prototype */
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 const encoder = new TextEncoder()
 
 function fail (message: string): never {
@@ -68,7 +70,7 @@ function entries (v: unknown, what: string, max: number): Array<[string, unknown
   if (!isRecord(v)) fail(`${what} must be an object`)
   const list = Object.entries(v)
   if (list.length > max) fail(`${what} has more than ${max} entries`)
-  for (const [k] of list) if (!KEY.test(k)) fail(`${what} has an invalid key ${JSON.stringify(k.slice(0, 40))}`)
+  for (const [k] of list) if (!KEY.test(k) || FORBIDDEN_KEYS.has(k)) fail(`${what} has an invalid key ${JSON.stringify(k.slice(0, 40))}`)
   return list
 }
 
