@@ -21,6 +21,8 @@ export const SPAN_RING_SIZE = 1000
 export const MAX_SPAN_NAME_CHARS = 200
 export const MAX_SPAN_ATTRIBUTES = 64
 export const MAX_ATTRIBUTE_VALUE_CHARS = 1024
+/** spans held while the OTLP exporter module loads */
+export const MAX_PENDING_EXPORT_SPANS = 2048
 
 /** a health check slower than this counts as down */
 export const HEALTH_CHECK_TIMEOUT_MS = 1000

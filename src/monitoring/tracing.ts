@@ -6,14 +6,14 @@
  */
 import { ROOT_CONTEXT, SpanKind as OtelSpanKind, SpanStatusCode, trace } from '@opentelemetry/api'
 import type { Span as OtelSpan, Tracer as OtelTracer } from '@opentelemetry/api'
-import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base'
+import { BasicTracerProvider } from '@opentelemetry/sdk-trace-base'
 import type { IdGenerator, ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base'
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http'
 import { resourceFromAttributes } from '@opentelemetry/resources'
 import { InvalidArgumentError } from '../errors.ts'
 import type { Logger } from '../util/logger.ts'
 import type { Rng } from '../util/prng.ts'
 import { MAX_ATTRIBUTE_VALUE_CHARS, MAX_SPAN_ATTRIBUTES, MAX_SPAN_NAME_CHARS, SPAN_RING_SIZE } from './constants.ts'
+import { LazyOtlpProcessor } from './otlp.ts'
 import { TRACE_FLAG_SAMPLED, isValidTraceId, randomHexId, tryParseTraceparent } from './traceparent.ts'
 import type { TraceParent } from './traceparent.ts'
 import type { Span, SpanKind, StartSpanOptions, Tracing } from './types.ts'
@@ -253,8 +253,7 @@ export class MeshTracer implements Tracing {
     if (this.tracer != null) return this.tracer
     const processors: SpanProcessor[] = [this.ring]
     if (this.init.otlpEndpoint != null) {
-      const exporter = new OTLPTraceExporter({ url: this.init.otlpEndpoint, headers: this.init.otlpHeaders ?? {} })
-      processors.push(new BatchSpanProcessor(exporter))
+      processors.push(new LazyOtlpProcessor({ url: this.init.otlpEndpoint, log: this.init.log, ...(this.init.otlpHeaders != null ? { headers: this.init.otlpHeaders } : {}) }))
     }
     this.provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ 'service.name': 'agentmesh', 'service.instance.id': this.init.peerId }),
