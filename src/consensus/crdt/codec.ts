@@ -27,7 +27,8 @@ export const enum StateReason {
 export type GossipMessage =
   | { type: GossipType.Update, update: Uint8Array }
   /** `stateVector`: the sender's doc; `persisted`: what the sender holds durably (its ack) */
-  | { type: GossipType.State, reason: StateReason, holder: boolean, stateVector: Uint8Array, persisted: Uint8Array }
+  /** `fingerprint`: hash of the sender's state vector and delete set (finds lost deletes) */
+  | { type: GossipType.State, reason: StateReason, holder: boolean, stateVector: Uint8Array, persisted: Uint8Array, fingerprint: number }
 
 export const enum SyncType {
   Open = 10,
@@ -62,6 +63,7 @@ export function encodeGossip (m: GossipMessage): Uint8Array {
       encoding.writeVarUint(e, m.holder ? 1 : 0)
       encoding.writeVarUint8Array(e, m.stateVector)
       encoding.writeVarUint8Array(e, m.persisted)
+      encoding.writeVarUint(e, m.fingerprint)
     }
   })
 }
@@ -83,10 +85,11 @@ export function decodeGossip (data: Uint8Array, maxBytes: number): GossipMessage
         const holder = decoding.readVarUint(d) === 1
         const stateVector = decoding.readVarUint8Array(d)
         const persisted = decoding.readVarUint8Array(d)
+        const fingerprint = decoding.readVarUint(d)
         if (stateVector.byteLength > MAX_STATE_VECTOR_BYTES || persisted.byteLength > MAX_STATE_VECTOR_BYTES) {
           throw new MessageTooLargeError('state vector too large')
         }
-        return { type, reason, holder, stateVector, persisted }
+        return { type, reason, holder, stateVector, persisted, fingerprint }
       }
       default:
         throw new InvalidMessageError(`unknown gossip message type ${type}`)

@@ -5,7 +5,8 @@
  */
 import * as Y from 'yjs'
 import { InvalidMessageError, MessageTooLargeError, NotFoundError, NotStartedError } from '../../errors.ts'
-import { combineSignals, deferred, raceSignal, throwIfAborted } from '../../util/abort.ts'
+import { combineSignals, deferred, throwIfAborted } from '../../util/abort.ts'
+import { raceRunning } from './race.ts'
 import type { Clock, TimerHandle } from '../../util/clock.ts'
 import type { Logger } from '../../util/logger.ts'
 import { encodeGossip, GossipType, StateReason, type GossipMessage } from './codec.ts'
@@ -16,7 +17,7 @@ import type { CrdtMetrics } from './metrics.ts'
 import type { DocPersistence } from './persistence.ts'
 import { stableHash } from './placement.ts'
 import type { Conflict, ConflictOutcome, ConflictPolicy, FlushOptions, HolderInfo, PeerId, SelectReplicas } from './types.ts'
-import { compareVectors, covers, decodeStateVectorSafe, missingCount, type StateVector } from './vectors.ts'
+import { compareVectors, covers, decodeStateVectorSafe, docFingerprint, missingCount, type StateVector } from './vectors.ts'
 
 /** transaction origin of updates received from a peer: never re-broadcast */
 export class RemoteOrigin {
@@ -87,6 +88,7 @@ export class ReplicatedDoc {
   private readonly kvs = new Map<string, YKeyValue>()
   private readonly waiters = new Set<FlushWaiter>()
   private sizeEstimate = 0
+  private cachedFingerprint: number | undefined
   private closed = false
   private readonly onUpdate: (update: Uint8Array, origin: unknown) => void
 
@@ -139,7 +141,7 @@ export class ReplicatedDoc {
   }
 
   /** a STATE message from a peer: record its ack, and sync with it when our states differ */
-  handleState (from: PeerId, reason: StateReason, holder: boolean, stateVector: Uint8Array, persisted: Uint8Array): void {
+  handleState (from: PeerId, reason: StateReason, holder: boolean, stateVector: Uint8Array, persisted: Uint8Array, fingerprint: number): void {
     const remote = decodeStateVectorSafe(stateVector)
     if (holder) {
       this.holders.set(from, { peer: from, acked: decodeStateVectorSafe(persisted), lastSeen: this.ctx.clock.now() })
@@ -148,7 +150,7 @@ export class ReplicatedDoc {
     if (reason === StateReason.Ack) return
     const local = Y.decodeStateVector(Y.encodeStateVector(this.doc))
     const relation = compareVectors(local, remote)
-    if (relation === 'equal') return
+    if (relation === 'equal' && fingerprint === this.fingerprint()) return
     if (relation !== 'ahead') this.ctx.metrics.syncLagOps.observe(missingCount(local, remote))
     this.ctx.requestSync(this, from, { force: reason === StateReason.Announce })
   }
@@ -157,7 +159,13 @@ export class ReplicatedDoc {
   stateMessage (reason: StateReason): GossipMessage {
     const sv = Y.encodeStateVector(this.doc)
     const persisted = this.persistence?.persistedStateVector ?? new Uint8Array([0])
-    return { type: GossipType.State, reason, holder: this.persistence != null, stateVector: sv, persisted }
+    return { type: GossipType.State, reason, holder: this.persistence != null, stateVector: sv, persisted, fingerprint: this.fingerprint() }
+  }
+
+  /** docFingerprint, recomputed only after the doc changed */
+  fingerprint (): number {
+    this.cachedFingerprint ??= docFingerprint(this.doc)
+    return this.cachedFingerprint
   }
 
   /** resolves once `minReplicas` other holders persisted everything this doc holds now */
@@ -169,14 +177,14 @@ export class ReplicatedDoc {
     if (!this.fitsDocLimit(0)) throw new MessageTooLargeError(`document ${this.id} exceeds ${this.ctx.limits.maxDocBytes} bytes`)
     const stopTimer = this.ctx.metrics.flushSeconds.startTimer()
     const target = Y.decodeStateVector(Y.encodeStateVector(this.doc))
-    await raceSignal(this.persistence?.idle() ?? Promise.resolve(), signal)
+    await raceRunning(this.persistence?.idle() ?? Promise.resolve(), signal)
     if (minReplicas <= 0 || this.countCovering(target) >= minReplicas) { stopTimer(); return }
     const waiter: FlushWaiter = { target, minReplicas, done: deferred<void>() }
     this.waiters.add(waiter)
     let timer: TimerHandle | undefined
     try {
       timer = this.ctx.clock.setInterval(() => { this.resyncLaggingHolders(target) }, FLUSH_RESYNC_INTERVAL_MS)
-      await raceSignal(waiter.done.promise, signal)
+      await raceRunning(waiter.done.promise, signal)
       stopTimer()
     } finally {
       this.ctx.clock.clearInterval(timer)
@@ -229,6 +237,7 @@ export class ReplicatedDoc {
   }
 
   private handleDocUpdate (update: Uint8Array, origin: unknown): void {
+    this.cachedFingerprint = undefined
     this.sizeEstimate += update.byteLength
     this.ctx.metrics.docBytes.set(this.sizeEstimate, { doc: this.id })
     if (origin === STORE_ORIGIN) return

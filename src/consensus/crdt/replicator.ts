@@ -9,7 +9,8 @@ import * as Y from 'yjs'
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, describeError } from '../../errors.ts'
-import { combineSignals, raceSignal, type AbortOptions } from '../../util/abort.ts'
+import { combineSignals, type AbortOptions } from '../../util/abort.ts'
+import { raceRunning } from './race.ts'
 import { systemClock, type Clock, type TimerHandle } from '../../util/clock.ts'
 import { componentLogger, type ComponentLogger, type Logger } from '../../util/logger.ts'
 import { systemRng, type Rng } from '../../util/prng.ts'
@@ -154,7 +155,7 @@ export class DocReplicator {
     try { validateDocId(stateId) } catch (err) { throw new InvalidArgumentError((err as Error).message) }
     const replicas = options.replicas ?? this.init.replicas
     if (!Number.isInteger(replicas) || replicas < 0) throw new InvalidArgumentError('replicas must be a non-negative integer')
-    const rdoc = await raceSignal(this.openDoc(stateId, { role: 'member', owner: this.peerId, replicas }, options), options.signal)
+    const rdoc = await raceRunning(this.openDoc(stateId, { role: 'member', owner: this.peerId, replicas }, options), options.signal)
     const wasReplica = rdoc.role !== 'member' || rdoc.replicas !== replicas || rdoc.owner !== this.peerId
     rdoc.role = 'member'
     rdoc.owner = this.peerId
@@ -165,6 +166,11 @@ export class DocReplicator {
     this.updateDocGauges()
     this.ensureReplicas(rdoc)
     return rdoc.doc
+  }
+
+  /** the Y.Doc of a doc held here (as member or replica); NotFoundError otherwise */
+  getDoc (docId: string): Y.Doc {
+    return this.docFor(docId).doc
   }
 
   /** resolves once `minReplicas` other holders persisted every update this peer has for the doc */
@@ -275,7 +281,7 @@ export class DocReplicator {
         const store = rdoc.doc.store
         if (store.pendingStructs != null || store.pendingDs != null) this.requestSync(rdoc, from, {})
       } else {
-        rdoc.handleState(from, message.reason, message.holder, message.stateVector, message.persisted)
+        rdoc.handleState(from, message.reason, message.holder, message.stateVector, message.persisted, message.fingerprint)
       }
     } catch (err) {
       const { name, message: text } = describeError(err)
@@ -327,7 +333,7 @@ export class DocReplicator {
       this.streams.add(stream)
       const reader = new SyncMessageReader(stream, this.init.maxDocBytes + 1024)
       await sendSyncMessage(stream, { type: SyncType.Open, docId: rdoc.id, hold, owner: rdoc.owner }, { signal: s })
-      await raceSignal(runSyncExchange(stream, reader, this.syncTarget(rdoc, peer), { signal: s }), s)
+      await raceRunning(runSyncExchange(stream, reader, this.syncTarget(rdoc, peer), { signal: s }), s)
       if (hold) rdoc.recruited.add(peer)
       this.metrics.syncs.inc(1, { outcome: 'ok' })
     } catch (err) {
@@ -349,7 +355,7 @@ export class DocReplicator {
     let key: string | undefined
     try {
       const reader = new SyncMessageReader(stream, this.init.maxDocBytes + 1024)
-      const open = await raceSignal(reader.next(), s)
+      const open = await raceRunning(reader.next(), s)
       if (open?.type !== SyncType.Open) throw new InvalidArgumentError('sync stream must start with OPEN')
       let rdoc = this.docs.get(open.docId)
       if (rdoc == null && !open.hold) {
@@ -370,7 +376,7 @@ export class DocReplicator {
       key = `${rdoc.id}\u0000${from}`
       this.active.add(key)
       this.lastSync.set(key, this.clock.monotonic())
-      await raceSignal(runSyncExchange(stream, reader, this.syncTarget(rdoc, from), { signal: s }), s)
+      await raceRunning(runSyncExchange(stream, reader, this.syncTarget(rdoc, from), { signal: s }), s)
       this.metrics.syncs.inc(1, { outcome: 'ok' })
     } catch (err) {
       stream.abort(err as Error)

@@ -37,3 +37,17 @@ export function missingCount (a: StateVector, b: StateVector): number {
   for (const [client, clock] of b) n += Math.max(0, clock - (a.get(client) ?? 0))
   return n
 }
+
+/**
+ * a 32-bit fingerprint of the doc's state vector and delete set: two docs with equal state
+ * vectors but different deletions (a lost delete) have different fingerprints
+ */
+export function docFingerprint (doc: Y.Doc): number {
+  const bytes = Y.encodeSnapshot(Y.snapshot(doc))
+  let h = 0x811c9dc5
+  for (let i = 0; i < bytes.length; i++) {
+    h ^= bytes[i]
+    h = Math.imul(h, 0x01000193)
+  }
+  return h >>> 0
+}

@@ -1,0 +1,131 @@
+import { describe, it, afterEach } from 'node:test'
+import assert from 'node:assert/strict'
+import * as Y from 'yjs'
+import { ManualClock } from '../../../src/util/clock.ts'
+import { HybridLogicalClock, YKeyValue, compareHlc, decodeHlc, encodeHlc, type KvEntry } from '../../../src/consensus/crdt/index.ts'
+import { Cluster } from './harness.ts'
+
+let cluster: Cluster | undefined
+afterEach(async () => { await cluster?.stopAll(); cluster = undefined })
+
+function syncDocs (a: Y.Doc, b: Y.Doc): void {
+  Y.applyUpdate(b, Y.encodeStateAsUpdate(a, Y.encodeStateVector(b)))
+  Y.applyUpdate(a, Y.encodeStateAsUpdate(b, Y.encodeStateVector(a)))
+}
+
+describe('YKeyValue', () => {
+  it('gets, sets, deletes and lists entries', () => {
+    const kv = new YKeyValue<number>(new Y.Doc().getArray<KvEntry>('s'))
+    kv.set('a', 1); kv.set('b', 2); kv.set('a', 3); kv.delete('b'); kv.delete('missing')
+    assert.equal(kv.get('a'), 3)
+    assert.equal(kv.get('b'), undefined)
+    assert.equal(kv.has('b'), false)
+    assert.deepEqual([...kv.entries()], [['a', 3]])
+    assert.equal(kv.size, 1)
+  })
+
+  it('stays small under rewrites where a Y.Map grows', () => {
+    const d1 = new Y.Doc(); const kv = new YKeyValue(d1.getArray<KvEntry>('s'))
+    const d2 = new Y.Doc(); const map = d2.getMap('s')
+    for (let i = 0; i < 5000; i++) { kv.set(`k${i % 10}`, i); map.set(`k${i % 10}`, i) }
+    const kvBytes = Y.encodeStateAsUpdate(d1).byteLength
+    const mapBytes = Y.encodeStateAsUpdate(d2).byteLength
+    assert.ok(kvBytes < 1000, `YKeyValue doc is ${kvBytes} bytes`)
+    assert.ok(kvBytes * 20 < mapBytes, `YKeyValue ${kvBytes} bytes vs Y.Map ${mapBytes} bytes`)
+    assert.deepEqual(kv.get('k9'), 4999)
+  })
+
+  it('converges on one entry per key after concurrent writes (crdt policy)', () => {
+    const a = new Y.Doc(); const b = new Y.Doc()
+    const kva = new YKeyValue(a.getArray<KvEntry>('s')); const kvb = new YKeyValue(b.getArray<KvEntry>('s'))
+    kva.set('x', 'a'); kvb.set('x', 'b'); kvb.set('y', 1)
+    syncDocs(a, b)
+    syncDocs(a, b)
+    assert.equal(kva.get('x'), kvb.get('x'))
+    assert.equal(a.getArray('s').length, 2)
+    assert.deepEqual(a.getArray('s').toJSON(), b.getArray('s').toJSON())
+  })
+
+  it('under lww, the later stamp wins whichever order the writes arrive in', () => {
+    const clock = new ManualClock(1000)
+    const a = new Y.Doc(); const b = new Y.Doc()
+    const conflicts: unknown[] = []
+    const kva = new YKeyValue(a.getArray<KvEntry>('s'), { policy: 'lww', hlc: new HybridLogicalClock(clock, 'pa'), onConflict: c => conflicts.push(c) })
+    const kvb = new YKeyValue(b.getArray<KvEntry>('s'), { policy: 'lww', hlc: new HybridLogicalClock(clock, 'pb') })
+    kvb.set('x', 'early')
+    clock.advance(5)
+    kva.set('x', 'late')
+    syncDocs(b, a)
+    syncDocs(a, b)
+    assert.equal(kva.get('x'), 'late')
+    assert.equal(kvb.get('x'), 'late')
+    assert.equal(conflicts.length, 1)
+  })
+})
+
+describe('HybridLogicalClock', () => {
+  it('orders after every timestamp it saw, even with a clock that lags', () => {
+    const slow = new ManualClock(1000); const fast = new ManualClock(5000)
+    const a = new HybridLogicalClock(slow, 'a'); const b = new HybridLogicalClock(fast, 'b')
+    const tb = b.now()
+    a.receive(tb)
+    const ta = a.now()
+    assert.ok(compareHlc(ta, tb) > 0)
+    assert.ok(encodeHlc(ta) > encodeHlc(tb))
+    assert.deepEqual(decodeHlc(encodeHlc(ta)), ta)
+    assert.throws(() => decodeHlc('nonsense'), { name: 'InvalidMessageError' })
+    const t1 = a.now(); const t2 = a.now()
+    assert.ok(compareHlc(t2, t1) > 0, 'monotonic within the same millisecond')
+  })
+})
+
+describe('conflict policies', () => {
+  it('lww records concurrent writes; handleConflict reports the winner everywhere', async () => {
+    cluster = await Cluster.create(['a', 'b'])
+    const ra = cluster.peer('a').replicator; const rb = cluster.peer('b').replicator
+    await ra.replicateState('agent', { conflictPolicy: 'lww', replicas: 0 })
+    await rb.replicateState('agent', { conflictPolicy: 'lww', replicas: 0 })
+    const kva = ra.keyValue('agent'); const kvb = rb.keyValue('agent')
+    kva.set('seq', 'first')
+    await cluster.settle()
+    kvb.set('seq', 'second')
+    await cluster.settle()
+    assert.equal(kva.get('seq'), 'second')
+    assert.deepEqual(ra.conflicts(), [], 'sequential writes are not conflicts')
+
+    cluster.net.partition([['a'], ['b']])
+    kvb.set('x', 'from-b')
+    cluster.clock.advance(10)
+    kva.set('x', 'from-a')
+    cluster.net.heal()
+    await cluster.until(() => kva.get('x') === 'from-a' && kvb.get('x') === 'from-a', 5, 'lww merge')
+    const recorded = [...ra.conflicts(), ...rb.conflicts()]
+    assert.ok(recorded.length >= 1)
+    const c = recorded[0]
+    const owner = ra.conflicts().length > 0 ? ra : rb
+    assert.deepEqual(c.candidates.map(x => x.value).sort(), ['from-a', 'from-b'])
+    const outcome = owner.handleConflict(c.id)
+    assert.equal(outcome.policy, 'lww')
+    assert.equal(outcome.value, 'from-a')
+    assert.equal(outcome.winner?.peer, 'a')
+    assert.throws(() => owner.handleConflict(c.id), { name: 'NotFoundError' })
+  })
+
+  it('a custom resolver writes its merged value to every peer', async () => {
+    cluster = await Cluster.create(['a', 'b'])
+    const policy = { name: 'sum', resolve: (c: { candidates: Array<{ value: unknown }> }) => c.candidates.reduce((s, x) => s + (x.value as number), 0) }
+    const ra = cluster.peer('a').replicator; const rb = cluster.peer('b').replicator
+    await ra.replicateState('counter', { conflictPolicy: policy, replicas: 0 })
+    await rb.replicateState('counter', { conflictPolicy: policy, replicas: 0 })
+    cluster.net.partition([['a'], ['b']])
+    ra.keyValue<number>('counter').set('n', 2)
+    rb.keyValue<number>('counter').set('n', 3)
+    cluster.net.heal()
+    await cluster.until(() => ra.conflicts().length + rb.conflicts().length > 0, 5, 'conflict recorded')
+    const holder = ra.conflicts().length > 0 ? ra : rb
+    const outcome = holder.handleConflict(holder.conflicts()[0].id)
+    assert.equal(outcome.policy, 'sum')
+    assert.equal(outcome.value, 5)
+    await cluster.until(() => ra.keyValue('counter').get('n') === 5 && rb.keyValue('counter').get('n') === 5, 5, 'resolved value')
+  })
+})
