@@ -20,6 +20,11 @@ export const SSE_HEARTBEAT_INTERVAL_MS = 15_000
 export const SSE_RETRY_MS = 2_000
 /** an SSE client this far behind (bytes queued in the socket) is disconnected */
 export const MAX_SSE_BUFFERED_BYTES = 1024 * 1024
+/**
+ * A request whose handler has not answered by then gets 504 TimeoutError (its req.signal fires).
+ * Above the longest RPC a client may ask for (`timeoutMs` of POST /agents/:id/messages).
+ */
+export const HANDLER_TIMEOUT_MS = 120_000
 /** on close(), in-flight handlers get this long to finish before their sockets are destroyed */
 export const CLOSE_GRACE_MS = 2_000
 /** the content type Prometheus scrapes */

@@ -8,13 +8,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { isIP, type AddressInfo, type Socket } from 'node:net'
 import {
   AbortError, AgentMeshError, CapacityError, ConflictError, InvalidArgumentError, InvalidMessageError,
-  MessageTooLargeError, NotFoundError, NotStartedError, describeError, statusOf
+  MessageTooLargeError, NotFoundError, NotStartedError, TimeoutError, describeError, statusOf
 } from '../errors.ts'
 import { systemClock, type Clock } from '../util/clock.ts'
 import { deferred, type AbortOptions, raceSignal } from '../util/abort.ts'
 import { componentLogger, type Logger } from '../util/logger.ts'
 import {
-  CLOSE_GRACE_MS, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_CONNECTIONS, MAX_JSON_BODY_BYTES,
+  CLOSE_GRACE_MS, HANDLER_TIMEOUT_MS, HEADERS_TIMEOUT_MS, KEEP_ALIVE_TIMEOUT_MS, MAX_CONNECTIONS, MAX_JSON_BODY_BYTES,
   MAX_SSE_STREAMS, MAX_URL_CHARS, REQUEST_TIMEOUT_MS, SSE_HEARTBEAT_INTERVAL_MS
 } from './constants.ts'
 import { IncomingAdminRequest } from './request.ts'
@@ -42,6 +42,8 @@ export interface AdminServerOptions {
   sseHeartbeatMs?: number
   /** default CLOSE_GRACE_MS */
   closeGraceMs?: number
+  /** a request not answered by then gets 504 TimeoutError (default HANDLER_TIMEOUT_MS) */
+  handlerTimeoutMs?: number
 }
 
 export interface ListenOptions {
@@ -68,6 +70,7 @@ export class AdminServer {
   private readonly maxSseStreams: number
   private readonly sseHeartbeatMs: number
   private readonly closeGraceMs: number
+  private readonly handlerTimeoutMs: number
   private readonly inflight = new Set<AbortController>()
   private readonly streams = new Set<SseStream>()
   /** open sockets and how many requests each has in flight (idle ones are dropped on close) */
@@ -83,6 +86,7 @@ export class AdminServer {
     this.maxSseStreams = options.maxSseStreams ?? MAX_SSE_STREAMS
     this.sseHeartbeatMs = options.sseHeartbeatMs ?? SSE_HEARTBEAT_INTERVAL_MS
     this.closeGraceMs = options.closeGraceMs ?? CLOSE_GRACE_MS
+    this.handlerTimeoutMs = options.handlerTimeoutMs ?? HANDLER_TIMEOUT_MS
     this.server = createServer({ requestTimeout: REQUEST_TIMEOUT_MS, headersTimeout: HEADERS_TIMEOUT_MS, keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS })
     this.server.maxConnections = MAX_CONNECTIONS
     this.server.on('connection', (socket: Socket) => {
@@ -193,10 +197,38 @@ export class AdminServer {
       request = new IncomingAdminRequest(req, {
         path, query: q === -1 ? '' : url.slice(q + 1), params: match.params, signal: controller.signal, maxBodyBytes: this.maxBodyBytes
       })
-      const response = await match.route.handler(request)
+      const deadline = this.clock.setTimeout(() => {
+        controller.abort(new TimeoutError(`request not answered within ${this.handlerTimeoutMs} ms`))
+      }, this.handlerTimeoutMs)
+      res.once('close', () => { this.clock.clearTimeout(deadline) })
+      const response = await this.untilAborted(match.route, request, controller.signal)
+      this.clock.clearTimeout(deadline)
       this.respond(res, response, controller)
     } catch (err) {
       this.respondError(req, res, err, request)
+    }
+  }
+
+  /**
+   * The handler's response, or the abort reason (TimeoutError, NotStartedError on close, AbortError
+   * on disconnect) as soon as the request signal fires, even if the handler ignores the signal.
+   */
+  private async untilAborted (route: Route, request: IncomingAdminRequest, signal: AbortSignal): Promise<AdminResponse> {
+    const running = Promise.resolve().then(async () => await route.handler(request))
+    let onAbort: (() => void) | undefined
+    const aborted = new Promise<never>((_resolve, reject) => {
+      onAbort = () => { reject(signal.reason) }
+      signal.addEventListener('abort', onAbort, { once: true })
+    })
+    try {
+      return await Promise.race([running, aborted])
+    } finally {
+      signal.removeEventListener('abort', onAbort as () => void)
+      // a handler that outlives its request must not leave an unhandled rejection behind
+      running.catch((err: unknown) => {
+        if (signal.aborted) this.log('%s %s: handler failed after the request ended: %s', request.method, request.path, describeError(err).message)
+      })
+      aborted.catch(() => {})
     }
   }
 

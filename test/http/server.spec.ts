@@ -268,6 +268,29 @@ describe('admin server: Server-Sent Events and lifecycle', () => {
     await again.close()
   })
 
+  it('answers 504 TimeoutError when a handler outlives its deadline, even if it ignores req.signal', async () => {
+    const clock = new ManualClock()
+    let entered!: () => void
+    const inHandler = new Promise<void>(resolve => { entered = resolve })
+    let sawAbort = ''
+    const server = createAdminServer([route('GET', '/stuck', async req => {
+      req.signal.addEventListener('abort', () => { sawAbort = (req.signal.reason as Error).name })
+      entered()
+      return await new Promise<never>(() => {})
+    })], { clock, handlerTimeoutMs: 1000, log: captureLogger() })
+    const base = await server.listen({ host: '127.0.0.1', port: 0 })
+    try {
+      const pending = fetch(base + '/stuck').then(async r => [r.status, await r.json()])
+      await inHandler
+      clock.advance(999)
+      clock.advance(1)
+      assert.deepEqual(await pending, [504, { error: { name: 'TimeoutError', message: 'request not answered within 1000 ms' } }])
+      assert.equal(sawAbort, 'TimeoutError')
+    } finally {
+      await server.close()
+    }
+  })
+
   it('refuses a taken port with ConflictError and a second listen', async () => {
     const a = createAdminServer([])
     const base = await a.listen({ host: '127.0.0.1', port: 0 })
