@@ -5,7 +5,7 @@
  * checks, alert rules and snapshot providers.
  */
 import { createMetricsBackend, readMemoryUsage } from '#platform/metrics'
-import { MessageTooLargeError } from '../errors.ts'
+import { InvalidArgumentError, MessageTooLargeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { systemClock } from '../util/clock.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
@@ -15,16 +15,16 @@ import { systemRng } from '../util/prng.ts'
 import type { Rng } from '../util/prng.ts'
 import { AlertManager } from './alerts.ts'
 import type { Alert, AlertRule, GenerateAlertOptions } from './alerts.ts'
-import { MAX_SNAPSHOT_ALERTS, MAX_SNAPSHOT_METRICS, SNAPSHOT_PUBLISH_INTERVAL_MS } from './constants.ts'
+import { MAX_SNAPSHOT_ALERTS, MAX_SNAPSHOT_COMPONENTS, MAX_SNAPSHOT_EXTENSIONS, MAX_SNAPSHOT_METRICS, SNAPSHOT_PUBLISH_INTERVAL_MS } from './constants.ts'
 import { EventLoopMonitor } from './event-loop.ts'
 import type { EventLoopMonitorInit } from './event-loop.ts'
 import { TypedEventEmitter } from './events.ts'
 import { HealthChecker } from './health.ts'
 import type { ComponentHealth, HealthReport } from './health.ts'
-import { MetricsHub } from './metrics.ts'
+import { MetricsHub, validateMetricName } from './metrics.ts'
 import type { MetricsTextSource } from './metrics.ts'
 import { histogramQuantileSource } from './rules.ts'
-import { encodeSnapshot } from './snapshot.ts'
+import { encodeSnapshot, isSnapshotKey, toSnapshotAlert } from './snapshot.ts'
 import type { MeshSnapshot } from './snapshot.ts'
 import { MeshTracer } from './tracing.ts'
 import type { SpanRecord } from './tracing.ts'
@@ -268,6 +268,11 @@ export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implem
 
   /** a provider fills `ext[name]` of every snapshot ('agents', 'links', 'raft', ...) */
   registerSnapshotProvider (name: string, provider: SnapshotProvider): void {
+    if (typeof name !== 'string' || !isSnapshotKey(name)) throw new InvalidArgumentError(`invalid snapshot provider name ${JSON.stringify(name)}`)
+    if (typeof provider !== 'function') throw new InvalidArgumentError('a snapshot provider must be a function')
+    if (!this.providers.has(name) && this.providers.size >= MAX_SNAPSHOT_EXTENSIONS) {
+      throw new InvalidArgumentError(`at most ${MAX_SNAPSHOT_EXTENSIONS} snapshot providers`)
+    }
     this.providers.set(name, provider)
   }
 
@@ -277,6 +282,7 @@ export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implem
 
   /** puts a metric's value into every snapshot (counters and gauges summed over labels; histograms as count and p99) */
   addSnapshotMetric (name: string): void {
+    validateMetricName(name)
     this.snapshotMetrics.add(name)
   }
 
@@ -287,16 +293,12 @@ export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implem
       peerId: this.peerId,
       time: this.clock.now(),
       seq: ++this.seq,
-      health: { status: health.status, components: Object.fromEntries(Object.entries(health.components).map(([k, c]) => [k, c.status])) },
+      health: {
+        status: health.status,
+        components: Object.fromEntries(Object.entries(health.components).slice(0, MAX_SNAPSHOT_COMPONENTS).map(([k, c]) => [k, c.status]))
+      },
       metrics: await this.keyMetrics(metrics),
-      alerts: this.alerts.activeAlerts().slice(-MAX_SNAPSHOT_ALERTS).map(a => ({
-        name: a.name,
-        severity: a.severity,
-        message: a.message,
-        labels: a.labels,
-        firedAt: a.firedAt,
-        ...(a.value !== undefined ? { value: a.value } : {})
-      })),
+      alerts: this.alerts.activeAlerts().slice(-MAX_SNAPSHOT_ALERTS).map(toSnapshotAlert),
       ext: {}
     }
     for (const [name, provider] of this.providers) {
@@ -351,13 +353,14 @@ export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implem
     let n = 0
     for (const name of this.snapshotMetrics) {
       const family = metrics[name]
-      if (family == null || n >= MAX_SNAPSHOT_METRICS) continue
+      if (family == null) continue
       if (family.type === 'histogram') {
+        if (n + 2 > MAX_SNAPSHOT_METRICS) continue
         out[`${name}:count`] = family.values.reduce((sum, s) => sum + s.count, 0)
         const p99 = await histogramQuantileSource(async () => metrics, { name }, 0.99)()
         if (typeof p99 === 'number') out[`${name}:p99`] = p99
         n += 2
-      } else if (family.values.length > 0) {
+      } else if (family.values.length > 0 && n < MAX_SNAPSHOT_METRICS) {
         out[name] = family.values.reduce((sum, s) => sum + s.value, 0)
         n++
       }

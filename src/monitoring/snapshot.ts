@@ -43,7 +43,7 @@ export interface SnapshotCodecOptions {
 
 const STATUSES = new Set<string>(['ok', 'degraded', 'down'])
 const SEVERITIES = new Set<string>(['info', 'warning', 'critical'])
-const KEY = /^[a-zA-Z0-9_.:/-]{1,128}$/
+const KEY = /^[a-zA-Z0-9_.:/-]{1,256}$/
 /** keys that would reach an object's prototype */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype'])
 const encoder = new TextEncoder()
@@ -78,7 +78,7 @@ function validateAlert (v: unknown, i: number): SnapshotAlert {
   if (!isRecord(v)) fail(`alerts[${i}] must be an object`)
   if (!SEVERITIES.has(v.severity as string)) fail(`alerts[${i}].severity is invalid`)
   const labels: Record<string, string> = {}
-  for (const [k, l] of entries(v.labels ?? {}, `alerts[${i}].labels`, 32)) labels[k] = str(l, `alerts[${i}].labels.${k}`)
+  for (const [k, l] of entries(v.labels ?? {}, `alerts[${i}].labels`, MAX_ALERT_LABELS)) labels[k] = str(l, `alerts[${i}].labels.${k}`)
   const alert: SnapshotAlert = {
     name: str(v.name, `alerts[${i}].name`, 128),
     severity: v.severity as SnapshotAlert['severity'],
@@ -88,6 +88,32 @@ function validateAlert (v: unknown, i: number): SnapshotAlert {
   }
   if (v.value !== undefined) alert.value = num(v.value, `alerts[${i}].value`)
   return alert
+}
+
+const MAX_ALERT_LABELS = 32
+
+/** an alert as it goes into a snapshot: labels the wire format cannot carry are left out, long text cut */
+export function toSnapshotAlert (a: SnapshotAlert): SnapshotAlert {
+  const labels: Record<string, string> = {}
+  let n = 0
+  for (const [k, v] of Object.entries(a.labels)) {
+    if (n >= MAX_ALERT_LABELS || !KEY.test(k) || FORBIDDEN_KEYS.has(k)) continue
+    labels[k] = String(v).slice(0, MAX_SNAPSHOT_STRING_CHARS)
+    n++
+  }
+  return {
+    name: a.name.slice(0, 128),
+    severity: a.severity,
+    message: a.message.slice(0, MAX_ALERT_MESSAGE_CHARS),
+    labels,
+    firedAt: a.firedAt,
+    ...(typeof a.value === 'number' && Number.isFinite(a.value) ? { value: a.value } : {})
+  }
+}
+
+/** true for a name usable as a key in a snapshot (metrics, components, extensions) */
+export function isSnapshotKey (k: string): boolean {
+  return KEY.test(k) && !FORBIDDEN_KEYS.has(k)
 }
 
 /** checks a decoded value is a MeshSnapshot and returns it with only the known fields */

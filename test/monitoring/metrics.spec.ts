@@ -175,3 +175,37 @@ describe('MonitoringSystem metrics', () => {
     assert.equal(histogramQuantile({ count: 10, buckets: [[1, 5]] }, 0.99), 1, 'beyond the last bucket: its bound')
   })
 })
+
+describe('MonitoringSystem lifecycle', () => {
+  it('stop() leaves no timer behind', async () => {
+    const manual = new ManualClock(0)
+    const active = new Set<unknown>()
+    const counting: Clock = {
+      now: () => manual.now(),
+      monotonic: () => manual.monotonic(),
+      setTimeout: (fn, ms) => { const h = manual.setTimeout(() => { active.delete(h); fn() }, ms); active.add(h); return h },
+      clearTimeout: (h) => { active.delete(h); manual.clearTimeout(h) },
+      setInterval: (fn, ms) => { const h = manual.setInterval(fn, ms); active.add(h); return h },
+      clearInterval: (h) => { active.delete(h); manual.clearInterval(h) }
+    }
+    const m = new MonitoringSystem({ peerId: 'p', clock: counting })
+    m.start()
+    m.startPublishing(async () => {}, 1000)
+    m.registerHealthCheck('x', () => ({ status: 'ok' }))
+    manual.advance(3000)
+    assert.ok(active.size >= 3, `timers running: ${active.size}`)
+    await m.stop()
+    assert.equal(active.size, 0)
+  })
+
+  it('runs on the browser registry too (the one tabs get)', async () => {
+    const m = new MonitoringSystem({ peerId: 'tab', eventLoop: false, metricsBackend: browserBackend() })
+    m.metrics.histogram('agentmesh_test_rpc_seconds', { help: 'rpc' }).observe(0.2)
+    m.addSnapshotMetric('agentmesh_test_rpc_seconds')
+    m.collectMetrics('agentmesh_test_tabs', 2)
+    const snap = await m.buildSnapshot()
+    assert.equal(snap.metrics['agentmesh_test_rpc_seconds:count'], 1)
+    assert.equal(sampleValue(parsePromText(await m.metricsText()), 'agentmesh_test_tabs'), 2)
+    await m.stop()
+  })
+})

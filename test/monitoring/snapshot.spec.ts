@@ -54,6 +54,19 @@ describe('mesh snapshot', () => {
     await m.stop()
   })
 
+  it('a snapshot always encodes: odd alert labels are left out, bad provider names refused', async () => {
+    const m = new MonitoringSystem({ peerId: 'peer-a', eventLoop: false })
+    m.generateAlert('odd', 'labels the wire cannot carry', { labels: { 'has space': 'x', ok: 'y'.repeat(5000), __proto__x: 1 } })
+    const snap = await m.buildSnapshot()
+    assert.deepEqual(Object.keys(snap.alerts[0].labels).sort(), ['__proto__x', 'ok'])
+    assert.equal(snap.alerts[0].labels.ok.length, monitoringConstants.MAX_SNAPSHOT_STRING_CHARS)
+    assert.deepEqual(decodeSnapshot(encodeSnapshot(snap)), snap)
+    assert.throws(() => { m.registerSnapshotProvider('bad name', () => 1) }, { name: 'InvalidArgumentError' })
+    assert.throws(() => { m.registerSnapshotProvider('__proto__', () => 1) }, { name: 'InvalidArgumentError' })
+    assert.throws(() => { m.addSnapshotMetric('not-a-metric') }, { name: 'InvalidArgumentError' })
+    await m.stop()
+  })
+
   it('drops the largest extension when a snapshot would exceed the wire limit', async () => {
     const m = new MonitoringSystem({ peerId: 'peer-a', eventLoop: false })
     m.registerSnapshotProvider('huge', () => 'x'.repeat(monitoringConstants.MAX_SNAPSHOT_BYTES))
