@@ -51,3 +51,9 @@ export const MAX_PEER_ID_CHARS = 128
 export const SNAPSHOT_TTL_MS = 30_000
 export const MAX_MESH_VIEW_PEERS = 10_000
 export const SNAPSHOT_PUBLISH_INTERVAL_MS = 5_000
+
+/** built-in metric names */
+export const EVENT_LOOP_LAG_METRIC = 'agentmesh_process_event_loop_lag_seconds'
+export const HEAP_USED_METRIC = 'agentmesh_process_heap_used_bytes'
+export const HEAP_TOTAL_METRIC = 'agentmesh_process_heap_total_bytes'
+export const RESIDENT_MEMORY_METRIC = 'agentmesh_process_resident_memory_bytes'

@@ -3,9 +3,10 @@
  * against is `Telemetry` (types.ts); `MonitoringSystem` is its implementation.
  */
 export * from './types.ts'
-export { MonitoringSystem, EVENT_LOOP_LAG_METRIC, HEAP_USED_METRIC } from './monitoring.ts'
+export { MonitoringSystem } from './monitoring.ts'
+export { EVENT_LOOP_LAG_METRIC, HEAP_USED_METRIC, HEAP_TOTAL_METRIC, RESIDENT_MEMORY_METRIC } from './constants.ts'
 export type { MonitoringSystemInit, MonitoringEvents, SnapshotProvider, PublishSnapshot } from './monitoring.ts'
-export { MetricsHub, validateMetricName, validateLabelName, histogramQuantile, selectSeries } from './metrics.ts'
+export { MetricsHub, validateMetricName, validateLabelName, histogramQuantile, mergeHistogramSeries, selectSeries } from './metrics.ts'
 export type { MetricsTextSource, MetricSelector, SeriesValue, HistogramStat } from './metrics.ts'
 export { MeshTracer, SpanRing } from './tracing.ts'
 export type { SpanRecord, MeshTracerInit } from './tracing.ts'

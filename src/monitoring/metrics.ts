@@ -169,6 +169,17 @@ export function histogramQuantile (series: Pick<HistogramSample, 'buckets' | 'co
   return series.buckets[series.buckets.length - 1][0]
 }
 
+/** several histogram series (same buckets) added together, e.g. the latency over every method */
+export function mergeHistogramSeries (series: Iterable<Pick<HistogramSample, 'buckets' | 'count'>>): Pick<HistogramSample, 'buckets' | 'count'> {
+  const merged = new Map<number, number>()
+  let count = 0
+  for (const s of series) {
+    count += s.count
+    for (const [le, c] of s.buckets) merged.set(le, (merged.get(le) ?? 0) + c)
+  }
+  return { count, buckets: [...merged].sort((a, b) => a[0] - b[0]) }
+}
+
 export type HistogramStat = 'count' | 'sum' | 'mean' | 'p50' | 'p90' | 'p95' | 'p99'
 
 /** which series of which metric an alert rule or snapshot reads */

@@ -5,7 +5,7 @@
  * checks, alert rules and snapshot providers.
  */
 import { createMetricsBackend, readMemoryUsage } from '#platform/metrics'
-import { InvalidArgumentError, MessageTooLargeError } from '../errors.ts'
+import { InvalidArgumentError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { systemClock } from '../util/clock.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
@@ -15,15 +15,16 @@ import { systemRng } from '../util/prng.ts'
 import type { Rng } from '../util/prng.ts'
 import { AlertManager } from './alerts.ts'
 import type { Alert, AlertRule, GenerateAlertOptions } from './alerts.ts'
-import { MAX_SNAPSHOT_ALERTS, MAX_SNAPSHOT_COMPONENTS, MAX_SNAPSHOT_EXTENSIONS, MAX_SNAPSHOT_METRICS, SNAPSHOT_PUBLISH_INTERVAL_MS } from './constants.ts'
+import { MAX_SNAPSHOT_ALERTS, MAX_SNAPSHOT_COMPONENTS, MAX_SNAPSHOT_EXTENSIONS, SNAPSHOT_PUBLISH_INTERVAL_MS } from './constants.ts'
 import { EventLoopMonitor } from './event-loop.ts'
 import type { EventLoopMonitorInit } from './event-loop.ts'
 import { TypedEventEmitter } from './events.ts'
+import { EVENT_LOOP_LAG_METRIC, HEAP_USED_METRIC } from './constants.ts'
 import { HealthChecker } from './health.ts'
 import type { ComponentHealth, HealthReport } from './health.ts'
 import { MetricsHub, validateMetricName } from './metrics.ts'
 import type { MetricsTextSource } from './metrics.ts'
-import { histogramQuantileSource } from './rules.ts'
+import { fitSnapshotToWire, keyMetricValues, registerMemoryMetrics } from './snapshot-build.ts'
 import { encodeSnapshot, isSnapshotKey, toSnapshotAlert } from './snapshot.ts'
 import type { MeshSnapshot } from './snapshot.ts'
 import { MeshTracer } from './tracing.ts'
@@ -66,8 +67,6 @@ export interface MonitoringEvents extends Record<string, unknown> {
 export type SnapshotProvider = () => unknown | Promise<unknown>
 export type PublishSnapshot = (bytes: Uint8Array, options?: AbortOptions) => Promise<void>
 
-export const EVENT_LOOP_LAG_METRIC = 'agentmesh_process_event_loop_lag_seconds'
-export const HEAP_USED_METRIC = 'agentmesh_process_heap_used_bytes'
 
 export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implements Telemetry {
   readonly peerId: string
@@ -126,7 +125,7 @@ export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implem
       ...(init.alertHistorySize != null ? { historySize: init.alertHistorySize } : {})
     })
     for (const name of init.snapshotMetrics ?? []) this.addSnapshotMetric(name)
-    this.registerProcessMetrics()
+    registerMemoryMetrics(this.metrics, readMemoryUsage)
     if (init.eventLoop !== false) {
       const lagGauge = this.metrics.gauge(EVENT_LOOP_LAG_METRIC, { help: 'event loop lag measured by timer drift, seconds' })
       const monitor = new EventLoopMonitor({ ...(init.eventLoop ?? {}), clock: this.clock, onSample: (lagMs) => { lagGauge.set(lagMs / 1000) } })
@@ -297,7 +296,7 @@ export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implem
         status: health.status,
         components: Object.fromEntries(Object.entries(health.components).slice(0, MAX_SNAPSHOT_COMPONENTS).map(([k, c]) => [k, c.status]))
       },
-      metrics: await this.keyMetrics(metrics),
+      metrics: keyMetricValues(metrics, this.snapshotMetrics),
       alerts: this.alerts.activeAlerts().slice(-MAX_SNAPSHOT_ALERTS).map(toSnapshotAlert),
       ext: {}
     }
@@ -309,7 +308,7 @@ export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implem
         this.log.error('snapshot provider %s failed: %e', name, err)
       }
     }
-    return this.fitSnapshot(snapshot)
+    return fitSnapshotToWire(snapshot, this.log)
   }
 
   /**
@@ -346,61 +345,5 @@ export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implem
     this.publishTimer = undefined
     this.publishAbort?.abort()
     this.publishAbort = undefined
-  }
-
-  private async keyMetrics (metrics: MetricsSnapshot): Promise<Record<string, number>> {
-    const out: Record<string, number> = {}
-    let n = 0
-    for (const name of this.snapshotMetrics) {
-      const family = metrics[name]
-      if (family == null) continue
-      if (family.type === 'histogram') {
-        if (n + 2 > MAX_SNAPSHOT_METRICS) continue
-        out[`${name}:count`] = family.values.reduce((sum, s) => sum + s.count, 0)
-        const p99 = await histogramQuantileSource(async () => metrics, { name }, 0.99)()
-        if (typeof p99 === 'number') out[`${name}:p99`] = p99
-        n += 2
-      } else if (family.values.length > 0 && n < MAX_SNAPSHOT_METRICS) {
-        out[name] = family.values.reduce((sum, s) => sum + s.value, 0)
-        n++
-      }
-    }
-    return out
-  }
-
-  /** drops the largest extension fields until the snapshot fits the wire limit */
-  private fitSnapshot (snapshot: MeshSnapshot): MeshSnapshot {
-    for (;;) {
-      try {
-        encodeSnapshot(snapshot)
-        return snapshot
-      } catch (err) {
-        const names = Object.keys(snapshot.ext)
-        if (!(err instanceof MessageTooLargeError) || names.length === 0) throw err
-        const largest = names.reduce((a, b) => JSON.stringify(snapshot.ext[a]).length >= JSON.stringify(snapshot.ext[b]).length ? a : b)
-        this.log.error('snapshot too large: dropping extension %s', largest)
-        delete snapshot.ext[largest]
-      }
-    }
-  }
-
-  private registerProcessMetrics (): void {
-    const memory = readMemoryUsage()
-    if (memory == null) return
-    const fields: Array<[keyof typeof memory, string, string]> = [
-      ['heapUsedBytes', HEAP_USED_METRIC, 'JavaScript heap in use, bytes'],
-      ['heapTotalBytes', 'agentmesh_process_heap_total_bytes', 'JavaScript heap allocated, bytes'],
-      ['residentBytes', 'agentmesh_process_resident_memory_bytes', 'resident set size, bytes']
-    ]
-    for (const [field, name, help] of fields) {
-      if (memory[field] == null) continue
-      this.metrics.gauge(name, {
-        help,
-        collect: (gauge) => {
-          const value = readMemoryUsage()?.[field]
-          if (value != null) gauge.set(value)
-        }
-      })
-    }
   }
 }

@@ -4,7 +4,7 @@
  * A source is a function, so each rule is testable without the component that will feed it.
  */
 import type { AlertRule, AlertSeverity, SampleSource } from './alerts.ts'
-import { histogramQuantile, selectSeries } from './metrics.ts'
+import { histogramQuantile, mergeHistogramSeries, selectSeries } from './metrics.ts'
 import type { MetricSelector } from './metrics.ts'
 import type { MetricsSnapshot } from './types.ts'
 
@@ -107,14 +107,7 @@ export function histogramQuantileSource (read: () => Promise<MetricsSnapshot>, s
     const family = snap[selector.name]
     if (family?.type !== 'histogram') return undefined
     const want = Object.entries(selector.labels ?? {}).map(([k, v]) => [k, String(v)] as const)
-    const merged = new Map<number, number>()
-    let count = 0
-    for (const s of family.values) {
-      if (!want.every(([k, v]) => s.labels[k] === v)) continue
-      count += s.count
-      for (const [le, c] of s.buckets) merged.set(le, (merged.get(le) ?? 0) + c)
-    }
-    return histogramQuantile({ count, buckets: [...merged].sort((a, b) => a[0] - b[0]) }, q)
+    return histogramQuantile(mergeHistogramSeries(family.values.filter(s => want.every(([k, v]) => s.labels[k] === v))), q)
   }
 }
 
