@@ -1,5 +1,5 @@
 /** The HTTP admin API of a Node peer (docs/API.md section 3): every component contributes routes. */
-import type { Route } from '../http/router.ts'
+import type { Route } from '../http/index.ts'
 import type { MeshNode } from '../node.ts'
 import { networkRoutes } from './network-routes.ts'
 

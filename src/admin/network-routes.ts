@@ -1,5 +1,5 @@
 /** Admin API routes of the NetworkManager: /node, /nodes, /topology (docs/API.md section 3). */
-import { route, type Route } from '../http/router.ts'
+import { route, type Route } from '../http/index.ts'
 import type { MeshNode } from '../node.ts'
 
 export function networkRoutes (node: MeshNode): Route[] {

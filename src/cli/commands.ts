@@ -55,6 +55,8 @@ async function runPeer (cmd: RelayCommand | NodeCommand): Promise<number> {
       : undefined,
     raft: { voter: cmd.command === 'relay' || cmd.voter }
   })
+  // listen for signals before announcing readiness: a supervisor may stop us the moment it reads the line
+  const stopping = untilSignal()
   const server = createAdminServer(adminRoutes(node))
   let http: string
   try {
@@ -64,7 +66,7 @@ async function runPeer (cmd: RelayCommand | NodeCommand): Promise<number> {
     throw err
   }
   process.stdout.write(formatReadyLine({ peerId: node.peerId, multiaddrs: node.libp2p.getMultiaddrs().map(a => a.toString()), http }) + '\n')
-  const sig = await untilSignal()
+  const sig = await stopping
   log('%s: stopping', sig)
   await server.close()
   await node.stop()

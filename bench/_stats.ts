@@ -1,0 +1,25 @@
+/** Small helpers shared by the benchmarks. */
+export function percentile (values: number[], p: number): number {
+  if (values.length === 0) return NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))
+  return sorted[i]
+}
+
+export function median (values: number[]): number {
+  return percentile(values, 50)
+}
+
+export function fmt (n: number, digits = 0): string {
+  return Number.isFinite(n) ? n.toFixed(digits) : '–'
+}
+
+/** prints rows as an aligned table */
+export function table (header: string[], rows: Array<Array<string | number>>): void {
+  const cells = [header, ...rows.map(r => r.map(String))]
+  const widths = header.map((_, i) => Math.max(...cells.map(r => (r[i] ?? '').length)))
+  for (const [n, r] of cells.entries()) {
+    console.log(r.map((c, i) => c.padEnd(widths[i])).join('  '))
+    if (n === 0) console.log(widths.map(w => '-'.repeat(w)).join('  '))
+  }
+}
