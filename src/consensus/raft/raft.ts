@@ -83,7 +83,8 @@ export class Raft extends RaftCore {
     if (m.entries.length === 0) throw new ProposalDroppedError('empty proposal')
     if (!this.prs.progress.has(this.id)) throw new ProposalDroppedError('this node was removed from the group')
     if (this.leadTransferee !== '') throw new ProposalDroppedError(`leadership is being transferred to ${this.leadTransferee}`)
-    const ents = m.entries
+    // copy: appendEntry assigns term and index, and the message's entries may be shared
+    const ents = m.entries.map(e => ({ term: 0, index: 0, type: e.type, data: e.data }))
     for (let i = 0; i < ents.length; i++) {
       const e = ents[i]
       if (e.type !== EntryType.ConfChange) continue
