@@ -30,7 +30,7 @@ import type { MeshSnapshot } from './snapshot.ts'
 import { MeshTracer } from './tracing.ts'
 import type { SpanRecord } from './tracing.ts'
 import type {
-  HealthCheck, HealthCheckOptions, Labels, MetricsBackend, MetricsSnapshot, Span, StartSpanOptions, Telemetry
+  Counter, HealthCheck, HealthCheckOptions, Labels, MetricsBackend, MetricsSnapshot, Span, StartSpanOptions, Telemetry
 } from './types.ts'
 
 export interface MonitoringSystemInit {
@@ -67,7 +67,6 @@ export interface MonitoringEvents extends Record<string, unknown> {
 export type SnapshotProvider = () => unknown | Promise<unknown>
 export type PublishSnapshot = (bytes: Uint8Array, options?: AbortOptions) => Promise<void>
 
-
 export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implements Telemetry {
   readonly peerId: string
   readonly metrics: MetricsHub
@@ -79,8 +78,8 @@ export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implem
   private readonly eventLoop?: EventLoopMonitor
   private readonly snapshotMetrics = new Set<string>([EVENT_LOOP_LAG_METRIC, HEAP_USED_METRIC])
   private readonly providers = new Map<string, SnapshotProvider>()
-  private readonly publishResults
-  private readonly alertsFired
+  private readonly publishResults: Counter
+  private readonly alertsFired: Counter
   private seq = 0
   private started = false
   private publishTimer?: TimerHandle
