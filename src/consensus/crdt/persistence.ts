@@ -100,7 +100,7 @@ export class DocPersistence {
   async append (update: Uint8Array, stateVector: Uint8Array): Promise<void> {
     const done = deferred<void>()
     this.queue.push({ update, stateVector, done })
-    this.running ??= this.drainQueue().finally(() => { this.running = undefined })
+    this.running ??= this.drainQueue()
     await done.promise
   }
 
@@ -117,26 +117,33 @@ export class DocPersistence {
     this.storedBytes = 0
   }
 
+  /** writes until the queue is empty; clears `running` in the same step as the last empty check */
   private async drainQueue (): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, MAX_PERSIST_BATCH_UPDATES)
-      const ops: BatchOp[] = batch.map(p => ({ type: 'put', key: updateKey(this.nextSeq++), value: p.update }))
-      try {
-        await this.store.batch(ops, { sync: true })
-      } catch (err) {
-        const e = new StorageError('could not append to the document update log', { cause: err })
-        this.log.error('persist failed: %s', (err as Error)?.message)
-        for (const p of batch) p.done.reject(e)
-        continue
-      }
-      this.storedUpdates += batch.length
-      for (const p of batch) this.storedBytes += p.update.byteLength
-      this.persistedVector = batch[batch.length - 1].stateVector
-      for (const p of batch) p.done.resolve()
-      this.onPersisted?.(this.persistedVector)
-      if (this.storedUpdates > this.compactAfterUpdates || this.storedBytes > this.compactAfterBytes) {
-        await this.compact().catch(err => { this.log.error('compaction failed: %s', (err as Error)?.message) })
-      }
+    try {
+      while (this.queue.length > 0) await this.writeBatch()
+    } finally {
+      this.running = undefined
+    }
+  }
+
+  private async writeBatch (): Promise<void> {
+    const batch = this.queue.splice(0, MAX_PERSIST_BATCH_UPDATES)
+    const ops: BatchOp[] = batch.map(p => ({ type: 'put', key: updateKey(this.nextSeq++), value: p.update }))
+    try {
+      await this.store.batch(ops, { sync: true })
+    } catch (err) {
+      const e = new StorageError('could not append to the document update log', { cause: err })
+      this.log.error('persist failed: %s', (err as Error)?.message)
+      for (const p of batch) p.done.reject(e)
+      return
+    }
+    this.storedUpdates += batch.length
+    for (const p of batch) this.storedBytes += p.update.byteLength
+    this.persistedVector = batch[batch.length - 1].stateVector
+    for (const p of batch) p.done.resolve()
+    this.onPersisted?.(this.persistedVector)
+    if (this.storedUpdates > this.compactAfterUpdates || this.storedBytes > this.compactAfterBytes) {
+      await this.compact().catch(err => { this.log.error('compaction failed: %s', (err as Error)?.message) })
     }
   }
 

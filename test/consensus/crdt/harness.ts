@@ -124,6 +124,7 @@ export function docContent (doc: Y.Doc): string {
     m: doc.getMap('m').toJSON(),
     a: doc.getArray('a').toJSON(),
     t: doc.getText('t').toString(),
-    kv: doc.getArray('state').toJSON()
+    kv: doc.getArray('state').toJSON(),
+    log: doc.getArray('log').length
   })
 }

@@ -26,6 +26,8 @@ export async function randomConvergenceRun (options: RandomRunOptions): Promise<
   const result: RandomRunResult = { peers: ids.length, edits: 0, restarts: 0, partitions: 0, rounds: 0 }
   const memberOf = new Map<string, string[]>()
   const replicasOf = new Map(docIds.map(d => [d, rng.int(3)]))
+  // every edit also appends a unique token: none may be lost, whatever crashed or partitioned
+  const tokens = new Map<string, string[]>(docIds.map(d => [d, []]))
   try {
     for (const id of ids) {
       const mine = docIds.filter(() => rng.next() < 0.7)
@@ -41,6 +43,9 @@ export async function randomConvergenceRun (options: RandomRunOptions): Promise<
         if (mine.length === 0) continue
         const docId = mine[rng.int(mine.length)]
         randomEdit(rng, cluster, id, docId)
+        const token = `${id}:${result.edits}`
+        cluster.peer(id).replicator.getDoc(docId).getArray<string>('log').push([token])
+        tokens.get(docId)!.push(token)
         result.edits++
       } else if (r < 0.62) {
         cluster.net.dropRate = [0, 0.3, 0.7, 1][rng.int(4)]
@@ -55,7 +60,7 @@ export async function randomConvergenceRun (options: RandomRunOptions): Promise<
         if (running().length > 1) await cluster.stop(running()[rng.int(running().length)])
       } else if (r < 0.85) {
         const stopped = ids.filter(id => !cluster.peers.has(id))
-        if (stopped.length > 0) { await restartPeer(cluster, stopped[rng.int(stopped.length)], memberOf, replicasOf); result.restarts++ }
+        if (stopped.length > 0) { await restartPeer(cluster, stopped[rng.int(stopped.length)], memberOf, replicasOf, tokens, options.seed); result.restarts++ }
       } else if (r < 0.95) {
         await cluster.tick(rng.int(1500) + 1, 250)
       } else {
@@ -64,7 +69,7 @@ export async function randomConvergenceRun (options: RandomRunOptions): Promise<
     }
     cluster.net.heal()
     cluster.net.dropRate = 0
-    for (const id of ids) if (!cluster.peers.has(id)) await restartPeer(cluster, id, memberOf, replicasOf)
+    for (const id of ids) if (!cluster.peers.has(id)) await restartPeer(cluster, id, memberOf, replicasOf, tokens, options.seed)
     for (let round = 0; round < 40; round++) {
       await cluster.settle()
       if (converged(cluster, docIds)) break
@@ -78,15 +83,29 @@ export async function randomConvergenceRun (options: RandomRunOptions): Promise<
         throw new Error(`seed ${options.seed}: ${docId} differs between holders ${JSON.stringify(Object.fromEntries(byPeer))}. Replay with SEED=${options.seed}`)
       }
     }
+    for (const [docId, expected] of tokens) {
+      for (const [id, p] of cluster.peers) {
+        if (!p.replicator.docIds().includes(docId)) continue
+        const have = new Set(p.replicator.getDoc(docId).getArray<string>('log').toArray())
+        const lost = expected.filter(t => !have.has(t))
+        if (lost.length > 0) throw new Error(`seed ${options.seed}: ${id} lost ${lost.length} writes of ${docId} (${lost.slice(0, 5).join(', ')}). Replay with SEED=${options.seed}`)
+      }
+    }
     return result
   } finally {
     await cluster.stopAll()
   }
 }
 
-async function restartPeer (cluster: Cluster, id: string, memberOf: Map<string, string[]>, replicasOf: Map<string, number>): Promise<void> {
+async function restartPeer (cluster: Cluster, id: string, memberOf: Map<string, string[]>, replicasOf: Map<string, number>, tokens: Map<string, string[]>, seed: number): Promise<void> {
   const p = await cluster.start(id)
-  for (const d of memberOf.get(id)!) await p.replicator.replicateState(d, { replicas: replicasOf.get(d) })
+  for (const d of memberOf.get(id)!) {
+    const doc = await p.replicator.replicateState(d, { replicas: replicasOf.get(d) })
+    // what this peer wrote itself must be back from its own storage, before any sync
+    const have = new Set(doc.getArray<string>('log').toArray())
+    const lost = tokens.get(d)!.filter(t => t.startsWith(`${id}:`) && !have.has(t))
+    if (lost.length > 0) throw new Error(`seed ${seed}: ${id} restarted without its own writes ${lost.slice(0, 5).join(', ')} of ${d}. Replay with SEED=${seed}`)
+  }
 }
 
 function randomEdit (rng: ReturnType<typeof seededRng>, cluster: Cluster, id: string, docId: string): void {
