@@ -2,6 +2,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import { MemoryStore } from '../../../src/storage/memory.ts'
+import type { BatchOp } from '../../../src/storage/types.ts'
 import { componentLogger } from '../../../src/util/logger.ts'
 import { DocPersistence } from '../../../src/consensus/crdt/persistence.ts'
 
@@ -54,7 +55,7 @@ describe('DocPersistence', () => {
     const store = new MemoryStore()
     let failing = true
     const batch = store.batch.bind(store)
-    store.batch = async (ops, o) => { if (failing) throw new Error('disk full'); await batch(ops, o) }
+    store.batch = async (ops: BatchOp[]) => { if (failing) throw new Error('disk full'); await batch(ops) }
     const p = new DocPersistence(store, { log })
     const doc = new Y.Doc()
     const updates = recordUpdates(doc)
