@@ -63,3 +63,22 @@ export const OUTBOX_DELIVERED_RETENTION_MS = 5 * 60_000
 export const OUTBOX_MAX_REASON_CHARS = 512
 /** outbox channels (destinations with their own sequence counter) */
 export const OUTBOX_MAX_CHANNEL_CHARS = 300
+
+/** direct messages and RPC between peers */
+export const RPC_PROTOCOL = '/agentmesh/rpc/1.0.0'
+/** a request without its own timeout fails with TimeoutError after this */
+export const REQUEST_TIMEOUT_MS = 10_000
+/** how long a sender waits for the ack of one delivery attempt */
+export const ACK_TIMEOUT_MS = 5_000
+/** requests and deliveries waiting for their reply or ack */
+export const MAX_PENDING_REPLIES = 10_000
+/** inbound requests being handled at once; more get an error-reply (CapacityError) */
+export const MAX_INBOUND_REQUESTS_IN_FLIGHT = 256
+/** attempts to deliver an outbox entry before it is marked failed */
+export const DELIVERY_MAX_ATTEMPTS = 20
+/** opening an RPC stream to a peer */
+export const RPC_DIAL_TIMEOUT_MS = 5_000
+/** user topic names */
+export const MAX_TOPIC_CHARS = 200
+/** how often the broker applies the ordering skip policy and compacts the outbox */
+export const BROKER_MAINTENANCE_INTERVAL_MS = 1_000

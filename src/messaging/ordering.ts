@@ -136,6 +136,11 @@ export class MessageOrdering<T extends Sequenced> {
     return this.streams.get(stream)?.nextSeq
   }
 
+  /** true while `seq` of `stream` waits in the reorder buffer */
+  isBuffered (stream: string, seq: number): boolean {
+    return this.streams.get(stream)?.buffer.has(seq) === true
+  }
+
   /** messages waiting in reorder buffers */
   get bufferedCount (): number {
     let n = 0

@@ -1,0 +1,111 @@
+/**
+ * The MessageBroker's contract: the narrow components it runs over (so a unit test can stub
+ * them), its options, and what handlers receive.
+ */
+import type { AbortOptions } from '../util/abort.ts'
+import type { Clock } from '../util/clock.ts'
+import type { Rng } from '../util/prng.ts'
+import type { Store } from '../storage/types.ts'
+import type { Telemetry } from '../monitoring/types.ts'
+import type { Envelope, EnvelopeTarget } from './envelope.ts'
+import type { HlcTimestamp } from './hlc.ts'
+import type { MessageId, RandomBytes } from './message-id.ts'
+import type { RpcStream } from './rpc-link.ts'
+import type { RetryPolicy } from './retry.ts'
+
+/** a message as gossipsub hands it over (signed with StrictSign: `from` is authenticated) */
+export interface BrokerPubsubMessage {
+  type: 'signed' | 'unsigned'
+  topic: string
+  data: Uint8Array
+  from?: { toString: () => string }
+}
+
+/** what the broker uses of gossipsub */
+export interface BrokerPubsub {
+  subscribe: (topic: string) => void
+  unsubscribe: (topic: string) => void
+  publish: (topic: string, data: Uint8Array) => Promise<{ recipients: unknown[] }>
+  addEventListener: (type: 'message', listener: (evt: CustomEvent<BrokerPubsubMessage>) => void) => void
+  removeEventListener: (type: 'message', listener: (evt: CustomEvent<BrokerPubsubMessage>) => void) => void
+}
+
+/** what the broker uses of the libp2p node */
+export interface BrokerLibp2p {
+  handle: (protocol: string, handler: (stream: any, connection: { remotePeer: { toString: () => string } }) => void | Promise<void>, options?: { maxInboundStreams?: number, maxOutboundStreams?: number, runOnLimitedConnection?: boolean }) => Promise<void>
+  unhandle: (protocol: string) => Promise<void>
+  dialProtocol: (peer: any, protocol: string, options?: AbortOptions & { runOnLimitedConnection?: boolean }) => Promise<RpcStream>
+  services: { pubsub: BrokerPubsub }
+}
+
+/** signs the envelope's signing bytes with this peer's key (libp2p PrivateKey.sign fits) */
+export interface BrokerSigner {
+  sign: (data: Uint8Array) => Uint8Array | Promise<Uint8Array>
+}
+
+export interface MessageBrokerComponents {
+  libp2p: BrokerLibp2p
+  /** this peer's id, text form */
+  peerId: string
+  telemetry: Telemetry
+  /** where the outbox lives (the broker uses `store.sub('outbox/')`) */
+  store: Store
+  clock: Clock
+  rng: Rng
+  /** when present, every envelope sent is signed with it */
+  privateKey?: BrokerSigner
+  /** message id source (default: Web Crypto) */
+  randomBytes?: RandomBytes
+}
+
+/** agent id -> the peer currently hosting it (undefined: nowhere known) */
+export type AgentResolver = (agentId: string, options?: AbortOptions) => Promise<string | undefined> | string | undefined
+
+export interface MessageBrokerInit {
+  /** mesh name, for topic names `agentmesh/<mesh>/v1/t/<topic>` */
+  mesh?: string
+  resolver?: AgentResolver
+  requestTimeoutMs?: number
+  ackTimeoutMs?: number
+  /** backoff for durable deliveries (maxAttempts included) */
+  deliveryRetry?: Partial<RetryPolicy>
+  /** gaps in a sender's direct messages are skipped after this long */
+  skipGapAfterMs?: number
+}
+
+/** what subscribers and the message handler receive */
+export interface ReceivedMessage {
+  id: MessageId
+  /** sender's peer id */
+  from: string
+  /** the user topic (publications only) */
+  topic?: string
+  target?: EnvelopeTarget
+  seq: number
+  hlc: HlcTimestamp
+  traceparent: string
+  contentType: string
+  /** the payload: parsed JSON, or bytes for application/octet-stream */
+  data: unknown
+  envelope: Envelope
+}
+
+export type MessageHandler = (message: ReceivedMessage) => void | Promise<void>
+/** answers a request; what it returns is the reply, what it throws becomes an error-reply */
+export type RequestHandler = (request: ReceivedMessage, options: AbortOptions) => unknown
+
+export interface SendOptions extends AbortOptions {
+  /** 'application/octet-stream' to send a Uint8Array as is; JSON otherwise */
+  contentType?: string
+  /** W3C traceparent of the caller's span */
+  traceparent?: string
+}
+
+export interface RequestOptions extends SendOptions {
+  timeoutMs?: number
+}
+
+export interface SendResult {
+  id: MessageId
+  seq: number
+}

@@ -1,0 +1,364 @@
+/**
+ * MessageBroker: topics over gossipsub (publishMessage / subscribe), durable direct sends with ack,
+ * retry and dedup (send / ensureDelivery), and RPC (request) over `/agentmesh/rpc/1.0.0` streams
+ * that are kept open and reused per peer. Agent targets are resolved to peers by a resolver hook.
+ * Every envelope carries a hybrid logical clock and the caller's traceparent; inbound messages are
+ * decoded, checked against the authenticated sender, deduplicated and ordered (FIFO per sender
+ * and channel) before handlers see them.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { InvalidArgumentError, NotFoundError, NotStartedError, UnreachableError } from '../errors.ts'
+import { combineSignals, throwIfAborted } from '../util/abort.ts'
+import { componentLogger } from '../util/logger.ts'
+import {
+  ACK_TIMEOUT_MS, BROKER_MAINTENANCE_INTERVAL_MS, DELIVERY_MAX_ATTEMPTS, MAX_TOPIC_CHARS, RPC_DIAL_TIMEOUT_MS, RPC_PROTOCOL,
+  REQUEST_TIMEOUT_MS
+} from './constants.ts'
+import { DedupWindow } from './dedup.ts'
+import { DeliveryWorker } from './delivery.ts'
+import { encodeEnvelope, envelopeSigningBytes } from './envelope.ts'
+import { HybridLogicalClock } from './hlc.ts'
+import { InboundDispatcher } from './inbound.ts'
+import { createMessageId } from './message-id.ts'
+import { MessageOrdering } from './ordering.ts'
+import { Outbox } from './outbox.ts'
+import { CONTENT_TYPE_OCTET_STREAM, jsonPayload, octetStreamPayload } from './payload.ts'
+import { PendingReplies } from './pending.ts'
+import { RpcLink } from './rpc-link.ts'
+import { retryPolicy } from './retry.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import type { Logger } from '../util/logger.ts'
+import type { TimerHandle } from '../util/clock.ts'
+import type {
+  AgentResolver, BrokerPubsubMessage, MessageBrokerComponents, MessageBrokerInit, MessageHandler, ReceivedMessage,
+  RequestHandler, RequestOptions, SendOptions, SendResult
+} from './broker-types.ts'
+import type { Envelope, EnvelopeTarget } from './envelope.ts'
+import type { EncodedPayload } from './payload.ts'
+import type { MessageId } from './message-id.ts'
+import type { OrderingResult } from './ordering.ts'
+import type { OutboxEntry, OutboxStatus } from './outbox.ts'
+
+export class MessageBroker {
+  private readonly components: MessageBrokerComponents
+  private readonly init: MessageBrokerInit
+  private readonly log: Logger
+  private readonly hlc: HybridLogicalClock
+  private readonly pending: PendingReplies
+  private readonly inbound: InboundDispatcher
+  private readonly batchOrdering: MessageOrdering<Envelope>
+  private readonly links = new Map<string, RpcLink>()
+  private readonly dialing = new Map<string, Promise<RpcLink>>()
+  private readonly topicHandlers = new Map<string, Set<MessageHandler>>()
+  private readonly topicSeqs = new Map<string, number>()
+  private resolver: AgentResolver | undefined
+  private outbox: Outbox | undefined
+  private delivery: DeliveryWorker | undefined
+  private maintenance: TimerHandle | undefined
+  private started = false
+
+  constructor (components: MessageBrokerComponents, init: MessageBrokerInit = {}) {
+    this.components = components
+    this.init = init
+    this.log = componentLogger('messaging')
+    this.resolver = init.resolver
+    this.hlc = new HybridLogicalClock(components.clock)
+    this.pending = new PendingReplies(components.clock)
+    this.batchOrdering = new MessageOrdering<Envelope>(components.clock, { skipGapAfterMs: init.skipGapAfterMs })
+    const metrics = components.telemetry.metrics
+    this.inbound = new InboundDispatcher({
+      peerId: components.peerId,
+      log: this.log,
+      hlc: this.hlc,
+      pending: this.pending,
+      telemetry: components.telemetry,
+      dedup: new DedupWindow(components.clock),
+      ordering: new MessageOrdering(components.clock, { startAtFirstSeen: true, skipGapAfterMs: init.skipGapAfterMs, streamOf: m => m.stream }),
+      topicHandlers: this.topicHandlers,
+      reply: async (link, build) => { await link.write(await this.encodeSigned(build(this.baseFields()))) },
+      received: metrics.counter('agentmesh_messaging_received_total', { help: 'envelopes received, by kind', labelNames: ['kind'] }),
+      dropped: metrics.counter('agentmesh_messaging_dropped_total', { help: 'inbound envelopes dropped, by reason', labelNames: ['reason'] })
+    })
+  }
+
+  get peerId (): string {
+    return this.components.peerId
+  }
+
+  async start (options: AbortOptions = {}): Promise<void> {
+    if (this.started) return
+    const { libp2p, store, clock, rng } = this.components
+    this.outbox = await Outbox.open(store.sub('outbox/'), { clock }, options)
+    this.delivery = new DeliveryWorker({
+      outbox: this.outbox,
+      clock,
+      rng,
+      log: this.log,
+      policy: retryPolicy({ maxAttempts: DELIVERY_MAX_ATTEMPTS, ...this.init.deliveryRetry }),
+      deliverOnce: async (entry, opts) => { await this.deliverOnce(entry, opts) }
+    })
+    await libp2p.handle(RPC_PROTOCOL, (stream, connection) => {
+      this.adoptLink(new RpcLink(stream, connection.remotePeer.toString(), this.log, this.onFrame, this.onLinkClosed))
+    }, { runOnLimitedConnection: true, maxInboundStreams: 64 })
+    libp2p.services.pubsub.addEventListener('message', this.onPubsubMessage)
+    this.started = true
+    await this.delivery.start()
+    this.maintenance = clock.setInterval(() => { this.runMaintenance() }, BROKER_MAINTENANCE_INTERVAL_MS)
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    const { libp2p, clock } = this.components
+    clock.clearInterval(this.maintenance)
+    this.maintenance = undefined
+    libp2p.services.pubsub.removeEventListener('message', this.onPubsubMessage)
+    for (const topic of this.topicHandlers.keys()) libp2p.services.pubsub.unsubscribe(topic)
+    this.topicHandlers.clear()
+    await this.delivery?.stop()
+    this.pending.rejectAll(new NotStartedError('broker stopped'))
+    await libp2p.unhandle(RPC_PROTOCOL).catch(() => {})
+    await Promise.allSettled([...this.links.values()].map(async l => { await l.close() }))
+    this.links.clear()
+  }
+
+  /** how agent ids are turned into peer ids (set by the agents layer) */
+  setResolver (resolver: AgentResolver | undefined): void {
+    this.resolver = resolver
+  }
+
+  /** handles requests addressed to this peer or its agents */
+  setRequestHandler (handler: RequestHandler | undefined): void {
+    this.inbound.requestHandler = handler
+  }
+
+  /** handles direct messages (`send`) addressed to this peer or its agents */
+  setMessageHandler (handler: MessageHandler | undefined): void {
+    this.inbound.messageHandler = handler
+  }
+
+  /** broadcasts on a topic to every subscriber in the mesh (this peer's own subscribers included) */
+  async publishMessage (topic: string, message: unknown, options: SendOptions = {}): Promise<{ id: MessageId, recipients: number }> {
+    this.assertStarted()
+    throwIfAborted(options.signal)
+    const full = this.topicName(topic)
+    const seq = (this.topicSeqs.get(full) ?? 0) + 1
+    this.topicSeqs.set(full, seq)
+    const envelope = this.buildEnvelope('message', seq, encodePayload(message, options), options)
+    const bytes = await this.encodeSigned(envelope)
+    const { recipients } = await this.components.libp2p.services.pubsub.publish(full, bytes)
+    this.inbound.deliverToTopic(full, envelope)
+    return { id: envelope.id, recipients: recipients.length }
+  }
+
+  /** calls `handler` for every message on the topic, in order per sender; returns the unsubscribe */
+  subscribe (topic: string, handler: MessageHandler): () => void {
+    this.assertStarted()
+    const full = this.topicName(topic)
+    let set = this.topicHandlers.get(full)
+    if (set == null) {
+      set = new Set()
+      this.topicHandlers.set(full, set)
+      this.components.libp2p.services.pubsub.subscribe(full)
+    }
+    set.add(handler)
+    return () => {
+      const s = this.topicHandlers.get(full)
+      if (s == null || !s.delete(handler) || s.size > 0) return
+      this.topicHandlers.delete(full)
+      if (this.started) this.components.libp2p.services.pubsub.unsubscribe(full)
+    }
+  }
+
+  /**
+   * durable direct message: resolves once it is written to the outbox (it survives a restart);
+   * delivery (ack, retry, dedup) continues in the background — await `ensureDelivery(id)` for it.
+   * A string target is an agent id.
+   */
+  async send (target: string | EnvelopeTarget, message: unknown, options: SendOptions = {}): Promise<SendResult> {
+    this.assertStarted()
+    const to = toTarget(target)
+    const payload = encodePayload(message, options)
+    const channel = `${to.kind}:${to.id}`
+    const entry = await (this.outbox as Outbox).accept(channel, async (seq) => {
+      const env = this.buildEnvelope('message', seq, payload, options, to)
+      return await this.sign(env)
+    }, options)
+    this.delivery?.kick(channel)
+    return { id: entry.id, seq: entry.seq }
+  }
+
+  /** waits until a sent message is acked (UnreachableError with the reason if it was given up) */
+  async ensureDelivery (id: MessageId, options: AbortOptions = {}): Promise<OutboxStatus> {
+    this.assertStarted()
+    return await (this.delivery as DeliveryWorker).ensureDelivery(id, options)
+  }
+
+  /** a sent message's state: pending / delivered / failed, or undefined if unknown */
+  status (id: MessageId): OutboxStatus | undefined {
+    return this.outbox?.status(id)
+  }
+
+  /** RPC: sends a request to an agent (string) or peer and resolves with the reply's payload */
+  async request (target: string | EnvelopeTarget, message: unknown, options: RequestOptions = {}): Promise<unknown> {
+    this.assertStarted()
+    const to = toTarget(target)
+    const timeoutMs = options.timeoutMs ?? this.init.requestTimeoutMs ?? REQUEST_TIMEOUT_MS
+    const signal = combineSignals([options.signal], timeoutMs)
+    const span = this.components.telemetry.startSpan('rpc.request', {
+      kind: 'client', ...(options.traceparent != null ? { parent: options.traceparent } : {}), attributes: { 'agentmesh.target': to.id }
+    })
+    try {
+      const envelope = await this.sign(this.buildEnvelope('request', 0, encodePayload(message, options), { ...options, traceparent: span.traceparent() }, to))
+      const peer = await this.resolvePeer(to, { signal })
+      if (peer === this.peerId) return await this.inbound.handleLocalRequest(envelope, { signal })
+      const reply = this.pending.expect(envelope.id, peer, signal)
+      reply.catch(() => {}) // awaited below; this only keeps an early failure from going unhandled
+      try {
+        const link = await this.linkTo(peer, { signal })
+        await link.write(encodeEnvelope(envelope), { signal })
+      } catch (err) {
+        this.pending.cancel(envelope.id)
+        throw err
+      }
+      return await reply
+    } catch (err) {
+      span.recordError(err)
+      throw err
+    } finally {
+      span.end()
+    }
+  }
+
+  /** orders a batch of envelopes: FIFO per sender, causal (HLC) across senders, with the gaps left */
+  handleMessageOrdering (messages: Iterable<Envelope>): OrderingResult<Envelope> {
+    return this.batchOrdering.handleMessageOrdering(messages)
+  }
+
+  private async deliverOnce (entry: OutboxEntry, options: AbortOptions): Promise<void> {
+    const target = entry.envelope.target
+    if (target == null) throw new InvalidArgumentError(`outbox entry ${entry.id} has no target`)
+    const signal = combineSignals([options.signal], this.init.ackTimeoutMs ?? ACK_TIMEOUT_MS)
+    const peer = await this.resolvePeer(target, { signal })
+    if (peer === this.peerId) { await this.inbound.handleLocalMessage(entry.envelope); return }
+    const ack = this.pending.expect(entry.id, peer, signal)
+    ack.catch(() => {}) // awaited below
+    try {
+      const link = await this.linkTo(peer, { signal })
+      await link.write(encodeEnvelope(entry.envelope), { signal })
+    } catch (err) {
+      this.pending.cancel(entry.id)
+      throw err
+    }
+    await ack
+  }
+
+  private async resolvePeer (target: EnvelopeTarget, options: AbortOptions): Promise<string> {
+    if (target.kind === 'peer') return target.id
+    if (this.resolver == null) throw new NotFoundError(`no resolver for agent ${target.id}`)
+    const peer = await this.resolver(target.id, options)
+    if (peer == null) throw new NotFoundError(`agent ${target.id} is not hosted anywhere known`)
+    return peer
+  }
+
+  /** the open stream to `peer`, reused; dials one if there is none */
+  private async linkTo (peer: string, options: AbortOptions): Promise<RpcLink> {
+    const open = this.links.get(peer)
+    if (open?.isOpen === true) return open
+    let dial = this.dialing.get(peer)
+    if (dial == null) {
+      dial = (async () => {
+        try {
+          const stream = await this.components.libp2p.dialProtocol(peerIdFromString(peer), RPC_PROTOCOL, {
+            signal: combineSignals([options.signal], RPC_DIAL_TIMEOUT_MS), runOnLimitedConnection: true
+          })
+          return this.adoptLink(new RpcLink(stream, peer, this.log, this.onFrame, this.onLinkClosed))
+        } catch (err) {
+          throw new UnreachableError(`cannot open ${RPC_PROTOCOL} to ${peer}: ${(err as Error).message}`, { cause: err })
+        }
+      })().finally(() => { this.dialing.delete(peer) })
+      this.dialing.set(peer, dial)
+    }
+    return await dial
+  }
+
+  private adoptLink (link: RpcLink): RpcLink {
+    const current = this.links.get(link.remotePeer)
+    if (current == null || !current.isOpen) this.links.set(link.remotePeer, link)
+    return link
+  }
+
+  private readonly onLinkClosed = (link: RpcLink): void => {
+    if (this.links.get(link.remotePeer) === link) this.links.delete(link.remotePeer)
+  }
+
+  private readonly onFrame = (frame: Uint8Array, link: RpcLink): void => {
+    this.inbound.onStreamFrame(frame, link)
+  }
+
+  private readonly onPubsubMessage = (evt: CustomEvent<BrokerPubsubMessage>): void => {
+    this.inbound.onPubsubMessage(evt.detail)
+  }
+
+  private runMaintenance (): void {
+    this.inbound.expireGaps()
+    this.outbox?.compact().catch(err => { this.log('outbox compaction failed: %s', (err as Error).message) })
+  }
+
+  private baseFields (): Pick<Envelope, 'id' | 'sender' | 'hlc'> {
+    return { id: createMessageId(this.components.randomBytes), sender: this.peerId, hlc: this.hlc.send() }
+  }
+
+  private buildEnvelope (kind: 'message' | 'request', seq: number, payload: EncodedPayload, options: SendOptions, target?: EnvelopeTarget): Envelope {
+    return {
+      kind,
+      ...this.baseFields(),
+      seq,
+      traceparent: options.traceparent ?? '',
+      contentType: payload.contentType,
+      payload: payload.payload,
+      ...(target != null ? { target } : {})
+    }
+  }
+
+  private async sign (envelope: Envelope): Promise<Envelope> {
+    const key = this.components.privateKey
+    if (key == null) return envelope
+    return { ...envelope, signature: await key.sign(envelopeSigningBytes(envelope)) }
+  }
+
+  private async encodeSigned (envelope: Envelope): Promise<Uint8Array> {
+    return encodeEnvelope(await this.sign(envelope))
+  }
+
+  private topicName (topic: string): string {
+    if (typeof topic !== 'string' || topic.length === 0 || topic.length > MAX_TOPIC_CHARS) {
+      throw new InvalidArgumentError(`topic must be 1..${MAX_TOPIC_CHARS} chars`)
+    }
+    return `agentmesh/${this.init.mesh ?? 'default'}/v1/t/${topic}`
+  }
+
+  private assertStarted (): void {
+    if (!this.started) throw new NotStartedError('message broker is not started')
+  }
+}
+
+function toTarget (target: string | EnvelopeTarget): EnvelopeTarget {
+  if (typeof target === 'string') {
+    if (target.length === 0) throw new InvalidArgumentError('target agent id must not be empty')
+    return { kind: 'agent', id: target }
+  }
+  if (target == null || (target.kind !== 'agent' && target.kind !== 'peer') || typeof target.id !== 'string' || target.id === '') {
+    throw new InvalidArgumentError('target must be an agent id or { kind: agent|peer, id }')
+  }
+  return target
+}
+
+function encodePayload (message: unknown, options: SendOptions): EncodedPayload {
+  if (options.contentType === CONTENT_TYPE_OCTET_STREAM || (options.contentType == null && message instanceof Uint8Array)) {
+    return octetStreamPayload(message as Uint8Array)
+  }
+  return jsonPayload(message)
+}
+
+export type { ReceivedMessage }

@@ -1,0 +1,140 @@
+/**
+ * Drives the outbox: one loop per channel delivers its pending entries in order (FIFO per
+ * destination), each with retries (exponential backoff, full jitter) until the receiver acks, and
+ * marks it delivered or, after the last attempt, failed with the reason. Pending entries left by
+ * a previous run are resumed on start. `ensureDelivery` waits for an entry's outcome.
+ */
+import { InvalidArgumentError, MessageTooLargeError, NotFoundError, UnreachableError, UnauthorizedError } from '../errors.ts'
+import { deferred, raceSignal } from '../util/abort.ts'
+import { retry } from './retry.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import type { Clock } from '../util/clock.ts'
+import type { Logger } from '../util/logger.ts'
+import type { Rng } from '../util/prng.ts'
+import type { MessageId } from './message-id.ts'
+import type { Outbox, OutboxEntry, OutboxStatus } from './outbox.ts'
+import type { RetryPolicy } from './retry.ts'
+
+export interface DeliveryWorkerInit {
+  outbox: Outbox
+  clock: Clock
+  rng: Rng
+  policy: RetryPolicy
+  log: Logger
+  /** one attempt: resolves when the receiver acked */
+  deliverOnce: (entry: OutboxEntry, options: AbortOptions) => Promise<void>
+  /** called after each failed attempt that will be retried */
+  onRetry?: (entry: OutboxEntry, err: unknown) => void
+  /** called when an entry reached delivered or failed */
+  onSettled?: (status: OutboxStatus) => void
+}
+
+/** errors that another attempt cannot fix */
+function isPermanent (err: unknown): boolean {
+  return err instanceof InvalidArgumentError || err instanceof MessageTooLargeError || err instanceof UnauthorizedError
+}
+
+export class DeliveryWorker {
+  private readonly init: DeliveryWorkerInit
+  private readonly running = new Map<string, Promise<void>>()
+  private readonly again = new Set<string>()
+  private readonly waiters = new Map<MessageId, Set<(s: OutboxStatus) => void>>()
+  private controller = new AbortController()
+  private started = false
+
+  constructor (init: DeliveryWorkerInit) {
+    this.init = init
+  }
+
+  async start (): Promise<void> {
+    this.controller = new AbortController()
+    this.started = true
+    const channels = new Set((await this.init.outbox.pending()).map(e => e.channel))
+    for (const c of channels) this.kick(c)
+  }
+
+  async stop (): Promise<void> {
+    this.started = false
+    this.controller.abort()
+    await Promise.allSettled([...this.running.values()])
+    this.running.clear()
+  }
+
+  /** makes sure the channel's loop runs (again) to pick up new entries */
+  kick (channel: string): void {
+    if (!this.started) return
+    if (this.running.has(channel)) { this.again.add(channel); return }
+    const loop = this.runChannel(channel).finally(() => {
+      this.running.delete(channel)
+      if (this.again.delete(channel)) this.kick(channel)
+    })
+    this.running.set(channel, loop)
+  }
+
+  /** resolves with the delivered status; throws UnreachableError (with the reason) if it failed */
+  async ensureDelivery (id: MessageId, options: AbortOptions = {}): Promise<OutboxStatus> {
+    const now = this.init.outbox.status(id)
+    if (now == null) throw new NotFoundError(`message ${id} is not in the outbox`)
+    const settled = now.state === 'pending' ? await this.waitSettled(id, options) : now
+    if (settled.state === 'failed') {
+      throw new UnreachableError(`message ${id} was not delivered: ${settled.reason ?? 'unknown'}`, { details: { status: settled } })
+    }
+    return settled
+  }
+
+  private async waitSettled (id: MessageId, options: AbortOptions): Promise<OutboxStatus> {
+    const d = deferred<OutboxStatus>()
+    let set = this.waiters.get(id)
+    if (set == null) { set = new Set(); this.waiters.set(id, set) }
+    set.add(d.resolve)
+    try {
+      return await raceSignal(d.promise, options.signal)
+    } finally {
+      set.delete(d.resolve)
+      if (set.size === 0) this.waiters.delete(id)
+    }
+  }
+
+  private settle (status: OutboxStatus): void {
+    this.init.onSettled?.(status)
+    for (const resolve of this.waiters.get(status.id) ?? []) resolve(status)
+    this.waiters.delete(status.id)
+  }
+
+  private async runChannel (channel: string): Promise<void> {
+    const { outbox, log } = this.init
+    const signal = this.controller.signal
+    while (!signal.aborted) {
+      const [entry] = await outbox.pending({ channel, limit: 1 })
+      if (entry == null) return
+      try {
+        await retry(async (_n, opts) => { await this.init.deliverOnce(entry, opts) }, {
+          clock: this.init.clock,
+          rng: this.init.rng,
+          policy: { ...this.init.policy, maxAttempts: Math.max(1, this.init.policy.maxAttempts - entry.attempts) },
+          signal,
+          isRetryable: (err) => !isPermanent(err),
+          onRetry: (err) => {
+            this.init.onRetry?.(entry, err)
+            outbox.recordAttempt(entry.id, describe(err)).catch(e => { log.error('outbox: could not count attempt: %s', describe(e)) })
+          }
+        })
+        this.settle(await outbox.markDelivered(entry.id))
+      } catch (err) {
+        if (signal.aborted) return
+        log('delivery of %s on %s failed for good: %s', entry.id, channel, describe(err))
+        try {
+          this.settle(await outbox.markFailed(entry.id, describe(err)))
+        } catch (e) {
+          log.error('outbox: could not mark %s failed: %s', entry.id, describe(e))
+          // the store is failing: stop this loop rather than spin; the next kick or start retries
+          return
+        }
+      }
+    }
+  }
+}
+
+function describe (err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+}

@@ -1,0 +1,274 @@
+/**
+ * Everything that arrives: envelopes from RPC streams and from gossipsub. Each is decoded,
+ * size-checked, tied to the authenticated sender (stream peer / gossipsub `from`), its signature
+ * checked when present, its clock merged, then deduplicated and ordered before a handler sees
+ * it. Answers (reply / ack / error-reply) settle the pending request or delivery. Bad input is
+ * logged, counted and dropped; it never throws out of here.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { CapacityError, InvalidMessageError, NotFoundError, NotOwnerError, UnauthorizedError } from '../errors.ts'
+import { MAX_INBOUND_REQUESTS_IN_FLIGHT } from './constants.ts'
+import { decodeEnvelope, isCorrelated } from './envelope.ts'
+import { CONTENT_TYPE_OCTET_STREAM, errorPayload, jsonPayload, octetStreamPayload, readPayload } from './payload.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import type { Logger } from '../util/logger.ts'
+import type { Counter, Telemetry } from '../monitoring/types.ts'
+import type { BrokerPubsubMessage, MessageHandler, ReceivedMessage, RequestHandler } from './broker-types.ts'
+import type { DedupWindow } from './dedup.ts'
+import type { DecodedEnvelope, Envelope } from './envelope.ts'
+import type { HybridLogicalClock } from './hlc.ts'
+import type { MessageOrdering, OrderingResult, Sequenced } from './ordering.ts'
+import type { PendingReplies } from './pending.ts'
+import type { RpcLink } from './rpc-link.ts'
+
+/** an inbound sequenced message waiting for its turn */
+export interface InboundItem extends Sequenced {
+  stream: string
+  envelope: Envelope
+  /** set for direct messages: where the ack goes */
+  link?: RpcLink
+  /** set for publications */
+  topic?: string
+}
+
+type AnswerBuilder = (base: Pick<Envelope, 'id' | 'sender' | 'hlc'>) => Envelope
+
+export interface InboundDispatcherInit {
+  peerId: string
+  log: Logger
+  hlc: HybridLogicalClock
+  pending: PendingReplies
+  telemetry: Telemetry
+  dedup: DedupWindow
+  ordering: MessageOrdering<InboundItem>
+  topicHandlers: Map<string, Set<MessageHandler>>
+  /** signs, encodes and writes an answer on the link */
+  reply: (link: RpcLink, build: AnswerBuilder) => Promise<void>
+  received: Counter
+  dropped: Counter
+}
+
+export class InboundDispatcher {
+  requestHandler: RequestHandler | undefined
+  messageHandler: MessageHandler | undefined
+  private readonly init: InboundDispatcherInit
+  private inFlight = 0
+  /** direct messages reach the handler one at a time, in order */
+  private directChain: Promise<void> = Promise.resolve()
+
+  constructor (init: InboundDispatcherInit) {
+    this.init = init
+  }
+
+  onStreamFrame (frame: Uint8Array, link: RpcLink): void {
+    void this.acceptFromStream(frame, link).catch(err => { this.drop('internal', link.remotePeer, err) })
+  }
+
+  onPubsubMessage (msg: BrokerPubsubMessage): void {
+    if (!this.init.topicHandlers.has(msg.topic)) return
+    void this.acceptFromPubsub(msg).catch(err => { this.drop('internal', msg.from?.toString() ?? '?', err) })
+  }
+
+  /** hands a publication to this peer's subscribers of the topic */
+  deliverToTopic (topic: string, envelope: Envelope): void {
+    const handlers = this.init.topicHandlers.get(topic)
+    if (handlers == null) return
+    let received: ReceivedMessage
+    try {
+      received = this.toReceived(envelope, topic)
+    } catch (err) {
+      this.drop('bad-payload', envelope.sender, err)
+      return
+    }
+    for (const h of [...handlers]) {
+      try {
+        const r = h(received)
+        if (r instanceof Promise) r.catch(err => { this.init.log('subscriber of %s failed: %s', topic, (err as Error).message) })
+      } catch (err) {
+        this.init.log('subscriber of %s failed: %s', topic, (err as Error).message)
+      }
+    }
+  }
+
+  /** a request to an agent on this very peer: no network, same handler */
+  async handleLocalRequest (envelope: Envelope, options: AbortOptions): Promise<unknown> {
+    if (this.requestHandler == null) throw new NotFoundError('this peer handles no requests')
+    return await this.requestHandler(this.toReceived(envelope), options)
+  }
+
+  /** a direct message to an agent on this very peer */
+  async handleLocalMessage (envelope: Envelope): Promise<void> {
+    if (this.messageHandler == null) throw new NotFoundError('this peer handles no direct messages')
+    await this.messageHandler(this.toReceived(envelope))
+  }
+
+  /** applies the ordering skip policy and delivers what it released */
+  expireGaps (): void {
+    this.release(this.init.ordering.expireGaps())
+  }
+
+  private async acceptFromStream (frame: Uint8Array, link: RpcLink): Promise<void> {
+    const decoded = await this.check(frame, link.remotePeer)
+    if (decoded == null) return
+    const env = decoded.envelope
+    if (isCorrelated(env)) {
+      if (!this.init.pending.settle(env, link.remotePeer)) this.init.dropped.inc(1, { reason: 'unexpected-answer' })
+      return
+    }
+    if (env.kind === 'request') { await this.handleRequest(env, link); return }
+    // a direct message
+    const stream = `${env.sender}|d|${env.target == null ? 'peer' : `${env.target.kind}:${env.target.id}`}`
+    const key = { id: env.id, stream, seq: env.seq }
+    if (this.init.dedup.isDuplicate(key)) {
+      // delivered before and the ack was lost: ack again (unless it still waits for its turn)
+      if (!this.init.ordering.isBuffered(stream, env.seq)) this.ack(link, env)
+      this.init.dropped.inc(1, { reason: 'duplicate' })
+      return
+    }
+    this.init.dedup.observe(key)
+    this.order({ sender: env.sender, seq: env.seq, hlc: env.hlc, stream, envelope: env, link })
+  }
+
+  private async acceptFromPubsub (msg: BrokerPubsubMessage): Promise<void> {
+    const from = msg.type === 'signed' ? msg.from?.toString() : undefined
+    if (from == null) { this.init.dropped.inc(1, { reason: 'unsigned' }); return }
+    const decoded = await this.check(msg.data, from)
+    if (decoded == null) return
+    const env = decoded.envelope
+    if (env.kind !== 'message') { this.init.dropped.inc(1, { reason: 'bad-kind' }); return }
+    const stream = `${env.sender}|t|${msg.topic}`
+    if (!this.init.dedup.observe({ id: env.id, stream, seq: env.seq })) { this.init.dropped.inc(1, { reason: 'duplicate' }); return }
+    this.order({ sender: env.sender, seq: env.seq, hlc: env.hlc, stream, envelope: env, topic: msg.topic })
+  }
+
+  /** decodes and authenticates; undefined (after logging) when the envelope must be dropped */
+  private async check (bytes: Uint8Array, authenticatedPeer: string): Promise<DecodedEnvelope | undefined> {
+    let decoded: DecodedEnvelope
+    try {
+      decoded = decodeEnvelope(bytes)
+    } catch (err) {
+      this.drop((err as Error).name, authenticatedPeer, err)
+      return undefined
+    }
+    const env = decoded.envelope
+    this.init.received.inc(1, { kind: env.kind })
+    if (env.sender !== authenticatedPeer) {
+      this.drop('sender-mismatch', authenticatedPeer, new UnauthorizedError(`envelope claims sender ${env.sender}`))
+      return undefined
+    }
+    if (env.signature != null && !(await verifySignature(env.sender, decoded.signedBytes, env.signature))) {
+      this.drop('bad-signature', authenticatedPeer, new UnauthorizedError('signature does not verify'))
+      return undefined
+    }
+    try {
+      this.init.hlc.receive(env.hlc)
+    } catch (err) {
+      this.drop('clock-skew', authenticatedPeer, err)
+      return undefined
+    }
+    return decoded
+  }
+
+  private order (item: InboundItem): void {
+    const result = this.init.ordering.push(item)
+    // never lose a message: one behind the stream's position that dedup has not seen is delivered late
+    if (result.duplicates > 0 && !result.delivered.includes(item) && !this.init.ordering.isBuffered(item.stream, item.seq)) {
+      result.delivered.push(item)
+    }
+    this.release(result)
+  }
+
+  private release (result: OrderingResult<InboundItem>): void {
+    for (const gap of result.skipped) this.init.log('gave up waiting for %s seq %d..%d', gap.stream, gap.fromSeq, gap.toSeq)
+    for (const item of result.delivered) {
+      if (item.topic != null) this.deliverToTopic(item.topic, item.envelope)
+      else if (item.link != null) {
+        const link = item.link
+        this.directChain = this.directChain.then(async () => { await this.deliverDirect(item.envelope, link) })
+      }
+    }
+  }
+
+  private async deliverDirect (env: Envelope, link: RpcLink): Promise<void> {
+    try {
+      await this.handleLocalMessage(env)
+      this.ack(link, env)
+    } catch (err) {
+      // not for this peer (agent moved) or unreadable: tell the sender, who re-resolves or gives up
+      if (err instanceof NotOwnerError || err instanceof NotFoundError || err instanceof InvalidMessageError) {
+        this.answerError(link, env, err)
+        return
+      }
+      // the message arrived; the application failed on it: acknowledge, and log
+      this.init.log('message handler failed on %s from %s: %s', env.id, env.sender, (err as Error).message)
+      this.ack(link, env)
+    }
+  }
+
+  private async handleRequest (env: Envelope, link: RpcLink): Promise<void> {
+    if (!this.init.dedup.observe({ id: env.id, stream: `${env.sender}|r` })) { this.init.dropped.inc(1, { reason: 'duplicate' }); return }
+    if (this.inFlight >= MAX_INBOUND_REQUESTS_IN_FLIGHT) {
+      this.answerError(link, env, new CapacityError(`${MAX_INBOUND_REQUESTS_IN_FLIGHT} requests already in flight`))
+      return
+    }
+    this.inFlight++
+    const span = this.init.telemetry.startSpan('rpc.handle', { kind: 'server', ...(env.traceparent !== '' ? { parent: env.traceparent } : {}) })
+    try {
+      const result = await this.handleLocalRequest(env, {})
+      const payload = result instanceof Uint8Array ? octetStreamPayload(result) : jsonPayload(result === undefined ? null : result)
+      await this.init.reply(link, base => ({
+        kind: 'reply', ...base, seq: 0, traceparent: span.traceparent(), correlationId: env.id, ...payload
+      }))
+    } catch (err) {
+      span.recordError(err)
+      this.answerError(link, env, err)
+    } finally {
+      this.inFlight--
+      span.end()
+    }
+  }
+
+  private ack (link: RpcLink, env: Envelope): void {
+    this.init.reply(link, base => ({
+      kind: 'ack', ...base, seq: 0, traceparent: '', correlationId: env.id, contentType: CONTENT_TYPE_OCTET_STREAM, payload: new Uint8Array(0)
+    })).catch(err => { this.init.log('ack to %s failed: %s', link.remotePeer, (err as Error).message) })
+  }
+
+  private answerError (link: RpcLink, env: Envelope, err: unknown): void {
+    this.init.reply(link, base => ({
+      kind: 'error-reply', ...base, seq: 0, traceparent: env.traceparent, correlationId: env.id, ...errorPayload(err)
+    })).catch(e => { this.init.log('error-reply to %s failed: %s', link.remotePeer, (e as Error).message) })
+  }
+
+  /** the handler's view of an envelope; InvalidMessageError when the payload does not decode */
+  private toReceived (envelope: Envelope, topic?: string): ReceivedMessage {
+    const data = readPayload(envelope)
+    return {
+      id: envelope.id,
+      from: envelope.sender,
+      ...(topic != null ? { topic: topic.slice(topic.indexOf('/v1/t/') + 6) } : {}),
+      ...(envelope.target != null ? { target: envelope.target } : {}),
+      seq: envelope.seq,
+      hlc: envelope.hlc,
+      traceparent: envelope.traceparent,
+      contentType: envelope.contentType,
+      data,
+      envelope
+    }
+  }
+
+  private drop (reason: string, peer: string, err: unknown): void {
+    this.init.dropped.inc(1, { reason })
+    this.init.log('dropped envelope from %s (%s): %s', peer, reason, err instanceof Error ? err.message : String(err))
+  }
+}
+
+async function verifySignature (sender: string, signedBytes: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  try {
+    const key = peerIdFromString(sender).publicKey
+    if (key == null) return false
+    return await key.verify(signedBytes, signature)
+  } catch {
+    return false
+  }
+}
