@@ -1,0 +1,62 @@
+/** Limits and defaults of the agents layer; every unit is in the name. */
+
+/** agent ids and kind names: printable, bounded */
+export const MAX_AGENT_ID_CHARS = 128
+export const MAX_KIND_NAME_CHARS = 64
+export const MAX_TAGS = 32
+export const MAX_TAG_CHARS = 64
+
+/** a kind may not ask for more than this (sanity bound, not a node's capacity) */
+export const MAX_REQUIREMENT_CPU = 1024
+export const MAX_REQUIREMENT_MEMORY_MB = 1024 * 1024
+
+/** messages queued per agent before CapacityError */
+export const MAILBOX_CAPACITY = 1024
+/** a handler that has not settled by then counts as a failure */
+export const HANDLER_TIMEOUT_MS = 30_000
+/** failed tries after which a message is quarantined */
+export const MAX_MESSAGE_TRIES = 3
+/** first restart delay after a failure; doubles per consecutive failure */
+export const RESTART_BACKOFF_BASE_MS = 100
+export const RESTART_BACKOFF_MAX_MS = 10_000
+/** how long a handled message id is remembered so a retried delivery gets the first reply */
+export const DEDUP_WINDOW_MS = 5 * 60_000
+export const DEDUP_MAX_ENTRIES = 4096
+/** quarantined messages kept for inspection (oldest dropped first) */
+export const QUARANTINE_MAX_ENTRIES = 64
+/** message ids accepted by the mailbox */
+export const MAX_MESSAGE_ID_CHARS = 256
+
+/** agents a node hosts when its record does not say (`ext.maxAgents`) */
+export const DEFAULT_MAX_AGENTS_PER_NODE = 64
+/** event loop lag that weighs as much as a fully used node in placement */
+export const PLACEMENT_LAG_FULL_MS = 500
+
+/** LLM client defaults */
+export const LLM_DEFAULT_BASE_URL = 'http://127.0.0.1:8080/v1'
+export const LLM_DEFAULT_MODEL = 'default'
+export const LLM_TIMEOUT_MS = 60_000
+export const LLM_MAX_RETRIES = 3
+export const LLM_RETRY_BASE_MS = 250
+export const LLM_RETRY_MAX_MS = 8_000
+/** a response body (or a whole stream) larger than this is refused */
+export const LLM_MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+/** one SSE line */
+export const LLM_MAX_SSE_LINE_BYTES = 1024 * 1024
+/** server error text kept in an error message */
+export const LLM_MAX_ERROR_TEXT_CHARS = 1000
+export const LLM_MAX_MESSAGES = 1000
+
+/** llm-chat: history turns kept in state (user + assistant messages) */
+export const CHAT_HISTORY_MAX_MESSAGES = 40
+export const CHAT_MAX_TEXT_CHARS = 32_000
+
+/** coordinator */
+export const COORDINATOR_MAX_WORKERS = 64
+export const COORDINATOR_MAX_TASKS = 10_000
+export const COORDINATOR_TASK_TIMEOUT_MS = 30_000
+export const COORDINATOR_MAX_TASK_ATTEMPTS = 10
+/** a worker whose task failed is not given another one for this long */
+export const COORDINATOR_WORKER_COOLDOWN_MS = 1_000
+/** primes jobs: the widest range accepted */
+export const PRIMES_MAX_RANGE = 100_000_000

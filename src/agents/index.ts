@@ -1,0 +1,11 @@
+/**
+ * Agents: kinds, the context their handlers get, the turn-based mailbox, placement scoring and
+ * resource accounting, the LLM client and the built-in kinds. The DistributedAgentManager wires
+ * these to the broker, the Raft KV store and the CRDT docs through `AgentServices` and `AgentState`.
+ */
+export * from './types.ts'
+export type { ChatRole, ChatMessage, ChatOptions, ChatUsage, ChatResult, ChatChunk, LlmClient } from './llm-types.ts'
+export { HttpLlmClient, createLlmClient, resolveLlmConfig, parseRetryAfter } from './llm.ts'
+export type { LlmClientInit, LlmConfig, FetchLike } from './llm.ts'
+export { PoisonMessageError, LlmResponseError } from './errors.ts'
+export * as agentConstants from './constants.ts'
