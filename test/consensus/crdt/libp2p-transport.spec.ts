@@ -1,0 +1,88 @@
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { createLibp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@libp2p/noise'
+import { yamux } from '@libp2p/yamux'
+import { identify } from '@libp2p/identify'
+import { gossipsub } from '@libp2p/gossipsub'
+import { MemoryStore } from '../../../src/storage/memory.ts'
+import { DocReplicator, Libp2pDocTransport, type DocStream, type Libp2pWithPubsub } from '../../../src/consensus/crdt/index.ts'
+
+async function createNode (): Promise<Libp2pWithPubsub> {
+  return await createLibp2p({
+    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
+    transports: [tcp()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    services: {
+      identify: identify(),
+      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, floodPublish: true })
+    }
+  }) as unknown as Libp2pWithPubsub
+}
+
+async function waitFor (pred: () => boolean, what: string, ms = 20_000): Promise<void> {
+  const deadline = Date.now() + ms
+  while (!pred()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+describe('Libp2pDocTransport', () => {
+  let a: Libp2pWithPubsub
+  let b: Libp2pWithPubsub
+  before(async () => {
+    a = await createNode()
+    b = await createNode()
+    await a.dial(b.getMultiaddrs()[0])
+  })
+  after(async () => {
+    await a?.stop()
+    await b?.stop()
+  })
+
+  it('carries frames whole and in order over a libp2p stream', async () => {
+    const ta = new Libp2pDocTransport(a); const tb = new Libp2pDocTransport(b)
+    const received: Uint8Array[] = []
+    let ended!: () => void
+    const done = new Promise<void>(resolve => { ended = resolve })
+    const unhandle = tb.handle('/agentmesh/test-frames/1.0.0', (stream: DocStream) => {
+      void (async () => {
+        for await (const f of stream) received.push(f)
+        await stream.close()
+        ended()
+      })()
+    })
+    await waitFor(() => b.getProtocols().includes('/agentmesh/test-frames/1.0.0'), 'handler registered')
+    const sizes = [1, 127, 128, 16_384, 3000, 0, 16_383]
+    const stream = await ta.openStream(b.peerId.toString(), '/agentmesh/test-frames/1.0.0')
+    for (const [i, n] of sizes.entries()) await stream.send(new Uint8Array(n).fill(i + 1))
+    await assert.rejects(stream.send(new Uint8Array(16_385)), { name: 'InvalidMessageError' })
+    await stream.close()
+    await done
+    unhandle()
+    assert.deepEqual(received.map(f => f.byteLength), sizes)
+    received.forEach((f, i) => assert.ok(f.every(x => x === i + 1)))
+  })
+
+  it('replicates a doc between two libp2p peers, a 1.2 MB update included', async () => {
+    const ra = new DocReplicator({ transport: new Libp2pDocTransport(a), store: new MemoryStore() }, { mesh: 't', antiEntropyIntervalMs: 300 })
+    const rb = new DocReplicator({ transport: new Libp2pDocTransport(b), store: new MemoryStore() }, { mesh: 't', antiEntropyIntervalMs: 300 })
+    await ra.start(); await rb.start()
+    try {
+      const da = await ra.replicateState('shared', { replicas: 1 })
+      const db = await rb.replicateState('shared', { replicas: 1 })
+      da.getMap('m').set('hello', 'world')
+      await waitFor(() => db.getMap('m').get('hello') === 'world', 'small update')
+      const big = 'y'.repeat(1_200_000)
+      db.getText('t').insert(0, big)
+      await waitFor(() => da.getText('t').length === big.length, 'big update')
+      assert.equal(da.getText('t').toString(), big)
+      await ra.flush(da, { minReplicas: 1, signal: AbortSignal.timeout(20_000) })
+    } finally {
+      await ra.stop(); await rb.stop()
+    }
+  })
+})
