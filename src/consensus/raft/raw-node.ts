@@ -14,6 +14,7 @@ import { PROGRESS_STATE_NAMES } from './progress.ts'
 import { Raft } from './raft.ts'
 import { MESSAGE_TYPE_NAMES, newMessage } from './raft-core.ts'
 import { EntryType, MessageType } from './types.ts'
+import { validateMessage } from './validate.ts'
 import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, Ready, SoftState, StateRole } from './types.ts'
 
 export interface PeerProgressStatus {
@@ -102,7 +103,13 @@ export class RawNode {
    * are ignored.
    */
   step (m: Message): void {
-    if (LOCAL_MESSAGES.has(m.type)) throw new InvalidMessageError(`raft: cannot step local message ${MESSAGE_TYPE_NAMES[m.type]}`)
+    try {
+      validateMessage(m, this.raft.id)
+      if (LOCAL_MESSAGES.has(m.type)) throw new InvalidMessageError(`raft: cannot step local message ${MESSAGE_TYPE_NAMES[m.type]}`)
+    } catch (err) {
+      this.raft.log.warn(`${this.raft.id} refused a message from ${String(m?.from)}: ${(err as Error).message}`)
+      throw err
+    }
     if (RESPONSE_MESSAGES.has(m.type) && !this.raft.prs.progress.has(m.from)) return
     try {
       this.raft.step(m)

@@ -73,6 +73,35 @@ describe('RawNode', () => {
     assert.throws(() => { n.step(m) }, { name: 'InvalidMessageError' })
   })
 
+  it('refuses malformed messages with InvalidMessageError and leaves its log untouched', () => {
+    const s = MemoryRaftStorage.bootstrap({ voters: ['a', 'b'], learners: [] })
+    const n = node('a', s)
+    const base: Message = { type: MessageType.App, to: 'a', from: 'b', term: 2, logTerm: 1, index: 1, entries: [], commit: 0, reject: false, rejectHint: 0 }
+    const e = (index: number, term: number) => ({ index, term, type: EntryType.Normal, data: new Uint8Array() })
+    const bad: Array<Partial<Message> | Record<string, unknown>> = [
+      { entries: [e(2, 2), e(4, 2)] }, // gap
+      { entries: [e(2, 3)] }, // entry from a term after the sender's
+      { entries: [e(2, 2), e(3, 1)] }, // terms going back
+      { to: 'c' },
+      { from: '' },
+      { term: -1 },
+      { index: 1.5 },
+      { type: 99 },
+      { type: MessageType.Snap },
+      { snapshot: { metadata: { index: 3, term: 1, confState: { voters: ['a'], learners: [] } }, data: new Uint8Array() } },
+      { type: MessageType.ReadIndex, entries: [] },
+      { entries: [{ index: 2, term: 2, type: 5, data: new Uint8Array() }] },
+      { entries: 'x' }
+    ]
+    for (const patch of bad) {
+      assert.throws(() => { n.step({ ...base, ...patch } as Message) }, { name: 'InvalidMessageError' }, JSON.stringify(patch))
+    }
+    assert.equal(n.status().lastIndex, 1)
+    assert.equal(n.status().term, 0)
+    n.step({ ...base, entries: [e(2, 2), e(3, 2)] })
+    assert.equal(n.status().lastIndex, 3)
+  })
+
   it('restarts from storage with its term, vote and commit', () => {
     const s = MemoryRaftStorage.bootstrap({ voters: ['a'], learners: [] })
     const n = node('a', s)
