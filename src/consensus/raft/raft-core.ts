@@ -5,40 +5,17 @@
  */
 import { resolveRaftConfig } from './config.ts'
 import type { RaftConfig, RaftLogger, ResolvedRaftConfig } from './config.ts'
-import { MAX_PENDING_READ_INDEX_MESSAGES } from './constants.ts'
 import { describeConfChange, describeConfState } from './conf-change.ts'
 import { Progress, ProgressState } from './progress.ts'
 import { RaftLog } from './raft-log.ts'
 import { ReadOnly } from './read-only.ts'
 import { SnapshotTemporarilyUnavailableError } from './storage.ts'
 import { ProgressTracker, VoteResult } from './tracker.ts'
-import { ConfChangeType, EntryType, MessageType } from './types.ts'
+import { CAMPAIGN_TRANSFER_CONTEXT, CampaignType, MESSAGE_TYPE_NAMES, newMessage } from './messages.ts'
+import { EntryType, MessageType } from './types.ts'
 import type { ConfChange, ConfState, Entry, HardState, Message, NodeId, ReadState, Snapshot, SoftState, StateRole } from './types.ts'
 
-/** Message.context of a vote that follows a leader transfer: it may disrupt a live leader */
-export const CAMPAIGN_TRANSFER_CONTEXT = new TextEncoder().encode('CampaignTransfer')
-
-export const enum CampaignType { PreElection = 0, Election = 1, Transfer = 2 }
-
-export const MESSAGE_TYPE_NAMES = [
-  'MsgHup', 'MsgBeat', 'MsgProp', 'MsgApp', 'MsgAppResp', 'MsgVote', 'MsgVoteResp', 'MsgPreVote',
-  'MsgPreVoteResp', 'MsgSnap', 'MsgSnapStatus', 'MsgHeartbeat', 'MsgHeartbeatResp', 'MsgUnreachable',
-  'MsgTransferLeader', 'MsgTimeoutNow', 'MsgReadIndex', 'MsgReadIndexResp', 'MsgCheckQuorum'
-] as const
-
-const EMPTY_ENTRIES: Entry[] = []
 const EMPTY_DATA = new Uint8Array(0)
-
-/** a message with every field set, so all messages share one shape */
-export function newMessage (type: MessageType, to: NodeId, from: NodeId, term: number): Message {
-  return { type, to, from, term, logTerm: 0, index: 0, entries: EMPTY_ENTRIES, commit: 0, snapshot: undefined, reject: false, rejectHint: 0, context: undefined }
-}
-
-export function isCampaignTransfer (ctx: Uint8Array | undefined): boolean {
-  if (ctx === undefined || ctx.length !== CAMPAIGN_TRANSFER_CONTEXT.length) return false
-  for (let i = 0; i < ctx.length; i++) if (ctx[i] !== CAMPAIGN_TRANSFER_CONTEXT[i]) return false
-  return true
-}
 
 export abstract class RaftCore {
   readonly id: NodeId
@@ -80,6 +57,9 @@ export abstract class RaftCore {
   }
 
   abstract step (m: Message): void
+
+  /** starts the ReadIndex rounds held until this leader committed an entry of its term */
+  abstract releasePendingReadIndexMessages (): void
 
   hardState (): HardState {
     return { term: this.term, vote: this.vote, commit: this.raftLog.committed }
@@ -371,101 +351,16 @@ export abstract class RaftCore {
     return this.prs.tallyVotes().result
   }
 
-  // ---- ReadIndex -----------------------------------------------------------------------------
-
-  /** answers or queues a ReadIndex request on the leader */
-  handleReadIndexOnLeader (m: Message): void {
-    if (this.prs.isSingleton()) {
-      this.respondToReadIndex(m, this.raftLog.committed)
-      return
-    }
-    if (!this.committedEntryInCurrentTerm()) {
-      // a new leader does not know the commit index yet: hold the read until its no-op commits
-      if (this.pendingReadIndexMessages.length < MAX_PENDING_READ_INDEX_MESSAGES) this.pendingReadIndexMessages.push(m)
-      return
-    }
-    this.startReadIndexRound(m)
-  }
-
-  startReadIndexRound (m: Message): void {
-    const ctx = m.entries[0].data
-    if (!this.readOnly.addRequest(this.raftLog.committed, m)) return
-    this.readOnly.recvAck(this.id, ctx)
-    this.bcastHeartbeat(ctx)
-  }
-
-  releasePendingReadIndexMessages (): void {
-    if (this.pendingReadIndexMessages.length === 0 || !this.committedEntryInCurrentTerm()) return
-    const msgs = this.pendingReadIndexMessages
-    this.pendingReadIndexMessages = []
-    for (const m of msgs) this.startReadIndexRound(m)
-  }
-
-  respondToReadIndex (req: Message, index: number): void {
-    if (req.from === '' || req.from === this.id) {
-      this.readStates.push({ index, requestCtx: req.entries[0].data })
-      return
-    }
-    const resp = newMessage(MessageType.ReadIndexResp, req.from, this.id, this.term)
-    resp.index = index
-    resp.entries = req.entries
-    this.send(resp)
-  }
-
   // ---- membership ----------------------------------------------------------------------------
 
   private restoreConfState (cs: ConfState): void {
-    this.prs.voters = new Set(cs.voters)
-    this.prs.learners = new Set(cs.learners)
-    this.prs.progress.clear()
-    const next = this.raftLog.lastIndex() + 1
-    for (const id of cs.voters) this.prs.progress.set(id, new Progress(next, this.cfg.maxInflightMsgs, false))
-    for (const id of cs.learners) this.prs.progress.set(id, new Progress(next, this.cfg.maxInflightMsgs, true))
-    for (const pr of this.prs.progress.values()) pr.recentActive = true
+    this.prs.restore(cs, this.raftLog.lastIndex() + 1)
     this.isLearner = this.prs.learners.has(this.id)
   }
 
   /** applies a committed membership change (the application calls this via RawNode) */
   applyConfChange (cc: ConfChange): ConfState {
-    const { voters, learners, progress } = this.prs
-    const id = cc.nodeId
-    const lastIndex = this.raftLog.lastIndex()
-    const addProgress = (learner: boolean): void => {
-      const pr = new Progress(Math.max(lastIndex, 1), this.cfg.maxInflightMsgs, learner)
-      pr.recentActive = true
-      progress.set(id, pr)
-    }
-    switch (cc.type) {
-      case ConfChangeType.AddNode:
-        if (learners.delete(id)) {
-          voters.add(id)
-          const pr = progress.get(id)
-          if (pr !== undefined) pr.isLearner = false
-        } else if (!voters.has(id)) {
-          voters.add(id)
-          addProgress(false)
-        }
-        break
-      case ConfChangeType.AddLearner:
-        if (voters.has(id)) {
-          if (voters.size === 1) break // never demote the last voter
-          voters.delete(id)
-          learners.add(id)
-          const pr = progress.get(id)
-          if (pr !== undefined) pr.isLearner = true
-        } else if (!learners.has(id)) {
-          learners.add(id)
-          addProgress(true)
-        }
-        break
-      case ConfChangeType.RemoveNode:
-        if (voters.has(id) && voters.size === 1) break // never remove the last voter
-        voters.delete(id)
-        learners.delete(id)
-        progress.delete(id)
-        this.prs.votes.delete(id)
-        break
-    }
+    this.prs.applyConfChange(cc, this.raftLog.lastIndex())
     const cs = this.prs.confState()
     this.log.info(`${this.id} applied conf change ${describeConfChange(cc)}: ${describeConfState(cs)}`)
     this.afterConfChange()

@@ -3,9 +3,11 @@
  * Local proposals that cannot be accepted throw ProposalDroppedError.
  */
 import { decodeConfChange } from './conf-change.ts'
+import { MAX_PENDING_READ_INDEX_MESSAGES } from './constants.ts'
 import { ProposalDroppedError } from './errors.ts'
 import { ProgressState } from './progress.ts'
-import { CampaignType, MESSAGE_TYPE_NAMES, RaftCore, isCampaignTransfer, newMessage } from './raft-core.ts'
+import { CampaignType, MESSAGE_TYPE_NAMES, isCampaignTransfer, newMessage } from './messages.ts'
+import { RaftCore } from './raft-core.ts'
 import { VoteResult } from './tracker.ts'
 import { ConfChangeType, EntryType, MessageType } from './types.ts'
 import type { Message } from './types.ts'
@@ -296,6 +298,45 @@ export class Raft extends RaftCore {
         if (m.entries.length !== 1) return
         this.readStates.push({ index: m.index, requestCtx: m.entries[0].data })
     }
+  }
+
+  /** answers or queues a ReadIndex request on the leader */
+  handleReadIndexOnLeader (m: Message): void {
+    if (this.prs.isSingleton()) {
+      this.respondToReadIndex(m, this.raftLog.committed)
+      return
+    }
+    if (!this.committedEntryInCurrentTerm()) {
+      // a new leader does not know the commit index yet: hold the read until its no-op commits
+      if (this.pendingReadIndexMessages.length < MAX_PENDING_READ_INDEX_MESSAGES) this.pendingReadIndexMessages.push(m)
+      return
+    }
+    this.startReadIndexRound(m)
+  }
+
+  startReadIndexRound (m: Message): void {
+    const ctx = m.entries[0].data
+    if (!this.readOnly.addRequest(this.raftLog.committed, m)) return
+    this.readOnly.recvAck(this.id, ctx)
+    this.bcastHeartbeat(ctx)
+  }
+
+  releasePendingReadIndexMessages (): void {
+    if (this.pendingReadIndexMessages.length === 0 || !this.committedEntryInCurrentTerm()) return
+    const msgs = this.pendingReadIndexMessages
+    this.pendingReadIndexMessages = []
+    for (const m of msgs) this.startReadIndexRound(m)
+  }
+
+  respondToReadIndex (req: Message, index: number): void {
+    if (req.from === '' || req.from === this.id) {
+      this.readStates.push({ index, requestCtx: req.entries[0].data })
+      return
+    }
+    const resp = newMessage(MessageType.ReadIndexResp, req.from, this.id, this.term)
+    resp.index = index
+    resp.entries = req.entries
+    this.send(resp)
   }
 
   /** sends a local request on to the leader (term 0: the leader treats it as local) */

@@ -3,7 +3,8 @@
  * majority rules over them. Membership changes one server at a time, so there is a single config.
  */
 import { Progress } from './progress.ts'
-import type { ConfState, NodeId } from './types.ts'
+import { ConfChangeType } from './types.ts'
+import type { ConfChange, ConfState, NodeId } from './types.ts'
 
 export const enum VoteResult {
   Pending = 0,
@@ -85,5 +86,59 @@ export class ProgressTracker {
 
   isVoter (id: NodeId): boolean {
     return this.voters.has(id)
+  }
+
+  /** resets membership and progress to cs; every peer is probed from nextIndex */
+  restore (cs: ConfState, nextIndex: number): void {
+    this.voters = new Set(cs.voters)
+    this.learners = new Set(cs.learners)
+    this.progress.clear()
+    for (const id of cs.voters) this.progress.set(id, this.newProgress(nextIndex, false))
+    for (const id of cs.learners) this.progress.set(id, this.newProgress(nextIndex, true))
+  }
+
+  private newProgress (next: number, learner: boolean): Progress {
+    const pr = new Progress(next, this.maxInflight, learner)
+    pr.recentActive = true
+    return pr
+  }
+
+  /**
+   * applies one single-server change. AddNode promotes a learner; AddLearner on a voter demotes
+   * it; the last voter is never removed or demoted. New peers are probed from lastIndex.
+   */
+  applyConfChange (cc: ConfChange, lastIndex: number): void {
+    const { voters, learners, progress } = this
+    const id = cc.nodeId
+    switch (cc.type) {
+      case ConfChangeType.AddNode:
+        if (learners.delete(id)) {
+          voters.add(id)
+          const pr = progress.get(id)
+          if (pr !== undefined) pr.isLearner = false
+        } else if (!voters.has(id)) {
+          voters.add(id)
+          progress.set(id, this.newProgress(Math.max(lastIndex, 1), false))
+        }
+        return
+      case ConfChangeType.AddLearner:
+        if (voters.has(id)) {
+          if (voters.size === 1) return
+          voters.delete(id)
+          learners.add(id)
+          const pr = progress.get(id)
+          if (pr !== undefined) pr.isLearner = true
+        } else if (!learners.has(id)) {
+          learners.add(id)
+          progress.set(id, this.newProgress(Math.max(lastIndex, 1), true))
+        }
+        return
+      case ConfChangeType.RemoveNode:
+        if (voters.has(id) && voters.size === 1) return
+        voters.delete(id)
+        learners.delete(id)
+        progress.delete(id)
+        this.votes.delete(id)
+    }
   }
 }

@@ -12,6 +12,7 @@ import {
 import type { ConfState, HardState, Message, RaftLogger } from '../../../src/consensus/raft/index.ts'
 import { seededRng } from '../../../src/util/prng.ts'
 import type { Rng } from '../../../src/util/prng.ts'
+import { EV_CHAOS, EV_DELIVER, EV_SNAP_STATUS, EV_TICK, EventQueue } from './sim-events.ts'
 import { InvariantViolation, SafetyChecker, decodeStateMachine, encodeStateMachine } from './sim-checker.ts'
 import type { SimStateMachine } from './sim-checker.ts'
 
@@ -43,14 +44,6 @@ export interface SimResult {
 
 const TICK_MS = 10
 const silent: RaftLogger = { info: () => {}, warn: () => {} }
-const EV_DELIVER = 0
-const EV_TICK = 1
-const EV_CHAOS = 2
-/** the transport's report on a snapshot send (RawNode.reportSnapshot) */
-const EV_SNAP_STATUS = 3
-
-interface SimEvent { time: number, seq: number, kind: number, node: SimNode | undefined, msg: Message | undefined, ok: boolean }
-
 interface SimNode {
   id: string
   raw: RawNode | undefined
@@ -64,59 +57,12 @@ interface SimNode {
   crashAfterPersist: boolean
 }
 
-/** a binary min-heap of events ordered by (time, seq) */
-class EventQueue {
-  private heap: SimEvent[] = []
-  private seq = 0
-  get size (): number { return this.heap.length }
-
-  push (time: number, kind: number, node: SimNode | undefined, msg: Message | undefined, ok = true): void {
-    const h = this.heap
-    const ev: SimEvent = { time, seq: this.seq++, kind, node, msg, ok }
-    let i = h.length
-    h.push(ev)
-    while (i > 0) {
-      const p = (i - 1) >> 1
-      if (less(h[p], ev)) break
-      h[i] = h[p]
-      i = p
-    }
-    h[i] = ev
-  }
-
-  pop (): SimEvent | undefined {
-    const h = this.heap
-    if (h.length === 0) return undefined
-    const top = h[0]
-    const last = h.pop() as SimEvent
-    if (h.length > 0) {
-      let i = 0
-      const n = h.length
-      for (;;) {
-        const l = 2 * i + 1
-        if (l >= n) break
-        const r = l + 1
-        const c = r < n && less(h[r], h[l]) ? r : l
-        if (less(last, h[c])) break
-        h[i] = h[c]
-        i = c
-      }
-      h[i] = last
-    }
-    return top
-  }
-}
-
-function less (a: SimEvent, b: SimEvent): boolean {
-  return a.time < b.time || (a.time === b.time && a.seq < b.seq)
-}
-
 export class Simulation {
   readonly rng: Rng
   readonly opts: Required<Omit<SimOptions, 'trace' | 'voters'>> & { voters: number }
   readonly nodes = new Map<string, SimNode>()
   readonly checker: SafetyChecker
-  private readonly queue = new EventQueue()
+  private readonly queue = new EventQueue<SimNode>()
   private readonly trace: ((line: string) => void) | undefined
   now = 0
   step = 0
