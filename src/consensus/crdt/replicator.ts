@@ -6,26 +6,25 @@
  * and acknowledge, so `flush` can wait for a write concern.
  */
 import * as Y from 'yjs'
-import * as encoding from 'lib0/encoding'
-import * as decoding from 'lib0/decoding'
-import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, describeError } from '../../errors.ts'
-import { combineSignals, type AbortOptions } from '../../util/abort.ts'
+import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, UnreachableError, describeError } from '../../errors.ts'
+import { throwIfAborted, type AbortOptions } from '../../util/abort.ts'
 import { raceRunning } from './race.ts'
 import { systemClock, type Clock, type TimerHandle } from '../../util/clock.ts'
 import { componentLogger, type ComponentLogger, type Logger } from '../../util/logger.ts'
 import { systemRng, type Rng } from '../../util/prng.ts'
 import type { Store } from '../../storage/types.ts'
 import type { Telemetry } from '../../monitoring/types.ts'
-import { decodeGossip, encodeGossip, GossipType, StateReason, SyncType, validateDocId, type GossipMessage } from './codec.ts'
+import { decodeGossip, encodeGossip, GossipType, StateReason, validateDocId, type GossipMessage } from './codec.ts'
 import * as C from './constants.ts'
 import { HybridLogicalClock } from './hlc.ts'
+import { docLogPrefix, HeldRegistry, type HeldMeta } from './held-registry.ts'
 import type { YKeyValue } from './key-value.ts'
 import { createCrdtMetrics, type CrdtMetrics } from './metrics.ts'
 import { DocPersistence } from './persistence.ts'
 import { selectReplicasByHash } from './placement.ts'
-import { ReplicatedDoc, type DocContext, type SyncRequest } from './replicated-doc.ts'
-import { refuseSync, runSyncExchange, sendSyncMessage, SyncMessageReader, type SyncTarget } from './sync-session.ts'
-import type { Conflict, ConflictOutcome, DocStream, DocTransport, FlushOptions, HolderInfo, PeerEvent, PeerId, ReplicateOptions, SelectReplicas } from './types.ts'
+import { ReplicatedDoc, type DocContext } from './replicated-doc.ts'
+import { SyncService } from './sync-service.ts'
+import type { Conflict, ConflictOutcome, DocTransport, FlushOptions, HolderInfo, PeerEvent, PeerId, ReplicateOptions, SelectReplicas } from './types.ts'
 
 export interface DocReplicatorComponents {
   transport: DocTransport
@@ -55,12 +54,12 @@ export interface DocReplicatorInit {
   compactAfterBytes?: number
 }
 
-interface HeldMeta { role: 'member' | 'replica', owner: PeerId, replicas: number }
 
 export class DocReplicator {
   readonly peerId: PeerId
   private readonly transport: DocTransport
   private readonly store?: Store
+  private readonly held?: HeldRegistry
   private readonly clock: Clock
   private readonly rng: Rng
   private readonly log: Logger
@@ -71,9 +70,7 @@ export class DocReplicator {
   private readonly byDoc = new WeakMap<Y.Doc, ReplicatedDoc>()
   private readonly opening = new Map<string, Promise<ReplicatedDoc>>()
   private readonly unsubscribes = new Map<string, () => void>()
-  private readonly active = new Set<string>()
-  private readonly lastSync = new Map<string, number>()
-  private readonly streams = new Set<DocStream>()
+  private readonly sync: SyncService
   private readonly ctx: DocContext
   private controller = new AbortController()
   private cleanups: Array<() => void> = []
@@ -87,6 +84,7 @@ export class DocReplicator {
     this.clock = components.clock ?? systemClock
     this.rng = components.rng ?? systemRng
     this.log = componentLogger('crdt', components.logger)
+    this.held = this.store == null ? undefined : new HeldRegistry(this.store, this.log)
     this.metrics = createCrdtMetrics(components.telemetry, { pending: () => this.pendingUpdates() })
     this.hlc = new HybridLogicalClock(this.clock, this.peerId)
     this.init = {
@@ -111,9 +109,23 @@ export class DocReplicator {
       hlc: this.hlc,
       limits: { maxUpdateBytes: this.init.maxUpdateBytes, maxDocBytes: this.init.maxDocBytes, maxGossipBytes: this.init.maxGossipBytes },
       publish: (rdoc, message) => { this.publish(rdoc, message) },
-      requestSync: (rdoc, peer, request) => { this.requestSync(rdoc, peer, request) },
+      requestSync: (rdoc, peer, request) => { this.sync.request(rdoc, peer, request) },
       desiredReplicas: (rdoc) => this.desiredReplicas(rdoc)
     }
+    this.sync = new SyncService({
+      transport: this.transport,
+      clock: this.clock,
+      log: this.log,
+      metrics: this.metrics,
+      cooldownMs: this.init.syncCooldownMs,
+      timeoutMs: this.init.syncTimeoutMs,
+      maxMessageBytes: this.init.maxDocBytes + 1024,
+      host: {
+        findDoc: (docId) => this.docs.get(docId),
+        openReplica: async (docId, owner, signal) => await this.openDoc(docId, { role: 'replica', owner, replicas: 0 }, { signal }),
+        ownerChanged: async (rdoc, owner, signal) => { rdoc.owner = owner; await this.saveHeld(rdoc, { signal }) }
+      }
+    })
   }
 
   /** serves the sync protocol, watches peers, reopens every doc held before a restart */
@@ -121,10 +133,10 @@ export class DocReplicator {
     if (this.started) return
     this.started = true
     this.controller = new AbortController()
-    this.cleanups.push(this.transport.handle(C.SYNC_PROTOCOL, (stream, from) => { void this.serveSync(stream, from) }))
+    this.sync.start()
     this.cleanups.push(this.transport.onPeer((e) => { this.handlePeerEvent(e) }))
     this.timer = this.clock.setInterval(() => { this.antiEntropyRound() }, this.init.antiEntropyIntervalMs)
-    for (const [docId, meta] of await this.loadHeld(options)) {
+    for (const [docId, meta] of await this.held?.load(options) ?? []) {
       await this.openDoc(docId, meta, {}).catch(err => { this.log.error('could not reopen %s: %s', docId, describeError(err).message) })
     }
   }
@@ -136,8 +148,7 @@ export class DocReplicator {
     this.controller.abort()
     this.clock.clearInterval(this.timer)
     for (const c of this.cleanups.splice(0)) c()
-    for (const s of this.streams) s.abort(new NotStartedError('replicator stopped'))
-    this.streams.clear()
+    this.sync.stop()
     for (const unsub of this.unsubscribes.values()) unsub()
     this.unsubscribes.clear()
     await Promise.allSettled([...this.opening.values()])
@@ -164,8 +175,24 @@ export class DocReplicator {
     if (options.conflictPolicy != null) rdoc.conflictPolicy = options.conflictPolicy
     if (wasReplica) await this.saveHeld(rdoc)
     this.updateDocGauges()
+    if (options.awaitSync === true || options.syncFrom != null) await this.catchUp(rdoc, options.syncFrom ?? [], options.signal)
     this.ensureReplicas(rdoc)
     return rdoc.doc
+  }
+
+  /** syncs with the named peers and the selected holders; fails only if named peers all failed */
+  private async catchUp (rdoc: ReplicatedDoc, named: PeerId[], signal?: AbortSignal): Promise<void> {
+    const desired = this.desiredReplicas(rdoc)
+    const peers = [...new Set([...named, ...desired])].filter(p => p !== this.peerId)
+    const results = await Promise.allSettled(peers.map(async peer => {
+      await this.sync.run(rdoc, peer, desired.includes(peer), signal)
+      if (desired.includes(peer)) rdoc.recruited.add(peer)
+    }))
+    throwIfAborted(signal)
+    const namedSet = new Set(named.filter(p => p !== this.peerId))
+    if (namedSet.size > 0 && !peers.some((p, i) => namedSet.has(p) && results[i].status === 'fulfilled')) {
+      throw new UnreachableError(`document ${rdoc.id}: could not sync with any of ${[...namedSet].join(', ')}`)
+    }
   }
 
   /** the Y.Doc of a doc held here (as member or replica); NotFoundError otherwise */
@@ -207,7 +234,7 @@ export class DocReplicator {
   /** runs one catch-up exchange with `peer` now (hold: ask it to become a holder) */
   async syncWith (doc: Y.Doc | string, peer: PeerId, options: AbortOptions & { hold?: boolean } = {}): Promise<void> {
     const rdoc = this.docFor(doc)
-    await this.runOutboundSync(rdoc, peer, options.hold === true, options.signal)
+    await this.sync.run(rdoc, peer, options.hold === true, options.signal)
   }
 
   /** stops replicating a doc on this peer; `purge` also deletes its stored updates */
@@ -217,7 +244,7 @@ export class DocReplicator {
     this.unsubscribes.delete(rdoc.id)
     this.docs.delete(rdoc.id)
     await rdoc.close()
-    await this.store?.sub('crdt/held/').del(encodeURIComponent(rdoc.id), options)
+    await this.held?.delete(rdoc.id, options)
     if (options.purge === true) await rdoc.persistence?.purge()
     this.updateDocGauges()
   }
@@ -244,7 +271,7 @@ export class DocReplicator {
     let rdoc: ReplicatedDoc | undefined
     const persistence = this.store == null
       ? undefined
-      : new DocPersistence(this.store.sub(`crdt/doc/${encodeURIComponent(docId)}/`), {
+      : new DocPersistence(this.store.sub(docLogPrefix(docId)), {
         log: this.log,
         compactAfterUpdates: this.init.compactAfterUpdates,
         compactAfterBytes: this.init.compactAfterBytes,
@@ -267,7 +294,7 @@ export class DocReplicator {
     this.unsubscribes.set(docId, this.transport.subscribe(rdoc.topic, (data, from) => { this.handleGossip(d, data, from) }))
     this.updateDocGauges()
     this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
-    if (meta.owner !== this.peerId) this.requestSync(rdoc, meta.owner, { force: true })
+    if (meta.owner !== this.peerId) this.sync.request(rdoc, meta.owner, { force: true })
     return rdoc
   }
 
@@ -279,7 +306,7 @@ export class DocReplicator {
       if (message.type === GossipType.Update) {
         rdoc.applyRemote(message.update, from, 'gossip')
         const store = rdoc.doc.store
-        if (store.pendingStructs != null || store.pendingDs != null) this.requestSync(rdoc, from, {})
+        if (store.pendingStructs != null || store.pendingDs != null) this.sync.request(rdoc, from, {})
       } else {
         rdoc.handleState(from, message.reason, message.holder, message.stateVector, message.persisted, message.fingerprint)
       }
@@ -307,90 +334,8 @@ export class DocReplicator {
   private ensureReplicas (rdoc: ReplicatedDoc): void {
     if (rdoc.role !== 'member') return
     for (const peer of this.desiredReplicas(rdoc)) {
-      if (!rdoc.recruited.has(peer)) this.requestSync(rdoc, peer, { hold: true })
+      if (!rdoc.recruited.has(peer)) this.sync.request(rdoc, peer, { hold: true })
     }
-  }
-
-  private requestSync (rdoc: ReplicatedDoc, peer: PeerId, request: SyncRequest): void {
-    if (!this.started || peer === this.peerId || rdoc.isClosed) return
-    const key = `${rdoc.id}\u0000${peer}`
-    if (this.active.has(key) || this.active.size >= C.MAX_CONCURRENT_SYNCS) return
-    const now = this.clock.monotonic()
-    if (request.force !== true && now - (this.lastSync.get(key) ?? -Infinity) < this.init.syncCooldownMs) return
-    this.lastSync.set(key, now)
-    this.runOutboundSync(rdoc, peer, request.hold === true).catch(() => {})
-  }
-
-  private async runOutboundSync (rdoc: ReplicatedDoc, peer: PeerId, hold: boolean, signal?: AbortSignal): Promise<void> {
-    if (!this.started) throw new NotStartedError('replicator not started')
-    const key = `${rdoc.id}\u0000${peer}`
-    this.active.add(key)
-    const s = combineSignals([this.controller.signal, signal], this.init.syncTimeoutMs)
-    const stopTimer = this.metrics.syncSeconds.startTimer()
-    let stream: DocStream | undefined
-    try {
-      stream = await this.transport.openStream(peer, C.SYNC_PROTOCOL, { signal: s })
-      this.streams.add(stream)
-      const reader = new SyncMessageReader(stream, this.init.maxDocBytes + 1024)
-      await sendSyncMessage(stream, { type: SyncType.Open, docId: rdoc.id, hold, owner: rdoc.owner }, { signal: s })
-      await raceRunning(runSyncExchange(stream, reader, this.syncTarget(rdoc, peer), { signal: s }), s)
-      if (hold) rdoc.recruited.add(peer)
-      this.metrics.syncs.inc(1, { outcome: 'ok' })
-    } catch (err) {
-      stream?.abort(err as Error)
-      this.metrics.syncs.inc(1, { outcome: 'error' })
-      this.log('document %s: sync with %s failed: %s', rdoc.id, peer, describeError(err).message)
-      throw err
-    } finally {
-      stopTimer()
-      if (stream != null) this.streams.delete(stream)
-      this.active.delete(key)
-    }
-  }
-
-  private async serveSync (stream: DocStream, from: PeerId): Promise<void> {
-    if (!this.started) { stream.abort(new NotStartedError('replicator stopped')); return }
-    this.streams.add(stream)
-    const s = combineSignals([this.controller.signal], this.init.syncTimeoutMs)
-    let key: string | undefined
-    try {
-      const reader = new SyncMessageReader(stream, this.init.maxDocBytes + 1024)
-      const open = await raceRunning(reader.next(), s)
-      if (open?.type !== SyncType.Open) throw new InvalidArgumentError('sync stream must start with OPEN')
-      let rdoc = this.docs.get(open.docId)
-      if (rdoc == null && !open.hold) {
-        await refuseSync(stream, new NotFoundError(`document ${open.docId} not held here`), { signal: s })
-        return
-      }
-      if (rdoc == null) {
-        try {
-          rdoc = await this.openDoc(open.docId, { role: 'replica', owner: open.owner || from, replicas: 0 }, { signal: s })
-        } catch (err) {
-          await refuseSync(stream, err as Error, { signal: s })
-          return
-        }
-      } else if (open.hold && rdoc.role === 'replica' && rdoc.owner !== open.owner && open.owner !== '') {
-        rdoc.owner = open.owner
-        await this.saveHeld(rdoc, { signal: s })
-      }
-      key = `${rdoc.id}\u0000${from}`
-      this.active.add(key)
-      this.lastSync.set(key, this.clock.monotonic())
-      await raceRunning(runSyncExchange(stream, reader, this.syncTarget(rdoc, from), { signal: s }), s)
-      this.metrics.syncs.inc(1, { outcome: 'ok' })
-    } catch (err) {
-      stream.abort(err as Error)
-      const { name, message } = describeError(err)
-      this.metrics.syncs.inc(1, { outcome: 'error' })
-      this.log('inbound sync from %s failed: %s: %s', from, name, message)
-    } finally {
-      this.streams.delete(stream)
-      if (key != null) this.active.delete(key)
-    }
-  }
-
-  private syncTarget (rdoc: ReplicatedDoc, peer: PeerId): SyncTarget {
-    return { doc: rdoc.doc, applyRemote: (update) => { rdoc.applyRemote(update, peer, 'sync') } }
   }
 
   private handlePeerEvent (e: PeerEvent): void {
@@ -403,7 +348,7 @@ export class DocReplicator {
       }
       const desired = rdoc.role === 'member' && this.desiredReplicas(rdoc).includes(e.peer)
       if (desired || e.peer === rdoc.owner || rdoc.holders.has(e.peer)) {
-        this.requestSync(rdoc, e.peer, { force: true, hold: desired })
+        this.sync.request(rdoc, e.peer, { force: true, hold: desired })
       }
       this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
       this.ensureReplicas(rdoc)
@@ -412,6 +357,7 @@ export class DocReplicator {
 
   private antiEntropyRound (): void {
     if (!this.started) return
+    this.sync.pruneCooldowns()
     for (const rdoc of this.docs.values()) {
       this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
       this.ensureReplicas(rdoc)
@@ -432,31 +378,7 @@ export class DocReplicator {
   }
 
   private async saveHeld (rdoc: ReplicatedDoc, options?: AbortOptions): Promise<void> {
-    if (this.store == null) return
-    const value = encoding.encode(e => {
-      encoding.writeVarUint(e, C.CRDT_WIRE_VERSION)
-      encoding.writeVarString(e, rdoc.role)
-      encoding.writeVarString(e, rdoc.owner)
-      encoding.writeVarUint(e, rdoc.replicas)
-    })
-    await this.store.sub('crdt/held/').put(encodeURIComponent(rdoc.id), value, { sync: true, signal: options?.signal })
-  }
-
-  private async loadHeld (options?: AbortOptions): Promise<Array<[string, HeldMeta]>> {
-    if (this.store == null) return []
-    const out: Array<[string, HeldMeta]> = []
-    for await (const [key, value] of this.store.sub('crdt/held/').entries()) {
-      options?.signal?.throwIfAborted()
-      try {
-        const d = decoding.createDecoder(value)
-        if (decoding.readVarUint(d) !== C.CRDT_WIRE_VERSION) throw new Error('unknown version')
-        const role = decoding.readVarString(d) === 'member' ? 'member' : 'replica'
-        out.push([decodeURIComponent(key), { role, owner: decoding.readVarString(d), replicas: decoding.readVarUint(d) }])
-      } catch (err) {
-        this.log.error('skipping unreadable held-doc record %s: %s', key, describeError(err).message)
-      }
-    }
-    return out
+    await this.held?.save(rdoc.id, { role: rdoc.role, owner: rdoc.owner, replicas: rdoc.replicas }, options)
   }
 }
 

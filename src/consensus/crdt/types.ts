@@ -95,6 +95,14 @@ export interface ReplicateOptions extends AbortOptions {
   selectReplicas?: SelectReplicas
   /** conflict policy for this doc's key-value maps (default 'crdt') */
   conflictPolicy?: ConflictPolicy
+  /**
+   * catch up before resolving: run the sync exchange with these peers (e.g. the previous owner and
+   * replicas of a migrating agent) and with the holders this peer selects. Rejects with
+   * UnreachableError when peers were named here and none of them could be synced with.
+   */
+  syncFrom?: PeerId[]
+  /** catch up from the selected holders before resolving (implied by syncFrom) */
+  awaitSync?: boolean
 }
 
 export interface FlushOptions extends AbortOptions {

@@ -1,0 +1,154 @@
+/**
+ * Runs the catch-up exchanges of one replicator: outbound ones (requested by anti-entropy, peer
+ * joins, replica recruitment and waiting flushes; at most one per doc and peer at a time, with a
+ * cooldown, and a cap overall) and inbound ones on `/agentmesh/sync/1.0.0`.
+ */
+import { InvalidArgumentError, NotFoundError, NotStartedError, describeError } from '../../errors.ts'
+import { combineSignals } from '../../util/abort.ts'
+import type { Clock } from '../../util/clock.ts'
+import type { Logger } from '../../util/logger.ts'
+import { SyncType } from './codec.ts'
+import { MAX_CONCURRENT_SYNCS, SYNC_PROTOCOL } from './constants.ts'
+import type { CrdtMetrics } from './metrics.ts'
+import { raceRunning } from './race.ts'
+import type { ReplicatedDoc, SyncRequest } from './replicated-doc.ts'
+import { refuseSync, runSyncExchange, sendSyncMessage, SyncMessageReader, type SyncTarget } from './sync-session.ts'
+import type { DocStream, DocTransport, PeerId } from './types.ts'
+
+/** what the sync service needs from its replicator */
+export interface SyncHost {
+  findDoc: (docId: string) => ReplicatedDoc | undefined
+  /** opens a doc as a replica at a peer's request (may refuse, e.g. CapacityError) */
+  openReplica: (docId: string, owner: PeerId, signal: AbortSignal) => Promise<ReplicatedDoc>
+  /** a member asked us to hold a doc we already replicate for another owner */
+  ownerChanged: (rdoc: ReplicatedDoc, owner: PeerId, signal: AbortSignal) => Promise<void>
+}
+
+export interface SyncServiceInit {
+  transport: DocTransport
+  host: SyncHost
+  clock: Clock
+  log: Logger
+  metrics: CrdtMetrics
+  cooldownMs: number
+  timeoutMs: number
+  maxMessageBytes: number
+}
+
+export class SyncService {
+  private readonly active = new Set<string>()
+  private readonly lastSync = new Map<string, number>()
+  private readonly streams = new Set<DocStream>()
+  private controller = new AbortController()
+  private running = false
+  private unhandle: (() => void) | undefined
+
+  constructor (private readonly init: SyncServiceInit) {}
+
+  start (): void {
+    if (this.running) return
+    this.running = true
+    this.controller = new AbortController()
+    this.unhandle = this.init.transport.handle(SYNC_PROTOCOL, (stream, from) => { void this.serve(stream, from) })
+  }
+
+  /** aborts every exchange in flight */
+  stop (): void {
+    if (!this.running) return
+    this.running = false
+    this.controller.abort()
+    this.unhandle?.()
+    for (const s of this.streams) s.abort(new NotStartedError('replicator stopped'))
+    this.streams.clear()
+    this.lastSync.clear()
+  }
+
+  /** starts an exchange in the background unless one runs, the cooldown holds, or the cap is reached */
+  request (rdoc: ReplicatedDoc, peer: PeerId, request: SyncRequest): void {
+    if (!this.running || peer === this.init.transport.peerId || rdoc.isClosed) return
+    const key = `${rdoc.id}\u0000${peer}`
+    if (this.active.has(key) || this.active.size >= MAX_CONCURRENT_SYNCS) return
+    const now = this.init.clock.monotonic()
+    if (request.force !== true && now - (this.lastSync.get(key) ?? -Infinity) < this.init.cooldownMs) return
+    this.lastSync.set(key, now)
+    this.run(rdoc, peer, request.hold === true).catch(() => {})
+  }
+
+  /** forgets cooldowns that have expired (bounded memory over many docs and peers) */
+  pruneCooldowns (): void {
+    const now = this.init.clock.monotonic()
+    for (const [key, at] of this.lastSync) if (now - at >= this.init.cooldownMs) this.lastSync.delete(key)
+  }
+
+  /** one exchange with `peer` now; `hold` asks the peer to become a holder */
+  async run (rdoc: ReplicatedDoc, peer: PeerId, hold: boolean, signal?: AbortSignal): Promise<void> {
+    if (!this.running) throw new NotStartedError('replicator not started')
+    const key = `${rdoc.id}\u0000${peer}`
+    this.active.add(key)
+    const s = combineSignals([this.controller.signal, signal], this.init.timeoutMs)
+    const stopTimer = this.init.metrics.syncSeconds.startTimer()
+    let stream: DocStream | undefined
+    try {
+      stream = await this.init.transport.openStream(peer, SYNC_PROTOCOL, { signal: s })
+      this.streams.add(stream)
+      const reader = new SyncMessageReader(stream, this.init.maxMessageBytes)
+      await sendSyncMessage(stream, { type: SyncType.Open, docId: rdoc.id, hold, owner: rdoc.owner }, { signal: s })
+      await raceRunning(runSyncExchange(stream, reader, syncTarget(rdoc, peer), { signal: s }), s)
+      if (hold) rdoc.recruited.add(peer)
+      this.init.metrics.syncs.inc(1, { outcome: 'ok' })
+    } catch (err) {
+      stream?.abort(err as Error)
+      this.init.metrics.syncs.inc(1, { outcome: 'error' })
+      this.init.log('document %s: sync with %s failed: %s', rdoc.id, peer, describeError(err).message)
+      throw err
+    } finally {
+      stopTimer()
+      if (stream != null) this.streams.delete(stream)
+      this.active.delete(key)
+    }
+  }
+
+  private async serve (stream: DocStream, from: PeerId): Promise<void> {
+    if (!this.running) { stream.abort(new NotStartedError('replicator stopped')); return }
+    this.streams.add(stream)
+    const s = combineSignals([this.controller.signal], this.init.timeoutMs)
+    let key: string | undefined
+    try {
+      const reader = new SyncMessageReader(stream, this.init.maxMessageBytes)
+      const open = await raceRunning(reader.next(), s)
+      if (open?.type !== SyncType.Open) throw new InvalidArgumentError('sync stream must start with OPEN')
+      let rdoc = this.init.host.findDoc(open.docId)
+      if (rdoc == null && !open.hold) {
+        await refuseSync(stream, new NotFoundError(`document ${open.docId} not held here`), { signal: s })
+        return
+      }
+      if (rdoc == null) {
+        try {
+          rdoc = await this.init.host.openReplica(open.docId, open.owner !== '' ? open.owner : from, s)
+        } catch (err) {
+          await refuseSync(stream, err as Error, { signal: s })
+          return
+        }
+      } else if (open.hold && rdoc.role === 'replica' && open.owner !== '' && rdoc.owner !== open.owner) {
+        await this.init.host.ownerChanged(rdoc, open.owner, s)
+      }
+      key = `${rdoc.id}\u0000${from}`
+      this.active.add(key)
+      this.lastSync.set(key, this.init.clock.monotonic())
+      await raceRunning(runSyncExchange(stream, reader, syncTarget(rdoc, from), { signal: s }), s)
+      this.init.metrics.syncs.inc(1, { outcome: 'ok' })
+    } catch (err) {
+      stream.abort(err as Error)
+      const { name, message } = describeError(err)
+      this.init.metrics.syncs.inc(1, { outcome: 'error' })
+      this.init.log('inbound sync from %s failed: %s: %s', from, name, message)
+    } finally {
+      this.streams.delete(stream)
+      if (key != null) this.active.delete(key)
+    }
+  }
+}
+
+function syncTarget (rdoc: ReplicatedDoc, peer: PeerId): SyncTarget {
+  return { doc: rdoc.doc, applyRemote: (update) => { rdoc.applyRemote(update, peer, 'sync') } }
+}
