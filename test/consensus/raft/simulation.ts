@@ -69,6 +69,8 @@ export class Simulation {
   private nextNodeNum = 1
   private proposalSeq = 0
   private groups = new Map<string, number>()
+  /** a one-way partition: only messages from group 0 to group 1 are lost */
+  private oneWay = false
   private chaos = true
   /** read context -> highest index applied anywhere when the read was issued */
   private pendingReads = new Map<number, number>()
@@ -289,9 +291,12 @@ export class Simulation {
     this.result.crashes++
   }
 
-  private canTalk (a: string, b: string): boolean {
+  private canTalk (from: string, to: string): boolean {
     if (this.groups.size === 0) return true
-    return this.groups.get(a) === this.groups.get(b)
+    const gf = this.groups.get(from)
+    const gt = this.groups.get(to)
+    if (this.oneWay) return !(gf === 0 && gt === 1)
+    return gf === gt
   }
 
   private live (): SimNode[] {
@@ -372,8 +377,9 @@ export class Simulation {
       return
     }
     this.result.partitions++
+    this.oneWay = this.rng.next() < 0.3
     for (const n of this.nodes.values()) this.groups.set(n.id, this.rng.int(2))
-    this.log(`partition ${[...this.groups].map(([id, g]) => `${id}:${g}`).join(' ')}`)
+    this.log(`${this.oneWay ? 'one-way ' : ''}partition ${[...this.groups].map(([id, g]) => `${id}:${g}`).join(' ')}`)
   }
 
   private changeMembership (): void {
