@@ -9,3 +9,9 @@ export { HttpLlmClient, createLlmClient, resolveLlmConfig, parseRetryAfter } fro
 export type { LlmClientInit, LlmConfig, FetchLike } from './llm.ts'
 export { PoisonMessageError, LlmResponseError } from './errors.ts'
 export * as agentConstants from './constants.ts'
+export { defineAgent, KindRegistry, validateAgentId, validateKindName, validateRequirements, validateTags } from './define.ts'
+export { MemoryAgentState } from './state.ts'
+export { Mailbox } from './mailbox.ts'
+export type {
+  Turn, TurnHandler, MailboxInit, PostOptions, FailureDetail, QuarantinedMessage, DrainedMessage, MailboxEvents
+} from './mailbox.ts'
