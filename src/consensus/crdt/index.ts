@@ -9,7 +9,7 @@ export type {
   ConflictOutcome, ConflictPolicy, ReplicateOptions, FlushOptions, HolderInfo
 } from './types.ts'
 export { DocReplicator, createDocReplicator } from './replicator.ts'
-export type { DocReplicatorComponents, DocReplicatorInit } from './replicator.ts'
+export type { DocReplicatorComponents, DocReplicatorInit, DocReplicatorEvents } from './replicator.ts'
 export { YKeyValue } from './key-value.ts'
 export type { KvEntry, YKeyValueInit } from './key-value.ts'
 export { HybridLogicalClock, compareHlc, encodeHlc, decodeHlc } from './hlc.ts'

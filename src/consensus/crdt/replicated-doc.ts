@@ -51,6 +51,8 @@ export interface DocContext {
   requestSync: (rdoc: ReplicatedDoc, peer: PeerId, request: SyncRequest) => void
   /** the holders this peer wants for the doc, among connected peers */
   desiredReplicas: (rdoc: ReplicatedDoc) => PeerId[]
+  /** a key-value map of this doc saw concurrent writes (lww and custom policies) */
+  conflictDetected: (conflict: Conflict) => void
 }
 
 export interface ReplicatedDocInit {
@@ -299,12 +301,14 @@ export class ReplicatedDoc {
 
   private recordConflict (c: Omit<Conflict, 'id' | 'docId'>): void {
     const id = 'c' + stableHash(`${c.map}\u0000${c.key}\u0000${c.candidates.map(x => x.hlc).join(',')}`).toString(16)
-    this.conflicts.set(id, { ...c, id, docId: this.id })
+    const conflict = { ...c, id, docId: this.id }
+    this.conflicts.set(id, conflict)
     while (this.conflicts.size > MAX_CONFLICTS_PER_DOC) {
       const oldest = this.conflicts.keys().next().value
       if (oldest == null) break
       this.conflicts.delete(oldest)
     }
     this.ctx.log('document %s: concurrent writes of %s/%s recorded as %s', this.id, c.map, c.key, id)
+    this.ctx.conflictDetected(conflict)
   }
 }

@@ -55,7 +55,13 @@ export interface DocReplicatorInit {
 }
 
 
-export class DocReplicator {
+/** events of a DocReplicator, dispatched as CustomEvents */
+export interface DocReplicatorEvents {
+  /** concurrent writes of a key under an lww or custom policy; resolve with handleConflict(detail.id) */
+  'conflict:detected': CustomEvent<Conflict>
+}
+
+export class DocReplicator extends EventTarget {
   readonly peerId: PeerId
   private readonly transport: DocTransport
   private readonly store?: Store
@@ -78,6 +84,7 @@ export class DocReplicator {
   private started = false
 
   constructor (components: DocReplicatorComponents, init: DocReplicatorInit = {}) {
+    super()
     this.transport = components.transport
     this.peerId = components.transport.peerId
     this.store = components.store
@@ -110,7 +117,8 @@ export class DocReplicator {
       limits: { maxUpdateBytes: this.init.maxUpdateBytes, maxDocBytes: this.init.maxDocBytes, maxGossipBytes: this.init.maxGossipBytes },
       publish: (rdoc, message) => { this.publish(rdoc, message) },
       requestSync: (rdoc, peer, request) => { this.sync.request(rdoc, peer, request) },
-      desiredReplicas: (rdoc) => this.desiredReplicas(rdoc)
+      desiredReplicas: (rdoc) => this.desiredReplicas(rdoc),
+      conflictDetected: (conflict) => { this.dispatchEvent(new CustomEvent('conflict:detected', { detail: conflict })) }
     }
     this.sync = new SyncService({
       transport: this.transport,

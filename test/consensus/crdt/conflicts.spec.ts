@@ -86,6 +86,8 @@ describe('conflict policies', () => {
     await ra.replicateState('agent', { conflictPolicy: 'lww', replicas: 0 })
     await rb.replicateState('agent', { conflictPolicy: 'lww', replicas: 0 })
     const kva = ra.keyValue('agent'); const kvb = rb.keyValue('agent')
+    const events: string[] = []
+    for (const r of [ra, rb]) r.addEventListener('conflict:detected', (e) => { events.push((e as CustomEvent<{ key: string }>).detail.key) })
     kva.set('seq', 'first')
     await cluster.settle()
     kvb.set('seq', 'second')
@@ -101,6 +103,7 @@ describe('conflict policies', () => {
     await cluster.until(() => kva.get('x') === 'from-a' && kvb.get('x') === 'from-a', 5, 'lww merge')
     const recorded = [...ra.conflicts(), ...rb.conflicts()]
     assert.ok(recorded.length >= 1)
+    assert.ok(events.length >= 1 && events.every(k => k === 'x'))
     const c = recorded[0]
     const owner = ra.conflicts().length > 0 ? ra : rb
     assert.deepEqual(c.candidates.map(x => x.value).sort(), ['from-a', 'from-b'])
