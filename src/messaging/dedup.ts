@@ -84,6 +84,22 @@ export class DedupWindow {
     return this.streams.get(stream)?.highWater ?? 0
   }
 
+  /**
+   * un-sees a message that was recorded but not delivered (the handler refused it), so its retry
+   * gets through. A seq already folded far below the high-water mark cannot be un-seen.
+   */
+  forget (key: DedupKey): void {
+    this.ids.delete(key.id)
+    const seq = key.seq ?? 0
+    const marks = this.streams.get(key.stream)
+    if (seq <= 0 || marks == null) return
+    if (marks.above.delete(seq)) return
+    if (seq <= marks.highWater && marks.highWater - seq < this.maxSeqs - marks.above.size) {
+      for (let s = seq + 1; s <= marks.highWater; s++) marks.above.add(s)
+      marks.highWater = seq - 1
+    }
+  }
+
   forgetStream (stream: string): void {
     this.streams.delete(stream)
   }

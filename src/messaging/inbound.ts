@@ -117,7 +117,7 @@ export class InboundDispatcher {
     }
     if (env.kind === 'request') { await this.handleRequest(env, link); return }
     // a direct message
-    const stream = `${env.sender}|d|${env.target == null ? 'peer' : `${env.target.kind}:${env.target.id}`}`
+    const stream = directStream(env)
     const key = { id: env.id, stream, seq: env.seq }
     if (this.init.dedup.isDuplicate(key)) {
       // delivered before and the ack was lost: ack again (unless it still waits for its turn)
@@ -196,6 +196,8 @@ export class InboundDispatcher {
     } catch (err) {
       // not for this peer (agent moved) or unreadable: tell the sender, who re-resolves or gives up
       if (err instanceof NotOwnerError || err instanceof NotFoundError || err instanceof InvalidMessageError) {
+        // not delivered: a retry (here, once the agent arrives) must not be taken for a duplicate
+        this.init.dedup.forget({ id: env.id, stream: directStream(env), seq: env.seq })
         this.answerError(link, env, err)
         return
       }
@@ -261,6 +263,11 @@ export class InboundDispatcher {
     this.init.dropped.inc(1, { reason })
     this.init.log('dropped envelope from %s (%s): %s', peer, reason, err instanceof Error ? err.message : String(err))
   }
+}
+
+/** the ordering / dedup stream of a direct message: its sender and the channel it was sent on */
+function directStream (env: Envelope): string {
+  return `${env.sender}|d|${env.target == null ? 'peer' : `${env.target.kind}:${env.target.id}`}`
 }
 
 async function verifySignature (sender: string, signedBytes: Uint8Array, signature: Uint8Array): Promise<boolean> {

@@ -30,3 +30,9 @@ export type { RetryPolicy, RetryOptions } from './retry.ts'
 export { DEFAULT_RETRY_POLICY, retryPolicy, backoffCapMs, backoffDelayMs, retry, sleep } from './retry.ts'
 export type { OutboxState, OutboxStatus, OutboxEntry, OutboxInit, OutboxStats } from './outbox.ts'
 export { Outbox } from './outbox.ts'
+export { MessageBroker } from './broker.ts'
+export type {
+  MessageBrokerComponents, MessageBrokerInit, BrokerLibp2p, BrokerPubsub, BrokerPubsubMessage, BrokerSigner, AgentResolver,
+  ReceivedMessage, MessageHandler, RequestHandler, SendOptions, RequestOptions, SendResult
+} from './broker-types.ts'
+export { errorFromRemote } from './remote-error.ts'

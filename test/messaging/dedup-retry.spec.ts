@@ -97,3 +97,14 @@ describe('retry', () => {
     assert.equal((clock as any).timers.size, 0)
   })
 })
+
+describe('DedupWindow.forget', () => {
+  it('lets a refused message through again', () => {
+    const d = new DedupWindow(new ManualClock(0))
+    for (let s = 1; s <= 5; s++) d.observe({ id: `m${s}`, stream: 'a', seq: s })
+    d.forget({ id: 'm3', stream: 'a', seq: 3 })
+    assert.equal(d.observe({ id: 'm3', stream: 'a', seq: 3 }), true)
+    assert.equal(d.observe({ id: 'm4', stream: 'a', seq: 4 }), false)
+    assert.equal(d.highWater('a'), 5)
+  })
+})
