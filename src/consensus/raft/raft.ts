@@ -87,10 +87,11 @@ export class Raft extends RaftCore {
     if (this.leadTransferee !== '') throw new ProposalDroppedError(`leadership is being transferred to ${this.leadTransferee}`)
     // copy: appendEntry assigns term and index, and the message's entries may be shared
     const ents = m.entries.map(e => ({ term: 0, index: 0, type: e.type, data: e.data }))
+    let pendingConf = 0
     for (let i = 0; i < ents.length; i++) {
       const e = ents[i]
       if (e.type !== EntryType.ConfChange) continue
-      let refuse = this.pendingConfIndex > this.raftLog.applied
+      let refuse = this.pendingConfIndex > this.raftLog.applied || pendingConf !== 0
       if (!refuse) {
         try {
           const cc = decodeConfChange(e.data)
@@ -104,10 +105,11 @@ export class Raft extends RaftCore {
         this.log.info(`${this.id} ignoring conf change at index ${this.raftLog.lastIndex() + i + 1}: another is pending or it is invalid`)
         ents[i] = { term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array(0) }
       } else {
-        this.pendingConfIndex = this.raftLog.lastIndex() + i + 1
+        pendingConf = this.raftLog.lastIndex() + i + 1
       }
     }
     if (!this.appendEntry(ents)) throw new ProposalDroppedError('too many uncommitted entries')
+    if (pendingConf !== 0) this.pendingConfIndex = pendingConf
     this.bcastAppend()
   }
 
@@ -308,23 +310,27 @@ export class Raft extends RaftCore {
     }
     if (!this.committedEntryInCurrentTerm()) {
       // a new leader does not know the commit index yet: hold the read until its no-op commits
-      if (this.pendingReadIndexMessages.length < MAX_PENDING_READ_INDEX_MESSAGES) this.pendingReadIndexMessages.push(m)
+      if (this.pendingReadIndexMessages.length >= MAX_PENDING_READ_INDEX_MESSAGES) throw new ProposalDroppedError('too many reads waiting for the first commit of this term')
+      this.pendingReadIndexMessages.push(m)
       return
     }
-    this.startReadIndexRound(m)
+    if (!this.startReadIndexRound(m)) throw new ProposalDroppedError('too many pending reads')
   }
 
-  startReadIndexRound (m: Message): void {
+  /** queues the read and sends a heartbeat round carrying its context; false if the queue is full */
+  startReadIndexRound (m: Message): boolean {
     const ctx = m.entries[0].data
-    if (!this.readOnly.addRequest(this.raftLog.committed, m)) return
+    if (!this.readOnly.addRequest(this.raftLog.committed, m)) return false
     this.readOnly.recvAck(this.id, ctx)
     this.bcastHeartbeat(ctx)
+    return true
   }
 
   releasePendingReadIndexMessages (): void {
     if (this.pendingReadIndexMessages.length === 0 || !this.committedEntryInCurrentTerm()) return
     const msgs = this.pendingReadIndexMessages
     this.pendingReadIndexMessages = []
+    // reads beyond the queue's bound are dropped; their clients time out and retry
     for (const m of msgs) this.startReadIndexRound(m)
   }
 
