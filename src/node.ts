@@ -3,12 +3,17 @@
  * Nothing else constructs them in production code.
  */
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { DEFAULT_ROLE } from '#platform/libp2p'
 import { openStore } from '#platform/storage'
 import { createMeshLibp2p, NetworkManager } from './network/index.ts'
 import type { Capabilities, MeshLibp2p, NodeRole } from './network/index.ts'
+import { MonitoringSystem } from './monitoring/index.ts'
 import type { Store } from './storage/types.ts'
+import { systemClock } from './util/clock.ts'
+import { wireMonitoring } from './wiring/monitoring.ts'
+import type { MeshView } from './monitoring/index.ts'
 import { componentLogger } from './util/logger.ts'
 import { describeError, InvalidArgumentError } from './errors.ts'
 import { VERSION } from './version.ts'
@@ -32,11 +37,20 @@ export interface CreateNodeOptions {
   localMesh?: boolean
   /** use this identity instead of the stored (or a new) one */
   privateKey?: PrivateKey
+  monitoring?: {
+    /** record spans (default true; the broker benchmark measures the cost) */
+    tracing?: boolean
+    /** export spans over OTLP/HTTP to this endpoint */
+    otlpEndpoint?: string
+  }
 }
 
 export interface MeshNode {
   readonly peerId: string
   readonly network: NetworkManager
+  readonly monitoring: MonitoringSystem
+  /** the whole mesh as this peer sees it: every peer's latest monitoring snapshot */
+  readonly meshView: MeshView
   readonly libp2p: MeshLibp2p
   readonly store: Store
   readonly options: Readonly<CreateNodeOptions>
@@ -70,6 +84,23 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
   }
   try {
     const privateKey = options.privateKey ?? await loadIdentity(store)
+    const clock = systemClock
+    const monitoring = new MonitoringSystem({
+      peerId: peerIdFromPrivateKey(privateKey).toString(),
+      clock,
+      tracing: options.monitoring?.tracing,
+      otlpEndpoint: options.monitoring?.otlpEndpoint
+    })
+    monitoring.start()
+    stack.push(async () => { await monitoring.stop() })
+    monitoring.registerHealthCheck('storage', async () => {
+      try {
+        await store.put('health/probe', new Uint8Array([1]), { sync: false })
+        return { status: 'ok' }
+      } catch (err) {
+        return { status: 'down', detail: describeError(err).message }
+      }
+    }, { critical: true })
     const libp2p = await createMeshLibp2p({
       privateKey,
       mesh,
@@ -80,7 +111,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       localMesh: options.localMesh
     })
     stack.push(async () => { await libp2p.stop() })
-    const network = new NetworkManager({ libp2p, privateKey }, {
+    const network = new NetworkManager({ libp2p, privateKey, telemetry: monitoring, clock }, {
       mesh,
       role,
       raft: role === 'browser' ? 'learner' : (options.raft?.voter === false ? 'learner' : 'voter'),
@@ -90,11 +121,15 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
     })
     await network.start()
     stack.push(async () => { await network.stop() })
+    const wiring = wireMonitoring(monitoring, network, mesh, clock)
+    stack.push(wiring.stop)
 
     let stopped: Promise<void> | undefined
     return {
       peerId: libp2p.peerId.toString(),
       network,
+      monitoring,
+      meshView: wiring.view,
       libp2p,
       store,
       options: { ...options, mesh, role },

@@ -2,7 +2,8 @@
 import type { Route } from '../http/index.ts'
 import type { MeshNode } from '../node.ts'
 import { networkRoutes } from './network-routes.ts'
+import { monitoringRoutes } from './monitoring-routes.ts'
 
 export function adminRoutes (node: MeshNode): Route[] {
-  return [...networkRoutes(node)]
+  return [...networkRoutes(node), ...monitoringRoutes(node)]
 }
