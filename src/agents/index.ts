@@ -15,3 +15,9 @@ export { Mailbox } from './mailbox.ts'
 export type {
   Turn, TurnHandler, MailboxInit, PostOptions, FailureDetail, QuarantinedMessage, DrainedMessage, MailboxEvents
 } from './mailbox.ts'
+export { ResourceLedger, fitProblems } from './ledger.ts'
+export type { NodeCapacity, ResourceAmount, ResourceUse, Reservation, LedgerJSON } from './ledger.ts'
+export { scorePlacement, rankPlacement, agentsRecordExt, hostedKinds, maxAgentsOf } from './placement.ts'
+export type {
+  PlacementRecord, AgentsRecordExt, PlacementCandidate, PlacementOptions, RankedCandidate, RefusedCandidate, PlacementResult
+} from './placement.ts'
