@@ -32,7 +32,7 @@ export async function randomConvergenceRun (options: RandomRunOptions): Promise<
     for (const id of ids) {
       const mine = docIds.filter(() => rng.next() < 0.7)
       memberOf.set(id, mine)
-      for (const d of mine) await cluster.peer(id).replicator.replicateState(d, { replicas: replicasOf.get(d) })
+      for (const d of mine) await cluster.peer(id).replicator.replicateState(d, { replicas: replicasOf.get(d), conflictPolicy: policyOf(d) })
     }
     const running = (): string[] => ids.filter(id => cluster.peers.has(id))
     for (let step = 0; step < options.steps; step++) {
@@ -97,10 +97,15 @@ export async function randomConvergenceRun (options: RandomRunOptions): Promise<
   }
 }
 
+/** doc-1 keeps its key-value map under last-writer-wins, the others under the CRDT's own merge */
+function policyOf (docId: string): 'lww' | 'crdt' {
+  return docId === 'doc-1' ? 'lww' : 'crdt'
+}
+
 async function restartPeer (cluster: Cluster, id: string, memberOf: Map<string, string[]>, replicasOf: Map<string, number>, tokens: Map<string, string[]>, seed: number): Promise<void> {
   const p = await cluster.start(id)
   for (const d of memberOf.get(id)!) {
-    const doc = await p.replicator.replicateState(d, { replicas: replicasOf.get(d) })
+    const doc = await p.replicator.replicateState(d, { replicas: replicasOf.get(d), conflictPolicy: policyOf(d) })
     // what this peer wrote itself must be back from its own storage, before any sync
     const have = new Set(doc.getArray<string>('log').toArray())
     const lost = tokens.get(d)!.filter(t => t.startsWith(`${id}:`) && !have.has(t))
