@@ -3,9 +3,6 @@ import type { Alert } from '../../src/monitoring/index.ts'
 import { ManualClock } from '../../src/util/clock.ts'
 import { assert, waitFor } from './helpers.ts'
 
-// mocha globals provided by web-test-runner (declared for this module only: no @types/mocha installed)
-declare const describe: (name: string, fn: (this: { timeout: (ms: number) => void }) => void) => void
-declare const it: (name: string, fn: () => Promise<void>) => void
 
 // the monitoring system as a tab runs it: the small metrics registry (#platform/metrics resolves
 // to the browser file), the OTel SDK in the page, performance.memory where Chromium has it
