@@ -6,8 +6,11 @@ export const CRDT_WIRE_VERSION = 1
 /** libp2p protocol of the catch-up exchange */
 export const SYNC_PROTOCOL = '/agentmesh/sync/1.0.0'
 
-/** a stream frame never exceeds this (WebRTC data channel messages are limited to 16 KiB) */
-export const MAX_FRAME_BYTES = 16 * 1024
+/**
+ * a stream frame never exceeds this, so a frame plus a transport's length prefix (at most
+ * 3 bytes) fits one WebRTC data channel message (16 KiB)
+ */
+export const MAX_FRAME_BYTES = 16 * 1024 - 4
 
 /** a gossip message never exceeds this; bigger updates are announced and pulled over a stream */
 export const MAX_GOSSIP_MESSAGE_BYTES = 64 * 1024

@@ -26,6 +26,11 @@ export interface SimStats {
 
 type Handler = (stream: DocStream, from: PeerId) => void
 
+/** the next turn of the event loop (setImmediate where there is one, as in Node) */
+const nextTurn: (fn: () => void) => void = typeof globalThis.setImmediate === 'function'
+  ? (fn) => { globalThis.setImmediate(fn) }
+  : (fn) => { globalThis.setTimeout(fn, 0) }
+
 class SimPeer implements DocTransport {
   readonly subscriptions = new Map<string, Set<(data: Uint8Array, from: PeerId) => void>>()
   readonly handlers = new Map<string, Handler>()
@@ -202,7 +207,7 @@ export class SimNetwork {
   async settle (maxTurns = 100_000): Promise<void> {
     let quiet = 0
     for (let i = 0; i < maxTurns && quiet < 3; i++) {
-      await new Promise<void>(resolve => setImmediate(resolve))
+      await new Promise<void>(resolve => { nextTurn(resolve) })
       quiet = this.pending === 0 ? quiet + 1 : 0
     }
   }
@@ -210,7 +215,7 @@ export class SimNetwork {
   /** @internal */
   later (fn: () => void): void {
     this.pending++
-    setImmediate(() => {
+    nextTurn(() => {
       this.pending--
       fn()
     })

@@ -7,7 +7,7 @@ import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
 import { gossipsub } from '@libp2p/gossipsub'
 import { MemoryStore } from '../../../src/storage/memory.ts'
-import { DocReplicator, Libp2pDocTransport, type DocStream, type Libp2pWithPubsub } from '../../../src/consensus/crdt/index.ts'
+import { DocReplicator, Libp2pDocTransport, MAX_FRAME_BYTES, type DocStream, type Libp2pWithPubsub } from '../../../src/consensus/crdt/index.ts'
 
 async function createNode (): Promise<Libp2pWithPubsub> {
   return await createLibp2p({
@@ -56,10 +56,10 @@ describe('Libp2pDocTransport', () => {
       })()
     })
     await waitFor(() => b.getProtocols().includes('/agentmesh/test-frames/1.0.0'), 'handler registered')
-    const sizes = [1, 127, 128, 16_384, 3000, 0, 16_383]
+    const sizes = [1, 127, 128, MAX_FRAME_BYTES, 3000, 0, MAX_FRAME_BYTES - 1]
     const stream = await ta.openStream(b.peerId.toString(), '/agentmesh/test-frames/1.0.0')
     for (const [i, n] of sizes.entries()) await stream.send(new Uint8Array(n).fill(i + 1))
-    await assert.rejects(stream.send(new Uint8Array(16_385)), { name: 'InvalidMessageError' })
+    await assert.rejects(stream.send(new Uint8Array(MAX_FRAME_BYTES + 1)), { name: 'InvalidMessageError' })
     await stream.close()
     await done
     unhandle()
