@@ -6,12 +6,12 @@
  * decoded, checked against the authenticated sender, deduplicated and ordered (FIFO per sender
  * and channel) before handlers see them.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
-import { InvalidArgumentError, NotFoundError, NotStartedError, UnreachableError } from '../errors.ts'
+import * as encoding from 'lib0/encoding'
+import { InvalidArgumentError, NotFoundError, NotOwnerError, NotStartedError } from '../errors.ts'
 import { combineSignals, throwIfAborted } from '../util/abort.ts'
 import { componentLogger } from '../util/logger.ts'
 import {
-  ACK_TIMEOUT_MS, BROKER_MAINTENANCE_INTERVAL_MS, DELIVERY_MAX_ATTEMPTS, MAX_TOPIC_CHARS, RPC_DIAL_TIMEOUT_MS, RPC_PROTOCOL,
+  ACK_TIMEOUT_MS, BROKER_MAINTENANCE_INTERVAL_MS, DELIVERY_MAX_ATTEMPTS, MAX_TOPIC_CHARS, RPC_PROTOCOL,
   REQUEST_TIMEOUT_MS
 } from './constants.ts'
 import { DedupWindow } from './dedup.ts'
@@ -24,8 +24,9 @@ import { MessageOrdering } from './ordering.ts'
 import { Outbox } from './outbox.ts'
 import { CONTENT_TYPE_OCTET_STREAM, jsonPayload, octetStreamPayload } from './payload.ts'
 import { PendingReplies } from './pending.ts'
-import { RpcLink } from './rpc-link.ts'
-import { retryPolicy } from './retry.ts'
+import { LinkPool } from './link-pool.ts'
+import { retry, retryPolicy } from './retry.ts'
+import { decodeStrictly, readUint } from './wire.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Logger } from '../util/logger.ts'
 import type { TimerHandle } from '../util/clock.ts'
@@ -38,6 +39,11 @@ import type { EncodedPayload } from './payload.ts'
 import type { MessageId } from './message-id.ts'
 import type { OrderingResult } from './ordering.ts'
 import type { OutboxEntry, OutboxStatus } from './outbox.ts'
+import type { Counter, Histogram } from '../monitoring/types.ts'
+import type { Store } from '../storage/types.ts'
+
+/** a request answered NotOwnerError is re-resolved and re-sent this way */
+const REQUEST_OWNER_RETRY = retryPolicy({ initialDelayMs: 50, maxDelayMs: 500, maxAttempts: 4 })
 
 export class MessageBroker {
   private readonly components: MessageBrokerComponents
@@ -47,10 +53,12 @@ export class MessageBroker {
   private readonly pending: PendingReplies
   private readonly inbound: InboundDispatcher
   private readonly batchOrdering: MessageOrdering<Envelope>
-  private readonly links = new Map<string, RpcLink>()
-  private readonly dialing = new Map<string, Promise<RpcLink>>()
+  private readonly links: LinkPool
   private readonly topicHandlers = new Map<string, Set<MessageHandler>>()
   private readonly topicSeqs = new Map<string, number>()
+  private readonly sent: Counter
+  private readonly rpcLatency: Histogram
+  private pubSeqStore: Store | undefined
   private resolver: AgentResolver | undefined
   private outbox: Outbox | undefined
   private delivery: DeliveryWorker | undefined
@@ -64,6 +72,7 @@ export class MessageBroker {
     this.resolver = init.resolver
     this.hlc = new HybridLogicalClock(components.clock)
     this.pending = new PendingReplies(components.clock)
+    this.links = new LinkPool(components.libp2p, this.log, (frame, link) => { this.inbound.onStreamFrame(frame, link) })
     this.batchOrdering = new MessageOrdering<Envelope>(components.clock, { skipGapAfterMs: init.skipGapAfterMs })
     const metrics = components.telemetry.metrics
     this.inbound = new InboundDispatcher({
@@ -79,6 +88,22 @@ export class MessageBroker {
       received: metrics.counter('agentmesh_messaging_received_total', { help: 'envelopes received, by kind', labelNames: ['kind'] }),
       dropped: metrics.counter('agentmesh_messaging_dropped_total', { help: 'inbound envelopes dropped, by reason', labelNames: ['reason'] })
     })
+    this.sent = metrics.counter('agentmesh_messaging_sent_total', { help: 'envelopes sent by this peer, by kind', labelNames: ['kind'] })
+    this.rpcLatency = metrics.histogram('agentmesh_rpc_latency_seconds', { help: 'request to reply, as the caller sees it' })
+    metrics.gauge('agentmesh_messaging_outbox_entries', {
+      help: 'durable outbox entries, by state',
+      labelNames: ['state'],
+      collect: (g) => {
+        const st = this.outbox?.stats()
+        if (st == null) return
+        for (const state of ['pending', 'delivered', 'failed'] as const) g.set(st[state], { state })
+      }
+    })
+    components.telemetry.registerHealthCheck('messaging', () => {
+      if (!this.started) return { status: 'down', detail: 'broker not started' }
+      const st = this.outbox?.stats()
+      return { status: 'ok', pending: st?.pending ?? 0, failed: st?.failed ?? 0 }
+    })
   }
 
   get peerId (): string {
@@ -89,6 +114,14 @@ export class MessageBroker {
     if (this.started) return
     const { libp2p, store, clock, rng } = this.components
     this.outbox = await Outbox.open(store.sub('outbox/'), { clock }, options)
+    this.pubSeqStore = store.sub('pubseq/')
+    for await (const [key, value] of this.pubSeqStore.entries()) {
+      try {
+        this.topicSeqs.set(decodeURIComponent(key), decodeStrictly('publication seq', value, d => readUint(d, 'seq')))
+      } catch (err) {
+        this.log.error('unreadable publication counter %s: %s', key, (err as Error).message)
+      }
+    }
     this.delivery = new DeliveryWorker({
       outbox: this.outbox,
       clock,
@@ -98,7 +131,7 @@ export class MessageBroker {
       deliverOnce: async (entry, opts) => { await this.deliverOnce(entry, opts) }
     })
     await libp2p.handle(RPC_PROTOCOL, (stream, connection) => {
-      this.adoptLink(new RpcLink(stream, connection.remotePeer.toString(), this.log, this.onFrame, this.onLinkClosed))
+      this.links.adopt(stream, connection.remotePeer.toString())
     }, { runOnLimitedConnection: true, maxInboundStreams: 64 })
     libp2p.services.pubsub.addEventListener('message', this.onPubsubMessage)
     this.started = true
@@ -118,8 +151,7 @@ export class MessageBroker {
     await this.delivery?.stop()
     this.pending.rejectAll(new NotStartedError('broker stopped'))
     await libp2p.unhandle(RPC_PROTOCOL).catch(() => {})
-    await Promise.allSettled([...this.links.values()].map(async l => { await l.close() }))
-    this.links.clear()
+    await this.links.closeAll()
   }
 
   /** how agent ids are turned into peer ids (set by the agents layer) */
@@ -146,7 +178,10 @@ export class MessageBroker {
     this.topicSeqs.set(full, seq)
     const envelope = this.buildEnvelope('message', seq, encodePayload(message, options), options)
     const bytes = await this.encodeSigned(envelope)
+    // not synced: a crash may repeat a few seqs, which receivers still deliver (their ids are new)
+    await this.pubSeqStore?.put(encodeURIComponent(full), encoding.encode(e => { encoding.writeVarUint(e, seq) }), { sync: false })
     const { recipients } = await this.components.libp2p.services.pubsub.publish(full, bytes)
+    this.sent.inc(1, { kind: 'publication' })
     this.inbound.deliverToTopic(full, envelope)
     return { id: envelope.id, recipients: recipients.length }
   }
@@ -199,35 +234,53 @@ export class MessageBroker {
     return this.outbox?.status(id)
   }
 
-  /** RPC: sends a request to an agent (string) or peer and resolves with the reply's payload */
+  /**
+   * RPC: sends a request to an agent (string) or peer and resolves with the reply's payload. When
+   * the peer answers NotOwnerError (the agent just moved) the target is resolved again and the
+   * request re-sent, a few times.
+   */
   async request (target: string | EnvelopeTarget, message: unknown, options: RequestOptions = {}): Promise<unknown> {
     this.assertStarted()
     const to = toTarget(target)
+    const payload = encodePayload(message, options)
     const timeoutMs = options.timeoutMs ?? this.init.requestTimeoutMs ?? REQUEST_TIMEOUT_MS
     const signal = combineSignals([options.signal], timeoutMs)
     const span = this.components.telemetry.startSpan('rpc.request', {
       kind: 'client', ...(options.traceparent != null ? { parent: options.traceparent } : {}), attributes: { 'agentmesh.target': to.id }
     })
+    const stopTimer = this.rpcLatency.startTimer()
     try {
-      const envelope = await this.sign(this.buildEnvelope('request', 0, encodePayload(message, options), { ...options, traceparent: span.traceparent() }, to))
-      const peer = await this.resolvePeer(to, { signal })
-      if (peer === this.peerId) return await this.inbound.handleLocalRequest(envelope, { signal })
-      const reply = this.pending.expect(envelope.id, peer, signal)
-      reply.catch(() => {}) // awaited below; this only keeps an early failure from going unhandled
-      try {
-        const link = await this.linkTo(peer, { signal })
-        await link.write(encodeEnvelope(envelope), { signal })
-      } catch (err) {
-        this.pending.cancel(envelope.id)
-        throw err
-      }
-      return await reply
+      return await retry(async () => await this.requestOnce(to, payload, span.traceparent(), signal), {
+        clock: this.components.clock,
+        rng: this.components.rng,
+        policy: REQUEST_OWNER_RETRY,
+        signal,
+        isRetryable: (err) => err instanceof NotOwnerError && to.kind === 'agent'
+      })
     } catch (err) {
       span.recordError(err)
       throw err
     } finally {
+      stopTimer()
       span.end()
     }
+  }
+
+  private async requestOnce (to: EnvelopeTarget, payload: EncodedPayload, traceparent: string, signal: AbortSignal): Promise<unknown> {
+    const envelope = await this.sign(this.buildEnvelope('request', 0, payload, { traceparent }, to))
+    const peer = await this.resolvePeer(to, { signal })
+    if (peer === this.peerId) return await this.inbound.handleLocalRequest(envelope, { signal })
+    const reply = this.pending.expect(envelope.id, peer, signal)
+    reply.catch(() => {}) // awaited below; this only keeps an early failure from going unhandled
+    try {
+      const link = await this.links.linkTo(peer, { signal })
+      await link.write(encodeEnvelope(envelope), { signal })
+      this.sent.inc(1, { kind: 'request' })
+    } catch (err) {
+      this.pending.cancel(envelope.id)
+      throw err
+    }
+    return await reply
   }
 
   /** orders a batch of envelopes: FIFO per sender, causal (HLC) across senders, with the gaps left */
@@ -244,8 +297,9 @@ export class MessageBroker {
     const ack = this.pending.expect(entry.id, peer, signal)
     ack.catch(() => {}) // awaited below
     try {
-      const link = await this.linkTo(peer, { signal })
+      const link = await this.links.linkTo(peer, { signal })
       await link.write(encodeEnvelope(entry.envelope), { signal })
+      this.sent.inc(1, { kind: 'message' })
     } catch (err) {
       this.pending.cancel(entry.id)
       throw err
@@ -259,41 +313,6 @@ export class MessageBroker {
     const peer = await this.resolver(target.id, options)
     if (peer == null) throw new NotFoundError(`agent ${target.id} is not hosted anywhere known`)
     return peer
-  }
-
-  /** the open stream to `peer`, reused; dials one if there is none */
-  private async linkTo (peer: string, options: AbortOptions): Promise<RpcLink> {
-    const open = this.links.get(peer)
-    if (open?.isOpen === true) return open
-    let dial = this.dialing.get(peer)
-    if (dial == null) {
-      dial = (async () => {
-        try {
-          const stream = await this.components.libp2p.dialProtocol(peerIdFromString(peer), RPC_PROTOCOL, {
-            signal: combineSignals([options.signal], RPC_DIAL_TIMEOUT_MS), runOnLimitedConnection: true
-          })
-          return this.adoptLink(new RpcLink(stream, peer, this.log, this.onFrame, this.onLinkClosed))
-        } catch (err) {
-          throw new UnreachableError(`cannot open ${RPC_PROTOCOL} to ${peer}: ${(err as Error).message}`, { cause: err })
-        }
-      })().finally(() => { this.dialing.delete(peer) })
-      this.dialing.set(peer, dial)
-    }
-    return await dial
-  }
-
-  private adoptLink (link: RpcLink): RpcLink {
-    const current = this.links.get(link.remotePeer)
-    if (current == null || !current.isOpen) this.links.set(link.remotePeer, link)
-    return link
-  }
-
-  private readonly onLinkClosed = (link: RpcLink): void => {
-    if (this.links.get(link.remotePeer) === link) this.links.delete(link.remotePeer)
-  }
-
-  private readonly onFrame = (frame: Uint8Array, link: RpcLink): void => {
-    this.inbound.onStreamFrame(frame, link)
   }
 
   private readonly onPubsubMessage = (evt: CustomEvent<BrokerPubsubMessage>): void => {

@@ -115,6 +115,10 @@ export class InboundDispatcher {
       if (!this.init.pending.settle(env, link.remotePeer)) this.init.dropped.inc(1, { reason: 'unexpected-answer' })
       return
     }
+    if (env.target?.kind === 'peer' && env.target.id !== this.init.peerId) {
+      this.answerError(link, env, new NotOwnerError(`this is ${this.init.peerId}, not ${env.target.id}`))
+      return
+    }
     if (env.kind === 'request') { await this.handleRequest(env, link); return }
     // a direct message
     const stream = directStream(env)

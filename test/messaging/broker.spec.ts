@@ -7,6 +7,12 @@ import { MemoryStore } from '../../src/storage/memory.ts'
 import { systemClock } from '../../src/util/clock.ts'
 import { seededRng } from '../../src/util/prng.ts'
 import { NotOwnerError } from '../../src/errors.ts'
+import { RPC_PROTOCOL } from '../../src/messaging/constants.ts'
+import { decodeEnvelope, encodeEnvelope } from '../../src/messaging/envelope.ts'
+import { FrameDecoder, encodeFrame } from '../../src/messaging/framing.ts'
+import { readErrorPayload } from '../../src/messaging/payload.ts'
+import { createMessageId } from '../../src/messaging/message-id.ts'
+import type { Envelope } from '../../src/messaging/envelope.ts'
 import type { MeshLibp2p } from '../../src/network/index.ts'
 import type { Telemetry } from '../../src/monitoring/types.ts'
 import type { BrokerLibp2p, ReceivedMessage } from '../../src/messaging/broker-types.ts'
@@ -28,7 +34,7 @@ function testTelemetry (): Telemetry & { counts: Map<string, number> } {
   }
 }
 
-interface Peer { libp2p: MeshLibp2p, broker: MessageBroker, store: Store, id: string, dials: () => number }
+interface Peer { libp2p: MeshLibp2p, broker: MessageBroker, store: Store, id: string, dials: () => number, counts: Map<string, number> }
 
 async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awaited<ReturnType<typeof generateKeyPair>>): Promise<Peer> {
   const privateKey = key ?? await generateKeyPair('Ed25519')
@@ -43,10 +49,11 @@ async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awai
     services: direct.services
   }
   const id = libp2p.peerId.toString()
-  const broker = new MessageBroker({ libp2p: counted, peerId: id, telemetry: testTelemetry(), store, clock: systemClock, rng: seededRng(seed), privateKey },
+  const telemetry = testTelemetry()
+  const broker = new MessageBroker({ libp2p: counted, peerId: id, telemetry, store, clock: systemClock, rng: seededRng(seed), privateKey },
     { mesh: 'msgtest', deliveryRetry: { initialDelayMs: 20, maxDelayMs: 200, maxAttempts: 20 }, ackTimeoutMs: 1000 })
   await broker.start()
-  return { libp2p, broker, store, id, dials: () => dials }
+  return { libp2p, broker, store, id, dials: () => dials, counts: telemetry.counts }
 }
 
 async function waitFor (pred: () => boolean, ms: number, what: string): Promise<void> {
@@ -135,6 +142,51 @@ describe('MessageBroker over libp2p', { timeout: 60_000 }, () => {
     assert.deepEqual(atB, [0, 1, 2, 3, 4].map(i => ({ i })))
     assert.deepEqual(atA, atB)
     offA(); offB()
+  })
+
+  it('re-resolves and re-sends a request when the agent has just moved', async () => {
+    let moved = false
+    agents.set('mover', b.id)
+    const onA = (req: ReceivedMessage): unknown => ({ at: 'a', data: req.data })
+    b.broker.setRequestHandler(async (req) => {
+      if (req.target?.id === 'mover') { moved = true; agents.set('mover', a.id); throw new NotOwnerError('mover left') }
+      return null
+    })
+    a.broker.setRequestHandler(onA)
+    assert.deepEqual(await a.broker.request('mover', 7), { at: 'a', data: 7 })
+    assert.ok(moved)
+  })
+
+  it('drops forged, unsigned-as-someone-else and malformed input, and keeps serving', async () => {
+    b.broker.setRequestHandler(async () => 'still here')
+    const dropped = (reason: string): number => b.counts.get(`agentmesh_messaging_dropped_total{"reason":"${reason}"}`) ?? 0
+    const raw = await a.libp2p.dialProtocol(b.libp2p.peerId, RPC_PROTOCOL)
+    const forge = (over: Partial<Envelope>): Uint8Array => encodeFrame(encodeEnvelope({
+      kind: 'request', id: createMessageId(), sender: a.id, seq: 0, hlc: { wallMs: Date.now(), logical: 0 },
+      traceparent: '', contentType: 'application/json', payload: new TextEncoder().encode('1'), ...over
+    } as Envelope))
+    raw.send(forge({ sender: b.id }))                                     // claims to be someone else
+    raw.send(forge({ signature: new Uint8Array(64).fill(1) }))            // signature that does not verify
+    raw.send(forge({ hlc: { wallMs: Date.now() + 3_600_000, logical: 0 } })) // clock far ahead
+    raw.send(encodeFrame(new Uint8Array([1, 0, 3, 9, 9, 9, 0])))          // not an envelope
+    await waitFor(() => dropped('sender-mismatch') === 1 && dropped('bad-signature') === 1 && dropped('clock-skew') === 1 && dropped('InvalidMessageError') >= 1, 5000, 'drops counted')
+    // a length prefix over the limit gets the stream aborted
+    raw.send(new Uint8Array([0xff, 0xff, 0xff, 0xff, 0x0f]))
+    await waitFor(() => raw.status !== 'open', 5000, 'hostile stream closed')
+    assert.equal(await a.broker.request({ kind: 'peer', id: b.id }, 'ping'), 'still here')
+    // a request addressed to another peer is answered NotOwnerError, not served
+    const raw2 = await a.libp2p.dialProtocol(b.libp2p.peerId, RPC_PROTOCOL)
+    const req = forge({ target: { kind: 'peer', id: a.id } })
+    raw2.send(req)
+    const frames = new FrameDecoder()
+    let answer: Envelope | undefined
+    for await (const chunk of raw2) {
+      const [f] = frames.push(chunk)
+      if (f != null) { answer = decodeEnvelope(f).envelope; break }
+    }
+    assert.equal(answer?.kind, 'error-reply')
+    assert.equal(readErrorPayload(answer!).name, 'NotOwnerError')
+    raw2.abort(new Error('done'))
   })
 
   it('orders a batch handed to handleMessageOrdering', () => {
