@@ -3,7 +3,7 @@
  * joins, replica recruitment and waiting flushes; at most one per doc and peer at a time, with a
  * cooldown, and a cap overall) and inbound ones on `/agentmesh/sync/1.0.0`.
  */
-import { InvalidArgumentError, NotFoundError, NotStartedError, describeError } from '../../errors.ts'
+import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, describeError } from '../../errors.ts'
 import { combineSignals } from '../../util/abort.ts'
 import type { Clock } from '../../util/clock.ts'
 import type { Logger } from '../../util/logger.ts'
@@ -36,7 +36,9 @@ export interface SyncServiceInit {
 }
 
 export class SyncService {
-  private readonly active = new Set<string>()
+  /** exchanges running per `doc\0peer`, both directions */
+  private readonly active = new Map<string, number>()
+  private activeTotal = 0
   private readonly lastSync = new Map<string, number>()
   private readonly streams = new Set<DocStream>()
   private controller = new AbortController()
@@ -67,7 +69,7 @@ export class SyncService {
   request (rdoc: ReplicatedDoc, peer: PeerId, request: SyncRequest): void {
     if (!this.running || peer === this.init.transport.peerId || rdoc.isClosed) return
     const key = `${rdoc.id}\u0000${peer}`
-    if (this.active.has(key) || this.active.size >= MAX_CONCURRENT_SYNCS) return
+    if (this.active.has(key) || this.activeTotal >= MAX_CONCURRENT_SYNCS) return
     const now = this.init.clock.monotonic()
     if (request.force !== true && now - (this.lastSync.get(key) ?? -Infinity) < this.init.cooldownMs) return
     this.lastSync.set(key, now)
@@ -84,7 +86,7 @@ export class SyncService {
   async run (rdoc: ReplicatedDoc, peer: PeerId, hold: boolean, signal?: AbortSignal): Promise<void> {
     if (!this.running) throw new NotStartedError('replicator not started')
     const key = `${rdoc.id}\u0000${peer}`
-    this.active.add(key)
+    this.enter(key)
     const s = combineSignals([this.controller.signal, signal], this.init.timeoutMs)
     const stopTimer = this.init.metrics.syncSeconds.startTimer()
     let stream: DocStream | undefined
@@ -104,12 +106,16 @@ export class SyncService {
     } finally {
       stopTimer()
       if (stream != null) this.streams.delete(stream)
-      this.active.delete(key)
+      this.leave(key)
     }
   }
 
   private async serve (stream: DocStream, from: PeerId): Promise<void> {
     if (!this.running) { stream.abort(new NotStartedError('replicator stopped')); return }
+    if (this.streams.size >= 2 * MAX_CONCURRENT_SYNCS) {
+      await refuseSync(stream, new CapacityError(`more than ${2 * MAX_CONCURRENT_SYNCS} syncs in flight`))
+      return
+    }
     this.streams.add(stream)
     const s = combineSignals([this.controller.signal], this.init.timeoutMs)
     let key: string | undefined
@@ -133,7 +139,7 @@ export class SyncService {
         await this.init.host.ownerChanged(rdoc, open.owner, s)
       }
       key = `${rdoc.id}\u0000${from}`
-      this.active.add(key)
+      this.enter(key)
       this.lastSync.set(key, this.init.clock.monotonic())
       await raceRunning(runSyncExchange(stream, reader, syncTarget(rdoc, from), { signal: s }), s)
       this.init.metrics.syncs.inc(1, { outcome: 'ok' })
@@ -144,8 +150,20 @@ export class SyncService {
       this.init.log('inbound sync from %s failed: %s: %s', from, name, message)
     } finally {
       this.streams.delete(stream)
-      if (key != null) this.active.delete(key)
+      if (key != null) this.leave(key)
     }
+  }
+
+  private enter (key: string): void {
+    this.active.set(key, (this.active.get(key) ?? 0) + 1)
+    this.activeTotal++
+  }
+
+  private leave (key: string): void {
+    const n = (this.active.get(key) ?? 1) - 1
+    if (n <= 0) this.active.delete(key)
+    else this.active.set(key, n)
+    this.activeTotal--
   }
 }
 
