@@ -174,10 +174,16 @@ export class Outbox {
 
   /** pending entries in the order they were accepted (FIFO per channel), with their envelopes */
   async pending (filter: { channel?: string, limit?: number } = {}, options: AbortOptions = {}): Promise<OutboxEntry[]> {
-    const list = [...this.meta.values()]
-      .filter(m => m.state === 'pending' && (filter.channel == null || m.channel === filter.channel))
-      .sort((a, b) => a.ordinal - b.ordinal)
-      .slice(0, filter.limit ?? Infinity)
+    const wanted = (m: Meta): boolean => m.state === 'pending' && (filter.channel == null || m.channel === filter.channel)
+    let list: Meta[]
+    if (filter.limit === 1) {
+      // the delivery loop asks for the head of a channel after every message: one pass, no sort
+      let head: Meta | undefined
+      for (const m of this.meta.values()) if (wanted(m) && (head == null || m.ordinal < head.ordinal)) head = m
+      list = head == null ? [] : [head]
+    } else {
+      list = [...this.meta.values()].filter(wanted).sort((a, b) => a.ordinal - b.ordinal).slice(0, filter.limit ?? Infinity)
+    }
     const out: OutboxEntry[] = []
     for (const m of list) {
       throwIfAborted(options.signal)
