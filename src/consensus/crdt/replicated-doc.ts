@@ -4,7 +4,7 @@
  * conflicts. Networking is delegated to the replicator through `DocContext`.
  */
 import * as Y from 'yjs'
-import { InvalidMessageError, MessageTooLargeError, NotFoundError, NotStartedError } from '../../errors.ts'
+import { InvalidMessageError, MessageTooLargeError, NotFoundError, NotStartedError, StorageError } from '../../errors.ts'
 import { combineSignals, deferred, throwIfAborted } from '../../util/abort.ts'
 import { raceRunning } from './race.ts'
 import type { Clock, TimerHandle } from '../../util/clock.ts'
@@ -112,7 +112,11 @@ export class ReplicatedDoc {
     this.doc.clientID = clientId
     const stored = await this.persistence?.loadUpdates() ?? []
     if (stored.length > 0) {
-      Y.applyUpdate(this.doc, Y.mergeUpdates(stored), STORE_ORIGIN)
+      try {
+        Y.applyUpdate(this.doc, Y.mergeUpdates(stored), STORE_ORIGIN)
+      } catch (err) {
+        throw new StorageError(`stored updates of ${this.id} could not be applied`, { cause: err })
+      }
       this.persistence?.markPersisted(Y.encodeStateVector(this.doc))
     }
     this.sizeEstimate = Y.encodeStateAsUpdate(this.doc).byteLength

@@ -336,7 +336,15 @@ export class DocReplicator extends EventTarget {
     const candidates = this.transport.peers().filter(p => p !== this.peerId)
     const select = rdoc.selectReplicas ?? this.init.selectReplicas
     const allowed = new Set(candidates)
-    return select(rdoc.id, candidates, rdoc.replicas).filter(p => allowed.has(p)).slice(0, rdoc.replicas)
+    let chosen: PeerId[]
+    try {
+      chosen = select(rdoc.id, candidates, rdoc.replicas)
+    } catch (err) {
+      this.log.error('document %s: selectReplicas failed: %s', rdoc.id, describeError(err).message)
+      return []
+    }
+    if (!Array.isArray(chosen)) return []
+    return [...new Set(chosen)].filter(p => allowed.has(p)).slice(0, rdoc.replicas)
   }
 
   private ensureReplicas (rdoc: ReplicatedDoc): void {

@@ -3,6 +3,7 @@
 import * as Y from 'yjs'
 import { seededRng } from '../../../src/util/prng.ts'
 import { Cluster, docContent } from './harness.ts'
+import { docFingerprint } from '../../../src/consensus/crdt/vectors.ts'
 
 export interface RandomRunOptions {
   seed: number
@@ -141,7 +142,8 @@ function contents (cluster: Cluster, docIds: string[]): Map<string, Map<string, 
     for (const [id, p] of cluster.peers) {
       if (!p.replicator.docIds().includes(docId)) continue
       const doc = p.replicator.getDoc(docId)
-      byPeer.set(id, docContent(doc) + ' sv=' + Buffer.from(Y.encodeStateVector(doc)).toString('hex'))
+      // equal content, state vector and fingerprint: converged docs must not keep re-syncing
+      byPeer.set(id, docContent(doc) + ' sv=' + Buffer.from(Y.encodeStateVector(doc)).toString('hex') + ' fp=' + docFingerprint(doc))
     }
     out.set(docId, byPeer)
   }

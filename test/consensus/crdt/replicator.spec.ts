@@ -42,6 +42,22 @@ describe('DocReplicator', () => {
     await cluster.until(() => db.getText('t').toString() === da.getText('t').toString(), 5, 'catch-up')
   })
 
+  it('catches up a lost delete, which leaves the state vectors equal', async () => {
+    cluster = await Cluster.create(['a', 'b'])
+    const da = await cluster.peer('a').replicator.replicateState('doc', { replicas: 0 })
+    const db = await cluster.peer('b').replicator.replicateState('doc', { replicas: 0 })
+    da.getMap('m').set('gone', 1)
+    await cluster.settle()
+    assert.equal(db.getMap('m').get('gone'), 1)
+    cluster.net.dropRate = 1
+    da.getMap('m').delete('gone')
+    await cluster.settle()
+    assert.deepEqual(Y.encodeStateVector(da), Y.encodeStateVector(db))
+    assert.equal(db.getMap('m').has('gone'), true)
+    cluster.net.dropRate = 0
+    await cluster.until(() => !db.getMap('m').has('gone'), 5, 'delete caught up')
+  })
+
   it('restores a doc from its update log after a restart, without duplicating content', async () => {
     cluster = await Cluster.create(['a'], { init: { compactAfterUpdates: 10 } })
     let doc = await cluster.peer('a').replicator.replicateState('doc', { replicas: 0 })
