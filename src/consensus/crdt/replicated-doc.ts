@@ -91,6 +91,8 @@ export class ReplicatedDoc {
   private readonly waiters = new Set<FlushWaiter>()
   private sizeEstimate = 0
   private cachedFingerprint: number | undefined
+  private outbox: Uint8Array[] = []
+  private outboxBytes = 0
   private closed = false
   private readonly onUpdate: (update: Uint8Array, origin: unknown) => void
 
@@ -255,18 +257,33 @@ export class ReplicatedDoc {
     }
   }
 
+  /** local updates are coalesced per turn: a burst of edits leaves as one gossip message */
   private publishLocalUpdate (update: Uint8Array): void {
+    this.outbox.push(update)
+    this.outboxBytes += update.byteLength
+    if (this.outbox.length > 1) return
+    queueMicrotask(() => { this.flushOutbox() })
+  }
+
+  private flushOutbox (): void {
+    const updates = this.outbox
+    const bytes = this.outboxBytes
+    this.outbox = []
+    this.outboxBytes = 0
+    if (updates.length === 0 || this.closed) return
     if (!this.fitsDocLimit(0)) {
       this.ctx.log.error('document %s exceeds %d bytes; flush will refuse', this.id, this.ctx.limits.maxDocBytes)
     }
-    const message = encodeGossip({ type: GossipType.Update, update })
-    if (message.byteLength <= this.ctx.limits.maxGossipBytes) {
+    const update = bytes <= this.ctx.limits.maxGossipBytes
+      ? (updates.length === 1 ? updates[0] : Y.mergeUpdates(updates))
+      : undefined
+    if (update != null && encodeGossip({ type: GossipType.Update, update }).byteLength <= this.ctx.limits.maxGossipBytes) {
       this.ctx.publish(this, { type: GossipType.Update, update })
-      this.ctx.metrics.updatesOut.inc(1, { path: 'gossip' })
+      this.ctx.metrics.updatesOut.inc(updates.length, { path: 'gossip' })
     } else {
       // too big for one gossip message: announce, holders pull it over a (chunked) sync stream
       this.ctx.publish(this, this.stateMessage(StateReason.Announce))
-      this.ctx.metrics.updatesOut.inc(1, { path: 'announce' })
+      this.ctx.metrics.updatesOut.inc(updates.length, { path: 'announce' })
     }
   }
 
