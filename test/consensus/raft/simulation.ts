@@ -78,6 +78,9 @@ export class Simulation {
   /** flow-control limits drawn per seed: tiny ones exercise probing, batching and the window */
   private readonly maxSizePerMsg: number
   private readonly maxInflightMsgs: number
+  /** pre-vote and check-quorum are on by default; some seeds run without them (safety must not depend on them) */
+  private readonly preVote: boolean
+  private readonly checkQuorum: boolean
   readonly result: SimResult
 
   constructor (options: SimOptions) {
@@ -93,6 +96,8 @@ export class Simulation {
     this.trace = options.trace
     this.maxSizePerMsg = [1, 100, 1 << 20][this.rng.int(3)]
     this.maxInflightMsgs = [1, 4, 256][this.rng.int(3)]
+    this.preVote = this.rng.next() < 0.8
+    this.checkQuorum = this.rng.next() < 0.8
     this.result = { seed: options.seed, steps: 0, leadersElected: 0, committed: 0, crashes: 0, partitions: 0, confChanges: 0, snapshotsSent: 0, reads: 0 }
     this.checker = new SafetyChecker(1, 1)
     const ids = Array.from({ length: this.opts.voters }, () => `n${this.nextNodeNum++}`)
@@ -128,6 +133,8 @@ export class Simulation {
       applied: snap.metadata.index,
       maxSizePerMsg: this.maxSizePerMsg,
       maxInflightMsgs: this.maxInflightMsgs,
+      preVote: this.preVote,
+      checkQuorum: this.checkQuorum,
       logger: silent
     })
   }
@@ -434,23 +441,34 @@ export class Simulation {
     }
     const deadline = this.step + 40_000
     let marker = -1
+    let proposedAt = 0
     while (this.step < deadline) {
       this.runOne()
       if (this.step % 64 !== 0) continue
       const l = this.leader()
       if (l?.raw === undefined) continue
-      if (marker === -1) {
+      const { voters, learners } = l.raw.raft.prs
+      // nodes outside the leader's configuration were removed (or never joined): decommission
+      // them, as an operator would, so a removed node that missed its removal cannot campaign
+      const settled = l.raw.raft.raftLog.applied === l.raw.raft.raftLog.lastIndex() // no conf change in flight
+      for (const n of this.nodes.values()) {
+        if (settled && n.raw !== undefined && !voters.has(n.id) && !learners.has(n.id)) {
+          n.raw = undefined
+          n.removed = true
+        }
+      }
+      if (marker !== -1 && [...voters, ...learners].every(id => (this.nodes.get(id)?.sm.index ?? 0) >= marker)) return
+      // (re)propose a marker entry; one proposed earlier may have been lost with its leader
+      if (marker === -1 || this.step - proposedAt > 4000) {
         try {
           l.raw.propose(new Uint8Array([0xff]))
           marker = l.raw.raft.raftLog.lastIndex()
+          proposedAt = this.step
           this.afterEvent(l)
         } catch (err) {
           if (!(err instanceof ProposalDroppedError)) throw err
         }
-        continue
       }
-      const members = [...l.raw.raft.prs.voters, ...l.raw.raft.prs.learners]
-      if (members.every(id => (this.nodes.get(id)?.sm.index ?? 0) >= marker)) return
     }
     throw new InvariantViolation(`no progress: the healed group did not apply a new entry everywhere within 40000 steps (marker ${marker})`)
   }
