@@ -52,7 +52,7 @@ export interface MessageBrokerComponents {
   store: Store
   clock: Clock
   rng: Rng
-  /** when present, every envelope sent is signed with it */
+  /** signs envelopes when `signEnvelopes` is on (libp2p's PrivateKey fits) */
   privateKey?: BrokerSigner
   /** message id source (default: Web Crypto) */
   randomBytes?: RandomBytes
@@ -69,6 +69,13 @@ export interface MessageBrokerInit {
   ackTimeoutMs?: number
   /** backoff for durable deliveries (maxAttempts included) */
   deliveryRetry?: Partial<RetryPolicy>
+  /**
+   * sign every envelope with `privateKey` (default false). Streams are already authenticated by
+   * Noise and gossipsub messages by StrictSign, so this is for envelopes that will be relayed or
+   * stored and checked later; it costs about 5x in RPC throughput (Ed25519 sign + verify per hop).
+   * Signatures that arrive are always verified.
+   */
+  signEnvelopes?: boolean
   /** gaps in a sender's direct messages are skipped after this long */
   skipGapAfterMs?: number
 }

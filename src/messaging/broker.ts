@@ -342,7 +342,7 @@ export class MessageBroker {
 
   private async sign (envelope: Envelope): Promise<Envelope> {
     const key = this.components.privateKey
-    if (key == null) return envelope
+    if (key == null || this.init.signEnvelopes !== true) return envelope
     return { ...envelope, signature: await key.sign(envelopeSigningBytes(envelope)) }
   }
 

@@ -2,7 +2,8 @@
  * The durable outbox: a message accepted by `accept` is on disk (synced) before the promise
  * resolves, so it survives the sender's restart and is sent again until it is delivered or given
  * up. Each channel (a destination: peer, agent or topic) has its own sequence counter, which
- * continues across restarts and compaction. States: pending -> delivered | failed (with reason);
+ * continues across restarts and compaction. Only acceptance (and giving up) is synced; a
+ * delivered mark lost in a crash makes the entry go out again, and the receiver drops the copy. States: pending -> delivered | failed (with reason);
  * a late ack turns failed into delivered. Bounded by entry count and bytes (CapacityError when
  * full, after dropping delivered entries); `compact` removes delivered entries past retention.
  *
@@ -69,6 +70,12 @@ interface Meta extends OutboxStatus { ordinal: number, bytes: number }
 const STATE_CODES: readonly OutboxState[] = ['pending', 'delivered', 'failed']
 const RECORD_VERSION = 1
 const SYNC = { sync: true }
+/**
+ * state changes after acceptance are written without fsync: losing one in a crash only means the
+ * entry is sent again (pending) and the receiver's dedup drops the copy; a lost compaction just
+ * leaves a delivered entry to compact again
+ */
+const NO_SYNC = { sync: false }
 
 const channelKey = (channel: string): string => `c/${encodeURIComponent(channel)}`
 const recordKey = (id: string): string => `m/${id}`
@@ -260,7 +267,7 @@ export class Outbox {
   private async removeWhere (pred: (m: Meta) => boolean): Promise<number> {
     const doomed = [...this.meta.values()].filter(pred)
     if (doomed.length === 0) return 0
-    await this.write(() => this.store.batch(doomed.map(m => ({ type: 'del' as const, key: recordKey(m.id) })), SYNC))
+    await this.write(() => this.store.batch(doomed.map(m => ({ type: 'del' as const, key: recordKey(m.id) })), NO_SYNC))
     for (const m of doomed) { this.meta.delete(m.id); this.bytes -= m.bytes }
     return doomed.length
   }
@@ -277,7 +284,8 @@ export class Outbox {
       if (raw == null) throw new StorageError(`outbox record ${id} vanished from the store`)
       const record = encodeRecord(next, decodeRecord(raw).wire)
       next.bytes = record.length
-      await this.write(() => this.store.put(recordKey(id), record, SYNC))
+      // failed is a verdict worth keeping; delivered and attempt counts may be redone after a crash
+      await this.write(() => this.store.put(recordKey(id), record, next.state === 'failed' ? SYNC : NO_SYNC))
       this.bytes += next.bytes - current.bytes
       this.meta.set(id, next)
       return publicStatus(next)

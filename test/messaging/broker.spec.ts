@@ -36,7 +36,7 @@ function testTelemetry (): Telemetry & { counts: Map<string, number> } {
 
 interface Peer { libp2p: MeshLibp2p, broker: MessageBroker, store: Store, id: string, dials: () => number, counts: Map<string, number> }
 
-async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awaited<ReturnType<typeof generateKeyPair>>): Promise<Peer> {
+async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awaited<ReturnType<typeof generateKeyPair>>, signEnvelopes = true): Promise<Peer> {
   const privateKey = key ?? await generateKeyPair('Ed25519')
   const libp2p = await createMeshLibp2p({ privateKey, mesh: 'msgtest', role: 'node', host: '127.0.0.1', port: 0 })
   // the real node satisfies the broker's narrow components (checked by the compiler)
@@ -51,7 +51,7 @@ async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awai
   const id = libp2p.peerId.toString()
   const telemetry = testTelemetry()
   const broker = new MessageBroker({ libp2p: counted, peerId: id, telemetry, store, clock: systemClock, rng: seededRng(seed), privateKey },
-    { mesh: 'msgtest', deliveryRetry: { initialDelayMs: 20, maxDelayMs: 200, maxAttempts: 20 }, ackTimeoutMs: 1000 })
+    { mesh: 'msgtest', signEnvelopes, deliveryRetry: { initialDelayMs: 20, maxDelayMs: 200, maxAttempts: 20 }, ackTimeoutMs: 1000 })
   await broker.start()
   return { libp2p, broker, store, id, dials: () => dials, counts: telemetry.counts }
 }
@@ -199,17 +199,17 @@ describe('MessageBroker over libp2p', { timeout: 60_000 }, () => {
 describe('MessageBroker outbox across a restart', { timeout: 60_000 }, () => {
   it('delivers a message accepted before the sender restarted', async () => {
     const store = new MemoryStore()
-    const receiver = await startPeer(undefined, 3)
+    const receiver = await startPeer(undefined, 3, undefined, false) // unsigned envelopes here
     const got: unknown[] = []
     receiver.broker.setMessageHandler(m => { got.push(m.data) })
     // the first sender cannot resolve the agent yet: the message stays pending
     const key = await generateKeyPair('Ed25519')
-    const first = await startPeer(store, 4, key)
+    const first = await startPeer(store, 4, key, false)
     const { id } = await first.broker.send('late-agent', { hello: 1 })
     assert.equal(first.broker.status(id)?.state, 'pending')
     await first.broker.stop(); await first.libp2p.stop()
 
-    const second = await startPeer(store, 5, key) // a restart keeps its key, hence its peer id
+    const second = await startPeer(store, 5, key, false) // a restart keeps its key, hence its peer id
     assert.equal(second.broker.status(id)?.state, 'pending')
     second.broker.setResolver(() => receiver.id)
     await second.libp2p.dial(receiver.libp2p.getMultiaddrs()[0])
