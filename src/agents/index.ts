@@ -21,3 +21,10 @@ export { scorePlacement, rankPlacement, agentsRecordExt, hostedKinds, maxAgentsO
 export type {
   PlacementRecord, AgentsRecordExt, PlacementCandidate, PlacementOptions, RankedCandidate, RefusedCandidate, PlacementResult
 } from './placement.ts'
+export { createAgentContext, noopSpan } from './context.ts'
+export type { ContextBase, TurnScope } from './context.ts'
+export { AgentActivation } from './activation.ts'
+export type { AgentActivationInit, ActivationStatus, ActivationEvents, MailboxOptions, StopOptions } from './activation.ts'
+export { LocalAgentMesh } from './local-mesh.ts'
+export type { LocalAgentMeshInit, Fault } from './local-mesh.ts'
+export * from './kinds/index.ts'

@@ -37,8 +37,10 @@ export interface Turn {
   id: string
   /** 1 for the first try */
   attempt: number
-  /** aborted when the handler times out or the mailbox closes */
+  /** aborted when the handler times out or the turn ends */
   signal: AbortSignal
+  /** the sender's W3C traceparent, if it gave one */
+  traceparent?: string
 }
 
 export type TurnHandler = (message: JsonValue, turn: Turn) => Promise<JsonValue>
@@ -57,6 +59,8 @@ export interface MailboxInit {
   dedupWindowMs?: number
   dedupMaxEntries?: number
   quarantineMax?: number
+  /** start paused (e.g. until the activation has started); resume() to begin */
+  paused?: boolean
   clock?: Clock
   telemetry?: Telemetry
   logger?: Logger
@@ -65,6 +69,8 @@ export interface MailboxInit {
 export interface PostOptions extends AbortOptions {
   /** the message id, for dedup of retried deliveries */
   id?: string
+  /** the sender's W3C traceparent, handed to the turn */
+  traceparent?: string
 }
 
 export interface FailureDetail {
@@ -90,6 +96,7 @@ export interface DrainedMessage {
   message: JsonValue
   tries: number
   enqueuedAt: number
+  traceparent?: string
   resolve: (reply: JsonValue) => void
   reject: (err: unknown) => void
 }
@@ -105,6 +112,7 @@ interface Entry {
   message: JsonValue
   tries: number
   enqueuedAt: number
+  traceparent?: string
   outcome: ReturnType<typeof deferred<JsonValue>>
 }
 
@@ -172,6 +180,7 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
     this.clock = init.clock ?? systemClock
     this.log = init.logger ?? componentLogger('agents:mailbox')
     this.metrics = createMailboxMetrics(init.telemetry)
+    this.isPaused = init.paused === true
   }
 
   /** messages waiting (the one being handled not included) */
@@ -210,6 +219,7 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
       enqueuedAt: this.clock.now(),
       outcome: deferred<JsonValue>()
     }
+    if (options.traceparent != null) entry.traceparent = options.traceparent
     entry.outcome.promise.catch(() => {})
     this.remember(entry)
     this.queue.push(entry)
@@ -237,7 +247,9 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
     this.isPaused = true
     const out = this.queue.splice(0).map((e): DrainedMessage => {
       this.remembered.delete(e.id)
-      return { id: e.id, message: e.message, tries: e.tries, enqueuedAt: e.enqueuedAt, resolve: e.outcome.resolve, reject: e.outcome.reject }
+      const d: DrainedMessage = { id: e.id, message: e.message, tries: e.tries, enqueuedAt: e.enqueuedAt, resolve: e.outcome.resolve, reject: e.outcome.reject }
+      if (e.traceparent != null) d.traceparent = e.traceparent
+      return d
     })
     return out
   }
@@ -299,7 +311,7 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
     const stopTimer = this.metrics.turnSeconds.startTimer({ kind: this.kind })
     try {
       const reply = await Promise.race([
-        Promise.resolve().then(async () => await this.handler(entry.message, { id: entry.id, attempt: entry.tries, signal: abort.signal })),
+        Promise.resolve().then(async () => await this.handler(entry.message, { id: entry.id, attempt: entry.tries, signal: abort.signal, ...(entry.traceparent != null ? { traceparent: entry.traceparent } : {}) })),
         timeout
       ])
       this.consecutiveFailures = 0

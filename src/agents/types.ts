@@ -5,6 +5,7 @@
  */
 import type { Span, Telemetry } from '../monitoring/types.ts'
 import type { AbortOptions } from '../util/abort.ts'
+import type { Clock } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
 import type { LlmClient } from './llm-types.ts'
 
@@ -45,6 +46,8 @@ export interface DeploySpec {
   config?: JsonObject
   /** a peer to prefer, if it fits */
   node?: string
+  /** spread: avoid peers already hosting these agents or kinds (see PlacementOptions) */
+  antiAffinity?: { agentIds?: string[], kinds?: string[] }
 }
 
 /** the answer of a deploy: where the agent runs and its lease epoch */
@@ -105,10 +108,17 @@ export interface AgentContext {
   /** the current turn's span; requests made through the context are its children */
   readonly span: Span
   readonly llm: LlmClient
+  /** the activation's clock (timestamps, delays) */
+  readonly clock: Clock
   send: (agentId: string, message: JsonValue, options?: RequestOptions) => Promise<void>
   request: (agentId: string, message: JsonValue, options?: RequestOptions) => Promise<JsonValue>
   publish: (topic: string, message: JsonValue, options?: AbortOptions) => Promise<void>
   deploy: (agentId: string, spec: DeploySpec, options?: AbortOptions) => Promise<DeployedAgent>
+  /**
+   * runs background work bound to the activation (not to the turn): `task` gets a context whose
+   * signals are the activation's; stop() aborts it and waits for it. Errors are logged.
+   */
+  spawn: (name: string, task: (ctx: AgentContext) => Promise<void>) => void
 }
 
 export type MessageHandler = (message: JsonValue, ctx: AgentContext) => JsonValue | undefined | Promise<JsonValue | undefined>
@@ -138,4 +148,9 @@ export interface ActivationComponents {
   services: AgentServices
   llm: LlmClient
   telemetry?: Telemetry
+  /**
+   * called after a handler (or init/onStart) returned and before its reply is released: the
+   * integrator waits here until the turn's state changes are held by enough replicas
+   */
+  commitTurn?: (agentId: string, options: AbortOptions) => Promise<void>
 }

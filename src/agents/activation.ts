@@ -1,0 +1,235 @@
+/**
+ * One activation of an agent on this peer: its kind's code, its state, its mailbox and the
+ * context its handlers get. start() runs init (first deployment only) and onStart; deliver()
+ * queues a message for a turn; stop() finishes the running turn, aborts the activation's signal,
+ * waits for spawned tasks, runs onStop and hands the queued messages back (for migration) or
+ * fails them.
+ */
+import { TypedEventEmitter } from 'main-event'
+import { NotStartedError } from '../errors.ts'
+import type { Span, Telemetry } from '../monitoring/types.ts'
+import { combineSignals, raceSignal } from '../util/abort.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import { systemClock } from '../util/clock.ts'
+import type { Clock } from '../util/clock.ts'
+import { componentLogger } from '../util/logger.ts'
+import type { Logger } from '../util/logger.ts'
+import { HANDLER_TIMEOUT_MS } from './constants.ts'
+import { createAgentContext, noopSpan } from './context.ts'
+import type { ContextBase, TurnScope } from './context.ts'
+import { validateAgentId } from './define.ts'
+import { Mailbox } from './mailbox.ts'
+import type { DrainedMessage, MailboxInit, PostOptions } from './mailbox.ts'
+import { createActivationMetrics } from './metrics.ts'
+import type { ActivationMetrics } from './metrics.ts'
+import type { ActivationComponents, AgentContext, AgentKind, AgentState, JsonObject, JsonValue, LifecycleHook } from './types.ts'
+
+export type ActivationStatus = 'idle' | 'starting' | 'active' | 'stopping' | 'stopped' | 'failed'
+
+export type MailboxOptions = Omit<MailboxInit, 'agentId' | 'kind' | 'handler' | 'clock' | 'telemetry' | 'logger' | 'paused'>
+
+export interface AgentActivationInit {
+  kind: AgentKind
+  agentId: string
+  nodeId: string
+  config?: JsonObject
+  state: AgentState
+  /** the first activation after a deploy: run the kind's init */
+  fresh?: boolean
+  mailbox?: MailboxOptions
+  clock?: Clock
+  logger?: Logger
+}
+
+export interface StopOptions extends AbortOptions {
+  /** hand the queued messages back instead of failing them (migration) */
+  drain?: boolean
+}
+
+export interface ActivationEvents {
+  'activation:started': CustomEvent<{ agentId: string, kind: string }>
+  'activation:stopped': CustomEvent<{ agentId: string, kind: string, drained: number }>
+  'activation:failed': CustomEvent<{ agentId: string, kind: string, error: Error }>
+}
+
+export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
+  readonly agentId: string
+  readonly kind: AgentKind
+  readonly nodeId: string
+  readonly mailbox: Mailbox
+  private readonly components: ActivationComponents
+  private readonly base: ContextBase
+  private readonly abort = new AbortController()
+  private readonly spawned = new Set<Promise<void>>()
+  private readonly fresh: boolean
+  private readonly log: Logger
+  private readonly metrics: ActivationMetrics
+  private readonly telemetry?: Telemetry
+  private readonly hookTimeoutMs: number
+  private current: ActivationStatus = 'idle'
+
+  constructor (init: AgentActivationInit, components: ActivationComponents) {
+    super()
+    this.agentId = validateAgentId(init.agentId)
+    this.kind = init.kind
+    this.nodeId = init.nodeId
+    this.fresh = init.fresh === true
+    this.components = components
+    this.telemetry = components.telemetry
+    this.log = init.logger ?? componentLogger(`agents:${init.kind.kind}`)
+    this.metrics = createActivationMetrics(components.telemetry)
+    const clock = init.clock ?? systemClock
+    this.hookTimeoutMs = init.mailbox?.handlerTimeoutMs ?? HANDLER_TIMEOUT_MS
+    this.base = {
+      address: { agentId: this.agentId, kind: init.kind.kind, nodeId: init.nodeId },
+      config: Object.freeze({ ...(init.config ?? {}) }),
+      state: init.state,
+      services: components.services,
+      llm: components.llm,
+      clock,
+      log: this.log,
+      local: new Map(),
+      signal: this.abort.signal,
+      tracing: components.telemetry != null,
+      spawn: (name, task) => { this.spawn(name, task) }
+    }
+    this.mailbox = new Mailbox({
+      ...(init.mailbox ?? {}),
+      agentId: this.agentId,
+      kind: init.kind.kind,
+      paused: true,
+      clock,
+      logger: this.log,
+      ...(components.telemetry != null ? { telemetry: components.telemetry } : {}),
+      handler: async (message, turn) => await this.handleTurn(message, turn)
+    })
+  }
+
+  get status (): ActivationStatus { return this.current }
+  get state (): AgentState { return this.base.state }
+  /** aborted when the activation stops */
+  get signal (): AbortSignal { return this.abort.signal }
+
+  async start (options: AbortOptions = {}): Promise<void> {
+    if (this.current !== 'idle') throw new NotStartedError(`agent ${this.agentId} was already started`)
+    this.current = 'starting'
+    try {
+      if (this.fresh && this.kind.init != null) await this.runHook('init', this.kind.init, options)
+      if (this.kind.onStart != null) await this.runHook('start', this.kind.onStart, options)
+    } catch (err) {
+      this.current = 'failed'
+      this.abort.abort(new NotStartedError(`agent ${this.agentId} failed to start`))
+      this.mailbox.close()
+      this.metrics.activations.inc(1, { kind: this.kind.kind, event: 'failed' })
+      const error = err instanceof Error ? err : new Error(String(err))
+      this.log.error('agent %s failed to start: %s', this.agentId, error.message)
+      this.safeDispatchEvent('activation:failed', { detail: { agentId: this.agentId, kind: this.kind.kind, error } })
+      throw err
+    }
+    this.current = 'active'
+    this.mailbox.resume()
+    this.metrics.activations.inc(1, { kind: this.kind.kind, event: 'started' })
+    this.metrics.active.inc(1, { kind: this.kind.kind })
+    this.safeDispatchEvent('activation:started', { detail: { agentId: this.agentId, kind: this.kind.kind } })
+  }
+
+  /** queues a message for a turn (held until start() completes); resolves with the reply (see Mailbox.post) */
+  async deliver (message: JsonValue, options: PostOptions = {}): Promise<JsonValue> {
+    if (this.current !== 'active' && this.current !== 'starting' && this.current !== 'idle') throw new NotStartedError(`agent ${this.agentId} is ${this.current}`)
+    return await this.mailbox.post(message, options)
+  }
+
+  /**
+   * Stops the activation: no new turn starts, the running one finishes, the signal aborts,
+   * spawned tasks are awaited, onStop runs. With `drain`, queued messages are returned for the
+   * next owner; otherwise they fail with NotStartedError.
+   */
+  async stop (options: StopOptions = {}): Promise<DrainedMessage[]> {
+    if (this.current === 'stopped' || this.current === 'stopping') return []
+    const wasActive = this.current === 'active'
+    this.current = 'stopping'
+    await this.mailbox.pause(options)
+    const drained = options.drain === true ? this.mailbox.drain() : []
+    this.mailbox.close()
+    this.abort.abort(new NotStartedError(`agent ${this.agentId} stopped`))
+    await raceSignal(Promise.allSettled([...this.spawned]), options.signal)
+    if (wasActive && this.kind.onStop != null) {
+      try {
+        await this.runHook('stop', this.kind.onStop, options, false)
+      } catch (err) {
+        this.log.error('agent %s: onStop failed: %s', this.agentId, (err as Error).message)
+      }
+    }
+    this.current = 'stopped'
+    if (wasActive) {
+      this.metrics.active.dec(1, { kind: this.kind.kind })
+      this.metrics.activations.inc(1, { kind: this.kind.kind, event: 'stopped' })
+    }
+    this.safeDispatchEvent('activation:stopped', { detail: { agentId: this.agentId, kind: this.kind.kind, drained: drained.length } })
+    return drained
+  }
+
+  private startSpan (name: string, traceparent?: string): Span {
+    if (this.telemetry == null) return noopSpan()
+    return this.telemetry.startSpan(name, {
+      kind: 'server',
+      ...(traceparent != null && traceparent !== '' ? { parent: traceparent } : {}),
+      attributes: { 'agent.id': this.agentId, 'agent.kind': this.kind.kind, 'node.id': this.nodeId }
+    })
+  }
+
+  private async handleTurn (message: JsonValue, turn: { id: string, attempt: number, signal: AbortSignal, traceparent?: string }): Promise<JsonValue> {
+    const span = this.startSpan('agent.turn', turn.traceparent)
+    span.setAttribute('message.id', turn.id)
+    span.setAttribute('attempt', turn.attempt)
+    const signal = combineSignals([this.abort.signal, turn.signal])
+    try {
+      const ctx = createAgentContext(this.base, { signal, span, messageId: turn.id })
+      const reply = await this.kind.onMessage(message, ctx)
+      await this.components.commitTurn?.(this.agentId, { signal })
+      return reply ?? null
+    } catch (err) {
+      span.recordError(err)
+      throw err
+    } finally {
+      span.end()
+    }
+  }
+
+  /** runs a lifecycle hook in its own span, with the handler timeout; commits its state changes */
+  private async runHook (name: string, hook: LifecycleHook, options: AbortOptions, live = true): Promise<void> {
+    const span = this.startSpan(`agent.${name}`)
+    const signal = live ? combineSignals([this.abort.signal, options.signal], this.hookTimeoutMs) : combineSignals([options.signal], this.hookTimeoutMs)
+    try {
+      const scope: TurnScope = { signal: live ? signal : this.abort.signal, span }
+      await raceSignal(Promise.resolve().then(async () => { await hook(createAgentContext(this.base, scope)) }), signal)
+      if (live) await this.components.commitTurn?.(this.agentId, { signal })
+    } catch (err) {
+      span.recordError(err)
+      throw err
+    } finally {
+      span.end()
+    }
+  }
+
+  private spawn (name: string, task: (ctx: AgentContext) => Promise<void>): void {
+    if (this.abort.signal.aborted) {
+      this.log('agent %s: not spawning %s, the activation is stopping', this.agentId, name)
+      return
+    }
+    const span = this.startSpan(`agent.task.${name}`)
+    const ctx = createAgentContext(this.base, { signal: this.abort.signal, span })
+    const p: Promise<void> = Promise.resolve()
+      .then(async () => { await task(ctx) })
+      .catch((err: unknown) => {
+        if (this.abort.signal.aborted) return
+        span.recordError(err)
+        this.log.error('agent %s: task %s failed: %s', this.agentId, name, (err as Error)?.message ?? String(err))
+      })
+      .finally(() => {
+        span.end()
+        this.spawned.delete(p)
+      })
+    this.spawned.add(p)
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * Builds the AgentContext a handler gets for one turn (or for init/onStart/onStop, or a spawned
+ * background task) over the node's AgentServices. Calls made through it carry the calling agent,
+ * default to the turn's signal, and carry the turn's span as their trace parent.
+ */
+import { InvalidArgumentError } from '../errors.ts'
+import type { Span } from '../monitoring/types.ts'
+import { combineSignals } from '../util/abort.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import type { Clock } from '../util/clock.ts'
+import type { Logger } from '../util/logger.ts'
+import { validateAgentId } from './define.ts'
+import type { LlmClient } from './llm-types.ts'
+import type {
+  AgentAddress, AgentContext, AgentServices, AgentState, DeploySpec, JsonObject, RequestOptions, ServiceCallOptions
+} from './types.ts'
+
+/** what stays the same for every context of one activation */
+export interface ContextBase {
+  address: AgentAddress
+  config: Readonly<JsonObject>
+  state: AgentState
+  services: AgentServices
+  llm: LlmClient
+  clock: Clock
+  log: Logger
+  local: Map<string, unknown>
+  /** the activation's signal */
+  signal: AbortSignal
+  /** false when there is no real tracing: calls then carry no traceparent */
+  tracing: boolean
+  spawn: (name: string, task: (ctx: AgentContext) => Promise<void>) => void
+}
+
+export interface TurnScope {
+  signal: AbortSignal
+  span: Span
+  messageId?: string
+}
+
+const NOOP_SPAN: Span = {
+  traceId: '00000000000000000000000000000000',
+  spanId: '0000000000000000',
+  traceparent: () => '',
+  setAttribute: () => {},
+  recordError: () => {},
+  end: () => {}
+}
+
+/** a span that records nothing, for activations without telemetry */
+export function noopSpan (): Span {
+  return NOOP_SPAN
+}
+
+export function createAgentContext (base: ContextBase, turn: TurnScope): AgentContext {
+  const callOptions = (options: RequestOptions = {}): ServiceCallOptions => {
+    const out: ServiceCallOptions = { signal: combineSignals([turn.signal, options.signal]) }
+    if (options.timeoutMs != null) {
+      if (!(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) throw new InvalidArgumentError('timeoutMs must be > 0')
+      out.timeoutMs = options.timeoutMs
+    }
+    if (base.tracing) out.traceparent = turn.span.traceparent()
+    return out
+  }
+  const ctx: AgentContext = {
+    agentId: base.address.agentId,
+    nodeId: base.address.nodeId,
+    kind: base.address.kind,
+    config: base.config,
+    state: base.state,
+    signal: base.signal,
+    turnSignal: turn.signal,
+    local: base.local,
+    log: base.log,
+    span: turn.span,
+    llm: base.llm,
+    clock: base.clock,
+    send: async (agentId, message, options) => {
+      validateAgentId(agentId)
+      await base.services.send(base.address, agentId, message, callOptions(options))
+    },
+    request: async (agentId, message, options) => {
+      validateAgentId(agentId)
+      return await base.services.request(base.address, agentId, message, callOptions(options))
+    },
+    publish: async (topic, message, options?: AbortOptions) => {
+      if (typeof topic !== 'string' || topic.length === 0) throw new InvalidArgumentError('topic must be a non-empty string')
+      await base.services.publish(base.address, topic, message, callOptions(options))
+    },
+    deploy: async (agentId, spec: DeploySpec, options?: AbortOptions) => {
+      validateAgentId(agentId)
+      return await base.services.deploy(base.address, agentId, spec, callOptions(options))
+    },
+    spawn: base.spawn
+  }
+  if (turn.messageId != null) (ctx as { messageId?: string }).messageId = turn.messageId
+  return Object.freeze(ctx)
+}
