@@ -13,8 +13,24 @@ export type RandomBytes = (length: number) => Uint8Array
 
 const ID_RE = /^[0-9a-f]{32}$/
 
-/** the platform CSPRNG (Web Crypto, in Node and browsers) */
-export const cryptoRandomBytes: RandomBytes = (length) => globalThis.crypto.getRandomValues(new Uint8Array(length))
+const POOL_BYTES = 4096
+let pool = new Uint8Array(0)
+let poolOffset = 0
+
+/**
+ * the platform CSPRNG (Web Crypto, in Node and browsers), drawn in 4 kB blocks: one
+ * getRandomValues call per 256 ids instead of one per id
+ */
+export const cryptoRandomBytes: RandomBytes = (length) => {
+  if (length > POOL_BYTES) return globalThis.crypto.getRandomValues(new Uint8Array(length))
+  if (poolOffset + length > pool.length) {
+    pool = globalThis.crypto.getRandomValues(new Uint8Array(POOL_BYTES))
+    poolOffset = 0
+  }
+  const out = pool.slice(poolOffset, poolOffset + length)
+  poolOffset += length
+  return out
+}
 
 /** bytes from a seeded Rng: replayable, for tests and simulation only */
 export function rngRandomBytes (rng: Rng): RandomBytes {

@@ -126,6 +126,8 @@ describe('message ids', () => {
     assert.match(a, /^[0-9a-f]{32}$/)
     assert.equal(messageIdFromBytes(messageIdToBytes(a)), a)
     assert.notEqual(createMessageId(), createMessageId())
+    // the default source draws from a pooled CSPRNG block: ids stay distinct across refills
+    assert.equal(new Set(Array.from({ length: 1000 }, () => createMessageId())).size, 1000)
     assert.equal(thrownName(() => parseMessageId('ABC')), 'InvalidMessageError')
     assert.equal(thrownName(() => createMessageId(() => new Uint8Array(3))), 'InvalidArgumentError')
   })
