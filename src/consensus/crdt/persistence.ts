@@ -120,7 +120,13 @@ export class DocPersistence {
   /** writes until the queue is empty; clears `running` in the same step as the last empty check */
   private async drainQueue (): Promise<void> {
     try {
-      while (this.queue.length > 0) await this.writeBatch()
+      for (;;) {
+        while (this.queue.length > 0) await this.writeBatch()
+        // compact once the burst is written, not after each batch of it
+        if (this.storedUpdates <= this.compactAfterUpdates && this.storedBytes <= this.compactAfterBytes) break
+        await this.compact().catch(err => { this.log.error('compaction failed: %s', (err as Error)?.message) })
+        if (this.queue.length === 0) break
+      }
     } finally {
       this.running = undefined
     }
@@ -142,9 +148,6 @@ export class DocPersistence {
     this.persistedVector = batch[batch.length - 1].stateVector
     for (const p of batch) p.done.resolve()
     this.onPersisted?.(this.persistedVector)
-    if (this.storedUpdates > this.compactAfterUpdates || this.storedBytes > this.compactAfterBytes) {
-      await this.compact().catch(err => { this.log.error('compaction failed: %s', (err as Error)?.message) })
-    }
   }
 
   /** merges the whole log into one update, replacing the entries atomically */
