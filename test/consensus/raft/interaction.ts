@@ -55,7 +55,8 @@ export function describeMessage (m: Message): string {
 export class InteractionEnv {
   readonly nodes = new Map<string, EnvNode>()
   private out: string[] = []
-  private logLevel: 'none' | 'info' = 'info'
+  /** info: core log lines too; none: only command output; silent: nothing (setup steps) */
+  private logLevel: 'silent' | 'none' | 'info' = 'info'
   /** node id -> partition group number; nodes in different groups cannot talk */
   private groups = new Map<string, number>()
 
@@ -73,7 +74,7 @@ export class InteractionEnv {
     } catch (err) {
       this.out.push(`error: ${(err as Error).name}: ${(err as Error).message}`)
     }
-    return this.out.length === 0 ? 'ok' : this.out.join('\n')
+    return this.out.length === 0 || this.logLevel === 'silent' ? 'ok' : this.out.join('\n')
   }
 
   private node (id: string | undefined): EnvNode {
@@ -85,7 +86,7 @@ export class InteractionEnv {
   private dispatch (cmd: Command): void {
     const a = cmd.args
     switch (cmd.name) {
-      case 'log-level': this.logLevel = a[0] === 'none' ? 'none' : 'info'; return
+      case 'log-level': this.logLevel = a[0] === 'none' || a[0] === 'silent' ? a[0] : 'info'; return
       case 'add-nodes': this.addNodes(Number(a[0]), cmd.kv); return
       case 'campaign': this.node(a[0]).raw.campaign(); return
       case 'tick-election': this.tick(a[0], this.node(a[0]).raw.raft.cfg.electionTick * 2 - 1); return
@@ -129,7 +130,14 @@ export class InteractionEnv {
     const learners = list('learners', [])
     for (const id of ids) {
       const storage = voters.length === 0 && learners.length === 0 ? new MemoryRaftStorage() : MemoryRaftStorage.bootstrap({ voters, learners })
-      const raw = new RawNode({ id, storage, rng: seededRng(Number(id)), logger: this.logger() })
+      const maxSize = kv.get('max-size')
+      const raw = new RawNode({
+        id,
+        storage,
+        rng: seededRng(Number(id)),
+        logger: this.logger(),
+        ...(maxSize !== undefined ? { maxSizePerMsg: Number(maxSize) } : {})
+      })
       this.nodes.set(id, { id, raw, storage, applied: [], confState: { voters, learners }, confHistory: [{ index: 0, cs: { voters, learners } }], inbox: [] })
     }
   }
