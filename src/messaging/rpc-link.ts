@@ -72,6 +72,9 @@ export class RpcLink {
         for (const frame of decoder.push(chunk)) onFrame(frame, this)
       }
       decoder.end()
+      // the remote closed its end: close ours too, so the stream is gone on both sides
+      this.closed = true
+      await this.stream.close({ signal: AbortSignal.timeout(1000) }).catch((err: Error) => { this.stream.abort(err) })
     } catch (err) {
       this.log('rpc stream with %s ended: %s: %s', this.remotePeer, (err as Error).name, (err as Error).message)
       if ((err as Error).name === 'InvalidMessageError' || (err as Error).name === 'MessageTooLargeError') this.stream.abort(err as Error)

@@ -36,7 +36,7 @@ function testTelemetry (): Telemetry & { counts: Map<string, number> } {
 
 interface Peer { libp2p: MeshLibp2p, broker: MessageBroker, store: Store, id: string, dials: () => number, counts: Map<string, number> }
 
-async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awaited<ReturnType<typeof generateKeyPair>>, signEnvelopes = true): Promise<Peer> {
+async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awaited<ReturnType<typeof generateKeyPair>>, signEnvelopes = true, maxAttempts = 20): Promise<Peer> {
   const privateKey = key ?? await generateKeyPair('Ed25519')
   const libp2p = await createMeshLibp2p({ privateKey, mesh: 'msgtest', role: 'node', host: '127.0.0.1', port: 0 })
   // the real node satisfies the broker's narrow components (checked by the compiler)
@@ -51,7 +51,7 @@ async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awai
   const id = libp2p.peerId.toString()
   const telemetry = testTelemetry()
   const broker = new MessageBroker({ libp2p: counted, peerId: id, telemetry, store, clock: systemClock, rng: seededRng(seed), privateKey },
-    { mesh: 'msgtest', signEnvelopes, deliveryRetry: { initialDelayMs: 20, maxDelayMs: 200, maxAttempts: 20 }, ackTimeoutMs: 1000 })
+    { mesh: 'msgtest', signEnvelopes, deliveryRetry: { initialDelayMs: 20, maxDelayMs: 200, maxAttempts }, ackTimeoutMs: 1000 })
   await broker.start()
   return { libp2p, broker, store, id, dials: () => dials, counts: telemetry.counts }
 }
@@ -79,6 +79,7 @@ describe('MessageBroker over libp2p', { timeout: 60_000 }, () => {
     let value = 0
     b.broker.setRequestHandler(async (req) => {
       if (req.target?.id === 'missing') throw new NotOwnerError('not here')
+      if (req.data === 'hang') return await new Promise(() => {})
       const m = req.data as { op: string, by?: number }
       if (m.op === 'inc') value += m.by ?? 1
       return { value, from: req.from }
@@ -102,7 +103,8 @@ describe('MessageBroker over libp2p', { timeout: 60_000 }, () => {
     agents.set('missing', b.id)
     await assert.rejects(a.broker.request('missing', {}), { name: 'NotOwnerError' })
     await assert.rejects(a.broker.request('nowhere', {}), { name: 'NotFoundError' })
-    await assert.rejects(a.broker.request({ kind: 'peer', id: b.id }, {}, { timeoutMs: 1 }), (err: Error) => err.name === 'TimeoutError' || err.name === 'UnreachableError')
+    // a handler that never answers: the caller's timeout ends the wait
+    await assert.rejects(a.broker.request({ kind: 'peer', id: b.id }, 'hang', { timeoutMs: 300 }), { name: 'TimeoutError' })
   })
 
   it('delivers durable sends in order, exactly once, and reports them delivered', async () => {
@@ -220,5 +222,44 @@ describe('MessageBroker outbox across a restart', { timeout: 60_000 }, () => {
     assert.equal(second.broker.status(id)?.state, 'delivered')
     assert.deepEqual(got, [{ hello: 1 }, { hello: 2 }])
     for (const p of [second, receiver]) { await p.broker.stop(); await p.libp2p.stop() }
+  })
+})
+
+describe('MessageBroker giving up and stopping', { timeout: 60_000 }, () => {
+  it('marks a send failed with the reason after the last attempt, and ensureDelivery says so', async () => {
+    const p = await startPeer(undefined, 6, undefined, false, 3)
+    try {
+      p.broker.setResolver(() => undefined)
+      const { id } = await p.broker.send('ghost', 'boo')
+      await assert.rejects(p.broker.ensureDelivery(id, { signal: AbortSignal.timeout(10_000) }), (err: Error) => {
+        assert.equal(err.name, 'UnreachableError')
+        assert.match(err.message, /NotFoundError/)
+        return true
+      })
+      const st = p.broker.status(id)
+      assert.equal(st?.state, 'failed')
+      assert.match(st?.reason ?? '', /ghost/)
+    } finally {
+      await p.broker.stop(); await p.libp2p.stop()
+    }
+  })
+
+  it('stop closes every RPC stream, whichever side opened it, and refuses further use', async () => {
+    const x = await startPeer(undefined, 7, undefined, false)
+    const y = await startPeer(undefined, 8, undefined, false)
+    try {
+      await x.libp2p.dial(y.libp2p.getMultiaddrs()[0])
+      x.broker.setRequestHandler(() => 'x'); y.broker.setRequestHandler(() => 'y')
+      assert.equal(await x.broker.request({ kind: 'peer', id: y.id }, 1), 'y')
+      assert.equal(await y.broker.request({ kind: 'peer', id: x.id }, 1), 'x')
+      const rpcStreams = (p: Peer): number => p.libp2p.getConnections().flatMap(c => c.streams).filter(s => s.protocol === RPC_PROTOCOL).length
+      assert.ok(rpcStreams(x) >= 1)
+      await x.broker.stop()
+      await waitFor(() => rpcStreams(x) === 0, 5000, 'rpc streams closed')
+      await assert.rejects(x.broker.request({ kind: 'peer', id: y.id }, 1), { name: 'NotStartedError' })
+    } finally {
+      await x.broker.stop(); await x.libp2p.stop()
+      await y.broker.stop(); await y.libp2p.stop()
+    }
   })
 })
