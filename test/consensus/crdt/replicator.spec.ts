@@ -129,6 +129,31 @@ describe('DocReplicator', () => {
     assert.equal(db.getMap('m').get('still'), 'working')
   })
 
+  it('stop() leaves no timer, subscription, handler or listener behind, and a flush in progress rejects', async () => {
+    cluster = await Cluster.create(['a', 'b'])
+    const live = new Set<unknown>()
+    const clock = cluster.clock
+    const setI = clock.setInterval.bind(clock); const clearI = clock.clearInterval.bind(clock)
+    clock.setInterval = (fn, ms) => { const h = setI(fn, ms); live.add(h); return h }
+    clock.clearInterval = (h) => { live.delete(h); clearI(h) }
+    await cluster.restart('a')
+    const ra = cluster.peer('a').replicator
+    const doc = await ra.replicateState('doc', { replicas: 1 })
+    await ra.replicateState('other', { replicas: 0 })
+    cluster.net.partition([['a'], ['b']])
+    doc.getMap('m').set('k', 1)
+    const flushing = ra.flush(doc, { minReplicas: 1, signal: AbortSignal.timeout(20_000) })
+    await cluster.settle()
+    assert.ok(live.size >= 2, 'anti-entropy and flush timers run')
+    const t = cluster.peer('a').transport as unknown as { subscriptions: Map<string, unknown>, handlers: Map<string, unknown>, peerListeners: Set<unknown> }
+    await cluster.stop('a')
+    await assert.rejects(flushing, { name: 'NotStartedError' })
+    assert.equal(live.size, 0)
+    assert.equal(t.subscriptions.size, 0)
+    assert.equal(t.handlers.size, 0)
+    assert.equal(t.peerListeners.size, 0)
+  })
+
   it('keeps a doc equal on every peer when given a Y.Doc update from outside the replicator', async () => {
     cluster = await Cluster.create(['a', 'b'])
     const da = await cluster.peer('a').replicator.replicateState('doc', { replicas: 1 })
