@@ -82,7 +82,7 @@ function spawnPeer (root: string, name: string, args: string[]): Child {
   const proc = spawn(process.execPath, [...process.execArgv, join(root, 'bin', 'agentmesh.js'), ...args], {
     cwd: process.cwd(),
     stdio: ['ignore', 'pipe', 'inherit'],
-    env: process.env
+    env: { ...process.env, AGENTMESH_PARENT_PID: String(process.pid) }
   })
   return { name, proc }
 }

@@ -34,6 +34,7 @@ export async function main (argv: readonly string[] = process.argv.slice(2), io:
       io.stdout.write(`agentmesh ${VERSION}\n`)
       return EXIT_OK
     }
+    watchParent()
     // loaded only now: --help and bad flags answer without loading libp2p
     const { runCommand } = await import('./commands.ts')
     return await runCommand(cmd)
@@ -46,4 +47,26 @@ export async function main (argv: readonly string[] = process.argv.slice(2), io:
     io.stderr.write(`agentmesh: ${name}: ${oneLine(message)}\n`)
     return EXIT_FAILURE
   }
+}
+
+/** how often a supervised process checks that its supervisor is still alive */
+const PARENT_CHECK_INTERVAL_MS = 1000
+
+/**
+ * Under a supervisor that sets AGENTMESH_PARENT_PID (`agentmesh start`, tests, benchmarks), stop
+ * with it: when that process is gone, act as if SIGTERM arrived, so a crashed supervisor leaves
+ * no orphaned peers behind.
+ */
+function watchParent (): void {
+  const parent = Number(process.env.AGENTMESH_PARENT_PID)
+  if (!Number.isInteger(parent) || parent <= 1) return
+  const timer = setInterval(() => {
+    try {
+      process.kill(parent, 0)
+    } catch {
+      clearInterval(timer)
+      process.kill(process.pid, 'SIGTERM')
+    }
+  }, PARENT_CHECK_INTERVAL_MS)
+  timer.unref()
 }

@@ -14,7 +14,7 @@ export interface PeerProcess {
 }
 
 export async function startProcess (args: string[], options: { env?: Record<string, string> } = {}): Promise<PeerProcess> {
-  const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...options.env } })
+  const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENTMESH_PARENT_PID: String(process.pid), ...options.env } })
   let stderr = ''
   proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
   let ready: ReadyInfo
