@@ -67,6 +67,26 @@ describe('Libp2pDocTransport', () => {
     received.forEach((f, i) => assert.ok(f.every(x => x === i + 1)))
   })
 
+  it('refuses a frame whose length prefix exceeds the frame limit', async () => {
+    const tb = new Libp2pDocTransport(b)
+    let failure: Error | undefined
+    let settled!: () => void
+    const done = new Promise<void>(resolve => { settled = resolve })
+    const unhandle = tb.handle('/agentmesh/test-bad-frames/1.0.0', (stream: DocStream) => {
+      void (async () => {
+        try { for await (const _ of stream) { /* drain */ } } catch (err) { failure = err as Error; stream.abort(err as Error) }
+        settled()
+      })()
+    })
+    await waitFor(() => b.getProtocols().includes('/agentmesh/test-bad-frames/1.0.0'), 'handler registered')
+    const raw = await a.dialProtocol(b.peerId, '/agentmesh/test-bad-frames/1.0.0')
+    raw.send(Uint8Array.from([0xff, 0xff, 0x03, 1, 2, 3]))
+    await done
+    unhandle()
+    raw.abort(new Error('test over'))
+    assert.equal(failure?.name, 'InvalidMessageError')
+  })
+
   it('replicates a doc between two libp2p peers, a 1.2 MB update included', async () => {
     const ra = new DocReplicator({ transport: new Libp2pDocTransport(a), store: new MemoryStore() }, { mesh: 't', antiEntropyIntervalMs: 300 })
     const rb = new DocReplicator({ transport: new Libp2pDocTransport(b), store: new MemoryStore() }, { mesh: 't', antiEntropyIntervalMs: 300 })
