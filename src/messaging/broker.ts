@@ -7,11 +7,12 @@
  * and channel) before handlers see them.
  */
 import * as encoding from 'lib0/encoding'
-import { InvalidArgumentError, NotFoundError, NotOwnerError, NotStartedError } from '../errors.ts'
+import { InvalidArgumentError, InvalidMessageError, NotFoundError, NotOwnerError, NotStartedError } from '../errors.ts'
 import { combineSignals, throwIfAborted } from '../util/abort.ts'
 import { componentLogger } from '../util/logger.ts'
 import {
-  ACK_TIMEOUT_MS, BROKER_MAINTENANCE_INTERVAL_MS, DELIVERY_MAX_ATTEMPTS, MAX_TOPIC_CHARS, RPC_PROTOCOL,
+  ACK_TIMEOUT_MS, BROKER_MAINTENANCE_INTERVAL_MS, DELIVERY_MAX_ATTEMPTS, GAP_REPAIR_INTERVAL_MS, MAX_TOPIC_CHARS,
+  ORDERING_MAX_SENDERS, RPC_PROTOCOL,
   REQUEST_TIMEOUT_MS
 } from './constants.ts'
 import { DedupWindow } from './dedup.ts'
@@ -25,6 +26,7 @@ import { Outbox } from './outbox.ts'
 import { CONTENT_TYPE_OCTET_STREAM, jsonPayload, octetStreamPayload } from './payload.ts'
 import { PendingReplies } from './pending.ts'
 import { LinkPool } from './link-pool.ts'
+import { TopicReplay, resendRequestPayload, unpackEnvelopes } from './topic-replay.ts'
 import { retry, retryPolicy } from './retry.ts'
 import { decodeStrictly, readUint } from './wire.ts'
 import type { AbortOptions } from '../util/abort.ts'
@@ -37,7 +39,7 @@ import type {
 import type { Envelope, EnvelopeTarget } from './envelope.ts'
 import type { EncodedPayload } from './payload.ts'
 import type { MessageId } from './message-id.ts'
-import type { OrderingResult } from './ordering.ts'
+import type { OrderingResult, SequenceGap } from './ordering.ts'
 import type { OutboxEntry, OutboxStatus } from './outbox.ts'
 import type { Counter, Histogram } from '../monitoring/types.ts'
 import type { Store } from '../storage/types.ts'
@@ -56,6 +58,9 @@ export class MessageBroker {
   private readonly links: LinkPool
   private readonly topicHandlers = new Map<string, Set<MessageHandler>>()
   private readonly topicSeqs = new Map<string, number>()
+  private readonly replay = new TopicReplay()
+  /** stream -> when its gap was last asked for */
+  private readonly repairAskedAt = new Map<string, number>()
   private readonly sent: Counter
   private readonly rpcLatency: Histogram
   private pubSeqStore: Store | undefined
@@ -85,6 +90,8 @@ export class MessageBroker {
       ordering: new MessageOrdering(components.clock, { startAtFirstSeen: true, skipGapAfterMs: init.skipGapAfterMs, streamOf: m => m.stream }),
       topicHandlers: this.topicHandlers,
       reply: async (link, build) => { await link.write(await this.encodeSigned(build(this.baseFields()))) },
+      replay: this.replay,
+      requestRepair: (gap) => { this.requestRepair(gap) },
       received: metrics.counter('agentmesh_messaging_received_total', { help: 'envelopes received, by kind', labelNames: ['kind'] }),
       dropped: metrics.counter('agentmesh_messaging_dropped_total', { help: 'inbound envelopes dropped, by reason', labelNames: ['reason'] })
     })
@@ -148,6 +155,8 @@ export class MessageBroker {
     libp2p.services.pubsub.removeEventListener('message', this.onPubsubMessage)
     for (const topic of this.topicHandlers.keys()) libp2p.services.pubsub.unsubscribe(topic)
     this.topicHandlers.clear()
+    this.replay.clear()
+    this.repairAskedAt.clear()
     await this.delivery?.stop()
     this.pending.rejectAll(new NotStartedError('broker stopped'))
     await libp2p.unhandle(RPC_PROTOCOL).catch(() => {})
@@ -180,6 +189,7 @@ export class MessageBroker {
     const bytes = await this.encodeSigned(envelope)
     // not synced: a crash may repeat a few seqs, which receivers still deliver (their ids are new)
     await this.pubSeqStore?.put(encodeURIComponent(full), encoding.encode(e => { encoding.writeVarUint(e, seq) }), { sync: false })
+    this.replay.remember(full, seq, bytes)
     const { recipients } = await this.components.libp2p.services.pubsub.publish(full, bytes)
     this.sent.inc(1, { kind: 'publication' })
     this.inbound.deliverToTopic(full, envelope)
@@ -317,6 +327,24 @@ export class MessageBroker {
 
   private readonly onPubsubMessage = (evt: CustomEvent<BrokerPubsubMessage>): void => {
     this.inbound.onPubsubMessage(evt.detail)
+  }
+
+  /** asks the publisher of a topic stream to resend its gap (at most every GAP_REPAIR_INTERVAL_MS) */
+  private requestRepair (gap: SequenceGap): void {
+    const now = this.components.clock.monotonic()
+    const last = this.repairAskedAt.get(gap.stream)
+    if (!this.started || (last != null && now - last < GAP_REPAIR_INTERVAL_MS)) return
+    if (this.repairAskedAt.size >= ORDERING_MAX_SENDERS) this.repairAskedAt.clear()
+    this.repairAskedAt.set(gap.stream, now)
+    const publisher = gap.stream.slice(0, gap.stream.indexOf('|'))
+    const topic = gap.stream.slice(gap.stream.indexOf('|t|') + 3)
+    const signal = combineSignals([], this.init.requestTimeoutMs ?? REQUEST_TIMEOUT_MS)
+    this.requestOnce({ kind: 'peer', id: publisher }, resendRequestPayload({ topic, fromSeq: gap.fromSeq, toSeq: gap.toSeq }), '', signal)
+      .then(reply => {
+        if (!(reply instanceof Uint8Array)) throw new InvalidMessageError('resend reply must be bytes')
+        for (const wire of unpackEnvelopes(reply)) this.inbound.acceptResent(wire, publisher, topic)
+      })
+      .catch(err => { this.log('gap repair from %s failed: %s', publisher, (err as Error).message) })
   }
 
   private runMaintenance (): void {

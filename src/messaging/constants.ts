@@ -82,3 +82,14 @@ export const RPC_DIAL_TIMEOUT_MS = 5_000
 export const MAX_TOPIC_CHARS = 200
 /** how often the broker applies the ordering skip policy and compacts the outbox */
 export const BROKER_MAINTENANCE_INTERVAL_MS = 1_000
+
+/** publications a publisher keeps per topic to resend on request (topic gap repair) */
+export const TOPIC_REPLAY_MAX_MESSAGES = 1024
+/** bytes of kept publications, all topics together */
+export const TOPIC_REPLAY_MAX_BYTES = 8 * 1024 * 1024
+/** publications asked for in one resend request */
+export const GAP_REPAIR_MAX_MESSAGES = 256
+/** a receiver asks again for the same stream's gap at most this often */
+export const GAP_REPAIR_INTERVAL_MS = 500
+/** content type of a resend request (JSON `{ topic, fromSeq, toSeq }`) */
+export const RESEND_CONTENT_TYPE = 'application/vnd.agentmesh.resend+json'

@@ -7,7 +7,8 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CapacityError, InvalidMessageError, NotFoundError, NotOwnerError, UnauthorizedError } from '../errors.ts'
-import { MAX_INBOUND_REQUESTS_IN_FLIGHT } from './constants.ts'
+import { MAX_INBOUND_REQUESTS_IN_FLIGHT, RESEND_CONTENT_TYPE } from './constants.ts'
+import { packEnvelopes, readResendRequest } from './topic-replay.ts'
 import { decodeEnvelope, isCorrelated } from './envelope.ts'
 import { CONTENT_TYPE_OCTET_STREAM, errorPayload, jsonPayload, octetStreamPayload, readPayload } from './payload.ts'
 import type { AbortOptions } from '../util/abort.ts'
@@ -17,7 +18,8 @@ import type { BrokerPubsubMessage, MessageHandler, ReceivedMessage, RequestHandl
 import type { DedupWindow } from './dedup.ts'
 import type { DecodedEnvelope, Envelope } from './envelope.ts'
 import type { HybridLogicalClock } from './hlc.ts'
-import type { MessageOrdering, OrderingResult, Sequenced } from './ordering.ts'
+import type { MessageOrdering, OrderingResult, SequenceGap, Sequenced } from './ordering.ts'
+import type { TopicReplay } from './topic-replay.ts'
 import type { PendingReplies } from './pending.ts'
 import type { RpcLink } from './rpc-link.ts'
 
@@ -46,6 +48,10 @@ export interface InboundDispatcherInit {
   reply: (link: RpcLink, build: AnswerBuilder) => Promise<void>
   received: Counter
   dropped: Counter
+  /** this peer's recent publications, served to subscribers that missed some */
+  replay: TopicReplay
+  /** asks a publisher to resend a topic gap (throttled by the caller) */
+  requestRepair: (gap: SequenceGap) => void
 }
 
 export class InboundDispatcher {
@@ -100,6 +106,13 @@ export class InboundDispatcher {
   async handleLocalMessage (envelope: Envelope): Promise<void> {
     if (this.messageHandler == null) throw new NotFoundError('this peer handles no direct messages')
     await this.messageHandler(this.toReceived(envelope))
+  }
+
+  /** a publication resent by its publisher (gap repair): checked like one from gossipsub */
+  acceptResent (wire: Uint8Array, publisher: string, topic: string): void {
+    if (!this.init.topicHandlers.has(topic)) return
+    void this.acceptFromPubsub({ type: 'signed', topic, data: wire, from: { toString: () => publisher } })
+      .catch(err => { this.drop('internal', publisher, err) })
   }
 
   /** applies the ordering skip policy and delivers what it released */
@@ -184,6 +197,7 @@ export class InboundDispatcher {
 
   private release (result: OrderingResult<InboundItem>): void {
     for (const gap of result.skipped) this.init.log('gave up waiting for %s seq %d..%d', gap.stream, gap.fromSeq, gap.toSeq)
+    for (const gap of result.gaps) if (gap.stream.includes('|t|')) this.init.requestRepair(gap)
     for (const item of result.delivered) {
       if (item.topic != null) this.deliverToTopic(item.topic, item.envelope)
       else if (item.link != null) {
@@ -220,6 +234,13 @@ export class InboundDispatcher {
     this.inFlight++
     const span = this.init.telemetry.startSpan('rpc.handle', { kind: 'server', ...(env.traceparent !== '' ? { parent: env.traceparent } : {}) })
     try {
+      if (env.contentType === RESEND_CONTENT_TYPE) {
+        const wires = this.init.replay.range(readResendRequest(env))
+        await this.init.reply(link, base => ({
+          kind: 'reply', ...base, seq: 0, traceparent: '', correlationId: env.id, ...octetStreamPayload(packEnvelopes(wires))
+        }))
+        return
+      }
       const result = await this.handleLocalRequest(env, {})
       const payload = result instanceof Uint8Array ? octetStreamPayload(result) : jsonPayload(result === undefined ? null : result)
       await this.init.reply(link, base => ({

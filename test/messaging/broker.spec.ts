@@ -15,7 +15,7 @@ import { createMessageId } from '../../src/messaging/message-id.ts'
 import type { Envelope } from '../../src/messaging/envelope.ts'
 import type { MeshLibp2p } from '../../src/network/index.ts'
 import type { Telemetry } from '../../src/monitoring/types.ts'
-import type { BrokerLibp2p, ReceivedMessage } from '../../src/messaging/broker-types.ts'
+import type { BrokerLibp2p, BrokerPubsub, BrokerPubsubMessage, ReceivedMessage } from '../../src/messaging/broker-types.ts'
 import type { Store } from '../../src/storage/types.ts'
 
 /** counts what the broker reports, so tests can see drops */
@@ -34,9 +34,26 @@ function testTelemetry (): Telemetry & { counts: Map<string, number> } {
   }
 }
 
+/** gossipsub as the broker sees it, minus the publications `drop` picks (simulated loss) */
+function lossyPubsub (pubsub: BrokerPubsub, drop: (msg: BrokerPubsubMessage) => boolean): BrokerPubsub {
+  const wrapped = new Map<unknown, (evt: CustomEvent<BrokerPubsubMessage>) => void>()
+  return {
+    subscribe: (t) => { pubsub.subscribe(t) },
+    unsubscribe: (t) => { pubsub.unsubscribe(t) },
+    publish: async (t, d) => await pubsub.publish(t, d),
+    addEventListener: (type, listener) => {
+      const w = (evt: CustomEvent<BrokerPubsubMessage>): void => { if (!drop(evt.detail)) listener(evt) }
+      wrapped.set(listener, w)
+      pubsub.addEventListener(type, w)
+    },
+    removeEventListener: (type, listener) => { pubsub.removeEventListener(type, wrapped.get(listener) ?? listener) }
+  }
+}
+
 interface Peer { libp2p: MeshLibp2p, broker: MessageBroker, store: Store, id: string, dials: () => number, counts: Map<string, number> }
 
-async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awaited<ReturnType<typeof generateKeyPair>>, signEnvelopes = true, maxAttempts = 20): Promise<Peer> {
+async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awaited<ReturnType<typeof generateKeyPair>>, signEnvelopes = true, maxAttempts = 20,
+  dropPublication?: (msg: BrokerPubsubMessage) => boolean): Promise<Peer> {
   const privateKey = key ?? await generateKeyPair('Ed25519')
   const libp2p = await createMeshLibp2p({ privateKey, mesh: 'msgtest', role: 'node', host: '127.0.0.1', port: 0 })
   // the real node satisfies the broker's narrow components (checked by the compiler)
@@ -46,7 +63,7 @@ async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awai
     handle: direct.handle.bind(libp2p),
     unhandle: direct.unhandle.bind(libp2p),
     dialProtocol: async (peer, protocol, options) => { dials++; return await direct.dialProtocol(peer, protocol, options) },
-    services: direct.services
+    services: { pubsub: dropPublication == null ? direct.services.pubsub : lossyPubsub(direct.services.pubsub, dropPublication) }
   }
   const id = libp2p.peerId.toString()
   const telemetry = testTelemetry()
@@ -260,6 +277,28 @@ describe('MessageBroker giving up and stopping', { timeout: 60_000 }, () => {
     } finally {
       await x.broker.stop(); await x.libp2p.stop()
       await y.broker.stop(); await y.libp2p.stop()
+    }
+  })
+})
+
+describe('MessageBroker topic gap repair', { timeout: 60_000 }, () => {
+  it('asks the publisher for publications gossip lost and delivers everything in order', async () => {
+    let seen = 0
+    // the subscriber's gossipsub loses the 2nd and 3rd publication on the topic
+    const sub = await startPeer(undefined, 9, undefined, false, 20, (msg) => msg.topic.endsWith('/t/lossy') && [2, 3].includes(++seen))
+    const pub = await startPeer(undefined, 10, undefined, false)
+    try {
+      await sub.libp2p.dial(pub.libp2p.getMultiaddrs()[0])
+      const got: unknown[] = []
+      sub.broker.subscribe('lossy', m => { got.push(m.data) })
+      await waitFor(() => pub.libp2p.services.pubsub.getSubscribers('agentmesh/msgtest/v1/t/lossy').length > 0, 10_000, 'subscription')
+      for (let i = 1; i <= 5; i++) await pub.broker.publishMessage('lossy', i)
+      await waitFor(() => got.length === 5, 10_000, 'all five publications').catch(err => { throw new Error(`${err.message}: got ${JSON.stringify(got)}, seen ${seen}`) })
+      assert.deepEqual(got, [1, 2, 3, 4, 5])
+      assert.equal(seen, 5, 'two of them never arrived through gossip')
+    } finally {
+      await sub.broker.stop(); await sub.libp2p.stop()
+      await pub.broker.stop(); await pub.libp2p.stop()
     }
   })
 })
