@@ -437,7 +437,11 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     for (const t of transitions) {
       const detail = { peerId: t.member.peerId, member: t.member, reason: 'reason' in t ? t.reason : undefined }
       switch (t.kind) {
-        case 'joined': this.log('%s joined (%s)', t.member.peerId, t.member.record.role); break
+        case 'joined':
+          this.log('%s joined (%s)', t.member.peerId, t.member.record.role)
+          // link up now rather than on the next discovery round
+          this.maybeDial({ id: peerIdFromString(t.member.peerId), multiaddrs: t.member.record.addrs.map(a => multiaddr(a)) })
+          break
         case 'failed': this.metrics?.failures.inc(); this.log('%s failed: %s', t.member.peerId, t.reason); break
         case 'suspect': this.log('%s suspect: %s', t.member.peerId, t.reason); break
         case 'recovered': this.log('%s recovered', t.member.peerId); break

@@ -13,7 +13,19 @@ if (typeof (Promise as any).withResolvers !== 'function') {
   }
 }
 
+/**
+ * The `ws` WebSocket is also an EventEmitter: an 'error' emitted when no EventEmitter listener is
+ * attached (a refused dial after libp2p dropped its listeners) would throw and kill the process.
+ * This one always has one; listeners added with addEventListener still get every error.
+ */
+class NodeWebSocket extends WsWebSocket {
+  constructor (...args: ConstructorParameters<typeof WsWebSocket>) {
+    super(...args)
+    this.on('error', () => {})
+  }
+}
+
 // @libp2p/websockets v10 dials with the global WebSocket, which Node 20 only has behind a flag
 if (typeof (globalThis as any).WebSocket !== 'function') {
-  (globalThis as any).WebSocket = WsWebSocket
+  (globalThis as any).WebSocket = NodeWebSocket
 }

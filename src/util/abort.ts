@@ -21,7 +21,11 @@ export function abortReason (signal: AbortSignal): Error {
 /** settles with `promise`, or rejects with the typed reason as soon as `signal` fires */
 export async function raceSignal<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (signal == null) return await promise
-  throwIfAborted(signal)
+  if (signal.aborted) {
+    // the caller stops waiting, but the promise still settles: never leave its rejection unhandled
+    promise.catch(() => {})
+    throw abortReason(signal)
+  }
   let onAbort: (() => void) | undefined
   try {
     return await Promise.race([

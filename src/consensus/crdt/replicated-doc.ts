@@ -5,8 +5,7 @@
  */
 import * as Y from 'yjs'
 import { InvalidMessageError, MessageTooLargeError, NotFoundError, NotStartedError, StorageError } from '../../errors.ts'
-import { combineSignals, deferred, throwIfAborted } from '../../util/abort.ts'
-import { raceRunning } from './race.ts'
+import { combineSignals, deferred, throwIfAborted, raceSignal } from '../../util/abort.ts'
 import type { Clock, TimerHandle } from '../../util/clock.ts'
 import type { Logger } from '../../util/logger.ts'
 import { encodeGossip, GossipType, StateReason, type GossipMessage } from './codec.ts'
@@ -185,14 +184,14 @@ export class ReplicatedDoc {
     if (!this.fitsDocLimit(0)) throw new MessageTooLargeError(`document ${this.id} exceeds ${this.ctx.limits.maxDocBytes} bytes`)
     const stopTimer = this.ctx.metrics.flushSeconds.startTimer()
     const target = Y.decodeStateVector(Y.encodeStateVector(this.doc))
-    await raceRunning(this.persistence?.idle() ?? Promise.resolve(), signal)
+    await raceSignal(this.persistence?.idle() ?? Promise.resolve(), signal)
     if (minReplicas <= 0 || this.countCovering(target) >= minReplicas) { stopTimer(); return }
     const waiter: FlushWaiter = { target, minReplicas, done: deferred<void>() }
     this.waiters.add(waiter)
     let timer: TimerHandle | undefined
     try {
       timer = this.ctx.clock.setInterval(() => { this.resyncLaggingHolders(target) }, FLUSH_RESYNC_INTERVAL_MS)
-      await raceRunning(waiter.done.promise, signal)
+      await raceSignal(waiter.done.promise, signal)
       stopTimer()
     } finally {
       this.ctx.clock.clearInterval(timer)

@@ -7,8 +7,7 @@
  */
 import * as Y from 'yjs'
 import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, UnreachableError, describeError } from '../../errors.ts'
-import { throwIfAborted, type AbortOptions } from '../../util/abort.ts'
-import { raceRunning } from './race.ts'
+import { throwIfAborted, type AbortOptions, raceSignal } from '../../util/abort.ts'
 import { systemClock, type Clock, type TimerHandle } from '../../util/clock.ts'
 import { componentLogger, type ComponentLogger, type Logger } from '../../util/logger.ts'
 import { systemRng, type Rng } from '../../util/prng.ts'
@@ -174,7 +173,7 @@ export class DocReplicator extends EventTarget {
     try { validateDocId(stateId) } catch (err) { throw new InvalidArgumentError((err as Error).message) }
     const replicas = options.replicas ?? this.init.replicas
     if (!Number.isInteger(replicas) || replicas < 0) throw new InvalidArgumentError('replicas must be a non-negative integer')
-    const rdoc = await raceRunning(this.openDoc(stateId, { role: 'member', owner: this.peerId, replicas }, options), options.signal)
+    const rdoc = await raceSignal(this.openDoc(stateId, { role: 'member', owner: this.peerId, replicas }, options), options.signal)
     const wasReplica = rdoc.role !== 'member' || rdoc.replicas !== replicas || rdoc.owner !== this.peerId
     rdoc.role = 'member'
     rdoc.owner = this.peerId

@@ -4,13 +4,12 @@
  * cooldown, and a cap overall) and inbound ones on `/agentmesh/sync/1.0.0`.
  */
 import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, describeError } from '../../errors.ts'
-import { combineSignals } from '../../util/abort.ts'
+import { combineSignals, raceSignal } from '../../util/abort.ts'
 import type { Clock } from '../../util/clock.ts'
 import type { Logger } from '../../util/logger.ts'
 import { SyncType } from './codec.ts'
 import { MAX_CONCURRENT_SYNCS, SYNC_PROTOCOL } from './constants.ts'
 import type { CrdtMetrics } from './metrics.ts'
-import { raceRunning } from './race.ts'
 import type { ReplicatedDoc, SyncRequest } from './replicated-doc.ts'
 import { refuseSync, runSyncExchange, sendSyncMessage, SyncMessageReader, type SyncTarget } from './sync-session.ts'
 import type { DocStream, DocTransport, PeerId } from './types.ts'
@@ -95,7 +94,7 @@ export class SyncService {
       this.streams.add(stream)
       const reader = new SyncMessageReader(stream, this.init.maxMessageBytes)
       await sendSyncMessage(stream, { type: SyncType.Open, docId: rdoc.id, hold, owner: rdoc.owner }, { signal: s })
-      await raceRunning(runSyncExchange(stream, reader, syncTarget(rdoc, peer), { signal: s }), s)
+      await raceSignal(runSyncExchange(stream, reader, syncTarget(rdoc, peer), { signal: s }), s)
       if (hold) rdoc.recruited.add(peer)
       this.init.metrics.syncs.inc(1, { outcome: 'ok' })
     } catch (err) {
@@ -121,7 +120,7 @@ export class SyncService {
     let key: string | undefined
     try {
       const reader = new SyncMessageReader(stream, this.init.maxMessageBytes)
-      const open = await raceRunning(reader.next(), s)
+      const open = await raceSignal(reader.next(), s)
       if (open?.type !== SyncType.Open) throw new InvalidArgumentError('sync stream must start with OPEN')
       let rdoc = this.init.host.findDoc(open.docId)
       if (rdoc == null && !open.hold) {
@@ -141,7 +140,7 @@ export class SyncService {
       key = `${rdoc.id}\u0000${from}`
       this.enter(key)
       this.lastSync.set(key, this.init.clock.monotonic())
-      await raceRunning(runSyncExchange(stream, reader, syncTarget(rdoc, from), { signal: s }), s)
+      await raceSignal(runSyncExchange(stream, reader, syncTarget(rdoc, from), { signal: s }), s)
       this.init.metrics.syncs.inc(1, { outcome: 'ok' })
     } catch (err) {
       stream.abort(err as Error)
