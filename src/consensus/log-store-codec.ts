@@ -2,8 +2,7 @@
  * On-disk records of the durable Raft log, each `[version, ...fields]` in lib0 varints:
  *   entry      [1, term, type, data]                 key `e/<16-digit index>`
  *   hard state [1, term, vote, commit]               key `hs`
- *   conf state [1, nVoters, ...voters, nLearners, ...learners]    key `cs`
- *   snapshot   [1, index, term, confState, data]     key `snap`
+ *   snapshot   [1, index, term, nVoters, ...voters, nLearners, ...learners, data]    key `snap`
  *   log start  [1, index, term]  (the dummy entry before the first kept one)    key `start`
  */
 import {
@@ -23,7 +22,6 @@ const SMALL_RECORD_BYTES = 64 * 1024 + MAX_STORED_CONF_MEMBERS * (MAX_STORED_NOD
 
 export const ENTRY_KEY_PREFIX = 'e/'
 export const HARD_STATE_KEY = 'hs'
-export const CONF_STATE_KEY = 'cs'
 export const SNAPSHOT_KEY = 'snap'
 export const LOG_START_KEY = 'start'
 
@@ -91,20 +89,6 @@ function readConfState (d: Decoder): ConfState {
   const nl = readCount(d, 'learners', MAX_STORED_CONF_MEMBERS)
   for (let i = 0; i < nl; i++) learners.push(readString(d, 'learner', MAX_STORED_NODE_ID_BYTES))
   return { voters, learners }
-}
-
-export function encodeConfState (cs: ConfState): Uint8Array {
-  return encodeWith(enc => {
-    encoding.writeUint8(enc, RECORD_VERSION)
-    writeConfState(enc, cs)
-  })
-}
-
-export function decodeConfState (bytes: Uint8Array): ConfState {
-  return decodeWith('conf state', bytes, SMALL_RECORD_BYTES, d => {
-    readVersion(d, 'conf state', RECORD_VERSION)
-    return readConfState(d)
-  })
 }
 
 export function encodeSnapshot (s: Snapshot): Uint8Array {

@@ -21,9 +21,9 @@ import type { RaftInitialState, RaftLogStorage } from './raft/storage.ts'
 import { EntryType } from './raft/types.ts'
 import type { ConfState, Entry, HardState, Snapshot } from './raft/types.ts'
 import {
-  CONF_STATE_KEY, ENTRY_KEY_PREFIX, HARD_STATE_KEY, LOG_START_KEY, SNAPSHOT_KEY,
-  decodeConfState, decodeEntry, decodeHardState, decodeLogStart, decodeSnapshot,
-  encodeConfState, encodeEntry, encodeHardState, encodeLogStart, encodeSnapshot, entryKey, indexOfEntryKey
+  ENTRY_KEY_PREFIX, HARD_STATE_KEY, LOG_START_KEY, SNAPSHOT_KEY,
+  decodeEntry, decodeHardState, decodeLogStart, decodeSnapshot,
+  encodeEntry, encodeHardState, encodeLogStart, encodeSnapshot, entryKey, indexOfEntryKey
 } from './log-store-codec.ts'
 
 const log = componentLogger('consensus:log-store')
@@ -36,8 +36,12 @@ export interface RaftPersist {
 }
 
 export interface DurableRaftLogInit {
-  /** membership recorded when the store is new (a bootstrap); ignored when it already holds a log */
-  confState?: ConfState
+  /**
+   * for a brand-new group: when the store holds no log yet, start it with a bootstrap snapshot at
+   * index 1, term 1 holding this membership (as MemoryRaftStorage.bootstrap). Ignored when the
+   * store already holds a log. Nodes that join later open an empty log and get a snapshot.
+   */
+  bootstrap?: ConfState
 }
 
 function copyConfState (cs: ConfState): ConfState {
@@ -56,7 +60,6 @@ function corrupt (what: string, cause?: unknown): StorageError {
 /** the in-memory view; replaced wholesale or mutated only after a write was acknowledged */
 interface View {
   hardState: HardState
-  confState: ConfState
   snap: Snapshot
   /** ents[0] is a dummy at the compaction point (index and term of the last compacted entry) */
   ents: Entry[]
@@ -73,24 +76,24 @@ export class DurableRaftLog implements RaftLogStorage {
     this.view = view
   }
 
-  /** loads the log kept in `store` (or starts an empty one, recording `init.confState`) */
+  /** loads the log kept in `store`, or starts a new one (with `init.bootstrap`'s snapshot if given) */
   static async open (store: Store, init: DurableRaftLogInit = {}, options: AbortOptions = {}): Promise<DurableRaftLog> {
     throwIfAborted(options.signal)
     const view = await loadView(store)
     if (view == null) {
-      const cs = copyConfState(init.confState ?? { voters: [], learners: [] })
-      const fresh: View = {
+      const empty: View = {
         hardState: { term: 0, vote: '', commit: 0 },
-        confState: cs,
-        snap: { metadata: { index: 0, term: 0, confState: copyConfState(cs) }, data: new Uint8Array(0) },
+        snap: { metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } }, data: new Uint8Array(0) },
         ents: [dummyEntry(0, 0)],
         bytes: 0
       }
-      await store.batch([
-        { type: 'put', key: LOG_START_KEY, value: encodeLogStart({ index: 0, term: 0 }) },
-        { type: 'put', key: CONF_STATE_KEY, value: encodeConfState(cs) }
-      ], { sync: true, signal: options.signal })
-      return new DurableRaftLog(store, fresh)
+      const plan = new Plan(empty)
+      plan.startLog()
+      if (init.bootstrap != null) {
+        plan.applySnapshot({ metadata: { index: 1, term: 1, confState: copyConfState(init.bootstrap) }, data: new Uint8Array(0) })
+      }
+      await store.batch(plan.ops, { sync: true, signal: options.signal })
+      return new DurableRaftLog(store, plan.commit())
     }
     log('recovered log: first %d last %d term %d commit %d', view.ents[0].index + 1, view.ents[0].index + view.ents.length - 1, view.hardState.term, view.hardState.commit)
     return new DurableRaftLog(store, view)
@@ -98,8 +101,9 @@ export class DurableRaftLog implements RaftLogStorage {
 
   // ---- RaftLogStorage (synchronous reads from memory) ----
 
+  /** the hard state, and the membership of the latest snapshot (conf changes after it are in the log) */
   initialState (): RaftInitialState {
-    return { hardState: { ...this.view.hardState }, confState: copyConfState(this.view.confState) }
+    return { hardState: { ...this.view.hardState }, confState: copyConfState(this.view.snap.metadata.confState) }
   }
 
   entries (lo: number, hi: number, maxBytes: number): Entry[] {
@@ -172,15 +176,6 @@ export class DurableRaftLog implements RaftLogStorage {
     await this.persist({ snapshot: snap }, options)
   }
 
-  /** the membership as conf changes apply; returned by initialState() after a restart */
-  async setConfState (cs: ConfState, options: AbortOptions = {}): Promise<void> {
-    await this.serialised(options, () => {
-      const plan = new Plan(this.view)
-      plan.setConfState(cs)
-      return plan
-    })
-  }
-
   /**
    * records a snapshot of the state machine at index i (<= lastIndex) for lagging followers and
    * restarts; call compact() separately to drop the entries it covers
@@ -222,7 +217,6 @@ export class DurableRaftLog implements RaftLogStorage {
 class Plan {
   readonly ops: BatchOp[] = []
   private hardState: HardState
-  private confState: ConfState
   private snap: Snapshot
   /** the kept prefix of the old ents (length), or a fresh dummy replacing them all */
   private base: Entry[]
@@ -233,7 +227,6 @@ class Plan {
   constructor (view: View) {
     this.old = view
     this.hardState = view.hardState
-    this.confState = view.confState
     this.snap = view.snap
     this.base = view.ents
     this.keep = view.ents.length
@@ -251,9 +244,9 @@ class Plan {
     this.ops.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(this.hardState) })
   }
 
-  setConfState (cs: ConfState): void {
-    this.confState = copyConfState(cs)
-    this.ops.push({ type: 'put', key: CONF_STATE_KEY, value: encodeConfState(this.confState) })
+  /** marks the store as holding a log (an empty one starting at index 1) */
+  startLog (): void {
+    this.ops.push({ type: 'put', key: LOG_START_KEY, value: encodeLogStart({ index: 0, term: 0 }) })
   }
 
   applySnapshot (snap: Snapshot): void {
@@ -265,7 +258,6 @@ class Plan {
     this.added = []
     this.ops.push({ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshot(this.snap) })
     this.ops.push({ type: 'put', key: LOG_START_KEY, value: encodeLogStart({ index: snap.metadata.index, term: snap.metadata.term }) })
-    this.setConfState(snap.metadata.confState)
   }
 
   append (entries: Entry[]): void {
@@ -298,7 +290,7 @@ class Plan {
     if (i < this.offset) throw new LogCompactedError()
     if (i > this.lastIndex) throw new LogUnavailableError(`snapshot ${i} is out of bound lastindex(${this.lastIndex})`)
     this.snap = {
-      metadata: { index: i, term: this.entryAt(i).term, confState: copyConfState(cs ?? this.confState) },
+      metadata: { index: i, term: this.entryAt(i).term, confState: copyConfState(cs ?? this.snap.metadata.confState) },
       data
     }
     this.ops.push({ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshot(this.snap) })
@@ -335,7 +327,7 @@ class Plan {
     }
     let bytes = 0
     for (let k = 1; k < ents.length; k++) bytes += entrySizeBytes(ents[k])
-    return { hardState: this.hardState, confState: this.confState, snap: this.snap, ents, bytes }
+    return { hardState: this.hardState, snap: this.snap, ents, bytes }
   }
 }
 
@@ -347,12 +339,10 @@ async function loadView (store: Store): Promise<View | undefined> {
     const start = decodeLogStart(startBytes)
     const hsBytes = await store.get(HARD_STATE_KEY)
     const hardState = hsBytes != null ? decodeHardState(hsBytes) : { term: 0, vote: '', commit: 0 }
-    const csBytes = await store.get(CONF_STATE_KEY)
-    const confState = csBytes != null ? decodeConfState(csBytes) : { voters: [], learners: [] }
     const snapBytes = await store.get(SNAPSHOT_KEY)
     const snap: Snapshot = snapBytes != null
       ? decodeSnapshot(snapBytes)
-      : { metadata: { index: 0, term: 0, confState: copyConfState(confState) }, data: new Uint8Array(0) }
+      : { metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } }, data: new Uint8Array(0) }
     const ents: Entry[] = [dummyEntry(start.index, start.term)]
     let bytes = 0
     for await (const [key, value] of store.entries(prefixRange(ENTRY_KEY_PREFIX))) {
@@ -364,7 +354,7 @@ async function loadView (store: Store): Promise<View | undefined> {
       ents.push(e)
       bytes += entrySizeBytes(e)
     }
-    return { hardState, confState, snap, ents, bytes }
+    return { hardState, snap, ents, bytes }
   } catch (err) {
     if (err instanceof StorageError) throw err
     throw corrupt(err instanceof Error ? err.message : String(err), err)

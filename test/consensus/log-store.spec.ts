@@ -28,16 +28,25 @@ async function withDir<T> (fn: (dir: string) => Promise<T>): Promise<T> {
 }
 
 describe('DurableRaftLog', () => {
-  it('starts empty with the bootstrap membership and serves etcd-style reads', async () => {
-    const l = await DurableRaftLog.open(new MemoryStore(), { confState: { voters: ['a', 'b', 'c'], learners: [] } })
-    assert.deepEqual(l.initialState(), { hardState: { term: 0, vote: '', commit: 0 }, confState: { voters: ['a', 'b', 'c'], learners: [] } })
-    assert.equal(l.firstIndex(), 1)
-    assert.equal(l.lastIndex(), 0)
-    assert.equal(l.term(0), 0)
-    assert.deepEqual(l.entries(1, 1, 100), [])
-    assert.throws(() => l.entries(0, 1, 100), { name: 'LogCompactedError' })
-    assert.throws(() => l.entries(1, 2, 100), { name: 'LogUnavailableError' })
-    assert.throws(() => l.term(1), { name: 'LogUnavailableError' })
+  it('starts empty, or from a bootstrap snapshot holding the membership, and serves etcd-style reads', async () => {
+    const empty = await DurableRaftLog.open(new MemoryStore())
+    assert.deepEqual(empty.initialState(), { hardState: { term: 0, vote: '', commit: 0 }, confState: { voters: [], learners: [] } })
+    assert.equal(empty.firstIndex(), 1)
+    assert.equal(empty.lastIndex(), 0)
+    assert.equal(empty.term(0), 0)
+    assert.deepEqual(empty.entries(1, 1, 100), [])
+    assert.throws(() => empty.entries(0, 1, 100), { name: 'LogCompactedError' })
+    assert.throws(() => empty.entries(1, 2, 100), { name: 'LogUnavailableError' })
+    assert.throws(() => empty.term(1), { name: 'LogUnavailableError' })
+
+    const store = new MemoryStore()
+    const l = await DurableRaftLog.open(store, { bootstrap: { voters: ['a', 'b', 'c'], learners: [] } })
+    const model = MemoryRaftStorage.bootstrap({ voters: ['a', 'b', 'c'], learners: [] })
+    for (const s of [l, await DurableRaftLog.open(store, { bootstrap: { voters: ['ignored'], learners: [] } })]) {
+      assert.deepEqual(s.initialState(), model.initialState())
+      assert.deepEqual([s.firstIndex(), s.lastIndex(), s.term(1)], [model.firstIndex(), model.lastIndex(), model.term(1)])
+      assert.deepEqual(s.snapshot().metadata, model.snapshot().metadata)
+    }
   })
 
   it('appends, truncates a conflicting suffix, limits bytes, and compacts', async () => {
@@ -63,18 +72,17 @@ describe('DurableRaftLog', () => {
 
   it('recovers term, vote, commit, log, membership and snapshot from the same store', async () => {
     const store = new MemoryStore()
-    const l = await DurableRaftLog.open(store, { confState: { voters: ['a'], learners: [] } })
-    await l.persist({ hardState: { term: 2, vote: 'b', commit: 3 }, entries: range(1, 6, 2) })
-    await l.setConfState({ voters: ['a', 'b'], learners: ['c'] })
-    const snap = await l.createSnapshot(4, undefined, new Uint8Array([9, 9]))
+    const l = await DurableRaftLog.open(store, { bootstrap: { voters: ['a'], learners: [] } })
+    await l.persist({ hardState: { term: 2, vote: 'b', commit: 3 }, entries: range(2, 7, 2) })
+    const snap = await l.createSnapshot(5, { voters: ['a', 'b'], learners: ['c'] }, new Uint8Array([9, 9]))
     assert.equal(snap.metadata.term, 2)
-    await l.compact(3)
-    const r = await DurableRaftLog.open(store, { confState: { voters: ['ignored'], learners: [] } })
+    await l.compact(4)
+    const r = await DurableRaftLog.open(store, { bootstrap: { voters: ['ignored'], learners: [] } })
     assert.deepEqual(r.initialState(), { hardState: { term: 2, vote: 'b', commit: 3 }, confState: { voters: ['a', 'b'], learners: ['c'] } })
     assert.deepEqual(view(r), view(l))
-    assert.equal(r.firstIndex(), 4)
-    assert.equal(r.term(3), 2)
-    assert.deepEqual(r.snapshot().metadata, { index: 4, term: 2, confState: { voters: ['a', 'b'], learners: ['c'] } })
+    assert.equal(r.firstIndex(), 5)
+    assert.equal(r.term(4), 2)
+    assert.deepEqual(r.snapshot().metadata, { index: 5, term: 2, confState: { voters: ['a', 'b'], learners: ['c'] } })
     assert.deepEqual([...r.snapshot().data], [9, 9])
     assert.equal(r.cachedBytes(), l.cachedBytes())
   })
@@ -137,11 +145,12 @@ describe('DurableRaftLog', () => {
   })
 
   it('matches MemoryRaftStorage under a seeded random workload, across reopens', async () => {
-    for (const seed of [1, 2, 3]) {
+    for (const seed of [1, 2, 3, 4]) {
       const rng = seededRng(seed)
       const store = new MemoryStore()
-      let durable = await DurableRaftLog.open(store)
-      const model = new MemoryRaftStorage()
+      const cs = { voters: ['a', 'b'], learners: [] }
+      let durable = await DurableRaftLog.open(store, seed % 2 === 0 ? { bootstrap: cs } : {})
+      const model = seed % 2 === 0 ? MemoryRaftStorage.bootstrap(cs) : new MemoryRaftStorage()
       let term = 1
       for (let step = 0; step < 300; step++) {
         const r = rng.int(20)
@@ -173,7 +182,7 @@ describe('DurableRaftLog', () => {
         assert.equal(durable.lastIndex(), model.lastIndex(), msg)
         assert.equal(durable.term(durable.firstIndex() - 1), model.term(model.firstIndex() - 1), msg)
         assert.deepEqual(view(durable), view(model), msg)
-        assert.deepEqual(durable.getHardState(), model.getHardState(), msg)
+        assert.deepEqual(durable.initialState(), model.initialState(), msg)
         assert.equal(durable.snapshot().metadata.index, model.snapshot().metadata.index, msg)
         assert.deepEqual([...durable.snapshot().data], [...model.snapshot().data], msg)
       }
@@ -183,8 +192,8 @@ describe('DurableRaftLog', () => {
   it('recovers from LevelDB after close and reopen', async () => {
     await withDir(async (dir) => {
       const store = await LevelStore.open(dir)
-      const l = await DurableRaftLog.open(store.sub('raft/'), { confState: { voters: ['a', 'b', 'c'], learners: [] } })
-      await l.persist({ hardState: { term: 3, vote: 'c', commit: 40 }, entries: range(1, 50, 3) })
+      const l = await DurableRaftLog.open(store.sub('raft/'), { bootstrap: { voters: ['a', 'b', 'c'], learners: [] } })
+      await l.persist({ hardState: { term: 3, vote: 'c', commit: 40 }, entries: range(2, 50, 3) })
       await l.append([ent(45, 4, 'new45')])
       await l.compact(10)
       await store.close()
