@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test'
+import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -28,7 +28,7 @@ storeContract('leveldb', {
     const dir = dirs.get(store)
     if (dir != null) await rm(dir, { recursive: true, force: true })
   }
-})
+}, { describe, it, afterEach })
 
 describe('openStore (node)', () => {
   it('gives a MemoryStore for "memory" and a LevelDB store for a directory that persists', async () => {

@@ -1,12 +1,51 @@
 /**
  * The Store contract, as one suite every backend runs (memory, LevelDB, IndexedDB).
- * Platform-neutral: no node: imports besides the test runner and assert, so the browser runner
- * can run it on IndexedDB.
+ * Platform-neutral: no node: imports. The caller hands in its runner's describe/it/afterEach
+ * (node:test in Node, mocha globals in the browser), and assertions are the small ones below.
  */
-import { describe, it, afterEach } from 'node:test'
-import assert from 'node:assert/strict'
 import type { Store } from '../../src/storage/types.ts'
 import { seededRng } from '../../src/util/prng.ts'
+
+/** the test functions of whichever runner runs the suite */
+export interface TestApi {
+  describe: (name: string, fn: () => void) => unknown
+  it: (name: string, fn: () => Promise<void>) => unknown
+  afterEach: (fn: () => Promise<void>) => unknown
+}
+
+function fail (message: string): never {
+  throw new Error(`assertion failed: ${message}`)
+}
+
+const show = (v: unknown): string => JSON.stringify(v, (_k, x) => x instanceof Uint8Array ? [...x] : x === undefined ? '<undefined>' : x)
+
+interface Assertions {
+  ok: (cond: unknown, message?: string) => asserts cond
+  equal: (actual: unknown, expected: unknown, message?: string) => void
+  deepEqual: (actual: unknown, expected: unknown, message?: string) => void
+  rejects: (p: Promise<unknown>, expected: { name: string }) => Promise<void>
+}
+
+const assert: Assertions = {
+  ok (cond: unknown, message = 'expected a truthy value'): asserts cond {
+    if (cond == null || cond === false) fail(message)
+  },
+  equal (actual: unknown, expected: unknown, message = ''): void {
+    if (!Object.is(actual, expected)) fail(`${message} expected ${show(expected)}, got ${show(actual)}`)
+  },
+  deepEqual (actual: unknown, expected: unknown, message = ''): void {
+    if (show(actual) !== show(expected)) fail(`${message} expected ${show(expected)}, got ${show(actual)}`)
+  },
+  async rejects (p: Promise<unknown>, expected: { name: string }): Promise<void> {
+    try {
+      await p
+    } catch (err) {
+      if ((err as Error)?.name !== expected.name) fail(`expected ${expected.name}, got ${String((err as Error)?.name)}: ${String((err as Error)?.message)}`)
+      return
+    }
+    fail(`expected a rejection with ${expected.name}`)
+  }
+}
 
 export interface StoreHarness {
   /** a new, empty store */
@@ -30,7 +69,7 @@ async function keysOf (it: AsyncIterable<[string, Uint8Array]>): Promise<string[
   return (await collect(it)).map(([k]) => k)
 }
 
-export function storeContract (name: string, harness: StoreHarness): void {
+export function storeContract (name: string, harness: StoreHarness, { describe, it, afterEach }: TestApi): void {
   describe(`Store contract: ${name}`, () => {
     const opened: Store[] = []
     const open = async (): Promise<Store> => {
