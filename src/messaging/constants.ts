@@ -93,3 +93,6 @@ export const GAP_REPAIR_MAX_MESSAGES = 256
 export const GAP_REPAIR_INTERVAL_MS = 500
 /** content type of a resend request (JSON `{ topic, fromSeq, toSeq }`) */
 export const RESEND_CONTENT_TYPE = 'application/vnd.agentmesh.resend+json'
+
+/** an inbound request or direct message whose handler runs longer is answered TimeoutError / not acked */
+export const HANDLER_TIMEOUT_MS = 30_000

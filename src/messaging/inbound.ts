@@ -6,8 +6,9 @@
  * logged, counted and dropped; it never throws out of here.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { CapacityError, InvalidMessageError, NotFoundError, NotOwnerError, UnauthorizedError } from '../errors.ts'
-import { MAX_INBOUND_REQUESTS_IN_FLIGHT, RESEND_CONTENT_TYPE } from './constants.ts'
+import { CapacityError, InvalidMessageError, NotFoundError, NotOwnerError, TimeoutError, UnauthorizedError } from '../errors.ts'
+import { raceSignal } from '../util/abort.ts'
+import { HANDLER_TIMEOUT_MS, MAX_INBOUND_REQUESTS_IN_FLIGHT, RESEND_CONTENT_TYPE } from './constants.ts'
 import { packEnvelopes, readResendRequest } from './topic-replay.ts'
 import { decodeEnvelope, isCorrelated } from './envelope.ts'
 import { CONTENT_TYPE_OCTET_STREAM, errorPayload, jsonPayload, octetStreamPayload, readPayload } from './payload.ts'
@@ -209,10 +210,16 @@ export class InboundDispatcher {
 
   private async deliverDirect (env: Envelope, link: RpcLink): Promise<void> {
     try {
-      await this.handleLocalMessage(env)
+      // a handler that hangs must not hold up every later message: past the limit the message is
+      // left unacked (the sender retries; if the handler did finish, dedup re-acks the retry)
+      await raceSignal(this.handleLocalMessage(env), AbortSignal.timeout(HANDLER_TIMEOUT_MS))
       this.ack(link, env)
     } catch (err) {
       // not for this peer (agent moved) or unreadable: tell the sender, who re-resolves or gives up
+      if (err instanceof TimeoutError) {
+        this.init.log('message handler timed out on %s from %s', env.id, env.sender)
+        return
+      }
       if (err instanceof NotOwnerError || err instanceof NotFoundError || err instanceof InvalidMessageError) {
         // not delivered: a retry (here, once the agent arrives) must not be taken for a duplicate
         this.init.dedup.forget({ id: env.id, stream: directStream(env), seq: env.seq })
@@ -241,7 +248,8 @@ export class InboundDispatcher {
         }))
         return
       }
-      const result = await this.handleLocalRequest(env, {})
+      const signal = AbortSignal.timeout(HANDLER_TIMEOUT_MS)
+      const result = await raceSignal(this.handleLocalRequest(env, { signal }), signal)
       const payload = result instanceof Uint8Array ? octetStreamPayload(result) : jsonPayload(result === undefined ? null : result)
       await this.init.reply(link, base => ({
         kind: 'reply', ...base, seq: 0, traceparent: span.traceparent(), correlationId: env.id, ...payload
