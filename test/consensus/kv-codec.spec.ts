@@ -48,7 +48,8 @@ const command: fc.Arbitrary<KvCommand> = fc.oneof(
     .map(([t, n, f, r]) => strip({ type: 'lease-grant' as const, ttlMs: t, nowMs: n, fenceKey: f, requestId: r })),
   fc.tuple(fc.integer({ min: 1, max: 1000 }), uint).map(([l, n]) => ({ type: 'lease-keepalive' as const, lease: l, nowMs: n })),
   fc.tuple(fc.integer({ min: 1, max: 1000 }), meta).map(([l, m]) => ({ type: 'lease-revoke' as const, lease: l, ...strip(m) })),
-  uint.map(n => ({ type: 'expire-leases' as const, nowMs: n }))
+  uint.map(n => ({ type: 'expire-leases' as const, nowMs: n })),
+  uint.map(n => ({ type: 'lease-promote' as const, nowMs: n }))
 )
 
 const keyValue: fc.Arbitrary<KeyValue> = fc.tuple(key, bytes, fc.integer({ min: 1, max: 100 }), fc.nat(100), fc.integer({ min: 1, max: 100 }), fc.nat(100))
@@ -68,6 +69,7 @@ const result: fc.Arbitrary<KvResult> = fc.oneof(
   fc.tuple(fc.constantFrom('lease-grant', 'lease-keepalive' as const), uint, uint, uint).map(([type, l, t, e]) => ({ type, lease: l, ttlMs: t, expiresAtMs: e })),
   fc.tuple(uint, uint).map(([r, d]) => ({ type: 'lease-revoke' as const, revision: r, deleted: d })),
   fc.tuple(uint, fc.array(uint, { maxLength: 4 })).map(([r, e]) => ({ type: 'expire-leases' as const, revision: r, expired: e })),
+  uint.map(n => ({ type: 'lease-promote' as const, leases: n })),
   fc.tuple(fc.constantFrom('StaleEpochError', 'NotFoundError', 'InvalidArgumentError' as const), fc.string({ maxLength: 20 })).map(([name, message]) => ({ type: 'error' as const, name, message }))
 )
 

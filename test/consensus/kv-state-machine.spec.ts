@@ -159,6 +159,21 @@ describe('KvStateMachine: leases', () => {
     assert.equal(put.type === 'error' && put.name, 'NotFoundError')
   })
 
+  it('promotes leases for a new leader so none expires before a full TTL from its clock', () => {
+    const { sm, run } = replica()
+    const a = ok(run({ type: 'lease-grant', ttlMs: 1000, nowMs: 0 }))
+    const b = ok(run({ type: 'lease-grant', ttlMs: 5000, nowMs: 0 }))
+    assert.ok(a.type === 'lease-grant' && b.type === 'lease-grant')
+    // the new leader's clock reads 900: every lease gets a full TTL from there
+    assert.deepEqual(run({ type: 'lease-promote', nowMs: 900 }), { type: 'lease-promote', leases: 2 })
+    assert.equal(sm.lease(a.lease)?.expiresAtMs, 1900)
+    assert.equal(sm.lease(b.lease)?.expiresAtMs, 5900)
+    assert.deepEqual(run({ type: 'lease-promote', nowMs: 0 }), { type: 'lease-promote', leases: 2 })
+    assert.equal(sm.lease(a.lease)?.expiresAtMs, 1900, 'promotion never shortens a lease')
+    assert.deepEqual(ok(run({ type: 'expire-leases', nowMs: 1500 })), { type: 'expire-leases', revision: 1, expired: [] })
+    assert.deepEqual(ok(run({ type: 'expire-leases', nowMs: 1900 })), { type: 'expire-leases', revision: 1, expired: [a.lease] })
+  })
+
   it('revokes a lease with its keys in one revision; re-putting a key without the lease detaches it', () => {
     const { sm, run } = replica()
     const g = ok(run({ type: 'lease-grant', ttlMs: 1000, nowMs: 0 }))

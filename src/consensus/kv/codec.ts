@@ -17,7 +17,7 @@ import { validateCommand } from './validate.ts'
 export const KV_COMMAND_VERSION = 1
 
 const COMMAND_TAGS: Record<KvCommandType, number> = {
-  put: 1, delete: 2, get: 3, range: 4, cas: 5, txn: 6, 'lease-grant': 7, 'lease-keepalive': 8, 'lease-revoke': 9, 'expire-leases': 10
+  put: 1, delete: 2, get: 3, range: 4, cas: 5, txn: 6, 'lease-grant': 7, 'lease-keepalive': 8, 'lease-revoke': 9, 'expire-leases': 10, 'lease-promote': 11
 }
 const OP_TAGS = { put: 1, delete: 2, get: 3, range: 4 } as const
 const COMPARE_OPS: CompareOp[] = ['==', '!=', '<', '>']
@@ -167,7 +167,9 @@ export function encodeCommand (cmd: KvCommand): Uint8Array {
         break
       case 'lease-keepalive': writeUint(e, cmd.lease); writeUint(e, cmd.nowMs); writeMeta(e, { requestId: cmd.requestId }); break
       case 'lease-revoke': writeUint(e, cmd.lease); writeMeta(e, cmd); break
-      case 'expire-leases': writeUint(e, cmd.nowMs); break
+      case 'expire-leases':
+      case 'lease-promote':
+        writeUint(e, cmd.nowMs); break
     }
   })
   if (bytes.byteLength > MAX_COMMAND_BYTES) throw new MessageTooLargeError(`command of ${bytes.byteLength} bytes exceeds ${MAX_COMMAND_BYTES}`)
@@ -217,6 +219,7 @@ export function decodeCommand (bytes: Uint8Array): KvCommand {
       }
       case COMMAND_TAGS['lease-revoke']: return { type: 'lease-revoke', lease: readUint(d, 'lease'), ...readMeta(d) }
       case COMMAND_TAGS['expire-leases']: return { type: 'expire-leases', nowMs: readUint(d, 'nowMs') }
+      case COMMAND_TAGS['lease-promote']: return { type: 'lease-promote', nowMs: readUint(d, 'nowMs') }
       default: throw new InvalidMessageError(`unknown command type ${tag}`)
     }
   })

@@ -17,7 +17,7 @@ import type { KeyValue, KvResult, OpResult } from './types.ts'
 export const KV_RESULT_VERSION = 1
 
 const RESULT_TAGS: Record<KvResult['type'], number> = {
-  error: 0, put: 1, delete: 2, get: 3, range: 4, cas: 5, txn: 6, 'lease-grant': 7, 'lease-keepalive': 8, 'lease-revoke': 9, 'expire-leases': 10
+  error: 0, put: 1, delete: 2, get: 3, range: 4, cas: 5, txn: 6, 'lease-grant': 7, 'lease-keepalive': 8, 'lease-revoke': 9, 'expire-leases': 10, 'lease-promote': 11
 }
 const OP_RESULT_TAGS = { put: 1, delete: 2, get: 3, range: 4 } as const
 
@@ -108,6 +108,7 @@ export function writeResult (e: Encoder, r: KvResult): void {
       writeUint(e, r.revision); writeUint(e, r.expired.length)
       for (const id of r.expired) writeUint(e, id)
       break
+    case 'lease-promote': writeUint(e, r.leases); break
   }
 }
 
@@ -145,6 +146,7 @@ export function readResult (d: Decoder): KvResult {
       for (let i = 0; i < n; i++) expired.push(readUint(d, 'lease'))
       return { type: 'expire-leases', revision, expired }
     }
+    case RESULT_TAGS['lease-promote']: return { type: 'lease-promote', leases: readUint(d, 'leases') }
     default: throw new InvalidMessageError(`unknown result type ${tag}`)
   }
 }

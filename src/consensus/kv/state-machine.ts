@@ -220,6 +220,10 @@ export class KvStateMachine {
         for (const id of expired) this.revokeLease(id)
         return { type: 'expire-leases', revision: this.s.revision, expired }
       }
+      case 'lease-promote': {
+        for (const l of this.s.leases.values()) l.expiresAtMs = Math.max(l.expiresAtMs, cmd.nowMs + l.ttlMs)
+        return { type: 'lease-promote', leases: this.s.leases.size }
+      }
     }
   }
 

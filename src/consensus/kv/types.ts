@@ -9,7 +9,7 @@
  * Leases: a lease's id is the Raft index of the command that granted it, so it also serves as a
  * fencing token that grows with every grant. Time never comes from a clock inside the state
  * machine: `nowMs` arrives in commands, and the leader proposes `expire-leases` so every replica
- * expires the same leases at the same log position.
+ * expires the same leases at the same log position (a new leader first proposes `lease-promote`).
  *
  * Fences: any write may present `fence: { key, token, lease? }`. The state machine remembers, per
  * fence key, the highest token it accepted (or that a `lease-grant` with `fenceKey` installed);
@@ -74,6 +74,12 @@ export type KvCommand =
   | { type: 'lease-keepalive', lease: number, nowMs: number, requestId?: string }
   | ({ type: 'lease-revoke', lease: number } & WriteMeta)
   | { type: 'expire-leases', nowMs: number }
+  /**
+   * proposed by a new leader before it expires anything: every lease gets at least a full TTL from
+   * `nowMs`, so keepalives sent to the old leader, or a clock running ahead of the old leader's,
+   * cannot expire a lease early (etcd's lease promotion)
+   */
+  | { type: 'lease-promote', nowMs: number }
 
 export type KvCommandType = KvCommand['type']
 
@@ -103,6 +109,7 @@ export type KvResult =
   | { type: 'lease-keepalive', lease: number, ttlMs: number, expiresAtMs: number }
   | { type: 'lease-revoke', revision: number, deleted: number }
   | { type: 'expire-leases', revision: number, expired: number[] }
+  | { type: 'lease-promote', leases: number }
   | { type: 'error', name: KvErrorName, message: string }
 
 export type KvErrorResult = Extract<KvResult, { type: 'error' }>

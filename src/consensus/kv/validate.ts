@@ -113,7 +113,9 @@ export function validateCommand (cmd: KvCommand): void {
       return
     case 'lease-keepalive': checkUint(cmd.lease, 'lease', 1); checkUint(cmd.nowMs, 'nowMs'); checkMeta(cmd); return
     case 'lease-revoke': checkUint(cmd.lease, 'lease', 1); checkMeta(cmd); return
-    case 'expire-leases': checkUint(cmd.nowMs, 'nowMs'); return
+    case 'expire-leases':
+    case 'lease-promote':
+      checkUint(cmd.nowMs, 'nowMs'); return
     default: throw new InvalidArgumentError(`unknown command type ${String((cmd as { type?: unknown }).type)}`)
   }
 }
