@@ -317,16 +317,21 @@ class Plan {
   /** the view after the write; reuses the old entries array when only appending to it */
   commit (): View {
     let ents: Entry[]
+    let bytes: number
     if (this.base === this.old.ents) {
       ents = this.base
+      bytes = this.old.bytes
+      for (let k = Math.max(1, this.keep); k < ents.length; k++) bytes -= entrySizeBytes(ents[k])
       if (this.keep < ents.length) ents.length = this.keep
-      for (const e of this.added) ents.push(e)
     } else {
       ents = this.keep === this.base.length ? this.base : this.base.slice(0, this.keep)
-      for (const e of this.added) ents.push(e)
+      bytes = 0
+      for (let k = 1; k < ents.length; k++) bytes += entrySizeBytes(ents[k])
     }
-    let bytes = 0
-    for (let k = 1; k < ents.length; k++) bytes += entrySizeBytes(ents[k])
+    for (const e of this.added) {
+      ents.push(e)
+      bytes += entrySizeBytes(e)
+    }
     return { hardState: this.hardState, snap: this.snap, ents, bytes }
   }
 }

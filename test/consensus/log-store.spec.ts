@@ -183,6 +183,8 @@ describe('DurableRaftLog', () => {
         assert.equal(durable.term(durable.firstIndex() - 1), model.term(model.firstIndex() - 1), msg)
         assert.deepEqual(view(durable), view(model), msg)
         assert.deepEqual(durable.initialState(), model.initialState(), msg)
+        const expectedBytes = view(model).reduce((n, [, , text]) => n + 24 + new TextEncoder().encode(text).byteLength, 0)
+        assert.equal(durable.cachedBytes(), expectedBytes, msg)
         assert.equal(durable.snapshot().metadata.index, model.snapshot().metadata.index, msg)
         assert.deepEqual([...durable.snapshot().data], [...model.snapshot().data], msg)
       }
