@@ -184,7 +184,7 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
     span.setAttribute('attempt', turn.attempt)
     const signal = combineSignals([this.abort.signal, turn.signal])
     try {
-      const ctx = createAgentContext(this.base, { signal, span, messageId: turn.id })
+      const ctx = createAgentContext(this.base, { signal, span, messageId: turn.id, inTurn: true })
       const reply = await this.kind.onMessage(message, ctx)
       await this.components.commitTurn?.(this.agentId, { signal })
       return reply ?? null

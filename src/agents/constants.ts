@@ -60,3 +60,7 @@ export const COORDINATOR_MAX_TASK_ATTEMPTS = 10
 export const COORDINATOR_WORKER_COOLDOWN_MS = 1_000
 /** primes jobs: the widest range accepted */
 export const PRIMES_MAX_RANGE = 100_000_000
+/** primes: the widest range one task (one worker turn) sieves: bounds its memory (1 byte/number) and time */
+export const PRIMES_MAX_TASK_RANGE = 10_000_000
+/** primes: the largest number considered (its square root bounds the base sieve: 1e6 bytes) */
+export const PRIMES_MAX_VALUE = 1_000_000_000_000

@@ -2,6 +2,9 @@
  * Builds the AgentContext a handler gets for one turn (or for init/onStart/onStop, or a spawned
  * background task) over the node's AgentServices. Calls made through it carry the calling agent,
  * default to the turn's signal, and carry the turn's span as their trace parent.
+ *
+ * Turns are not reentrant: a request to the agent itself from inside a turn is refused, and a
+ * longer cycle (A asks B, B asks A) waits until a deadline or the handler timeout breaks it.
  */
 import { InvalidArgumentError } from '../errors.ts'
 import type { Span } from '../monitoring/types.ts'
@@ -36,6 +39,8 @@ export interface TurnScope {
   signal: AbortSignal
   span: Span
   messageId?: string
+  /** a message turn (not a lifecycle hook or a spawned task): requests to itself would deadlock */
+  inTurn?: boolean
 }
 
 const NOOP_SPAN: Span = {
@@ -81,6 +86,10 @@ export function createAgentContext (base: ContextBase, turn: TurnScope): AgentCo
     },
     request: async (agentId, message, options) => {
       validateAgentId(agentId)
+      if (turn.inTurn === true && agentId === base.address.agentId) {
+        // the request would queue behind the turn that waits for it
+        throw new InvalidArgumentError(`agent ${agentId} cannot request itself during a turn (use ctx.spawn for background work)`)
+      }
       return await base.services.request(base.address, agentId, message, callOptions(options))
     },
     publish: async (topic, message, options?: AbortOptions) => {

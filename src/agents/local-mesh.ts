@@ -61,6 +61,8 @@ export class LocalAgentMesh implements AgentServices {
   private readonly topics = new Map<string, Set<TopicHandler>>()
   private nextNode = 0
   private seq = 0
+  private pending = 0
+  private keepAlive?: ReturnType<typeof globalThis.setInterval>
 
   constructor (init: LocalAgentMeshInit) {
     this.kinds = new KindRegistry(init.kinds)
@@ -190,6 +192,16 @@ export class LocalAgentMesh implements AgentServices {
   // ------------------------------------------------------------------ internals
 
   private async deliver (from: AgentAddress, to: string, message: JsonValue, options: ServiceCallOptions): Promise<JsonValue> {
+    // the clock's timers (mailbox backoff, deadlines) do not keep a process alive; a pending call must
+    if (this.pending++ === 0) this.keepAlive = globalThis.setInterval(() => {}, 1 << 30)
+    try {
+      return await this.route(from, to, message, options)
+    } finally {
+      if (--this.pending === 0) globalThis.clearInterval(this.keepAlive)
+    }
+  }
+
+  private async route (from: AgentAddress, to: string, message: JsonValue, options: ServiceCallOptions): Promise<JsonValue> {
     const signal = combineSignals([options.signal], options.timeoutMs)
     const p = this.placements.get(to)
     if (p == null) throw new NotFoundError(`no agent ${to}`)

@@ -44,6 +44,9 @@ describe('built-in kinds: echo, counter, llm-chat', () => {
       assert.deepEqual(await mesh.call('e1', { hello: ['world', 1] }), { hello: ['world', 1] })
       assert.deepEqual(await mesh.call('e1', { forward: 'c1', message: { op: 'inc', by: 2 } }), { from: 'c1', reply: { value: 2 } })
       await assert.rejects(mesh.call('e1', { forward: 'nobody', message: 1 }), { name: 'NotFoundError' })
+      // asking itself would deadlock the turn: refused at once
+      await assert.rejects(mesh.call('e1', { forward: 'e1', message: 1 }), { name: 'InvalidArgumentError', message: /cannot request itself/ })
+      assert.equal(await mesh.call('e1', 'still answering'), 'still answering')
     } finally { await mesh.stop() }
   })
 

@@ -127,3 +127,26 @@ describe('LLM client configuration and reachability', () => {
     await assert.rejects(c.chat([{ role: 'user', content: 'x' }]), { name: 'UnreachableError' })
   })
 })
+
+describe('SSE decoding', () => {
+  it('yields the same events however the bytes are split', async () => {
+    const { SseDataDecoder } = await import('../../src/agents/llm-sse.ts')
+    const fc = (await import('fast-check')).default
+    const text = ': hi\n\ndata: {"a":"é😀"}\r\n\r\nevent: x\ndata: line1\ndata: line2\n\ndata:[DONE]\n\n'
+    const bytes = new TextEncoder().encode(text)
+    fc.assert(fc.property(fc.uniqueArray(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 8 }), (cuts) => {
+      const points = [0, ...cuts.sort((a, b) => a - b), bytes.length]
+      const d = new SseDataDecoder()
+      const events: string[] = []
+      for (let i = 0; i + 1 < points.length; i++) events.push(...d.push(bytes.subarray(points[i], points[i + 1])))
+      events.push(...d.end())
+      assert.deepEqual(events, ['{"a":"é😀"}', 'line1\nline2', '[DONE]'])
+    }))
+  })
+
+  it('refuses a line longer than its limit', async () => {
+    const { SseDataDecoder } = await import('../../src/agents/llm-sse.ts')
+    const d = new SseDataDecoder(16)
+    assert.throws(() => d.push(new TextEncoder().encode(`data: ${'x'.repeat(40)}`)), { name: 'MessageTooLargeError' })
+  })
+})

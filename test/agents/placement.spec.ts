@@ -66,6 +66,11 @@ describe('placement scorer', () => {
     assert.throws(() => scorePlacement(counter, []), { name: 'CapacityError', message: /no candidates/ })
   })
 
+  it('ranks suspect peers after alive ones', () => {
+    const ranked = scorePlacement(counter, [cand(node('a'), { status: 'suspect' }), cand(node('b', { role: 'relay' }), { status: 'alive' })])
+    assert.deepEqual(ranked.map(r => [r.peerId, r.status]), [['b', 'alive'], ['a', 'suspect']])
+  })
+
   it('puts the preferred peer first when it fits, and ignores it when it does not', () => {
     const list = [cand(node('a')), cand(node('b', { load: { agents: 5, cpu: 2, memoryMb: 0, rssMb: 1, eventLoopLagMs: 0 } }))]
     assert.equal(scorePlacement(counter, list, { preferred: 'b' })[0].peerId, 'b')

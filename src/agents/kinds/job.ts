@@ -5,7 +5,7 @@
  * once and a coordinator re-activated elsewhere sees exactly what was recorded.
  */
 import { ConflictError, InvalidArgumentError } from '../../errors.ts'
-import { COORDINATOR_MAX_TASKS, PRIMES_MAX_RANGE } from '../constants.ts'
+import { COORDINATOR_MAX_TASKS, PRIMES_MAX_RANGE, PRIMES_MAX_TASK_RANGE, PRIMES_MAX_VALUE } from '../constants.ts'
 import type { AgentState, JsonObject, JsonValue } from '../types.ts'
 import { isObject, safeInt } from './shared.ts'
 
@@ -31,9 +31,9 @@ export const taskKey = (i: number): string => `task:${i}`
 export function planJob (job: JsonValue): { type: JobRecord['type'], tasks: JsonObject[] } {
   if (!isObject(job)) throw new InvalidArgumentError('coordinator: job must be an object')
   if (job.type === 'primes') {
-    const from = safeInt(job.from, 'job.from', 0, Number.MAX_SAFE_INTEGER)
-    const to = safeInt(job.to, 'job.to', from, from + PRIMES_MAX_RANGE)
-    const chunk = safeInt(job.chunk, 'job.chunk', 1, PRIMES_MAX_RANGE)
+    const from = safeInt(job.from, 'job.from', 0, PRIMES_MAX_VALUE)
+    const to = safeInt(job.to, 'job.to', from, Math.min(PRIMES_MAX_VALUE, from + PRIMES_MAX_RANGE))
+    const chunk = safeInt(job.chunk, 'job.chunk', 1, PRIMES_MAX_TASK_RANGE)
     const count = Math.ceil((to - from) / chunk)
     if (count > COORDINATOR_MAX_TASKS) throw new InvalidArgumentError(`coordinator: at most ${COORDINATOR_MAX_TASKS} tasks (got ${count}); use a bigger chunk`)
     const tasks: JsonObject[] = []

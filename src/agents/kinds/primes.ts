@@ -1,6 +1,6 @@
 /** Counting primes in [from, to) with a segmented sieve: the primes job's unit of work. */
 import { InvalidArgumentError } from '../../errors.ts'
-import { PRIMES_MAX_RANGE } from '../constants.ts'
+import { PRIMES_MAX_TASK_RANGE, PRIMES_MAX_VALUE } from '../constants.ts'
 
 function smallPrimes (limit: number): number[] {
   const sieve = new Uint8Array(limit + 1)
@@ -15,8 +15,8 @@ function smallPrimes (limit: number): number[] {
 
 /** the number of primes p with from <= p < to */
 export function countPrimes (from: number, to: number): number {
-  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || to < from || to - from > PRIMES_MAX_RANGE) {
-    throw new InvalidArgumentError(`primes range must be integers 0 <= from <= to with to - from <= ${PRIMES_MAX_RANGE}`)
+  if (!Number.isSafeInteger(from) || !Number.isSafeInteger(to) || from < 0 || to < from || to > PRIMES_MAX_VALUE || to - from > PRIMES_MAX_TASK_RANGE) {
+    throw new InvalidArgumentError(`primes range must be integers 0 <= from <= to <= ${PRIMES_MAX_VALUE} with to - from <= ${PRIMES_MAX_TASK_RANGE}`)
   }
   const lo = Math.max(from, 2)
   if (to <= lo) return 0
