@@ -29,6 +29,7 @@ import {
 } from './constants.ts'
 import { PoisonMessageError } from './errors.ts'
 import { createMailboxMetrics } from './metrics.ts'
+import { ReplyCache } from './reply-cache.ts'
 import type { MailboxMetrics } from './metrics.ts'
 import type { JsonValue } from './types.ts'
 
@@ -116,12 +117,6 @@ interface Entry {
   outcome: ReturnType<typeof deferred<JsonValue>>
 }
 
-interface Remembered {
-  promise: Promise<JsonValue>
-  /** clock time when settled; undefined while pending */
-  settledAt?: number
-}
-
 function positive (n: number, what: string): number {
   if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError(`mailbox ${what} must be > 0`)
   return n
@@ -141,16 +136,12 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
   private readonly maxTries: number
   private readonly backoffBaseMs: number
   private readonly backoffMaxMs: number
-  private readonly dedupWindowMs: number
-  private readonly dedupMaxEntries: number
   private readonly quarantineMax: number
   private readonly clock: Clock
   private readonly log: Logger
   private readonly metrics: MailboxMetrics
   private readonly queue: Entry[] = []
-  private readonly remembered = new Map<string, Remembered>()
-  /** settled ids, oldest first, for expiry */
-  private readonly settledOrder: string[] = []
+  private readonly replies: ReplyCache
   private readonly quarantine: QuarantinedMessage[] = []
   private current?: Entry
   private currentAbort?: AbortController
@@ -171,13 +162,14 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
     this.maxTries = positive(init.maxTries ?? MAX_MESSAGE_TRIES, 'maxTries')
     this.backoffBaseMs = init.backoffBaseMs ?? RESTART_BACKOFF_BASE_MS
     this.backoffMaxMs = init.backoffMaxMs ?? RESTART_BACKOFF_MAX_MS
-    this.dedupWindowMs = init.dedupWindowMs ?? DEDUP_WINDOW_MS
-    this.dedupMaxEntries = positive(init.dedupMaxEntries ?? DEDUP_MAX_ENTRIES, 'dedupMaxEntries')
+    const dedupWindowMs = init.dedupWindowMs ?? DEDUP_WINDOW_MS
+    const dedupMaxEntries = positive(init.dedupMaxEntries ?? DEDUP_MAX_ENTRIES, 'dedupMaxEntries')
     this.quarantineMax = positive(init.quarantineMax ?? QUARANTINE_MAX_ENTRIES, 'quarantineMax')
-    if (!(this.backoffBaseMs >= 0 && this.backoffMaxMs >= this.backoffBaseMs && this.dedupWindowMs >= 0)) {
+    if (!(this.backoffBaseMs >= 0 && this.backoffMaxMs >= this.backoffBaseMs && dedupWindowMs >= 0)) {
       throw new InvalidArgumentError('mailbox: need 0 <= backoffBaseMs <= backoffMaxMs and dedupWindowMs >= 0')
     }
     this.clock = init.clock ?? systemClock
+    this.replies = new ReplyCache(this.clock, dedupWindowMs, dedupMaxEntries)
     this.log = init.logger ?? componentLogger('agents:mailbox')
     this.metrics = createMailboxMetrics(init.telemetry)
     this.isPaused = init.paused === true
@@ -199,12 +191,11 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
     if (options.id != null && (typeof options.id !== 'string' || options.id.length === 0 || options.id.length > MAX_MESSAGE_ID_CHARS)) {
       throw new InvalidArgumentError(`message id must be 1-${MAX_MESSAGE_ID_CHARS} chars`)
     }
-    this.expireRemembered()
     if (options.id != null) {
-      const known = this.remembered.get(options.id)
+      const known = this.replies.get(options.id)
       if (known != null) {
         this.metrics.dedupHits.inc(1, { kind: this.kind })
-        return await raceSignal(known.promise, options.signal)
+        return await raceSignal(known, options.signal)
       }
     }
     if (this.closed) throw new NotStartedError(`agent ${this.agentId}'s mailbox is closed`)
@@ -221,7 +212,7 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
     }
     if (options.traceparent != null) entry.traceparent = options.traceparent
     entry.outcome.promise.catch(() => {})
-    this.remember(entry)
+    this.replies.add(entry.id, entry.outcome.promise)
     this.queue.push(entry)
     this.pump()
     return await raceSignal(entry.outcome.promise, options.signal)
@@ -246,7 +237,7 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
   drain (): DrainedMessage[] {
     this.isPaused = true
     const out = this.queue.splice(0).map((e): DrainedMessage => {
-      this.remembered.delete(e.id)
+      this.replies.delete(e.id)
       const d: DrainedMessage = { id: e.id, message: e.message, tries: e.tries, enqueuedAt: e.enqueuedAt, resolve: e.outcome.resolve, reject: e.outcome.reject }
       if (e.traceparent != null) d.traceparent = e.traceparent
       return d
@@ -377,32 +368,6 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
 
   private settle (entry: Entry, how: () => void): void {
     how()
-    const r = this.remembered.get(entry.id)
-    if (r == null) return
-    r.settledAt = this.clock.now()
-    this.settledOrder.push(entry.id)
-    // pending ids are bounded by the queue's capacity; settled ones by dedupMaxEntries
-    while (this.settledOrder.length > this.dedupMaxEntries) this.forgetOldestSettled()
-  }
-
-  private remember (entry: Entry): void {
-    this.remembered.set(entry.id, { promise: entry.outcome.promise })
-  }
-
-  private forgetOldestSettled (): void {
-    const id = this.settledOrder.shift()
-    if (id == null) return
-    const r = this.remembered.get(id)
-    if (r?.settledAt != null) this.remembered.delete(id)
-  }
-
-  /** forgets ids settled longer than the window ago (settledOrder is in settle-time order) */
-  private expireRemembered (): void {
-    const cutoff = this.clock.now() - this.dedupWindowMs
-    while (this.settledOrder.length > 0) {
-      const r = this.remembered.get(this.settledOrder[0])
-      if (r != null && r.settledAt != null && r.settledAt >= cutoff) break
-      this.forgetOldestSettled()
-    }
+    this.replies.settled(entry.id)
   }
 }
