@@ -10,6 +10,9 @@ import { openStore } from '#platform/storage'
 import { createMeshLibp2p, NetworkManager } from './network/index.ts'
 import type { Capabilities, MeshLibp2p, NodeRole } from './network/index.ts'
 import { MonitoringSystem } from './monitoring/index.ts'
+import { MessageBroker } from './messaging/index.ts'
+import { createDocReplicator, Libp2pDocTransport, type DocReplicator } from './consensus/crdt/index.ts'
+import { systemRng } from './util/prng.ts'
 import type { Store } from './storage/types.ts'
 import { systemClock } from './util/clock.ts'
 import { wireMonitoring } from './wiring/monitoring.ts'
@@ -49,6 +52,9 @@ export interface MeshNode {
   readonly peerId: string
   readonly network: NetworkManager
   readonly monitoring: MonitoringSystem
+  readonly broker: MessageBroker
+  /** the replicated Yjs documents (CRDT half of the consensus layer) */
+  readonly docs: DocReplicator
   /** the whole mesh as this peer sees it: every peer's latest monitoring snapshot */
   readonly meshView: MeshView
   readonly libp2p: MeshLibp2p
@@ -124,11 +130,25 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
     const wiring = wireMonitoring(monitoring, network, mesh, clock)
     stack.push(wiring.stop)
 
+    const broker = new MessageBroker(
+      { libp2p, peerId: network.peerId, telemetry: monitoring, store: store.sub('messaging/'), clock, rng: systemRng, privateKey },
+      { mesh })
+    await broker.start()
+    stack.push(async () => { await broker.stop() })
+
+    const docs = createDocReplicator(
+      { transport: new Libp2pDocTransport(libp2p), store: store.sub('crdt/'), telemetry: monitoring, clock, rng: systemRng },
+      { mesh })
+    await docs.start()
+    stack.push(async () => { await docs.stop() })
+
     let stopped: Promise<void> | undefined
     return {
       peerId: libp2p.peerId.toString(),
       network,
       monitoring,
+      broker,
+      docs,
       meshView: wiring.view,
       libp2p,
       store,

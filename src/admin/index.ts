@@ -3,7 +3,8 @@ import type { Route } from '../http/index.ts'
 import type { MeshNode } from '../node.ts'
 import { networkRoutes } from './network-routes.ts'
 import { monitoringRoutes } from './monitoring-routes.ts'
+import { messagingRoutes } from './messaging-routes.ts'
 
 export function adminRoutes (node: MeshNode): Route[] {
-  return [...networkRoutes(node), ...monitoringRoutes(node)]
+  return [...networkRoutes(node), ...monitoringRoutes(node), ...messagingRoutes(node)]
 }
