@@ -10,6 +10,7 @@
 import { ConflictError, InvalidArgumentError, NotFoundError, UnreachableError } from '../errors.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import { combineSignals, raceSignal } from '../util/abort.ts'
+import type { AbortOptions } from '../util/abort.ts'
 import { systemClock } from '../util/clock.ts'
 import type { Clock } from '../util/clock.ts'
 import { componentLogger } from '../util/logger.ts'
@@ -76,7 +77,7 @@ export class LocalAgentMesh implements AgentServices {
   }
 
   /** deploys and starts an agent; ConflictError if the id exists */
-  async deployAgent (agentId: string, spec: DeploySpec): Promise<DeployedAgent> {
+  async deployAgent (agentId: string, spec: DeploySpec, options: AbortOptions = {}): Promise<DeployedAgent> {
     validateAgentId(agentId)
     if (this.placements.has(agentId)) throw new ConflictError(`agent ${agentId} exists`)
     const kind = this.kinds.get(spec.kind)
@@ -85,7 +86,7 @@ export class LocalAgentMesh implements AgentServices {
     const p: Placement = { id: agentId, kind: kind.kind, config: spec.config ?? {}, node, epoch: 0, state: new MemoryAgentState() }
     this.placements.set(agentId, p)
     try {
-      await this.activate(p, true)
+      await this.activate(p, true, options)
     } catch (err) {
       this.placements.delete(agentId)
       throw err
@@ -109,32 +110,32 @@ export class LocalAgentMesh implements AgentServices {
   }
 
   /** the agent's node died: its activation stops (queued messages fail); its state survives */
-  async crash (agentId: string): Promise<void> {
+  async crash (agentId: string, options: AbortOptions = {}): Promise<void> {
     const p = this.get(agentId)
     const a = p.activation
     p.activation = undefined
-    await a?.stop()
+    await a?.stop(options)
   }
 
   /** brings a crashed agent back, on `node` (default: the next one), with the state it had */
-  async reactivate (agentId: string, node?: string): Promise<DeployedAgent> {
+  async reactivate (agentId: string, node?: string, options: AbortOptions = {}): Promise<DeployedAgent> {
     const p = this.get(agentId)
     if (p.activation != null) throw new ConflictError(`agent ${agentId} is active`)
     p.node = node ?? this.nodes[this.nextNode++ % this.nodes.length]
     p.epoch++
-    await this.activate(p, false)
+    await this.activate(p, false, options)
     return this.describe(p)
   }
 
   /** a planned move: queued messages are handed to the new activation and answered there */
-  async migrate (agentId: string, node: string): Promise<DeployedAgent> {
+  async migrate (agentId: string, node: string, options: AbortOptions = {}): Promise<DeployedAgent> {
     const p = this.get(agentId)
     const old = p.activation
     p.activation = undefined
-    const drained = old == null ? [] : await old.stop({ drain: true })
+    const drained = old == null ? [] : await old.stop({ ...options, drain: true })
     p.node = node
     p.epoch++
-    await this.activate(p, false)
+    await this.activate(p, false, options)
     for (const d of drained) {
       this.activationOf(agentId)?.deliver(d.message, { id: d.id }).then(d.resolve, d.reject)
     }
@@ -185,8 +186,8 @@ export class LocalAgentMesh implements AgentServices {
     }
   }
 
-  async deploy (_from: AgentAddress, agentId: string, spec: DeploySpec): Promise<DeployedAgent> {
-    return await this.deployAgent(agentId, spec)
+  async deploy (_from: AgentAddress, agentId: string, spec: DeploySpec, options: ServiceCallOptions = {}): Promise<DeployedAgent> {
+    return await this.deployAgent(agentId, spec, options.signal != null ? { signal: options.signal } : {})
   }
 
   // ------------------------------------------------------------------ internals
@@ -213,7 +214,7 @@ export class LocalAgentMesh implements AgentServices {
     return await p.activation.deliver(message, { id, signal, ...(options.traceparent != null && options.traceparent !== '' ? { traceparent: options.traceparent } : {}) })
   }
 
-  private async activate (p: Placement, fresh: boolean): Promise<void> {
+  private async activate (p: Placement, fresh: boolean, options: AbortOptions = {}): Promise<void> {
     const kind = this.kinds.get(p.kind)
     if (kind == null) throw new NotFoundError(`no agent kind ${p.kind}`)
     const activation = new AgentActivation({
@@ -228,7 +229,7 @@ export class LocalAgentMesh implements AgentServices {
     }, { services: this, llm: this.llm, ...(this.telemetry != null ? { telemetry: this.telemetry } : {}) })
     p.activation = activation
     try {
-      await activation.start()
+      await activation.start(options)
     } catch (err) {
       if (p.activation === activation) p.activation = undefined
       throw err

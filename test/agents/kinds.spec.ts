@@ -67,6 +67,36 @@ describe('built-in kinds: echo, counter, llm-chat', () => {
     } finally { await mesh.stop() }
   })
 
+  it('a migration hands queued messages to the new activation, which answers them with the same state', async () => {
+    const gate = deferred<void>()
+    let first = true
+    const handledOn: string[] = []
+    const slowCounter = defineAgent({
+      ...counter,
+      async onMessage (message, ctx) {
+        handledOn.push(ctx.nodeId)
+        if (first) { first = false; await gate.promise }
+        return await counter.onMessage(message, ctx)
+      }
+    })
+    const mesh = meshOf([slowCounter])
+    try {
+      await mesh.deployAgent('c1', { kind: 'counter', node: 'n1' })
+      const replies = [1, 2, 3].map(async () => await mesh.call('c1', { op: 'inc' }))
+      await waitFor(() => mesh.activationOf('c1')?.mailbox.size === 2, 5_000, 'two queued')
+      const moving = mesh.migrate('c1', 'n2')
+      gate.resolve()
+      const moved = await moving
+      assert.deepEqual([moved.node, moved.epoch], ['n2', 1])
+      assert.deepEqual(await Promise.all(replies), [{ value: 1 }, { value: 2 }, { value: 3 }])
+      assert.deepEqual(handledOn, ['n1', 'n2', 'n2'], 'the running turn finished on n1, the queued ones ran on n2')
+      assert.deepEqual(await mesh.call('c1', { op: 'get' }), { value: 3 })
+    } finally {
+      gate.resolve()
+      await mesh.stop()
+    }
+  })
+
   it('llm-chat keeps the conversation in state, bounded, and sends it with each turn', async () => {
     const mesh = meshOf([llmChat])
     try {
