@@ -117,6 +117,7 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
       if (this.fresh && this.kind.init != null) await this.runHook('init', this.kind.init, options)
       if (this.kind.onStart != null) await this.runHook('start', this.kind.onStart, options)
     } catch (err) {
+      if (this.current !== 'starting') throw new NotStartedError(`agent ${this.agentId} was stopped while starting`, { cause: err })
       this.current = 'failed'
       this.abort.abort(new NotStartedError(`agent ${this.agentId} failed to start`))
       this.mailbox.close()
@@ -125,6 +126,10 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
       this.log.error('agent %s failed to start: %s', this.agentId, error.message)
       this.safeDispatchEvent('activation:failed', { detail: { agentId: this.agentId, kind: this.kind.kind, error } })
       throw err
+    }
+    if (this.current !== 'starting') {
+      // stopped while starting: stay stopped
+      throw new NotStartedError(`agent ${this.agentId} was stopped while starting`)
     }
     this.current = 'active'
     this.mailbox.resume()

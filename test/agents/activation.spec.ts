@@ -75,6 +75,19 @@ describe('AgentActivation', () => {
     await a.stop()
   })
 
+  it('an activation stopped while starting stays stopped', async () => {
+    const gate = deferred<void>()
+    const kind = defineAgent({ kind: 'slow', requirements: { cpu: 0.1, memoryMb: 1 }, onStart: async () => { await gate.promise }, onMessage: (m) => m })
+    const { a } = activation(kind)
+    const starting = a.start()
+    const queued = a.deliver('x')
+    await a.stop()
+    gate.resolve()
+    await assert.rejects(starting, { name: 'NotStartedError' })
+    await assert.rejects(queued, { name: 'NotStartedError' })
+    assert.equal(a.status, 'stopped')
+  })
+
   it('a failing onStart fails the activation and its queued messages', async () => {
     const kind = defineAgent({ kind: 'broken', requirements: { cpu: 0.1, memoryMb: 1 }, onStart: () => { throw new Error('no config') }, onMessage: (m) => m })
     const { a } = activation(kind)
