@@ -40,6 +40,31 @@ describe('a relay and three Node peers', () => {
     assert.ok(t.edges.some(e => (e.from === a && e.to === b) || (e.from === b && e.to === a)))
   })
 
+  it('discoverNodes returns every peer found, and records carry each peer\'s load', async () => {
+    const found = await peers[0].network.discoverNodes()
+    for (const q of [relay, peers[1], peers[2]]) assert.ok(found.includes(q.network.peerId))
+    const load = peers[0].network.member(peers[1].network.peerId)?.record.load
+    assert.ok(load != null && load.rssMb > 0, 'memory in the load snapshot')
+    assert.equal(load.agents, 0)
+    assert.ok(load.eventLoopLagMs >= 0)
+  })
+
+  it('handleNodeFailure probes: a live peer stays alive, a stopped one is failed and announced', async () => {
+    assert.equal(await peers[0].network.handleNodeFailure(peers[1].network.peerId), 'alive')
+    const extra = await startPeer({ bootstrap: [relayAddr(relay)] })
+    const id = extra.network.peerId
+    await waitFor(() => peers.every(p => p.network.member(id)?.status === 'alive'), 15_000, 'the extra peer to join')
+    const failedAt = new Map<string, string>()
+    for (const p of peers) {
+      p.network.addEventListener('node:failed', (e) => { if (e.detail.peerId === id) failedAt.set(p.network.peerId, e.detail.reason ?? '') })
+    }
+    await extra.crash()
+    // every peer learns it: by its own probe of the closed connection, or by another's report
+    await waitFor(() => failedAt.size === peers.length, 10_000, 'every peer to see the crash')
+    assert.equal(await peers[0].network.handleNodeFailure(id), 'failed')
+    for (const reason of failedAt.values()) assert.match(reason, /unreachable|reported by/)
+  })
+
   it('registerNode publishes new capabilities that every peer sees', async () => {
     const p = peers[1]
     await p.network.registerNode(p.network.peerId, undefined, { tags: ['gpu'] })
