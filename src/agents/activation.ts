@@ -5,10 +5,10 @@
  * waits for spawned tasks, runs onStop and hands the queued messages back (for migration) or
  * fails them.
  */
-import { TypedEventEmitter } from 'main-event'
+import { TypedEventEmitter, setMaxListeners } from 'main-event'
 import { NotStartedError } from '../errors.ts'
 import type { Span, Telemetry } from '../monitoring/types.ts'
-import { combineSignals, raceSignal } from '../util/abort.ts'
+import { raceSignal } from '../util/abort.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { systemClock } from '../util/clock.ts'
 import type { Clock } from '../util/clock.ts'
@@ -21,6 +21,7 @@ import { validateAgentId } from './define.ts'
 import { Mailbox } from './mailbox.ts'
 import type { DrainedMessage, MailboxInit, PostOptions } from './mailbox.ts'
 import { createActivationMetrics } from './metrics.ts'
+import { linkSignals } from './signals.ts'
 import type { ActivationMetrics } from './metrics.ts'
 import type { ActivationComponents, AgentContext, AgentKind, AgentState, JsonObject, JsonValue, LifecycleHook } from './types.ts'
 
@@ -79,6 +80,8 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
     this.log = init.logger ?? componentLogger(`agents:${init.kind.kind}`)
     this.metrics = createActivationMetrics(components.telemetry)
     const clock = init.clock ?? systemClock
+    // every call in flight links to this signal: many at once is normal, not a leak
+    setMaxListeners(Infinity, this.abort.signal)
     this.hookTimeoutMs = init.mailbox?.handlerTimeoutMs ?? HANDLER_TIMEOUT_MS
     this.base = {
       address: { agentId: this.agentId, kind: init.kind.kind, nodeId: init.nodeId },
@@ -187,7 +190,8 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
     const span = this.startSpan('agent.turn', turn.traceparent)
     span.setAttribute('message.id', turn.id)
     span.setAttribute('attempt', turn.attempt)
-    const signal = combineSignals([this.abort.signal, turn.signal])
+    // aborted (and unlinked) at the latest when the mailbox ends the turn
+    const { signal } = linkSignals([this.abort.signal, turn.signal])
     try {
       const ctx = createAgentContext(this.base, { signal, span, messageId: turn.id, inTurn: true })
       const reply = await this.kind.onMessage(message, ctx)
@@ -204,7 +208,8 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
   /** runs a lifecycle hook in its own span, with the handler timeout; commits its state changes */
   private async runHook (name: string, hook: LifecycleHook, options: AbortOptions, live = true): Promise<void> {
     const span = this.startSpan(`agent.${name}`)
-    const signal = live ? combineSignals([this.abort.signal, options.signal], this.hookTimeoutMs) : combineSignals([options.signal], this.hookTimeoutMs)
+    const linked = linkSignals(live ? [this.abort.signal, options.signal] : [options.signal], this.hookTimeoutMs, this.base.clock)
+    const signal = linked.signal
     try {
       const scope: TurnScope = { signal: live ? signal : this.abort.signal, span }
       await raceSignal(Promise.resolve().then(async () => { await hook(createAgentContext(this.base, scope)) }), signal)
@@ -213,6 +218,7 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
       span.recordError(err)
       throw err
     } finally {
+      linked.dispose()
       span.end()
     }
   }

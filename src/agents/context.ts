@@ -8,11 +8,11 @@
  */
 import { InvalidArgumentError } from '../errors.ts'
 import type { Span } from '../monitoring/types.ts'
-import { combineSignals } from '../util/abort.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
 import { validateAgentId } from './define.ts'
+import { linkSignals } from './signals.ts'
 import type { LlmClient } from './llm-types.ts'
 import type {
   AgentAddress, AgentContext, AgentServices, AgentState, DeploySpec, JsonObject, RequestOptions, ServiceCallOptions
@@ -58,14 +58,20 @@ export function noopSpan (): Span {
 }
 
 export function createAgentContext (base: ContextBase, turn: TurnScope): AgentContext {
-  const callOptions = (options: RequestOptions = {}): ServiceCallOptions => {
-    const out: ServiceCallOptions = { signal: combineSignals([turn.signal, options.signal]) }
-    if (options.timeoutMs != null) {
-      if (!(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) throw new InvalidArgumentError('timeoutMs must be > 0')
-      out.timeoutMs = options.timeoutMs
+  /** runs a service call with the turn's signal linked to the caller's, unlinked afterwards */
+  const call = async <T>(options: RequestOptions = {}, fn: (o: ServiceCallOptions) => Promise<T>): Promise<T> => {
+    if (options.timeoutMs != null && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
+      throw new InvalidArgumentError('timeoutMs must be > 0')
     }
+    const linked = linkSignals([turn.signal, options.signal])
+    const out: ServiceCallOptions = { signal: linked.signal }
+    if (options.timeoutMs != null) out.timeoutMs = options.timeoutMs
     if (base.tracing) out.traceparent = turn.span.traceparent()
-    return out
+    try {
+      return await fn(out)
+    } finally {
+      linked.dispose()
+    }
   }
   const ctx: AgentContext = {
     agentId: base.address.agentId,
@@ -82,7 +88,7 @@ export function createAgentContext (base: ContextBase, turn: TurnScope): AgentCo
     clock: base.clock,
     send: async (agentId, message, options) => {
       validateAgentId(agentId)
-      await base.services.send(base.address, agentId, message, callOptions(options))
+      await call(options, async (o) => { await base.services.send(base.address, agentId, message, o) })
     },
     request: async (agentId, message, options) => {
       validateAgentId(agentId)
@@ -90,15 +96,15 @@ export function createAgentContext (base: ContextBase, turn: TurnScope): AgentCo
         // the request would queue behind the turn that waits for it
         throw new InvalidArgumentError(`agent ${agentId} cannot request itself during a turn (use ctx.spawn for background work)`)
       }
-      return await base.services.request(base.address, agentId, message, callOptions(options))
+      return await call(options, async (o) => await base.services.request(base.address, agentId, message, o))
     },
     publish: async (topic, message, options?: AbortOptions) => {
       if (typeof topic !== 'string' || topic.length === 0) throw new InvalidArgumentError('topic must be a non-empty string')
-      await base.services.publish(base.address, topic, message, callOptions(options))
+      await call(options, async (o) => { await base.services.publish(base.address, topic, message, o) })
     },
     deploy: async (agentId, spec: DeploySpec, options?: AbortOptions) => {
       validateAgentId(agentId)
-      return await base.services.deploy(base.address, agentId, spec, callOptions(options))
+      return await call(options, async (o) => await base.services.deploy(base.address, agentId, spec, o))
     },
     spawn: base.spawn
   }

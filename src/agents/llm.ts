@@ -8,7 +8,7 @@
 import { AgentMeshError, InvalidArgumentError, MessageTooLargeError, UnreachableError } from '../errors.ts'
 import { backoffDelayMs, retryPolicy, sleep } from '../messaging/index.ts'
 import type { RetryPolicy } from '../messaging/index.ts'
-import { abortReason, combineSignals } from '../util/abort.ts'
+import { abortReason } from '../util/abort.ts'
 import { systemClock } from '../util/clock.ts'
 import type { Clock } from '../util/clock.ts'
 import { componentLogger } from '../util/logger.ts'
@@ -22,6 +22,7 @@ import {
 import { LlmResponseError } from './errors.ts'
 import { buildChatBody, decodeChatChunk, decodeChatCompletion, errorBodyText } from './llm-codec.ts'
 import { SseDataDecoder } from './llm-sse.ts'
+import { linkSignals } from './signals.ts'
 import type { ChatChunk, ChatMessage, ChatOptions, ChatResult, LlmClient } from './llm-types.ts'
 
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>
@@ -109,16 +110,28 @@ export class HttpLlmClient implements LlmClient {
   async chat (messages: ChatMessage[], options: ChatOptions = {}): Promise<ChatResult> {
     const model = options.model ?? this.config.model
     const body = buildChatBody(model, messages, { ...options, stream: false })
-    const signal = combineSignals([options.signal], options.timeoutMs ?? this.timeoutMs)
-    const response = await this.post(body, signal)
-    const text = await this.readText(response, signal)
-    return decodeChatCompletion(text, model)
+    const linked = linkSignals([options.signal], options.timeoutMs ?? this.timeoutMs, this.clock)
+    try {
+      const response = await this.post(body, linked.signal)
+      const text = await this.readText(response, linked.signal)
+      return decodeChatCompletion(text, model)
+    } finally {
+      linked.dispose()
+    }
   }
 
   async * chatStream (messages: ChatMessage[], options: ChatOptions = {}): AsyncGenerator<ChatChunk> {
     const model = options.model ?? this.config.model
     const body = buildChatBody(model, messages, { ...options, stream: true })
-    const signal = combineSignals([options.signal], options.timeoutMs ?? this.timeoutMs)
+    const linked = linkSignals([options.signal], options.timeoutMs ?? this.timeoutMs, this.clock)
+    try {
+      yield * this.streamChunks(body, linked.signal)
+    } finally {
+      linked.dispose()
+    }
+  }
+
+  private async * streamChunks (body: unknown, signal: AbortSignal): AsyncGenerator<ChatChunk> {
     const response = await this.post(body, signal)
     if (response.body == null) throw new UnreachableError('LLM server sent no stream')
     const reader = response.body.getReader()

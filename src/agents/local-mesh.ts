@@ -9,7 +9,7 @@
  */
 import { ConflictError, InvalidArgumentError, NotFoundError, UnreachableError } from '../errors.ts'
 import type { Telemetry } from '../monitoring/types.ts'
-import { combineSignals, raceSignal } from '../util/abort.ts'
+import { raceSignal } from '../util/abort.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { systemClock } from '../util/clock.ts'
 import type { Clock } from '../util/clock.ts'
@@ -19,6 +19,7 @@ import { AgentActivation } from './activation.ts'
 import type { MailboxOptions } from './activation.ts'
 import { KindRegistry, validateAgentId } from './define.ts'
 import type { LlmClient } from './llm-types.ts'
+import { linkSignals } from './signals.ts'
 import { MemoryAgentState } from './state.ts'
 import type {
   AgentAddress, AgentKind, AgentServices, DeployedAgent, DeploySpec, JsonObject, JsonValue, ServiceCallOptions
@@ -203,7 +204,15 @@ export class LocalAgentMesh implements AgentServices {
   }
 
   private async route (from: AgentAddress, to: string, message: JsonValue, options: ServiceCallOptions): Promise<JsonValue> {
-    const signal = combineSignals([options.signal], options.timeoutMs)
+    const linked = linkSignals([options.signal], options.timeoutMs, this.clock)
+    try {
+      return await this.routeWithin(from, to, message, options, linked.signal)
+    } finally {
+      linked.dispose()
+    }
+  }
+
+  private async routeWithin (from: AgentAddress, to: string, message: JsonValue, options: ServiceCallOptions, signal: AbortSignal): Promise<JsonValue> {
     const p = this.placements.get(to)
     if (p == null) throw new NotFoundError(`no agent ${to}`)
     const fault = this.faults.get(to)
