@@ -13,13 +13,13 @@ export interface PeerProcess {
   stop: () => Promise<number | null>
 }
 
-export async function startProcess (args: string[], options: { env?: Record<string, string> } = {}): Promise<PeerProcess> {
+export async function startProcess (args: string[], options: { env?: Record<string, string>, readyTimeoutMs?: number } = {}): Promise<PeerProcess> {
   const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENTMESH_PARENT_PID: String(process.pid), ...options.env } })
   let stderr = ''
   proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
   let ready: ReadyInfo
   try {
-    ready = await waitForReadyLine(proc.stdout!, { signal: AbortSignal.timeout(30_000) })
+    ready = await waitForReadyLine(proc.stdout!, { signal: AbortSignal.timeout(options.readyTimeoutMs ?? 30_000) })
   } catch (err) {
     proc.kill('SIGKILL')
     throw new Error(`process ${args.join(' ')} did not become ready: ${(err as Error).message}\n${stderr}`)
