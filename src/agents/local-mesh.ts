@@ -79,20 +79,22 @@ export class LocalAgentMesh implements AgentServices {
 
   /** deploys and starts an agent; ConflictError if the id exists */
   async deployAgent (agentId: string, spec: DeploySpec, options: AbortOptions = {}): Promise<DeployedAgent> {
-    validateAgentId(agentId)
-    if (this.placements.has(agentId)) throw new ConflictError(`agent ${agentId} exists`)
-    const kind = this.kinds.get(spec.kind)
-    if (kind == null) throw new NotFoundError(`no agent kind ${spec.kind}`)
-    const node = spec.node ?? this.nodes[this.nextNode++ % this.nodes.length]
-    const p: Placement = { id: agentId, kind: kind.kind, config: spec.config ?? {}, node, epoch: 0, state: new MemoryAgentState() }
-    this.placements.set(agentId, p)
-    try {
-      await this.activate(p, true, options)
-    } catch (err) {
-      this.placements.delete(agentId)
-      throw err
-    }
-    return this.describe(p)
+    return await this.held(async () => {
+      validateAgentId(agentId)
+      if (this.placements.has(agentId)) throw new ConflictError(`agent ${agentId} exists`)
+      const kind = this.kinds.get(spec.kind)
+      if (kind == null) throw new NotFoundError(`no agent kind ${spec.kind}`)
+      const node = spec.node ?? this.nodes[this.nextNode++ % this.nodes.length]
+      const p: Placement = { id: agentId, kind: kind.kind, config: spec.config ?? {}, node, epoch: 0, state: new MemoryAgentState() }
+      this.placements.set(agentId, p)
+      try {
+        await this.activate(p, true, options)
+      } catch (err) {
+        this.placements.delete(agentId)
+        throw err
+      }
+      return this.describe(p)
+    })
   }
 
   /** where an agent is, or NotFoundError */
@@ -112,35 +114,41 @@ export class LocalAgentMesh implements AgentServices {
 
   /** the agent's node died: its activation stops (queued messages fail); its state survives */
   async crash (agentId: string, options: AbortOptions = {}): Promise<void> {
-    const p = this.get(agentId)
-    const a = p.activation
-    p.activation = undefined
-    await a?.stop(options)
+    return await this.held(async () => {
+      const p = this.get(agentId)
+      const a = p.activation
+      p.activation = undefined
+      await a?.stop(options)
+    })
   }
 
   /** brings a crashed agent back, on `node` (default: the next one), with the state it had */
   async reactivate (agentId: string, node?: string, options: AbortOptions = {}): Promise<DeployedAgent> {
-    const p = this.get(agentId)
-    if (p.activation != null) throw new ConflictError(`agent ${agentId} is active`)
-    p.node = node ?? this.nodes[this.nextNode++ % this.nodes.length]
-    p.epoch++
-    await this.activate(p, false, options)
-    return this.describe(p)
+    return await this.held(async () => {
+      const p = this.get(agentId)
+      if (p.activation != null) throw new ConflictError(`agent ${agentId} is active`)
+      p.node = node ?? this.nodes[this.nextNode++ % this.nodes.length]
+      p.epoch++
+      await this.activate(p, false, options)
+      return this.describe(p)
+    })
   }
 
   /** a planned move: queued messages are handed to the new activation and answered there */
   async migrate (agentId: string, node: string, options: AbortOptions = {}): Promise<DeployedAgent> {
-    const p = this.get(agentId)
-    const old = p.activation
-    p.activation = undefined
-    const drained = old == null ? [] : await old.stop({ ...options, drain: true })
-    p.node = node
-    p.epoch++
-    await this.activate(p, false, options)
-    for (const d of drained) {
-      this.activationOf(agentId)?.deliver(d.message, { id: d.id }).then(d.resolve, d.reject)
-    }
-    return this.describe(p)
+    return await this.held(async () => {
+      const p = this.get(agentId)
+      const old = p.activation
+      p.activation = undefined
+      const drained = old == null ? [] : await old.stop({ ...options, drain: true })
+      p.node = node
+      p.epoch++
+      await this.activate(p, false, options)
+      for (const d of drained) {
+        this.activationOf(agentId)?.deliver(d.message, { id: d.id }).then(d.resolve, d.reject)
+      }
+      return this.describe(p)
+    })
   }
 
   /** makes deliveries to an agent fail like a network would (undefined clears it) */
@@ -162,11 +170,13 @@ export class LocalAgentMesh implements AgentServices {
   }
 
   async stop (): Promise<void> {
-    await Promise.all([...this.placements.values()].map(async p => {
-      const a = p.activation
-      p.activation = undefined
-      await a?.stop()
-    }))
+    return await this.held(async () => {
+      await Promise.all([...this.placements.values()].map(async p => {
+        const a = p.activation
+        p.activation = undefined
+        await a?.stop()
+      }))
+    })
   }
 
   // ------------------------------------------------------------------ AgentServices
@@ -194,10 +204,14 @@ export class LocalAgentMesh implements AgentServices {
   // ------------------------------------------------------------------ internals
 
   private async deliver (from: AgentAddress, to: string, message: JsonValue, options: ServiceCallOptions): Promise<JsonValue> {
-    // the clock's timers (mailbox backoff, deadlines) do not keep a process alive; a pending call must
+    return await this.held(async () => await this.route(from, to, message, options))
+  }
+
+  /** the clock's timers (mailbox backoff, deadlines) do not keep a process alive; a pending operation must */
+  private async held<T> (fn: () => Promise<T>): Promise<T> {
     if (this.pending++ === 0) this.keepAlive = globalThis.setInterval(() => {}, 1 << 30)
     try {
-      return await this.route(from, to, message, options)
+      return await fn()
     } finally {
       if (--this.pending === 0) globalThis.clearInterval(this.keepAlive)
     }

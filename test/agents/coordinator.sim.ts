@@ -78,10 +78,7 @@ async function runOnce (seed: number): Promise<void> {
       if (step % 20 === 19) for (const w of workers) mesh.setFault(w, undefined)
     }
   } finally {
-    // a plain timer keeps the process up while stopping waits for turns sleeping on unref'd timers
-    const hold = setInterval(() => {}, 1_000)
     await mesh.stop()
-    clearInterval(hold)
   }
 }
 
