@@ -144,7 +144,6 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
   private readonly replies: ReplyCache
   private readonly quarantine: QuarantinedMessage[] = []
   private current?: Entry
-  private currentAbort?: AbortController
   private idleWaiters: Array<() => void> = []
   private backoffTimer?: TimerHandle
   private consecutiveFailures = 0
@@ -252,7 +251,6 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
     this.clock.clearTimeout(this.backoffTimer)
     this.backoffTimer = undefined
     for (const e of this.queue.splice(0)) e.outcome.reject(error)
-    if (this.current == null) this.notifyIdle()
   }
 
   /** resolves when no turn is running */
@@ -273,7 +271,6 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
     this.current = entry
     void this.runTurn(entry).finally(() => {
       this.current = undefined
-      this.currentAbort = undefined
       this.notifyIdle()
       this.pump()
     })
@@ -288,7 +285,6 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
   private async runTurn (entry: Entry): Promise<void> {
     entry.tries++
     const abort = new AbortController()
-    this.currentAbort = abort
     let timedOut = false
     let timer: TimerHandle | undefined
     const timeout = new Promise<never>((_resolve, reject) => {
