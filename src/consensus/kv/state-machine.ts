@@ -113,6 +113,12 @@ export class KvStateMachine {
     return this.s.fences.get(key) ?? 0
   }
 
+  /** the first result recorded for a request id (and the Raft index that produced it), if still remembered */
+  requestRecord (requestId: string): { index: number, result: KvResult } | undefined {
+    const r = this.s.requests.get(requestId)
+    return r === undefined ? undefined : { index: r.index, result: r.result }
+  }
+
   /** the earliest lease expiry, so the leader knows when to propose expire-leases */
   nextLeaseExpiryMs (): number | undefined {
     let next: number | undefined

@@ -1,0 +1,441 @@
+/**
+ * ConsensusManager: this peer's part in the mesh's Raft group. It opens the durable log
+ * (`store.sub('raft/')`), runs the driver over the libp2p transport, forms the group from nothing
+ * or rejoins it (bootstrap), keeps the voter set healthy when it leads (autopilot), expires leases,
+ * and offers the replicated store (`kv`) and the seed's `proposeChange` / `reachConsensus`.
+ *
+ * What it announces: its actual Raft role in its node record (`network.setRaftRole`) and
+ * `ext.raft = { candidate, group }` (whether it wants to vote, and its group's id) for the
+ * bootstrap and autopilot decisions of others.
+ */
+import { TypedEventEmitter } from 'main-event'
+import { NotFoundError, NotStartedError, describeError } from '../errors.ts'
+import { combineSignals, throwIfAborted } from '../util/abort.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import { systemClock } from '../util/clock.ts'
+import type { Clock, TimerHandle } from '../util/clock.ts'
+import { componentLogger } from '../util/logger.ts'
+import { systemRng } from '../util/prng.ts'
+import type { Rng } from '../util/prng.ts'
+import type { Store } from '../storage/types.ts'
+import type { Telemetry } from '../monitoring/types.ts'
+import type { Member, NodeRecord, RaftRole } from '../network/index.ts'
+import { BootstrapWatch } from './autopilot.ts'
+import type { RaftAnnouncement } from './autopilot.ts'
+import { runAutopilot, trackPeers } from './autopilot-runner.ts'
+import type { PeerTracking } from './autopilot-runner.ts'
+import { changeCommand, outcomeOf } from './changes.ts'
+import type { ConsensusChange, ProposalOutcome } from './changes.ts'
+import {
+  AUTOPILOT_INTERVAL_MS, BOOTSTRAP_CHECK_MS, BOOTSTRAP_EXPECT, DEFAULT_OPERATION_TIMEOUT_MS, LEASE_EXPIRY_CHECK_MS,
+  MAX_REMEMBERED_OUTCOMES
+} from './constants.ts'
+import { RaftDriver } from './driver.ts'
+import { ConsensusKv } from './kv.ts'
+import { DurableRaftLog } from './log-store.ts'
+import { createConsensusMetrics } from './metrics.ts'
+import type { KvCommand } from './kv/index.ts'
+import type { StateRole } from './raft/index.ts'
+import { Libp2pRaftTransport } from './raft-transport.ts'
+import type { RaftLibp2p } from './raft-transport.ts'
+
+/** what the manager needs from the NetworkManager */
+export interface ConsensusNetwork {
+  readonly peerId: string
+  members: () => Member[]
+  localRecord: () => NodeRecord
+  setRaftRole: (role: RaftRole) => void
+  setExtension: (key: string, value: unknown) => void
+}
+
+export interface ConsensusManagerComponents {
+  libp2p: RaftLibp2p
+  network: ConsensusNetwork
+  store: Store
+  telemetry?: Telemetry
+  clock?: Clock
+  rng?: Rng
+}
+
+export interface ConsensusManagerInit {
+  /** a candidate for the voter group (default true; tabs should say false) */
+  voter?: boolean
+  /** candidates seen before the lowest bootstraps without waiting (default BOOTSTRAP_EXPECT) */
+  bootstrapExpect?: number
+  /** run the voter autopilot when leading (default true) */
+  autopilot?: boolean
+  /** let tabs be voters (default false) */
+  tabVoters?: boolean
+  /** Raft timing (tests) */
+  tickMs?: number
+  electionTicks?: number
+  snapshotEveryEntries?: number
+  compactKeepEntries?: number
+}
+
+export type ConsensusRole = StateRole | 'learner' | 'none'
+
+export interface ConsensusStatus {
+  role: ConsensusRole
+  term: number
+  leader: string | null
+  commitIndex: number
+  appliedIndex: number
+  voters: string[]
+  learners: string[]
+  /** the group's id ('' before this peer belongs to one) */
+  group: string
+}
+
+export interface ConsensusEvents {
+  'leader:changed': CustomEvent<{ leader: string | null, term: number }>
+  'role:changed': CustomEvent<{ role: ConsensusRole }>
+  'membership:changed': CustomEvent<{ voters: string[], learners: string[] }>
+}
+
+const GROUP_KEY = 'group'
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
+  readonly peerId: string
+  readonly kv: ConsensusKv
+  private readonly components: ConsensusManagerComponents
+  private readonly init: ConsensusManagerInit
+  private readonly clock: Clock
+  private readonly log = componentLogger('consensus')
+  private driverRef: RaftDriver | undefined
+  private transport: Libp2pRaftTransport | undefined
+  private meta: Store | undefined
+  private group = ''
+  private started = false
+  private timers: TimerHandle[] = []
+  private bootstrapWatch: BootstrapWatch | undefined
+  private bootstrapping = false
+  private autopilotBusy = false
+  /** the term in which this peer, as leader, has had lease-promote applied */
+  private leasesPromotedTerm = -1
+  private leaseProposedAt = 0
+  private readonly tracking: PeerTracking
+  private announced = ''
+  private lastRole: ConsensusRole = 'none'
+  private readonly outcomes = new Map<string, ProposalOutcome>()
+  private readonly inflight = new Map<string, Promise<ProposalOutcome>>()
+  private readonly metrics: ReturnType<typeof createConsensusMetrics>
+
+  constructor (components: ConsensusManagerComponents, init: ConsensusManagerInit = {}) {
+    super()
+    this.components = components
+    this.init = init
+    this.clock = components.clock ?? systemClock
+    this.peerId = components.network.peerId
+    this.kv = new ConsensusKv(() => this.driver, this.clock)
+    this.tracking = { peers: new Map(), since: this.clock.monotonic() }
+    this.metrics = createConsensusMetrics(components.telemetry?.metrics, () => this.driverRef)
+  }
+
+  private get driver (): RaftDriver {
+    if (this.driverRef === undefined || !this.started) throw new NotStartedError('consensus is not started')
+    return this.driverRef
+  }
+
+  get candidate (): boolean {
+    return this.init.voter !== false
+  }
+
+  async start (options: AbortOptions = {}): Promise<void> {
+    if (this.started) return
+    throwIfAborted(options.signal)
+    const raftStore = this.components.store.sub('raft/')
+    this.meta = raftStore.sub('meta/')
+    const stored = await this.meta.get(GROUP_KEY)
+    this.group = stored !== undefined ? decoder.decode(stored) : ''
+    const log = await DurableRaftLog.open(raftStore.sub('log/'), {}, options)
+    const clock = this.clock
+    const driver = new RaftDriver({
+      id: this.peerId,
+      log,
+      sender: { send: (to, msgs) => { this.transport?.send(to, msgs) } },
+      clock,
+      rng: this.components.rng ?? systemRng,
+      logger: componentLogger('consensus:driver'),
+      tickMs: this.init.tickMs,
+      electionTicks: this.init.electionTicks,
+      snapshotEveryEntries: this.init.snapshotEveryEntries,
+      compactKeepEntries: this.init.compactKeepEntries,
+      hooks: {
+        leaderChanged: (leader, term) => {
+          this.metrics.leaderChanges.inc()
+          this.safeDispatchEvent('leader:changed', { detail: { leader: leader === '' ? null : leader, term } })
+          this.announce()
+        },
+        roleChanged: () => { this.announce() },
+        confChanged: (cs) => {
+          this.safeDispatchEvent('membership:changed', { detail: { voters: [...cs.voters], learners: [...cs.learners] } })
+          this.announce()
+        },
+        snapshotInstalled: (groupId) => { void this.adoptGroup(groupId) },
+        failed: () => { this.announce() },
+        applied: (cmd, term) => { this.onCommandApplied(cmd, term) },
+        persisted: (s) => { this.metrics.fsync.observe(s) },
+        proposalDone: (s, ok) => { this.metrics.proposals.observe(s, { outcome: ok ? 'ok' : 'error' }) }
+      }
+    })
+    this.driverRef = driver
+    this.transport = new Libp2pRaftTransport({
+      libp2p: this.components.libp2p,
+      selfId: this.peerId,
+      clock,
+      log: componentLogger('consensus:transport'),
+      handler: {
+        receive: (m, groupId) => { driver.receive(m, groupId) },
+        unreachable: (peer) => { driver.reportUnreachable(peer) },
+        snapshotStatus: (peer, ok) => { driver.reportSnapshot(peer, ok) },
+        groupId: () => this.group
+      }
+    })
+    await this.transport.start()
+    this.started = true
+    driver.start()
+    this.bootstrapWatch = new BootstrapWatch(this.peerId, this.init.bootstrapExpect ?? BOOTSTRAP_EXPECT, clock.monotonic())
+    this.timers.push(clock.setInterval(() => { this.maintain() }, BOOTSTRAP_CHECK_MS))
+    this.timers.push(clock.setInterval(() => { void this.autopilotRound() }, AUTOPILOT_INTERVAL_MS))
+    this.timers.push(clock.setInterval(() => { this.expireLeases() }, LEASE_EXPIRY_CHECK_MS))
+    this.components.telemetry?.registerHealthCheck('consensus', () => this.health(), { critical: false })
+    this.announce()
+    this.log('started: group %s, log up to %d', this.group === '' ? '(none)' : this.group, log.lastIndex())
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    for (const t of this.timers) this.clock.clearInterval(t)
+    this.timers = []
+    const driver = this.driverRef!
+    await this.handOffLeadership(driver)
+    this.started = false
+    await driver.stop()
+    await this.transport?.stop()
+    this.transport = undefined
+  }
+
+  /** a leader that stops hands leadership to a caught-up voter first, so the group is not leaderless */
+  private async handOffLeadership (driver: RaftDriver): Promise<void> {
+    const st = driver.status()
+    if (st.role !== 'leader' || st.voters.length < 2) return
+    const to = st.voters
+      .filter(v => v !== this.peerId && st.progress[v]?.recentActive === true)
+      .sort((a, b) => (st.progress[b]?.match ?? 0) - (st.progress[a]?.match ?? 0))[0]
+    if (to === undefined) return
+    try {
+      driver.transferLeader(to)
+    } catch {
+      return
+    }
+    const deadline = this.clock.monotonic() + 2 * driver.electionTimeoutMs
+    while (driver.status().role === 'leader' && this.clock.monotonic() < deadline) {
+      await new Promise(resolve => { this.clock.setTimeout(() => { resolve(undefined) }, 20) })
+    }
+  }
+
+  status (): ConsensusStatus {
+    const d = this.driver
+    const st = d.status()
+    return {
+      role: this.role(),
+      term: st.term,
+      leader: st.lead === '' ? null : st.lead,
+      commitIndex: st.commit,
+      appliedIndex: d.sm.appliedIndex,
+      voters: [...d.confState.voters],
+      learners: [...d.confState.learners],
+      group: this.group
+    }
+  }
+
+  private role (): ConsensusRole {
+    const d = this.driverRef
+    if (d === undefined || !d.isMember) return 'none'
+    if (!d.isVoter) return 'learner'
+    return d.rawNode.raft.role
+  }
+
+  /**
+   * proposes a change (a write in the API's JSON form) under `changeId`, its idempotency id, and
+   * waits until it is committed and applied: `committed` with its result, or `failed` when the
+   * state machine refused it (e.g. a stale fence). A change proposed again under the same id is
+   * applied once. NoQuorumError / TimeoutError when it could not be decided in time (ask
+   * reachConsensus later).
+   */
+  async proposeChange (changeId: string, changeData: ConsensusChange, options: AbortOptions = {}): Promise<ProposalOutcome> {
+    const cmd = changeCommand(changeId, changeData)
+    const driver = this.driver
+    const running = this.inflight.get(changeId)
+    if (running !== undefined) return await running
+    const p = driver.propose(cmd, { signal: combineSignals([options.signal], DEFAULT_OPERATION_TIMEOUT_MS) })
+      .then(r => this.remember(outcomeOf(changeId, r)))
+    this.inflight.set(changeId, p)
+    try {
+      return await p
+    } finally {
+      this.inflight.delete(changeId)
+    }
+  }
+
+  /**
+   * the outcome of a proposal: waits for one proposed here (unless `wait: false`, which answers
+   * `pending`), else looks it up linearizably in the replicated idempotency records.
+   * NotFoundError when no member knows it (never proposed, or forgotten long ago).
+   */
+  async reachConsensus (proposalId: string, options: AbortOptions & { wait?: boolean } = {}): Promise<ProposalOutcome> {
+    const running = this.inflight.get(proposalId)
+    if (running !== undefined) {
+      if (options.wait === false) return { id: proposalId, status: 'pending' }
+      return await running
+    }
+    const known = this.outcomes.get(proposalId)
+    if (known !== undefined) return known
+    const driver = this.driver
+    await driver.readBarrier({ signal: combineSignals([options.signal], DEFAULT_OPERATION_TIMEOUT_MS) })
+    const rec = driver.sm.requestRecord(proposalId)
+    if (rec === undefined) throw new NotFoundError(`proposal ${JSON.stringify(proposalId)} is unknown`)
+    return this.remember(outcomeOf(proposalId, rec.result))
+  }
+
+  private remember (o: ProposalOutcome): ProposalOutcome {
+    this.outcomes.set(o.id, o)
+    while (this.outcomes.size > MAX_REMEMBERED_OUTCOMES) this.outcomes.delete(this.outcomes.keys().next().value!)
+    return o
+  }
+
+  // ---- group membership ----
+
+  private announce (): void {
+    if (!this.started) return
+    const role = this.role()
+    const raftRole: RaftRole = role === 'none' ? 'none' : role === 'learner' ? 'learner' : 'voter'
+    this.components.network.setRaftRole(raftRole)
+    const a: RaftAnnouncement = { candidate: this.candidate, group: this.group }
+    const key = JSON.stringify(a)
+    if (key !== this.announced) {
+      this.announced = key
+      this.components.network.setExtension('raft', a)
+    }
+    if (role !== this.lastRole) {
+      this.lastRole = role
+      this.safeDispatchEvent('role:changed', { detail: { role } })
+    }
+  }
+
+  private async adoptGroup (groupId: string): Promise<void> {
+    if (this.group !== '' || groupId === '') return
+    this.group = groupId
+    this.log('joined group %s', groupId)
+    try {
+      await this.meta?.put(GROUP_KEY, encoder.encode(groupId), { sync: true })
+    } catch (err) {
+      this.log.error('cannot record the group id: %s', describeError(err).message)
+    }
+    this.announce()
+  }
+
+  /** runs every BOOTSTRAP_CHECK_MS: peer tracking, and bootstrapping while this peer has no log */
+  private maintain (): void {
+    if (!this.started) return
+    const now = this.clock.monotonic()
+    const members = this.components.network.members()
+    trackPeers(this.tracking, members, now)
+    const d = this.driverRef!
+    if (d.log.lastIndex() > 0 || this.bootstrapping || !this.candidate || d.failure !== undefined) return
+    const candidates: string[] = []
+    let groupSeen = false
+    for (const m of members) {
+      const a = m.record.ext.raft as RaftAnnouncement | undefined
+      if (m.status === 'failed' || a === undefined) continue
+      if (a.group !== '') groupSeen = true
+      else if (a.candidate && m.record.role !== 'browser') candidates.push(m.peerId)
+    }
+    if (!this.bootstrapWatch!.observe(now, candidates, groupSeen)) return
+    void this.bootstrapGroup(candidates.length + 1)
+  }
+
+  private async bootstrapGroup (seen: number): Promise<void> {
+    this.bootstrapping = true
+    try {
+      const group = `${this.peerId.slice(-6)}-${this.clock.now().toString(36)}`
+      await this.meta!.put(GROUP_KEY, encoder.encode(group), { sync: true })
+      this.group = group
+      await this.driver.bootstrap({ voters: [this.peerId], learners: [] })
+      this.log('bootstrapped group %s (lowest of %d voter candidates)', group, seen)
+      this.announce()
+    } catch (err) {
+      this.log.error('bootstrap failed: %s', describeError(err).message)
+    } finally {
+      this.bootstrapping = false
+    }
+  }
+
+  private async autopilotRound (): Promise<void> {
+    if (!this.started || this.autopilotBusy || this.init.autopilot === false) return
+    const d = this.driverRef!
+    if (d.status().role !== 'leader' || d.pendingConfChange) return
+    this.autopilotBusy = true
+    try {
+      runAutopilot({
+        driver: d,
+        group: this.group,
+        members: this.components.network.members(),
+        tracking: this.tracking,
+        now: this.clock.monotonic(),
+        tabVoters: this.init.tabVoters === true,
+        log: this.log
+      })
+    } finally {
+      this.autopilotBusy = false
+    }
+  }
+
+  /**
+   * lease time on the leader: a new leader first proposes lease-promote (so leases kept alive
+   * through the old leader are not expired early), then expire-leases once the earliest is due.
+   * Each is proposed again if it has not been applied within a lease check or two.
+   */
+  private expireLeases (): void {
+    if (!this.started) return
+    const d = this.driverRef!
+    const st = d.status()
+    if (st.role !== 'leader') return
+    const now = this.clock.now()
+    const mono = this.clock.monotonic()
+    if (mono - this.leaseProposedAt < 2 * LEASE_EXPIRY_CHECK_MS) return
+    if (this.leasesPromotedTerm !== st.term) {
+      if (d.proposeOnce({ type: 'lease-promote', nowMs: now })) this.leaseProposedAt = mono
+      return
+    }
+    const next = d.sm.nextLeaseExpiryMs()
+    if (next === undefined || next > now) return
+    if (d.proposeOnce({ type: 'expire-leases', nowMs: now })) this.leaseProposedAt = mono
+  }
+
+  private onCommandApplied (cmd: KvCommand, term: number): void {
+    if (cmd.type === 'lease-promote' && term === this.driverRef?.status().term) this.leasesPromotedTerm = term
+    this.leaseProposedAt = 0
+  }
+
+  private health (): { status: 'ok' | 'degraded' | 'down', detail?: string, [k: string]: unknown } {
+    const d = this.driverRef
+    if (!this.started || d === undefined) return { status: 'down', detail: 'not started' }
+    if (d.failure !== undefined) return { status: 'down', detail: `raft log failed: ${d.failure.message}` }
+    const st = d.status()
+    const facts = { role: this.role(), term: st.term, leader: st.lead === '' ? null : st.lead, group: this.group }
+    if (!d.isMember) return { status: 'degraded', detail: 'not a member of a raft group yet', ...facts }
+    if (st.lead === '') {
+      const ms = Math.round(d.leaderlessMs)
+      return { status: ms > 2 * d.electionTimeoutMs ? 'down' : 'degraded', detail: `no leader known for ${ms} ms`, ...facts }
+    }
+    if (st.role === 'leader') {
+      const active = st.voters.filter(v => v === this.peerId || st.progress[v]?.recentActive === true).length
+      if (active * 2 <= st.voters.length) return { status: 'degraded', detail: `only ${active} of ${st.voters.length} voters reachable`, ...facts }
+    }
+    return { status: 'ok', ...facts }
+  }
+}

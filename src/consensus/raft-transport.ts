@@ -1,0 +1,298 @@
+/**
+ * The Raft transport over libp2p: one long-lived outbound `/agentmesh/raft/1.0.0` stream per peer
+ * (we only write on ours and only read on theirs), each starting with a hello frame that names the
+ * sender's group. The messages of one Ready for one peer go out as one frame; a MsgSnap goes as a
+ * series of snapshot chunk frames. Sends never block the Raft loop: each peer has a bounded queue
+ * drained by its own writer, which respects backpressure. A failed dial or write drops what was
+ * queued and reports the peer unreachable (and any snapshot failed), as Raft expects of a lossy
+ * network; after a failed dial the peer is in backoff for a short while.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { MessageTooLargeError, UnreachableError, describeError } from '../errors.ts'
+import { FrameDecoder, encodeFrame } from '../messaging/framing.ts'
+import type { StreamChunk } from '../messaging/framing.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import type { Clock } from '../util/clock.ts'
+import type { Logger } from '../util/logger.ts'
+import {
+  MAX_RAFT_FRAME_BYTES, MAX_RAFT_INBOUND_STREAMS, MAX_RAFT_PEER_QUEUE_BYTES, MAX_RAFT_PEER_QUEUE_FRAMES,
+  RAFT_DIAL_BACKOFF_MAX_MS, RAFT_DIAL_BACKOFF_MIN_MS, RAFT_DIAL_TIMEOUT_MS, RAFT_PROTOCOL, RAFT_SNAPSHOT_CHUNK_BYTES
+} from './constants.ts'
+import { chunkSnapshot, SnapshotReassembler } from './raft/snapshot-chunks.ts'
+import type { Message } from './raft/types.ts'
+import {
+  PACK_OVERHEAD_BYTES, decodeRaftFrame, encodeHello, encodeMessage, encodeSnapshotChunk, packMessages
+} from './raft-wire.ts'
+
+/** what the transport needs from a libp2p v3 stream */
+export interface RaftStream extends AsyncIterable<StreamChunk> {
+  send: (data: Uint8Array) => boolean
+  onDrain: (options?: AbortOptions) => Promise<void>
+  close: (options?: AbortOptions) => Promise<void>
+  abort: (err: Error) => void
+  readonly status?: string
+}
+
+/** the slice of libp2p the transport uses */
+export interface RaftLibp2p {
+  handle: (protocol: string, handler: (stream: any, connection: { remotePeer: { toString: () => string } }) => void | Promise<void>, options?: { maxInboundStreams?: number, runOnLimitedConnection?: boolean }) => Promise<void>
+  unhandle: (protocol: string) => Promise<void>
+  dialProtocol: (peer: any, protocol: string, options?: { signal?: AbortSignal, runOnLimitedConnection?: boolean }) => Promise<any>
+}
+
+/** where received messages and send outcomes go (the driver) */
+export interface RaftTransportHandler {
+  /** a message from an authenticated peer; `groupId` is the group the sender announced ('' for none) */
+  receive: (m: Message, groupId: string) => void
+  unreachable: (peer: string) => void
+  snapshotStatus: (peer: string, ok: boolean) => void
+  /** this peer's group id now ('' before it has one) */
+  groupId: () => string
+}
+
+/** what the driver sends through: the libp2p transport, or a simulated one in tests */
+export interface RaftSender {
+  send: (to: string, messages: Message[]) => void
+}
+
+interface QueuedFrame {
+  bytes: Uint8Array
+  /** set on the last chunk of a snapshot: report success once written */
+  snapshotDone?: boolean
+  /** set on every chunk of a snapshot: report failure if dropped */
+  snapshot?: boolean
+}
+
+class PeerSender {
+  readonly peer: string
+  private readonly transport: Libp2pRaftTransport
+  private readonly queue: QueuedFrame[] = []
+  private queuedBytes = 0
+  private stream: RaftStream | undefined
+  private pumping = false
+  private backoffUntil = 0
+  private backoffMs = RAFT_DIAL_BACKOFF_MIN_MS
+  private readonly controller = new AbortController()
+
+  constructor (peer: string, transport: Libp2pRaftTransport) {
+    this.peer = peer
+    this.transport = transport
+  }
+
+  get inBackoff (): boolean {
+    return this.transport.clock.monotonic() < this.backoffUntil
+  }
+
+  /** queues frames; false (nothing queued) when the queue is full */
+  enqueue (frames: QueuedFrame[]): boolean {
+    let bytes = 0
+    for (const f of frames) bytes += f.bytes.byteLength
+    if (this.queue.length + frames.length > MAX_RAFT_PEER_QUEUE_FRAMES || this.queuedBytes + bytes > MAX_RAFT_PEER_QUEUE_BYTES) return false
+    for (const f of frames) this.queue.push(f)
+    this.queuedBytes += bytes
+    if (!this.pumping) void this.pump()
+    return true
+  }
+
+  private async pump (): Promise<void> {
+    this.pumping = true
+    try {
+      while (this.queue.length > 0 && !this.controller.signal.aborted) {
+        if (this.stream === undefined || (this.stream.status !== undefined && this.stream.status !== 'open')) {
+          this.stream = undefined
+          this.stream = await this.open()
+        }
+        const f = this.queue.shift()!
+        this.queuedBytes -= f.bytes.byteLength
+        if (!this.stream.send(f.bytes)) await this.stream.onDrain({ signal: this.controller.signal })
+        if (f.snapshotDone === true) this.transport.handler.snapshotStatus(this.peer, true)
+      }
+    } catch (err) {
+      if (!this.controller.signal.aborted) {
+        this.transport.log('raft stream to %s failed: %s', this.peer, describeError(err).message)
+        this.stream?.abort(err as Error)
+      }
+      this.stream = undefined
+      this.dropAll()
+    } finally {
+      this.pumping = false
+    }
+  }
+
+  private async open (): Promise<RaftStream> {
+    try {
+      const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(RAFT_DIAL_TIMEOUT_MS)])
+      const stream: RaftStream = await this.transport.libp2p.dialProtocol(peerIdFromString(this.peer), RAFT_PROTOCOL, { signal, runOnLimitedConnection: true })
+      stream.send(encodeFrame(encodeHello(this.transport.handler.groupId()), { maxFrameBytes: MAX_RAFT_FRAME_BYTES }))
+      this.backoffMs = RAFT_DIAL_BACKOFF_MIN_MS
+      this.transport.trackOutbound(stream)
+      return stream
+    } catch (err) {
+      this.backoffUntil = this.transport.clock.monotonic() + this.backoffMs
+      this.backoffMs = Math.min(RAFT_DIAL_BACKOFF_MAX_MS, this.backoffMs * 2)
+      throw new UnreachableError(`cannot open ${RAFT_PROTOCOL} to ${this.peer}: ${describeError(err).message}`, { cause: err })
+    }
+  }
+
+  /** everything queued is lost: Raft hears the peer was unreachable (and a snapshot failed) */
+  dropAll (): void {
+    let snapshot = false
+    for (const f of this.queue) if (f.snapshot === true) snapshot = true
+    const hadAny = this.queue.length > 0
+    this.queue.length = 0
+    this.queuedBytes = 0
+    if (snapshot) this.transport.handler.snapshotStatus(this.peer, false)
+    if (hadAny || snapshot) this.transport.handler.unreachable(this.peer)
+  }
+
+  async close (): Promise<void> {
+    this.controller.abort()
+    this.queue.length = 0
+    this.queuedBytes = 0
+    const s = this.stream
+    this.stream = undefined
+    if (s !== undefined) {
+      try { await s.close({ signal: AbortSignal.timeout(500) }) } catch (err) { s.abort(err as Error) }
+    }
+  }
+}
+
+export interface Libp2pRaftTransportInit {
+  libp2p: RaftLibp2p
+  selfId: string
+  clock: Clock
+  log: Logger
+  handler: RaftTransportHandler
+}
+
+export class Libp2pRaftTransport implements RaftSender {
+  readonly libp2p: RaftLibp2p
+  readonly clock: Clock
+  readonly log: Logger
+  readonly handler: RaftTransportHandler
+  private readonly selfId: string
+  private readonly peers = new Map<string, PeerSender>()
+  private readonly inbound = new Set<RaftStream>()
+  private readonly outbound = new Set<RaftStream>()
+  private started = false
+
+  constructor (init: Libp2pRaftTransportInit) {
+    this.libp2p = init.libp2p
+    this.selfId = init.selfId
+    this.clock = init.clock
+    this.log = init.log
+    this.handler = init.handler
+  }
+
+  async start (): Promise<void> {
+    if (this.started) return
+    await this.libp2p.handle(RAFT_PROTOCOL, (stream, connection) => {
+      void this.serve(stream as RaftStream, connection.remotePeer.toString())
+    }, { maxInboundStreams: MAX_RAFT_INBOUND_STREAMS, runOnLimitedConnection: true })
+    this.started = true
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    await this.libp2p.unhandle(RAFT_PROTOCOL).catch(() => {})
+    const senders = [...this.peers.values()]
+    this.peers.clear()
+    await Promise.allSettled(senders.map(async s => { await s.close() }))
+    for (const s of [...this.inbound, ...this.outbound]) s.abort(new UnreachableError('raft transport stopped'))
+    this.inbound.clear()
+    this.outbound.clear()
+  }
+
+  trackOutbound (stream: RaftStream): void {
+    this.outbound.add(stream)
+    // an outbound stream's readable side only ever ends; reading it notices when the remote closes
+    void (async () => {
+      try { for await (const _ of stream) { /* the remote never writes on our stream */ } } catch {}
+      this.outbound.delete(stream)
+    })()
+  }
+
+  /** queues `messages` for `to`; never throws (an undeliverable batch is reported to Raft) */
+  send (to: string, messages: Message[]): void {
+    if (!this.started || to === this.selfId || messages.length === 0) return
+    let sender = this.peers.get(to)
+    if (sender === undefined) {
+      sender = new PeerSender(to, this)
+      this.peers.set(to, sender)
+    }
+    const frames: QueuedFrame[] = []
+    const snaps: Message[] = []
+    let batch: Uint8Array[] = []
+    let batchBytes = PACK_OVERHEAD_BYTES
+    const flush = (): void => {
+      if (batch.length > 0) frames.push({ bytes: encodeFrame(packMessages(batch), { maxFrameBytes: MAX_RAFT_FRAME_BYTES }) })
+      batch = []
+      batchBytes = PACK_OVERHEAD_BYTES
+    }
+    for (const m of messages) {
+      if (m.snapshot !== undefined) { snaps.push(m); continue }
+      const bytes = encodeMessage(m)
+      if (bytes.byteLength + PACK_OVERHEAD_BYTES > MAX_RAFT_FRAME_BYTES) {
+        this.log.error('raft message to %s of %d bytes exceeds the frame limit: dropped', to, bytes.byteLength)
+        continue
+      }
+      if (batchBytes + bytes.byteLength > MAX_RAFT_FRAME_BYTES) flush()
+      batch.push(bytes)
+      batchBytes += bytes.byteLength
+    }
+    flush()
+    for (const m of snaps) {
+      const chunks = chunkSnapshot(m.snapshot!, RAFT_SNAPSHOT_CHUNK_BYTES)
+      chunks.forEach((c, i) => {
+        frames.push({ bytes: encodeFrame(encodeSnapshotChunk(m, c), { maxFrameBytes: MAX_RAFT_FRAME_BYTES }), snapshot: true, snapshotDone: i === chunks.length - 1 })
+      })
+    }
+    if (sender.inBackoff || !sender.enqueue(frames)) {
+      if (snaps.length > 0) this.handler.snapshotStatus(to, false)
+      this.handler.unreachable(to)
+    }
+  }
+
+  private async serve (stream: RaftStream, from: string): Promise<void> {
+    if (!this.started) { stream.abort(new UnreachableError('raft transport stopped')); return }
+    this.inbound.add(stream)
+    const decoder = new FrameDecoder({ maxFrameBytes: MAX_RAFT_FRAME_BYTES })
+    const reassembler = new SnapshotReassembler()
+    let groupId: string | undefined
+    try {
+      for await (const chunk of stream) {
+        for (const frame of decoder.push(chunk)) {
+          const f = decodeRaftFrame(frame, from, this.selfId)
+          if (f.kind === 'hello') {
+            const ours = this.handler.groupId()
+            if (ours !== '' && f.groupId !== '' && f.groupId !== ours) {
+              throw new UnreachableError(`peer ${from} belongs to raft group ${f.groupId}, not ours (${ours})`)
+            }
+            groupId = f.groupId
+            continue
+          }
+          if (groupId === undefined) throw new UnreachableError(`raft stream from ${from} did not start with a hello`)
+          if (f.kind === 'messages') {
+            for (const m of f.messages) this.handler.receive(m, groupId)
+          } else {
+            const snapshot = reassembler.push(f.chunk)
+            if (snapshot !== undefined) this.handler.receive({ ...f.message, snapshot }, groupId)
+          }
+        }
+      }
+      decoder.end()
+      await stream.close({ signal: AbortSignal.timeout(500) }).catch((err: Error) => { stream.abort(err) })
+    } catch (err) {
+      const e = err as Error
+      if (e instanceof MessageTooLargeError || e.name === 'InvalidMessageError' || e.name === 'UnsupportedVersionError' || e instanceof UnreachableError) {
+        this.log.error('raft stream from %s refused: %s: %s', from, e.name, e.message)
+        stream.abort(e)
+      } else {
+        this.log('raft stream from %s ended: %s', from, e.message)
+      }
+    } finally {
+      this.inbound.delete(stream)
+    }
+  }
+}
