@@ -28,7 +28,8 @@ export interface AgentRequirements {
  * replaced, never mutated in place.
  */
 export interface AgentState {
-  get: (key: string) => unknown
+  /** the stored JSON value (typed loosely, like AgentMessage), undefined when absent */
+  get: (key: string) => any // eslint-disable-line @typescript-eslint/no-explicit-any
   set: (key: string, value: unknown) => void
   delete: (key: string) => void
   has: (key: string) => boolean
@@ -121,7 +122,13 @@ export interface AgentContext {
   spawn: (name: string, task: (ctx: AgentContext) => Promise<void>) => void
 }
 
-export type MessageHandler = (message: JsonValue, ctx: AgentContext) => JsonValue | undefined | Promise<JsonValue | undefined>
+/**
+ * An incoming message: JSON from outside, which the kind must validate. Typed loosely so a handler
+ * can read its fields directly (`msg.op`), as in docs/API.md.
+ */
+export type AgentMessage = any // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export type MessageHandler = (message: AgentMessage, ctx: AgentContext) => JsonValue | undefined | Promise<JsonValue | undefined>
 export type LifecycleHook = (ctx: AgentContext) => void | Promise<void>
 
 export interface AgentDefinition {

@@ -117,14 +117,19 @@ describe('LLM client configuration and reachability', () => {
     assert.equal(parseRetryAfter(new Date(10_000).toUTCString(), 4_000), 6_000)
   })
 
-  it('reports a server that is not there as UnreachableError after retrying', async () => {
-    // a port that was free a moment ago: nothing listens there
-    const probe = createServer()
-    await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve))
-    const port = (probe.address() as AddressInfo).port
-    await new Promise<void>((resolve) => probe.close(() => resolve()))
-    const c = createLlmClient({ baseUrl: `http://127.0.0.1:${port}/v1`, env: {}, maxRetries: 1, retryBaseMs: 1, retryMaxMs: 2 })
-    await assert.rejects(c.chat([{ role: 'user', content: 'x' }]), { name: 'UnreachableError' })
+  it('reports a server that drops every connection as UnreachableError after retrying', async () => {
+    // a listener that hangs up at once: a network failure without racing for a free port
+    let connections = 0
+    const dropper = createServer((socket) => { connections++; socket.destroy() })
+    await new Promise<void>((resolve) => dropper.listen(0, '127.0.0.1', resolve))
+    const port = (dropper.address() as AddressInfo).port
+    try {
+      const c = createLlmClient({ baseUrl: `http://127.0.0.1:${port}/v1`, env: {}, maxRetries: 2, retryBaseMs: 1, retryMaxMs: 2 })
+      await assert.rejects(c.chat([{ role: 'user', content: 'x' }]), { name: 'UnreachableError' })
+      assert.equal(connections, 3, 'the first try and two retries')
+    } finally {
+      await new Promise<void>((resolve) => dropper.close(() => resolve()))
+    }
   })
 })
 
