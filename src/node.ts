@@ -12,6 +12,7 @@ import type { Capabilities, MeshLibp2p, NodeRole } from './network/index.ts'
 import { MonitoringSystem } from './monitoring/index.ts'
 import { MessageBroker } from './messaging/index.ts'
 import { createDocReplicator, Libp2pDocTransport, type DocReplicator } from './consensus/crdt/index.ts'
+import { ConsensusManager } from './consensus/index.ts'
 import { systemRng } from './util/prng.ts'
 import type { Store } from './storage/types.ts'
 import { systemClock } from './util/clock.ts'
@@ -55,6 +56,7 @@ export interface MeshNode {
   readonly broker: MessageBroker
   /** the replicated Yjs documents (CRDT half of the consensus layer) */
   readonly docs: DocReplicator
+  readonly consensus: ConsensusManager
   /** the whole mesh as this peer sees it: every peer's latest monitoring snapshot */
   readonly meshView: MeshView
   readonly libp2p: MeshLibp2p
@@ -136,6 +138,12 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
     await broker.start()
     stack.push(async () => { await broker.stop() })
 
+    const consensus = new ConsensusManager(
+      { libp2p, network, store, telemetry: monitoring, clock, rng: systemRng },
+      { voter: role !== 'browser' && options.raft?.voter !== false })
+    await consensus.start()
+    stack.push(async () => { await consensus.stop() })
+
     const docs = createDocReplicator(
       { transport: new Libp2pDocTransport(libp2p), store: store.sub('crdt/'), telemetry: monitoring, clock, rng: systemRng },
       { mesh })
@@ -149,6 +157,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       monitoring,
       broker,
       docs,
+      consensus,
       meshView: wiring.view,
       libp2p,
       store,

@@ -4,7 +4,8 @@ import type { MeshNode } from '../node.ts'
 import { networkRoutes } from './network-routes.ts'
 import { monitoringRoutes } from './monitoring-routes.ts'
 import { messagingRoutes } from './messaging-routes.ts'
+import { consensusRoutes } from './consensus-routes.ts'
 
 export function adminRoutes (node: MeshNode): Route[] {
-  return [...networkRoutes(node), ...monitoringRoutes(node), ...messagingRoutes(node)]
+  return [...networkRoutes(node), ...monitoringRoutes(node), ...messagingRoutes(node), ...consensusRoutes(node)]
 }
