@@ -15,6 +15,16 @@ export const MAX_FRAME_BYTES = 16 * 1024 - 4
 /** a gossip message never exceeds this; bigger updates are announced and pulled over a stream */
 export const MAX_GOSSIP_MESSAGE_BYTES = 64 * 1024
 
+/**
+ * a burst of local updates leaves as UPDATE messages of at most MAX_GOSSIP_MESSAGE_BYTES each;
+ * groups of at most this many are merged into one update (Y.mergeUpdates costs ~25 µs per update
+ * and grows faster than linearly), bigger groups travel as an UPDATES list applied in one transaction
+ */
+export const MERGE_UPDATES_MAX = 32
+
+/** a burst needing more gossip messages than this is announced and pulled over a sync stream instead */
+export const MAX_GOSSIP_MESSAGES_PER_BURST = 64
+
 /** largest single update accepted from a peer (gossip or one sync step 2) */
 export const MAX_UPDATE_BYTES = 16 * 1024 * 1024
 
@@ -50,7 +60,16 @@ export const COMPACT_AFTER_UPDATES = 200
 export const COMPACT_AFTER_BYTES = 4 * 1024 * 1024
 
 /** updates written to the store in one batch at most */
-export const MAX_PERSIST_BATCH_UPDATES = 256
+export const MAX_PERSIST_BATCH_UPDATES = 1024
+
+/** ... and this many bytes (a single bigger update is written alone) */
+export const MAX_PERSIST_BATCH_BYTES = 4 * 1024 * 1024
+
+/**
+ * a holder acknowledges (STATE ack on gossip) once its write queue is empty, and at least every
+ * this many batches while it keeps filling: one ack per burst instead of one per batch
+ */
+export const ANNOUNCE_EVERY_BATCHES = 8
 
 /** flush gives up after this when the caller gave no signal */
 export const FLUSH_TIMEOUT_MS = 30_000

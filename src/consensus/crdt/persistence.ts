@@ -1,14 +1,16 @@
 /**
  * One document's durable update log over the Store contract: every update is appended (synced
  * writes, group-committed in batches), and once the log passes a threshold it is compacted into
- * one merged update (`Y.mergeUpdates`), atomically. A restart restores the doc from these updates.
+ * one update, atomically: the live doc's encoded state when a `snapshot` is given (linear in the
+ * doc), else `Y.mergeUpdates` of the entries (quadratic in their count: 10,000 small updates take
+ * about a second). A restart restores the doc from these updates.
  */
 import * as Y from 'yjs'
 import { StorageError } from '../../errors.ts'
 import { deferred } from '../../util/abort.ts'
 import type { Logger } from '../../util/logger.ts'
 import type { Store, BatchOp } from '../../storage/types.ts'
-import { COMPACT_AFTER_BYTES, COMPACT_AFTER_UPDATES, MAX_PERSIST_BATCH_UPDATES } from './constants.ts'
+import { ANNOUNCE_EVERY_BATCHES, COMPACT_AFTER_BYTES, COMPACT_AFTER_UPDATES, MAX_PERSIST_BATCH_BYTES, MAX_PERSIST_BATCH_UPDATES } from './constants.ts'
 
 const UPDATE_PREFIX = 'u/'
 const SEQ_DIGITS = 16
@@ -16,8 +18,16 @@ const SEQ_DIGITS = 16
 export interface DocPersistenceInit {
   compactAfterUpdates?: number
   compactAfterBytes?: number
-  /** called after every durable write with the state vector it made durable */
+  /**
+   * called with the state vector made durable once the queue is written (and every
+   * ANNOUNCE_EVERY_BATCHES batches while it keeps filling), not after every batch
+   */
   onPersisted?: (stateVector: Uint8Array) => void
+  /**
+   * the document's whole current state as one update (`Y.encodeStateAsUpdate`). It must cover
+   * every update appended so far, which holds when updates are appended after being applied.
+   */
+  snapshot?: () => Uint8Array
   log: Logger
 }
 
@@ -36,12 +46,15 @@ export class DocPersistence {
   private readonly compactAfterUpdates: number
   private readonly compactAfterBytes: number
   private readonly onPersisted?: (stateVector: Uint8Array) => void
+  private readonly snapshot?: () => Uint8Array
   private readonly log: Logger
   private queue: Pending[] = []
   private running: Promise<void> | undefined
   private nextSeq = 0
   private storedUpdates = 0
   private storedBytes = 0
+  /** size of the entry the last compaction wrote: the log is compacted again once it doubled */
+  private compactedBytes = 0
   private persistedVector: Uint8Array | undefined
   compactions = 0
 
@@ -50,6 +63,7 @@ export class DocPersistence {
     this.compactAfterUpdates = init.compactAfterUpdates ?? COMPACT_AFTER_UPDATES
     this.compactAfterBytes = init.compactAfterBytes ?? COMPACT_AFTER_BYTES
     this.onPersisted = init.onPersisted
+    this.snapshot = init.snapshot
     this.log = init.log
   }
 
@@ -72,6 +86,7 @@ export class DocPersistence {
     this.nextSeq = last + 1
     this.storedUpdates = updates.length
     this.storedBytes = bytes
+    this.compactedBytes = updates.length === 1 ? bytes : 0
     return updates
   }
 
@@ -115,15 +130,31 @@ export class DocPersistence {
     await this.store.clear()
     this.storedUpdates = 0
     this.storedBytes = 0
+    this.compactedBytes = 0
+  }
+
+  /** whether the log grew enough since the last compaction to be worth rewriting */
+  private needsCompaction (): boolean {
+    if (this.storedUpdates < 2) return false
+    const grown = this.storedBytes - this.compactedBytes
+    return this.storedUpdates > this.compactAfterUpdates || grown > Math.max(this.compactAfterBytes, this.compactedBytes)
   }
 
   /** writes until the queue is empty; clears `running` in the same step as the last empty check */
   private async drainQueue (): Promise<void> {
     try {
       for (;;) {
-        while (this.queue.length > 0) await this.writeBatch()
+        let unannounced = 0
+        while (this.queue.length > 0) {
+          if (await this.writeBatch()) unannounced++
+          // one announcement per burst (or per ANNOUNCE_EVERY_BATCHES of a long one), not per batch
+          if (unannounced > 0 && (this.queue.length === 0 || unannounced >= ANNOUNCE_EVERY_BATCHES)) {
+            unannounced = 0
+            if (this.persistedVector != null) this.onPersisted?.(this.persistedVector)
+          }
+        }
         // compact once the burst is written, not after each batch of it
-        if (this.storedUpdates <= this.compactAfterUpdates && this.storedBytes <= this.compactAfterBytes) break
+        if (!this.needsCompaction()) break
         await this.compact().catch(err => { this.log.error('compaction failed: %s', (err as Error)?.message) })
         if (this.queue.length === 0) break
       }
@@ -132,8 +163,14 @@ export class DocPersistence {
     }
   }
 
-  private async writeBatch (): Promise<void> {
-    const batch = this.queue.splice(0, MAX_PERSIST_BATCH_UPDATES)
+  /** writes the next batch of the queue; false when the store refused it */
+  private async writeBatch (): Promise<boolean> {
+    let count = 0
+    let bytes = 0
+    while (count < this.queue.length && count < MAX_PERSIST_BATCH_UPDATES && (count === 0 || bytes + this.queue[count].update.byteLength <= MAX_PERSIST_BATCH_BYTES)) {
+      bytes += this.queue[count++].update.byteLength
+    }
+    const batch = this.queue.splice(0, count)
     const ops: BatchOp[] = batch.map(p => ({ type: 'put', key: updateKey(this.nextSeq++), value: p.update }))
     try {
       await this.store.batch(ops, { sync: true })
@@ -141,31 +178,33 @@ export class DocPersistence {
       const e = new StorageError('could not append to the document update log', { cause: err })
       this.log.error('persist failed: %s', (err as Error)?.message)
       for (const p of batch) p.done.reject(e)
-      return
+      return false
     }
     this.storedUpdates += batch.length
-    for (const p of batch) this.storedBytes += p.update.byteLength
+    this.storedBytes += bytes
     this.persistedVector = batch[batch.length - 1].stateVector
     for (const p of batch) p.done.resolve()
-    this.onPersisted?.(this.persistedVector)
+    return true
   }
 
-  /** merges the whole log into one update, replacing the entries atomically */
+  /** replaces the whole log by one update (the doc's snapshot, or the entries merged), atomically */
   private async compact (): Promise<void> {
     const keys: string[] = []
     const updates: Uint8Array[] = []
     for await (const [key, value] of this.store.entries({ gte: UPDATE_PREFIX, lt: UPDATE_PREFIX + '\uffff' })) {
       keys.push(key)
-      updates.push(value)
+      if (this.snapshot == null) updates.push(value)
     }
     if (keys.length < 2) return
-    const merged = Y.mergeUpdates(updates)
+    // taken after the reads: it covers every entry read (each was applied before it was appended)
+    const merged = this.snapshot != null ? this.snapshot() : Y.mergeUpdates(updates)
     const last = keys[keys.length - 1]
     const ops: BatchOp[] = keys.slice(0, -1).map(key => ({ type: 'del', key }))
     ops.push({ type: 'put', key: last, value: merged })
     await this.store.batch(ops, { sync: true })
     this.storedUpdates = 1
     this.storedBytes = merged.byteLength
+    this.compactedBytes = merged.byteLength
     this.compactions++
     this.log('compacted %d updates into %d bytes', keys.length, merged.byteLength)
   }

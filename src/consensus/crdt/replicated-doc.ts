@@ -8,8 +8,8 @@ import { InvalidMessageError, MessageTooLargeError, NotFoundError, NotStartedErr
 import { combineSignals, deferred, throwIfAborted, raceSignal } from '../../util/abort.ts'
 import type { Clock, TimerHandle } from '../../util/clock.ts'
 import type { Logger } from '../../util/logger.ts'
-import { encodeGossip, GossipType, StateReason, type GossipMessage } from './codec.ts'
-import { FLUSH_RESYNC_INTERVAL_MS, FLUSH_TIMEOUT_MS, MAX_CONFLICTS_PER_DOC } from './constants.ts'
+import { GossipType, StateReason, updatesOverheadBytes, type GossipMessage } from './codec.ts'
+import { FLUSH_RESYNC_INTERVAL_MS, FLUSH_TIMEOUT_MS, MAX_CONFLICTS_PER_DOC, MAX_GOSSIP_MESSAGES_PER_BURST, MERGE_UPDATES_MAX } from './constants.ts'
 import type { HybridLogicalClock } from './hlc.ts'
 import { YKeyValue } from './key-value.ts'
 import type { CrdtMetrics } from './metrics.ts'
@@ -17,6 +17,16 @@ import type { DocPersistence } from './persistence.ts'
 import { stableHash } from './placement.ts'
 import type { Conflict, ConflictOutcome, ConflictPolicy, FlushOptions, HolderInfo, PeerId, SelectReplicas } from './types.ts'
 import { compareVectors, covers, decodeStateVectorSafe, docFingerprint, missingCount, type StateVector } from './vectors.ts'
+
+/** one gossip message for a group of local updates that fits `budget` bytes together */
+function groupMessage (group: Uint8Array[], budget: number): GossipMessage {
+  if (group.length === 1) return { type: GossipType.Update, update: group[0] }
+  if (group.length <= MERGE_UPDATES_MAX) {
+    const update = Y.mergeUpdates(group)
+    if (update.byteLength + updatesOverheadBytes(1, update.byteLength) <= budget) return { type: GossipType.Update, update }
+  }
+  return { type: GossipType.Updates, updates: group }
+}
 
 /** transaction origin of updates received from a peer: never re-broadcast */
 export class RemoteOrigin {
@@ -91,7 +101,6 @@ export class ReplicatedDoc {
   private sizeEstimate = 0
   private cachedFingerprint: number | undefined
   private outbox: Uint8Array[] = []
-  private outboxBytes = 0
   private closed = false
   private readonly onUpdate: (update: Uint8Array, origin: unknown) => void
 
@@ -114,7 +123,8 @@ export class ReplicatedDoc {
     const stored = await this.persistence?.loadUpdates() ?? []
     if (stored.length > 0) {
       try {
-        Y.applyUpdate(this.doc, Y.mergeUpdates(stored), STORE_ORIGIN)
+        // one transaction, one update event; linear where Y.mergeUpdates is quadratic in the count
+        this.doc.transact(() => { for (const u of stored) Y.applyUpdate(this.doc, u) }, STORE_ORIGIN)
       } catch (err) {
         throw new StorageError(`stored updates of ${this.id} could not be applied`, { cause: err })
       }
@@ -134,17 +144,26 @@ export class ReplicatedDoc {
     return this.sizeEstimate
   }
 
-  /** applies an update from a peer; throws MessageTooLargeError / InvalidMessageError */
-  applyRemote (update: Uint8Array, peer: PeerId, path: 'gossip' | 'sync'): void {
+  /**
+   * applies updates from a peer, several in one transaction (one update event, one log entry);
+   * throws MessageTooLargeError / InvalidMessageError
+   */
+  applyRemote (updates: Uint8Array | Uint8Array[], peer: PeerId, path: 'gossip' | 'sync'): void {
+    const list = Array.isArray(updates) ? updates : [updates]
     const { maxUpdateBytes } = this.ctx.limits
-    if (update.byteLength > maxUpdateBytes) throw new MessageTooLargeError(`update of ${update.byteLength} bytes exceeds ${maxUpdateBytes}`)
-    if (!this.fitsDocLimit(update.byteLength)) throw new MessageTooLargeError(`document ${this.id} would exceed ${this.ctx.limits.maxDocBytes} bytes`)
+    let bytes = 0
+    for (const u of list) {
+      if (u.byteLength > maxUpdateBytes) throw new MessageTooLargeError(`update of ${u.byteLength} bytes exceeds ${maxUpdateBytes}`)
+      bytes += u.byteLength
+    }
+    if (!this.fitsDocLimit(bytes)) throw new MessageTooLargeError(`document ${this.id} would exceed ${this.ctx.limits.maxDocBytes} bytes`)
     try {
-      Y.applyUpdate(this.doc, update, new RemoteOrigin(peer, path))
+      if (list.length === 1) Y.applyUpdate(this.doc, list[0], new RemoteOrigin(peer, path))
+      else this.doc.transact(() => { for (const u of list) Y.applyUpdate(this.doc, u) }, new RemoteOrigin(peer, path))
     } catch (err) {
       throw new InvalidMessageError('update could not be applied', { cause: err })
     }
-    this.ctx.metrics.updatesIn.inc(1, { path })
+    this.ctx.metrics.updatesIn.inc(list.length, { path })
   }
 
   /** a STATE message from a peer: record its ack, and sync with it when our states differ */
@@ -256,34 +275,54 @@ export class ReplicatedDoc {
     }
   }
 
-  /** local updates are coalesced per turn: a burst of edits leaves as one gossip message */
+  /** local updates are coalesced per turn: a burst of edits leaves as few gossip messages (packUpdates) */
   private publishLocalUpdate (update: Uint8Array): void {
     this.outbox.push(update)
-    this.outboxBytes += update.byteLength
     if (this.outbox.length > 1) return
     queueMicrotask(() => { this.flushOutbox() })
   }
 
   private flushOutbox (): void {
     const updates = this.outbox
-    const bytes = this.outboxBytes
     this.outbox = []
-    this.outboxBytes = 0
     if (updates.length === 0 || this.closed) return
     if (!this.fitsDocLimit(0)) {
       this.ctx.log.error('document %s exceeds %d bytes; flush will refuse', this.id, this.ctx.limits.maxDocBytes)
     }
-    const update = bytes <= this.ctx.limits.maxGossipBytes
-      ? (updates.length === 1 ? updates[0] : Y.mergeUpdates(updates))
-      : undefined
-    if (update != null && encodeGossip({ type: GossipType.Update, update }).byteLength <= this.ctx.limits.maxGossipBytes) {
-      this.ctx.publish(this, { type: GossipType.Update, update })
-      this.ctx.metrics.updatesOut.inc(updates.length, { path: 'gossip' })
-    } else {
-      // too big for one gossip message: announce, holders pull it over a (chunked) sync stream
+    const messages = this.packUpdates(updates)
+    if (messages == null) {
+      // too big for gossip: announce, holders pull it over a (chunked) sync stream
       this.ctx.publish(this, this.stateMessage(StateReason.Announce))
       this.ctx.metrics.updatesOut.inc(updates.length, { path: 'announce' })
+      return
     }
+    for (const m of messages) this.ctx.publish(this, m)
+    this.ctx.metrics.updatesOut.inc(updates.length, { path: 'gossip' })
+  }
+
+  /**
+   * a burst of local updates as gossip messages of at most maxGossipBytes each, in order;
+   * undefined when one update alone is too big or the burst needs too many messages
+   */
+  private packUpdates (updates: Uint8Array[]): GossipMessage[] | undefined {
+    const budget = this.ctx.limits.maxGossipBytes
+    const messages: GossipMessage[] = []
+    let group: Uint8Array[] = []
+    let groupBytes = 0
+    const close = (): boolean => {
+      if (group.length > 0) messages.push(groupMessage(group, budget))
+      group = []
+      groupBytes = 0
+      return messages.length <= MAX_GOSSIP_MESSAGES_PER_BURST
+    }
+    for (const u of updates) {
+      if (u.byteLength + updatesOverheadBytes(1, u.byteLength) > budget) return undefined
+      const bytes = groupBytes + u.byteLength
+      if (group.length > 0 && bytes + updatesOverheadBytes(group.length + 1, bytes) > budget && !close()) return undefined
+      group.push(u)
+      groupBytes += u.byteLength
+    }
+    return close() ? messages : undefined
   }
 
   /** called after each durable write: acknowledge it to the other holders */

@@ -6,7 +6,7 @@
  * and acknowledge, so `flush` can wait for a write concern.
  */
 import * as Y from 'yjs'
-import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, UnreachableError, describeError } from '../../errors.ts'
+import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, StorageError, UnreachableError, describeError } from '../../errors.ts'
 import { throwIfAborted, type AbortOptions, raceSignal } from '../../util/abort.ts'
 import { systemClock, type Clock, type TimerHandle } from '../../util/clock.ts'
 import { componentLogger, type ComponentLogger, type Logger } from '../../util/logger.ts'
@@ -282,7 +282,11 @@ export class DocReplicator extends EventTarget {
         log: this.log,
         compactAfterUpdates: this.init.compactAfterUpdates,
         compactAfterBytes: this.init.compactAfterBytes,
-        onPersisted: () => { rdoc?.onPersisted() }
+        onPersisted: () => { rdoc?.onPersisted() },
+        snapshot: () => {
+          if (rdoc == null) throw new StorageError(`document ${docId} not open yet`)
+          return Y.encodeStateAsUpdate(rdoc.doc)
+        }
       })
     rdoc = new ReplicatedDoc({
       id: docId,
@@ -310,8 +314,8 @@ export class DocReplicator extends EventTarget {
     let message: GossipMessage
     try {
       message = decodeGossip(data, this.init.maxGossipBytes)
-      if (message.type === GossipType.Update) {
-        rdoc.applyRemote(message.update, from, 'gossip')
+      if (message.type === GossipType.Update || message.type === GossipType.Updates) {
+        rdoc.applyRemote(message.type === GossipType.Update ? message.update : message.updates, from, 'gossip')
         const store = rdoc.doc.store
         if (store.pendingStructs != null || store.pendingDs != null) this.sync.request(rdoc, from, {})
       } else {

@@ -11,6 +11,7 @@ describe('crdt codec', () => {
   it('round-trips every gossip and sync message', () => {
     const gossip: GossipMessage[] = [
       { type: GossipType.Update, update: new Uint8Array([1, 2, 3]) },
+      { type: GossipType.Updates, updates: [new Uint8Array([1, 2, 3]), new Uint8Array([4]), new Uint8Array(300).fill(9)] },
       { type: GossipType.State, reason: StateReason.Digest, holder: true, stateVector: new Uint8Array([1, 5, 7]), persisted: new Uint8Array([0]), fingerprint: 0xdeadbeef }
     ]
     for (const m of gossip) assert.deepEqual(decodeGossip(encodeGossip(m), 1 << 20), m)
@@ -29,6 +30,10 @@ describe('crdt codec', () => {
     assert.throws(() => decodeGossip(Uint8Array.of(1, 7), 100), { name: 'InvalidMessageError' })
     assert.throws(() => decodeGossip(ok.subarray(0, 5), 100), { name: 'InvalidMessageError' })
     assert.throws(() => decodeGossip(ok, 5), { name: 'MessageTooLargeError' })
+    // an UPDATES list claiming more updates than its bytes can hold, or none
+    assert.throws(() => decodeGossip(Uint8Array.of(1, 2, 0x90, 0x4e, 1, 0), 100), { name: 'InvalidMessageError' })
+    assert.throws(() => decodeGossip(Uint8Array.of(1, 2, 0), 100), { name: 'InvalidMessageError' })
+    assert.throws(() => decodeGossip(Uint8Array.of(1, 2, 2, 1, 0), 100), { name: 'InvalidMessageError' })
     assert.throws(() => decodeSync(encodeSync({ type: SyncType.Open, docId: 'has space', hold: false, owner: '' })), { name: 'InvalidMessageError' })
     assert.throws(() => decodeSync(encodeSync({ type: SyncType.Open, docId: 'x'.repeat(201), hold: false, owner: '' })), { name: 'InvalidMessageError' })
   })

@@ -51,6 +51,31 @@ describe('DocPersistence', () => {
     assert.deepEqual(persisted[persisted.length - 1], Y.encodeStateVector(doc))
   })
 
+  it('compacts a long log into the doc snapshot, and a big log only again once it doubled', async () => {
+    const store = new MemoryStore()
+    const doc = new Y.Doc()
+    const updates = recordUpdates(doc)
+    const p = new DocPersistence(store, { log, compactAfterUpdates: 100, compactAfterBytes: 1000, snapshot: () => Y.encodeStateAsUpdate(doc) })
+    for (let i = 0; i < 5000; i++) doc.getMap('m').set(`k${i}`, i)
+    await Promise.all(updates.map(async ([u, sv]) => { await p.append(u, sv) }))
+    await p.idle()
+    let entries = 0
+    for await (const _ of store.entries()) entries++
+    assert.equal(entries, 1)
+    assert.equal(p.compactions, 1)
+    // the snapshot is far over compactAfterBytes: a few small appends must not rewrite it each time
+    for (let i = 0; i < 5; i++) {
+      doc.getMap('m').set(`extra${i}`, i)
+      await p.append(...updates[updates.length - 1])
+    }
+    assert.equal(p.compactions, 1)
+    const restored = new Y.Doc()
+    const stored = await new DocPersistence(store, { log }).loadUpdates()
+    assert.equal(stored.length, 6)
+    restored.transact(() => { for (const u of stored) Y.applyUpdate(restored, u) })
+    assert.deepEqual(restored.getMap('m').toJSON(), doc.getMap('m').toJSON())
+  })
+
   it('rejects with StorageError when the store fails, and recovers once it works', async () => {
     const store = new MemoryStore()
     let failing = true
