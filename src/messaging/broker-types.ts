@@ -2,6 +2,7 @@
  * The MessageBroker's contract: the narrow components it runs over (so a unit test can stub
  * them), its options, and what handlers receive.
  */
+import type { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Rng } from '../util/prng.ts'
@@ -21,8 +22,23 @@ export interface BrokerPubsubMessage {
   from?: { toString: () => string }
 }
 
+/**
+ * gossipsub's per-topic validator: runs before a received publication is delivered or forwarded;
+ * 'reject' / 'ignore' keep it from going any further ('reject' also scores the forwarder down)
+ */
+export type BrokerTopicValidator = (propagationSource: { toString: () => string }, message: BrokerPubsubMessage) =>
+  TopicValidatorResult | Promise<TopicValidatorResult>
+
+/** the part of gossipsub's `topicValidators` map the broker uses */
+export interface BrokerTopicValidators {
+  set (topic: string, validator: BrokerTopicValidator): unknown
+  delete (topic: string): boolean
+}
+
 /** what the broker uses of gossipsub */
 export interface BrokerPubsub {
+  /** topic -> validator (gossipsub's `topicValidators`); the broker sets one per subscribed topic */
+  topicValidators: BrokerTopicValidators
   subscribe: (topic: string) => void
   unsubscribe: (topic: string) => void
   publish: (topic: string, data: Uint8Array) => Promise<{ recipients: unknown[] }>

@@ -7,6 +7,7 @@
  * and channel) before handlers see them.
  */
 import * as encoding from 'lib0/encoding'
+import { TopicValidatorResult } from '@libp2p/gossipsub'
 import { InvalidArgumentError, InvalidMessageError, NotFoundError, NotOwnerError, NotStartedError } from '../errors.ts'
 import { combineSignals, throwIfAborted } from '../util/abort.ts'
 import { componentLogger } from '../util/logger.ts'
@@ -33,7 +34,7 @@ import type { AbortOptions } from '../util/abort.ts'
 import type { Logger } from '../util/logger.ts'
 import type { TimerHandle } from '../util/clock.ts'
 import type {
-  AgentResolver, BrokerPubsubMessage, MessageBrokerComponents, MessageBrokerInit, MessageHandler, ReceivedMessage,
+  AgentResolver, BrokerPubsubMessage, BrokerTopicValidator, MessageBrokerComponents, MessageBrokerInit, MessageHandler, ReceivedMessage,
   RequestHandler, RequestOptions, SendOptions, SendResult
 } from './broker-types.ts'
 import type { Envelope, EnvelopeTarget } from './envelope.ts'
@@ -43,6 +44,8 @@ import type { OrderingResult, SequenceGap } from './ordering.ts'
 import type { OutboxEntry, OutboxStatus } from './outbox.ts'
 import type { Counter, Histogram } from '../monitoring/types.ts'
 import type { Store } from '../storage/types.ts'
+
+const VERDICTS = { accept: TopicValidatorResult.Accept, reject: TopicValidatorResult.Reject, ignore: TopicValidatorResult.Ignore } as const
 
 /** a request answered NotOwnerError is re-resolved and re-sent this way */
 const REQUEST_OWNER_RETRY = retryPolicy({ initialDelayMs: 50, maxDelayMs: 500, maxAttempts: 4 })
@@ -93,7 +96,10 @@ export class MessageBroker {
       replay: this.replay,
       requestRepair: (gap) => { this.requestRepair(gap) },
       received: metrics.counter('agentmesh_messaging_received_total', { help: 'envelopes received, by kind', labelNames: ['kind'] }),
-      dropped: metrics.counter('agentmesh_messaging_dropped_total', { help: 'inbound envelopes dropped, by reason', labelNames: ['reason'] })
+      dropped: metrics.counter('agentmesh_messaging_dropped_total', { help: 'inbound envelopes dropped, by reason', labelNames: ['reason'] }),
+      validated: metrics.counter('agentmesh_messaging_publications_validated_total', {
+        help: 'publications checked before gossipsub delivers or forwards them, by result (accept, reject, ignore)', labelNames: ['result']
+      })
     })
     this.sent = metrics.counter('agentmesh_messaging_sent_total', { help: 'envelopes sent by this peer, by kind', labelNames: ['kind'] })
     this.rpcLatency = metrics.histogram('agentmesh_rpc_latency_seconds', { help: 'request to reply, as the caller sees it' })
@@ -153,7 +159,10 @@ export class MessageBroker {
     clock.clearInterval(this.maintenance)
     this.maintenance = undefined
     libp2p.services.pubsub.removeEventListener('message', this.onPubsubMessage)
-    for (const topic of this.topicHandlers.keys()) libp2p.services.pubsub.unsubscribe(topic)
+    for (const topic of this.topicHandlers.keys()) {
+      libp2p.services.pubsub.unsubscribe(topic)
+      libp2p.services.pubsub.topicValidators.delete(topic)
+    }
     this.topicHandlers.clear()
     this.replay.clear()
     this.repairAskedAt.clear()
@@ -204,6 +213,8 @@ export class MessageBroker {
     if (set == null) {
       set = new Set()
       this.topicHandlers.set(full, set)
+      // checked before gossipsub delivers or forwards anything on it
+      this.components.libp2p.services.pubsub.topicValidators.set(full, this.validatePublication)
       this.components.libp2p.services.pubsub.subscribe(full)
     }
     set.add(handler)
@@ -211,7 +222,9 @@ export class MessageBroker {
       const s = this.topicHandlers.get(full)
       if (s == null || !s.delete(handler) || s.size > 0) return
       this.topicHandlers.delete(full)
-      if (this.started) this.components.libp2p.services.pubsub.unsubscribe(full)
+      if (!this.started) return
+      this.components.libp2p.services.pubsub.unsubscribe(full)
+      this.components.libp2p.services.pubsub.topicValidators.delete(full)
     }
   }
 
@@ -324,6 +337,8 @@ export class MessageBroker {
     if (peer == null) throw new NotFoundError(`agent ${target.id} is not hosted anywhere known`)
     return peer
   }
+
+  private readonly validatePublication: BrokerTopicValidator = async (_source, msg) => VERDICTS[await this.inbound.validatePublication(msg)]
 
   private readonly onPubsubMessage = (evt: CustomEvent<BrokerPubsubMessage>): void => {
     this.inbound.onPubsubMessage(evt.detail)

@@ -36,6 +36,15 @@ export interface InboundItem extends Sequenced {
 
 type AnswerBuilder = (base: Pick<Envelope, 'id' | 'sender' | 'hlc'>) => Envelope
 
+/** gossipsub's verdict on a publication (its TopicValidatorResult values) */
+export type PublicationVerdict = 'accept' | 'reject' | 'ignore'
+
+/** an envelope that passed the checks, or why it did not */
+type CheckResult = { ok: true, decoded: DecodedEnvelope } | { ok: false, reason: string }
+
+/** reasons that are no fault of the publisher's: not delivered, not forwarded, not penalised */
+const IGNORE_REASONS = new Set(['clock-skew', 'UnsupportedVersionError'])
+
 export interface InboundDispatcherInit {
   peerId: string
   log: Logger
@@ -49,6 +58,8 @@ export interface InboundDispatcherInit {
   reply: (link: RpcLink, build: AnswerBuilder) => Promise<void>
   received: Counter
   dropped: Counter
+  /** gossipsub validation verdicts on publications, by result */
+  validated: Counter
   /** this peer's recent publications, served to subscribers that missed some */
   replay: TopicReplay
   /** asks a publisher to resend a topic gap (throttled by the caller) */
@@ -60,6 +71,8 @@ export class InboundDispatcher {
   messageHandler: MessageHandler | undefined
   private readonly init: InboundDispatcherInit
   private inFlight = 0
+  /** publications gossipsub had us validate, by their data, until they are dispatched */
+  private readonly validatedPublications = new WeakMap<Uint8Array, DecodedEnvelope>()
   /** direct messages reach the handler one at a time, in order */
   private directChain: Promise<void> = Promise.resolve()
 
@@ -74,6 +87,31 @@ export class InboundDispatcher {
   onPubsubMessage (msg: BrokerPubsubMessage): void {
     if (!this.init.topicHandlers.has(msg.topic)) return
     void this.acceptFromPubsub(msg).catch(err => { this.drop('internal', msg.from?.toString() ?? '?', err) })
+  }
+
+  /**
+   * gossipsub's topic validator: decides before a publication is delivered or forwarded. Forged
+   * (sender is not the signed origin), oversized, malformed, wrongly signed or non-message
+   * envelopes are rejected (never forwarded, and the forwarding peer is scored down); one from
+   * a far-ahead clock or another major version is ignored (not forwarded, not penalised).
+   */
+  async validatePublication (msg: BrokerPubsubMessage): Promise<PublicationVerdict> {
+    const verdict = await this.judgePublication(msg)
+    this.init.validated.inc(1, { result: verdict })
+    return verdict
+  }
+
+  private async judgePublication (msg: BrokerPubsubMessage): Promise<PublicationVerdict> {
+    const from = msg.type === 'signed' ? msg.from?.toString() : undefined
+    if (from == null) { this.drop('unsigned', '?', new UnauthorizedError('unsigned publication')); return 'reject' }
+    const result = await this.check(msg.data, from)
+    if (!result.ok) return IGNORE_REASONS.has(result.reason) ? 'ignore' : 'reject'
+    if (result.decoded.envelope.kind !== 'message') {
+      this.drop('bad-kind', from, new InvalidMessageError(`a ${result.decoded.envelope.kind} published on ${msg.topic}`))
+      return 'reject'
+    }
+    this.validatedPublications.set(msg.data, result.decoded)
+    return 'accept'
   }
 
   /** hands a publication to this peer's subscribers of the topic */
@@ -122,9 +160,9 @@ export class InboundDispatcher {
   }
 
   private async acceptFromStream (frame: Uint8Array, link: RpcLink): Promise<void> {
-    const decoded = await this.check(frame, link.remotePeer)
-    if (decoded == null) return
-    const env = decoded.envelope
+    const checked = await this.check(frame, link.remotePeer)
+    if (!checked.ok) return
+    const env = checked.decoded.envelope
     if (isCorrelated(env)) {
       if (!this.init.pending.settle(env, link.remotePeer)) this.init.dropped.inc(1, { reason: 'unexpected-answer' })
       return
@@ -148,43 +186,47 @@ export class InboundDispatcher {
   }
 
   private async acceptFromPubsub (msg: BrokerPubsubMessage): Promise<void> {
-    const from = msg.type === 'signed' ? msg.from?.toString() : undefined
-    if (from == null) { this.init.dropped.inc(1, { reason: 'unsigned' }); return }
-    const decoded = await this.check(msg.data, from)
-    if (decoded == null) return
+    // checked already by the topic validator (gossipsub), or now (resent publications)
+    let decoded = this.validatedPublications.get(msg.data)
+    if (decoded != null) this.validatedPublications.delete(msg.data)
+    else {
+      if (await this.judgePublication(msg) !== 'accept') return
+      decoded = this.validatedPublications.get(msg.data) as DecodedEnvelope
+      this.validatedPublications.delete(msg.data)
+    }
     const env = decoded.envelope
-    if (env.kind !== 'message') { this.init.dropped.inc(1, { reason: 'bad-kind' }); return }
     const stream = `${env.sender}|t|${msg.topic}`
     if (!this.init.dedup.observe({ id: env.id, stream, seq: env.seq })) { this.init.dropped.inc(1, { reason: 'duplicate' }); return }
     this.order({ sender: env.sender, seq: env.seq, hlc: env.hlc, stream, envelope: env, topic: msg.topic })
   }
 
-  /** decodes and authenticates; undefined (after logging) when the envelope must be dropped */
-  private async check (bytes: Uint8Array, authenticatedPeer: string): Promise<DecodedEnvelope | undefined> {
+  /** decodes and authenticates; the reason (after logging and counting) when it must be dropped */
+  private async check (bytes: Uint8Array, authenticatedPeer: string): Promise<CheckResult> {
     let decoded: DecodedEnvelope
     try {
       decoded = decodeEnvelope(bytes)
     } catch (err) {
-      this.drop((err as Error).name, authenticatedPeer, err)
-      return undefined
+      return this.refuse((err as Error).name, authenticatedPeer, err)
     }
     const env = decoded.envelope
     this.init.received.inc(1, { kind: env.kind })
     if (env.sender !== authenticatedPeer) {
-      this.drop('sender-mismatch', authenticatedPeer, new UnauthorizedError(`envelope claims sender ${env.sender}`))
-      return undefined
+      return this.refuse('sender-mismatch', authenticatedPeer, new UnauthorizedError(`envelope claims sender ${env.sender}`))
     }
     if (env.signature != null && !(await verifySignature(env.sender, decoded.signedBytes, env.signature))) {
-      this.drop('bad-signature', authenticatedPeer, new UnauthorizedError('signature does not verify'))
-      return undefined
+      return this.refuse('bad-signature', authenticatedPeer, new UnauthorizedError('signature does not verify'))
     }
     try {
       this.init.hlc.receive(env.hlc)
     } catch (err) {
-      this.drop('clock-skew', authenticatedPeer, err)
-      return undefined
+      return this.refuse('clock-skew', authenticatedPeer, err)
     }
-    return decoded
+    return { ok: true, decoded }
+  }
+
+  private refuse (reason: string, peer: string, err: unknown): CheckResult {
+    this.drop(reason, peer, err)
+    return { ok: false, reason }
   }
 
   private order (item: InboundItem): void {

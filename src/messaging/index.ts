@@ -32,7 +32,7 @@ export type { OutboxState, OutboxStatus, OutboxEntry, OutboxInit, OutboxStats } 
 export { Outbox } from './outbox.ts'
 export { MessageBroker } from './broker.ts'
 export type {
-  MessageBrokerComponents, MessageBrokerInit, BrokerLibp2p, BrokerPubsub, BrokerPubsubMessage, BrokerSigner, AgentResolver,
+  MessageBrokerComponents, MessageBrokerInit, BrokerLibp2p, BrokerPubsub, BrokerPubsubMessage, BrokerTopicValidator, BrokerTopicValidators, BrokerSigner, AgentResolver,
   ReceivedMessage, MessageHandler, RequestHandler, SendOptions, RequestOptions, SendResult
 } from './broker-types.ts'
 export { errorFromRemote } from './remote-error.ts'

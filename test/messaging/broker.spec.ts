@@ -1,11 +1,7 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createMeshLibp2p } from '../../src/network/index.ts'
-import { MessageBroker } from '../../src/messaging/broker.ts'
 import { MemoryStore } from '../../src/storage/memory.ts'
-import { systemClock } from '../../src/util/clock.ts'
-import { seededRng } from '../../src/util/prng.ts'
 import { NotOwnerError } from '../../src/errors.ts'
 import { RPC_PROTOCOL } from '../../src/messaging/constants.ts'
 import { decodeEnvelope, encodeEnvelope } from '../../src/messaging/envelope.ts'
@@ -13,73 +9,9 @@ import { FrameDecoder, encodeFrame } from '../../src/messaging/framing.ts'
 import { readErrorPayload } from '../../src/messaging/payload.ts'
 import { createMessageId } from '../../src/messaging/message-id.ts'
 import type { Envelope } from '../../src/messaging/envelope.ts'
-import type { MeshLibp2p } from '../../src/network/index.ts'
-import type { Telemetry } from '../../src/monitoring/types.ts'
-import type { BrokerLibp2p, BrokerPubsub, BrokerPubsubMessage, ReceivedMessage } from '../../src/messaging/broker-types.ts'
-import type { Store } from '../../src/storage/types.ts'
-
-/** counts what the broker reports, so tests can see drops */
-function testTelemetry (): Telemetry & { counts: Map<string, number> } {
-  const counts = new Map<string, number>()
-  const counter = (name: string) => ({ inc: (v = 1, labels?: Record<string, unknown>) => { const k = `${name}${JSON.stringify(labels ?? {})}`; counts.set(k, (counts.get(k) ?? 0) + v) } })
-  return {
-    counts,
-    metrics: {
-      counter,
-      gauge: (name) => ({ set: () => {}, inc: counter(name).inc, dec: () => {} }),
-      histogram: () => ({ observe: () => {}, startTimer: () => () => 0 })
-    },
-    startSpan: () => ({ traceId: '0'.repeat(32), spanId: '0'.repeat(16), traceparent: () => `00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`, setAttribute: () => {}, recordError: () => {}, end: () => {} }),
-    registerHealthCheck: () => {}
-  }
-}
-
-/** gossipsub as the broker sees it, minus the publications `drop` picks (simulated loss) */
-function lossyPubsub (pubsub: BrokerPubsub, drop: (msg: BrokerPubsubMessage) => boolean): BrokerPubsub {
-  const wrapped = new Map<unknown, (evt: CustomEvent<BrokerPubsubMessage>) => void>()
-  return {
-    subscribe: (t) => { pubsub.subscribe(t) },
-    unsubscribe: (t) => { pubsub.unsubscribe(t) },
-    publish: async (t, d) => await pubsub.publish(t, d),
-    addEventListener: (type, listener) => {
-      const w = (evt: CustomEvent<BrokerPubsubMessage>): void => { if (!drop(evt.detail)) listener(evt) }
-      wrapped.set(listener, w)
-      pubsub.addEventListener(type, w)
-    },
-    removeEventListener: (type, listener) => { pubsub.removeEventListener(type, wrapped.get(listener) ?? listener) }
-  }
-}
-
-interface Peer { libp2p: MeshLibp2p, broker: MessageBroker, store: Store, id: string, dials: () => number, counts: Map<string, number> }
-
-async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awaited<ReturnType<typeof generateKeyPair>>, signEnvelopes = true, maxAttempts = 20,
-  dropPublication?: (msg: BrokerPubsubMessage) => boolean): Promise<Peer> {
-  const privateKey = key ?? await generateKeyPair('Ed25519')
-  const libp2p = await createMeshLibp2p({ privateKey, mesh: 'msgtest', role: 'node', host: '127.0.0.1', port: 0 })
-  // the real node satisfies the broker's narrow components (checked by the compiler)
-  const direct: BrokerLibp2p = libp2p
-  let dials = 0
-  const counted: BrokerLibp2p = {
-    handle: direct.handle.bind(libp2p),
-    unhandle: direct.unhandle.bind(libp2p),
-    dialProtocol: async (peer, protocol, options) => { dials++; return await direct.dialProtocol(peer, protocol, options) },
-    services: { pubsub: dropPublication == null ? direct.services.pubsub : lossyPubsub(direct.services.pubsub, dropPublication) }
-  }
-  const id = libp2p.peerId.toString()
-  const telemetry = testTelemetry()
-  const broker = new MessageBroker({ libp2p: counted, peerId: id, telemetry, store, clock: systemClock, rng: seededRng(seed), privateKey },
-    { mesh: 'msgtest', signEnvelopes, deliveryRetry: { initialDelayMs: 20, maxDelayMs: 200, maxAttempts }, ackTimeoutMs: 1000 })
-  await broker.start()
-  return { libp2p, broker, store, id, dials: () => dials, counts: telemetry.counts }
-}
-
-async function waitFor (pred: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = Date.now() + ms
-  while (!pred()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
-}
+import type { ReceivedMessage } from '../../src/messaging/broker-types.ts'
+import { gossipLinked, startPeer, waitFor } from './broker-peers.ts'
+import type { Peer } from './broker-peers.ts'
 
 describe('MessageBroker over libp2p', { timeout: 60_000 }, () => {
   let a: Peer
@@ -155,7 +87,7 @@ describe('MessageBroker over libp2p', { timeout: 60_000 }, () => {
     const offB = b.broker.subscribe('news', m => { atB.push(m.data) })
     const offA = a.broker.subscribe('news', m => { atA.push(m.data) })
     // gossipsub needs a heartbeat or two to graft the topic mesh
-    await waitFor(() => a.libp2p.services.pubsub.getSubscribers('agentmesh/msgtest/v1/t/news').length > 0, 10_000, 'subscription to propagate')
+    await waitFor(() => a.libp2p.services.pubsub.getSubscribers('agentmesh/msgtest/v1/t/news').length > 0 && gossipLinked(a, b), 10_000, 'subscription to propagate')
     for (let i = 0; i < 5; i++) await a.broker.publishMessage('news', { i })
     await waitFor(() => atB.length === 5, 10_000, 'publications at b')
     assert.deepEqual(atB, [0, 1, 2, 3, 4].map(i => ({ i })))
@@ -291,7 +223,7 @@ describe('MessageBroker topic gap repair', { timeout: 60_000 }, () => {
       await sub.libp2p.dial(pub.libp2p.getMultiaddrs()[0])
       const got: unknown[] = []
       sub.broker.subscribe('lossy', m => { got.push(m.data) })
-      await waitFor(() => pub.libp2p.services.pubsub.getSubscribers('agentmesh/msgtest/v1/t/lossy').length > 0, 10_000, 'subscription')
+      await waitFor(() => pub.libp2p.services.pubsub.getSubscribers('agentmesh/msgtest/v1/t/lossy').length > 0 && gossipLinked(pub, sub), 10_000, 'subscription')
       for (let i = 1; i <= 5; i++) await pub.broker.publishMessage('lossy', i)
       await waitFor(() => got.length === 5, 10_000, 'all five publications').catch(err => { throw new Error(`${err.message}: got ${JSON.stringify(got)}, seen ${seen}`) })
       assert.deepEqual(got, [1, 2, 3, 4, 5])
