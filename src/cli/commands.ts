@@ -9,9 +9,7 @@ import { existsSync, mkdirSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { availableParallelism, totalmem } from 'node:os'
-import { createNode, type MeshNode } from '../node.ts'
-import { createAdminServer } from '../http/index.ts'
-import { adminRoutes } from '../admin/index.ts'
+import { servePeer } from '../admin/serve.ts'
 import { formatReadyLine, waitForReadyLine } from './ready.ts'
 import { serveDemo } from './demo-server.ts'
 import type { CliCommand, NodeCommand, RelayCommand, StartCommand } from './args.ts'
@@ -43,7 +41,9 @@ function packageRoot (): string {
 
 async function runPeer (cmd: RelayCommand | NodeCommand): Promise<number> {
   if (cmd.data != null) mkdirSync(cmd.data, { recursive: true })
-  const node: MeshNode = await createNode({
+  // listen for signals before announcing readiness: a supervisor may stop us the moment it reads the line
+  const stopping = untilSignal()
+  const peer = await servePeer({
     mesh: cmd.mesh,
     role: cmd.command === 'relay' ? 'relay' : 'node',
     host: cmd.host,
@@ -54,22 +54,11 @@ async function runPeer (cmd: RelayCommand | NodeCommand): Promise<number> {
       ? { cpu: cmd.cpu ?? availableParallelism(), memoryMb: cmd.memoryMb ?? Math.round(totalmem() / 1048576 / 4), tags: cmd.tags }
       : undefined,
     raft: { voter: cmd.command === 'relay' || cmd.voter }
-  })
-  // listen for signals before announcing readiness: a supervisor may stop us the moment it reads the line
-  const stopping = untilSignal()
-  const server = createAdminServer(adminRoutes(node))
-  let http: string
-  try {
-    http = await server.listen({ host: cmd.httpHost, port: cmd.httpPort })
-  } catch (err) {
-    await node.stop()
-    throw err
-  }
-  process.stdout.write(formatReadyLine({ peerId: node.peerId, multiaddrs: node.libp2p.getMultiaddrs().map(a => a.toString()), http }) + '\n')
+  }, { host: cmd.httpHost, port: cmd.httpPort })
+  process.stdout.write(formatReadyLine({ peerId: peer.node.peerId, multiaddrs: peer.node.libp2p.getMultiaddrs().map(a => a.toString()), http: peer.http }) + '\n')
   const sig = await stopping
   log('%s: stopping', sig)
-  await server.close()
-  await node.stop()
+  await peer.stop()
   return 0
 }
 
