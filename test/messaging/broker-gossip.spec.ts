@@ -26,7 +26,7 @@ describe('MessageBroker topic validation before forwarding', { timeout: 60_000 }
     b.broker.subscribe('line', m => { gotB.push(m.data) })
     c.broker.subscribe('line', m => { gotC.push(m.data) })
     await waitFor(() => a.libp2p.services.pubsub.getSubscribers(TOPIC).some(p => p.toString() === b.id) && gossipLinked(a, b), 10_000, 'A to see B subscribed')
-    await waitFor(() => b.libp2p.services.pubsub.getMeshPeers(TOPIC).includes(c.id) && gossipLinked(b, c), 10_000, 'C in B\'s mesh')
+    await waitFor(() => (b.libp2p.services.pubsub as unknown as { getMeshPeers: (t: string) => string[] }).getMeshPeers(TOPIC).includes(c.id) && gossipLinked(b, c), 10_000, 'C in B\'s mesh')
   })
 
   after(async () => {
