@@ -172,7 +172,7 @@ export class HttpLlmClient implements LlmClient {
         if (response.ok) return response
         const text = await this.readText(response, signal)
         failure = new LlmResponseError(response.status, errorBodyText(text))
-        retryAfterMs = parseRetryAfter(response.headers.get('retry-after'))
+        retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.clock.now())
         if (!(failure as LlmResponseError).retryable) throw failure
       } catch (err) {
         if (signal.aborted) throw abortReason(signal)
