@@ -53,7 +53,8 @@ export const CHAT_MAX_TEXT_CHARS = 32_000
 
 /** coordinator */
 export const COORDINATOR_MAX_WORKERS = 64
-export const COORDINATOR_MAX_TASKS = 10_000
+/** one state entry per task; YKeyValue rewrites cost O(entries), so a 2,000-task start is ~0.15 s in one turn */
+export const COORDINATOR_MAX_TASKS = 2_000
 export const COORDINATOR_TASK_TIMEOUT_MS = 30_000
 export const COORDINATOR_MAX_TASK_ATTEMPTS = 10
 /** a worker whose task failed is not given another one for this long */
