@@ -48,9 +48,9 @@ export interface BrokerPubsub {
 
 /** what the broker uses of the libp2p node */
 export interface BrokerLibp2p {
-  handle: (protocol: string, handler: (stream: any, connection: { remotePeer: { toString: () => string } }) => void | Promise<void>, options?: { maxInboundStreams?: number, maxOutboundStreams?: number, runOnLimitedConnection?: boolean }) => Promise<void>
-  unhandle: (protocol: string) => Promise<void>
-  dialProtocol: (peer: any, protocol: string, options?: AbortOptions & { runOnLimitedConnection?: boolean }) => Promise<RpcStream>
+  handle: (protocols: string | string[], handler: (stream: any, connection: { remotePeer: { toString: () => string } }) => void | Promise<void>, options?: { maxInboundStreams?: number, maxOutboundStreams?: number, runOnLimitedConnection?: boolean }) => Promise<void>
+  unhandle: (protocols: string | string[]) => Promise<void>
+  dialProtocol: (peer: any, protocols: string | string[], options?: AbortOptions & { runOnLimitedConnection?: boolean }) => Promise<RpcStream>
   services: { pubsub: BrokerPubsub }
 }
 
@@ -94,6 +94,12 @@ export interface MessageBrokerInit {
   signEnvelopes?: boolean
   /** gaps in a sender's direct messages are skipped after this long */
   skipGapAfterMs?: number
+  /**
+   * RPC protocol versions to speak, preferred first (default RPC_VERSIONS: 2.0.0, 1.0.0). Two peers
+   * talk the first version of the dialler's list that the other also speaks; none in common is
+   * UnsupportedVersionError. Only versions this build implements are accepted.
+   */
+  rpcVersions?: string[]
 }
 
 /** what subscribers and the message handler receive */

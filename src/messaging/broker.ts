@@ -13,7 +13,7 @@ import { combineSignals, throwIfAborted } from '../util/abort.ts'
 import { componentLogger } from '../util/logger.ts'
 import {
   ACK_TIMEOUT_MS, BROKER_MAINTENANCE_INTERVAL_MS, DELIVERY_MAX_ATTEMPTS, GAP_REPAIR_INTERVAL_MS, MAX_TOPIC_CHARS,
-  ORDERING_MAX_SENDERS, RPC_PROTOCOL,
+  ORDERING_MAX_SENDERS,
   REQUEST_TIMEOUT_MS
 } from './constants.ts'
 import { DedupWindow } from './dedup.ts'
@@ -26,7 +26,7 @@ import { MessageOrdering } from './ordering.ts'
 import { Outbox } from './outbox.ts'
 import { CONTENT_TYPE_OCTET_STREAM, jsonPayload, octetStreamPayload } from './payload.ts'
 import { PendingReplies } from './pending.ts'
-import { LinkPool } from './link-pool.ts'
+import { LinkPool, rpcProtocols } from './link-pool.ts'
 import { TopicReplay, resendRequestPayload, unpackEnvelopes } from './topic-replay.ts'
 import { retry, retryPolicy } from './retry.ts'
 import { decodeStrictly, readUint } from './wire.ts'
@@ -80,7 +80,7 @@ export class MessageBroker {
     this.resolver = init.resolver
     this.hlc = new HybridLogicalClock(components.clock)
     this.pending = new PendingReplies(components.clock)
-    this.links = new LinkPool(components.libp2p, this.log, (frame, link) => { this.inbound.onStreamFrame(frame, link) })
+    this.links = new LinkPool(components.libp2p, this.log, (frame, link) => { this.inbound.onStreamFrame(frame, link) }, rpcProtocols(init.rpcVersions))
     this.batchOrdering = new MessageOrdering<Envelope>(components.clock, { skipGapAfterMs: init.skipGapAfterMs })
     const metrics = components.telemetry.metrics
     this.inbound = new InboundDispatcher({
@@ -92,7 +92,7 @@ export class MessageBroker {
       dedup: new DedupWindow(components.clock),
       ordering: new MessageOrdering(components.clock, { startAtFirstSeen: true, skipGapAfterMs: init.skipGapAfterMs, streamOf: m => m.stream }),
       topicHandlers: this.topicHandlers,
-      reply: async (link, build) => { await link.write(await this.encodeSigned(build(this.baseFields()))) },
+      reply: async (link, build) => { link.write(await this.encodeSigned(build(this.baseFields()))) },
       replay: this.replay,
       requestRepair: (gap) => { this.requestRepair(gap) },
       received: metrics.counter('agentmesh_messaging_received_total', { help: 'envelopes received, by kind', labelNames: ['kind'] }),
@@ -143,7 +143,7 @@ export class MessageBroker {
       policy: retryPolicy({ maxAttempts: DELIVERY_MAX_ATTEMPTS, ...this.init.deliveryRetry }),
       deliverOnce: async (entry, opts) => { await this.deliverOnce(entry, opts) }
     })
-    await libp2p.handle(RPC_PROTOCOL, (stream, connection) => {
+    await libp2p.handle(this.links.protocols, (stream, connection) => {
       this.links.adopt(stream, connection.remotePeer.toString())
     }, { runOnLimitedConnection: true, maxInboundStreams: 64 })
     libp2p.services.pubsub.addEventListener('message', this.onPubsubMessage)
@@ -168,8 +168,13 @@ export class MessageBroker {
     this.repairAskedAt.clear()
     await this.delivery?.stop()
     this.pending.rejectAll(new NotStartedError('broker stopped'))
-    await libp2p.unhandle(RPC_PROTOCOL).catch(() => {})
+    await libp2p.unhandle(this.links.protocols).catch(() => {})
     await this.links.closeAll()
+  }
+
+  /** the RPC protocol major version spoken with `peer` right now (undefined: no stream open) */
+  rpcVersionWith (peer: string): number | undefined {
+    return this.links.versionWith(peer)
   }
 
   /** how agent ids are turned into peer ids (set by the agents layer) */
@@ -297,7 +302,7 @@ export class MessageBroker {
     reply.catch(() => {}) // awaited below; this only keeps an early failure from going unhandled
     try {
       const link = await this.links.linkTo(peer, { signal })
-      await link.write(encodeEnvelope(envelope), { signal })
+      link.write(encodeEnvelope(envelope))
       this.sent.inc(1, { kind: 'request' })
     } catch (err) {
       this.pending.cancel(envelope.id)
@@ -321,7 +326,7 @@ export class MessageBroker {
     ack.catch(() => {}) // awaited below
     try {
       const link = await this.links.linkTo(peer, { signal })
-      await link.write(encodeEnvelope(entry.envelope), { signal })
+      link.write(encodeEnvelope(entry.envelope))
       this.sent.inc(1, { kind: 'message' })
     } catch (err) {
       this.pending.cancel(entry.id)

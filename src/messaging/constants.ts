@@ -64,8 +64,18 @@ export const OUTBOX_MAX_REASON_CHARS = 512
 /** outbox channels (destinations with their own sequence counter) */
 export const OUTBOX_MAX_CHANNEL_CHARS = 300
 
-/** direct messages and RPC between peers */
+/** direct messages and RPC between peers: `/agentmesh/rpc/<major>.<minor>.<patch>` */
+export const RPC_PROTOCOL_PREFIX = '/agentmesh/rpc/'
+/** version 1.0: one envelope per frame */
 export const RPC_PROTOCOL = '/agentmesh/rpc/1.0.0'
+/** version 2.0: a frame carries a batch of envelopes (`varuint count | (varbytes envelope)*`) */
+export const RPC_PROTOCOL_V2 = '/agentmesh/rpc/2.0.0'
+/** the RPC protocol versions this build implements, in preference order (multistream-select picks the first both speak) */
+export const RPC_VERSIONS: readonly string[] = ['2.0.0', '1.0.0']
+/** envelopes in one 2.0 batch frame */
+export const RPC_BATCH_MAX_ENVELOPES = 256
+/** bytes queued on one RPC stream waiting for the stream to drain; more is CapacityError */
+export const RPC_LINK_MAX_QUEUED_BYTES = 16 * 1024 * 1024
 /** a request without its own timeout fails with TimeoutError after this */
 export const REQUEST_TIMEOUT_MS = 10_000
 /** how long a sender waits for the ack of one delivery attempt */

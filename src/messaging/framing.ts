@@ -8,7 +8,7 @@
  */
 import * as encoding from 'lib0/encoding'
 import { InvalidArgumentError, InvalidMessageError, MessageTooLargeError } from '../errors.ts'
-import { MAX_FRAME_BYTES } from './constants.ts'
+import { MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES, RPC_BATCH_MAX_ENVELOPES } from './constants.ts'
 
 /** what a libp2p stream yields: a Uint8Array or a Uint8ArrayList */
 export type StreamChunk = Uint8Array | { subarray: () => Uint8Array }
@@ -26,6 +26,93 @@ export function encodeFrame (body: Uint8Array, options: FrameOptions = {}): Uint
   const enc = encoding.createEncoder()
   encoding.writeVarUint8Array(enc, body)
   return encoding.toUint8Array(enc)
+}
+
+function varuintLength (n: number): number {
+  let len = 1
+  while (n >= 0x80) { n = Math.floor(n / 0x80); len++ }
+  return len
+}
+
+function writeVaruint (out: Uint8Array, off: number, n: number): number {
+  while (n >= 0x80) {
+    out[off++] = (n & 0x7f) | 0x80
+    n = Math.floor(n / 0x80)
+  }
+  out[off++] = n
+  return off
+}
+
+/**
+ * Several envelopes as one buffer for a single stream write. `batched` false (RPC 1.0): one frame
+ * per envelope, back to back. `batched` true (RPC 2.0): frames whose body is
+ * `varuint count | (varuint length | envelope){count}`, each at most RPC_BATCH_MAX_ENVELOPES
+ * envelopes and MAX_FRAME_BYTES long. Every body must be at most MAX_ENVELOPE_BYTES.
+ */
+export function encodeFrames (bodies: readonly Uint8Array[], batched: boolean): Uint8Array {
+  // [start, end, bodyBytes] of each batch (one per body when not batched)
+  const groups: Array<[number, number, number]> = []
+  let total = 0
+  let i = 0
+  while (i < bodies.length) {
+    const start = i
+    let sum = 0
+    do {
+      const b = bodies[i]
+      if (b.length > MAX_ENVELOPE_BYTES) throw new MessageTooLargeError(`frame: ${b.length} bytes exceeds ${MAX_ENVELOPE_BYTES}`)
+      const add = batched ? varuintLength(b.length) + b.length : b.length
+      // a count of at most RPC_BATCH_MAX_ENVELOPES takes at most 2 bytes
+      if (i > start && 2 + sum + add > MAX_FRAME_BYTES) break
+      sum += add
+      i++
+    } while (batched && i < bodies.length && i - start < RPC_BATCH_MAX_ENVELOPES)
+    const inner = batched ? varuintLength(i - start) + sum : sum
+    groups.push([start, i, inner])
+    total += varuintLength(inner) + inner
+  }
+  const out = new Uint8Array(total)
+  let off = 0
+  for (const [start, end, inner] of groups) {
+    off = writeVaruint(out, off, inner)
+    if (batched) off = writeVaruint(out, off, end - start)
+    for (let j = start; j < end; j++) {
+      const b = bodies[j]
+      if (batched) off = writeVaruint(out, off, b.length)
+      out.set(b, off)
+      off += b.length
+    }
+  }
+  return out
+}
+
+/**
+ * The envelopes of an RPC 2.0 batch frame (views into it, not copies). InvalidMessageError when
+ * the count or a length is wrong or bytes are left over; MessageTooLargeError for a body over
+ * MAX_ENVELOPE_BYTES.
+ */
+export function decodeBatchFrame (frame: Uint8Array): Uint8Array[] {
+  let off = 0
+  const readLen = (field: string): number => {
+    let n = 0
+    for (let shift = 0; ; shift += 7) {
+      if (off >= frame.length || shift > 28) throw new InvalidMessageError(`batch frame: malformed ${field}`)
+      const b = frame[off++]
+      n += (b & 0x7f) * 2 ** shift
+      if ((b & 0x80) === 0) return n
+    }
+  }
+  const count = readLen('count')
+  if (count < 1 || count > RPC_BATCH_MAX_ENVELOPES) throw new InvalidMessageError(`batch frame: ${count} envelopes (1..${RPC_BATCH_MAX_ENVELOPES})`)
+  const out: Uint8Array[] = []
+  for (let k = 0; k < count; k++) {
+    const len = readLen('length')
+    if (len > MAX_ENVELOPE_BYTES) throw new MessageTooLargeError(`batch frame: envelope of ${len} bytes exceeds ${MAX_ENVELOPE_BYTES}`)
+    if (len > frame.length - off) throw new InvalidMessageError('batch frame: truncated envelope')
+    out.push(frame.subarray(off, off + len))
+    off += len
+  }
+  if (off !== frame.length) throw new InvalidMessageError('batch frame: trailing bytes')
+  return out
 }
 
 export class FrameDecoder {

@@ -2,27 +2,48 @@
  * The RPC streams of a broker: at most one preferred stream per peer, reused for every request
  * and delivery to it (whichever side opened it), dialled on first use, with concurrent callers
  * sharing one dial. Every stream, preferred or not, is tracked so `closeAll` leaves none behind.
+ * Dials offer this peer's RPC protocol versions in preference order; multistream-select settles
+ * on the first the remote also speaks, and a peer that speaks none is UnsupportedVersionError.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { UnreachableError } from '../errors.ts'
+import { InvalidArgumentError, UnreachableError, UnsupportedVersionError } from '../errors.ts'
 import { combineSignals } from '../util/abort.ts'
-import { RPC_DIAL_TIMEOUT_MS, RPC_PROTOCOL } from './constants.ts'
+import { RPC_DIAL_TIMEOUT_MS, RPC_PROTOCOL_PREFIX, RPC_VERSIONS } from './constants.ts'
 import { RpcLink } from './rpc-link.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Logger } from '../util/logger.ts'
 import type { BrokerLibp2p } from './broker-types.ts'
 import type { RpcStream } from './rpc-link.ts'
 
+/** the protocol ids for these versions, checked against what this build implements */
+export function rpcProtocols (versions: readonly string[] = RPC_VERSIONS): string[] {
+  if (!Array.isArray(versions) || versions.length === 0) throw new InvalidArgumentError('rpcVersions must list at least one version')
+  for (const v of versions) {
+    if (!RPC_VERSIONS.includes(v)) throw new InvalidArgumentError(`rpc version ${String(v)} is not implemented (known: ${RPC_VERSIONS.join(', ')})`)
+  }
+  return [...new Set(versions)].map(v => `${RPC_PROTOCOL_PREFIX}${v}`)
+}
+
+/** the major version of an RPC protocol id (0 if it is not one) */
+export function rpcMajor (protocol: string | undefined): number {
+  if (protocol == null || !protocol.startsWith(RPC_PROTOCOL_PREFIX)) return 0
+  const major = Number.parseInt(protocol.slice(RPC_PROTOCOL_PREFIX.length), 10)
+  return Number.isSafeInteger(major) ? major : 0
+}
+
 export class LinkPool {
   private readonly libp2p: BrokerLibp2p
+  /** RPC protocol ids this peer speaks, preferred first */
+  readonly protocols: string[]
   private readonly log: Logger
   private readonly onFrame: (frame: Uint8Array, link: RpcLink) => void
   private readonly preferred = new Map<string, RpcLink>()
   private readonly all = new Set<RpcLink>()
   private readonly dialing = new Map<string, Promise<RpcLink>>()
 
-  constructor (libp2p: BrokerLibp2p, log: Logger, onFrame: (frame: Uint8Array, link: RpcLink) => void) {
+  constructor (libp2p: BrokerLibp2p, log: Logger, onFrame: (frame: Uint8Array, link: RpcLink) => void, protocols: string[] = rpcProtocols()) {
     this.libp2p = libp2p
+    this.protocols = protocols
     this.log = log
     this.onFrame = onFrame
   }
@@ -33,12 +54,20 @@ export class LinkPool {
   }
 
   /** takes an inbound stream into the pool */
-  adopt (stream: RpcStream, remotePeer: string): RpcLink {
-    const link = new RpcLink(stream, remotePeer, this.log, this.onFrame, this.onClosed)
+  adopt (stream: RpcStream, remotePeer: string, protocol = stream.protocol): RpcLink {
+    // a stream without a negotiated protocol (test doubles) is the oldest version we speak
+    const major = rpcMajor(protocol ?? this.protocols[this.protocols.length - 1])
+    const link = new RpcLink(stream, remotePeer, major, this.log, this.onFrame, this.onClosed)
     this.all.add(link)
     const current = this.preferred.get(remotePeer)
     if (current == null || !current.isOpen) this.preferred.set(remotePeer, link)
     return link
+  }
+
+  /** the RPC protocol major version spoken with `peer` on its preferred stream, if one is open */
+  versionWith (peer: string): number | undefined {
+    const link = this.preferred.get(peer)
+    return link?.isOpen === true ? link.version : undefined
   }
 
   /** the open stream to `peer`, reused; dials one if there is none (UnreachableError if it can't) */
@@ -61,14 +90,20 @@ export class LinkPool {
   }
 
   private async dial (peer: string, options: AbortOptions): Promise<RpcLink> {
+    let stream: RpcStream
     try {
-      const stream = await this.libp2p.dialProtocol(peerIdFromString(peer), RPC_PROTOCOL, {
+      stream = await this.libp2p.dialProtocol(peerIdFromString(peer), this.protocols, {
         signal: combineSignals([options.signal], RPC_DIAL_TIMEOUT_MS), runOnLimitedConnection: true
       })
-      return this.adopt(stream, peer)
     } catch (err) {
-      throw new UnreachableError(`cannot open ${RPC_PROTOCOL} to ${peer}: ${(err as Error).message}`, { cause: err })
+      if ((err as Error).name === 'UnsupportedProtocolError') {
+        const refused = new UnsupportedVersionError(`peer ${peer} speaks none of our RPC versions (${this.protocols.join(', ')})`, { cause: err })
+        this.log.error('%s', refused.message)
+        throw refused
+      }
+      throw new UnreachableError(`cannot open ${this.protocols[0]} to ${peer}: ${(err as Error).message}`, { cause: err })
     }
+    return this.adopt(stream, peer)
   }
 
   private readonly onClosed = (link: RpcLink): void => {

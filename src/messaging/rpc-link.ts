@@ -1,11 +1,15 @@
 /**
- * One `/agentmesh/rpc/1.0.0` stream, carrying length-prefixed envelopes both ways. Writes respect
- * backpressure (`send` false -> wait for drain); the read loop decodes frames and hands each one
- * on. Bad framing aborts the stream (the peer is misbehaving); a bad envelope inside a good frame
- * is left to the handler, which logs and drops it.
+ * One `/agentmesh/rpc/<version>` stream, carrying envelopes both ways. Writes are queued and
+ * flushed once per microtask as a single stream write (many envelopes, one yamux frame, one Noise
+ * record, one syscall); on an RPC 2.0 stream they also go in batch frames. Under backpressure
+ * (`send` false) the queue waits for drain, bounded by RPC_LINK_MAX_QUEUED_BYTES. The read loop
+ * decodes frames (and 2.0 batches) and hands each envelope on. Bad framing aborts the stream (the
+ * peer is misbehaving); a bad envelope inside a good frame is left to the handler, which logs and
+ * drops it.
  */
-import { UnreachableError } from '../errors.ts'
-import { FrameDecoder, encodeFrame } from './framing.ts'
+import { CapacityError, UnreachableError } from '../errors.ts'
+import { RPC_LINK_MAX_QUEUED_BYTES } from './constants.ts'
+import { FrameDecoder, decodeBatchFrame, encodeFrames } from './framing.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Logger } from '../util/logger.ts'
 import type { StreamChunk } from './framing.ts'
@@ -17,19 +21,28 @@ export interface RpcStream extends AsyncIterable<StreamChunk> {
   close: (options?: AbortOptions) => Promise<void>
   abort: (err: Error) => void
   readonly status?: string
+  /** the protocol multistream-select agreed on */
+  readonly protocol?: string
 }
 
 export class RpcLink {
   readonly remotePeer: string
+  /** the RPC protocol major version of this stream (1 or 2) */
+  readonly version: number
   private readonly stream: RpcStream
   private readonly log: Logger
   private closed = false
+  private queue: Uint8Array[] = []
+  private queuedBytes = 0
+  private flushScheduled = false
+  private draining = false
   /** resolves when the read loop has ended */
   readonly done: Promise<void>
 
-  constructor (stream: RpcStream, remotePeer: string, log: Logger, onFrame: (frame: Uint8Array, link: RpcLink) => void, onClose: (link: RpcLink) => void) {
+  constructor (stream: RpcStream, remotePeer: string, version: number, log: Logger, onFrame: (envelope: Uint8Array, link: RpcLink) => void, onClose: (link: RpcLink) => void) {
     this.stream = stream
     this.remotePeer = remotePeer
+    this.version = version
     this.log = log
     this.done = this.readLoop(onFrame).finally(() => {
       this.closed = true
@@ -41,19 +54,26 @@ export class RpcLink {
     return !this.closed && (this.stream.status == null || this.stream.status === 'open')
   }
 
-  /** writes one envelope as a frame; waits for drain under backpressure */
-  async write (envelopeBytes: Uint8Array, options: AbortOptions = {}): Promise<void> {
+  /**
+   * queues one envelope; it goes out with the others queued in this microtask. Throws
+   * UnreachableError when the stream is closed, CapacityError when too much waits for drain.
+   */
+  write (envelopeBytes: Uint8Array): void {
     if (!this.isOpen) throw new UnreachableError(`rpc stream to ${this.remotePeer} is closed`)
-    try {
-      if (!this.stream.send(encodeFrame(envelopeBytes))) await this.stream.onDrain(options)
-    } catch (err) {
-      if ((err as Error).name === 'AbortError' || (err as Error).name === 'TimeoutError') throw err
-      throw new UnreachableError(`rpc stream to ${this.remotePeer} failed: ${(err as Error).message}`, { cause: err })
+    if (this.queuedBytes + envelopeBytes.length > RPC_LINK_MAX_QUEUED_BYTES) {
+      throw new CapacityError(`rpc stream to ${this.remotePeer}: ${this.queuedBytes} bytes wait for the peer to read`)
+    }
+    this.queue.push(envelopeBytes)
+    this.queuedBytes += envelopeBytes.length
+    if (!this.flushScheduled && !this.draining) {
+      this.flushScheduled = true
+      queueMicrotask(this.flush)
     }
   }
 
   async close (): Promise<void> {
     if (this.closed) return
+    this.flush()
     this.closed = true
     try { await this.stream.close({ signal: AbortSignal.timeout(1000) }) } catch (err) {
       this.stream.abort(err as Error)
@@ -62,14 +82,43 @@ export class RpcLink {
 
   abort (err: Error): void {
     this.closed = true
+    this.queue = []
     this.stream.abort(err)
   }
 
-  private async readLoop (onFrame: (frame: Uint8Array, link: RpcLink) => void): Promise<void> {
+  private readonly flush = (): void => {
+    this.flushScheduled = false
+    if (this.draining || this.queue.length === 0) return
+    const bodies = this.queue
+    this.queue = []
+    this.queuedBytes = 0
+    if (this.closed) return
+    try {
+      if (!this.stream.send(encodeFrames(bodies, this.version >= 2))) {
+        this.draining = true
+        this.stream.onDrain().then(() => {
+          this.draining = false
+          this.flush()
+        }, (err: Error) => {
+          this.log('rpc stream to %s did not drain: %s', this.remotePeer, err.message)
+          this.abort(err)
+        })
+      }
+    } catch (err) {
+      this.log('rpc stream to %s failed: %s', this.remotePeer, (err as Error).message)
+      this.abort(err as Error)
+    }
+  }
+
+  private async readLoop (onEnvelope: (envelope: Uint8Array, link: RpcLink) => void): Promise<void> {
     const decoder = new FrameDecoder()
+    const batched = this.version >= 2
     try {
       for await (const chunk of this.stream) {
-        for (const frame of decoder.push(chunk)) onFrame(frame, this)
+        for (const frame of decoder.push(chunk)) {
+          if (!batched) onEnvelope(frame, this)
+          else for (const envelope of decodeBatchFrame(frame)) onEnvelope(envelope, this)
+        }
       }
       decoder.end()
       // the remote closed its end: close ours too, so the stream is gone on both sides

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { MemoryStore } from '../../src/storage/memory.ts'
 import { NotOwnerError } from '../../src/errors.ts'
-import { RPC_PROTOCOL } from '../../src/messaging/constants.ts'
+import { RPC_PROTOCOL, RPC_PROTOCOL_PREFIX } from '../../src/messaging/constants.ts'
 import { decodeEnvelope, encodeEnvelope } from '../../src/messaging/envelope.ts'
 import { FrameDecoder, encodeFrame } from '../../src/messaging/framing.ts'
 import { readErrorPayload } from '../../src/messaging/payload.ts'
@@ -201,7 +201,7 @@ describe('MessageBroker giving up and stopping', { timeout: 60_000 }, () => {
       x.broker.setRequestHandler(() => 'x'); y.broker.setRequestHandler(() => 'y')
       assert.equal(await x.broker.request({ kind: 'peer', id: y.id }, 1), 'y')
       assert.equal(await y.broker.request({ kind: 'peer', id: x.id }, 1), 'x')
-      const rpcStreams = (p: Peer): number => p.libp2p.getConnections().flatMap(c => c.streams).filter(s => s.protocol === RPC_PROTOCOL).length
+      const rpcStreams = (p: Peer): number => p.libp2p.getConnections().flatMap(c => c.streams).filter(s => s.protocol?.startsWith(RPC_PROTOCOL_PREFIX) === true).length
       assert.ok(rpcStreams(x) >= 1)
       await x.broker.stop()
       await waitFor(() => rpcStreams(x) === 0, 5000, 'rpc streams closed')

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { FrameDecoder, decodeFrames, encodeFrame } from '../../src/messaging/framing.ts'
+import { FrameDecoder, decodeBatchFrame, decodeFrames, encodeFrame, encodeFrames } from '../../src/messaging/framing.ts'
+import { MAX_ENVELOPE_BYTES, MAX_FRAME_BYTES, RPC_BATCH_MAX_ENVELOPES } from '../../src/messaging/constants.ts'
 import { seededRng } from '../../src/util/prng.ts'
 import { thrownName } from './helpers.ts'
 
@@ -69,5 +70,38 @@ describe('stream framing', () => {
     assert.deepEqual(frames, [new Uint8Array([1]), new Uint8Array([2, 2])])
     async function * truncated (): AsyncGenerator<Uint8Array> { yield new Uint8Array([5, 1]) }
     await assert.rejects(async () => { for await (const _ of decodeFrames(truncated())) { /* none */ } }, { name: 'InvalidMessageError' })
+  })
+})
+
+describe('RPC write batches', () => {
+  const bodies = (sizes: number[]): Uint8Array[] => sizes.map((n, i) => new Uint8Array(n).fill(i % 251))
+
+  it('1.0: back-to-back frames, identical to framing each envelope on its own', () => {
+    const bs = bodies([0, 1, 127, 128, 300])
+    const joined = encodeFrames(bs, false)
+    assert.deepEqual(joined, new Uint8Array(bs.flatMap(b => [...encodeFrame(b)])))
+    assert.deepEqual(new FrameDecoder().push(joined), bs)
+  })
+
+  it('2.0: batch frames round-trip, split by count and by the frame limit', () => {
+    const many = bodies(Array.from({ length: RPC_BATCH_MAX_ENVELOPES * 2 + 3 }, (_, i) => i % 200))
+    const big = bodies([MAX_ENVELOPE_BYTES, MAX_ENVELOPE_BYTES - 10, 5])
+    for (const bs of [many, big, bodies([7])]) {
+      const frames = new FrameDecoder().push(encodeFrames(bs, true))
+      assert.ok(frames.every(f => f.length <= MAX_FRAME_BYTES))
+      const back = frames.flatMap(f => decodeBatchFrame(f))
+      assert.deepEqual(back.map(b => [...b.subarray(0, 3), b.length]), bs.map(b => [...b.subarray(0, 3), b.length]))
+    }
+    assert.equal(new FrameDecoder().push(encodeFrames(many, true)).length, 3, 'full batches of RPC_BATCH_MAX_ENVELOPES')
+    assert.equal(new FrameDecoder().push(encodeFrames(big, true)).length, 2, 'two near-limit envelopes never share a frame')
+  })
+
+  it('2.0: refuses malformed batch frames with typed errors', () => {
+    assert.equal(thrownName(() => decodeBatchFrame(new Uint8Array([0]))), 'InvalidMessageError')            // empty batch
+    assert.equal(thrownName(() => decodeBatchFrame(new Uint8Array([2, 1, 9]))), 'InvalidMessageError')     // second missing
+    assert.equal(thrownName(() => decodeBatchFrame(new Uint8Array([1, 1, 9, 9]))), 'InvalidMessageError')  // trailing byte
+    assert.equal(thrownName(() => decodeBatchFrame(new Uint8Array([1, 5, 1]))), 'InvalidMessageError')     // truncated
+    assert.equal(thrownName(() => decodeBatchFrame(new Uint8Array([1, 0xff, 0xff, 0xff, 0x0f]))), 'MessageTooLargeError')
+    assert.equal(thrownName(() => encodeFrames([new Uint8Array(MAX_ENVELOPE_BYTES + 1)], true)), 'MessageTooLargeError')
   })
 })
