@@ -81,7 +81,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
   const peerDiscovery: any[] = [
     pubsubPeerDiscovery({ topics: [discoveryTopic(init.mesh)], interval: DISCOVERY_INTERVAL_MS })
   ]
-  if (init.bootstrap != null && init.bootstrap.length > 0) peerDiscovery.push(bootstrap({ list: init.bootstrap, timeout: 0 }))
+  // the bootstrap module needs peer ids; addresses without one are dialled by NetworkManager
+  const withIds = (init.bootstrap ?? []).filter(a => a.includes('/p2p/'))
+  if (withIds.length > 0) peerDiscovery.push(bootstrap({ list: withIds, timeout: 0 }))
 
   return await createLibp2p({
     privateKey: init.privateKey,

@@ -452,8 +452,9 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
 
   private isConnectedTo (addr: string): boolean {
     const id = multiaddr(addr).getComponents().find(c => c.name === 'p2p')?.value
-    if (id == null) return false
-    return this.libp2p.getConnections(peerIdFromString(id)).length > 0
+    if (id != null) return this.libp2p.getConnections(peerIdFromString(id)).length > 0
+    // no peer id in the address: connected if an open connection goes to that address
+    return this.libp2p.getConnections().some(c => c.status === 'open' && c.remoteAddr.toString().startsWith(addr))
   }
 
   private health (): { status: 'ok' | 'degraded' | 'down', detail?: string, connections: number, members: number } {

@@ -40,10 +40,22 @@ export async function raceSignal<T> (promise: Promise<T>, signal?: AbortSignal):
   }
 }
 
-/** a signal that fires when any input fires, or after `timeoutMs` (if given) */
+/**
+ * A signal that fires when any input fires, or after `timeoutMs` (if given) with a TimeoutError.
+ *
+ * Not `AbortSignal.timeout()`: Node 20 holds that signal (and an `AbortSignal.any()` built on it)
+ * only weakly, so when nothing else references it, it can be garbage-collected before it fires and
+ * an await on it never ends. Here the deadline's timer holds its controller strongly until it fires.
+ */
 export function combineSignals (signals: Array<AbortSignal | undefined>, timeoutMs?: number): AbortSignal {
   const list = signals.filter((s): s is AbortSignal => s != null)
-  if (timeoutMs != null) list.push(AbortSignal.timeout(timeoutMs))
+  if (timeoutMs != null) {
+    const deadline = new AbortController()
+    const timer = setTimeout(() => { deadline.abort(new TimeoutError(`deadline of ${timeoutMs} ms passed`)) }, timeoutMs)
+    ;(timer as { unref?: () => void }).unref?.()
+    list.push(deadline.signal)
+  }
+  if (list.length === 0) return new AbortController().signal
   if (list.length === 1) return list[0]
   return AbortSignal.any(list)
 }
