@@ -21,7 +21,7 @@ import { validateAgentId } from './define.ts'
 import { Mailbox } from './mailbox.ts'
 import type { DrainedMessage, MailboxInit, PostOptions } from './mailbox.ts'
 import { createActivationMetrics } from './metrics.ts'
-import { linkSignals } from './signals.ts'
+import { linkSignals } from '../util/abort.ts'
 import type { ActivationMetrics } from './metrics.ts'
 import type { ActivationComponents, AgentContext, AgentKind, AgentState, JsonObject, JsonValue, LifecycleHook } from './types.ts'
 

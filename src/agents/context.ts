@@ -12,7 +12,7 @@ import type { AbortOptions } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
 import { validateAgentId } from './define.ts'
-import { linkSignals } from './signals.ts'
+import { linkSignals } from '../util/abort.ts'
 import type { LlmClient } from './llm-types.ts'
 import type {
   AgentAddress, AgentContext, AgentServices, AgentState, DeploySpec, JsonObject, RequestOptions, ServiceCallOptions

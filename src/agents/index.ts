@@ -21,8 +21,8 @@ export { scorePlacement, rankPlacement, agentsRecordExt, hostedKinds, maxAgentsO
 export type {
   PlacementRecord, AgentsRecordExt, PlacementCandidate, PlacementOptions, RankedCandidate, RefusedCandidate, PlacementResult
 } from './placement.ts'
-export { linkSignals } from './signals.ts'
-export type { LinkedSignal } from './signals.ts'
+export { linkSignals } from '../util/abort.ts'
+export type { LinkedSignal } from '../util/abort.ts'
 export { createAgentContext, noopSpan } from './context.ts'
 export type { ContextBase, TurnScope } from './context.ts'
 export { AgentActivation } from './activation.ts'

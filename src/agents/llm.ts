@@ -22,7 +22,7 @@ import {
 import { LlmResponseError } from './errors.ts'
 import { buildChatBody, decodeChatChunk, decodeChatCompletion, errorBodyText } from './llm-codec.ts'
 import { SseDataDecoder } from './llm-sse.ts'
-import { linkSignals } from './signals.ts'
+import { linkSignals } from '../util/abort.ts'
 import type { ChatChunk, ChatMessage, ChatOptions, ChatResult, LlmClient } from './llm-types.ts'
 
 export type FetchLike = (url: string, init: RequestInit) => Promise<Response>

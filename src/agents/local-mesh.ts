@@ -23,7 +23,7 @@ import type { NodeCapacity } from './ledger.ts'
 import type { LlmClient } from './llm-types.ts'
 import { scorePlacement } from './placement.ts'
 import type { PlacementCandidate } from './placement.ts'
-import { linkSignals } from './signals.ts'
+import { linkSignals } from '../util/abort.ts'
 import { MemoryAgentState } from './state.ts'
 import type {
   AgentAddress, AgentKind, AgentServices, DeployedAgent, DeploySpec, JsonObject, JsonValue, ServiceCallOptions

@@ -1,4 +1,6 @@
+import { setMaxListeners } from 'main-event'
 import { AbortError, TimeoutError } from '../errors.ts'
+import { systemClock, type Clock, type TimerHandle } from './clock.ts'
 
 export interface AbortOptions {
   signal?: AbortSignal
@@ -66,4 +68,46 @@ export function deferred<T> (): { promise: Promise<T>, resolve: (v: T) => void, 
   let reject!: (e: unknown) => void
   const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej })
   return { promise, resolve, reject }
+}
+
+/**
+ * Like combineSignals, with cleanup: a signal that fires when any input fires or a deadline
+ * passes, held strongly by its inputs' listeners and its timer. Call dispose() when the operation
+ * is over so long-lived inputs don't collect listeners.
+ */
+export interface LinkedSignal {
+  signal: AbortSignal
+  /** removes the listeners and the timer (the signal stays as it is) */
+  dispose: () => void
+}
+
+export function linkSignals (inputs: Array<AbortSignal | undefined>, timeoutMs?: number, clock: Clock = systemClock): LinkedSignal {
+  const controller = new AbortController()
+  setMaxListeners(Infinity, controller.signal)
+  const listeners: Array<[AbortSignal, () => void]> = []
+  let timer: TimerHandle | undefined
+  const dispose = (): void => {
+    for (const [s, l] of listeners) s.removeEventListener('abort', l)
+    listeners.length = 0
+    clock.clearTimeout(timer)
+    timer = undefined
+  }
+  for (const input of inputs) {
+    if (input == null) continue
+    if (input.aborted) {
+      controller.abort(input.reason)
+      dispose()
+      return { signal: controller.signal, dispose }
+    }
+    const onAbort = (): void => { controller.abort(input.reason); dispose() }
+    input.addEventListener('abort', onAbort, { once: true })
+    listeners.push([input, onAbort])
+  }
+  if (timeoutMs != null) {
+    timer = clock.setTimeout(() => {
+      controller.abort(new TimeoutError(`deadline of ${timeoutMs} ms passed`))
+      dispose()
+    }, timeoutMs)
+  }
+  return { signal: controller.signal, dispose }
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { setMaxListeners } from 'main-event'
-import { linkSignals } from '../../src/agents/signals.ts'
+import { linkSignals } from '../../src/util/abort.ts'
 import { raceSignal } from '../../src/util/abort.ts'
 import { ManualClock } from '../../src/util/clock.ts'
 
