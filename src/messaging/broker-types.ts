@@ -112,6 +112,12 @@ export interface ReceivedMessage {
   target?: EnvelopeTarget
   seq: number
   hlc: HlcTimestamp
+  /**
+   * W3C traceparent of the span this message is handled in (its parent is the sender's span, so
+   * it is in the sender's trace): pass it as `options.traceparent` to requests, sends and
+   * publications made while handling it and they join the same trace. The sender's own value is
+   * `envelope.traceparent`.
+   */
   traceparent: string
   contentType: string
   /** the payload: parsed JSON, or bytes for application/octet-stream */

@@ -20,7 +20,7 @@ import { DedupWindow } from './dedup.ts'
 import { DeliveryWorker } from './delivery.ts'
 import { encodeEnvelope, envelopeSigningBytes } from './envelope.ts'
 import { HybridLogicalClock } from './hlc.ts'
-import { InboundDispatcher } from './inbound.ts'
+import { InboundDispatcher, spanOptions } from './inbound.ts'
 import { createMessageId } from './message-id.ts'
 import { MessageOrdering } from './ordering.ts'
 import { Outbox } from './outbox.ts'
@@ -197,17 +197,25 @@ export class MessageBroker {
     this.assertStarted()
     throwIfAborted(options.signal)
     const full = this.topicName(topic)
-    const seq = (this.topicSeqs.get(full) ?? 0) + 1
-    this.topicSeqs.set(full, seq)
-    const envelope = this.buildEnvelope('message', seq, encodePayload(message, options), options)
-    const bytes = await this.encodeSigned(envelope)
-    // not synced: a crash may repeat a few seqs, which receivers still deliver (their ids are new)
-    await this.pubSeqStore?.put(encodeURIComponent(full), encoding.encode(e => { encoding.writeVarUint(e, seq) }), { sync: false })
-    this.replay.remember(full, seq, bytes)
-    const { recipients } = await this.components.libp2p.services.pubsub.publish(full, bytes)
-    this.sent.inc(1, { kind: 'publication' })
-    this.inbound.deliverToTopic(full, envelope)
-    return { id: envelope.id, recipients: recipients.length }
+    const span = this.components.telemetry.startSpan('broker.publish', spanOptions('producer', options.traceparent ?? '', { 'agentmesh.topic': topic }))
+    try {
+      const seq = (this.topicSeqs.get(full) ?? 0) + 1
+      this.topicSeqs.set(full, seq)
+      const envelope = this.buildEnvelope('message', seq, encodePayload(message, options), span.traceparent())
+      const bytes = await this.encodeSigned(envelope)
+      // not synced: a crash may repeat a few seqs, which receivers still deliver (their ids are new)
+      await this.pubSeqStore?.put(encodeURIComponent(full), encoding.encode(e => { encoding.writeVarUint(e, seq) }), { sync: false })
+      this.replay.remember(full, seq, bytes)
+      const { recipients } = await this.components.libp2p.services.pubsub.publish(full, bytes)
+      this.sent.inc(1, { kind: 'publication' })
+      this.inbound.deliverToTopic(full, envelope)
+      return { id: envelope.id, recipients: recipients.length }
+    } catch (err) {
+      span.recordError(err)
+      throw err
+    } finally {
+      span.end()
+    }
   }
 
   /** calls `handler` for every message on the topic, in order per sender; returns the unsubscribe */
@@ -243,12 +251,21 @@ export class MessageBroker {
     const to = toTarget(target)
     const payload = encodePayload(message, options)
     const channel = `${to.kind}:${to.id}`
-    const entry = await (this.outbox as Outbox).accept(channel, async (seq) => {
-      const env = this.buildEnvelope('message', seq, payload, options, to)
-      return await this.sign(env)
-    }, options)
-    this.delivery?.kick(channel)
-    return { id: entry.id, seq: entry.seq }
+    // accepting into the outbox; every delivery attempt and the receiver's handling are its children
+    const span = this.components.telemetry.startSpan('broker.send', spanOptions('producer', options.traceparent ?? '', { 'agentmesh.target': to.id }))
+    try {
+      const entry = await (this.outbox as Outbox).accept(channel, async (seq) => {
+        const env = this.buildEnvelope('message', seq, payload, span.traceparent(), to)
+        return await this.sign(env)
+      }, options)
+      this.delivery?.kick(channel)
+      return { id: entry.id, seq: entry.seq }
+    } catch (err) {
+      span.recordError(err)
+      throw err
+    } finally {
+      span.end()
+    }
   }
 
   /** waits until a sent message is acked (UnreachableError with the reason if it was given up) */
@@ -273,9 +290,7 @@ export class MessageBroker {
     const payload = encodePayload(message, options)
     const timeoutMs = options.timeoutMs ?? this.init.requestTimeoutMs ?? REQUEST_TIMEOUT_MS
     const signal = combineSignals([options.signal], timeoutMs)
-    const span = this.components.telemetry.startSpan('rpc.request', {
-      kind: 'client', ...(options.traceparent != null ? { parent: options.traceparent } : {}), attributes: { 'agentmesh.target': to.id }
-    })
+    const span = this.components.telemetry.startSpan('rpc.request', spanOptions('client', options.traceparent ?? '', { 'agentmesh.target': to.id }))
     const stopTimer = this.rpcLatency.startTimer()
     try {
       return await retry(async () => await this.requestOnce(to, payload, span.traceparent(), signal), {
@@ -295,7 +310,7 @@ export class MessageBroker {
   }
 
   private async requestOnce (to: EnvelopeTarget, payload: EncodedPayload, traceparent: string, signal: AbortSignal): Promise<unknown> {
-    const envelope = await this.sign(this.buildEnvelope('request', 0, payload, { traceparent }, to))
+    const envelope = await this.sign(this.buildEnvelope('request', 0, payload, traceparent, to))
     const peer = await this.resolvePeer(to, { signal })
     if (peer === this.peerId) return await this.inbound.handleLocalRequest(envelope, { signal })
     const reply = this.pending.expect(envelope.id, peer, signal)
@@ -319,20 +334,29 @@ export class MessageBroker {
   private async deliverOnce (entry: OutboxEntry, options: AbortOptions): Promise<void> {
     const target = entry.envelope.target
     if (target == null) throw new InvalidArgumentError(`outbox entry ${entry.id} has no target`)
-    const signal = combineSignals([options.signal], this.init.ackTimeoutMs ?? ACK_TIMEOUT_MS)
-    const peer = await this.resolvePeer(target, { signal })
-    if (peer === this.peerId) { await this.inbound.handleLocalMessage(entry.envelope); return }
-    const ack = this.pending.expect(entry.id, peer, signal)
-    ack.catch(() => {}) // awaited below
+    // one attempt, until the ack: a client span under the send's
+    const span = this.components.telemetry.startSpan('broker.deliver-attempt', spanOptions('client', entry.envelope.traceparent, { 'agentmesh.target': target.id }))
     try {
-      const link = await this.links.linkTo(peer, { signal })
-      link.write(encodeEnvelope(entry.envelope))
-      this.sent.inc(1, { kind: 'message' })
+      const signal = combineSignals([options.signal], this.init.ackTimeoutMs ?? ACK_TIMEOUT_MS)
+      const peer = await this.resolvePeer(target, { signal })
+      if (peer === this.peerId) { await this.inbound.handleLocalMessage(entry.envelope, span.traceparent()); return }
+      const ack = this.pending.expect(entry.id, peer, signal)
+      ack.catch(() => {}) // awaited below
+      try {
+        const link = await this.links.linkTo(peer, { signal })
+        link.write(encodeEnvelope(entry.envelope))
+        this.sent.inc(1, { kind: 'message' })
+      } catch (err) {
+        this.pending.cancel(entry.id)
+        throw err
+      }
+      await ack
     } catch (err) {
-      this.pending.cancel(entry.id)
+      span.recordError(err)
       throw err
+    } finally {
+      span.end()
     }
-    await ack
   }
 
   private async resolvePeer (target: EnvelopeTarget, options: AbortOptions): Promise<string> {
@@ -376,12 +400,12 @@ export class MessageBroker {
     return { id: createMessageId(this.components.randomBytes), sender: this.peerId, hlc: this.hlc.send() }
   }
 
-  private buildEnvelope (kind: 'message' | 'request', seq: number, payload: EncodedPayload, options: SendOptions, target?: EnvelopeTarget): Envelope {
+  private buildEnvelope (kind: 'message' | 'request', seq: number, payload: EncodedPayload, traceparent: string, target?: EnvelopeTarget): Envelope {
     return {
       kind,
       ...this.baseFields(),
       seq,
-      traceparent: options.traceparent ?? '',
+      traceparent,
       contentType: payload.contentType,
       payload: payload.payload,
       ...(target != null ? { target } : {})

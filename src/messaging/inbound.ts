@@ -14,7 +14,7 @@ import { decodeEnvelope, isCorrelated } from './envelope.ts'
 import { CONTENT_TYPE_OCTET_STREAM, errorPayload, jsonPayload, octetStreamPayload, readPayload } from './payload.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Logger } from '../util/logger.ts'
-import type { Counter, Telemetry } from '../monitoring/types.ts'
+import type { Counter, SpanKind, StartSpanOptions, Telemetry } from '../monitoring/types.ts'
 import type { BrokerPubsubMessage, MessageHandler, ReceivedMessage, RequestHandler } from './broker-types.ts'
 import type { DedupWindow } from './dedup.ts'
 import type { DecodedEnvelope, Envelope } from './envelope.ts'
@@ -118,33 +118,44 @@ export class InboundDispatcher {
   deliverToTopic (topic: string, envelope: Envelope): void {
     const handlers = this.init.topicHandlers.get(topic)
     if (handlers == null) return
-    let received: ReceivedMessage
+    // the subscribers' turn, in the publisher's trace (their synchronous part; async work they start is theirs)
+    const span = this.init.telemetry.startSpan('broker.deliver', spanOptions('consumer', envelope.traceparent))
     try {
-      received = this.toReceived(envelope, topic)
-    } catch (err) {
-      this.drop('bad-payload', envelope.sender, err)
-      return
-    }
-    for (const h of [...handlers]) {
+      let received: ReceivedMessage
       try {
-        const r = h(received)
-        if (r instanceof Promise) r.catch(err => { this.init.log('subscriber of %s failed: %s', topic, (err as Error).message) })
+        received = this.toReceived(envelope, span.traceparent(), topic)
       } catch (err) {
-        this.init.log('subscriber of %s failed: %s', topic, (err as Error).message)
+        span.recordError(err)
+        this.drop('bad-payload', envelope.sender, err)
+        return
       }
+      for (const h of handlers.size === 1 ? handlers : [...handlers]) {
+        try {
+          const r = h(received)
+          if (r instanceof Promise) r.catch(err => { this.init.log('subscriber of %s failed: %s', topic, (err as Error).message) })
+        } catch (err) {
+          span.recordError(err)
+          this.init.log('subscriber of %s failed: %s', topic, (err as Error).message)
+        }
+      }
+    } finally {
+      span.end()
     }
   }
 
-  /** a request to an agent on this very peer: no network, same handler */
-  async handleLocalRequest (envelope: Envelope, options: AbortOptions): Promise<unknown> {
+  /**
+   * a request to an agent on this very peer (no network, same handler); `traceparent` is the span
+   * the handler runs in (default: the envelope's, the caller's span)
+   */
+  async handleLocalRequest (envelope: Envelope, options: AbortOptions, traceparent = envelope.traceparent): Promise<unknown> {
     if (this.requestHandler == null) throw new NotFoundError('this peer handles no requests')
-    return await this.requestHandler(this.toReceived(envelope), options)
+    return await this.requestHandler(this.toReceived(envelope, traceparent), options)
   }
 
   /** a direct message to an agent on this very peer */
-  async handleLocalMessage (envelope: Envelope): Promise<void> {
+  async handleLocalMessage (envelope: Envelope, traceparent = envelope.traceparent): Promise<void> {
     if (this.messageHandler == null) throw new NotFoundError('this peer handles no direct messages')
-    await this.messageHandler(this.toReceived(envelope))
+    await this.messageHandler(this.toReceived(envelope, traceparent))
   }
 
   /** a publication resent by its publisher (gap repair): checked like one from gossipsub */
@@ -251,12 +262,15 @@ export class InboundDispatcher {
   }
 
   private async deliverDirect (env: Envelope, link: RpcLink): Promise<void> {
+    // the delivery on this side, in the sender's trace
+    const span = this.init.telemetry.startSpan('broker.receive', spanOptions('consumer', env.traceparent))
     try {
       // a handler that hangs must not hold up every later message: past the limit the message is
       // left unacked (the sender retries; if the handler did finish, dedup re-acks the retry)
-      await raceSignal(this.handleLocalMessage(env), AbortSignal.timeout(HANDLER_TIMEOUT_MS))
+      await raceSignal(this.handleLocalMessage(env, span.traceparent()), AbortSignal.timeout(HANDLER_TIMEOUT_MS))
       this.ack(link, env)
     } catch (err) {
+      span.recordError(err)
       // not for this peer (agent moved) or unreadable: tell the sender, who re-resolves or gives up
       if (err instanceof TimeoutError) {
         this.init.log('message handler timed out on %s from %s', env.id, env.sender)
@@ -271,6 +285,8 @@ export class InboundDispatcher {
       // the message arrived; the application failed on it: acknowledge, and log
       this.init.log('message handler failed on %s from %s: %s', env.id, env.sender, (err as Error).message)
       this.ack(link, env)
+    } finally {
+      span.end()
     }
   }
 
@@ -281,7 +297,8 @@ export class InboundDispatcher {
       return
     }
     this.inFlight++
-    const span = this.init.telemetry.startSpan('rpc.handle', { kind: 'server', ...(env.traceparent !== '' ? { parent: env.traceparent } : {}) })
+    // server side of the RPC, in the caller's trace; the handler runs inside it
+    const span = this.init.telemetry.startSpan('rpc.handle', spanOptions('server', env.traceparent))
     try {
       if (env.contentType === RESEND_CONTENT_TYPE) {
         const wires = this.init.replay.range(readResendRequest(env))
@@ -291,7 +308,7 @@ export class InboundDispatcher {
         return
       }
       const signal = AbortSignal.timeout(HANDLER_TIMEOUT_MS)
-      const result = await raceSignal(this.handleLocalRequest(env, { signal }), signal)
+      const result = await raceSignal(this.handleLocalRequest(env, { signal }, span.traceparent()), signal)
       const payload = result instanceof Uint8Array ? octetStreamPayload(result) : jsonPayload(result === undefined ? null : result)
       await this.init.reply(link, base => ({
         kind: 'reply', ...base, seq: 0, traceparent: span.traceparent(), correlationId: env.id, ...payload
@@ -318,7 +335,7 @@ export class InboundDispatcher {
   }
 
   /** the handler's view of an envelope; InvalidMessageError when the payload does not decode */
-  private toReceived (envelope: Envelope, topic?: string): ReceivedMessage {
+  private toReceived (envelope: Envelope, traceparent: string, topic?: string): ReceivedMessage {
     const data = readPayload(envelope)
     return {
       id: envelope.id,
@@ -327,7 +344,7 @@ export class InboundDispatcher {
       ...(envelope.target != null ? { target: envelope.target } : {}),
       seq: envelope.seq,
       hlc: envelope.hlc,
-      traceparent: envelope.traceparent,
+      traceparent,
       contentType: envelope.contentType,
       data,
       envelope
@@ -338,6 +355,14 @@ export class InboundDispatcher {
     this.init.dropped.inc(1, { reason })
     this.init.log('dropped envelope from %s (%s): %s', peer, reason, err instanceof Error ? err.message : String(err))
   }
+}
+
+/** span options with the envelope's traceparent as parent ('' = none: a new trace) */
+export function spanOptions (kind: SpanKind, traceparent: string, attributes?: Record<string, string | number | boolean>): StartSpanOptions {
+  const options: StartSpanOptions = { kind }
+  if (traceparent !== '') options.parent = traceparent
+  if (attributes != null) options.attributes = attributes
+  return options
 }
 
 /** the ordering / dedup stream of a direct message: its sender and the channel it was sent on */
