@@ -414,6 +414,18 @@ export class RaftDriver {
     const durableVote = hs === undefined || (hs.term === this.persistedTerm && hs.vote === this.persistedVote)
     const sendFirst = this.raw.raft.role === 'leader' && rd.snapshot === undefined && durableVote
     if (sendFirst) this.sendAll(rd.messages)
+    // committed entries this peer already holds durably are applied now, not after this Ready's
+    // fsync: they are on a majority, so their callers need not wait for newer entries to be written
+    let committed = rd.committedEntries
+    if (rd.snapshot === undefined && committed.length > 0) {
+      const durable = this.log.lastIndex()
+      let n = 0
+      while (n < committed.length && committed[n].index <= durable) n++
+      if (n > 0) {
+        this.applyEntries(n === committed.length ? committed : committed.slice(0, n))
+        committed = n === committed.length ? [] : committed.slice(n)
+      }
+    }
     if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.mustSync) {
       const hardState = hs ?? this.lazyHardState
       const started = this.clock.monotonic()
@@ -435,7 +447,7 @@ export class RaftDriver {
     if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot)
     let answered = false
     for (const rs of rd.readStates) if (this.reads.answered(rs.requestCtx, rs.index)) answered = true
-    this.applyEntries(rd.committedEntries)
+    this.applyEntries(committed)
     if (rd.softState !== undefined) this.onSoftState(rd.softState)
     this.raw.advance()
     this.reads.release(this.sm.appliedIndex)

@@ -1,0 +1,179 @@
+/**
+ * npm run bench -- kv [--quick]
+ *
+ * The replicated key-value store, side by side with etcd 3.4 in the same run, both with durable
+ * (fsynced) storage and 3 members on 127.0.0.1:
+ * - etcd: 3 `etcd` members with their own data dirs in a temp dir, driven with the `etcd3` npm
+ *   client (gRPC; it spreads calls over the members).
+ * - ours: 3 CLI peers (`agentmesh relay` + 2 `agentmesh node`, each with `--data`, LevelDB with
+ *   synced writes), driven over their HTTP admin API (`PUT /kv/:key`, `GET /kv/:key`, keep-alive
+ *   connections), spreading calls over the peers the same way.
+ * Rows: sequential put latency (1 client), put throughput with 1, 16 and 64 clients in flight,
+ * linearizable get throughput with 1 and 64 in flight. Values are ~100 B.
+ */
+import { spawn, spawnSync } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { Agent, request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Etcd3 } from 'etcd3'
+import { getJson, startProcess, waitUntil } from '../test/helpers/processes.ts'
+import type { PeerProcess } from '../test/helpers/processes.ts'
+import { fmt, percentile, table } from './_stats.ts'
+
+const quick = process.argv.includes('--quick')
+const SEQ_N = quick ? 300 : 2000
+const PAR_N = quick ? 2000 : 10_000
+const value = 'v'.repeat(100)
+
+interface Client {
+  name: string
+  put: (key: string, i: number) => Promise<void>
+  get: (key: string, i: number) => Promise<void>
+  stop: () => Promise<void>
+}
+
+async function freePort (): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const srv = createServer()
+    srv.once('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port
+      srv.close(() => { resolve(port) })
+    })
+  })
+}
+
+async function startEtcd (dir: string): Promise<Client | undefined> {
+  if (spawnSync('which', ['etcd']).status !== 0) return undefined
+  const names = ['e1', 'e2', 'e3']
+  const peerPorts = await Promise.all(names.map(freePort))
+  const clientPorts = await Promise.all(names.map(freePort))
+  const cluster = names.map((n, i) => `${n}=http://127.0.0.1:${peerPorts[i]}`).join(',')
+  const procs: ChildProcess[] = names.map((n, i) => spawn('etcd', [
+    '--name', n, '--data-dir', join(dir, n),
+    '--listen-peer-urls', `http://127.0.0.1:${peerPorts[i]}`, '--initial-advertise-peer-urls', `http://127.0.0.1:${peerPorts[i]}`,
+    '--listen-client-urls', `http://127.0.0.1:${clientPorts[i]}`, '--advertise-client-urls', `http://127.0.0.1:${clientPorts[i]}`,
+    '--initial-cluster', cluster, '--initial-cluster-state', 'new', '--initial-cluster-token', 'bench'
+  ], { stdio: 'ignore' }))
+  const client = new Etcd3({ hosts: clientPorts.map(p => `http://127.0.0.1:${p}`) })
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    try { await client.put('warmup').value('1'); break } catch (err) {
+      if (Date.now() > deadline) throw err
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+  }
+  return {
+    name: 'etcd 3.4 (etcd3 client)',
+    put: async (key) => { await client.put(key).value(value) },
+    get: async (key) => { await client.get(key).string() },
+    stop: async () => {
+      client.close()
+      await Promise.all(procs.map(async p => { const exited = new Promise(resolve => p.once('exit', resolve)); p.kill('SIGTERM'); await exited }))
+    }
+  }
+}
+
+function httpCall (agent: Agent, base: string, method: string, path: string, body?: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(path, base)
+    const req = request({ agent, method, host: url.hostname, port: url.port, path: url.pathname, headers: body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, res => {
+      let text = ''
+      res.setEncoding('utf8')
+      res.on('data', (d: string) => { text += d })
+      res.on('end', () => {
+        if ((res.statusCode ?? 500) >= 300 && !(method === 'GET' && res.statusCode === 404)) reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`))
+        else resolve()
+      })
+    })
+    req.once('error', reject)
+    if (body !== undefined) req.end(body)
+    else req.end()
+  })
+}
+
+async function startOurs (dir: string): Promise<Client> {
+  const relay = await startProcess(['relay', '--port', '0', '--http-port', '0', '--data', join(dir, 'relay'), '--mesh', 'bench-kv'])
+  const boot = relay.ready.multiaddrs.join(',')
+  const nodes = await Promise.all([1, 2].map(async i => await startProcess(['node', '--bootstrap', boot, '--port', '0', '--http-port', '0', '--data', join(dir, `node${i}`), '--mesh', 'bench-kv'])))
+  const peers: PeerProcess[] = [relay, ...nodes]
+  await waitUntil(async () => {
+    const st = await Promise.all(peers.map(async p => await getJson<{ voters: string[], role: string, appliedIndex: number, commitIndex: number }>(p, '/consensus')))
+    return st.every(s => s.voters.length === 3 && s.role !== 'learner' && s.role !== 'none' && s.appliedIndex === s.commitIndex)
+  }, 60_000, 'a group of 3 voters')
+  const agent = new Agent({ keepAlive: true, maxSockets: 64 })
+  const bases = peers.map(p => p.ready.http)
+  const body = JSON.stringify({ value })
+  return {
+    name: 'agentmesh (HTTP, 3 CLI peers)',
+    put: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'PUT', `/kv/${key}`, body) },
+    get: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'GET', `/kv/${key}`) },
+    stop: async () => {
+      agent.destroy()
+      await Promise.all(peers.map(async p => await p.stop()))
+    }
+  }
+}
+
+async function run (n: number, inFlight: number, one: (i: number) => Promise<void>): Promise<{ rps: number, lat: number[] }> {
+  const lat: number[] = []
+  let next = 0
+  const start = performance.now()
+  await Promise.all(Array.from({ length: inFlight }, async () => {
+    while (next < n) {
+      const i = next++
+      const t = performance.now()
+      await one(i)
+      lat.push(performance.now() - t)
+    }
+  }))
+  return { rps: n / ((performance.now() - start) / 1000), lat }
+}
+
+interface Figures { seqP50: number, seqP99: number, put1: number, put16: number, put64: number, get1: number, get64: number }
+
+async function measure (c: Client): Promise<Figures> {
+  await run(200, 8, async i => { await c.put(`warm${i % 20}`, i) })
+  const seq = await run(SEQ_N, 1, async i => { await c.put(`k${i % 100}`, i) })
+  const put16 = await run(PAR_N, 16, async i => { await c.put(`k${i % 1000}`, i) })
+  const put64 = await run(PAR_N, 64, async i => { await c.put(`k${i % 1000}`, i) })
+  const get1 = await run(SEQ_N, 1, async i => { await c.get(`k${i % 1000}`, i) })
+  const get64 = await run(PAR_N, 64, async i => { await c.get(`k${i % 1000}`, i) })
+  return {
+    seqP50: percentile(seq.lat, 50),
+    seqP99: percentile(seq.lat, 99),
+    put1: seq.rps,
+    put16: put16.rps,
+    put64: put64.rps,
+    get1: get1.rps,
+    get64: get64.rps
+  }
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'agentmesh-bench-kv-'))
+const results: Array<[string, Figures]> = []
+try {
+  const etcd = await startEtcd(join(dir, 'etcd'))
+  if (etcd === undefined) console.log('etcd is not installed (apt-get install etcd-server): measuring ours alone')
+  else {
+    try { results.push([etcd.name, await measure(etcd)]) } finally { await etcd.stop() }
+  }
+  const ours = await startOurs(join(dir, 'ours'))
+  try { results.push([ours.name, await measure(ours)]) } finally { await ours.stop() }
+} finally {
+  rmSync(dir, { recursive: true, force: true })
+}
+
+console.log(`\nkv: 3 members on 127.0.0.1, fsynced; ${SEQ_N} sequential ops, ${PAR_N} ops per concurrent row; 100 B values`)
+table(['', ...results.map(([name]) => name)], [
+  ['put p50 ms (1 client)', ...results.map(([, f]) => fmt(f.seqP50, 2))],
+  ['put p99 ms (1 client)', ...results.map(([, f]) => fmt(f.seqP99, 2))],
+  ['put ops/s, 1 in flight', ...results.map(([, f]) => fmt(f.put1))],
+  ['put ops/s, 16 in flight', ...results.map(([, f]) => fmt(f.put16))],
+  ['put ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.put64))],
+  ['linearizable get ops/s, 1 in flight', ...results.map(([, f]) => fmt(f.get1))],
+  ['linearizable get ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.get64))]
+])
