@@ -26,7 +26,7 @@ import { fmt, median, table } from './_stats.ts'
 const quick = process.argv.includes('--quick')
 const SETS = 10_000
 const BIG_BYTES = 5_300_000
-const RUNS = quick ? 1 : 3
+const RUNS = quick ? 1 : Number(process.env.RUNS ?? 5)
 
 async function waitFor (pred: () => boolean, what: string, ms = 120_000): Promise<void> {
   const deadline = Date.now() + ms
@@ -141,9 +141,11 @@ for (let run = 0; run < RUNS; run++) {
   mine.push(await ours(run))
   theirs.push(await yWebsocket(run))
 }
-console.log(`median of ${RUNS} run(s); 4 peers on loopback, 2 cores shared`)
+/** median (min–max) of the runs */
+const summary = (xs: number[]): string => RUNS === 1 ? fmt(xs[0]) : `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`
+console.log(`median (min–max) of ${RUNS} run(s); 4 peers on loopback, 2 cores shared`)
 table(['what', 'agentmesh (libp2p)', 'y-websocket 1.5.4'], [
-  [`${SETS} Y.Map sets reach 3 other docs (ms)`, fmt(median(mine.map(r => r.fanout))), fmt(median(theirs.map(r => r.fanout)))],
-  ['late joiner catches up a 5.3 MB doc (ms)', fmt(median(mine.map(r => r.lateJoin))), fmt(median(theirs.map(r => r.lateJoin)))]
+  [`${SETS} Y.Map sets reach 3 other docs (ms)`, summary(mine.map(r => r.fanout)), summary(theirs.map(r => r.fanout))],
+  ['late joiner catches up a 5.3 MB doc (ms)', summary(mine.map(r => r.lateJoin)), summary(theirs.map(r => r.lateJoin))]
 ])
 process.exit(0)

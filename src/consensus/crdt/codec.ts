@@ -139,6 +139,21 @@ export function encodeSync (m: SyncMessage): Uint8Array {
   })
 }
 
+/**
+ * a SYNC message whose y-protocols payload is given as consecutive parts: the encoding of
+ * `{ type: Sync, payload: parts joined }` as a header followed by the parts themselves (no copy)
+ */
+export function encodeSyncPayload (payload: readonly Uint8Array[]): Uint8Array[] {
+  let size = 0
+  for (const p of payload) size += p.byteLength
+  const header = encoding.encode(e => {
+    encoding.writeVarUint(e, CRDT_WIRE_VERSION)
+    encoding.writeVarUint(e, SyncType.Sync)
+    encoding.writeVarUint(e, size)
+  })
+  return [header, ...payload]
+}
+
 export function decodeSync (data: Uint8Array): SyncMessage {
   return guard(() => {
     const d = decoding.createDecoder(data)
@@ -174,21 +189,56 @@ export function validateDocId (docId: string): void {
 
 /** frame = [flags: 1 byte (bit 0: more frames of this message follow), ...payload] */
 const FRAME_MORE = 1
-const FRAME_PAYLOAD_BYTES = MAX_FRAME_BYTES - 1
+const FRAME_FLAGS = [Uint8Array.of(0), Uint8Array.of(FRAME_MORE)]
 
-/** splits one message into frames of at most MAX_FRAME_BYTES */
-export function toFrames (message: Uint8Array): Uint8Array[] {
-  const frames: Uint8Array[] = []
-  let offset = 0
-  do {
-    const end = Math.min(message.byteLength, offset + FRAME_PAYLOAD_BYTES)
-    const frame = new Uint8Array(1 + end - offset)
-    frame[0] = end < message.byteLength ? FRAME_MORE : 0
-    frame.set(message.subarray(offset, end), 1)
+/**
+ * splits one message, given whole or as consecutive parts, into frames of at most `maxFrameBytes`,
+ * each returned as its parts (the flags byte, then views into the message: nothing is copied)
+ */
+export function frameParts (message: Uint8Array | readonly Uint8Array[], maxFrameBytes = MAX_FRAME_BYTES): Uint8Array[][] {
+  const parts = message instanceof Uint8Array ? [message] : message
+  const room = maxFrameBytes - 1
+  if (room < 1) throw new InvalidMessageError(`frame limit ${maxFrameBytes} leaves no room`)
+  let left = 0
+  for (const p of parts) left += p.byteLength
+  const frames: Uint8Array[][] = []
+  let frame: Uint8Array[] = []
+  let used = 0
+  const closeFrame = (): void => {
+    frame.unshift(FRAME_FLAGS[left > 0 ? 1 : 0])
     frames.push(frame)
-    offset = end
-  } while (offset < message.byteLength)
+    frame = []
+    used = 0
+  }
+  for (const p of parts) {
+    let offset = 0
+    while (offset < p.byteLength) {
+      const n = Math.min(p.byteLength - offset, room - used)
+      frame.push(offset === 0 && n === p.byteLength ? p : p.subarray(offset, offset + n))
+      offset += n
+      used += n
+      left -= n
+      if (used === room && left > 0) closeFrame()
+    }
+  }
+  closeFrame()
   return frames
+}
+
+/** splits one message into frames of at most `maxFrameBytes`, each joined into one array */
+export function toFrames (message: Uint8Array | readonly Uint8Array[], maxFrameBytes = MAX_FRAME_BYTES): Uint8Array[] {
+  return frameParts(message, maxFrameBytes).map(joinParts)
+}
+
+/** the parts concatenated (the part itself when there is only one) */
+export function joinParts (parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]
+  let size = 0
+  for (const p of parts) size += p.byteLength
+  const out = new Uint8Array(size)
+  let o = 0
+  for (const p of parts) { out.set(p, o); o += p.byteLength }
+  return out
 }
 
 /** reassembles frames into messages, refusing any message larger than `maxMessageBytes` */
@@ -196,12 +246,12 @@ export class FrameAssembler {
   private parts: Uint8Array[] = []
   private size = 0
 
-  constructor (private readonly maxMessageBytes: number) {}
+  constructor (private readonly maxMessageBytes: number, private readonly maxFrameBytes = MAX_FRAME_BYTES) {}
 
-  /** feeds one frame; returns the completed message, if this frame finished one */
+  /** feeds one frame; returns the completed message (a view into the frame if it was whole) */
   push (frame: Uint8Array): Uint8Array | undefined {
-    if (frame.byteLength < 1 || frame.byteLength > MAX_FRAME_BYTES) {
-      throw new InvalidMessageError(`frame of ${frame.byteLength} bytes outside 1..${MAX_FRAME_BYTES}`)
+    if (frame.byteLength < 1 || frame.byteLength > this.maxFrameBytes) {
+      throw new InvalidMessageError(`frame of ${frame.byteLength} bytes outside 1..${this.maxFrameBytes}`)
     }
     if ((frame[0] & ~FRAME_MORE) !== 0) throw new InvalidMessageError('unknown frame flags')
     this.size += frame.byteLength - 1
@@ -210,9 +260,7 @@ export class FrameAssembler {
     }
     this.parts.push(frame.subarray(1))
     if ((frame[0] & FRAME_MORE) !== 0) return undefined
-    const out = new Uint8Array(this.size)
-    let o = 0
-    for (const p of this.parts) { out.set(p, o); o += p.byteLength }
+    const out = joinParts(this.parts)
     this.parts = []
     this.size = 0
     return out

@@ -1,7 +1,7 @@
 /**
  * DocTransport over a libp2p node: gossipsub for the doc topics, `/agentmesh/sync/1.0.0` streams
- * carrying varint-length-prefixed frames (each at most MAX_FRAME_BYTES, so a frame fits one WebRTC
- * message), and the node's connection events for peer join/leave.
+ * carrying varint-length-prefixed frames (each at most LIBP2P_MAX_FRAME_BYTES; libp2p cuts them
+ * into 16 KiB messages on WebRTC), and the node's connection events for peer join/leave.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { Libp2p, PeerId as Libp2pPeerId, Stream } from '@libp2p/interface'
@@ -9,13 +9,17 @@ import type { GossipSub, Message } from '@libp2p/gossipsub'
 import { InvalidMessageError, UnreachableError, describeError } from '../../errors.ts'
 import type { AbortOptions } from '../../util/abort.ts'
 import { componentLogger, type ComponentLogger } from '../../util/logger.ts'
-import { MAX_FRAME_BYTES } from './constants.ts'
+import { LIBP2P_MAX_FRAME_BYTES } from './constants.ts'
+import { joinParts } from './codec.ts'
 import type { DocStream, DocTransport, PeerEvent, PeerId } from './types.ts'
 
 export type Libp2pWithPubsub = Libp2p<{ pubsub: GossipSub }>
 
-/** at most 3 bytes of varint length precede a frame of up to 16 KiB */
-const MAX_PREFIX_BYTES = 3
+/** a varint of at most 4 bytes precedes a frame (LIBP2P_MAX_FRAME_BYTES < 2^28) */
+const MAX_PREFIX_BYTES = 4
+
+/** parts smaller than this are joined before a write; bigger ones are written as they are */
+const JOIN_BELOW_BYTES = 64 * 1024
 
 function encodeLength (n: number): Uint8Array {
   const out: number[] = []
@@ -24,49 +28,85 @@ function encodeLength (n: number): Uint8Array {
   return Uint8Array.from(out)
 }
 
-/** one libp2p stream as a duplex of frames */
+/**
+ * one libp2p stream as a duplex of frames of up to LIBP2P_MAX_FRAME_BYTES: libp2p splits each
+ * write into messages its transport takes (16 KiB on a WebRTC data channel), so frames need not
+ * be small. Big parts are written without copying; a received frame that lies inside one chunk
+ * is handed on as a view, others are assembled in one buffer of the announced length.
+ */
 export class Libp2pDocStream implements DocStream {
-  constructor (private readonly stream: Stream) {}
+  readonly maxFrameBytes: number
 
-  async send (frame: Uint8Array, options?: AbortOptions): Promise<void> {
-    if (frame.byteLength > MAX_FRAME_BYTES) throw new InvalidMessageError(`frame of ${frame.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)
-    const prefix = encodeLength(frame.byteLength)
-    const out = new Uint8Array(prefix.byteLength + frame.byteLength)
-    out.set(prefix, 0)
-    out.set(frame, prefix.byteLength)
-    if (!this.stream.send(out)) await this.stream.onDrain(options)
+  constructor (private readonly stream: Stream, maxFrameBytes = LIBP2P_MAX_FRAME_BYTES) {
+    this.maxFrameBytes = Math.min(maxFrameBytes, LIBP2P_MAX_FRAME_BYTES)
+  }
+
+  async send (frame: Uint8Array | readonly Uint8Array[], options?: AbortOptions): Promise<void> {
+    const parts = frame instanceof Uint8Array ? [frame] : frame
+    let size = 0
+    for (const p of parts) size += p.byteLength
+    if (size > this.maxFrameBytes) throw new InvalidMessageError(`frame of ${size} bytes exceeds ${this.maxFrameBytes}`)
+    let writable = true
+    let pending: Uint8Array[] = [encodeLength(size)]
+    let pendingBytes = 0
+    const write = (data: Uint8Array): void => { if (!this.stream.send(data)) writable = false }
+    const writePending = (): void => {
+      if (pending.length > 0) write(joinParts(pending))
+      pending = []
+      pendingBytes = 0
+    }
+    for (const p of parts) {
+      if (p.byteLength >= JOIN_BELOW_BYTES) {
+        writePending()
+        write(p)
+      } else if (p.byteLength > 0) {
+        pending.push(p)
+        pendingBytes += p.byteLength
+        if (pendingBytes >= JOIN_BELOW_BYTES) writePending()
+      }
+    }
+    writePending()
+    if (!writable) await this.stream.onDrain(options)
   }
 
   async * [Symbol.asyncIterator] (): AsyncGenerator<Uint8Array> {
-    let buffer = new Uint8Array(0)
+    let length = 0
+    let prefixBytes = 0
+    let frame: Uint8Array | undefined
+    let filled = 0
     for await (const chunk of this.stream) {
       const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray()
-      const joined = new Uint8Array(buffer.byteLength + bytes.byteLength)
-      joined.set(buffer, 0)
-      joined.set(bytes, buffer.byteLength)
-      buffer = joined
-      for (;;) {
-        let length = 0
-        let shift = 0
-        let i = 0
-        let complete = false
-        while (i < buffer.byteLength && i < MAX_PREFIX_BYTES) {
-          const b = buffer[i++]
-          length |= (b & 0x7f) << shift
-          shift += 7
-          if ((b & 0x80) === 0) { complete = true; break }
+      let i = 0
+      while (i < bytes.byteLength) {
+        if (frame != null) {
+          const n = Math.min(frame.byteLength - filled, bytes.byteLength - i)
+          frame.set(bytes.subarray(i, i + n), filled)
+          filled += n
+          i += n
+          if (filled === frame.byteLength) { const done = frame; frame = undefined; yield done }
+          continue
         }
-        if (!complete) {
-          if (buffer.byteLength >= MAX_PREFIX_BYTES) throw new InvalidMessageError('malformed frame length')
-          break
+        const b = bytes[i++]
+        length += (b & 0x7f) * 2 ** (7 * prefixBytes)
+        prefixBytes++
+        if ((b & 0x80) !== 0) {
+          if (prefixBytes >= MAX_PREFIX_BYTES) throw new InvalidMessageError('malformed frame length')
+          continue
         }
-        if (length > MAX_FRAME_BYTES) throw new InvalidMessageError(`frame of ${length} bytes exceeds ${MAX_FRAME_BYTES}`)
-        if (buffer.byteLength < i + length) break
-        yield buffer.slice(i, i + length)
-        buffer = buffer.subarray(i + length)
+        if (length > this.maxFrameBytes) throw new InvalidMessageError(`frame of ${length} bytes exceeds ${this.maxFrameBytes}`)
+        const size = length
+        length = 0
+        prefixBytes = 0
+        if (bytes.byteLength - i >= size) {
+          i += size
+          yield bytes.subarray(i - size, i)
+        } else {
+          frame = new Uint8Array(size)
+          filled = 0
+        }
       }
     }
-    if (buffer.byteLength > 0) throw new InvalidMessageError('stream ended inside a frame')
+    if (frame != null || prefixBytes > 0) throw new InvalidMessageError('stream ended inside a frame')
   }
 
   async close (options?: AbortOptions): Promise<void> {

@@ -173,7 +173,10 @@ export class DocReplicator extends EventTarget {
     try { validateDocId(stateId) } catch (err) { throw new InvalidArgumentError((err as Error).message) }
     const replicas = options.replicas ?? this.init.replicas
     if (!Number.isInteger(replicas) || replicas < 0) throw new InvalidArgumentError('replicas must be a non-negative integer')
-    const rdoc = await raceSignal(this.openDoc(stateId, { role: 'member', owner: this.peerId, replicas }, options), options.signal)
+    const catchUp = options.awaitSync === true || options.syncFrom != null
+    // a doc about to catch up stays quiet until it has: a digest now would make every peer that
+    // is ahead push the same state that the catch-up pulls
+    const rdoc = await raceSignal(this.openDoc(stateId, { role: 'member', owner: this.peerId, replicas }, { ...options, quiet: catchUp }), options.signal)
     const wasReplica = rdoc.role !== 'member' || rdoc.replicas !== replicas || rdoc.owner !== this.peerId
     rdoc.role = 'member'
     rdoc.owner = this.peerId
@@ -182,7 +185,13 @@ export class DocReplicator extends EventTarget {
     if (options.conflictPolicy != null) rdoc.conflictPolicy = options.conflictPolicy
     if (wasReplica) await this.saveHeld(rdoc)
     this.updateDocGauges()
-    if (options.awaitSync === true || options.syncFrom != null) await this.catchUp(rdoc, options.syncFrom ?? [], options.signal)
+    if (catchUp) {
+      try {
+        await this.catchUp(rdoc, options.syncFrom ?? [], options.signal)
+      } finally {
+        this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
+      }
+    }
     this.ensureReplicas(rdoc)
     return rdoc.doc
   }
@@ -262,7 +271,8 @@ export class DocReplicator extends EventTarget {
     return rdoc
   }
 
-  private async openDoc (docId: string, meta: HeldMeta, options: AbortOptions): Promise<ReplicatedDoc> {
+  /** `quiet`: a newly opened doc publishes no digest (the caller catches up first) */
+  private async openDoc (docId: string, meta: HeldMeta, options: AbortOptions & { quiet?: boolean }): Promise<ReplicatedDoc> {
     const existing = this.docs.get(docId)
     if (existing != null) return existing
     let p = this.opening.get(docId)
@@ -274,7 +284,7 @@ export class DocReplicator extends EventTarget {
     return await p
   }
 
-  private async createDoc (docId: string, meta: HeldMeta, options: AbortOptions): Promise<ReplicatedDoc> {
+  private async createDoc (docId: string, meta: HeldMeta, options: AbortOptions & { quiet?: boolean }): Promise<ReplicatedDoc> {
     let rdoc: ReplicatedDoc | undefined
     const persistence = this.store == null
       ? undefined
@@ -304,7 +314,7 @@ export class DocReplicator extends EventTarget {
     const d = rdoc
     this.unsubscribes.set(docId, this.transport.subscribe(rdoc.topic, (data, from) => { this.handleGossip(d, data, from) }))
     this.updateDocGauges()
-    this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
+    if (options.quiet !== true) this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
     if (meta.owner !== this.peerId) this.sync.request(rdoc, meta.owner, { force: true })
     return rdoc
   }

@@ -8,6 +8,7 @@ import { InvalidArgumentError, UnreachableError } from '../../errors.ts'
 import { seededRng, type Rng } from '../../util/prng.ts'
 import type { AbortOptions } from '../../util/abort.ts'
 import { MAX_FRAME_BYTES } from './constants.ts'
+import { joinParts } from './codec.ts'
 import type { DocStream, DocTransport, PeerEvent, PeerId } from './types.ts'
 
 export interface SimNetworkInit {
@@ -81,13 +82,15 @@ class SimStreamEnd implements DocStream {
   private failure: Error | undefined
   private waiter: (() => void) | undefined
   private closedLocal = false
+  readonly maxFrameBytes = MAX_FRAME_BYTES
 
   constructor (private readonly net: SimNetwork, readonly a: PeerId, readonly b: PeerId) {}
 
-  async send (frame: Uint8Array, options?: AbortOptions): Promise<void> {
+  async send (parts: Uint8Array | readonly Uint8Array[], options?: AbortOptions): Promise<void> {
     options?.signal?.throwIfAborted()
     if (this.failure != null) throw this.failure
     if (this.closedLocal) throw new InvalidArgumentError('stream closed for writing')
+    const frame = parts instanceof Uint8Array ? parts : joinParts(parts)
     if (frame.byteLength > MAX_FRAME_BYTES) throw new InvalidArgumentError(`frame of ${frame.byteLength} bytes exceeds ${MAX_FRAME_BYTES}`)
     this.net.noteFrame(frame.byteLength)
     const copy = frame.slice()

@@ -3,15 +3,16 @@
  * both sides send sync step 1 (their state vector), answer the other's step 1 with step 2 (what
  * the other lacks), and confirm a received step 2 with DONE. A side is synced once it has both
  * received step 2 and seen DONE. The initiator opens with OPEN (doc id, and whether it asks the
- * responder to become a holder). Every message is split into frames of at most MAX_FRAME_BYTES.
+ * responder to become a holder). Every message is split into frames of at most the stream's
+ * `maxFrameBytes`; a step 2 goes out as views of the encoded update, never copied on the way.
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import * as syncProtocol from 'y-protocols/sync'
-import type * as Y from 'yjs'
+import * as Y from 'yjs'
 import { InvalidMessageError, NotFoundError, UnreachableError, AgentMeshError, CapacityError, MessageTooLargeError, UnsupportedVersionError } from '../../errors.ts'
 import type { AbortOptions } from '../../util/abort.ts'
-import { decodeSync, encodeSync, FrameAssembler, SyncType, toFrames, type SyncMessage } from './codec.ts'
+import { decodeSync, encodeSync, encodeSyncPayload, FrameAssembler, frameParts, SyncType, type SyncMessage } from './codec.ts'
 import type { DocStream } from './types.ts'
 
 /** what the exchange needs from the local copy of the document */
@@ -32,7 +33,7 @@ export class SyncMessageReader {
 
   constructor (stream: DocStream, maxMessageBytes: number) {
     this.frames = stream[Symbol.asyncIterator]()
-    this.assembler = new FrameAssembler(maxMessageBytes)
+    this.assembler = new FrameAssembler(maxMessageBytes, stream.maxFrameBytes)
   }
 
   /** the next message, or undefined when the other side closed */
@@ -46,8 +47,20 @@ export class SyncMessageReader {
   }
 }
 
-export async function sendSyncMessage (stream: DocStream, message: SyncMessage, options?: AbortOptions): Promise<void> {
-  for (const frame of toFrames(encodeSync(message))) await stream.send(frame, options)
+/** sends one message (or its encoding, as consecutive parts) in frames the stream carries */
+export async function sendSyncMessage (stream: DocStream, message: SyncMessage | readonly Uint8Array[], options?: AbortOptions): Promise<void> {
+  const encoded = Array.isArray(message) ? message : encodeSync(message as SyncMessage)
+  for (const frame of frameParts(encoded, stream.maxFrameBytes)) await stream.send(frame, options)
+}
+
+/** y-protocols sync step 2 (what a peer at `stateVector` lacks) as parts: header, then the update */
+function syncStep2Parts (doc: Y.Doc, stateVector: Uint8Array): Uint8Array[] {
+  const update = Y.encodeStateAsUpdate(doc, stateVector)
+  const header = encoding.encode(e => {
+    encoding.writeVarUint(e, syncProtocol.messageYjsSyncStep2)
+    encoding.writeVarUint(e, update.byteLength)
+  })
+  return [header, update]
 }
 
 /** sends an ERROR message telling the peer why we refuse, then closes */
@@ -92,14 +105,14 @@ export async function runSyncExchange (stream: DocStream, reader: SyncMessageRea
           throw new InvalidMessageError('malformed y-protocols sync message', { cause: err })
         }
         if (kind === syncProtocol.messageYjsSyncStep1) {
-          let step2: Uint8Array
+          let step2: Uint8Array[]
           try {
-            step2 = encoding.encode(e => { syncProtocol.writeSyncStep2(e, target.doc, body) })
+            step2 = syncStep2Parts(target.doc, body)
           } catch (err) {
             throw new InvalidMessageError('malformed state vector in sync step 1', { cause: err })
           }
-          result.sentBytes += step2.byteLength
-          await sendSyncMessage(stream, { type: SyncType.Sync, payload: step2 }, options)
+          result.sentBytes += step2[1].byteLength
+          await sendSyncMessage(stream, encodeSyncPayload(step2), options)
         } else if (kind === syncProtocol.messageYjsSyncStep2 || kind === syncProtocol.messageYjsUpdate) {
           target.applyRemote(body)
           result.receivedBytes += body.byteLength

@@ -10,8 +10,16 @@ export type PeerId = string
 
 /** A duplex of byte frames. Each frame sent is received whole, in order, or the stream fails. */
 export interface DocStream {
-  /** sends one frame (at most MAX_FRAME_BYTES); resolves once the transport took it (backpressure) */
-  send: (frame: Uint8Array, options?: AbortOptions) => Promise<void>
+  /**
+   * the largest frame this stream carries, both ways: MAX_FRAME_BYTES (16 KiB) on a channel that
+   * delivers frames as single WebRTC-sized messages; larger where the transport splits writes itself
+   */
+  readonly maxFrameBytes: number
+  /**
+   * sends one frame (at most maxFrameBytes), whole or as consecutive parts that are sent without
+   * being joined; resolves once the transport took it (backpressure)
+   */
+  send: (frame: Uint8Array | readonly Uint8Array[], options?: AbortOptions) => Promise<void>
   /** the frames from the other side; ends when the other side closed, throws when the stream failed */
   [Symbol.asyncIterator]: () => AsyncIterator<Uint8Array>
   /** closes our sending side; the other side's iteration ends after the frames already sent */

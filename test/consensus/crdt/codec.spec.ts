@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  decodeGossip, decodeSync, encodeGossip, encodeSync, FrameAssembler, GossipType, StateReason, SyncType, toFrames,
+  decodeGossip, decodeSync, encodeGossip, encodeSync, encodeSyncPayload, FrameAssembler, frameParts, GossipType, joinParts, StateReason, SyncType, toFrames,
   type GossipMessage, type SyncMessage
 } from '../../../src/consensus/crdt/codec.ts'
 import { MAX_FRAME_BYTES } from '../../../src/consensus/crdt/constants.ts'
@@ -51,6 +51,24 @@ describe('crdt codec', () => {
     assert.throws(() => { for (const f of frames) small.push(f) }, { name: 'MessageTooLargeError' })
     assert.throws(() => new FrameAssembler(10).push(new Uint8Array(0)), { name: 'InvalidMessageError' })
     assert.throws(() => new FrameAssembler(10).push(Uint8Array.of(4, 1)), { name: 'InvalidMessageError' })
+  })
+
+  it('frames a message given as parts without copying them, at any frame limit, and encodes SYNC payload parts like encodeSync', () => {
+    const update = new Uint8Array(70_000).map((_, i) => (i * 7) % 256)
+    const header = Uint8Array.of(2, 9, 9)
+    const whole = encodeSync({ type: SyncType.Sync, payload: Uint8Array.from([...header, ...update]) })
+    const parts = encodeSyncPayload([header, update])
+    for (const limit of [2, 100, MAX_FRAME_BYTES, 1 << 20]) {
+      const frames = frameParts(parts, limit)
+      for (const f of frames) assert.ok(f.reduce((n, p) => n + p.byteLength, 0) <= limit)
+      // the update travels as views of its own buffer
+      assert.ok(frames.flat().some(p => p.buffer === update.buffer))
+      const asm = new FrameAssembler(1 << 20, limit)
+      const out = frames.map(f => asm.push(joinParts(f))).filter(x => x != null)
+      assert.deepEqual(out, [whole])
+    }
+    assert.deepEqual(decodeSync(joinParts(parts)), { type: SyncType.Sync, payload: Uint8Array.from([...header, ...update]) })
+    assert.throws(() => new FrameAssembler(1 << 20, 100).push(new Uint8Array(101)), { name: 'InvalidMessageError' })
   })
 
   it('places replicas by a stable hash that moves few docs when a peer leaves', () => {

@@ -7,7 +7,7 @@ import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
 import { gossipsub } from '@libp2p/gossipsub'
 import { MemoryStore } from '../../../src/storage/memory.ts'
-import { DocReplicator, Libp2pDocTransport, MAX_FRAME_BYTES, type DocStream, type Libp2pWithPubsub } from '../../../src/consensus/crdt/index.ts'
+import { DocReplicator, Libp2pDocTransport, type DocStream, type Libp2pWithPubsub } from '../../../src/consensus/crdt/index.ts'
 
 async function createNode (): Promise<Libp2pWithPubsub> {
   return await createLibp2p({
@@ -56,10 +56,17 @@ describe('Libp2pDocTransport', () => {
       })()
     })
     await waitFor(() => b.getProtocols().includes('/agentmesh/test-frames/1.0.0'), 'handler registered')
-    const sizes = [1, 127, 128, MAX_FRAME_BYTES, 3000, 0, MAX_FRAME_BYTES - 1]
     const stream = await ta.openStream(b.peerId.toString(), '/agentmesh/test-frames/1.0.0')
-    for (const [i, n] of sizes.entries()) await stream.send(new Uint8Array(n).fill(i + 1))
-    await assert.rejects(stream.send(new Uint8Array(MAX_FRAME_BYTES + 1)), { name: 'InvalidMessageError' })
+    const max = stream.maxFrameBytes
+    assert.ok(max >= 1024 * 1024, 'libp2p streams take frames far over 16 KiB')
+    const sizes = [1, 127, 128, 16 * 1024, 3000, 0, max, 200_000, max - 1]
+    for (const [i, n] of sizes.entries()) {
+      const frame = new Uint8Array(n).fill(i + 1)
+      // big frames also go out as parts (a header and views), as the sync session sends them
+      if (n > 100_000) await stream.send([frame.subarray(0, 3), frame.subarray(3, 70_000), frame.subarray(70_000)])
+      else await stream.send(frame)
+    }
+    await assert.rejects(stream.send(new Uint8Array(max + 1)), { name: 'InvalidMessageError' })
     await stream.close()
     await done
     unhandle()
@@ -80,7 +87,8 @@ describe('Libp2pDocTransport', () => {
     })
     await waitFor(() => b.getProtocols().includes('/agentmesh/test-bad-frames/1.0.0'), 'handler registered')
     const raw = await a.dialProtocol(b.peerId, '/agentmesh/test-bad-frames/1.0.0')
-    raw.send(Uint8Array.from([0xff, 0xff, 0x03, 1, 2, 3]))
+    // a length of 8 MiB - 1: past the 4 MiB frame limit
+    raw.send(Uint8Array.from([0xff, 0xff, 0xff, 0x03, 1, 2, 3]))
     await done
     unhandle()
     raw.abort(new Error('test over'))
