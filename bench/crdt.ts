@@ -83,6 +83,8 @@ async function ours (run: number): Promise<{ fanout: number, lateJoin: number }>
 
     const big = await peers[0].replicator.replicateState(`big-${run}`, { replicas: 0 })
     bigText(big)
+    // like the 500 ms y-websocket's server gets to take the doc: the holder's writes are done
+    await peers[0].replicator.flush(big, { minReplicas: 0 })
     const joiner = await meshPeer()
     try {
       await joiner.libp2p.dial(peers[0].libp2p.getMultiaddrs()[0])

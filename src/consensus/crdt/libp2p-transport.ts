@@ -172,7 +172,9 @@ export class Libp2pDocTransport implements DocTransport {
     try {
       const stream = await this.node.dialProtocol(target, protocol, {
         signal: options?.signal,
-        runOnLimitedConnection: this.init.runOnLimitedConnection ?? true
+        runOnLimitedConnection: this.init.runOnLimitedConnection ?? true,
+        // the opener writes first (OPEN): the protocol name goes out with it, saving a round trip
+        negotiateFully: false
       })
       return new Libp2pDocStream(stream)
     } catch (err) {
