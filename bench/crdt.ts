@@ -1,19 +1,15 @@
 /**
  * npm run bench -- crdt [--quick]
  *
- * Replicated Yjs documents: DocReplicator over libp2p (4 in-process Node peers, TCP on 127.0.0.1,
- * gossipsub + /agentmesh/sync/1.0.0) side by side with y-websocket 1.5.4 (its server and 4 clients,
+ * Replicated Yjs documents: DocReplicator over libp2p (4 in-process Node peers built like the
+ * production ones with createMeshLibp2p, linked over TCP on 127.0.0.1; gossipsub + /agentmesh/sync/1.0.0) side by side with y-websocket 1.5.4 (its server and 4 clients,
  * measured in the same run):
  * 1. 10,000 Y.Map sets on one peer, in a synchronous loop: time until the 3 other docs have them all.
  * 2. a late joiner catches up a ~5.3 MB doc: time from joining until it holds the whole doc.
  */
 import { createServer, type Server } from 'node:http'
-import { createLibp2p } from 'libp2p'
-import { tcp } from '@libp2p/tcp'
-import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
-import { identify } from '@libp2p/identify'
-import { gossipsub } from '@libp2p/gossipsub'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import { WebSocketServer, WebSocket as WsWebSocket } from 'ws'
 import * as Y from 'yjs'
 import { WebsocketProvider } from 'y-websocket'
@@ -21,6 +17,7 @@ import { WebsocketProvider } from 'y-websocket'
 import { setupWSConnection } from 'y-websocket/bin/utils'
 import { DocReplicator, Libp2pDocTransport, type Libp2pWithPubsub } from '../src/consensus/crdt/index.ts'
 import { MemoryStore } from '../src/storage/memory.ts'
+import { createMeshLibp2p, type MeshLibp2p } from '../src/network/index.ts'
 import { fmt, median, table } from './_stats.ts'
 
 const quick = process.argv.includes('--quick')
@@ -36,25 +33,21 @@ async function waitFor (pred: () => boolean, what: string, ms = 120_000): Promis
   }
 }
 
-interface Peer { libp2p: Libp2pWithPubsub, replicator: DocReplicator }
+interface Peer { libp2p: MeshLibp2p, replicator: DocReplicator }
 
+/** a peer as `src/node.ts` builds one: createMeshLibp2p (TCP + WebSockets, gossipsub, DHT, discovery) */
 async function meshPeer (): Promise<Peer> {
-  // TCP only, gossipsub configured as the mesh's node (createMeshLibp2p also listens on WebSockets,
-  // whose Node polyfill crashed this benchmark on a refused redial)
-  const libp2p = await createLibp2p({
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    connectionManager: { inboundConnectionThreshold: 10_000 },
-    services: {
-      identify: identify(),
-      pubsub: gossipsub({ allowPublishToZeroTopicPeers: true, emitSelf: false, runOnLimitedConnection: true, floodPublish: true })
-    }
-  }) as unknown as Libp2pWithPubsub
-  const replicator = new DocReplicator({ transport: new Libp2pDocTransport(libp2p), store: new MemoryStore() }, { mesh: 'bench-crdt', antiEntropyIntervalMs: 1000 })
+  const libp2p = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), mesh: 'bench-crdt', role: 'node', localMesh: true })
+  const replicator = new DocReplicator({ transport: new Libp2pDocTransport(libp2p as unknown as Libp2pWithPubsub), store: new MemoryStore() }, { mesh: 'bench-crdt', antiEntropyIntervalMs: 1000 })
   await replicator.start()
   return { libp2p, replicator }
+}
+
+/** Node peers link over TCP (the WebSocket listener is what tabs dial) */
+function tcpAddr (p: Peer): Multiaddr {
+  const addr = p.libp2p.getMultiaddrs().find(a => !a.toString().includes('/ws'))
+  if (addr == null) throw new Error('peer has no TCP address')
+  return addr
 }
 
 async function stopPeer (p: Peer): Promise<void> {
@@ -71,7 +64,7 @@ async function ours (run: number): Promise<{ fanout: number, lateJoin: number }>
   const peers = [await meshPeer(), await meshPeer(), await meshPeer(), await meshPeer()]
   try {
     for (let i = 0; i < peers.length; i++) {
-      for (let j = i + 1; j < peers.length; j++) await peers[i].libp2p.dial(peers[j].libp2p.getMultiaddrs()[0])
+      for (let j = i + 1; j < peers.length; j++) await peers[i].libp2p.dial(tcpAddr(peers[j]))
     }
     const docs = await Promise.all(peers.map(async p => await p.replicator.replicateState(`fan-${run}`, { replicas: 0 })))
     docs[0].getMap('m').set('warm', 1)
@@ -87,7 +80,7 @@ async function ours (run: number): Promise<{ fanout: number, lateJoin: number }>
     await peers[0].replicator.flush(big, { minReplicas: 0 })
     const joiner = await meshPeer()
     try {
-      await joiner.libp2p.dial(peers[0].libp2p.getMultiaddrs()[0])
+      await joiner.libp2p.dial(tcpAddr(peers[0]))
       const t1 = performance.now()
       const doc = await joiner.replicator.replicateState(`big-${run}`, { replicas: 0, syncFrom: [peers[0].libp2p.peerId.toString()] })
       await waitFor(() => doc.getText('t').length === big.getText('t').length, 'late join')
