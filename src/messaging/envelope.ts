@@ -14,7 +14,6 @@
  * A different major is refused (UnsupportedVersionError); a newer minor is read and its trailing
  * fields ignored. Every field has a cap; the whole envelope is capped at MAX_ENVELOPE_BYTES.
  */
-import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { InvalidArgumentError, InvalidMessageError, MessageTooLargeError, UnsupportedVersionError } from '../errors.ts'
 import {
@@ -22,8 +21,9 @@ import {
   MAX_PAYLOAD_BYTES, MAX_PEER_ID_BYTES, MAX_SIGNATURE_BYTES, MAX_TARGET_ID_BYTES, MAX_TRACEPARENT_BYTES,
   MESSAGE_ID_BYTES
 } from './constants.ts'
-import { isValidHlc, readHlc, writeHlc } from './hlc.ts'
-import { isValidMessageId, messageIdFromBytes, messageIdToBytes } from './message-id.ts'
+import { isValidHlc, readHlc } from './hlc.ts'
+import { writeEnvelopeBytes } from './envelope-writer.ts'
+import { isValidMessageId, messageIdFromBytes } from './message-id.ts'
 import { decodeStrictly, isWellFormedString, readCappedBytes, readCappedString, readFixedBytes, readUint, utf8Length } from './wire.ts'
 import type { HlcTimestamp } from './hlc.ts'
 import type { MessageId } from './message-id.ts'
@@ -125,45 +125,16 @@ function checkText (s: unknown, maxBytes: number, field: string, allowEmpty: boo
   if (n > maxBytes) throw new MessageTooLargeError(`envelope: ${field} is ${n} bytes, max ${maxBytes}`)
 }
 
-function encodeBody (e: Envelope): Uint8Array {
-  const enc = encoding.createEncoder()
-  encoding.writeVarUint(enc, KIND_CODES.indexOf(e.kind))
-  encoding.writeUint8Array(enc, messageIdToBytes(e.id))
-  encoding.writeVarString(enc, e.sender)
-  encoding.writeVarUint(enc, e.seq)
-  writeHlc(enc, e.hlc)
-  encoding.writeVarString(enc, e.traceparent)
-  encoding.writeVarString(enc, e.contentType)
-  encoding.writeVarUint(enc, e.target == null ? TARGET_CODES.none : TARGET_CODES[e.target.kind])
-  if (e.target != null) encoding.writeVarString(enc, e.target.id)
-  if (isCorrelated(e)) encoding.writeUint8Array(enc, messageIdToBytes(e.correlationId))
-  encoding.writeVarUint8Array(enc, e.payload)
-  return encoding.toUint8Array(enc)
-}
-
-function encodeSignedPart (e: Envelope): Uint8Array {
-  const enc = encoding.createEncoder()
-  encoding.writeVarUint(enc, ENVELOPE_VERSION_MAJOR)
-  encoding.writeVarUint(enc, ENVELOPE_VERSION_MINOR)
-  encoding.writeVarUint8Array(enc, encodeBody(e))
-  return encoding.toUint8Array(enc)
-}
-
 /** the bytes a sender signs (and `decodeEnvelope(...).signedBytes` returns on the other side) */
 export function envelopeSigningBytes (e: Envelope): Uint8Array {
   validateEnvelope(e)
-  return encodeSignedPart(e)
+  return writeEnvelopeBytes(e, false)
 }
 
 /** encodes a valid envelope; throws InvalidArgumentError / MessageTooLargeError otherwise */
 export function encodeEnvelope (e: Envelope): Uint8Array {
   validateEnvelope(e)
-  const signed = encodeSignedPart(e)
-  const sig = e.signature ?? new Uint8Array(0)
-  const enc = encoding.createEncoder()
-  encoding.writeUint8Array(enc, signed)
-  encoding.writeVarUint8Array(enc, sig)
-  const out = encoding.toUint8Array(enc)
+  const out = writeEnvelopeBytes(e, true)
   if (out.length > MAX_ENVELOPE_BYTES) throw new MessageTooLargeError(`envelope: ${out.length} bytes exceeds ${MAX_ENVELOPE_BYTES}`)
   return out
 }
@@ -184,7 +155,8 @@ export function decodeEnvelope (bytes: Uint8Array): DecodedEnvelope {
     }
     const newerMinor = minor > ENVELOPE_VERSION_MINOR
     const body = readCappedBytes(dec, MAX_ENVELOPE_BYTES, 'body')
-    const signedBytes = bytes.slice(0, dec.pos)
+    // a view: it is only read to verify a signature, while the input is still around
+    const signedBytes = bytes.subarray(0, dec.pos)
     const sig = readCappedBytes(dec, MAX_SIGNATURE_BYTES, 'signature')
     if (!newerMinor && decoding.hasContent(dec)) throw new InvalidMessageError('envelope: trailing bytes')
     const envelope = decodeStrictly('envelope body', body, (b) => readBody(b, newerMinor))

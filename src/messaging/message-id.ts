@@ -12,6 +12,7 @@ export type MessageId = string & { readonly __brand: 'MessageId' }
 export type RandomBytes = (length: number) => Uint8Array
 
 const ID_RE = /^[0-9a-f]{32}$/
+const HEX_BYTES = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'))
 
 const POOL_BYTES = 4096
 let pool = new Uint8Array(0)
@@ -68,6 +69,6 @@ export function messageIdToBytes (id: MessageId): Uint8Array {
 export function messageIdFromBytes (bytes: Uint8Array): MessageId {
   if (bytes.length !== MESSAGE_ID_BYTES) throw new InvalidMessageError(`message id must be ${MESSAGE_ID_BYTES} bytes`)
   let s = ''
-  for (const b of bytes) s += b.toString(16).padStart(2, '0')
+  for (let i = 0; i < bytes.length; i++) s += HEX_BYTES[bytes[i]]
   return s as MessageId
 }

@@ -54,7 +54,16 @@ export function readCappedBytes (decoder: Decoder, maxBytes: number, field: stri
 
 /** a length-prefixed, well-formed UTF-8 string of at most `maxBytes` bytes */
 export function readCappedString (decoder: Decoder, maxBytes: number, field: string): string {
-  const bytes = readCappedBytes(decoder, maxBytes, field)
+  const len = decoding.readVarUint(decoder)
+  if (len > maxBytes) throw new MessageTooLargeError(`${field}: ${len} bytes exceeds ${maxBytes}`)
+  if (len > remaining(decoder)) throw new InvalidMessageError(`${field}: truncated`)
+  const bytes = decoding.readUint8Array(decoder, len)
+  // short ASCII (peer ids, content types, traceparents): no TextDecoder call
+  if (len <= 256) {
+    let ascii = true
+    for (let i = 0; i < len; i++) if (bytes[i] > 0x7f) { ascii = false; break }
+    if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[])
+  }
   try {
     return utf8.decode(bytes)
   } catch {
@@ -67,12 +76,23 @@ export function utf8Bytes (s: string): Uint8Array {
   return utf8Encoder.encode(s)
 }
 
+const nativeIsWellFormed = (String.prototype as { isWellFormed?: () => boolean }).isWellFormed
+
 export function isWellFormedString (s: unknown): s is string {
   if (typeof s !== 'string') return false
+  if (nativeIsWellFormed != null) return nativeIsWellFormed.call(s)
   // a lone surrogate would not survive the UTF-8 round trip
   return !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s)
 }
 
 export function utf8Length (s: string): number {
-  return utf8Encoder.encode(s).length
+  let n = s.length
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i)
+    if (c < 0x80) continue
+    if (c < 0x800) n += 1
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) { n += 2; i++ } // a surrogate pair: 4 bytes
+    else n += 2 // a BMP char, or a lone surrogate (encoded as U+FFFD, 3 bytes)
+  }
+  return n
 }

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import fc from 'fast-check'
+import * as encoding from 'lib0/encoding'
 import { decodeEnvelope, encodeEnvelope, envelopeSigningBytes } from '../../src/messaging/envelope.ts'
 import { FrameDecoder, encodeFrame } from '../../src/messaging/framing.ts'
 import { MessageOrdering } from '../../src/messaging/ordering.ts'
@@ -8,7 +9,34 @@ import { DedupWindow } from '../../src/messaging/dedup.ts'
 import { HybridLogicalClock, compareHlc, decodeHlc } from '../../src/messaging/hlc.ts'
 import { ManualClock } from '../../src/util/clock.ts'
 import { envelopeArb, mutatedEnvelopeBytesArb, onlyTypedErrors } from './arbitraries.ts'
+import { messageIdToBytes } from '../../src/messaging/message-id.ts'
+import { isCorrelated } from '../../src/messaging/envelope.ts'
+import type { Envelope } from '../../src/messaging/envelope.ts'
 import type { Sequenced } from '../../src/messaging/ordering.ts'
+
+/** the 1.0 wire format written field by field with lib0, as docs/messaging.md specifies it */
+function referenceEncoding (e: Envelope): Uint8Array {
+  const body = encoding.encode(enc => {
+    encoding.writeVarUint(enc, ['message', 'request', 'reply', 'ack', 'error-reply'].indexOf(e.kind))
+    encoding.writeUint8Array(enc, messageIdToBytes(e.id))
+    encoding.writeVarString(enc, e.sender)
+    encoding.writeVarUint(enc, e.seq)
+    encoding.writeVarUint(enc, e.hlc.wallMs)
+    encoding.writeVarUint(enc, e.hlc.logical)
+    encoding.writeVarString(enc, e.traceparent)
+    encoding.writeVarString(enc, e.contentType)
+    encoding.writeVarUint(enc, e.target == null ? 0 : e.target.kind === 'agent' ? 1 : 2)
+    if (e.target != null) encoding.writeVarString(enc, e.target.id)
+    if (isCorrelated(e)) encoding.writeUint8Array(enc, messageIdToBytes(e.correlationId))
+    encoding.writeVarUint8Array(enc, e.payload)
+  })
+  return encoding.encode(enc => {
+    encoding.writeVarUint(enc, 1)
+    encoding.writeVarUint(enc, 0)
+    encoding.writeVarUint8Array(enc, body)
+    encoding.writeVarUint8Array(enc, e.signature ?? new Uint8Array(0))
+  })
+}
 
 // sized to take a few seconds in total; test/messaging/fuzz.sim.ts runs the decoders far longer
 const RUNS = Number(process.env.AGENTMESH_PROPERTY_RUNS ?? 4000)
@@ -20,6 +48,12 @@ describe('envelope properties', () => {
       assert.deepEqual(decoded.envelope, e)
       const { signature: _sig, ...unsigned } = e
       assert.deepEqual(decoded.signedBytes, envelopeSigningBytes(unsigned as typeof e))
+    }), { numRuns: RUNS })
+  })
+
+  it('encodes exactly the documented wire format (byte for byte, as lib0 writes it)', () => {
+    fc.assert(fc.property(envelopeArb, (e) => {
+      assert.deepEqual(encodeEnvelope(e), referenceEncoding(e))
     }), { numRuns: RUNS })
   })
 
