@@ -6,6 +6,7 @@ import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import { DEFAULT_ROLE } from '#platform/libp2p'
+import { createLibp2pMetrics } from '#platform/libp2p-metrics'
 import { openStore } from '#platform/storage'
 import { createMeshLibp2p, NetworkManager } from './network/index.ts'
 import type { Capabilities, MeshLibp2p, NodeRole } from './network/index.ts'
@@ -109,7 +110,10 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
         return { status: 'down', detail: describeError(err).message }
       }
     }, { critical: true })
+    const libp2pMetrics = createLibp2pMetrics()
+    monitoring.addMetricsTextSource('libp2p', libp2pMetrics.text)
     const libp2p = await createMeshLibp2p({
+      metrics: libp2pMetrics.metrics,
       privateKey,
       mesh,
       role,

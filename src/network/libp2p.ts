@@ -13,7 +13,7 @@ import { kadDHT, passthroughMapper, removePrivateAddressesMapper } from '@libp2p
 import { bootstrap } from '@libp2p/bootstrap'
 import { pubsubPeerDiscovery } from '@libp2p/pubsub-peer-discovery'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
-import type { Libp2p, PrivateKey, ComponentLogger } from '@libp2p/interface'
+import type { Libp2p, PrivateKey, ComponentLogger, Metrics } from '@libp2p/interface'
 import type { GossipSub } from '@libp2p/gossipsub'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
@@ -48,6 +48,8 @@ export interface MeshLibp2pInit {
    */
   localMesh?: boolean
   logger?: ComponentLogger
+  /** libp2p's metrics service (e.g. Prometheus), reported through the peer's /metrics */
+  metrics?: (components: { logger: ComponentLogger }) => Metrics
 }
 
 export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2p> {
@@ -98,6 +100,7 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     },
     peerDiscovery,
     services: services as any,
-    logger: init.logger
+    logger: init.logger,
+    ...(init.metrics != null ? { metrics: init.metrics as any } : {})
   }) as unknown as MeshLibp2p
 }

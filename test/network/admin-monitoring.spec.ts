@@ -26,6 +26,11 @@ describe('monitoring over the admin API of a running mesh', () => {
     const text = await res.text()
     assert.match(text, /# TYPE agentmesh_network_members gauge/)
     assert.match(text, /agentmesh_network_connections\{transport="(tcp|websockets)"\} [1-9]/)
+    // libp2p's own metrics ride along
+    assert.match(text, /^libp2p_[a-z_]+/m)
+    // every metric family is declared once (the two registries must not clash)
+    const types = [...text.matchAll(/^# TYPE (\S+) /gm)].map(m => m[1])
+    assert.equal(new Set(types).size, types.length)
   })
 
   it('/mesh shows every peer\'s snapshot, gossiped on the monitoring topic', async () => {
