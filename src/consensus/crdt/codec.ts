@@ -7,13 +7,22 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { InvalidMessageError, MessageTooLargeError, UnsupportedVersionError } from '../../errors.ts'
-import { CRDT_WIRE_VERSION, MAX_DOC_ID_LENGTH, MAX_FRAME_BYTES, MAX_STATE_VECTOR_BYTES } from './constants.ts'
+import { CRDT_WIRE_VERSION, MAX_DOC_ID_LENGTH, MAX_FRAME_BYTES, MAX_HOLDERS_LISTED, MAX_PEER_ID_LENGTH, MAX_STATE_VECTOR_BYTES } from './constants.ts'
 
 export const enum GossipType {
   Update = 0,
   State = 1,
   /** several local updates of one burst, applied in one transaction (cheaper than merging them) */
-  Updates = 2
+  Updates = 2,
+  /** a member's wanted holders: replicas it recruited that are not listed may release the doc */
+  Holders = 3
+}
+
+/** what a STATE message's sender is for the doc (trailing field; absent: unknown) */
+export const enum HolderRole {
+  Unknown = 0,
+  Replica = 1,
+  Member = 2
 }
 
 /** why a STATE message was sent */
@@ -23,15 +32,18 @@ export const enum StateReason {
   /** periodic anti-entropy digest */
   Digest = 1,
   /** the sender has an update too big for gossip: pull it */
-  Announce = 2
+  Announce = 2,
+  /** the sender dropped the doc (placement moved it): stop counting it as a holder */
+  Released = 3
 }
 
 export type GossipMessage =
   | { type: GossipType.Update, update: Uint8Array }
   /** `stateVector`: the sender's doc; `persisted`: what the sender holds durably (its ack) */
   /** `fingerprint`: hash of the sender's state vector and delete set (finds lost deletes) */
-  | { type: GossipType.State, reason: StateReason, holder: boolean, stateVector: Uint8Array, persisted: Uint8Array, fingerprint: number }
+  | { type: GossipType.State, reason: StateReason, holder: boolean, stateVector: Uint8Array, persisted: Uint8Array, fingerprint: number, role?: HolderRole }
   | { type: GossipType.Updates, updates: Uint8Array[] }
+  | { type: GossipType.Holders, holders: string[] }
 
 export const enum SyncType {
   Open = 10,
@@ -41,7 +53,8 @@ export const enum SyncType {
 }
 
 export type SyncMessage =
-  | { type: SyncType.Open, docId: string, hold: boolean, owner: string }
+  /** `policy`: the asking member's conflict policy name (trailing field; '' when not given) */
+  | { type: SyncType.Open, docId: string, hold: boolean, owner: string, policy?: string }
   /** a y-protocols sync message (step 1 or step 2), carried whole */
   | { type: SyncType.Sync, payload: Uint8Array }
   | { type: SyncType.Done }
@@ -69,12 +82,16 @@ export function encodeGossip (m: GossipMessage): Uint8Array {
     } else if (m.type === GossipType.Updates) {
       encoding.writeVarUint(e, m.updates.length)
       for (const u of m.updates) encoding.writeVarUint8Array(e, u)
+    } else if (m.type === GossipType.Holders) {
+      encoding.writeVarUint(e, m.holders.length)
+      for (const h of m.holders) encoding.writeVarString(e, h)
     } else {
       encoding.writeVarUint(e, m.reason)
       encoding.writeVarUint(e, m.holder ? 1 : 0)
       encoding.writeVarUint8Array(e, m.stateVector)
       encoding.writeVarUint8Array(e, m.persisted)
       encoding.writeVarUint(e, m.fingerprint)
+      encoding.writeVarUint(e, m.role ?? HolderRole.Unknown)
     }
   })
 }
@@ -100,7 +117,7 @@ export function decodeGossip (data: Uint8Array, maxBytes: number): GossipMessage
       }
       case GossipType.State: {
         const reason = decoding.readVarUint(d)
-        if (reason > StateReason.Announce) throw new InvalidMessageError(`unknown state reason ${reason}`)
+        if (reason > StateReason.Released) throw new InvalidMessageError(`unknown state reason ${reason}`)
         const holder = decoding.readVarUint(d) === 1
         const stateVector = decoding.readVarUint8Array(d)
         const persisted = decoding.readVarUint8Array(d)
@@ -108,7 +125,20 @@ export function decodeGossip (data: Uint8Array, maxBytes: number): GossipMessage
         if (stateVector.byteLength > MAX_STATE_VECTOR_BYTES || persisted.byteLength > MAX_STATE_VECTOR_BYTES) {
           throw new MessageTooLargeError('state vector too large')
         }
-        return { type, reason, holder, stateVector, persisted, fingerprint }
+        const r = decoding.hasContent(d) ? decoding.readVarUint(d) : HolderRole.Unknown
+        const role = r === HolderRole.Replica || r === HolderRole.Member ? r : HolderRole.Unknown
+        return { type, reason, holder, stateVector, persisted, fingerprint, role }
+      }
+      case GossipType.Holders: {
+        const count = decoding.readVarUint(d)
+        if (count > MAX_HOLDERS_LISTED) throw new InvalidMessageError(`${count} holders listed, at most ${MAX_HOLDERS_LISTED}`)
+        const holders: string[] = []
+        for (let i = 0; i < count; i++) {
+          const h = decoding.readVarString(d)
+          if (h.length === 0 || h.length > MAX_PEER_ID_LENGTH) throw new InvalidMessageError('bad holder id')
+          holders.push(h)
+        }
+        return { type, holders }
       }
       default:
         throw new InvalidMessageError(`unknown gossip message type ${type}`)
@@ -125,6 +155,7 @@ export function encodeSync (m: SyncMessage): Uint8Array {
         encoding.writeVarString(e, m.docId)
         encoding.writeVarUint(e, m.hold ? 1 : 0)
         encoding.writeVarString(e, m.owner)
+        encoding.writeVarString(e, m.policy ?? '')
         break
       case SyncType.Sync:
         encoding.writeVarUint8Array(e, m.payload)
@@ -165,8 +196,10 @@ export function decodeSync (data: Uint8Array): SyncMessage {
         validateDocId(docId)
         const hold = decoding.readVarUint(d) === 1
         const owner = decoding.readVarString(d)
-        if (owner.length > 256) throw new InvalidMessageError('owner id too long')
-        return { type, docId, hold, owner }
+        if (owner.length > MAX_PEER_ID_LENGTH) throw new InvalidMessageError('owner id too long')
+        const policy = decoding.hasContent(d) ? decoding.readVarString(d) : ''
+        if (policy.length > 100) throw new InvalidMessageError('policy name too long')
+        return { type, docId, hold, owner, policy }
       }
       case SyncType.Sync:
         return { type, payload: decoding.readVarUint8Array(d) }

@@ -43,6 +43,12 @@ export const MAX_STATE_VECTOR_BYTES = 64 * 1024
 
 export const MAX_DOC_ID_LENGTH = 200
 
+/** peer ids on the wire (owner, holders) are at most this long */
+export const MAX_PEER_ID_LENGTH = 256
+
+/** a HOLDERS message lists at most this many peers */
+export const MAX_HOLDERS_LISTED = 64
+
 /** documents one replicator holds at most (own and replica) */
 export const MAX_DOCS = 10_000
 

@@ -1,6 +1,7 @@
 /**
  * The docs this peer holds (as member or replica), kept in the Store so a restarted peer reopens
- * and keeps serving them: `crdt/held/<encoded doc id>` -> [version, role, owner, replicas].
+ * and keeps serving them: `crdt/held/<encoded doc id>` -> [version, role, owner, replicas, policy]
+ * (policy: the conflict policy's name, see policy.ts; records without it mean 'crdt').
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
@@ -15,6 +16,8 @@ export interface HeldMeta {
   role: 'member' | 'replica'
   owner: PeerId
   replicas: number
+  /** the doc's conflict policy by name ('crdt' when absent) */
+  policy?: string
 }
 
 /** the store prefix of one doc's update log */
@@ -35,6 +38,7 @@ export class HeldRegistry {
       encoding.writeVarString(e, meta.role)
       encoding.writeVarString(e, meta.owner)
       encoding.writeVarUint(e, meta.replicas)
+      encoding.writeVarString(e, meta.policy ?? 'crdt')
     })
     await this.store.put(encodeURIComponent(docId), value, { sync: true, signal: options?.signal })
   }
@@ -52,7 +56,10 @@ export class HeldRegistry {
         const d = decoding.createDecoder(value)
         if (decoding.readVarUint(d) !== CRDT_WIRE_VERSION) throw new Error('unknown version')
         const role = decoding.readVarString(d) === 'member' ? 'member' : 'replica'
-        out.push([decodeURIComponent(key), { role, owner: decoding.readVarString(d), replicas: decoding.readVarUint(d) }])
+        const owner = decoding.readVarString(d)
+        const replicas = decoding.readVarUint(d)
+        const policy = decoding.hasContent(d) ? decoding.readVarString(d) : 'crdt'
+        out.push([decodeURIComponent(key), { role, owner, replicas, policy }])
       } catch (err) {
         this.log.error('skipping unreadable held-doc record %s: %s', key, describeError(err).message)
       }

@@ -22,13 +22,15 @@ export interface CrdtMetrics {
   flushSeconds: Histogram
   /** operations a peer's digest showed we lacked when it arrived (sync lag, in operations) */
   syncLagOps: Histogram
+  /** the longest any held doc has lacked updates a peer showed it has, seconds (read when scraped) */
+  syncLagSeconds: Gauge
 }
 
 const noopCounter: Counter = { inc: () => {} }
 const noopGauge: Gauge = { set: () => {}, inc: () => {}, dec: () => {} }
 const noopHistogram: Histogram = { observe: () => {}, startTimer: () => () => 0 }
 
-export function createCrdtMetrics (telemetry?: Telemetry, collect?: { pending: () => number }): CrdtMetrics {
+export function createCrdtMetrics (telemetry?: Telemetry, collect?: { pending: () => number, lagSeconds: () => number }): CrdtMetrics {
   if (telemetry == null) {
     return {
       updatesIn: noopCounter,
@@ -40,7 +42,8 @@ export function createCrdtMetrics (telemetry?: Telemetry, collect?: { pending: (
       syncs: noopCounter,
       syncSeconds: noopHistogram,
       flushSeconds: noopHistogram,
-      syncLagOps: noopHistogram
+      syncLagOps: noopHistogram,
+      syncLagSeconds: noopGauge
     }
   }
   const m = telemetry.metrics
@@ -60,6 +63,10 @@ export function createCrdtMetrics (telemetry?: Telemetry, collect?: { pending: (
     syncLagOps: m.histogram('agentmesh_crdt_sync_lag_operations', {
       help: 'operations a peer digest showed missing locally',
       buckets: [1, 10, 100, 1000, 10000, 100000]
+    }),
+    syncLagSeconds: m.gauge('agentmesh_crdt_sync_lag_seconds', {
+      help: 'longest time a held document has lacked updates a peer showed it has',
+      collect: collect == null ? undefined : (g) => { g.set(collect.lagSeconds()) }
     })
   }
 }

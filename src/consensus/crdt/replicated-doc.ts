@@ -8,25 +8,20 @@ import { InvalidMessageError, MessageTooLargeError, NotFoundError, NotStartedErr
 import { combineSignals, deferred, throwIfAborted, raceSignal } from '../../util/abort.ts'
 import type { Clock, TimerHandle } from '../../util/clock.ts'
 import type { Logger } from '../../util/logger.ts'
-import { GossipType, StateReason, updatesOverheadBytes, type GossipMessage } from './codec.ts'
-import { FLUSH_RESYNC_INTERVAL_MS, FLUSH_TIMEOUT_MS, MAX_CONFLICTS_PER_DOC, MAX_GOSSIP_MESSAGES_PER_BURST, MERGE_UPDATES_MAX } from './constants.ts'
+import { GossipType, HolderRole, StateReason, type GossipMessage } from './codec.ts'
+import { FLUSH_RESYNC_INTERVAL_MS, FLUSH_TIMEOUT_MS, MAX_CONFLICTS_PER_DOC } from './constants.ts'
+import { packUpdates } from './outbox.ts'
 import type { HybridLogicalClock } from './hlc.ts'
 import { YKeyValue } from './key-value.ts'
 import type { CrdtMetrics } from './metrics.ts'
 import type { DocPersistence } from './persistence.ts'
 import { stableHash } from './placement.ts'
 import type { Conflict, ConflictOutcome, ConflictPolicy, FlushOptions, HolderInfo, PeerId, SelectReplicas } from './types.ts'
-import { compareVectors, covers, decodeStateVectorSafe, docFingerprint, missingCount, type StateVector } from './vectors.ts'
+import { covers, decodeStateVectorSafe, docFingerprint, missingCount, type StateVector } from './vectors.ts'
+import { policyName } from './policy.ts'
+import { SyncLagTracker } from './sync-lag.ts'
 
-/** one gossip message for a group of local updates that fits `budget` bytes together */
-function groupMessage (group: Uint8Array[], budget: number): GossipMessage {
-  if (group.length === 1) return { type: GossipType.Update, update: group[0] }
-  if (group.length <= MERGE_UPDATES_MAX) {
-    const update = Y.mergeUpdates(group)
-    if (update.byteLength + updatesOverheadBytes(1, update.byteLength) <= budget) return { type: GossipType.Update, update }
-  }
-  return { type: GossipType.Updates, updates: group }
-}
+export type StateMessage = Extract<GossipMessage, { type: GossipType.State }>
 
 /** transaction origin of updates received from a peer: never re-broadcast */
 export class RemoteOrigin {
@@ -89,6 +84,7 @@ export class ReplicatedDoc {
   owner: PeerId
   replicas: number
   selectReplicas?: SelectReplicas
+  /** set with setConflictPolicy */
   conflictPolicy: ConflictPolicy
   readonly persistence?: DocPersistence
   /** other peers' last acknowledged persisted state */
@@ -98,6 +94,7 @@ export class ReplicatedDoc {
   readonly conflicts = new Map<string, Conflict>()
   private readonly kvs = new Map<string, YKeyValue>()
   private readonly waiters = new Set<FlushWaiter>()
+  private readonly lag = new SyncLagTracker()
   private sizeEstimate = 0
   private cachedFingerprint: number | undefined
   private outbox: Uint8Array[] = []
@@ -167,25 +164,53 @@ export class ReplicatedDoc {
   }
 
   /** a STATE message from a peer: record its ack, and sync with it when our states differ */
-  handleState (from: PeerId, reason: StateReason, holder: boolean, stateVector: Uint8Array, persisted: Uint8Array, fingerprint: number): void {
-    const remote = decodeStateVectorSafe(stateVector)
-    if (holder) {
-      this.holders.set(from, { peer: from, acked: decodeStateVectorSafe(persisted), lastSeen: this.ctx.clock.now() })
+  handleState (from: PeerId, m: StateMessage): void {
+    const remote = decodeStateVectorSafe(m.stateVector)
+    const now = this.ctx.clock.now()
+    if (m.holder) {
+      const role = m.role === HolderRole.Member ? 'member' : m.role === HolderRole.Replica ? 'replica' : undefined
+      this.holders.set(from, { peer: from, acked: decodeStateVectorSafe(m.persisted), lastSeen: now, role })
       this.checkWaiters()
     }
-    if (reason === StateReason.Ack) return
+    const lacking = this.lag.observeRemote(this.doc, remote, now)
+    if (m.reason === StateReason.Ack) return
     const local = Y.decodeStateVector(Y.encodeStateVector(this.doc))
-    const relation = compareVectors(local, remote)
-    if (relation === 'equal' && fingerprint === this.fingerprint()) return
-    if (relation !== 'ahead') this.ctx.metrics.syncLagOps.observe(missingCount(local, remote))
-    this.ctx.requestSync(this, from, { force: reason === StateReason.Announce })
+    if (!lacking && covers(remote, local) && m.fingerprint === this.fingerprint()) return
+    if (lacking) this.ctx.metrics.syncLagOps.observe(missingCount(local, remote))
+    this.ctx.requestSync(this, from, { force: m.reason === StateReason.Announce })
   }
 
   /** this peer's STATE message */
-  stateMessage (reason: StateReason): GossipMessage {
+  stateMessage (reason: StateReason): StateMessage {
     const sv = Y.encodeStateVector(this.doc)
     const persisted = this.persistence?.persistedStateVector ?? new Uint8Array([0])
-    return { type: GossipType.State, reason, holder: this.persistence != null, stateVector: sv, persisted, fingerprint: this.fingerprint() }
+    return {
+      type: GossipType.State,
+      reason,
+      holder: this.persistence != null && reason !== StateReason.Released,
+      stateVector: sv,
+      persisted,
+      fingerprint: this.fingerprint(),
+      role: this.role === 'member' ? HolderRole.Member : HolderRole.Replica
+    }
+  }
+
+  /** seconds this doc has lacked updates a peer showed it has (0 when it lacks nothing known) */
+  syncLagSeconds (): number {
+    return this.lag.seconds(this.ctx.clock.now())
+  }
+
+  /** the conflict policy; key-value maps made under another one are destroyed (get new ones) */
+  setConflictPolicy (policy: ConflictPolicy): void {
+    if (policy === this.conflictPolicy) return
+    const changed = policyName(policy) !== policyName(this.conflictPolicy)
+    this.conflictPolicy = policy
+    if (!changed) {
+      // same name, new resolver: the maps keep working, handleConflict uses the new one
+      return
+    }
+    for (const kv of this.kvs.values()) kv.destroy()
+    this.kvs.clear()
   }
 
   /** docFingerprint, recomputed only after the doc changed */
@@ -264,6 +289,7 @@ export class ReplicatedDoc {
 
   private handleDocUpdate (update: Uint8Array, origin: unknown): void {
     this.cachedFingerprint = undefined
+    this.lag.update(this.doc, this.ctx.clock.now())
     this.sizeEstimate += update.byteLength
     this.ctx.metrics.docBytes.set(this.sizeEstimate, { doc: this.id })
     if (origin === STORE_ORIGIN) return
@@ -289,7 +315,7 @@ export class ReplicatedDoc {
     if (!this.fitsDocLimit(0)) {
       this.ctx.log.error('document %s exceeds %d bytes; flush will refuse', this.id, this.ctx.limits.maxDocBytes)
     }
-    const messages = this.packUpdates(updates)
+    const messages = packUpdates(updates, this.ctx.limits.maxGossipBytes)
     if (messages == null) {
       // too big for gossip: announce, holders pull it over a (chunked) sync stream
       this.ctx.publish(this, this.stateMessage(StateReason.Announce))
@@ -298,31 +324,6 @@ export class ReplicatedDoc {
     }
     for (const m of messages) this.ctx.publish(this, m)
     this.ctx.metrics.updatesOut.inc(updates.length, { path: 'gossip' })
-  }
-
-  /**
-   * a burst of local updates as gossip messages of at most maxGossipBytes each, in order;
-   * undefined when one update alone is too big or the burst needs too many messages
-   */
-  private packUpdates (updates: Uint8Array[]): GossipMessage[] | undefined {
-    const budget = this.ctx.limits.maxGossipBytes
-    const messages: GossipMessage[] = []
-    let group: Uint8Array[] = []
-    let groupBytes = 0
-    const close = (): boolean => {
-      if (group.length > 0) messages.push(groupMessage(group, budget))
-      group = []
-      groupBytes = 0
-      return messages.length <= MAX_GOSSIP_MESSAGES_PER_BURST
-    }
-    for (const u of updates) {
-      if (u.byteLength + updatesOverheadBytes(1, u.byteLength) > budget) return undefined
-      const bytes = groupBytes + u.byteLength
-      if (group.length > 0 && bytes + updatesOverheadBytes(group.length + 1, bytes) > budget && !close()) return undefined
-      group.push(u)
-      groupBytes += u.byteLength
-    }
-    return close() ? messages : undefined
   }
 
   /** called after each durable write: acknowledge it to the other holders */

@@ -9,50 +9,23 @@ import * as Y from 'yjs'
 import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, StorageError, UnreachableError, describeError } from '../../errors.ts'
 import { throwIfAborted, type AbortOptions, raceSignal } from '../../util/abort.ts'
 import { systemClock, type Clock, type TimerHandle } from '../../util/clock.ts'
-import { componentLogger, type ComponentLogger, type Logger } from '../../util/logger.ts'
+import { componentLogger, type Logger } from '../../util/logger.ts'
 import { systemRng, type Rng } from '../../util/prng.ts'
 import type { Store } from '../../storage/types.ts'
-import type { Telemetry } from '../../monitoring/types.ts'
 import { decodeGossip, encodeGossip, GossipType, StateReason, validateDocId, type GossipMessage } from './codec.ts'
-import * as C from './constants.ts'
+import { resolveInit, type DocReplicatorComponents, type DocReplicatorInit, type ResolvedInit } from './config.ts'
 import { HybridLogicalClock } from './hlc.ts'
 import { docLogPrefix, HeldRegistry, type HeldMeta } from './held-registry.ts'
 import type { YKeyValue } from './key-value.ts'
 import { createCrdtMetrics, type CrdtMetrics } from './metrics.ts'
 import { DocPersistence } from './persistence.ts'
-import { selectReplicasByHash } from './placement.ts'
+import { policyFromName, policyName, storablePolicyName, validatePolicyName, type ConflictResolver } from './policy.ts'
+import { ReplicaPlacement } from './replica-placement.ts'
 import { ReplicatedDoc, type DocContext } from './replicated-doc.ts'
 import { SyncService } from './sync-service.ts'
-import type { Conflict, ConflictOutcome, DocTransport, FlushOptions, HolderInfo, PeerEvent, PeerId, ReplicateOptions, SelectReplicas } from './types.ts'
+import type { Conflict, ConflictOutcome, ConflictPolicy, DocTransport, FlushOptions, HolderInfo, PeerEvent, PeerId, ReplicateOptions } from './types.ts'
 
-export interface DocReplicatorComponents {
-  transport: DocTransport
-  /** where every held doc's update log lives; without one nothing is persisted and no acks are sent */
-  store?: Store
-  telemetry?: Telemetry
-  clock?: Clock
-  rng?: Rng
-  logger?: ComponentLogger
-}
-
-export interface DocReplicatorInit {
-  /** mesh namespace, part of every topic (default 'default') */
-  mesh?: string
-  /** default holders besides the asking peer (DEFAULT_REPLICAS) */
-  replicas?: number
-  /** default placement hook (rendezvous hashing) */
-  selectReplicas?: SelectReplicas
-  antiEntropyIntervalMs?: number
-  syncCooldownMs?: number
-  syncTimeoutMs?: number
-  maxDocs?: number
-  maxUpdateBytes?: number
-  maxDocBytes?: number
-  maxGossipBytes?: number
-  compactAfterUpdates?: number
-  compactAfterBytes?: number
-}
-
+export type { DocReplicatorComponents, DocReplicatorInit } from './config.ts'
 
 /** events of a DocReplicator, dispatched as CustomEvents */
 export interface DocReplicatorEvents {
@@ -70,7 +43,9 @@ export class DocReplicator extends EventTarget {
   private readonly log: Logger
   private readonly metrics: CrdtMetrics
   private readonly hlc: HybridLogicalClock
-  private readonly init: Required<Omit<DocReplicatorInit, 'selectReplicas'>> & { selectReplicas: SelectReplicas }
+  private readonly init: ResolvedInit
+  private readonly resolvers: Map<string, ConflictResolver>
+  private readonly placement: ReplicaPlacement
   private readonly docs = new Map<string, ReplicatedDoc>()
   private readonly byDoc = new WeakMap<Y.Doc, ReplicatedDoc>()
   private readonly opening = new Map<string, Promise<ReplicatedDoc>>()
@@ -91,22 +66,22 @@ export class DocReplicator extends EventTarget {
     this.rng = components.rng ?? systemRng
     this.log = componentLogger('crdt', components.logger)
     this.held = this.store == null ? undefined : new HeldRegistry(this.store, this.log)
-    this.metrics = createCrdtMetrics(components.telemetry, { pending: () => this.pendingUpdates() })
+    this.metrics = createCrdtMetrics(components.telemetry, { pending: () => this.pendingUpdates(), lagSeconds: () => this.syncLagSeconds() })
     this.hlc = new HybridLogicalClock(this.clock, this.peerId)
-    this.init = {
-      mesh: init.mesh ?? 'default',
-      replicas: init.replicas ?? C.DEFAULT_REPLICAS,
-      selectReplicas: init.selectReplicas ?? selectReplicasByHash,
-      antiEntropyIntervalMs: init.antiEntropyIntervalMs ?? C.ANTI_ENTROPY_INTERVAL_MS,
-      syncCooldownMs: init.syncCooldownMs ?? C.SYNC_COOLDOWN_MS,
-      syncTimeoutMs: init.syncTimeoutMs ?? C.SYNC_TIMEOUT_MS,
-      maxDocs: init.maxDocs ?? C.MAX_DOCS,
-      maxUpdateBytes: init.maxUpdateBytes ?? C.MAX_UPDATE_BYTES,
-      maxDocBytes: init.maxDocBytes ?? C.MAX_DOC_BYTES,
-      maxGossipBytes: Math.min(init.maxGossipBytes ?? C.MAX_GOSSIP_MESSAGE_BYTES, C.MAX_GOSSIP_MESSAGE_BYTES),
-      compactAfterUpdates: init.compactAfterUpdates ?? C.COMPACT_AFTER_UPDATES,
-      compactAfterBytes: init.compactAfterBytes ?? C.COMPACT_AFTER_BYTES
-    }
+    this.init = resolveInit(init)
+    this.resolvers = new Map(Object.entries(init.conflictResolvers ?? {}))
+    this.placement = new ReplicaPlacement({
+      selfId: this.peerId,
+      log: this.log,
+      selectReplicas: this.init.selectReplicas,
+      peers: () => this.transport.peers(),
+      requestSync: (rdoc, peer, request) => { this.sync.request(rdoc, peer, request) },
+      publish: (rdoc, message) => { this.publish(rdoc, message) },
+      release: async (rdoc, reason) => {
+        this.log('document %s: released, %s', rdoc.id, reason)
+        await this.release(rdoc.doc, { purge: true })
+      }
+    })
     this.ctx = {
       selfId: this.peerId,
       clock: this.clock,
@@ -116,7 +91,7 @@ export class DocReplicator extends EventTarget {
       limits: { maxUpdateBytes: this.init.maxUpdateBytes, maxDocBytes: this.init.maxDocBytes, maxGossipBytes: this.init.maxGossipBytes },
       publish: (rdoc, message) => { this.publish(rdoc, message) },
       requestSync: (rdoc, peer, request) => { this.sync.request(rdoc, peer, request) },
-      desiredReplicas: (rdoc) => this.desiredReplicas(rdoc),
+      desiredReplicas: (rdoc) => this.placement.desired(rdoc),
       conflictDetected: (conflict) => { this.dispatchEvent(new CustomEvent('conflict:detected', { detail: conflict })) }
     }
     this.sync = new SyncService({
@@ -129,8 +104,14 @@ export class DocReplicator extends EventTarget {
       maxMessageBytes: this.init.maxDocBytes + 1024,
       host: {
         findDoc: (docId) => this.docs.get(docId),
-        openReplica: async (docId, owner, signal) => await this.openDoc(docId, { role: 'replica', owner, replicas: 0 }, { signal }),
-        ownerChanged: async (rdoc, owner, signal) => { rdoc.owner = owner; await this.saveHeld(rdoc, { signal }) }
+        openReplica: async (docId, owner, policy, signal) => await this.openDoc(docId, { role: 'replica', owner, replicas: 0, policy: storablePolicyName(policy) }, { signal }),
+        holdRequested: async (rdoc, owner, policy, signal) => {
+          const name = storablePolicyName(policy)
+          if (rdoc.owner === owner && (name == null || name === policyName(rdoc.conflictPolicy))) return
+          rdoc.owner = owner
+          if (name != null) rdoc.setConflictPolicy(policyFromName(name, this.resolvers))
+          await this.saveHeld(rdoc, { signal })
+        }
       }
     })
   }
@@ -176,39 +157,51 @@ export class DocReplicator extends EventTarget {
     const catchUp = options.awaitSync === true || options.syncFrom != null
     // a doc about to catch up stays quiet until it has: a digest now would make every peer that
     // is ahead push the same state that the catch-up pulls
-    const rdoc = await raceSignal(this.openDoc(stateId, { role: 'member', owner: this.peerId, replicas }, { ...options, quiet: catchUp }), options.signal)
-    const wasReplica = rdoc.role !== 'member' || rdoc.replicas !== replicas || rdoc.owner !== this.peerId
+    if (options.conflictPolicy != null) this.registerPolicy(options.conflictPolicy)
+    const policy = options.conflictPolicy == null ? undefined : policyName(options.conflictPolicy)
+    const rdoc = await raceSignal(this.openDoc(stateId, { role: 'member', owner: this.peerId, replicas, policy }, { ...options, quiet: catchUp }), options.signal)
+    const changed = rdoc.role !== 'member' || rdoc.replicas !== replicas || rdoc.owner !== this.peerId ||
+      (policy != null && policy !== policyName(rdoc.conflictPolicy))
     rdoc.role = 'member'
     rdoc.owner = this.peerId
     rdoc.replicas = replicas
     if (options.selectReplicas != null) rdoc.selectReplicas = options.selectReplicas
-    if (options.conflictPolicy != null) rdoc.conflictPolicy = options.conflictPolicy
-    if (wasReplica) await this.saveHeld(rdoc)
+    if (options.conflictPolicy != null) rdoc.setConflictPolicy(options.conflictPolicy)
+    if (changed) await this.saveHeld(rdoc)
     this.updateDocGauges()
     if (catchUp) {
       try {
-        await this.catchUp(rdoc, options.syncFrom ?? [], options.signal)
+        await this.sync.catchUp(rdoc, options.syncFrom ?? [], this.placement.desired(rdoc), options.signal)
       } finally {
         this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
       }
     }
-    this.ensureReplicas(rdoc)
+    this.placement.ensure(rdoc)
     return rdoc.doc
   }
 
-  /** syncs with the named peers and the selected holders; fails only if named peers all failed */
-  private async catchUp (rdoc: ReplicatedDoc, named: PeerId[], signal?: AbortSignal): Promise<void> {
-    const desired = this.desiredReplicas(rdoc)
-    const peers = [...new Set([...named, ...desired])].filter(p => p !== this.peerId)
-    const results = await Promise.allSettled(peers.map(async peer => {
-      await this.sync.run(rdoc, peer, desired.includes(peer), signal)
-      if (desired.includes(peer)) rdoc.recruited.add(peer)
-    }))
-    throwIfAborted(signal)
-    const namedSet = new Set(named.filter(p => p !== this.peerId))
-    if (namedSet.size > 0 && !peers.some((p, i) => namedSet.has(p) && results[i].status === 'fulfilled')) {
-      throw new UnreachableError(`document ${rdoc.id}: could not sync with any of ${[...namedSet].join(', ')}`)
-    }
+  /**
+   * a custom conflict policy's resolver, by name: docs stored under that policy (restored after a
+   * restart, or held as replicas) use it from now on
+   */
+  registerConflictResolver (name: string, resolve: ConflictResolver): void {
+    this.registerPolicy({ name, resolve })
+  }
+
+  private registerPolicy (policy: ConflictPolicy): void {
+    const name = policyName(policy)
+    try { validatePolicyName(name) } catch (err) { throw new InvalidArgumentError((err as Error).message) }
+    if (typeof policy !== 'object') return
+    if (typeof policy.resolve !== 'function') throw new InvalidArgumentError('a custom conflict policy needs a resolve function')
+    this.resolvers.set(policy.name ?? 'custom', policy.resolve)
+    for (const d of this.docs.values()) if (policyName(d.conflictPolicy) === name) d.setConflictPolicy(policyFromName(name, this.resolvers))
+  }
+
+  /** the longest any held doc has lacked updates a peer showed it has, in seconds (feeds syncLagRule) */
+  syncLagSeconds (): number {
+    let max = 0
+    for (const d of this.docs.values()) max = Math.max(max, d.syncLagSeconds())
+    return max
   }
 
   /** the Y.Doc of a doc held here (as member or replica); NotFoundError otherwise */
@@ -256,6 +249,8 @@ export class DocReplicator extends EventTarget {
   /** stops replicating a doc on this peer; `purge` also deletes its stored updates */
   async release (doc: Y.Doc | string, options: AbortOptions & { purge?: boolean } = {}): Promise<void> {
     const rdoc = this.docFor(doc)
+    // the other holders stop counting this peer (and its member stops recruiting it)
+    this.publish(rdoc, rdoc.stateMessage(StateReason.Released))
     this.unsubscribes.get(rdoc.id)?.()
     this.unsubscribes.delete(rdoc.id)
     this.docs.delete(rdoc.id)
@@ -304,6 +299,7 @@ export class DocReplicator extends EventTarget {
       role: meta.role,
       owner: meta.owner,
       replicas: meta.replicas,
+      conflictPolicy: policyFromName(meta.policy ?? 'crdt', this.resolvers),
       persistence
     }, this.ctx)
     await rdoc.open(this.rng.int(0x100000000))
@@ -328,8 +324,14 @@ export class DocReplicator extends EventTarget {
         rdoc.applyRemote(message.type === GossipType.Update ? message.update : message.updates, from, 'gossip')
         const store = rdoc.doc.store
         if (store.pendingStructs != null || store.pendingDs != null) this.sync.request(rdoc, from, {})
+      } else if (message.type === GossipType.Holders) {
+        this.placement.handleHolders(rdoc, from, message.holders).catch(err => {
+          this.log.error('document %s: release failed: %s', rdoc.id, describeError(err).message)
+        })
+      } else if (message.reason === StateReason.Released) {
+        this.placement.holderReleased(rdoc, from)
       } else {
-        rdoc.handleState(from, message.reason, message.holder, message.stateVector, message.persisted, message.fingerprint)
+        rdoc.handleState(from, message)
       }
     } catch (err) {
       const { name, message: text } = describeError(err)
@@ -345,42 +347,20 @@ export class DocReplicator extends EventTarget {
     })
   }
 
-  private desiredReplicas (rdoc: ReplicatedDoc): PeerId[] {
-    const candidates = this.transport.peers().filter(p => p !== this.peerId)
-    const select = rdoc.selectReplicas ?? this.init.selectReplicas
-    const allowed = new Set(candidates)
-    let chosen: PeerId[]
-    try {
-      chosen = select(rdoc.id, candidates, rdoc.replicas)
-    } catch (err) {
-      this.log.error('document %s: selectReplicas failed: %s', rdoc.id, describeError(err).message)
-      return []
-    }
-    if (!Array.isArray(chosen)) return []
-    return [...new Set(chosen)].filter(p => allowed.has(p)).slice(0, rdoc.replicas)
-  }
-
-  private ensureReplicas (rdoc: ReplicatedDoc): void {
-    if (rdoc.role !== 'member') return
-    for (const peer of this.desiredReplicas(rdoc)) {
-      if (!rdoc.recruited.has(peer)) this.sync.request(rdoc, peer, { hold: true })
-    }
-  }
-
   private handlePeerEvent (e: PeerEvent): void {
     if (!this.started) return
     for (const rdoc of this.docs.values()) {
       if (e.type === 'leave') {
         rdoc.recruited.delete(e.peer)
-        this.ensureReplicas(rdoc)
+        this.placement.ensure(rdoc)
         continue
       }
-      const desired = rdoc.role === 'member' && this.desiredReplicas(rdoc).includes(e.peer)
+      const desired = rdoc.role === 'member' && this.placement.desired(rdoc).includes(e.peer)
       if (desired || e.peer === rdoc.owner || rdoc.holders.has(e.peer)) {
         this.sync.request(rdoc, e.peer, { force: true, hold: desired })
       }
       this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
-      this.ensureReplicas(rdoc)
+      this.placement.ensure(rdoc)
     }
   }
 
@@ -389,7 +369,8 @@ export class DocReplicator extends EventTarget {
     this.sync.pruneCooldowns()
     for (const rdoc of this.docs.values()) {
       this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
-      this.ensureReplicas(rdoc)
+      this.placement.ensure(rdoc)
+      this.placement.announceHolders(rdoc)
     }
   }
 
@@ -407,7 +388,7 @@ export class DocReplicator extends EventTarget {
   }
 
   private async saveHeld (rdoc: ReplicatedDoc, options?: AbortOptions): Promise<void> {
-    await this.held?.save(rdoc.id, { role: rdoc.role, owner: rdoc.owner, replicas: rdoc.replicas }, options)
+    await this.held?.save(rdoc.id, { role: rdoc.role, owner: rdoc.owner, replicas: rdoc.replicas, policy: policyName(rdoc.conflictPolicy) }, options)
   }
 }
 

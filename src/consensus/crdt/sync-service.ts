@@ -3,13 +3,14 @@
  * joins, replica recruitment and waiting flushes; at most one per doc and peer at a time, with a
  * cooldown, and a cap overall) and inbound ones on `/agentmesh/sync/1.0.0`.
  */
-import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, describeError } from '../../errors.ts'
-import { combineSignals, raceSignal } from '../../util/abort.ts'
+import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, UnreachableError, describeError } from '../../errors.ts'
+import { combineSignals, raceSignal, throwIfAborted } from '../../util/abort.ts'
 import type { Clock } from '../../util/clock.ts'
 import type { Logger } from '../../util/logger.ts'
 import { SyncType } from './codec.ts'
 import { MAX_CONCURRENT_SYNCS, SYNC_PROTOCOL } from './constants.ts'
 import type { CrdtMetrics } from './metrics.ts'
+import { policyName } from './policy.ts'
 import type { ReplicatedDoc, SyncRequest } from './replicated-doc.ts'
 import { refuseSync, runSyncExchange, sendSyncMessage, SyncMessageReader, type SyncTarget } from './sync-session.ts'
 import type { DocStream, DocTransport, PeerId } from './types.ts'
@@ -17,10 +18,10 @@ import type { DocStream, DocTransport, PeerId } from './types.ts'
 /** what the sync service needs from its replicator */
 export interface SyncHost {
   findDoc: (docId: string) => ReplicatedDoc | undefined
-  /** opens a doc as a replica at a peer's request (may refuse, e.g. CapacityError) */
-  openReplica: (docId: string, owner: PeerId, signal: AbortSignal) => Promise<ReplicatedDoc>
-  /** a member asked us to hold a doc we already replicate for another owner */
-  ownerChanged: (rdoc: ReplicatedDoc, owner: PeerId, signal: AbortSignal) => Promise<void>
+  /** opens a doc as a replica at a peer's request, under its conflict policy (may refuse, e.g. CapacityError) */
+  openReplica: (docId: string, owner: PeerId, policy: string, signal: AbortSignal) => Promise<ReplicatedDoc>
+  /** a member asked us to hold a doc we already replicate: it becomes the owner, its policy ours */
+  holdRequested: (rdoc: ReplicatedDoc, owner: PeerId, policy: string, signal: AbortSignal) => Promise<void>
 }
 
 export interface SyncServiceInit {
@@ -81,6 +82,21 @@ export class SyncService {
     for (const [key, at] of this.lastSync) if (now - at >= this.init.cooldownMs) this.lastSync.delete(key)
   }
 
+  /**
+   * catches a doc up: one exchange with each named peer and each desired holder (asked to hold
+   * it). Rejects with UnreachableError only when peers were named and none of them could be synced.
+   */
+  async catchUp (rdoc: ReplicatedDoc, named: PeerId[], desired: PeerId[], signal?: AbortSignal): Promise<void> {
+    const self = this.init.transport.peerId
+    const peers = [...new Set([...named, ...desired])].filter(p => p !== self)
+    const results = await Promise.allSettled(peers.map(async peer => { await this.run(rdoc, peer, desired.includes(peer), signal) }))
+    throwIfAborted(signal)
+    const namedSet = new Set(named.filter(p => p !== self))
+    if (namedSet.size > 0 && !peers.some((p, i) => namedSet.has(p) && results[i].status === 'fulfilled')) {
+      throw new UnreachableError(`document ${rdoc.id}: could not sync with any of ${[...namedSet].join(', ')}`)
+    }
+  }
+
   /** one exchange with `peer` now; `hold` asks the peer to become a holder */
   async run (rdoc: ReplicatedDoc, peer: PeerId, hold: boolean, signal?: AbortSignal): Promise<void> {
     if (!this.running) throw new NotStartedError('replicator not started')
@@ -93,7 +109,8 @@ export class SyncService {
       stream = await this.init.transport.openStream(peer, SYNC_PROTOCOL, { signal: s })
       this.streams.add(stream)
       const reader = new SyncMessageReader(stream, this.init.maxMessageBytes)
-      await sendSyncMessage(stream, { type: SyncType.Open, docId: rdoc.id, hold, owner: rdoc.owner }, { signal: s })
+      const policy = rdoc.role === 'member' ? policyName(rdoc.conflictPolicy) : ''
+      await sendSyncMessage(stream, { type: SyncType.Open, docId: rdoc.id, hold, owner: rdoc.owner, policy }, { signal: s })
       await raceSignal(runSyncExchange(stream, reader, syncTarget(rdoc, peer), { signal: s }), s)
       if (hold) rdoc.recruited.add(peer)
       this.init.metrics.syncs.inc(1, { outcome: 'ok' })
@@ -127,15 +144,16 @@ export class SyncService {
         await refuseSync(stream, new NotFoundError(`document ${open.docId} not held here`), { signal: s })
         return
       }
+      const owner = open.owner !== '' ? open.owner : from
       if (rdoc == null) {
         try {
-          rdoc = await this.init.host.openReplica(open.docId, open.owner !== '' ? open.owner : from, s)
+          rdoc = await this.init.host.openReplica(open.docId, owner, open.policy ?? '', s)
         } catch (err) {
           await refuseSync(stream, err as Error, { signal: s })
           return
         }
-      } else if (open.hold && rdoc.role === 'replica' && open.owner !== '' && rdoc.owner !== open.owner) {
-        await this.init.host.ownerChanged(rdoc, open.owner, s)
+      } else if (open.hold && rdoc.role === 'replica') {
+        await this.init.host.holdRequested(rdoc, owner, open.policy ?? '', s)
       }
       key = `${rdoc.id}\u0000${from}`
       this.enter(key)

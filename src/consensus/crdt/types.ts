@@ -123,4 +123,6 @@ export interface HolderInfo {
   /** the holder's last acknowledged persisted state vector, client -> clock */
   acked: Map<number, number>
   lastSeen: number
+  /** what the holder said it is for the doc (undefined: it did not say) */
+  role?: 'member' | 'replica'
 }

@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  decodeGossip, decodeSync, encodeGossip, encodeSync, encodeSyncPayload, FrameAssembler, frameParts, GossipType, joinParts, StateReason, SyncType, toFrames,
+  decodeGossip, decodeSync, encodeGossip, encodeSync, encodeSyncPayload, FrameAssembler, frameParts, GossipType, HolderRole, joinParts, StateReason, SyncType, toFrames,
   type GossipMessage, type SyncMessage
 } from '../../../src/consensus/crdt/codec.ts'
 import { MAX_FRAME_BYTES } from '../../../src/consensus/crdt/constants.ts'
@@ -12,16 +12,28 @@ describe('crdt codec', () => {
     const gossip: GossipMessage[] = [
       { type: GossipType.Update, update: new Uint8Array([1, 2, 3]) },
       { type: GossipType.Updates, updates: [new Uint8Array([1, 2, 3]), new Uint8Array([4]), new Uint8Array(300).fill(9)] },
-      { type: GossipType.State, reason: StateReason.Digest, holder: true, stateVector: new Uint8Array([1, 5, 7]), persisted: new Uint8Array([0]), fingerprint: 0xdeadbeef }
+      { type: GossipType.State, reason: StateReason.Digest, holder: true, stateVector: new Uint8Array([1, 5, 7]), persisted: new Uint8Array([0]), fingerprint: 0xdeadbeef, role: HolderRole.Member },
+      { type: GossipType.State, reason: StateReason.Released, holder: false, stateVector: new Uint8Array([0]), persisted: new Uint8Array([0]), fingerprint: 1, role: HolderRole.Replica },
+      { type: GossipType.Holders, holders: ['peer-a', 'peer-b'] }
     ]
     for (const m of gossip) assert.deepEqual(decodeGossip(encodeGossip(m), 1 << 20), m)
     const sync: SyncMessage[] = [
-      { type: SyncType.Open, docId: 'agent/c1', hold: true, owner: 'peer-a' },
+      { type: SyncType.Open, docId: 'agent/c1', hold: true, owner: 'peer-a', policy: 'custom:merge' },
       { type: SyncType.Sync, payload: new Uint8Array([0, 1, 0]) },
       { type: SyncType.Done },
       { type: SyncType.Error, name: 'NotFoundError', message: 'nope' }
     ]
     for (const m of sync) assert.deepEqual(decodeSync(encodeSync(m)), m)
+  })
+
+  it('reads messages of the first wire layout: no trailing policy in OPEN, no role in STATE', () => {
+    const open = Uint8Array.of(1, 10, 1, 0x61, 1, 1, 0x62)
+    assert.deepEqual(decodeSync(open), { type: SyncType.Open, docId: 'a', hold: true, owner: 'b', policy: '' })
+    const state = Uint8Array.of(1, 1, 1, 1, 1, 0, 1, 0, 7)
+    assert.deepEqual(decodeGossip(state, 100), { type: GossipType.State, reason: StateReason.Digest, holder: true, stateVector: Uint8Array.of(0), persisted: Uint8Array.of(0), fingerprint: 7, role: HolderRole.Unknown })
+    // a HOLDERS list longer than allowed, or with an empty id, is refused
+    assert.throws(() => decodeGossip(encodeGossip({ type: GossipType.Holders, holders: Array.from({ length: 65 }, (_, i) => `p${i}`) }), 1 << 16), { name: 'InvalidMessageError' })
+    assert.throws(() => decodeGossip(encodeGossip({ type: GossipType.Holders, holders: [''] }), 100), { name: 'InvalidMessageError' })
   })
 
   it('refuses unknown versions, unknown types, truncation and bad doc ids with typed errors', () => {

@@ -4,7 +4,9 @@ import { ManualClock } from '../../../src/util/clock.ts'
 import { seededRng, type Rng } from '../../../src/util/prng.ts'
 import { MemoryStore } from '../../../src/storage/memory.ts'
 import type { Store } from '../../../src/storage/types.ts'
-import type { Telemetry } from '../../../src/monitoring/types.ts'
+import type { Counter, Gauge, GaugeOptions, Histogram, Labels, Telemetry } from '../../../src/monitoring/types.ts'
+import type { BatchOp, WriteOptions } from '../../../src/storage/types.ts'
+import { prefixedStore } from '../../../src/storage/prefixed.ts'
 import { DocReplicator, SimNetwork, type DocReplicatorInit, type DocTransport } from '../../../src/consensus/crdt/index.ts'
 
 export const ANTI_ENTROPY_MS = 1000
@@ -127,4 +129,79 @@ export function docContent (doc: Y.Doc): string {
     kv: doc.getArray('state').toJSON(),
     log: doc.getArray('log').length
   })
+}
+
+/** a Telemetry that records every value by metric name */
+export class RecordingTelemetry implements Telemetry {
+  readonly values = new Map<string, number>()
+  readonly observations = new Map<string, number[]>()
+  private readonly collectors = new Map<string, () => void>()
+
+  readonly metrics = {
+    counter: (name: string): Counter => ({
+      inc: (v = 1, labels?: Labels) => { this.add(name, v, labels) }
+    }),
+    gauge: (name: string, options: GaugeOptions): Gauge => {
+      const g: Gauge = {
+        set: (v, labels) => { this.values.set(key(name, labels), v) },
+        inc: (v = 1, labels) => { this.add(name, v, labels) },
+        dec: (v = 1, labels) => { this.add(name, -v, labels) }
+      }
+      if (options.collect != null) this.collectors.set(name, () => options.collect!(g))
+      return g
+    },
+    histogram: (name: string): Histogram => ({
+      observe: (v: number) => { this.observe(name, v) },
+      startTimer: () => () => { this.observe(name, 0.001); return 0.001 }
+    })
+  }
+
+  startSpan (): never { throw new Error('not used') }
+  registerHealthCheck (): void {}
+
+  collect (): void { for (const c of this.collectors.values()) c() }
+
+  sum (prefix: string): number {
+    let s = 0
+    for (const [k, v] of this.values) if (k === prefix || k.startsWith(prefix + '{')) s += v
+    return s
+  }
+
+  private add (name: string, v: number, labels?: Labels): void {
+    const k = key(name, labels)
+    this.values.set(k, (this.values.get(k) ?? 0) + v)
+  }
+
+  private observe (name: string, v: number): void {
+    const list = this.observations.get(name) ?? []
+    list.push(v)
+    this.observations.set(name, list)
+  }
+}
+
+function key (name: string, labels?: Labels): string {
+  return labels == null ? name : `${name}{${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',')}}`
+}
+
+/** a store whose writes wait while its gate is closed (a slow disk) */
+export class GatedStore extends MemoryStore {
+  private gate: Promise<void> | undefined
+  private openGate: (() => void) | undefined
+
+  close_ (): void { this.gate ??= new Promise(resolve => { this.openGate = resolve }) }
+  open_ (): void { this.openGate?.(); this.gate = undefined; this.openGate = undefined }
+
+  override async put (key: string, value: Uint8Array, options?: WriteOptions): Promise<void> {
+    await this.gate
+    await super.put(key, value)
+    void options
+  }
+
+  override async batch (ops: BatchOp[], options?: WriteOptions): Promise<void> {
+    await this.gate
+    await super.batch(ops)
+    void options
+  }
+
+  override sub (prefix: string): Store { return prefixedStore(this, prefix) }
 }

@@ -1,59 +1,6 @@
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
-import type { Counter, Gauge, GaugeOptions, Histogram, Labels, Telemetry } from '../../../src/monitoring/types.ts'
-import { Cluster } from './harness.ts'
-
-/** a Telemetry that records every value by metric name */
-class RecordingTelemetry implements Telemetry {
-  readonly values = new Map<string, number>()
-  readonly observations = new Map<string, number[]>()
-  private readonly collectors = new Map<string, () => void>()
-
-  readonly metrics = {
-    counter: (name: string): Counter => ({
-      inc: (v = 1, labels?: Labels) => { this.add(name, v, labels) }
-    }),
-    gauge: (name: string, options: GaugeOptions): Gauge => {
-      const g: Gauge = {
-        set: (v, labels) => { this.values.set(key(name, labels), v) },
-        inc: (v = 1, labels) => { this.add(name, v, labels) },
-        dec: (v = 1, labels) => { this.add(name, -v, labels) }
-      }
-      if (options.collect != null) this.collectors.set(name, () => options.collect!(g))
-      return g
-    },
-    histogram: (name: string): Histogram => ({
-      observe: (v: number) => { this.observe(name, v) },
-      startTimer: () => () => { this.observe(name, 0.001); return 0.001 }
-    })
-  }
-
-  startSpan (): never { throw new Error('not used') }
-  registerHealthCheck (): void {}
-
-  collect (): void { for (const c of this.collectors.values()) c() }
-
-  sum (prefix: string): number {
-    let s = 0
-    for (const [k, v] of this.values) if (k === prefix || k.startsWith(prefix + '{')) s += v
-    return s
-  }
-
-  private add (name: string, v: number, labels?: Labels): void {
-    const k = key(name, labels)
-    this.values.set(k, (this.values.get(k) ?? 0) + v)
-  }
-
-  private observe (name: string, v: number): void {
-    const list = this.observations.get(name) ?? []
-    list.push(v)
-    this.observations.set(name, list)
-  }
-}
-
-function key (name: string, labels?: Labels): string {
-  return labels == null ? name : `${name}{${Object.entries(labels).map(([k, v]) => `${k}=${v}`).join(',')}}`
-}
+import { Cluster, RecordingTelemetry } from './harness.ts'
 
 let cluster: Cluster | undefined
 afterEach(async () => { await cluster?.stopAll(); cluster = undefined })

@@ -1,32 +1,6 @@
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
-import { MemoryStore } from '../../../src/storage/memory.ts'
-import type { Store, BatchOp, WriteOptions } from '../../../src/storage/types.ts'
-import { prefixedStore } from '../../../src/storage/prefixed.ts'
-import { Cluster } from './harness.ts'
-
-/** a store whose writes wait while its gate is closed (a slow disk) */
-class GatedStore extends MemoryStore {
-  private gate: Promise<void> | undefined
-  private openGate: (() => void) | undefined
-
-  close_ (): void { this.gate ??= new Promise(resolve => { this.openGate = resolve }) }
-  open_ (): void { this.openGate?.(); this.gate = undefined; this.openGate = undefined }
-
-  override async put (key: string, value: Uint8Array, options?: WriteOptions): Promise<void> {
-    await this.gate
-    await super.put(key, value)
-    void options
-  }
-
-  override async batch (ops: BatchOp[], options?: WriteOptions): Promise<void> {
-    await this.gate
-    await super.batch(ops)
-    void options
-  }
-
-  override sub (prefix: string): Store { return prefixedStore(this, prefix) }
-}
+import { Cluster, GatedStore } from './harness.ts'
 
 let cluster: Cluster | undefined
 afterEach(async () => { await cluster?.stopAll(); cluster = undefined })
