@@ -12,6 +12,7 @@ import { systemClock, type Clock, type TimerHandle } from '../../util/clock.ts'
 import { componentLogger, type Logger } from '../../util/logger.ts'
 import { systemRng, type Rng } from '../../util/prng.ts'
 import type { Store } from '../../storage/types.ts'
+import { syncLagRule, type AlertRule } from '../../monitoring/index.ts'
 import { decodeGossip, encodeGossip, GossipType, StateReason, validateDocId, type GossipMessage } from './codec.ts'
 import { resolveInit, type DocReplicatorComponents, type DocReplicatorInit, type ResolvedInit } from './config.ts'
 import { HybridLogicalClock } from './hlc.ts'
@@ -195,6 +196,11 @@ export class DocReplicator extends EventTarget {
     if (typeof policy.resolve !== 'function') throw new InvalidArgumentError('a custom conflict policy needs a resolve function')
     this.resolvers.set(policy.name ?? 'custom', policy.resolve)
     for (const d of this.docs.values()) if (policyName(d.conflictPolicy) === name) d.setConflictPolicy(policyFromName(name, this.resolvers))
+  }
+
+  /** the alert rules over this replicator's state, for a MonitoringSystem's addRule */
+  alertRules (): AlertRule[] {
+    return [syncLagRule({ lagSeconds: () => this.syncLagSeconds() })]
   }
 
   /** the longest any held doc has lacked updates a peer showed it has, in seconds (feeds syncLagRule) */

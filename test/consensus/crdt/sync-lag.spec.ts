@@ -2,7 +2,6 @@ import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { Cluster, RecordingTelemetry } from './harness.ts'
 import { UnreachableError } from '../../../src/errors.ts'
-import { syncLagRule } from '../../../src/monitoring/index.ts'
 import type { DocTransport } from '../../../src/consensus/crdt/index.ts'
 
 let cluster: Cluster | undefined
@@ -39,7 +38,8 @@ describe('sync lag in seconds', () => {
     assert.equal(ra.syncLagSeconds(), 0, 'a lacks nothing')
     telemetry.collect()
     assert.ok((telemetry.values.get('agentmesh_crdt_sync_lag_seconds') ?? 0) >= 19)
-    const rule = syncLagRule({ lagSeconds: () => rb.syncLagSeconds() })
+    const rule = rb.alertRules().find(r => r.name === 'sync_lag_high')
+    assert.ok(rule != null, 'the replicator offers a syncLagRule')
     assert.ok(Number(await rule.sample?.()) > (rule as { value: number }).value, 'over the alert threshold')
     assert.ok(cluster.clock.now() - started >= 20_000)
 
