@@ -153,6 +153,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       { mesh })
     await docs.start()
     stack.push(async () => { await docs.stop() })
+    for (const rule of docs.alertRules()) monitoring.addRule(rule)
 
     let stopped: Promise<void> | undefined
     return {
