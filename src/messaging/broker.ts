@@ -43,6 +43,7 @@ import type { MessageId } from './message-id.ts'
 import type { OrderingResult, SequenceGap } from './ordering.ts'
 import type { OutboxEntry, OutboxStatus } from './outbox.ts'
 import type { Counter, Histogram } from '../monitoring/types.ts'
+import type { RpcLink } from './rpc-link.ts'
 import type { Store } from '../storage/types.ts'
 
 const VERDICTS = { accept: TopicValidatorResult.Accept, reject: TopicValidatorResult.Reject, ignore: TopicValidatorResult.Ignore } as const
@@ -85,6 +86,7 @@ export class MessageBroker {
     const metrics = components.telemetry.metrics
     this.inbound = new InboundDispatcher({
       peerId: components.peerId,
+      clock: components.clock,
       log: this.log,
       hlc: this.hlc,
       pending: this.pending,
@@ -92,7 +94,11 @@ export class MessageBroker {
       dedup: new DedupWindow(components.clock),
       ordering: new MessageOrdering(components.clock, { startAtFirstSeen: true, skipGapAfterMs: init.skipGapAfterMs, streamOf: m => m.stream }),
       topicHandlers: this.topicHandlers,
-      reply: async (link, build) => { link.write(await this.encodeSigned(build(this.baseFields()))) },
+      reply: (link, build) => {
+        const answer = build(this.baseFields())
+        if (!this.signing) { link.write(encodeEnvelope(answer)); return }
+        this.encodeSigned(answer).then(bytes => { link.write(bytes) }, (err: Error) => { this.log('answer to %s not sent: %s', link.remotePeer, err.message) })
+      },
       replay: this.replay,
       requestRepair: (gap) => { this.requestRepair(gap) },
       received: metrics.counter('agentmesh_messaging_received_total', { help: 'envelopes received, by kind', labelNames: ['kind'] }),
@@ -289,10 +295,14 @@ export class MessageBroker {
     const to = toTarget(target)
     const payload = encodePayload(message, options)
     const timeoutMs = options.timeoutMs ?? this.init.requestTimeoutMs ?? REQUEST_TIMEOUT_MS
-    const signal = combineSignals([options.signal], timeoutMs)
     const span = this.components.telemetry.startSpan('rpc.request', spanOptions('client', options.traceparent ?? '', { 'agentmesh.target': to.id }))
     const stopTimer = this.rpcLatency.startTimer()
     try {
+      // the common case, a peer with an open stream and no caller signal: no AbortSignal, no retry
+      // loop (only agent targets are retried), the timeout is a plain timer on the pending reply
+      const link = to.kind === 'peer' && options.signal == null ? this.links.openLink(to.id) : undefined
+      if (link != null) return await this.requestOverLink(link, to, payload, span.traceparent(), undefined, timeoutMs)
+      const signal = combineSignals([options.signal], timeoutMs)
       return await retry(async () => await this.requestOnce(to, payload, span.traceparent(), signal), {
         clock: this.components.clock,
         rng: this.components.rng,
@@ -310,13 +320,19 @@ export class MessageBroker {
   }
 
   private async requestOnce (to: EnvelopeTarget, payload: EncodedPayload, traceparent: string, signal: AbortSignal): Promise<unknown> {
-    const envelope = await this.sign(this.buildEnvelope('request', 0, payload, traceparent, to))
     const peer = await this.resolvePeer(to, { signal })
-    if (peer === this.peerId) return await this.inbound.handleLocalRequest(envelope, { signal })
-    const reply = this.pending.expect(envelope.id, peer, signal)
-    reply.catch(() => {}) // awaited below; this only keeps an early failure from going unhandled
+    if (peer === this.peerId) {
+      return await this.inbound.handleLocalRequest(await this.sign(this.buildEnvelope('request', 0, payload, traceparent, to)), { signal })
+    }
+    const link = await this.links.linkTo(peer, { signal })
+    return await this.requestOverLink(link, to, payload, traceparent, signal)
+  }
+
+  private async requestOverLink (link: RpcLink, to: EnvelopeTarget, payload: EncodedPayload, traceparent: string, signal?: AbortSignal, timeoutMs?: number): Promise<unknown> {
+    const built = this.buildEnvelope('request', 0, payload, traceparent, to)
+    const envelope = this.signing ? await this.sign(built) : built
+    const reply = this.pending.expect(envelope.id, link.remotePeer, signal, timeoutMs)
     try {
-      const link = await this.links.linkTo(peer, { signal })
       link.write(encodeEnvelope(envelope))
       this.sent.inc(1, { kind: 'request' })
     } catch (err) {
@@ -341,7 +357,6 @@ export class MessageBroker {
       const peer = await this.resolvePeer(target, { signal })
       if (peer === this.peerId) { await this.inbound.handleLocalMessage(entry.envelope, span.traceparent()); return }
       const ack = this.pending.expect(entry.id, peer, signal)
-      ack.catch(() => {}) // awaited below
       try {
         const link = await this.links.linkTo(peer, { signal })
         link.write(encodeEnvelope(entry.envelope))
@@ -410,6 +425,11 @@ export class MessageBroker {
       payload: payload.payload,
       ...(target != null ? { target } : {})
     }
+  }
+
+  /** whether envelopes are signed (otherwise `sign` returns them as they are) */
+  private get signing (): boolean {
+    return this.components.privateKey != null && this.init.signEnvelopes === true
   }
 
   private async sign (envelope: Envelope): Promise<Envelope> {

@@ -7,13 +7,13 @@
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { CapacityError, InvalidMessageError, NotFoundError, NotOwnerError, TimeoutError, UnauthorizedError } from '../errors.ts'
-import { raceSignal } from '../util/abort.ts'
 import { HANDLER_TIMEOUT_MS, MAX_INBOUND_REQUESTS_IN_FLIGHT, RESEND_CONTENT_TYPE } from './constants.ts'
 import { packEnvelopes, readResendRequest } from './topic-replay.ts'
 import { decodeEnvelope, isCorrelated } from './envelope.ts'
 import { CONTENT_TYPE_OCTET_STREAM, errorPayload, jsonPayload, octetStreamPayload, readPayload } from './payload.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Logger } from '../util/logger.ts'
+import type { Clock, TimerHandle } from '../util/clock.ts'
 import type { Counter, SpanKind, StartSpanOptions, Telemetry } from '../monitoring/types.ts'
 import type { BrokerPubsubMessage, MessageHandler, ReceivedMessage, RequestHandler } from './broker-types.ts'
 import type { DedupWindow } from './dedup.ts'
@@ -55,7 +55,8 @@ export interface InboundDispatcherInit {
   ordering: MessageOrdering<InboundItem>
   topicHandlers: Map<string, Set<MessageHandler>>
   /** signs, encodes and writes an answer on the link */
-  reply: (link: RpcLink, build: AnswerBuilder) => Promise<void>
+  reply: (link: RpcLink, build: AnswerBuilder) => void
+  clock: Clock
   received: Counter
   dropped: Counter
   /** gossipsub validation verdicts on publications, by result */
@@ -267,7 +268,8 @@ export class InboundDispatcher {
     try {
       // a handler that hangs must not hold up every later message: past the limit the message is
       // left unacked (the sender retries; if the handler did finish, dedup re-acks the retry)
-      await raceSignal(this.handleLocalMessage(env, span.traceparent()), AbortSignal.timeout(HANDLER_TIMEOUT_MS))
+      const traceparent = span.traceparent()
+      await this.withHandlerDeadline(async () => { await this.handleLocalMessage(env, traceparent) })
       this.ack(link, env)
     } catch (err) {
       span.recordError(err)
@@ -302,15 +304,15 @@ export class InboundDispatcher {
     try {
       if (env.contentType === RESEND_CONTENT_TYPE) {
         const wires = this.init.replay.range(readResendRequest(env))
-        await this.init.reply(link, base => ({
+        this.init.reply(link, base => ({
           kind: 'reply', ...base, seq: 0, traceparent: '', correlationId: env.id, ...octetStreamPayload(packEnvelopes(wires))
         }))
         return
       }
-      const signal = AbortSignal.timeout(HANDLER_TIMEOUT_MS)
-      const result = await raceSignal(this.handleLocalRequest(env, { signal }, span.traceparent()), signal)
+      const traceparent = span.traceparent()
+      const result = await this.withHandlerDeadline(async (options) => await this.handleLocalRequest(env, options, traceparent))
       const payload = result instanceof Uint8Array ? octetStreamPayload(result) : jsonPayload(result === undefined ? null : result)
-      await this.init.reply(link, base => ({
+      this.init.reply(link, base => ({
         kind: 'reply', ...base, seq: 0, traceparent: span.traceparent(), correlationId: env.id, ...payload
       }))
     } catch (err) {
@@ -322,16 +324,46 @@ export class InboundDispatcher {
     }
   }
 
+  /**
+   * runs a handler with HANDLER_TIMEOUT_MS to finish: past it, TimeoutError (and the handler's
+   * signal aborts). A plain timer, and the signal is only made if the handler looks at it.
+   */
+  private async withHandlerDeadline<T> (run: (options: AbortOptions) => Promise<T>): Promise<T> {
+    let controller: AbortController | undefined
+    let timer: TimerHandle | undefined
+    const options: AbortOptions = { get signal () { return (controller ??= new AbortController()).signal } }
+    const deadline = new Promise<never>((_resolve, reject) => {
+      timer = this.init.clock.setTimeout(() => {
+        const err = new TimeoutError(`handler did not finish within ${HANDLER_TIMEOUT_MS} ms`)
+        controller?.abort(err)
+        reject(err)
+      }, HANDLER_TIMEOUT_MS)
+    })
+    try {
+      return await Promise.race([run(options), deadline])
+    } finally {
+      this.init.clock.clearTimeout(timer)
+    }
+  }
+
   private ack (link: RpcLink, env: Envelope): void {
-    this.init.reply(link, base => ({
-      kind: 'ack', ...base, seq: 0, traceparent: '', correlationId: env.id, contentType: CONTENT_TYPE_OCTET_STREAM, payload: new Uint8Array(0)
-    })).catch(err => { this.init.log('ack to %s failed: %s', link.remotePeer, (err as Error).message) })
+    try {
+      this.init.reply(link, base => ({
+        kind: 'ack', ...base, seq: 0, traceparent: '', correlationId: env.id, contentType: CONTENT_TYPE_OCTET_STREAM, payload: new Uint8Array(0)
+      }))
+    } catch (err) {
+      this.init.log('ack to %s failed: %s', link.remotePeer, (err as Error).message)
+    }
   }
 
   private answerError (link: RpcLink, env: Envelope, err: unknown): void {
-    this.init.reply(link, base => ({
-      kind: 'error-reply', ...base, seq: 0, traceparent: env.traceparent, correlationId: env.id, ...errorPayload(err)
-    })).catch(e => { this.init.log('error-reply to %s failed: %s', link.remotePeer, (e as Error).message) })
+    try {
+      this.init.reply(link, base => ({
+        kind: 'error-reply', ...base, seq: 0, traceparent: env.traceparent, correlationId: env.id, ...errorPayload(err)
+      }))
+    } catch (e) {
+      this.init.log('error-reply to %s failed: %s', link.remotePeer, (e as Error).message)
+    }
   }
 
   /** the handler's view of an envelope; InvalidMessageError when the payload does not decode */

@@ -70,6 +70,12 @@ export class LinkPool {
     return link?.isOpen === true ? link.version : undefined
   }
 
+  /** the open stream to `peer`, if there is one (no dial) */
+  openLink (peer: string): RpcLink | undefined {
+    const open = this.preferred.get(peer)
+    return open?.isOpen === true ? open : undefined
+  }
+
   /** the open stream to `peer`, reused; dials one if there is none (UnreachableError if it can't) */
   async linkTo (peer: string, options: AbortOptions = {}): Promise<RpcLink> {
     const open = this.preferred.get(peer)

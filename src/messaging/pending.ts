@@ -3,12 +3,12 @@
  * same correlation id, from the peer the message went to. Bounded; each wait ends with the
  * signal (timeout or abort), so nothing waits forever.
  */
-import { CapacityError, InvalidMessageError } from '../errors.ts'
+import { CapacityError, InvalidMessageError, TimeoutError } from '../errors.ts'
 import { abortReason } from '../util/abort.ts'
 import { MAX_PENDING_REPLIES } from './constants.ts'
 import { readErrorPayload, readPayload } from './payload.ts'
 import { errorFromRemote } from './remote-error.ts'
-import type { Clock } from '../util/clock.ts'
+import type { Clock, TimerHandle } from '../util/clock.ts'
 import type { CorrelatedEnvelope } from './envelope.ts'
 import type { MessageId } from './message-id.ts'
 
@@ -22,8 +22,10 @@ interface Waiter {
 export class PendingReplies {
   private readonly waiters = new Map<string, Waiter>()
   private readonly max: number
+  private readonly clock: Clock
 
-  constructor (_clock: Clock, max = MAX_PENDING_REPLIES) {
+  constructor (clock: Clock, max = MAX_PENDING_REPLIES) {
+    this.clock = clock
     this.max = max
   }
 
@@ -33,15 +35,31 @@ export class PendingReplies {
 
   /**
    * registers interest in the answer to `id` from `peer`: resolves with the reply payload
-   * (undefined for an ack), rejects with the remote's typed error or the signal's reason
+   * (undefined for an ack), rejects with the remote's typed error, the signal's reason, or
+   * TimeoutError after `timeoutMs` (a plain timer: no AbortSignal needed on the hot path)
    */
-  async expect (id: MessageId, peer: string, signal: AbortSignal): Promise<unknown> {
-    if (this.waiters.size >= this.max) throw new CapacityError(`${this.max} replies already pending`)
-    if (signal.aborted) throw abortReason(signal)
-    return await new Promise((resolve, reject) => {
-      const onAbort = (): void => { this.waiters.delete(id); reject(abortReason(signal)) }
-      signal.addEventListener('abort', onAbort, { once: true })
-      this.waiters.set(id, { peer, resolve, reject, cleanup: () => { signal.removeEventListener('abort', onAbort) } })
+  expect (id: MessageId, peer: string, signal?: AbortSignal, timeoutMs?: number): Promise<unknown> {
+    if (this.waiters.size >= this.max) return Promise.reject(new CapacityError(`${this.max} replies already pending`))
+    if (signal?.aborted === true) return Promise.reject(abortReason(signal))
+    return new Promise((resolve, reject) => {
+      let timer: TimerHandle | undefined
+      let onAbort: (() => void) | undefined
+      const cleanup = (): void => {
+        if (timer !== undefined) this.clock.clearTimeout(timer)
+        if (onAbort != null) signal?.removeEventListener('abort', onAbort)
+      }
+      if (signal != null) {
+        onAbort = () => { cleanup(); this.waiters.delete(id); reject(abortReason(signal)) }
+        signal.addEventListener('abort', onAbort, { once: true })
+      }
+      if (timeoutMs != null) {
+        timer = this.clock.setTimeout(() => {
+          cleanup()
+          this.waiters.delete(id)
+          reject(new TimeoutError(`no answer from ${peer} within ${timeoutMs} ms`))
+        }, timeoutMs)
+      }
+      this.waiters.set(id, { peer, resolve, reject, cleanup })
     })
   }
 
