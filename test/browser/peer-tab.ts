@@ -4,6 +4,8 @@ import { createNode } from '../../src/node.ts'
 const params = new URLSearchParams(location.search)
 const relay = params.get('relay')
 const mesh = params.get('mesh') ?? 'browser-test'
-createNode({ mesh, bootstrap: relay != null ? [relay] : [] })
+// storage=<name>: keep the peer's data in that IndexedDB database (survives a reload)
+const storage = params.get('storage') ?? undefined
+createNode({ mesh, bootstrap: relay != null ? [relay] : [], storage })
   .then(node => { (window as any).mesh = node })
   .catch(err => { (window as any).meshError = String(err?.stack ?? err) })

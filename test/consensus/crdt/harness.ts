@@ -1,5 +1,4 @@
 // A cluster of DocReplicators over the simulated network, one ManualClock, seeded randomness.
-import * as Y from 'yjs'
 import { ManualClock } from '../../../src/util/clock.ts'
 import { seededRng, type Rng } from '../../../src/util/prng.ts'
 import { MemoryStore } from '../../../src/storage/memory.ts'
@@ -110,26 +109,7 @@ export class Cluster {
   }
 }
 
-/** JSON with object keys sorted, so equal content compares equal */
-export function sortedJson (value: unknown): string {
-  return JSON.stringify(value, (_k, v) => {
-    if (v != null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array)) {
-      return Object.fromEntries(Object.keys(v).sort().map(k => [k, (v as Record<string, unknown>)[k]]))
-    }
-    return v
-  })
-}
-
-/** the content of the root types the tests edit */
-export function docContent (doc: Y.Doc): string {
-  return sortedJson({
-    m: doc.getMap('m').toJSON(),
-    a: doc.getArray('a').toJSON(),
-    t: doc.getText('t').toString(),
-    kv: doc.getArray('state').toJSON(),
-    log: doc.getArray('log').length
-  })
-}
+export { sortedJson, docContent } from './random-edits.ts'
 
 /** a Telemetry that records every value by metric name */
 export class RecordingTelemetry implements Telemetry {

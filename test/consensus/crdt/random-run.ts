@@ -3,6 +3,7 @@
 import * as Y from 'yjs'
 import { seededRng } from '../../../src/util/prng.ts'
 import { Cluster, docContent } from './harness.ts'
+import { randomEdit } from './random-edits.ts'
 import { docFingerprint } from '../../../src/consensus/crdt/vectors.ts'
 
 export interface RandomRunOptions {
@@ -43,7 +44,7 @@ export async function randomConvergenceRun (options: RandomRunOptions): Promise<
         const mine = memberOf.get(id)!
         if (mine.length === 0) continue
         const docId = mine[rng.int(mine.length)]
-        randomEdit(rng, cluster, id, docId)
+        randomEdit(rng, cluster.peer(id).replicator, docId)
         const token = `${id}:${result.edits}`
         cluster.peer(id).replicator.getDoc(docId).getArray<string>('log').push([token])
         tokens.get(docId)!.push(token)
@@ -111,27 +112,6 @@ async function restartPeer (cluster: Cluster, id: string, memberOf: Map<string, 
     const have = new Set(doc.getArray<string>('log').toArray())
     const lost = tokens.get(d)!.filter(t => t.startsWith(`${id}:`) && !have.has(t))
     if (lost.length > 0) throw new Error(`seed ${seed}: ${id} restarted without its own writes ${lost.slice(0, 5).join(', ')} of ${d}. Replay with SEED=${seed}`)
-  }
-}
-
-function randomEdit (rng: ReturnType<typeof seededRng>, cluster: Cluster, id: string, docId: string): void {
-  const replicator = cluster.peer(id).replicator
-  const doc = replicator.getDoc(docId)
-  const kind = rng.int(7)
-  const arr = doc.getArray<number>('a')
-  const text = doc.getText('t')
-  switch (kind) {
-    case 0: doc.getMap('m').set(`k${rng.int(5)}`, rng.int(1000)); break
-    case 1: doc.getMap('m').delete(`k${rng.int(5)}`); break
-    case 2: arr.insert(rng.int(arr.length + 1), [rng.int(1000)]); break
-    case 3: if (arr.length > 0) arr.delete(rng.int(arr.length), 1); break
-    case 4: text.insert(rng.int(text.length + 1), String.fromCharCode(97 + rng.int(26)).repeat(1 + rng.int(3))); break
-    case 5: if (text.length > 0) text.delete(rng.int(text.length), 1); break
-    default: {
-      const kv = replicator.keyValue(docId, 'state')
-      if (rng.next() < 0.8) kv.set(`s${rng.int(4)}`, rng.int(100))
-      else kv.delete(`s${rng.int(4)}`)
-    }
   }
 }
 
