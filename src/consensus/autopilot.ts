@@ -65,9 +65,15 @@ export type AutopilotAction =
   | { kind: 'add-learner' | 'promote' | 'remove', peer: string, reason: string }
   | { kind: 'transfer', peer: string, reason: string }
 
-function eligible (p: AutopilotPeer | undefined, tabVoters: boolean): boolean {
-  if (p === undefined || p.raft?.candidate !== true || !p.up || p.hidden) return false
+/** may vote at all: a candidate, not a hidden tab, not a tab unless tabs may vote (up or not) */
+function votable (p: AutopilotPeer | undefined, tabVoters: boolean): boolean {
+  if (p === undefined || p.raft?.candidate !== true || p.hidden) return false
   return tabVoters || p.role !== 'browser'
+}
+
+/** may vote now: votable and up */
+function eligible (p: AutopilotPeer | undefined, tabVoters: boolean): boolean {
+  return p !== undefined && p.up && votable(p, tabVoters)
 }
 
 /** Node peers before tabs, then the longest up, then by id */
@@ -112,7 +118,7 @@ export function planAutopilot (view: AutopilotView): AutopilotAction | undefined
   // 2. more voters than wanted: remove one that is down for long or not eligible
   if (voters.length > target) {
     const victims = voters
-      .filter(v => downFor(v) >= AUTOPILOT_VOTER_GRACE_MS || (v !== view.self && !eligible(peer(v), tabVoters)))
+      .filter(v => downFor(v) >= AUTOPILOT_VOTER_GRACE_MS || (v !== view.self && peer(v) !== undefined && !votable(peer(v), tabVoters)))
       .sort((a, b) => downFor(b) - downFor(a) || (a < b ? -1 : 1))
     if (victims.length > 0) {
       return { kind: 'remove', peer: victims[0], reason: `${voters.length} voters, ${target} wanted; ${victims[0]} is ${downFor(victims[0]) > 0 ? 'down' : 'not eligible'}` }

@@ -1,0 +1,84 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { BootstrapWatch, planAutopilot, voterTarget } from '../../src/consensus/autopilot.ts'
+import type { AutopilotPeer, AutopilotView } from '../../src/consensus/autopilot.ts'
+
+const G = 'group-1'
+
+function peer (id: string, o: Partial<AutopilotPeer> = {}): AutopilotPeer {
+  return { id, role: 'node', hidden: false, up: true, upForMs: 60_000, downForMs: 0, raft: { candidate: true, group: G }, ...o }
+}
+
+function view (o: Partial<AutopilotView> & { peerList: AutopilotPeer[] }): AutopilotView {
+  const progress: AutopilotView['progress'] = { leader: { match: 100, recentActive: true } }
+  for (const p of o.peerList) progress[p.id] = { match: p.up ? 100 : 10, recentActive: p.up }
+  return {
+    self: 'leader',
+    group: G,
+    voters: ['leader'],
+    learners: [],
+    peers: new Map(o.peerList.map(p => [p.id, p])),
+    progress,
+    commit: 100,
+    ...o
+  }
+}
+
+describe('voter autopilot', () => {
+  it('adds peers that run consensus as learners, Node peers before tabs, and ignores other groups', () => {
+    const v = view({ peerList: [peer('tab', { role: 'browser' }), peer('n2'), peer('other', { raft: { candidate: true, group: 'g2' } }), peer('plain', { raft: undefined })] })
+    assert.deepEqual(planAutopilot(v), { kind: 'add-learner', peer: 'n2', reason: 'runs consensus outside the group' })
+    assert.equal(planAutopilot({ ...v, learners: ['n2', 'tab'] })?.kind, 'promote')
+  })
+
+  it('promotes caught-up stable Node peers up to 3 voters, 5 with five stable peers, never tabs', () => {
+    const list = [peer('a'), peer('b'), peer('c', { upForMs: 100 }), peer('tab', { role: 'browser' })]
+    const v = view({ peerList: list, voters: ['leader'], learners: ['a', 'b', 'c', 'tab'] })
+    assert.equal(voterTarget(v), 3)
+    assert.deepEqual(planAutopilot(v)?.peer, 'a')
+    assert.equal(planAutopilot({ ...v, voters: ['leader', 'a', 'b'], learners: ['c', 'tab'] }), undefined, 'c is not stable yet; the tab never votes')
+    const five = view({ peerList: [peer('a'), peer('b'), peer('c'), peer('d')], voters: ['leader', 'a', 'b'], learners: ['c', 'd'] })
+    assert.equal(voterTarget(five), 5)
+    assert.equal(planAutopilot(five)?.kind, 'promote')
+    const behind = { ...five, commit: 1000, progress: { ...five.progress, c: { match: 1, recentActive: true }, d: { match: 1, recentActive: true } } }
+    assert.equal(planAutopilot(behind), undefined, 'learners far behind the commit index wait')
+  })
+
+  it('replaces a voter failed beyond the grace: promote a spare first, then remove the failed one', () => {
+    const list = [peer('a'), peer('dead', { up: false, upForMs: 0, downForMs: 6000 }), peer('spare')]
+    const v = view({ peerList: list, voters: ['leader', 'a', 'dead'], learners: ['spare'] })
+    assert.deepEqual(planAutopilot(v)?.kind, 'promote')
+    assert.equal(planAutopilot(v)?.peer, 'spare')
+    const after = { ...v, voters: ['leader', 'a', 'dead', 'spare'], learners: [] }
+    assert.deepEqual(planAutopilot(after)?.kind, 'remove')
+    assert.equal(planAutopilot(after)?.peer, 'dead')
+    const brief = view({ peerList: [peer('a'), peer('dead', { up: false, upForMs: 0, downForMs: 1000 }), peer('spare')], voters: ['leader', 'a', 'dead', 'spare'] })
+    assert.equal(planAutopilot(brief), undefined, 'a voter down briefly is kept')
+  })
+
+  it('drops learners gone for long', () => {
+    const v = view({ peerList: [peer('a'), peer('b'), peer('gone', { up: false, upForMs: 0, downForMs: 60_000 })], voters: ['leader', 'a', 'b'], learners: ['gone'] })
+    assert.deepEqual(planAutopilot(v), { kind: 'remove', peer: 'gone', reason: 'learner down for 60 s' })
+  })
+})
+
+describe('bootstrap watch', () => {
+  it('the lowest groupless candidate bootstraps once the set is settled and large enough', () => {
+    const w = new BootstrapWatch('a', 3, 0)
+    assert.equal(w.observe(0, ['b', 'c'], false), false, 'not settled yet')
+    assert.equal(w.observe(2000, ['b', 'c'], false), true)
+    const b = new BootstrapWatch('b', 3, 0)
+    assert.equal(b.observe(2000, ['a', 'c'], false), false, 'only the lowest id bootstraps')
+    assert.equal(b.observe(2000, ['c'], false), false, 'the candidate set changed: wait again')
+  })
+
+  it('with fewer candidates it waits longer; never when a group is already announced', () => {
+    const w = new BootstrapWatch('a', 3, 0)
+    assert.equal(w.observe(0, [], false), false)
+    assert.equal(w.observe(2000, [], false), false)
+    assert.equal(w.observe(5000, [], false), true)
+    const g = new BootstrapWatch('a', 3, 0)
+    assert.equal(g.observe(0, ['b', 'c'], true), false)
+    assert.equal(g.observe(10_000, ['b', 'c'], true), false)
+  })
+})
