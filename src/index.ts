@@ -16,4 +16,11 @@ export { MessageBroker } from './messaging/index.ts'
 export { MonitoringSystem, MeshView } from './monitoring/index.ts'
 export type { MeshSnapshot, HealthReport, Alert, SpanRecord } from './monitoring/index.ts'
 export { DocReplicator, YKeyValue } from './consensus/crdt/index.ts'
+export {
+  DistributedAgentManager, defineAgent, builtinKinds, echo, counter, llmChat, coordinator, worker, createLlmClient, PoisonMessageError, LlmResponseError
+} from './agents/index.ts'
+export type {
+  AgentKind, AgentDefinition, AgentContext, AgentState, AgentMessage, AgentRequirements, DeploySpec, DeployedAgent, AgentInfo,
+  AgentManagerEvents, Placement, PlacementStatus, LlmClient, ChatMessage, ChatResult, JsonValue, JsonObject
+} from './agents/index.ts'
 export type { Store } from './storage/types.ts'

@@ -14,6 +14,8 @@ import { MonitoringSystem } from './monitoring/index.ts'
 import { MessageBroker } from './messaging/index.ts'
 import { createDocReplicator, Libp2pDocTransport, type DocReplicator } from './consensus/crdt/index.ts'
 import { ConsensusManager } from './consensus/index.ts'
+import { DistributedAgentManager, builtinKinds, createLlmClient } from './agents/index.ts'
+import type { AgentKind, LlmClient } from './agents/index.ts'
 import { systemRng } from './util/prng.ts'
 import type { Store } from './storage/types.ts'
 import { systemClock } from './util/clock.ts'
@@ -42,6 +44,10 @@ export interface CreateNodeOptions {
   localMesh?: boolean
   /** use this identity instead of the stored (or a new) one */
   privateKey?: PrivateKey
+  /** agent kinds this peer can host (default: the built-in kinds) */
+  agents?: AgentKind[]
+  /** the LLM client agents get (default: from AGENTMESH_LLM_URL / _MODEL / _KEY) */
+  llm?: LlmClient
   monitoring?: {
     /** record spans (default true; the broker benchmark measures the cost) */
     tracing?: boolean
@@ -58,6 +64,7 @@ export interface MeshNode {
   /** the replicated Yjs documents (CRDT half of the consensus layer) */
   readonly docs: DocReplicator
   readonly consensus: ConsensusManager
+  readonly agents: DistributedAgentManager
   /** the whole mesh as this peer sees it: every peer's latest monitoring snapshot */
   readonly meshView: MeshView
   readonly libp2p: MeshLibp2p
@@ -123,9 +130,11 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       localMesh: options.localMesh
     })
     stack.push(async () => { await libp2p.stop() })
+    let agents: DistributedAgentManager | undefined
     const network = new NetworkManager({ libp2p, privateKey, telemetry: monitoring, clock }, {
       mesh,
       role,
+      loadSource: () => agents?.host.load() ?? {},
       raft: role === 'browser' ? 'learner' : (options.raft?.voter === false ? 'learner' : 'voter'),
       capabilities: options.capabilities,
       bootstrap: options.bootstrap,
@@ -153,6 +162,13 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       { mesh })
     await docs.start()
     stack.push(async () => { await docs.stop() })
+
+    const capabilities = network.localRecord().capabilities
+    agents = new DistributedAgentManager(
+      { network, broker, consensus, docs, llm: options.llm ?? createLlmClient(), telemetry: monitoring, clock },
+      { kinds: options.agents ?? builtinKinds, capacity: { cpu: capabilities.cpu, memoryMb: capabilities.memoryMb } })
+    agents.start()
+    stack.push(async () => { await agents?.stop() })
     for (const rule of docs.alertRules()) monitoring.addRule(rule)
 
     let stopped: Promise<void> | undefined
@@ -163,6 +179,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       broker,
       docs,
       consensus,
+      agents,
       meshView: wiring.view,
       libp2p,
       store,

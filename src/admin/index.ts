@@ -5,7 +5,8 @@ import { networkRoutes } from './network-routes.ts'
 import { monitoringRoutes } from './monitoring-routes.ts'
 import { messagingRoutes } from './messaging-routes.ts'
 import { consensusRoutes } from './consensus-routes.ts'
+import { agentsRoutes } from './agents-routes.ts'
 
 export function adminRoutes (node: MeshNode): Route[] {
-  return [...networkRoutes(node), ...monitoringRoutes(node), ...messagingRoutes(node), ...consensusRoutes(node)]
+  return [...networkRoutes(node), ...monitoringRoutes(node), ...messagingRoutes(node), ...consensusRoutes(node), ...agentsRoutes(node)]
 }

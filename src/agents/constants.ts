@@ -65,3 +65,45 @@ export const PRIMES_MAX_RANGE = 100_000_000
 export const PRIMES_MAX_TASK_RANGE = 10_000_000
 /** primes: the largest number considered (its square root bounds the base sieve: 1e6 bytes) */
 export const PRIMES_MAX_VALUE = 1_000_000_000_000
+
+// ---- DistributedAgentManager (manager.ts and siblings) ----
+
+/** KV prefix of placement records: `agents/<id>` -> {kind, node, epoch, config, status} */
+export const PLACEMENT_PREFIX = 'agents/'
+/** Y.Doc id prefix of an agent's replicated state: `agent/<id>` */
+export const STATE_DOC_PREFIX = 'agent/'
+/** the YKeyValue (array name) an agent's state lives in */
+export const STATE_MAP_NAME = 'state'
+/**
+ * a node's lease in Raft: shorter than the failure detector's failure time (2.2-2.4 s of silence),
+ * so a peer declared failed by silence has already stopped serving
+ */
+export const NODE_LEASE_TTL_MS = 2_000
+/** the holder renews this often */
+export const NODE_LEASE_RENEW_MS = 400
+/** the holder treats its lease as lapsed this long before the renewal it sent says */
+export const NODE_LEASE_SAFETY_MS = 200
+/** peers besides the owner that must hold a turn's state changes before its reply is released */
+export const WRITE_CONCERN_REPLICAS = 1
+/** a placement record's JSON is refused above this */
+export const MAX_PLACEMENT_BYTES = 64 * 1024
+/** a control message between managers is refused above this */
+export const MAX_CONTROL_BYTES = 64 * 1024
+/** activation on a new owner (state catch-up included) gives up after this long */
+export const ACTIVATION_TIMEOUT_MS = 10_000
+/** a resolver waiting for a failed owner's agent to be placed again gives up after this long */
+export const REPLACEMENT_WAIT_MS = 10_000
+/** while waiting for a replacement, the directory re-reads the placement this often (in case a notice was lost) */
+export const REPLACEMENT_RECHECK_MS = 250
+/** the leader re-checks every placement against the membership this often */
+export const RECONCILE_INTERVAL_MS = 1_000
+/** attempts to re-place one agent (next-best candidate each time) */
+export const MAX_PLACEMENT_ATTEMPTS = 4
+/** handleAgentFailure: restarts of a failing activation before it is quarantined */
+export const MAX_AGENT_RESTARTS = 5
+/** handleAgentFailure: first restart delay, doubling */
+export const AGENT_RESTART_BACKOFF_MS = 200
+/** topic on which placement changes are announced (hints for routing caches) */
+export const PLACEMENT_TOPIC = 'agentmesh.placements'
+/** placement records read per range call */
+export const PLACEMENT_RANGE_LIMIT = 10_000

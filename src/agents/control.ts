@@ -1,0 +1,65 @@
+/**
+ * Requests between the DistributedAgentManagers of two peers (broker RPC to a peer target):
+ *
+ * - `activate {id, epoch, syncFrom, fresh?}`: you hold the lease for `id` under `epoch` now; start it
+ *   from its replicated state (the receiver checks the placement in Raft before acting);
+ * - `migrate {id, node}`: you own `id`; move it to `node` (pause, flush, cas, hand over);
+ * - `state {id}`: the agent's state as JSON (answered by its owner);
+ * - `placement {placement}`: a routing hint for the receiver's cache (sent with a NotOwner refusal).
+ *
+ * Every field is validated; anything else is InvalidMessageError.
+ */
+import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
+import { MAX_CONTROL_BYTES } from './constants.ts'
+import { validateAgentId } from './define.ts'
+import { decodePlacement } from './directory.ts'
+import type { Placement } from './directory.ts'
+
+export const CONTROL_TAG = 'agentmesh.agents/1'
+
+export type ControlMessage =
+  | { op: 'activate', id: string, epoch: number, syncFrom: string[], fresh?: boolean }
+  | { op: 'migrate', id: string, node: string }
+  | { op: 'state', id: string }
+  | { op: 'placement', placement: Placement }
+
+export function isControl (data: unknown): boolean {
+  return data !== null && typeof data === 'object' && (data as { t?: unknown }).t === CONTROL_TAG
+}
+
+export function encodeControl (m: ControlMessage): Record<string, unknown> {
+  return { t: CONTROL_TAG, ...m }
+}
+
+function peerIdOf (x: unknown, what: string): string {
+  if (typeof x !== 'string' || x.length === 0 || x.length > 256) throw new InvalidMessageError(`${what} must be a peer id`)
+  return x
+}
+
+function agentIdOf (x: unknown): string {
+  if (typeof x !== 'string') throw new InvalidMessageError('id must be a string')
+  try {
+    return validateAgentId(x)
+  } catch (err) {
+    throw new InvalidMessageError((err as Error).message)
+  }
+}
+
+export function decodeControl (data: unknown): ControlMessage {
+  if (!isControl(data)) throw new InvalidMessageError('not an agents control message')
+  const size = JSON.stringify(data).length
+  if (size > MAX_CONTROL_BYTES) throw new MessageTooLargeError(`control message of ${size} bytes exceeds ${MAX_CONTROL_BYTES}`)
+  const m = data as Record<string, unknown>
+  switch (m.op) {
+    case 'activate': {
+      if (typeof m.epoch !== 'number' || !Number.isSafeInteger(m.epoch) || m.epoch < 0) throw new InvalidMessageError('epoch must be a non-negative integer')
+      if (!Array.isArray(m.syncFrom) || m.syncFrom.length > 16) throw new InvalidMessageError('syncFrom must be a list of at most 16 peers')
+      if (m.fresh != null && typeof m.fresh !== 'boolean') throw new InvalidMessageError('fresh must be a boolean')
+      return { op: 'activate', id: agentIdOf(m.id), epoch: m.epoch, syncFrom: m.syncFrom.map(p => peerIdOf(p, 'syncFrom entry')), ...(m.fresh === true ? { fresh: true } : {}) }
+    }
+    case 'migrate': return { op: 'migrate', id: agentIdOf(m.id), node: peerIdOf(m.node, 'node') }
+    case 'state': return { op: 'state', id: agentIdOf(m.id) }
+    case 'placement': return { op: 'placement', placement: decodePlacement(m.placement) }
+    default: throw new InvalidMessageError(`unknown control op ${JSON.stringify(m.op)}`)
+  }
+}

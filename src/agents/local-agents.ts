@@ -1,0 +1,164 @@
+/**
+ * The agents this peer runs under a lease: an AgentHost whose activations keep their state in
+ * replicated Y.Docs (`agent/<id>`), with the write concern applied before every reply
+ * (`commitTurn`), activation from replicated state (caught up from the previous owner and the
+ * replicas first), and requests that arrive while an agent is being activated held until it is.
+ */
+import type * as Y from 'yjs'
+import { NotOwnerError } from '../errors.ts'
+import type { Telemetry } from '../monitoring/types.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import { linkSignals, raceSignal } from '../util/abort.ts'
+import type { Clock } from '../util/clock.ts'
+import type { Logger } from '../util/logger.ts'
+import type { AgentActivation, MailboxOptions } from './activation.ts'
+import { ACTIVATION_TIMEOUT_MS, STATE_DOC_PREFIX, STATE_MAP_NAME } from './constants.ts'
+import type { Placement } from './directory.ts'
+import { AgentHost } from './host.ts'
+import type { NodeCapacity } from './ledger.ts'
+import type { DrainedMessage, PostOptions } from './mailbox.ts'
+import type { LlmClient } from './llm-types.ts'
+import type { AgentKind, AgentServices, AgentState, JsonValue } from './types.ts'
+
+/** what the CRDT layer gives the agents (DocReplicator fits) */
+export interface AgentDocs {
+  replicateState: (id: string, options?: AbortOptions & { syncFrom?: string[], awaitSync?: boolean }) => Promise<Y.Doc>
+  keyValue: (doc: Y.Doc, name?: string) => AgentState
+  flush: (doc: Y.Doc | string, options?: AbortOptions & { minReplicas?: number }) => Promise<void>
+  getDoc: (id: string) => Y.Doc
+  syncWith: (doc: Y.Doc | string, peer: string, options?: AbortOptions & { hold?: boolean }) => Promise<void>
+}
+
+export interface LocalAgentsInit {
+  nodeId: string
+  kinds: Iterable<AgentKind>
+  capacity: NodeCapacity
+  services: AgentServices
+  llm: LlmClient
+  docs: AgentDocs
+  /** replicas that must hold a turn's changes before its reply (may depend on who is around) */
+  writeConcern: () => number
+  /** this peer may serve (its lease is valid) */
+  mayServe: () => boolean
+  telemetry?: Telemetry
+  mailbox?: MailboxOptions
+  clock: Clock
+  log: Logger
+}
+
+export const stateDocId = (agentId: string): string => `${STATE_DOC_PREFIX}${agentId}`
+
+export class LocalAgents {
+  readonly host: AgentHost
+  private readonly init: LocalAgentsInit
+  private readonly activating = new Map<string, { epoch: number, done: Promise<void> }>()
+
+  constructor (init: LocalAgentsInit) {
+    this.init = init
+    this.host = new AgentHost({
+      nodeId: init.nodeId,
+      kinds: init.kinds,
+      capacity: init.capacity,
+      clock: init.clock,
+      ...(init.mailbox != null ? { mailbox: init.mailbox } : {}),
+      components: {
+        services: init.services,
+        llm: init.llm,
+        ...(init.telemetry != null ? { telemetry: init.telemetry } : {}),
+        commitTurn: async (agentId, options) => { await this.commitTurn(agentId, options) }
+      }
+    })
+  }
+
+  /** the epoch an agent runs under here (undefined: not here) */
+  epochOf (agentId: string): number | undefined {
+    return this.host.list().find(a => a.id === agentId)?.epoch
+  }
+
+  activation (agentId: string): AgentActivation | undefined {
+    return this.host.activation(agentId)
+  }
+
+  isActivating (agentId: string): boolean {
+    return this.activating.has(agentId)
+  }
+
+  /**
+   * Starts `p` here under its epoch from its replicated state. An activation of an older epoch is
+   * stopped first; the same epoch already active (or starting) is left as it is.
+   */
+  async activate (p: Placement, options: AbortOptions & { fresh?: boolean, syncFrom?: string[] } = {}): Promise<void> {
+    const running = this.activating.get(p.id)
+    if (running != null && running.epoch === p.epoch) { await raceSignal(running.done, options.signal); return }
+    if (running != null) await running.done.catch(() => {})
+    const current = this.epochOf(p.id)
+    if (current === p.epoch) return
+    if (current != null) await this.deactivate(p.id)
+    const done = this.start(p, options)
+    const entry = { epoch: p.epoch, done }
+    this.activating.set(p.id, entry)
+    try {
+      await done
+    } finally {
+      if (this.activating.get(p.id) === entry) this.activating.delete(p.id)
+    }
+  }
+
+  private async start (p: Placement, options: AbortOptions & { fresh?: boolean, syncFrom?: string[] }): Promise<void> {
+    const linked = linkSignals([options.signal], ACTIVATION_TIMEOUT_MS, this.init.clock)
+    try {
+      const syncFrom = (options.syncFrom ?? []).filter(peer => peer !== this.init.nodeId)
+      const doc = await this.init.docs.replicateState(stateDocId(p.id), {
+        signal: linked.signal,
+        ...(syncFrom.length > 0 ? { syncFrom } : { awaitSync: options.fresh !== true })
+      })
+      const state = this.init.docs.keyValue(doc, STATE_MAP_NAME)
+      await this.host.activate({ agentId: p.id, kind: p.kind, config: p.config, state, epoch: p.epoch, fresh: options.fresh === true }, { signal: linked.signal })
+      this.init.log('activated %s (%s) under epoch %d', p.id, p.kind, p.epoch)
+    } finally {
+      linked.dispose()
+    }
+  }
+
+  /** stops an agent here; with `drain` its queued messages are returned for the next owner */
+  async deactivate (agentId: string, options: AbortOptions & { drain?: boolean } = {}): Promise<DrainedMessage[]> {
+    return await this.host.deactivate(agentId, options)
+  }
+
+  /** stops an agent whose lease went elsewhere: queued callers get NotOwnerError (and retry there) */
+  async surrender (agentId: string, reason: string): Promise<void> {
+    const drained = await this.host.deactivate(agentId, { drain: true })
+    for (const d of drained) d.reject(new NotOwnerError(`agent ${agentId} moved: ${reason}`))
+    if (drained.length > 0 || this.host.has(agentId)) this.init.log('surrendered %s (%s), %d queued callers redirected', agentId, reason, drained.length)
+  }
+
+  /**
+   * Hands a message to an agent running here (waiting for an activation in progress).
+   * NotOwnerError when it is not here or this peer's lease has lapsed.
+   */
+  async deliver (agentId: string, message: JsonValue, options: PostOptions = {}): Promise<JsonValue> {
+    const running = this.activating.get(agentId)
+    if (running != null) await raceSignal(running.done, options.signal)
+    const epoch = this.epochOf(agentId)
+    if (epoch == null) throw new NotOwnerError(`agent ${agentId} is not active on ${this.init.nodeId}`)
+    if (!this.init.mayServe()) throw new NotOwnerError(`peer ${this.init.nodeId} cannot serve ${agentId}: its lease has lapsed`)
+    return await this.host.deliver(agentId, message, { ...options, epoch })
+  }
+
+  /** the state of an agent held here as JSON */
+  stateOf (agentId: string): Record<string, unknown> | undefined {
+    return this.host.activation(agentId)?.state.toJSON()
+  }
+
+  /** waits until the agent's state changes so far are held by the write concern */
+  async commitTurn (agentId: string, options: AbortOptions = {}): Promise<void> {
+    const replicas = this.init.writeConcern()
+    if (replicas <= 0) return
+    await this.init.docs.flush(stateDocId(agentId), { minReplicas: replicas, ...(options.signal != null ? { signal: options.signal } : {}) })
+  }
+
+  async stop (): Promise<void> {
+    await Promise.allSettled([...this.activating.values()].map(async a => { await a.done }))
+    await this.host.stop()
+  }
+}

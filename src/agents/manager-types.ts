@@ -1,0 +1,68 @@
+/**
+ * What the DistributedAgentManager needs from the other components, as narrow interfaces (the
+ * real NetworkManager, MessageBroker, ConsensusManager and DocReplicator fit them), and its events.
+ */
+import type { KvEntry, KvTxn, KvTxnResult, KvWriteOptions } from '../consensus/index.ts'
+import type { Member, NetworkEvents, NodeRecord } from '../network/index.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import type { LeaseKv } from './node-lease.ts'
+
+export interface ManagerNetwork {
+  readonly peerId: string
+  members: () => Member[]
+  member: (peerId: string) => Member | undefined
+  localRecord: () => NodeRecord
+  setExtension: (key: string, value: unknown) => void
+  setHidden: (hidden: boolean) => void
+  handleNodeFailure: (nodeId: string, options?: AbortOptions) => Promise<'alive' | 'suspect' | 'failed'>
+  addEventListener: <K extends keyof NetworkEvents>(type: K, listener: (evt: NetworkEvents[K]) => void) => void
+  removeEventListener: <K extends keyof NetworkEvents>(type: K, listener: (evt: NetworkEvents[K]) => void) => void
+}
+
+export interface ManagerKv extends LeaseKv {
+  get: (key: string, options?: AbortOptions) => Promise<KvEntry | undefined>
+  range: (prefix: string, options?: AbortOptions & { limit?: number }) => Promise<{ kvs: KvEntry[], more: boolean, revision: number }>
+  txn: (t: KvTxn, options?: KvWriteOptions) => Promise<KvTxnResult>
+}
+
+export interface ManagerConsensus {
+  readonly kv: ManagerKv
+  status: () => { role: string, leader: string | null, commitIndex: number }
+  addEventListener: (type: 'leader:changed', listener: (evt: CustomEvent<{ leader: string | null, term: number }>) => void) => void
+  removeEventListener: (type: 'leader:changed', listener: (evt: CustomEvent<{ leader: string | null, term: number }>) => void) => void
+}
+
+/** a message as the broker hands it to handlers (the parts used here) */
+export interface InboundMessage {
+  id: string
+  from: string
+  target?: { kind: 'agent' | 'peer', id: string }
+  traceparent: string
+  data: unknown
+}
+
+export interface ManagerBroker {
+  setResolver: (resolver: ((agentId: string, options?: AbortOptions) => Promise<string | undefined>) | undefined) => void
+  setRequestHandler: (handler: ((req: any, options: AbortOptions) => unknown) | undefined) => void // eslint-disable-line @typescript-eslint/no-explicit-any
+  setMessageHandler: (handler: ((msg: any) => void | Promise<void>) | undefined) => void // eslint-disable-line @typescript-eslint/no-explicit-any
+  request: (target: string | { kind: 'agent' | 'peer', id: string }, message: unknown, options?: AbortOptions & { timeoutMs?: number, traceparent?: string }) => Promise<unknown>
+  send: (target: string | { kind: 'agent' | 'peer', id: string }, message: unknown, options?: AbortOptions & { traceparent?: string }) => Promise<unknown>
+  publishMessage: (topic: string, message: unknown, options?: AbortOptions & { traceparent?: string }) => Promise<unknown>
+  subscribe: (topic: string, handler: (msg: any) => void) => () => void // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** one agent as the API shows it */
+export interface AgentInfo {
+  id: string
+  kind: string
+  node: string
+  epoch: number
+  status: string
+}
+
+export interface AgentManagerEvents {
+  'agent:deployed': CustomEvent<AgentInfo>
+  'agent:migrated': CustomEvent<AgentInfo & { from: string, ms: number }>
+  'agent:recovered': CustomEvent<AgentInfo & { from: string }>
+  'agent:failed': CustomEvent<{ id: string, action: 'restarted' | 'quarantined', restarts: number, error: string }>
+}

@@ -1,0 +1,462 @@
+/**
+ * DistributedAgentManager: agents across the mesh.
+ *
+ * - Placement records live in the Raft KV store (`agents/<id>`), changed only by compare-and-swap
+ *   on the record's revision and fenced by the new epoch (a Raft commit index, so epochs only grow
+ *   and a write under an older one is refused with StaleEpochError).
+ * - A peer runs agents only while its node lease (Raft, renewed every 400 ms, 2 s ttl) is valid.
+ * - The broker resolves agents through a cached directory (updated by notices on the placements
+ *   topic, by hints sent with NotOwner refusals and by linearizable reads); inbound requests go to
+ *   the local AgentHost, whose replies wait for the state's write concern.
+ * - Migration (`migrateAgent`) and failure recovery (`handleNodeFailure`, by the Raft leader) are
+ *   in migration.ts and recovery.ts.
+ */
+import { TypedEventEmitter } from 'main-event'
+import { ConflictError, InvalidArgumentError, NotFoundError, NotOwnerError, describeError } from '../errors.ts'
+import type { Telemetry } from '../monitoring/types.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import { linkSignals } from '../util/abort.ts'
+import { systemClock } from '../util/clock.ts'
+import type { Clock, TimerHandle } from '../util/clock.ts'
+import { componentLogger } from '../util/logger.ts'
+import type { Logger } from '../util/logger.ts'
+import type { MailboxOptions } from './activation.ts'
+import {
+  PLACEMENT_PREFIX, PLACEMENT_RANGE_LIMIT, PLACEMENT_TOPIC, RECONCILE_INTERVAL_MS, REPLACEMENT_RECHECK_MS, REPLACEMENT_WAIT_MS,
+  WRITE_CONCERN_REPLICAS
+} from './constants.ts'
+import { decodeControl, encodeControl, isControl } from './control.ts'
+import type { ControlMessage } from './control.ts'
+import { KindRegistry, validateAgentId } from './define.ts'
+import { PlacementCache, decodePlacement, encodePlacement, placementKey } from './directory.ts'
+import type { Placement } from './directory.ts'
+import type { NodeCapacity } from './ledger.ts'
+import type { LlmClient } from './llm-types.ts'
+import { LocalAgents } from './local-agents.ts'
+import type { AgentDocs } from './local-agents.ts'
+import { migrateOut } from './migration.ts'
+import { NodeLease } from './node-lease.ts'
+import { Placer } from './placer.ts'
+import { Recovery } from './recovery.ts'
+import type { AgentInfo, AgentManagerEvents, InboundMessage, ManagerBroker, ManagerConsensus, ManagerNetwork } from './manager-types.ts'
+import type { AgentAddress, AgentKind, AgentServices, DeployedAgent, DeploySpec, JsonObject, JsonValue, ServiceCallOptions } from './types.ts'
+
+export interface AgentManagerComponents {
+  network: ManagerNetwork
+  broker: ManagerBroker
+  consensus: ManagerConsensus
+  docs: AgentDocs
+  llm: LlmClient
+  telemetry?: Telemetry
+  clock?: Clock
+}
+
+export interface AgentManagerInit {
+  kinds: Iterable<AgentKind>
+  /** what this peer offers agents (default: its capabilities) */
+  capacity: NodeCapacity
+  /** other peers that must hold a turn's state before its reply (default 1; fewer if fewer are around) */
+  writeConcern?: number
+  mailbox?: MailboxOptions
+  /** node lease timing (tests) */
+  leaseTtlMs?: number
+  leaseRenewMs?: number
+}
+
+export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvents> implements AgentServices {
+  readonly peerId: string
+  readonly kinds: KindRegistry
+  readonly cache = new PlacementCache()
+  readonly local: LocalAgents
+  readonly lease: NodeLease
+  readonly components: AgentManagerComponents
+  readonly clock: Clock
+  readonly log: Logger
+  readonly placer: Placer
+  private readonly init: AgentManagerInit
+  private readonly recovery: Recovery
+  private started = false
+  private timer?: TimerHandle
+  private unsubscribe?: () => void
+  readonly migrating = new Set<string>()
+
+  constructor (components: AgentManagerComponents, init: AgentManagerInit) {
+    super()
+    this.components = components
+    this.init = init
+    this.peerId = components.network.peerId
+    this.clock = components.clock ?? systemClock
+    this.log = componentLogger('agents:manager')
+    this.kinds = new KindRegistry(init.kinds)
+    this.lease = new NodeLease({
+      kv: components.consensus.kv,
+      clock: this.clock,
+      log: componentLogger('agents:lease'),
+      ...(init.leaseTtlMs != null ? { ttlMs: init.leaseTtlMs } : {}),
+      ...(init.leaseRenewMs != null ? { renewMs: init.leaseRenewMs } : {})
+    })
+    this.local = new LocalAgents({
+      nodeId: this.peerId,
+      kinds: this.kinds.names().map(k => this.kinds.get(k) as AgentKind),
+      capacity: init.capacity,
+      services: this,
+      llm: components.llm,
+      docs: components.docs,
+      writeConcern: () => this.writeConcern(),
+      mayServe: () => this.lease.valid(),
+      clock: this.clock,
+      log: this.log,
+      ...(components.telemetry != null ? { telemetry: components.telemetry } : {}),
+      ...(init.mailbox != null ? { mailbox: init.mailbox } : {})
+    })
+    this.placer = new Placer(this)
+    this.recovery = new Recovery(this)
+  }
+
+  get host () { return this.local.host }
+
+  start (): void {
+    if (this.started) return
+    this.started = true
+    const { network, broker, consensus } = this.components
+    const ext = this.local.host.recordExt()
+    network.setExtension('kinds', ext.kinds)
+    if (ext.maxAgents != null) network.setExtension('maxAgents', ext.maxAgents)
+    broker.setResolver(this.resolve)
+    broker.setRequestHandler(this.onRequest)
+    broker.setMessageHandler(this.onMessage)
+    this.unsubscribe = broker.subscribe(PLACEMENT_TOPIC, (msg: { data: unknown, from: string }) => {
+      try { this.learn(decodePlacement(msg.data)) } catch (err) { this.log('bad placement notice from %s: %s', msg.from, describeError(err).message) }
+    })
+    network.addEventListener('node:failed', this.onNodeFailed)
+    consensus.addEventListener('leader:changed', this.onLeaderChanged)
+    this.lease.addEventListener('lease:lost', this.onLeaseLost)
+    this.lease.addEventListener('lease:granted', this.onLeaseGranted)
+    this.lease.start()
+    this.timer = this.clock.setInterval(() => { void this.recovery.reconcile() }, RECONCILE_INTERVAL_MS)
+  }
+
+  async stop (): Promise<void> {
+    if (!this.started) return
+    this.started = false
+    const { network, broker, consensus } = this.components
+    this.clock.clearInterval(this.timer)
+    this.unsubscribe?.()
+    network.removeEventListener('node:failed', this.onNodeFailed)
+    consensus.removeEventListener('leader:changed', this.onLeaderChanged)
+    this.lease.removeEventListener('lease:lost', this.onLeaseLost)
+    this.lease.removeEventListener('lease:granted', this.onLeaseGranted)
+    broker.setResolver(undefined)
+    broker.setRequestHandler(undefined)
+    broker.setMessageHandler(undefined)
+    await this.local.stop()
+    await this.lease.stop()
+  }
+
+  // ------------------------------------------------------------------ the seed's API
+
+  /** places and starts an agent: ConflictError if the id exists, CapacityError if nothing fits */
+  async deployAgent (agentId: string, spec: DeploySpec, options: AbortOptions = {}): Promise<DeployedAgent> {
+    validateAgentId(agentId)
+    if (spec == null || typeof spec.kind !== 'string') throw new InvalidArgumentError('deployAgent needs { kind }')
+    const kind = this.kinds.get(spec.kind)
+    if (kind == null) throw new NotFoundError(`agent kind ${spec.kind} is not bundled on ${this.peerId}`)
+    if (spec.config != null && (typeof spec.config !== 'object' || Array.isArray(spec.config))) throw new InvalidArgumentError('config must be an object')
+    const p = await this.placer.deploy(agentId, kind, spec, options)
+    this.safeDispatchEvent('agent:deployed', { detail: info(p) })
+    return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch }
+  }
+
+  /** moves an agent to `target` live: no queued message lost, none handled twice */
+  async migrateAgent (agentId: string, target: string, options: AbortOptions = {}): Promise<DeployedAgent> {
+    validateAgentId(agentId)
+    if (typeof target !== 'string' || target.length === 0) throw new InvalidArgumentError('migrateAgent needs a target peer id')
+    const p = await this.read(agentId, options)
+    if (p == null) throw new NotFoundError(`no agent ${agentId}`)
+    if (p.node === target) return describe(p)
+    this.placer.checkTarget(p, target)
+    const owner = this.components.network.member(p.node)
+    let moved: Placement
+    if (p.node === this.peerId) {
+      moved = await migrateOut(this, p, target, options)
+    } else if (owner == null || owner.status === 'failed') {
+      moved = await this.recovery.reassign(p, { target, reason: 'migration from a failed peer' }, options)
+    } else {
+      const reply = await this.components.broker.request({ kind: 'peer', id: p.node }, encodeControl({ op: 'migrate', id: agentId, node: target }), options)
+      moved = decodePlacement(reply)
+      this.learn(moved)
+    }
+    return describe(moved)
+  }
+
+  /** the leader re-places the agents of a failed peer (epoch + 1 each); others probe the peer */
+  async handleNodeFailure (nodeId: string, options: AbortOptions = {}): Promise<DeployedAgent[]> {
+    const status = nodeId === this.peerId ? 'alive' : await this.components.network.handleNodeFailure(nodeId, options)
+    if (status !== 'failed') return []
+    return (await this.recovery.reassignFrom(nodeId, options)).map(describe)
+  }
+
+  /** restarts a failed activation here with backoff; quarantines it after too many failures */
+  async handleAgentFailure (agentId: string, options: AbortOptions = {}): Promise<{ id: string, action: 'restarted' | 'quarantined' | 'none', restarts: number }> {
+    return await this.recovery.restart(agentId, options)
+  }
+
+  /** forces the agent's state out: flush to the write concern on the owner, catch-up elsewhere */
+  async syncAgentState (agentId: string, options: AbortOptions = {}): Promise<{ id: string, node: string, holders: number }> {
+    const p = await this.read(agentId, options)
+    if (p == null) throw new NotFoundError(`no agent ${agentId}`)
+    const docs = this.components.docs
+    const docId = `agent/${agentId}`
+    if (this.local.epochOf(agentId) != null) {
+      await docs.flush(docId, { minReplicas: Math.max(1, this.writeConcern()), ...(options.signal != null ? { signal: options.signal } : {}) })
+    } else {
+      const doc = await docs.replicateState(docId, { ...(options.signal != null ? { signal: options.signal } : {}), syncFrom: [p.node] })
+      await docs.flush(doc, { minReplicas: 0, ...(options.signal != null ? { signal: options.signal } : {}) })
+    }
+    return { id: agentId, node: p.node, holders: 1 + this.writeConcern() }
+  }
+
+  // ------------------------------------------------------------------ reads
+
+  /** every placement (linearizable) */
+  async listAgents (options: AbortOptions = {}): Promise<AgentInfo[]> {
+    const r = await this.components.consensus.kv.range(PLACEMENT_PREFIX, { limit: PLACEMENT_RANGE_LIMIT, ...options })
+    const out: Placement[] = []
+    for (const kv of r.kvs) {
+      try { out.push(decodePlacement(kv.value, kv.revision)) } catch (err) { this.log.error('bad placement record %s: %s', kv.key, describeError(err).message) }
+    }
+    this.cache.replaceAll(out)
+    return out.map(info)
+  }
+
+  /** one placement (linearizable); NotFoundError if unknown */
+  async getAgent (agentId: string, options: AbortOptions = {}): Promise<AgentInfo> {
+    const p = await this.read(agentId, options)
+    if (p == null) throw new NotFoundError(`no agent ${agentId}`)
+    return info(p)
+  }
+
+  /** the agent's state as JSON, read from its owner */
+  async agentState (agentId: string, options: AbortOptions = {}): Promise<Record<string, unknown>> {
+    const here = this.local.stateOf(agentId)
+    if (here != null) return here
+    const p = await this.read(agentId, options)
+    if (p == null) throw new NotFoundError(`no agent ${agentId}`)
+    return await this.components.broker.request({ kind: 'peer', id: p.node }, encodeControl({ op: 'state', id: agentId }), options) as Record<string, unknown>
+  }
+
+  /** an RPC to an agent wherever it lives (what POST /agents/:id/messages does) */
+  async call (agentId: string, message: JsonValue, options: AbortOptions & { timeoutMs?: number } = {}): Promise<JsonValue> {
+    return await this.components.broker.request(agentId, message, options) as JsonValue
+  }
+
+  /** the placement in Raft (linearizable), cached; undefined when there is none */
+  async read (agentId: string, options: AbortOptions = {}): Promise<Placement | undefined> {
+    const kv = await this.components.consensus.kv.get(placementKey(agentId), options)
+    if (kv == null) { this.cache.forget(agentId); return undefined }
+    const p = decodePlacement(kv.value, kv.revision)
+    this.learn(p)
+    return p
+  }
+
+  /** a tab going hidden hands its agents to visible peers */
+  async setHidden (hidden: boolean, options: AbortOptions = {}): Promise<void> {
+    this.components.network.setHidden(hidden)
+    if (hidden) await this.placer.rebalanceAway(options)
+  }
+
+  // ------------------------------------------------------------------ AgentServices
+
+  async send (from: AgentAddress, to: string, message: JsonValue, options: ServiceCallOptions = {}): Promise<void> {
+    await this.components.broker.send(to, message, { ...(options.signal != null ? { signal: options.signal } : {}), ...(options.traceparent != null ? { traceparent: options.traceparent } : {}) })
+  }
+
+  async request (from: AgentAddress, to: string, message: JsonValue, options: ServiceCallOptions = {}): Promise<JsonValue> {
+    return await this.components.broker.request(to, message, options) as JsonValue
+  }
+
+  async publish (from: AgentAddress, topic: string, message: JsonValue, options: ServiceCallOptions = {}): Promise<void> {
+    await this.components.broker.publishMessage(topic, message, options)
+  }
+
+  async deploy (from: AgentAddress, agentId: string, spec: DeploySpec, options: ServiceCallOptions = {}): Promise<DeployedAgent> {
+    return await this.deployAgent(agentId, spec, options.signal != null ? { signal: options.signal } : {})
+  }
+
+  // ------------------------------------------------------------------ internals shared with migration/recovery/placer
+
+  /** peers besides this one that must hold a turn's changes: the write concern, if that many are around */
+  writeConcern (): number {
+    const others = this.components.network.members().filter(m => m.status !== 'failed' && m.peerId !== this.peerId).length
+    return Math.min(this.init.writeConcern ?? WRITE_CONCERN_REPLICAS, others)
+  }
+
+  /** a fresh epoch: the commit index, which is past every epoch already applied here */
+  nextEpoch (): number {
+    return this.components.consensus.status().commitIndex
+  }
+
+  /**
+   * replaces a placement with a compare-and-swap on its revision, fenced by the new epoch;
+   * ConflictError if it changed meanwhile
+   */
+  async writePlacement (prev: Placement | undefined, next: Placement, options: AbortOptions = {}): Promise<Placement> {
+    const key = placementKey(next.id)
+    const r = await this.components.consensus.kv.txn({
+      compare: [prev == null ? { key, target: 'createRevision', op: '==', value: 0 } : { key, target: 'modRevision', op: '==', value: prev.revision ?? 0 }],
+      success: [{ type: 'put', key, value: encodePlacement(next) }],
+      failure: [{ type: 'get', key }]
+    }, { ...options, fence: { key, token: next.epoch } })
+    if (!r.succeeded) {
+      const cur = r.responses[0]
+      if (cur?.type === 'get' && cur.kv != null) this.learn(decodePlacement(cur.kv.value, cur.kv.revision))
+      throw new ConflictError(prev == null ? `agent ${next.id} exists` : `agent ${next.id} was changed meanwhile`)
+    }
+    const written = { ...next, revision: r.revision }
+    this.learn(written)
+    this.announce(written)
+    return written
+  }
+
+  async deletePlacement (p: Placement, options: AbortOptions = {}): Promise<void> {
+    const key = placementKey(p.id)
+    await this.components.consensus.kv.txn({
+      compare: [{ key, target: 'modRevision', op: '==', value: p.revision ?? 0 }],
+      success: [{ type: 'delete', key }]
+    }, options)
+    this.cache.forget(p.id)
+  }
+
+  /** tells every peer's routing cache (best effort) */
+  announce (p: Placement): void {
+    this.components.broker.publishMessage(PLACEMENT_TOPIC, encodePlacement(p) as unknown as JsonObject).catch((err: unknown) => {
+      this.log('placement notice for %s not published: %s', p.id, describeError(err).message)
+    })
+  }
+
+  /** asks `node` to run `p` (or runs it here) */
+  async activateOn (p: Placement, options: AbortOptions & { fresh?: boolean, syncFrom?: string[] } = {}): Promise<void> {
+    if (p.node === this.peerId) { await this.local.activate(p, options); return }
+    await this.components.broker.request({ kind: 'peer', id: p.node },
+      encodeControl({ op: 'activate', id: p.id, epoch: p.epoch, syncFrom: options.syncFrom ?? [], ...(options.fresh === true ? { fresh: true } : {}) }), options)
+  }
+
+  /** a placement seen (read, written, announced): cache it and stop a local activation it supersedes */
+  learn (p: Placement): void {
+    if (!this.cache.offer(p)) return
+    const mine = this.local.epochOf(p.id)
+    if (mine != null && mine < p.epoch && p.node !== this.peerId && !this.migrating.has(p.id)) {
+      void this.local.surrender(p.id, `placed on ${p.node} under epoch ${p.epoch}`).catch(() => {})
+    }
+  }
+
+  // ------------------------------------------------------------------ routing
+
+  /** the broker's resolver: the cached owner; a failed owner's agent waits for its replacement */
+  private readonly resolve = async (agentId: string, options: AbortOptions = {}): Promise<string | undefined> => {
+    let p = this.cache.get(agentId) ?? await this.read(agentId, options)
+    if (p == null) return undefined
+    if (!this.ownerFailed(p)) return p.node
+    const linked = linkSignals([options.signal], REPLACEMENT_WAIT_MS, this.clock)
+    try {
+      while (p != null && this.ownerFailed(p)) {
+        const recheck = linkSignals([linked.signal], REPLACEMENT_RECHECK_MS, this.clock)
+        try {
+          p = await this.cache.nextChange(agentId, { signal: recheck.signal })
+        } catch (err) {
+          if (linked.signal.aborted) throw err
+          p = await this.read(agentId, { signal: linked.signal })
+        } finally {
+          recheck.dispose()
+        }
+      }
+      return p?.node
+    } finally {
+      linked.dispose()
+    }
+  }
+
+  private ownerFailed (p: Placement): boolean {
+    if (p.node === this.peerId) return false
+    return this.components.network.member(p.node)?.status === 'failed'
+  }
+
+  private readonly onRequest = async (req: InboundMessage, options: AbortOptions): Promise<unknown> => {
+    if (req.target?.kind === 'agent') return await this.serve(req, options)
+    if (isControl(req.data)) return await this.control(decodeControl(req.data), req.from, options)
+    throw new NotFoundError('this peer answers agent requests and agents control messages only')
+  }
+
+  private readonly onMessage = async (msg: InboundMessage): Promise<void> => {
+    if (msg.target?.kind !== 'agent') throw new NotFoundError('this peer takes direct messages for agents only')
+    await this.serve(msg, {})
+  }
+
+  private async serve (req: InboundMessage, options: AbortOptions): Promise<unknown> {
+    const agentId = req.target!.id
+    const post = { id: req.id, traceparent: req.traceparent, ...(options.signal != null ? { signal: options.signal } : {}) }
+    if (this.local.epochOf(agentId) != null || this.local.isActivating(agentId)) return await this.local.deliver(agentId, req.data as JsonValue, post)
+    // not here: maybe placed here and not started yet (restart, lost lease), else the sender's cache is stale
+    const p = await this.read(agentId, options)
+    if (p == null) throw new NotFoundError(`no agent ${agentId}`)
+    if (p.node === this.peerId) throw new NotOwnerError(`agent ${agentId} is placed on ${this.peerId} but not started yet`)
+    if (req.from !== this.peerId) {
+      this.components.broker.request({ kind: 'peer', id: req.from }, encodeControl({ op: 'placement', placement: p }), { timeoutMs: 2000 })
+        .catch(() => {})
+    }
+    throw new NotOwnerError(`agent ${agentId} runs on ${p.node}, not ${this.peerId}`)
+  }
+
+  private async control (m: ControlMessage, from: string, options: AbortOptions): Promise<unknown> {
+    switch (m.op) {
+      case 'placement':
+        this.learn(m.placement)
+        return null
+      case 'state': {
+        const state = this.local.stateOf(m.id)
+        if (state == null) throw new NotOwnerError(`agent ${m.id} is not active on ${this.peerId}`)
+        return state
+      }
+      case 'migrate': {
+        const p = await this.read(m.id, options)
+        if (p == null) throw new NotFoundError(`no agent ${m.id}`)
+        if (p.node !== this.peerId) throw new NotOwnerError(`agent ${m.id} runs on ${p.node}`)
+        return encodePlacement(await migrateOut(this, p, m.node, options))
+      }
+      case 'activate': {
+        const p = await this.read(m.id, options)
+        if (p == null) throw new NotFoundError(`no agent ${m.id}`)
+        if (p.node !== this.peerId || p.epoch !== m.epoch) throw new NotOwnerError(`agent ${m.id} is placed on ${p.node} under epoch ${p.epoch}`)
+        this.log('activating %s under epoch %d at the request of %s', m.id, m.epoch, from)
+        await this.local.activate(p, { ...options, fresh: m.fresh === true, syncFrom: m.syncFrom })
+        return null
+      }
+    }
+  }
+
+  private readonly onNodeFailed = (evt: CustomEvent<{ peerId: string }>): void => {
+    const failed = evt.detail.peerId
+    void this.recovery.reassignFrom(failed).catch(err => { this.log.error('re-placing the agents of %s failed: %s', failed, describeError(err).message) })
+  }
+
+  private readonly onLeaderChanged = (): void => {
+    void this.recovery.reconcile()
+  }
+
+  private readonly onLeaseLost = (): void => {
+    // the store no longer knows our lease: whatever we run may be re-placed; stop it all
+    for (const a of this.local.host.list()) void this.local.surrender(a.id, 'node lease lost').catch(() => {})
+  }
+
+  private readonly onLeaseGranted = (): void => {
+    void this.recovery.reconcile()
+  }
+}
+
+function info (p: Placement): AgentInfo {
+  return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch, status: p.status }
+}
+
+function describe (p: Placement): DeployedAgent {
+  return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch }
+}

@@ -1,0 +1,74 @@
+/**
+ * A planned, live move of an agent this peer owns to `target`:
+ *
+ * 1. pause the mailbox (the running turn finishes; new messages queue here);
+ * 2. flush the state to the write concern;
+ * 3. move the lease: cas on the placement's revision, fenced by a new epoch;
+ * 4. the target activates from the replicated state, caught up from this peer first;
+ * 5. stop here, taking the queued messages, and forward them to the target, settling each
+ *    caller with the target's reply.
+ *
+ * A message is either handled here before step 1 ends or queued and handled by the target: none
+ * is lost or handled twice. If the target cannot activate, the lease comes back here (a newer
+ * epoch again) and the mailbox resumes.
+ */
+import { ConflictError, describeError } from '../errors.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import type { Placement } from './directory.ts'
+import type { DrainedMessage } from './mailbox.ts'
+import type { JsonValue } from './types.ts'
+import { stateDocId } from './local-agents.ts'
+import type { DistributedAgentManager } from './manager.ts'
+
+export async function migrateOut (m: DistributedAgentManager, p: Placement, target: string, options: AbortOptions = {}): Promise<Placement> {
+  const started = m.clock.monotonic()
+  const activation = m.local.activation(p.id)
+  if (activation == null) {
+    // placed here but not running (e.g. never claimed after a restart): a plain move
+    const moved = await m.writePlacement(p, { ...p, node: target, epoch: m.nextEpoch(), status: 'active' }, options)
+    await m.activateOn(moved, { ...options, syncFrom: [m.peerId] })
+    return moved
+  }
+  if (m.migrating.has(p.id)) throw new ConflictError(`agent ${p.id} is already migrating`)
+  m.migrating.add(p.id)
+  try {
+    await activation.mailbox.pause(options)
+    let moved: Placement
+    try {
+      const concern = m.writeConcern()
+      if (concern > 0) await m.components.docs.flush(stateDocId(p.id), { minReplicas: concern, ...(options.signal != null ? { signal: options.signal } : {}) })
+      moved = await m.writePlacement(p, { ...p, node: target, epoch: m.nextEpoch(), status: 'active' }, options)
+    } catch (err) {
+      activation.mailbox.resume()
+      throw err
+    }
+    try {
+      await m.activateOn(moved, { ...options, syncFrom: [m.peerId] })
+    } catch (err) {
+      m.log.error('migration of %s to %s failed (%s): taking it back', p.id, target, describeError(err).message)
+      const back = await m.writePlacement(moved, { ...moved, node: m.peerId, epoch: m.nextEpoch() })
+      // the paused activation runs under the old epoch: start it again under the new one and hand it what queued
+      const queued = await m.local.deactivate(p.id, { drain: true })
+      m.migrating.delete(p.id)
+      await m.local.activate(back)
+      forward(m, p.id, queued)
+      throw err
+    }
+    const drained = await m.local.deactivate(p.id, { drain: true })
+    forward(m, p.id, drained)
+    const ms = m.clock.monotonic() - started
+    m.log('migrated %s to %s under epoch %d in %d ms (%d queued messages forwarded)', p.id, target, moved.epoch, Math.round(ms), drained.length)
+    m.safeDispatchEvent('agent:migrated', { detail: { id: moved.id, kind: moved.kind, node: moved.node, epoch: moved.epoch, status: moved.status, from: m.peerId, ms } })
+    return moved
+  } finally {
+    m.migrating.delete(p.id)
+  }
+}
+
+/** hands queued messages to wherever the agent runs now; each caller is settled with that reply */
+function forward (m: DistributedAgentManager, agentId: string, drained: DrainedMessage[]): void {
+  for (const d of drained) {
+    m.components.broker.request(agentId, d.message, { ...(d.traceparent != null ? { traceparent: d.traceparent } : {}) })
+      .then(reply => { d.resolve(reply as JsonValue) }, d.reject)
+  }
+}

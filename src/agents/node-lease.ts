@@ -1,0 +1,157 @@
+/**
+ * This peer's lease in Raft: the credential under which it runs agents. Granted once, renewed
+ * (keepAlive) every NODE_LEASE_RENEW_MS. The peer counts it valid until the send time of its last
+ * successful renewal plus the ttl minus a safety margin, which always ends before the state
+ * machine could expire it (the state machine counts from the renewal's own, later, timestamp). A
+ * peer that cannot renew (partitioned from the majority, or its lease expired or was revoked)
+ * stops serving when that time passes: `lease:lapsed`; a lease the store no longer knows is
+ * `lease:lost` and a new one is granted.
+ */
+import { TypedEventEmitter } from 'main-event'
+import { describeError } from '../errors.ts'
+import { linkSignals } from '../util/abort.ts'
+import type { Clock, TimerHandle } from '../util/clock.ts'
+import type { Logger } from '../util/logger.ts'
+import { NODE_LEASE_RENEW_MS, NODE_LEASE_SAFETY_MS, NODE_LEASE_TTL_MS } from './constants.ts'
+
+/** the part of ConsensusKv the lease uses */
+export interface LeaseKv {
+  grantLease: (ttlMs: number, options?: { signal?: AbortSignal }) => Promise<{ id: number, ttlMs: number, expiresAtMs: number }>
+  keepAlive: (lease: number, options?: { signal?: AbortSignal }) => Promise<{ id: number, ttlMs: number, expiresAtMs: number }>
+  revoke: (lease: number, options?: { signal?: AbortSignal }) => Promise<unknown>
+}
+
+export interface NodeLeaseEvents {
+  'lease:granted': CustomEvent<{ lease: number }>
+  'lease:lapsed': CustomEvent<{ lease: number }>
+  'lease:lost': CustomEvent<{ lease: number, reason: string }>
+}
+
+export interface NodeLeaseInit {
+  kv: LeaseKv
+  clock: Clock
+  log: Logger
+  ttlMs?: number
+  renewMs?: number
+  safetyMs?: number
+}
+
+export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
+  private readonly kv: LeaseKv
+  private readonly clock: Clock
+  private readonly log: Logger
+  private readonly ttlMs: number
+  private readonly renewMs: number
+  private readonly safetyMs: number
+  private leaseId = 0
+  /** monotonic time until which this peer may serve */
+  private validUntil = 0
+  private timer?: TimerHandle
+  private lapseTimer?: TimerHandle
+  private renewing = false
+  private running = false
+  private readonly stopController = new AbortController()
+
+  constructor (init: NodeLeaseInit) {
+    super()
+    this.kv = init.kv
+    this.clock = init.clock
+    this.log = init.log
+    this.ttlMs = init.ttlMs ?? NODE_LEASE_TTL_MS
+    this.renewMs = init.renewMs ?? NODE_LEASE_RENEW_MS
+    this.safetyMs = init.safetyMs ?? NODE_LEASE_SAFETY_MS
+  }
+
+  /** the lease id (0 before the first grant) */
+  get id (): number { return this.leaseId }
+
+  /** this peer may serve its agents now */
+  valid (): boolean {
+    return this.leaseId !== 0 && this.clock.monotonic() < this.validUntil
+  }
+
+  start (): void {
+    if (this.running) return
+    this.running = true
+    this.timer = this.clock.setInterval(() => { void this.renew() }, this.renewMs)
+    void this.renew()
+  }
+
+  /** stops renewing and gives the lease back (best effort) */
+  async stop (): Promise<void> {
+    if (!this.running) return
+    this.running = false
+    this.clock.clearInterval(this.timer)
+    this.clock.clearTimeout(this.lapseTimer)
+    this.stopController.abort()
+    const id = this.leaseId
+    this.leaseId = 0
+    this.validUntil = 0
+    if (id !== 0) {
+      await this.kv.revoke(id, { signal: AbortSignal.timeout(1000) }).catch(() => {})
+    }
+  }
+
+  /** waits until the lease is valid (first grant) or the signal fires */
+  async ready (signal?: AbortSignal): Promise<void> {
+    while (!this.valid()) {
+      if (signal?.aborted === true) throw signal.reason
+      await new Promise<void>(resolve => {
+        const done = (): void => { this.removeEventListener('lease:granted', done); this.clock.clearTimeout(t); resolve() }
+        const t = this.clock.setTimeout(done, 50)
+        this.addEventListener('lease:granted', done)
+      })
+    }
+  }
+
+  /** one renewal (or the first grant); never throws */
+  async renew (): Promise<void> {
+    if (!this.running || this.renewing) return
+    this.renewing = true
+    const sentAt = this.clock.monotonic()
+    const linked = linkSignals([this.stopController.signal], this.ttlMs, this.clock)
+    const signal = linked.signal
+    try {
+      if (this.leaseId === 0) {
+        const lease = await this.kv.grantLease(this.ttlMs, { signal })
+        if (!this.running) return
+        this.leaseId = lease.id
+        this.extend(sentAt)
+        this.log('granted node lease %d (%d ms)', lease.id, this.ttlMs)
+        this.safeDispatchEvent('lease:granted', { detail: { lease: lease.id } })
+      } else {
+        const id = this.leaseId
+        await this.kv.keepAlive(id, { signal })
+        if (this.running && id === this.leaseId) this.extend(sentAt)
+      }
+    } catch (err) {
+      if (!this.running) return
+      const { name, message } = describeError(err)
+      if (name === 'NotFoundError' && this.leaseId !== 0) {
+        const lost = this.leaseId
+        this.leaseId = 0
+        this.validUntil = 0
+        this.clock.clearTimeout(this.lapseTimer)
+        this.log.error('node lease %d is gone: %s', lost, message)
+        this.safeDispatchEvent('lease:lost', { detail: { lease: lost, reason: message } })
+      } else {
+        this.log('lease renewal failed: %s: %s', name, message)
+      }
+    } finally {
+      linked.dispose()
+      this.renewing = false
+    }
+  }
+
+  private extend (sentAt: number): void {
+    this.validUntil = Math.max(this.validUntil, sentAt + this.ttlMs - this.safetyMs)
+    this.clock.clearTimeout(this.lapseTimer)
+    const lease = this.leaseId
+    this.lapseTimer = this.clock.setTimeout(() => {
+      if (this.running && !this.valid() && this.leaseId === lease) {
+        this.log.error('node lease %d lapsed: no renewal reached the majority in time', lease)
+        this.safeDispatchEvent('lease:lapsed', { detail: { lease } })
+      }
+    }, Math.max(0, this.validUntil - this.clock.monotonic()) + 1)
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * Failure recovery.
+ *
+ * - `reassignFrom(node)`: on `node:failed`, the Raft leader re-places every agent of the failed
+ *   peer (a new epoch each, cas on the record) by placement, and asks each new owner to activate
+ *   from the replicated state. A peer is declared failed either by silence (2.2-2.4 s, longer than
+ *   a node lease, so it has stopped serving by then) or because its connections closed and it
+ *   refused a fresh dial (the process is gone).
+ * - `reconcile()` (every second, on leader change and on a new lease): the leader re-checks every
+ *   placement against the membership; every peer claims (epoch + 1) the agents placed on it that
+ *   it does not run, e.g. after a restart, once they have stayed so for a reconcile round.
+ * - `restart(id)`: handleAgentFailure: stop and start the activation here again from its
+ *   replicated state with exponential backoff; after MAX_AGENT_RESTARTS in a row it is
+ *   quarantined (placement status `quarantined`, not served), counted in monitoring.
+ */
+import { describeError } from '../errors.ts'
+import type { Counter } from '../monitoring/types.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import { AGENT_RESTART_BACKOFF_MS, MAX_AGENT_RESTARTS, MAX_PLACEMENT_ATTEMPTS } from './constants.ts'
+import type { Placement } from './directory.ts'
+import type { DistributedAgentManager } from './manager.ts'
+import type { AgentKind } from './types.ts'
+
+const noop: Counter = { inc: () => {} }
+
+export class Recovery {
+  private readonly m: DistributedAgentManager
+  private readonly inflight = new Map<string, Promise<Placement | undefined>>()
+  private readonly unclaimedSince = new Map<string, number>()
+  private readonly restarts = new Map<string, number>()
+  private reconciling = false
+  private readonly placements: Counter
+  private readonly failures: Counter
+
+  constructor (manager: DistributedAgentManager) {
+    this.m = manager
+    const metrics = manager.components.telemetry?.metrics
+    this.placements = metrics?.counter('agentmesh_agent_placements_total', { help: 'placements committed, by reason (recover, claim)', labelNames: ['reason'] }) ?? noop
+    this.failures = metrics?.counter('agentmesh_agent_failures_total', { help: 'agent activation failures handled, by action (restarted, quarantined)', labelNames: ['kind', 'action'] }) ?? noop
+  }
+
+  private isLeader (): boolean {
+    return this.m.components.consensus.status().role === 'leader'
+  }
+
+  /** the leader re-places the agents of `node`; [] elsewhere */
+  async reassignFrom (node: string, options: AbortOptions = {}): Promise<Placement[]> {
+    if (!this.isLeader() || node === this.m.peerId) return []
+    const all = await this.m.listAgents(options)
+    const mine = all.filter(a => a.node === node && a.status !== 'quarantined')
+    if (mine.length > 0) this.m.log('re-placing %d agents of failed peer %s', mine.length, node)
+    const moved = await Promise.all(mine.map(async a => {
+      const p = this.m.cache.get(a.id)
+      if (p == null) return undefined
+      return await this.reassign(p, { reason: `peer ${node} failed` }, options).catch(err => {
+        this.m.log.error('re-placing %s failed: %s', a.id, describeError(err).message)
+        return undefined
+      })
+    }))
+    return moved.filter((p): p is Placement => p != null)
+  }
+
+  /** re-places one agent away from its (failed) node, on `target` or the best candidate */
+  async reassign (p: Placement, how: { target?: string, reason: string }, options: AbortOptions = {}): Promise<Placement> {
+    const running = this.inflight.get(p.id)
+    if (running != null) {
+      const r = await running
+      if (r != null) return r
+    }
+    const job = this.reassignNow(p, how, options)
+    this.inflight.set(p.id, job)
+    try {
+      return await job
+    } finally {
+      this.inflight.delete(p.id)
+    }
+  }
+
+  private async reassignNow (p: Placement, how: { target?: string, reason: string }, options: AbortOptions): Promise<Placement> {
+    const from = p.node
+    const kind: Pick<AgentKind, 'kind' | 'requirements'> = this.m.kinds.get(p.kind) ?? { kind: p.kind, requirements: { cpu: 0, memoryMb: 0, tags: [] } }
+    const targets = how.target != null
+      ? [how.target]
+      : this.m.placer.rank(kind as AgentKind, { exclude: [from] }).slice(0, MAX_PLACEMENT_ATTEMPTS).map(c => c.peerId)
+    let current = p
+    let lastError: unknown
+    for (const target of targets) {
+      try {
+        current = await this.m.writePlacement(current, { ...current, node: target, epoch: this.m.nextEpoch(), status: 'active' }, options)
+        this.m.placer.noteReserved(target, kind as AgentKind)
+        this.placements.inc(1, { reason: 'recover' })
+        await this.m.activateOn(current, options)
+        this.m.log('re-placed %s from %s on %s under epoch %d (%s)', p.id, from, target, current.epoch, how.reason)
+        this.m.safeDispatchEvent('agent:recovered', { detail: { id: current.id, kind: current.kind, node: current.node, epoch: current.epoch, status: current.status, from } })
+        return current
+      } catch (err) {
+        lastError = err
+        this.m.log.error('re-placing %s on %s failed: %s', p.id, target, describeError(err).message)
+        if (describeError(err).name === 'ConflictError' || options.signal?.aborted === true) break
+      }
+    }
+    throw lastError instanceof Error ? lastError : new Error(`agent ${p.id} could not be re-placed`)
+  }
+
+  /** this peer takes up an agent placed on it that it does not run (a new epoch) */
+  async claim (p: Placement, options: AbortOptions = {}): Promise<Placement | undefined> {
+    if (!this.m.lease.valid() || this.inflight.has(p.id)) return undefined
+    const job = (async () => {
+      const claimed = await this.m.writePlacement(p, { ...p, epoch: this.m.nextEpoch(), status: 'active' }, options)
+      this.placements.inc(1, { reason: 'claim' })
+      await this.m.local.activate(claimed, options)
+      this.m.log('claimed %s under epoch %d', p.id, claimed.epoch)
+      return claimed
+    })()
+    this.inflight.set(p.id, job)
+    try {
+      return await job
+    } finally {
+      this.inflight.delete(p.id)
+    }
+  }
+
+  /** the periodic check; never throws */
+  async reconcile (): Promise<void> {
+    if (this.reconciling) return
+    this.reconciling = true
+    try {
+      if (this.m.components.consensus.status().leader == null) return
+      const all = await this.m.listAgents({ signal: AbortSignal.timeout(2000) })
+      const now = this.m.clock.monotonic()
+      const seen = new Set<string>()
+      const leader = this.isLeader()
+      for (const a of all) {
+        if (a.status === 'quarantined') continue
+        const p = this.m.cache.get(a.id)
+        if (p == null) continue
+        if (p.node === this.m.peerId) {
+          if (this.m.local.epochOf(p.id) != null || this.m.local.isActivating(p.id) || this.m.migrating.has(p.id)) continue
+          seen.add(p.id)
+          const since = this.unclaimedSince.get(p.id)
+          if (since == null) { this.unclaimedSince.set(p.id, now); continue }
+          if (now - since < 900) continue
+          this.unclaimedSince.delete(p.id)
+          this.claim(p).catch(err => { this.m.log.error('claiming %s failed: %s', p.id, describeError(err).message) })
+        } else if (leader && this.m.components.network.member(p.node)?.status === 'failed') {
+          this.reassign(p, { reason: `peer ${p.node} is failed` }).catch(err => { this.m.log.error('re-placing %s failed: %s', p.id, describeError(err).message) })
+        }
+      }
+      for (const id of [...this.unclaimedSince.keys()]) if (!seen.has(id)) this.unclaimedSince.delete(id)
+    } catch (err) {
+      this.m.log('reconcile skipped: %s', describeError(err).message)
+    } finally {
+      this.reconciling = false
+    }
+  }
+
+  /** handleAgentFailure: restart here with backoff, quarantine after too many */
+  async restart (agentId: string, options: AbortOptions = {}): Promise<{ id: string, action: 'restarted' | 'quarantined' | 'none', restarts: number }> {
+    const p = await this.m.read(agentId, options)
+    if (p == null || p.node !== this.m.peerId) return { id: agentId, action: 'none', restarts: this.restarts.get(agentId) ?? 0 }
+    const n = (this.restarts.get(agentId) ?? 0) + 1
+    this.restarts.set(agentId, n)
+    if (n > MAX_AGENT_RESTARTS) {
+      await this.m.writePlacement(p, { ...p, status: 'quarantined', epoch: this.m.nextEpoch() }, options)
+      await this.m.local.surrender(agentId, 'quarantined')
+      this.failures.inc(1, { kind: p.kind, action: 'quarantined' })
+      this.m.log.error('agent %s quarantined after %d restarts', agentId, n - 1)
+      this.m.safeDispatchEvent('agent:failed', { detail: { id: agentId, action: 'quarantined', restarts: n - 1, error: 'too many restarts' } })
+      return { id: agentId, action: 'quarantined', restarts: n - 1 }
+    }
+    const delay = AGENT_RESTART_BACKOFF_MS * 2 ** (n - 1)
+    await new Promise<void>(resolve => { this.m.clock.setTimeout(resolve, delay) })
+    const drained = await this.m.local.deactivate(agentId, { drain: true })
+    try {
+      await this.m.local.activate(p, options)
+      this.restarts.set(agentId, 0)
+    } finally {
+      for (const d of drained) {
+        this.m.local.deliver(agentId, d.message, { id: d.id, ...(d.traceparent != null ? { traceparent: d.traceparent } : {}) }).then(d.resolve, d.reject)
+      }
+    }
+    this.failures.inc(1, { kind: p.kind, action: 'restarted' })
+    this.m.safeDispatchEvent('agent:failed', { detail: { id: agentId, action: 'restarted', restarts: n, error: 'restarted by handleAgentFailure' } })
+    return { id: agentId, action: 'restarted', restarts: n }
+  }
+}
