@@ -208,9 +208,11 @@ export class MessageBroker {
       const seq = (this.topicSeqs.get(full) ?? 0) + 1
       this.topicSeqs.set(full, seq)
       const envelope = this.buildEnvelope('message', seq, encodePayload(message, options), span.traceparent())
-      const bytes = await this.encodeSigned(envelope)
-      // not synced: a crash may repeat a few seqs, which receivers still deliver (their ids are new)
-      await this.pubSeqStore?.put(encodeURIComponent(full), encoding.encode(e => { encoding.writeVarUint(e, seq) }), { sync: false })
+      const bytes = this.signing ? await this.encodeSigned(envelope) : encodeEnvelope(envelope)
+      // neither synced nor awaited (writes to one key apply in order): a crash may repeat a few
+      // seqs, which receivers still deliver (their ids are new)
+      this.pubSeqStore?.put(encodeURIComponent(full), encoding.encode(e => { encoding.writeVarUint(e, seq) }), { sync: false })
+        .catch((err: Error) => { this.log('publication counter of %s not stored: %s', full, err.message) })
       this.replay.remember(full, seq, bytes)
       const { recipients } = await this.components.libp2p.services.pubsub.publish(full, bytes)
       this.sent.inc(1, { kind: 'publication' })

@@ -17,25 +17,10 @@ import { LazyOtlpProcessor } from './otlp.ts'
 import { TRACE_FLAG_SAMPLED, isValidTraceId, randomHexId, tryParseTraceparent } from './traceparent.ts'
 import type { TraceParent } from './traceparent.ts'
 import type { Span, SpanKind, StartSpanOptions, Tracing } from './types.ts'
+import { RingSpan } from './ring-span.ts'
+import type { RingSink, SpanRecord } from './ring-span.ts'
 
-/** a finished span as kept in the ring and served by `GET /traces` */
-export interface SpanRecord {
-  traceId: string
-  spanId: string
-  parentSpanId?: string
-  name: string
-  /** the peer that recorded it */
-  peer: string
-  kind: SpanKind
-  /** start, ms since the epoch */
-  start: number
-  /** ms */
-  duration: number
-  attributes: Record<string, string | number | boolean>
-  status: 'unset' | 'ok' | 'error'
-  /** the status message of a failed span */
-  error?: string
-}
+export type { SpanRecord } from './ring-span.ts'
 
 export interface MeshTracerInit {
   peerId: string
@@ -177,12 +162,18 @@ export class MeshTracer implements Tracing {
   private provider?: BasicTracerProvider
   private tracer?: OtelTracer
   private enabled: boolean
+  /** spans only for the ring (no exporter): recorded without the SDK */
+  private readonly ringOnly: boolean
+  private readonly sink: RingSink
 
   constructor (init: MeshTracerInit) {
     this.init = init
     this.ids = new MeshIdGenerator(init.rng)
     this.ring = new SpanRing(init.spanRingSize ?? SPAN_RING_SIZE, init.peerId)
     this.enabled = init.tracing !== false
+    this.ringOnly = init.otlpEndpoint == null
+    const ring = this.ring
+    this.sink = { peer: init.peerId, add: (record) => { ring.add(record) } }
   }
 
   get tracingEnabled (): boolean { return this.enabled }
@@ -196,6 +187,10 @@ export class MeshTracer implements Tracing {
     const parent = this.parentOf(options.parent)
     if (!this.enabled) {
       return new UnrecordedSpan(parent?.traceId ?? randomHexId(this.init.rng, 16), randomHexId(this.init.rng, 8), parent?.flags ?? TRACE_FLAG_SAMPLED)
+    }
+    if (this.ringOnly) {
+      return new RingSpan(this.sink, name, options.kind ?? 'internal', parent?.traceId ?? this.ids.generateTraceId(), this.ids.generateSpanId(),
+        parent?.flags ?? TRACE_FLAG_SAMPLED, parent?.spanId, options.attributes)
     }
     const ctx = parent == null
       ? ROOT_CONTEXT
@@ -212,6 +207,7 @@ export class MeshTracer implements Tracing {
     if (traceId == null || traceId === '') return this.startSpan(operation, { ...options, parent: undefined })
     if (!isValidTraceId(traceId)) throw new InvalidArgumentError(`invalid trace id ${JSON.stringify(traceId)}: 32 lowercase hex digits, not all zero`)
     if (!this.enabled) return new UnrecordedSpan(traceId, randomHexId(this.init.rng, 8), TRACE_FLAG_SAMPLED)
+    if (this.ringOnly) return new RingSpan(this.sink, operation, options.kind ?? 'internal', traceId, this.ids.generateSpanId(), TRACE_FLAG_SAMPLED, undefined, options.attributes)
     this.otelTracer()
     this.ids.pinnedTraceId = traceId
     try {
@@ -240,7 +236,7 @@ export class MeshTracer implements Tracing {
 
   private parentOf (parent: string | Span | undefined): TraceParent | undefined {
     if (parent == null) return undefined
-    if (parent instanceof RecordedSpan || parent instanceof UnrecordedSpan) {
+    if (parent instanceof RecordedSpan || parent instanceof UnrecordedSpan || parent instanceof RingSpan) {
       return { traceId: parent.traceId, spanId: parent.spanId, flags: parent.flags }
     }
     const value = typeof parent === 'string' ? parent : parent.traceparent()
