@@ -1,0 +1,91 @@
+/**
+ * The seed's flow with real CLI processes (a relay and two Node peers with --data): A registers,
+ * B discovers A, X is deployed to A and Y to B, X and Y talk, A is SIGKILLed while increments
+ * stream in, X runs on B with every acknowledged increment there and none applied twice.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startProcess, getJson, waitUntil, type PeerProcess } from '../helpers/processes.ts'
+
+interface NodeView { peerId: string, status: string }
+interface AgentView { id: string, kind: string, node: string, epoch: number, status: string }
+
+async function post<T> (p: PeerProcess, path: string, body: unknown, timeoutMs = 10_000): Promise<{ status: number, json: T }> {
+  const res = await fetch(p.ready.http + path, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs)
+  })
+  return { status: res.status, json: await res.json() as T }
+}
+
+describe('agents across real processes: deploy, talk, SIGKILL the owner, recover', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'agentmesh-failover-'))
+  let relay: PeerProcess
+  let a: PeerProcess
+  let b: PeerProcess
+
+  before(async () => {
+    const mesh = ['--mesh', 'seed-flow', '--http-port', '0']
+    relay = await startProcess(['relay', '--port', '0', '--data', join(dir, 'relay'), ...mesh])
+    const boot = relay.ready.multiaddrs.join(',')
+    a = await startProcess(['node', '--bootstrap', boot, '--data', join(dir, 'a'), ...mesh])
+    b = await startProcess(['node', '--bootstrap', boot, '--data', join(dir, 'b'), ...mesh])
+    await waitUntil(async () => (await post<AgentView>(b, '/agents', { id: 'probe', kind: 'echo', node: b.ready.peerId })).status === 201, 30_000, 'the mesh to accept a deployment')
+  })
+
+  after(async () => {
+    await Promise.all([relay, a, b].map(async p => { await p?.stop() }))
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('A registers and B discovers it', async () => {
+    const seen = await getJson<NodeView[]>(b, '/nodes')
+    assert.equal(seen.find(n => n.peerId === a.ready.peerId)?.status, 'alive')
+  })
+
+  it('X on A and Y on B talk; A is SIGKILLed; X serves from B with every acknowledged increment, none twice', async () => {
+    const x = await post<AgentView>(b, '/agents', { id: 'X', kind: 'counter', node: a.ready.peerId })
+    assert.equal(x.status, 201)
+    assert.equal(x.json.node, a.ready.peerId)
+    const y = await post<AgentView>(a, '/agents', { id: 'Y', kind: 'echo', node: b.ready.peerId })
+    assert.equal(y.json.node, b.ready.peerId)
+    assert.equal((await post<unknown>(a, '/agents', { id: 'X', kind: 'counter' })).status, 409)
+
+    // Y (on B) asks X (on A): agent-to-agent RPC across peers
+    const talk = await post<{ reply: { from: string, reply: { value: number } } }>(relay, '/agents/Y/messages', { message: { forward: 'X', message: { op: 'inc' } } })
+    assert.deepEqual(talk.json.reply, { from: 'X', reply: { value: 1 } })
+
+    const acked: number[] = [1]
+    let attempts = 1
+    let stop = false
+    const stream = (async () => {
+      while (!stop) {
+        attempts++
+        try {
+          const r = await post<{ reply?: { value: number } }>(relay, '/agents/X/messages', { message: { op: 'inc' }, timeoutMs: 3000 }, 5000)
+          if (r.status === 200 && r.json.reply != null) acked.push(r.json.reply.value)
+        } catch {}
+      }
+    })()
+    await waitUntil(async () => acked.length >= 20, 20_000, 'increments to flow')
+    const before = acked.length
+    a.kill('SIGKILL')
+    await waitUntil(async () => acked.length >= before + 20, 30_000, 'increments to flow again after the failover')
+    stop = true
+    await stream
+
+    const placed = await getJson<AgentView>(relay, '/agents/X')
+    assert.equal(placed.node, b.ready.peerId, 'X runs on B now')
+    assert.ok(placed.epoch > x.json.epoch, 'under a newer epoch')
+    const final = await post<{ reply: { value: number } }>(b, '/agents/X/messages', { message: { op: 'get' } })
+    const value = final.json.reply.value
+    assert.equal(new Set(acked).size, acked.length, 'no acknowledged value handed out twice')
+    assert.ok(value >= Math.max(...acked), `every acknowledged increment is there (${value} >= ${Math.max(...acked)})`)
+    assert.ok(value <= attempts, `no increment applied twice (${value} <= ${attempts} attempts)`)
+    for (let i = 1; i < acked.length; i++) assert.ok(acked[i] > acked[i - 1], `replies in order: ${acked[i - 1]} then ${acked[i]}`)
+    const state = await getJson<{ value: number }>(relay, '/agents/X/state')
+    assert.equal(state.value, value)
+  })
+})
