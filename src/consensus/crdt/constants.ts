@@ -32,6 +32,12 @@ export const MERGE_UPDATES_MAX = 32
 /** a burst needing more gossip messages than this is announced and pulled over a sync stream instead */
 export const MAX_GOSSIP_MESSAGES_PER_BURST = 64
 
+/**
+ * a received update at least this big is persisted as received, instead of as Yjs' re-encoding
+ * of what it changed (which costs a second pass over it)
+ */
+export const DIRECT_PERSIST_MIN_BYTES = 64 * 1024
+
 /** largest single update accepted from a peer (gossip or one sync step 2) */
 export const MAX_UPDATE_BYTES = 16 * 1024 * 1024
 

@@ -9,7 +9,7 @@ import { combineSignals, deferred, throwIfAborted, raceSignal } from '../../util
 import type { Clock, TimerHandle } from '../../util/clock.ts'
 import type { Logger } from '../../util/logger.ts'
 import { GossipType, HolderRole, StateReason, type GossipMessage } from './codec.ts'
-import { FLUSH_RESYNC_INTERVAL_MS, FLUSH_TIMEOUT_MS, MAX_CONFLICTS_PER_DOC } from './constants.ts'
+import { DIRECT_PERSIST_MIN_BYTES, FLUSH_RESYNC_INTERVAL_MS, FLUSH_TIMEOUT_MS, MAX_CONFLICTS_PER_DOC } from './constants.ts'
 import { packUpdates } from './outbox.ts'
 import type { HybridLogicalClock } from './hlc.ts'
 import { YKeyValue } from './key-value.ts'
@@ -97,6 +97,7 @@ export class ReplicatedDoc {
   private readonly lag = new SyncLagTracker()
   private sizeEstimate = 0
   private cachedFingerprint: number | undefined
+  private fullState: WeakRef<Uint8Array> | undefined
   private outbox: Uint8Array[] = []
   private closed = false
   private readonly onUpdate: (update: Uint8Array, origin: unknown) => void
@@ -127,8 +128,7 @@ export class ReplicatedDoc {
       }
       this.persistence?.markPersisted(Y.encodeStateVector(this.doc))
     }
-    this.sizeEstimate = Y.encodeStateAsUpdate(this.doc).byteLength
-    this.ctx.metrics.docBytes.set(this.sizeEstimate, { doc: this.id })
+    this.encodeFullState()
     this.doc.on('update', this.onUpdate)
   }
 
@@ -154,13 +154,60 @@ export class ReplicatedDoc {
       bytes += u.byteLength
     }
     if (!this.fitsDocLimit(bytes)) throw new MessageTooLargeError(`document ${this.id} would exceed ${this.ctx.limits.maxDocBytes} bytes`)
+    const origin = new RemoteOrigin(peer, path)
     try {
-      if (list.length === 1) Y.applyUpdate(this.doc, list[0], new RemoteOrigin(peer, path))
-      else this.doc.transact(() => { for (const u of list) Y.applyUpdate(this.doc, u) }, new RemoteOrigin(peer, path))
+      if (list.length > 1) this.doc.transact(() => { for (const u of list) Y.applyUpdate(this.doc, u) }, origin)
+      else if (bytes >= DIRECT_PERSIST_MIN_BYTES && this.doc._transaction == null) this.applyAsReceived(list[0], origin)
+      else Y.applyUpdate(this.doc, list[0], origin)
     } catch (err) {
       throw new InvalidMessageError('update could not be applied', { cause: err })
     }
     this.ctx.metrics.updatesIn.inc(list.length, { path })
+  }
+
+  /**
+   * applies a big update and persists it as received: Yjs does not re-encode what the transaction
+   * changed for our 'update' handler (a second pass over megabytes). What was pending in it is
+   * stored too, where Yjs' own update event would leave it out.
+   */
+  private applyAsReceived (update: Uint8Array, origin: RemoteOrigin): void {
+    let changed = false
+    const onAfterTransaction = (tr: Y.Transaction): void => {
+      changed = tr.deleteSet.clients.size > 0 || [...tr.afterState].some(([client, clock]) => tr.beforeState.get(client) !== clock) ||
+        this.doc.store.pendingStructs != null
+    }
+    this.doc.off('update', this.onUpdate)
+    this.doc.on('afterTransaction', onAfterTransaction)
+    try {
+      Y.applyUpdate(this.doc, update, origin)
+    } finally {
+      this.doc.off('afterTransaction', onAfterTransaction)
+      this.doc.on('update', this.onUpdate)
+    }
+    if (changed) this.handleDocUpdate(update, origin)
+  }
+
+  /**
+   * what a peer at `stateVector` lacks, as one update; for a peer that has nothing (a late joiner)
+   * the doc's whole encoding, reused until the doc changes
+   */
+  stateAsUpdate (stateVector: Uint8Array): Uint8Array {
+    const remote = decodeStateVectorSafe(stateVector)
+    return remote.size === 0 ? this.encodeFullState() : Y.encodeStateAsUpdate(this.doc, stateVector)
+  }
+
+  /**
+   * `Y.encodeStateAsUpdate(doc)`, kept until the doc changes: compaction and late joiners share
+   * one encoding. Held weakly, so an idle doc does not keep a second copy alive.
+   */
+  encodeFullState (): Uint8Array {
+    const cached = this.fullState?.deref()
+    if (cached != null) return cached
+    const update = Y.encodeStateAsUpdate(this.doc)
+    this.fullState = new WeakRef(update)
+    this.sizeEstimate = update.byteLength
+    this.ctx.metrics.docBytes.set(this.sizeEstimate, { doc: this.id })
+    return update
   }
 
   /** a STATE message from a peer: record its ack, and sync with it when our states differ */
@@ -289,6 +336,7 @@ export class ReplicatedDoc {
 
   private handleDocUpdate (update: Uint8Array, origin: unknown): void {
     this.cachedFingerprint = undefined
+    this.fullState = undefined
     this.lag.update(this.doc, this.ctx.clock.now())
     this.sizeEstimate += update.byteLength
     this.ctx.metrics.docBytes.set(this.sizeEstimate, { doc: this.id })
@@ -334,8 +382,7 @@ export class ReplicatedDoc {
   private fitsDocLimit (extra: number): boolean {
     const max = this.ctx.limits.maxDocBytes
     if (this.sizeEstimate + extra <= max) return true
-    this.sizeEstimate = Y.encodeStateAsUpdate(this.doc).byteLength
-    this.ctx.metrics.docBytes.set(this.sizeEstimate, { doc: this.id })
+    this.encodeFullState()
     return this.sizeEstimate + extra <= max
   }
 

@@ -296,7 +296,7 @@ export class DocReplicator extends EventTarget {
         onPersisted: () => { rdoc?.onPersisted() },
         snapshot: () => {
           if (rdoc == null) throw new StorageError(`document ${docId} not open yet`)
-          return Y.encodeStateAsUpdate(rdoc.doc)
+          return rdoc.encodeFullState()
         }
       })
     rdoc = new ReplicatedDoc({

@@ -185,5 +185,9 @@ export class SyncService {
 }
 
 function syncTarget (rdoc: ReplicatedDoc, peer: PeerId): SyncTarget {
-  return { doc: rdoc.doc, applyRemote: (update) => { rdoc.applyRemote(update, peer, 'sync') } }
+  return {
+    doc: rdoc.doc,
+    applyRemote: (update) => { rdoc.applyRemote(update, peer, 'sync') },
+    stateAsUpdate: (stateVector) => rdoc.stateAsUpdate(stateVector)
+  }
 }

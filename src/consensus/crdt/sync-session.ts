@@ -9,7 +9,7 @@
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import * as syncProtocol from 'y-protocols/sync'
-import * as Y from 'yjs'
+import type * as Y from 'yjs'
 import { InvalidMessageError, NotFoundError, UnreachableError, AgentMeshError, CapacityError, MessageTooLargeError, UnsupportedVersionError } from '../../errors.ts'
 import type { AbortOptions } from '../../util/abort.ts'
 import { decodeSync, encodeSync, encodeSyncPayload, FrameAssembler, frameParts, SyncType, type SyncMessage } from './codec.ts'
@@ -20,6 +20,8 @@ export interface SyncTarget {
   doc: Y.Doc
   /** applies an update received from the peer (validated, remote origin); throws typed errors */
   applyRemote: (update: Uint8Array) => void
+  /** what a peer at this (encoded) state vector lacks, as one update */
+  stateAsUpdate: (stateVector: Uint8Array) => Uint8Array
 }
 
 const ERRORS_BY_NAME: Record<string, new (message: string) => AgentMeshError> = {
@@ -54,8 +56,8 @@ export async function sendSyncMessage (stream: DocStream, message: SyncMessage |
 }
 
 /** y-protocols sync step 2 (what a peer at `stateVector` lacks) as parts: header, then the update */
-function syncStep2Parts (doc: Y.Doc, stateVector: Uint8Array): Uint8Array[] {
-  const update = Y.encodeStateAsUpdate(doc, stateVector)
+function syncStep2Parts (target: SyncTarget, stateVector: Uint8Array): Uint8Array[] {
+  const update = target.stateAsUpdate(stateVector)
   const header = encoding.encode(e => {
     encoding.writeVarUint(e, syncProtocol.messageYjsSyncStep2)
     encoding.writeVarUint(e, update.byteLength)
@@ -107,7 +109,7 @@ export async function runSyncExchange (stream: DocStream, reader: SyncMessageRea
         if (kind === syncProtocol.messageYjsSyncStep1) {
           let step2: Uint8Array[]
           try {
-            step2 = syncStep2Parts(target.doc, body)
+            step2 = syncStep2Parts(target, body)
           } catch (err) {
             throw new InvalidMessageError('malformed state vector in sync step 1', { cause: err })
           }
