@@ -19,7 +19,7 @@ export interface BrokerPubsubMessage {
   type: 'signed' | 'unsigned'
   topic: string
   data: Uint8Array
-  from?: { toString: () => string }
+  from?: { toString: () => string, toMultihash?: () => { bytes: Uint8Array } }
 }
 
 /**

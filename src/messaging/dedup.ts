@@ -75,6 +75,17 @@ export class DedupWindow {
   }
 
   /** ids currently remembered */
+  /**
+   * records a sequenced message by its stream and seq alone (no id kept): for publications, whose
+   * ids gossipsub already deduplicates. False if the seq was seen.
+   */
+  observeSeq (stream: string, seq: number): boolean {
+    const marks = this.streams.get(stream)
+    if (marks != null && (seq <= marks.highWater || marks.above.has(seq))) return false
+    this.recordSeq(stream, seq)
+    return true
+  }
+
   get size (): number {
     return this.ids.size
   }

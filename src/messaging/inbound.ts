@@ -9,6 +9,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { CapacityError, InvalidMessageError, NotFoundError, NotOwnerError, TimeoutError, UnauthorizedError } from '../errors.ts'
 import { HANDLER_TIMEOUT_MS, MAX_INBOUND_REQUESTS_IN_FLIGHT, RESEND_CONTENT_TYPE } from './constants.ts'
 import { packEnvelopes, readResendRequest } from './topic-replay.ts'
+import { PeerIdTexts } from './peer-text.ts'
 import { decodeEnvelope, isCorrelated } from './envelope.ts'
 import { CONTENT_TYPE_OCTET_STREAM, errorPayload, jsonPayload, octetStreamPayload, readPayload } from './payload.ts'
 import type { AbortOptions } from '../util/abort.ts'
@@ -74,6 +75,7 @@ export class InboundDispatcher {
   private inFlight = 0
   /** publications gossipsub had us validate, by their data, until they are dispatched */
   private readonly validatedPublications = new WeakMap<Uint8Array, DecodedEnvelope>()
+  private readonly peerTexts = new PeerIdTexts()
   /** direct messages reach the handler one at a time, in order */
   private directChain: Promise<void> = Promise.resolve()
 
@@ -87,6 +89,11 @@ export class InboundDispatcher {
 
   onPubsubMessage (msg: BrokerPubsubMessage): void {
     if (!this.init.topicHandlers.has(msg.topic)) return
+    if (this.validatedPublications.has(msg.data)) {
+      // validated by gossipsub's topic validator just before: no second look, no async hop
+      try { this.acceptValidated(msg) } catch (err) { this.drop('internal', msg.from?.toString() ?? '?', err) }
+      return
+    }
     void this.acceptFromPubsub(msg).catch(err => { this.drop('internal', msg.from?.toString() ?? '?', err) })
   }
 
@@ -103,7 +110,7 @@ export class InboundDispatcher {
   }
 
   private async judgePublication (msg: BrokerPubsubMessage): Promise<PublicationVerdict> {
-    const from = msg.type === 'signed' ? msg.from?.toString() : undefined
+    const from = msg.type === 'signed' && msg.from != null ? this.peerTexts.textOf(msg.from) : undefined
     if (from == null) { this.drop('unsigned', '?', new UnauthorizedError('unsigned publication')); return 'reject' }
     const result = await this.check(msg.data, from)
     if (!result.ok) return IGNORE_REASONS.has(result.reason) ? 'ignore' : 'reject'
@@ -198,17 +205,20 @@ export class InboundDispatcher {
   }
 
   private async acceptFromPubsub (msg: BrokerPubsubMessage): Promise<void> {
-    // checked already by the topic validator (gossipsub), or now (resent publications)
-    let decoded = this.validatedPublications.get(msg.data)
-    if (decoded != null) this.validatedPublications.delete(msg.data)
-    else {
-      if (await this.judgePublication(msg) !== 'accept') return
-      decoded = this.validatedPublications.get(msg.data) as DecodedEnvelope
-      this.validatedPublications.delete(msg.data)
-    }
+    // not checked by the topic validator (a resent publication): check it now
+    if (!this.validatedPublications.has(msg.data) && await this.judgePublication(msg) !== 'accept') return
+    this.acceptValidated(msg)
+  }
+
+  /** a publication the checks passed: dedup, then in order to the subscribers */
+  private acceptValidated (msg: BrokerPubsubMessage): void {
+    const decoded = this.validatedPublications.get(msg.data)
+    if (decoded == null) return
+    this.validatedPublications.delete(msg.data)
     const env = decoded.envelope
     const stream = `${env.sender}|t|${msg.topic}`
-    if (!this.init.dedup.observe({ id: env.id, stream, seq: env.seq })) { this.init.dropped.inc(1, { reason: 'duplicate' }); return }
+    // gossipsub drops repeats of a message id; what is left to catch is a seq seen before (resends)
+    if (env.seq < 1 || !this.init.dedup.observeSeq(stream, env.seq)) { this.init.dropped.inc(1, { reason: 'duplicate' }); return }
     this.order({ sender: env.sender, seq: env.seq, hlc: env.hlc, stream, envelope: env, topic: msg.topic })
   }
 

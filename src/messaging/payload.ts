@@ -43,6 +43,7 @@ export function octetStreamPayload (bytes: Uint8Array): EncodedPayload {
 }
 
 function baseType (contentType: string): string {
+  if (contentType === CONTENT_TYPE_JSON || contentType === CONTENT_TYPE_OCTET_STREAM) return contentType
   return contentType.split(';', 1)[0].trim().toLowerCase()
 }
 

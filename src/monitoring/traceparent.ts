@@ -54,8 +54,17 @@ export function parseTraceparent (value: unknown): TraceParent {
 }
 
 /** parseTraceparent, or undefined for a missing or malformed value */
+const TRACEPARENT_V00 = /^00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/
+
 export function tryParseTraceparent (value: unknown): TraceParent | undefined {
   if (value == null) return undefined
+  // the common case, a well-formed version 00 header: one test, three slices
+  if (typeof value === 'string' && value.length === 55 && TRACEPARENT_V00.test(value)) {
+    const traceId = value.slice(3, 35)
+    const spanId = value.slice(36, 52)
+    if (traceId === ZERO_TRACE_ID || spanId === ZERO_SPAN_ID) return undefined
+    return { traceId, spanId, flags: parseInt(value.slice(53, 55), 16) }
+  }
   try {
     return parseTraceparent(value)
   } catch {
