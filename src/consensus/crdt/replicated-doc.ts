@@ -4,21 +4,20 @@
  * conflicts. Networking is delegated to the replicator through `DocContext`.
  */
 import * as Y from 'yjs'
-import { InvalidMessageError, MessageTooLargeError, NotFoundError, NotStartedError, StorageError } from '../../errors.ts'
+import { InvalidMessageError, MessageTooLargeError, NotStartedError, StorageError } from '../../errors.ts'
 import { combineSignals, deferred, throwIfAborted, raceSignal } from '../../util/abort.ts'
 import type { Clock, TimerHandle } from '../../util/clock.ts'
 import type { Logger } from '../../util/logger.ts'
 import { GossipType, HolderRole, StateReason, type GossipMessage } from './codec.ts'
-import { DIRECT_PERSIST_MIN_BYTES, FLUSH_RESYNC_INTERVAL_MS, FLUSH_TIMEOUT_MS, MAX_CONFLICTS_PER_DOC } from './constants.ts'
-import { packUpdates } from './outbox.ts'
+import { DIRECT_PERSIST_MIN_BYTES, FLUSH_RESYNC_INTERVAL_MS, FLUSH_TIMEOUT_MS } from './constants.ts'
+import { DocConflicts } from './doc-conflicts.ts'
 import type { HybridLogicalClock } from './hlc.ts'
-import { YKeyValue } from './key-value.ts'
+import type { YKeyValue } from './key-value.ts'
 import type { CrdtMetrics } from './metrics.ts'
+import { packUpdates } from './outbox.ts'
 import type { DocPersistence } from './persistence.ts'
-import { stableHash } from './placement.ts'
 import type { Conflict, ConflictOutcome, ConflictPolicy, FlushOptions, HolderInfo, PeerId, SelectReplicas } from './types.ts'
 import { covers, decodeStateVectorSafe, docFingerprint, missingCount, type StateVector } from './vectors.ts'
-import { policyName } from './policy.ts'
 import { SyncLagTracker } from './sync-lag.ts'
 
 export type StateMessage = Extract<GossipMessage, { type: GossipType.State }>
@@ -84,15 +83,12 @@ export class ReplicatedDoc {
   owner: PeerId
   replicas: number
   selectReplicas?: SelectReplicas
-  /** set with setConflictPolicy */
-  conflictPolicy: ConflictPolicy
   readonly persistence?: DocPersistence
   /** other peers' last acknowledged persisted state */
   readonly holders = new Map<PeerId, HolderInfo>()
   /** peers that accepted to hold this doc at our request */
   readonly recruited = new Set<PeerId>()
-  readonly conflicts = new Map<string, Conflict>()
-  private readonly kvs = new Map<string, YKeyValue>()
+  private readonly conflictState: DocConflicts
   private readonly waiters = new Set<FlushWaiter>()
   private readonly lag = new SyncLagTracker()
   private sizeEstimate = 0
@@ -109,9 +105,16 @@ export class ReplicatedDoc {
     this.owner = init.owner
     this.replicas = init.replicas
     this.selectReplicas = init.selectReplicas
-    this.conflictPolicy = init.conflictPolicy ?? 'crdt'
     this.persistence = init.persistence
     this.doc = new Y.Doc({ gc: true })
+    this.conflictState = new DocConflicts({
+      docId: this.id,
+      doc: this.doc,
+      policy: init.conflictPolicy ?? 'crdt',
+      hlc: ctx.hlc,
+      log: ctx.log,
+      detected: (conflict) => { ctx.conflictDetected(conflict) }
+    })
     this.onUpdate = (update, origin) => { this.handleDocUpdate(update, origin) }
   }
 
@@ -247,17 +250,28 @@ export class ReplicatedDoc {
     return this.lag.seconds(this.ctx.clock.now())
   }
 
+  get conflictPolicy (): ConflictPolicy {
+    return this.conflictState.policy
+  }
+
+  /** recorded conflicts of the doc's key-value maps, not yet handled */
+  get conflicts (): ReadonlyMap<string, Conflict> {
+    return this.conflictState.recorded
+  }
+
   /** the conflict policy; key-value maps made under another one are destroyed (get new ones) */
   setConflictPolicy (policy: ConflictPolicy): void {
-    if (policy === this.conflictPolicy) return
-    const changed = policyName(policy) !== policyName(this.conflictPolicy)
-    this.conflictPolicy = policy
-    if (!changed) {
-      // same name, new resolver: the maps keep working, handleConflict uses the new one
-      return
-    }
-    for (const kv of this.kvs.values()) kv.destroy()
-    this.kvs.clear()
+    this.conflictState.setPolicy(policy)
+  }
+
+  /** the doc's key-value map `name` under its conflict policy */
+  keyValue<V = unknown> (name: string): YKeyValue<V> {
+    return this.conflictState.keyValue<V>(name)
+  }
+
+  /** resolves a recorded conflict by the doc's policy */
+  handleConflict (conflictId: string): ConflictOutcome {
+    return this.conflictState.handle(conflictId)
   }
 
   /** docFingerprint, recomputed only after the doc changed */
@@ -290,46 +304,12 @@ export class ReplicatedDoc {
     }
   }
 
-  /** the doc's key-value map `name` under its conflict policy */
-  keyValue<V = unknown> (name: string): YKeyValue<V> {
-    let kv = this.kvs.get(name)
-    if (kv == null) {
-      kv = new YKeyValue(this.doc.getArray(name), {
-        policy: this.conflictPolicy,
-        hlc: this.ctx.hlc,
-        name,
-        onConflict: (c) => { this.recordConflict(c) }
-      })
-      this.kvs.set(name, kv)
-    }
-    return kv as YKeyValue<V>
-  }
-
-  /** resolves a recorded conflict by the doc's policy */
-  handleConflict (conflictId: string): ConflictOutcome {
-    const conflict = this.conflicts.get(conflictId)
-    if (conflict == null) throw new NotFoundError(`no conflict ${conflictId} in ${this.id}`)
-    const kv = this.keyValue(conflict.map)
-    const policy = this.conflictPolicy
-    let outcome: ConflictOutcome
-    if (typeof policy === 'object') {
-      const value = policy.resolve(conflict)
-      kv.set(conflict.key, value)
-      outcome = { conflictId, docId: this.id, map: conflict.map, key: conflict.key, policy: policy.name ?? 'custom', value }
-    } else {
-      const winner = conflict.candidates.reduce((a, b) => (b.hlc > a.hlc ? b : a))
-      outcome = { conflictId, docId: this.id, map: conflict.map, key: conflict.key, policy, value: kv.get(conflict.key), winner }
-    }
-    this.conflicts.delete(conflictId)
-    return outcome
-  }
-
   /** stops tracking; waiting flushes reject; pending writes finish */
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
     this.doc.off('update', this.onUpdate)
-    for (const kv of this.kvs.values()) kv.destroy()
+    this.conflictState.destroy()
     for (const w of this.waiters) w.done.reject(new NotStartedError(`document ${this.id} closed`))
     await this.persistence?.idle()
   }
@@ -404,18 +384,5 @@ export class ReplicatedDoc {
       if (h != null && covers(h.acked, target)) continue
       this.ctx.requestSync(this, peer, { force: true, hold: desired.includes(peer) })
     }
-  }
-
-  private recordConflict (c: Omit<Conflict, 'id' | 'docId'>): void {
-    const id = 'c' + stableHash(`${c.map}\u0000${c.key}\u0000${c.candidates.map(x => x.hlc).join(',')}`).toString(16)
-    const conflict = { ...c, id, docId: this.id }
-    this.conflicts.set(id, conflict)
-    while (this.conflicts.size > MAX_CONFLICTS_PER_DOC) {
-      const oldest = this.conflicts.keys().next().value
-      if (oldest == null) break
-      this.conflicts.delete(oldest)
-    }
-    this.ctx.log('document %s: concurrent writes of %s/%s recorded as %s', this.id, c.map, c.key, id)
-    this.ctx.conflictDetected(conflict)
   }
 }
