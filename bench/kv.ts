@@ -30,6 +30,8 @@ const value = 'v'.repeat(100)
 
 interface Client {
   name: string
+  /** mean seconds per fsync'd write batch, per member, from the members' own metrics */
+  fsync: () => Promise<number[]>
   put: (key: string, i: number) => Promise<void>
   get: (key: string, i: number) => Promise<void>
   stop: () => Promise<void>
@@ -68,6 +70,7 @@ async function startEtcd (dir: string): Promise<Client | undefined> {
   }
   return {
     name: 'etcd 3.4 (etcd3 client)',
+    fsync: async () => await Promise.all(clientPorts.map(async p => meanOf(await (await fetch(`http://127.0.0.1:${p}/metrics`)).text(), 'etcd_disk_wal_fsync_duration_seconds'))),
     put: async (key) => { await client.put(key).value(value) },
     get: async (key) => { await client.get(key).string() },
     stop: async () => {
@@ -109,6 +112,7 @@ async function startOurs (dir: string): Promise<Client> {
   const body = JSON.stringify({ value })
   return {
     name: 'agentmesh (HTTP, 3 CLI peers)',
+    fsync: async () => await Promise.all(bases.map(async b => meanOf(await (await fetch(`${b}/metrics`)).text(), 'agentmesh_raft_fsync_latency_seconds'))),
     put: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'PUT', `/kv/${key}`, body) },
     get: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'GET', `/kv/${key}`) },
     stop: async () => {
@@ -116,6 +120,12 @@ async function startOurs (dir: string): Promise<Client> {
       await Promise.all(peers.map(async p => await p.stop()))
     }
   }
+}
+
+/** mean of a Prometheus histogram: sum / count */
+function meanOf (text: string, name: string): number {
+  const value = (suffix: string): number => Number(text.split('\n').find(l => l.startsWith(`${name}_${suffix}`))?.split(' ').pop())
+  return value('sum') / value('count')
 }
 
 async function run (n: number, inFlight: number, one: (i: number) => Promise<void>): Promise<{ rps: number, lat: number[] }> {
@@ -133,7 +143,7 @@ async function run (n: number, inFlight: number, one: (i: number) => Promise<voi
   return { rps: n / ((performance.now() - start) / 1000), lat }
 }
 
-interface Figures { seqP50: number, seqP99: number, put1: number, put16: number, put64: number, get1: number, get64: number }
+interface Figures { fsyncMs: number, seqP50: number, seqP99: number, put1: number, put16: number, put64: number, get1: number, get64: number }
 
 async function measure (c: Client): Promise<Figures> {
   await run(200, 8, async i => { await c.put(`warm${i % 20}`, i) })
@@ -142,7 +152,9 @@ async function measure (c: Client): Promise<Figures> {
   const put64 = await run(PAR_N, 64, async i => { await c.put(`k${i % 1000}`, i) })
   const get1 = await run(SEQ_N, 1, async i => { await c.get(`k${i % 1000}`, i) })
   const get64 = await run(PAR_N, 64, async i => { await c.get(`k${i % 1000}`, i) })
+  const fsync = await c.fsync()
   return {
+    fsyncMs: 1000 * fsync.reduce((a, b) => a + b, 0) / fsync.length,
     seqP50: percentile(seq.lat, 50),
     seqP99: percentile(seq.lat, 99),
     put1: seq.rps,
@@ -175,5 +187,6 @@ table(['', ...results.map(([name]) => name)], [
   ['put ops/s, 16 in flight', ...results.map(([, f]) => fmt(f.put16))],
   ['put ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.put64))],
   ['linearizable get ops/s, 1 in flight', ...results.map(([, f]) => fmt(f.get1))],
-  ['linearizable get ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.get64))]
+  ['linearizable get ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.get64))],
+  ['mean fsync ms per write batch (members)', ...results.map(([, f]) => fmt(f.fsyncMs, 2))]
 ])
