@@ -1,6 +1,6 @@
 /**
  * MessageBroker: topics over gossipsub (publishMessage / subscribe), durable direct sends with ack,
- * retry and dedup (send / ensureDelivery), and RPC (request) over `/agentmesh/rpc/1.0.0` streams
+ * retry and dedup (send / ensureDelivery), and RPC (request) over `/agentmesh/rpc/<version>` streams
  * that are kept open and reused per peer. Agent targets are resolved to peers by a resolver hook.
  * Every envelope carries a hybrid logical clock and the caller's traceparent; inbound messages are
  * decoded, checked against the authenticated sender, deduplicated and ordered (FIFO per sender
@@ -8,27 +8,28 @@
  */
 import * as encoding from 'lib0/encoding'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { InvalidArgumentError, InvalidMessageError, NotFoundError, NotOwnerError, NotStartedError } from '../errors.ts'
+import { InvalidArgumentError, InvalidMessageError, NotStartedError } from '../errors.ts'
 import { combineSignals, throwIfAborted } from '../util/abort.ts'
 import { componentLogger } from '../util/logger.ts'
 import {
-  ACK_TIMEOUT_MS, BROKER_MAINTENANCE_INTERVAL_MS, DELIVERY_MAX_ATTEMPTS, GAP_REPAIR_INTERVAL_MS, MAX_TOPIC_CHARS,
+  BROKER_MAINTENANCE_INTERVAL_MS, DELIVERY_MAX_ATTEMPTS, GAP_REPAIR_INTERVAL_MS, MAX_TOPIC_CHARS,
   ORDERING_MAX_SENDERS,
   REQUEST_TIMEOUT_MS
 } from './constants.ts'
 import { DedupWindow } from './dedup.ts'
 import { DeliveryWorker } from './delivery.ts'
-import { encodeEnvelope, envelopeSigningBytes } from './envelope.ts'
+import { encodeEnvelope } from './envelope.ts'
 import { HybridLogicalClock } from './hlc.ts'
-import { InboundDispatcher, spanOptions } from './inbound.ts'
-import { createMessageId } from './message-id.ts'
+import { InboundDispatcher } from './inbound.ts'
+import { spanOptions } from './inbound-support.ts'
+import { EnvelopeFactory, encodePayload, toTarget } from './envelope-factory.ts'
+import { RpcClient } from './rpc-client.ts'
 import { MessageOrdering } from './ordering.ts'
 import { Outbox } from './outbox.ts'
-import { CONTENT_TYPE_OCTET_STREAM, jsonPayload, octetStreamPayload } from './payload.ts'
 import { PendingReplies } from './pending.ts'
 import { LinkPool, rpcProtocols } from './link-pool.ts'
 import { TopicReplay, resendRequestPayload, unpackEnvelopes } from './topic-replay.ts'
-import { retry, retryPolicy } from './retry.ts'
+import { retryPolicy } from './retry.ts'
 import { decodeStrictly, readUint } from './wire.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Logger } from '../util/logger.ts'
@@ -38,18 +39,14 @@ import type {
   RequestHandler, RequestOptions, SendOptions, SendResult
 } from './broker-types.ts'
 import type { Envelope, EnvelopeTarget } from './envelope.ts'
-import type { EncodedPayload } from './payload.ts'
 import type { MessageId } from './message-id.ts'
 import type { OrderingResult, SequenceGap } from './ordering.ts'
-import type { OutboxEntry, OutboxStatus } from './outbox.ts'
-import type { Counter, Histogram } from '../monitoring/types.ts'
-import type { RpcLink } from './rpc-link.ts'
+import type { OutboxStats, OutboxStatus } from './outbox.ts'
+import type { Counter } from '../monitoring/types.ts'
 import type { Store } from '../storage/types.ts'
 
 const VERDICTS = { accept: TopicValidatorResult.Accept, reject: TopicValidatorResult.Reject, ignore: TopicValidatorResult.Ignore } as const
 
-/** a request answered NotOwnerError is re-resolved and re-sent this way */
-const REQUEST_OWNER_RETRY = retryPolicy({ initialDelayMs: 50, maxDelayMs: 500, maxAttempts: 4 })
 
 export class MessageBroker {
   private readonly components: MessageBrokerComponents
@@ -60,13 +57,14 @@ export class MessageBroker {
   private readonly inbound: InboundDispatcher
   private readonly batchOrdering: MessageOrdering<Envelope>
   private readonly links: LinkPool
+  private readonly envelopes: EnvelopeFactory
+  private readonly rpc: RpcClient
   private readonly topicHandlers = new Map<string, Set<MessageHandler>>()
   private readonly topicSeqs = new Map<string, number>()
   private readonly replay = new TopicReplay()
   /** stream -> when its gap was last asked for */
   private readonly repairAskedAt = new Map<string, number>()
   private readonly sent: Counter
-  private readonly rpcLatency: Histogram
   private pubSeqStore: Store | undefined
   private resolver: AgentResolver | undefined
   private outbox: Outbox | undefined
@@ -80,6 +78,9 @@ export class MessageBroker {
     this.log = componentLogger('messaging')
     this.resolver = init.resolver
     this.hlc = new HybridLogicalClock(components.clock)
+    this.envelopes = new EnvelopeFactory({
+      peerId: components.peerId, hlc: this.hlc, randomBytes: components.randomBytes, privateKey: components.privateKey, signEnvelopes: init.signEnvelopes
+    })
     this.pending = new PendingReplies(components.clock)
     this.links = new LinkPool(components.libp2p, this.log, (frame, link) => { this.inbound.onStreamFrame(frame, link) }, rpcProtocols(init.rpcVersions))
     this.batchOrdering = new MessageOrdering<Envelope>(components.clock, { skipGapAfterMs: init.skipGapAfterMs })
@@ -95,9 +96,9 @@ export class MessageBroker {
       ordering: new MessageOrdering(components.clock, { startAtFirstSeen: true, skipGapAfterMs: init.skipGapAfterMs, streamOf: m => m.stream }),
       topicHandlers: this.topicHandlers,
       reply: (link, build) => {
-        const answer = build(this.baseFields())
-        if (!this.signing) { link.write(encodeEnvelope(answer)); return }
-        this.encodeSigned(answer).then(bytes => { link.write(bytes) }, (err: Error) => { this.log('answer to %s not sent: %s', link.remotePeer, err.message) })
+        const answer = build(this.envelopes.baseFields())
+        if (!this.envelopes.signing) { link.write(encodeEnvelope(answer)); return }
+        this.envelopes.encodeSigned(answer).then(bytes => { link.write(bytes) }, (err: Error) => { this.log('answer to %s not sent: %s', link.remotePeer, err.message) })
       },
       replay: this.replay,
       requestRepair: (gap) => { this.requestRepair(gap) },
@@ -108,21 +109,22 @@ export class MessageBroker {
       })
     })
     this.sent = metrics.counter('agentmesh_messaging_sent_total', { help: 'envelopes sent by this peer, by kind', labelNames: ['kind'] })
-    this.rpcLatency = metrics.histogram('agentmesh_rpc_latency_seconds', { help: 'request to reply, as the caller sees it' })
-    metrics.gauge('agentmesh_messaging_outbox_entries', {
-      help: 'durable outbox entries, by state',
-      labelNames: ['state'],
-      collect: (g) => {
-        const st = this.outbox?.stats()
-        if (st == null) return
-        for (const state of ['pending', 'delivered', 'failed'] as const) g.set(st[state], { state })
-      }
+    this.rpc = new RpcClient({
+      peerId: components.peerId,
+      telemetry: components.telemetry,
+      clock: components.clock,
+      rng: components.rng,
+      links: this.links,
+      pending: this.pending,
+      envelopes: this.envelopes,
+      inbound: this.inbound,
+      resolver: () => this.resolver,
+      sent: this.sent,
+      rpcLatency: metrics.histogram('agentmesh_rpc_latency_seconds', { help: 'request to reply, as the caller sees it' }),
+      requestTimeoutMs: init.requestTimeoutMs,
+      ackTimeoutMs: init.ackTimeoutMs
     })
-    components.telemetry.registerHealthCheck('messaging', () => {
-      if (!this.started) return { status: 'down', detail: 'broker not started' }
-      const st = this.outbox?.stats()
-      return { status: 'ok', pending: st?.pending ?? 0, failed: st?.failed ?? 0 }
-    })
+    registerBrokerHealth(components.telemetry, () => this.started, () => this.outbox?.stats())
   }
 
   get peerId (): string {
@@ -147,7 +149,7 @@ export class MessageBroker {
       rng,
       log: this.log,
       policy: retryPolicy({ maxAttempts: DELIVERY_MAX_ATTEMPTS, ...this.init.deliveryRetry }),
-      deliverOnce: async (entry, opts) => { await this.deliverOnce(entry, opts) }
+      deliverOnce: async (entry, opts) => { await this.rpc.deliverOnce(entry, opts) }
     })
     await libp2p.handle(this.links.protocols, (stream, connection) => {
       this.links.adopt(stream, connection.remotePeer.toString())
@@ -207,8 +209,8 @@ export class MessageBroker {
     try {
       const seq = (this.topicSeqs.get(full) ?? 0) + 1
       this.topicSeqs.set(full, seq)
-      const envelope = this.buildEnvelope('message', seq, encodePayload(message, options), span.traceparent())
-      const bytes = this.signing ? await this.encodeSigned(envelope) : encodeEnvelope(envelope)
+      const envelope = this.envelopes.build('message', seq, encodePayload(message, options), span.traceparent())
+      const bytes = this.envelopes.signing ? await this.envelopes.encodeSigned(envelope) : encodeEnvelope(envelope)
       // neither synced nor awaited (writes to one key apply in order): a crash may repeat a few
       // seqs, which receivers still deliver (their ids are new)
       this.pubSeqStore?.put(encodeURIComponent(full), encoding.encode(e => { encoding.writeVarUint(e, seq) }), { sync: false })
@@ -263,8 +265,8 @@ export class MessageBroker {
     const span = this.components.telemetry.startSpan('broker.send', spanOptions('producer', options.traceparent ?? '', { 'agentmesh.target': to.id }))
     try {
       const entry = await (this.outbox as Outbox).accept(channel, async (seq) => {
-        const env = this.buildEnvelope('message', seq, payload, span.traceparent(), to)
-        return await this.sign(env)
+        const env = this.envelopes.build('message', seq, payload, span.traceparent(), to)
+        return await this.envelopes.sign(env)
       }, options)
       this.delivery?.kick(channel)
       return { id: entry.id, seq: entry.seq }
@@ -294,94 +296,12 @@ export class MessageBroker {
    */
   async request (target: string | EnvelopeTarget, message: unknown, options: RequestOptions = {}): Promise<unknown> {
     this.assertStarted()
-    const to = toTarget(target)
-    const payload = encodePayload(message, options)
-    const timeoutMs = options.timeoutMs ?? this.init.requestTimeoutMs ?? REQUEST_TIMEOUT_MS
-    const span = this.components.telemetry.startSpan('rpc.request', spanOptions('client', options.traceparent ?? '', { 'agentmesh.target': to.id }))
-    const stopTimer = this.rpcLatency.startTimer()
-    try {
-      // the common case, a peer with an open stream and no caller signal: no AbortSignal, no retry
-      // loop (only agent targets are retried), the timeout is a plain timer on the pending reply
-      const link = to.kind === 'peer' && options.signal == null ? this.links.openLink(to.id) : undefined
-      if (link != null) return await this.requestOverLink(link, to, payload, span.traceparent(), undefined, timeoutMs)
-      const signal = combineSignals([options.signal], timeoutMs)
-      return await retry(async () => await this.requestOnce(to, payload, span.traceparent(), signal), {
-        clock: this.components.clock,
-        rng: this.components.rng,
-        policy: REQUEST_OWNER_RETRY,
-        signal,
-        isRetryable: (err) => err instanceof NotOwnerError && to.kind === 'agent'
-      })
-    } catch (err) {
-      span.recordError(err)
-      throw err
-    } finally {
-      stopTimer()
-      span.end()
-    }
-  }
-
-  private async requestOnce (to: EnvelopeTarget, payload: EncodedPayload, traceparent: string, signal: AbortSignal): Promise<unknown> {
-    const peer = await this.resolvePeer(to, { signal })
-    if (peer === this.peerId) {
-      return await this.inbound.handleLocalRequest(await this.sign(this.buildEnvelope('request', 0, payload, traceparent, to)), { signal })
-    }
-    const link = await this.links.linkTo(peer, { signal })
-    return await this.requestOverLink(link, to, payload, traceparent, signal)
-  }
-
-  private async requestOverLink (link: RpcLink, to: EnvelopeTarget, payload: EncodedPayload, traceparent: string, signal?: AbortSignal, timeoutMs?: number): Promise<unknown> {
-    const built = this.buildEnvelope('request', 0, payload, traceparent, to)
-    const envelope = this.signing ? await this.sign(built) : built
-    const reply = this.pending.expect(envelope.id, link.remotePeer, signal, timeoutMs)
-    try {
-      link.write(encodeEnvelope(envelope))
-      this.sent.inc(1, { kind: 'request' })
-    } catch (err) {
-      this.pending.cancel(envelope.id)
-      throw err
-    }
-    return await reply
+    return await this.rpc.request(target, message, options)
   }
 
   /** orders a batch of envelopes: FIFO per sender, causal (HLC) across senders, with the gaps left */
   handleMessageOrdering (messages: Iterable<Envelope>): OrderingResult<Envelope> {
     return this.batchOrdering.handleMessageOrdering(messages)
-  }
-
-  private async deliverOnce (entry: OutboxEntry, options: AbortOptions): Promise<void> {
-    const target = entry.envelope.target
-    if (target == null) throw new InvalidArgumentError(`outbox entry ${entry.id} has no target`)
-    // one attempt, until the ack: a client span under the send's
-    const span = this.components.telemetry.startSpan('broker.deliver-attempt', spanOptions('client', entry.envelope.traceparent, { 'agentmesh.target': target.id }))
-    try {
-      const signal = combineSignals([options.signal], this.init.ackTimeoutMs ?? ACK_TIMEOUT_MS)
-      const peer = await this.resolvePeer(target, { signal })
-      if (peer === this.peerId) { await this.inbound.handleLocalMessage(entry.envelope, span.traceparent()); return }
-      const ack = this.pending.expect(entry.id, peer, signal)
-      try {
-        const link = await this.links.linkTo(peer, { signal })
-        link.write(encodeEnvelope(entry.envelope))
-        this.sent.inc(1, { kind: 'message' })
-      } catch (err) {
-        this.pending.cancel(entry.id)
-        throw err
-      }
-      await ack
-    } catch (err) {
-      span.recordError(err)
-      throw err
-    } finally {
-      span.end()
-    }
-  }
-
-  private async resolvePeer (target: EnvelopeTarget, options: AbortOptions): Promise<string> {
-    if (target.kind === 'peer') return target.id
-    if (this.resolver == null) throw new NotFoundError(`no resolver for agent ${target.id}`)
-    const peer = await this.resolver(target.id, options)
-    if (peer == null) throw new NotFoundError(`agent ${target.id} is not hosted anywhere known`)
-    return peer
   }
 
   private readonly validatePublication: BrokerTopicValidator = async (_source, msg) => VERDICTS[await this.inbound.validatePublication(msg)]
@@ -400,7 +320,7 @@ export class MessageBroker {
     const publisher = gap.stream.slice(0, gap.stream.indexOf('|'))
     const topic = gap.stream.slice(gap.stream.indexOf('|t|') + 3)
     const signal = combineSignals([], this.init.requestTimeoutMs ?? REQUEST_TIMEOUT_MS)
-    this.requestOnce({ kind: 'peer', id: publisher }, resendRequestPayload({ topic, fromSeq: gap.fromSeq, toSeq: gap.toSeq }), '', signal)
+    this.rpc.requestOnce({ kind: 'peer', id: publisher }, resendRequestPayload({ topic, fromSeq: gap.fromSeq, toSeq: gap.toSeq }), '', signal)
       .then(reply => {
         if (!(reply instanceof Uint8Array)) throw new InvalidMessageError('resend reply must be bytes')
         for (const wire of unpackEnvelopes(reply)) this.inbound.acceptResent(wire, publisher, topic)
@@ -411,37 +331,6 @@ export class MessageBroker {
   private runMaintenance (): void {
     this.inbound.expireGaps()
     this.outbox?.compact().catch(err => { this.log('outbox compaction failed: %s', (err as Error).message) })
-  }
-
-  private baseFields (): Pick<Envelope, 'id' | 'sender' | 'hlc'> {
-    return { id: createMessageId(this.components.randomBytes), sender: this.peerId, hlc: this.hlc.send() }
-  }
-
-  private buildEnvelope (kind: 'message' | 'request', seq: number, payload: EncodedPayload, traceparent: string, target?: EnvelopeTarget): Envelope {
-    return {
-      kind,
-      ...this.baseFields(),
-      seq,
-      traceparent,
-      contentType: payload.contentType,
-      payload: payload.payload,
-      ...(target != null ? { target } : {})
-    }
-  }
-
-  /** whether envelopes are signed (otherwise `sign` returns them as they are) */
-  private get signing (): boolean {
-    return this.components.privateKey != null && this.init.signEnvelopes === true
-  }
-
-  private async sign (envelope: Envelope): Promise<Envelope> {
-    const key = this.components.privateKey
-    if (key == null || this.init.signEnvelopes !== true) return envelope
-    return { ...envelope, signature: await key.sign(envelopeSigningBytes(envelope)) }
-  }
-
-  private async encodeSigned (envelope: Envelope): Promise<Uint8Array> {
-    return encodeEnvelope(await this.sign(envelope))
   }
 
   private topicName (topic: string): string {
@@ -456,22 +345,22 @@ export class MessageBroker {
   }
 }
 
-function toTarget (target: string | EnvelopeTarget): EnvelopeTarget {
-  if (typeof target === 'string') {
-    if (target.length === 0) throw new InvalidArgumentError('target agent id must not be empty')
-    return { kind: 'agent', id: target }
-  }
-  if (target == null || (target.kind !== 'agent' && target.kind !== 'peer') || typeof target.id !== 'string' || target.id === '') {
-    throw new InvalidArgumentError('target must be an agent id or { kind: agent|peer, id }')
-  }
-  return target
-}
-
-function encodePayload (message: unknown, options: SendOptions): EncodedPayload {
-  if (options.contentType === CONTENT_TYPE_OCTET_STREAM || (options.contentType == null && message instanceof Uint8Array)) {
-    return octetStreamPayload(message as Uint8Array)
-  }
-  return jsonPayload(message)
-}
-
 export type { ReceivedMessage }
+
+/** the outbox gauge and the `messaging` health check */
+function registerBrokerHealth (telemetry: MessageBrokerComponents['telemetry'], started: () => boolean, stats: () => OutboxStats | undefined): void {
+  telemetry.metrics.gauge('agentmesh_messaging_outbox_entries', {
+    help: 'durable outbox entries, by state',
+    labelNames: ['state'],
+    collect: (g) => {
+      const st = stats()
+      if (st == null) return
+      for (const state of ['pending', 'delivered', 'failed'] as const) g.set(st[state], { state })
+    }
+  })
+  telemetry.registerHealthCheck('messaging', () => {
+    if (!started()) return { status: 'down', detail: 'broker not started' }
+    const st = stats()
+    return { status: 'ok', pending: st?.pending ?? 0, failed: st?.failed ?? 0 }
+  })
+}

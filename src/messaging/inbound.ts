@@ -5,17 +5,17 @@
  * it. Answers (reply / ack / error-reply) settle the pending request or delivery. Bad input is
  * logged, counted and dropped; it never throws out of here.
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import { CapacityError, InvalidMessageError, NotFoundError, NotOwnerError, TimeoutError, UnauthorizedError } from '../errors.ts'
 import { HANDLER_TIMEOUT_MS, MAX_INBOUND_REQUESTS_IN_FLIGHT, RESEND_CONTENT_TYPE } from './constants.ts'
 import { packEnvelopes, readResendRequest } from './topic-replay.ts'
 import { PeerIdTexts } from './peer-text.ts'
+import { directStream, runWithDeadline, spanOptions, verifySignature } from './inbound-support.ts'
 import { decodeEnvelope, isCorrelated } from './envelope.ts'
 import { CONTENT_TYPE_OCTET_STREAM, errorPayload, jsonPayload, octetStreamPayload, readPayload } from './payload.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Logger } from '../util/logger.ts'
-import type { Clock, TimerHandle } from '../util/clock.ts'
-import type { Counter, SpanKind, StartSpanOptions, Telemetry } from '../monitoring/types.ts'
+import type { Clock } from '../util/clock.ts'
+import type { Counter, Telemetry } from '../monitoring/types.ts'
 import type { BrokerPubsubMessage, MessageHandler, ReceivedMessage, RequestHandler } from './broker-types.ts'
 import type { DedupWindow } from './dedup.ts'
 import type { DecodedEnvelope, Envelope } from './envelope.ts'
@@ -279,7 +279,7 @@ export class InboundDispatcher {
       // a handler that hangs must not hold up every later message: past the limit the message is
       // left unacked (the sender retries; if the handler did finish, dedup re-acks the retry)
       const traceparent = span.traceparent()
-      await this.withHandlerDeadline(async () => { await this.handleLocalMessage(env, traceparent) })
+      await runWithDeadline(this.init.clock, HANDLER_TIMEOUT_MS, async () => { await this.handleLocalMessage(env, traceparent) })
       this.ack(link, env)
     } catch (err) {
       span.recordError(err)
@@ -320,7 +320,7 @@ export class InboundDispatcher {
         return
       }
       const traceparent = span.traceparent()
-      const result = await this.withHandlerDeadline(async (options) => await this.handleLocalRequest(env, options, traceparent))
+      const result = await runWithDeadline(this.init.clock, HANDLER_TIMEOUT_MS, async (options) => await this.handleLocalRequest(env, options, traceparent))
       const payload = result instanceof Uint8Array ? octetStreamPayload(result) : jsonPayload(result === undefined ? null : result)
       this.init.reply(link, base => ({
         kind: 'reply', ...base, seq: 0, traceparent: span.traceparent(), correlationId: env.id, ...payload
@@ -331,28 +331,6 @@ export class InboundDispatcher {
     } finally {
       this.inFlight--
       span.end()
-    }
-  }
-
-  /**
-   * runs a handler with HANDLER_TIMEOUT_MS to finish: past it, TimeoutError (and the handler's
-   * signal aborts). A plain timer, and the signal is only made if the handler looks at it.
-   */
-  private async withHandlerDeadline<T> (run: (options: AbortOptions) => Promise<T>): Promise<T> {
-    let controller: AbortController | undefined
-    let timer: TimerHandle | undefined
-    const options: AbortOptions = { get signal () { return (controller ??= new AbortController()).signal } }
-    const deadline = new Promise<never>((_resolve, reject) => {
-      timer = this.init.clock.setTimeout(() => {
-        const err = new TimeoutError(`handler did not finish within ${HANDLER_TIMEOUT_MS} ms`)
-        controller?.abort(err)
-        reject(err)
-      }, HANDLER_TIMEOUT_MS)
-    })
-    try {
-      return await Promise.race([run(options), deadline])
-    } finally {
-      this.init.clock.clearTimeout(timer)
     }
   }
 
@@ -396,28 +374,5 @@ export class InboundDispatcher {
   private drop (reason: string, peer: string, err: unknown): void {
     this.init.dropped.inc(1, { reason })
     this.init.log('dropped envelope from %s (%s): %s', peer, reason, err instanceof Error ? err.message : String(err))
-  }
-}
-
-/** span options with the envelope's traceparent as parent ('' = none: a new trace) */
-export function spanOptions (kind: SpanKind, traceparent: string, attributes?: Record<string, string | number | boolean>): StartSpanOptions {
-  const options: StartSpanOptions = { kind }
-  if (traceparent !== '') options.parent = traceparent
-  if (attributes != null) options.attributes = attributes
-  return options
-}
-
-/** the ordering / dedup stream of a direct message: its sender and the channel it was sent on */
-function directStream (env: Envelope): string {
-  return `${env.sender}|d|${env.target == null ? 'peer' : `${env.target.kind}:${env.target.id}`}`
-}
-
-async function verifySignature (sender: string, signedBytes: Uint8Array, signature: Uint8Array): Promise<boolean> {
-  try {
-    const key = peerIdFromString(sender).publicKey
-    if (key == null) return false
-    return await key.verify(signedBytes, signature)
-  } catch {
-    return false
   }
 }

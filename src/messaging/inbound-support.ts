@@ -1,0 +1,58 @@
+/**
+ * Small pieces the inbound path (and the RPC client) share: span options from an envelope's
+ * traceparent, handler deadlines without AbortSignal churn, the dedup stream of a direct message,
+ * and envelope signature checks.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { TimeoutError } from '../errors.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import type { Clock, TimerHandle } from '../util/clock.ts'
+import type { SpanKind, StartSpanOptions } from '../monitoring/types.ts'
+import type { Envelope } from './envelope.ts'
+
+/** span options with the envelope's traceparent as parent ('' = none: a new trace) */
+export function spanOptions (kind: SpanKind, traceparent: string, attributes?: Record<string, string | number | boolean>): StartSpanOptions {
+  const options: StartSpanOptions = { kind }
+  if (traceparent !== '') options.parent = traceparent
+  if (attributes != null) options.attributes = attributes
+  return options
+}
+
+/**
+ * runs a handler with `ms` to finish: past it, TimeoutError (and the handler's signal aborts).
+ * A plain timer, cleared when the handler is done, and the signal is only made if the handler
+ * looks at it: no AbortSignal.timeout per message.
+ */
+export async function runWithDeadline<T> (clock: Clock, ms: number, run: (options: AbortOptions) => Promise<T>): Promise<T> {
+  let controller: AbortController | undefined
+  let timer: TimerHandle | undefined
+  const options: AbortOptions = { get signal () { return (controller ??= new AbortController()).signal } }
+  const deadline = new Promise<never>((_resolve, reject) => {
+    timer = clock.setTimeout(() => {
+      const err = new TimeoutError(`handler did not finish within ${ms} ms`)
+      controller?.abort(err)
+      reject(err)
+    }, ms)
+  })
+  try {
+    return await Promise.race([run(options), deadline])
+  } finally {
+    clock.clearTimeout(timer)
+  }
+}
+
+/** the ordering / dedup stream of a direct message: its sender and the channel it was sent on */
+export function directStream (env: Envelope): string {
+  return `${env.sender}|d|${env.target == null ? 'peer' : `${env.target.kind}:${env.target.id}`}`
+}
+
+/** whether `signature` is the sender's (its peer id carries its public key) over `signedBytes` */
+export async function verifySignature (sender: string, signedBytes: Uint8Array, signature: Uint8Array): Promise<boolean> {
+  try {
+    const key = peerIdFromString(sender).publicKey
+    if (key == null) return false
+    return await key.verify(signedBytes, signature)
+  } catch {
+    return false
+  }
+}
