@@ -438,8 +438,10 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
       const detail = { peerId: t.member.peerId, member: t.member, reason: 'reason' in t ? t.reason : undefined }
       switch (t.kind) {
         case 'joined':
-          this.log('%s joined (%s)', t.member.peerId, t.member.record.role)
-          // link up now rather than on the next discovery round
+        case 'updated':
+          if (t.kind === 'joined') this.log('%s joined (%s)', t.member.peerId, t.member.record.role)
+          // link up now rather than on the next discovery round; an update may bring the address
+          // that makes a direct link possible (a tab's /webrtc address once its relay reservation is up)
           this.maybeDial({ id: peerIdFromString(t.member.peerId), multiaddrs: t.member.record.addrs.map(a => multiaddr(a)) })
           break
         case 'failed': this.metrics?.failures.inc(); this.log('%s failed: %s', t.member.peerId, t.reason); break
