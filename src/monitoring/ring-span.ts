@@ -30,10 +30,10 @@ export interface SpanRecord {
 }
 
 
-/** where finished ring spans go */
+/** where finished ring spans go (the span itself: its record is made only when someone reads it) */
 export interface RingSink {
   readonly peer: string
-  add: (record: SpanRecord) => void
+  add: (span: RingSpan) => void
 }
 
 const HEX_FLAGS = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'))
@@ -52,6 +52,7 @@ export class RingSpan implements Span {
   private readonly kind: SpanKind
   private readonly sink: RingSink
   private readonly start: number
+  private duration = 0
   private attributes: Record<string, AttributeValue> | undefined
   private attributeCount = 0
   private error: string | undefined
@@ -67,10 +68,19 @@ export class RingSpan implements Span {
     this.flags = flags
     this.parentSpanId = parentSpanId
     this.start = now()
-    if (attributes != null) for (const key in attributes) this.setAttribute(key, attributes[key])
+    if (attributes != null) {
+      this.attributes = { ...attributes }
+      for (const key in this.attributes) {
+        const value = this.attributes[key]
+        if (++this.attributeCount > MAX_SPAN_ATTRIBUTES) delete this.attributes[key]
+        else if (typeof value === 'string' && value.length > MAX_ATTRIBUTE_VALUE_CHARS) this.attributes[key] = fitValue(value)
+      }
+      this.attributeCount = Math.min(this.attributeCount, MAX_SPAN_ATTRIBUTES)
+    }
   }
 
   traceparent (): string {
+    if (this.ended) return `00-${this.traceId}-${this.spanId}-${HEX_FLAGS[this.flags & 0xff]}`
     this.header ??= `00-${this.traceId}-${this.spanId}-${HEX_FLAGS[this.flags & 0xff]}`
     return this.header
   }
@@ -94,6 +104,13 @@ export class RingSpan implements Span {
   end (): void {
     if (this.ended) return
     this.ended = true
+    this.duration = now() - this.start
+    this.header = undefined
+    this.sink.add(this)
+  }
+
+  /** the finished span as `recentSpans()` returns it */
+  toRecord (): SpanRecord {
     const record: SpanRecord = {
       traceId: this.traceId,
       spanId: this.spanId,
@@ -101,12 +118,12 @@ export class RingSpan implements Span {
       peer: this.sink.peer,
       kind: this.kind,
       start: this.start,
-      duration: now() - this.start,
-      attributes: this.attributes ?? {},
+      duration: this.duration,
+      attributes: { ...this.attributes },
       status: this.error != null ? 'error' : 'unset'
     }
     if (this.parentSpanId != null) record.parentSpanId = this.parentSpanId
     if (this.error != null) record.error = this.error
-    this.sink.add(record)
+    return record
   }
 }

@@ -46,7 +46,8 @@ const KIND_NAMES = new Map<OtelSpanKind, SpanKind>(Object.entries(KINDS).map(([k
 
 /** a bounded ring of the most recent finished spans */
 export class SpanRing implements SpanProcessor {
-  private readonly items: SpanRecord[] = []
+  /** finished spans: SDK spans as records, ring spans as themselves (made into records when read) */
+  private readonly items: Array<SpanRecord | RingSpan> = []
   private next = 0
   private readonly size: number
   private readonly peer: string
@@ -77,7 +78,7 @@ export class SpanRing implements SpanProcessor {
     this.add(record)
   }
 
-  add (record: SpanRecord): void {
+  add (record: SpanRecord | RingSpan): void {
     if (this.items.length < this.size) this.items.push(record)
     else this.items[this.next] = record
     this.next = (this.next + 1) % this.size
@@ -86,7 +87,7 @@ export class SpanRing implements SpanProcessor {
   /** the newest `limit` finished spans, oldest first */
   recent (limit = this.size): SpanRecord[] {
     const ordered = this.items.length < this.size ? this.items.slice() : [...this.items.slice(this.next), ...this.items.slice(0, this.next)]
-    return ordered.slice(Math.max(0, ordered.length - Math.max(0, limit)))
+    return ordered.slice(Math.max(0, ordered.length - Math.max(0, limit))).map(item => item instanceof RingSpan ? item.toRecord() : item)
   }
 
   async forceFlush (): Promise<void> {}
@@ -173,7 +174,7 @@ export class MeshTracer implements Tracing {
     this.enabled = init.tracing !== false
     this.ringOnly = init.otlpEndpoint == null
     const ring = this.ring
-    this.sink = { peer: init.peerId, add: (record) => { ring.add(record) } }
+    this.sink = { peer: init.peerId, add: (span) => { ring.add(span) } }
   }
 
   get tracingEnabled (): boolean { return this.enabled }
