@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import fc from 'fast-check'
 import * as encoding from 'lib0/encoding'
 import { decodeEnvelope, encodeEnvelope, envelopeSigningBytes } from '../../src/messaging/envelope.ts'
-import { FrameDecoder, encodeFrame } from '../../src/messaging/framing.ts'
+import { FrameDecoder, decodeBatchFrame, encodeFrame, encodeFrames } from '../../src/messaging/framing.ts'
 import { MessageOrdering } from '../../src/messaging/ordering.ts'
 import { DedupWindow } from '../../src/messaging/dedup.ts'
 import { HybridLogicalClock, compareHlc, decodeHlc } from '../../src/messaging/hlc.ts'
@@ -65,6 +65,14 @@ describe('envelope properties', () => {
 })
 
 describe('framing properties', () => {
+  it('RPC 2.0 batches: any list of envelopes comes back whole and in order; junk is refused with typed errors', () => {
+    fc.assert(fc.property(fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 40 }), (bodies) => {
+      const frames = new FrameDecoder().push(encodeFrames(bodies, true))
+      assert.deepEqual(frames.flatMap(f => decodeBatchFrame(f)).map(b => [...b]), bodies.map(b => [...b]))
+    }), { numRuns: RUNS / 4 })
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (b) => onlyTypedErrors(() => decodeBatchFrame(b))), { numRuns: RUNS })
+  })
+
   it('returns the same frames however the stream is chunked', () => {
     fc.assert(fc.property(
       fc.array(fc.uint8Array({ maxLength: 400 }), { maxLength: 8 }),
