@@ -83,6 +83,8 @@ export const NODE_LEASE_TTL_MS = 2_000
 export const NODE_LEASE_RENEW_MS = 400
 /** the holder treats its lease as lapsed this long before the renewal it sent says */
 export const NODE_LEASE_SAFETY_MS = 200
+/** a request that finds this peer's lease lapsed waits this long for a late renewal before NotOwnerError */
+export const LEASE_GRACE_MS = 1_000
 /** peers besides the owner that must hold a turn's state changes before its reply is released */
 export const WRITE_CONCERN_REPLICAS = 1
 /** a placement record's JSON is refused above this */

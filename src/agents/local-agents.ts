@@ -38,8 +38,8 @@ export interface LocalAgentsInit {
   docs: AgentDocs
   /** replicas that must hold a turn's changes before its reply (may depend on who is around) */
   writeConcern: () => number
-  /** this peer may serve (its lease is valid) */
-  mayServe: () => boolean
+  /** this peer may serve (its lease is valid, or became so within a short wait) */
+  mayServe: (signal?: AbortSignal) => Promise<boolean>
   telemetry?: Telemetry
   mailbox?: MailboxOptions
   clock: Clock
@@ -141,7 +141,7 @@ export class LocalAgents {
     if (running != null) await raceSignal(running.done, options.signal)
     const epoch = this.epochOf(agentId)
     if (epoch == null) throw new NotOwnerError(`agent ${agentId} is not active on ${this.init.nodeId}`)
-    if (!this.init.mayServe()) throw new NotOwnerError(`peer ${this.init.nodeId} cannot serve ${agentId}: its lease has lapsed`)
+    if (!await this.init.mayServe(options.signal)) throw new NotOwnerError(`peer ${this.init.nodeId} cannot serve ${agentId}: its lease has lapsed`)
     return await this.host.deliver(agentId, message, { ...options, epoch })
   }
 

@@ -22,7 +22,7 @@ import { componentLogger } from '../util/logger.ts'
 import type { Logger } from '../util/logger.ts'
 import type { MailboxOptions } from './activation.ts'
 import {
-  PLACEMENT_PREFIX, PLACEMENT_RANGE_LIMIT, PLACEMENT_TOPIC, RECONCILE_INTERVAL_MS, REPLACEMENT_RECHECK_MS, REPLACEMENT_WAIT_MS,
+  LEASE_GRACE_MS, PLACEMENT_PREFIX, PLACEMENT_RANGE_LIMIT, PLACEMENT_TOPIC, RECONCILE_INTERVAL_MS, REPLACEMENT_RECHECK_MS, REPLACEMENT_WAIT_MS,
   WRITE_CONCERN_REPLICAS
 } from './constants.ts'
 import { decodeControl, encodeControl, isControl } from './control.ts'
@@ -103,7 +103,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
       llm: components.llm,
       docs: components.docs,
       writeConcern: () => this.writeConcern(),
-      mayServe: () => this.lease.valid(),
+      mayServe: async (signal) => await this.lease.whenValid(LEASE_GRACE_MS, signal),
       clock: this.clock,
       log: this.log,
       ...(components.telemetry != null ? { telemetry: components.telemetry } : {}),
@@ -119,9 +119,8 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     if (this.started) return
     this.started = true
     const { network, broker, consensus } = this.components
-    const ext = this.local.host.recordExt()
-    network.setExtension('kinds', ext.kinds)
-    if (ext.maxAgents != null) network.setExtension('maxAgents', ext.maxAgents)
+    // kinds are advertised once this peer holds a node lease: until then it cannot run agents
+    network.setExtension('kinds', [])
     broker.setResolver(this.resolve)
     broker.setRequestHandler(this.onRequest)
     broker.setMessageHandler(this.onMessage)
@@ -443,12 +442,24 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     void this.recovery.reconcile()
   }
 
-  private readonly onLeaseLost = (): void => {
-    // the store no longer knows our lease: whatever we run may be re-placed; stop it all
-    for (const a of this.local.host.list()) void this.local.surrender(a.id, 'node lease lost').catch(() => {})
+  private advertise (canHost: boolean): void {
+    const ext = this.local.host.recordExt()
+    this.components.network.setExtension('kinds', canHost ? ext.kinds : [])
+    if (ext.maxAgents != null) this.components.network.setExtension('maxAgents', ext.maxAgents)
   }
 
-  private readonly onLeaseGranted = (): void => {
+  /**
+   * The store no longer knows our lease (it expired while renewals were late). Placements do not
+   * name a lease: an agent is re-placed only when its peer is declared failed (and a newer epoch
+   * then makes this peer surrender it), so nothing stops here; serving waits for the new grant.
+   */
+  private readonly onLeaseLost = (): void => {
+    this.advertise(false)
+  }
+
+  private readonly onLeaseGranted = (evt: CustomEvent<{ lease: number }>): void => {
+    this.components.network.setExtension('agentLease', evt.detail.lease)
+    this.advertise(true)
     void this.recovery.reconcile()
   }
 }

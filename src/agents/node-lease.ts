@@ -14,6 +14,9 @@ import type { Clock, TimerHandle } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
 import { NODE_LEASE_RENEW_MS, NODE_LEASE_SAFETY_MS, NODE_LEASE_TTL_MS } from './constants.ts'
 
+/** renewals in flight at once */
+const MAX_RENEWALS_IN_FLIGHT = 4
+
 /** the part of ConsensusKv the lease uses */
 export interface LeaseKv {
   grantLease: (ttlMs: number, options?: { signal?: AbortSignal }) => Promise<{ id: number, ttlMs: number, expiresAtMs: number }>
@@ -23,6 +26,7 @@ export interface LeaseKv {
 
 export interface NodeLeaseEvents {
   'lease:granted': CustomEvent<{ lease: number }>
+  'lease:renewed': CustomEvent<{ lease: number }>
   'lease:lapsed': CustomEvent<{ lease: number }>
   'lease:lost': CustomEvent<{ lease: number, reason: string }>
 }
@@ -48,7 +52,9 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
   private validUntil = 0
   private timer?: TimerHandle
   private lapseTimer?: TimerHandle
-  private renewing = false
+  /** renewals in flight: one delayed proposal must not stall the others */
+  private inflight = 0
+  private granting = false
   private running = false
   private readonly stopController = new AbortController()
 
@@ -92,22 +98,31 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
     }
   }
 
-  /** waits until the lease is valid (first grant) or the signal fires */
-  async ready (signal?: AbortSignal): Promise<void> {
-    while (!this.valid()) {
-      if (signal?.aborted === true) throw signal.reason
-      await new Promise<void>(resolve => {
-        const done = (): void => { this.removeEventListener('lease:granted', done); this.clock.clearTimeout(t); resolve() }
-        const t = this.clock.setTimeout(done, 50)
-        this.addEventListener('lease:granted', done)
-      })
-    }
+  /**
+   * Waits (at most `maxMs`) until the lease is valid: a peer whose renewal is merely late holds a
+   * request for a moment rather than refusing it. False if it is still not valid.
+   */
+  async whenValid (maxMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.valid()) return true
+    if (!this.running || signal?.aborted === true) return false
+    return await new Promise<boolean>(resolve => {
+      const done = (): void => {
+        this.removeEventListener('lease:renewed', done)
+        signal?.removeEventListener('abort', done)
+        this.clock.clearTimeout(timer)
+        resolve(this.valid())
+      }
+      const timer = this.clock.setTimeout(done, maxMs)
+      this.addEventListener('lease:renewed', done)
+      signal?.addEventListener('abort', done, { once: true })
+    })
   }
 
-  /** one renewal (or the first grant); never throws */
+  /** one renewal (or the first grant); several may be in flight; never throws */
   async renew (): Promise<void> {
-    if (!this.running || this.renewing) return
-    this.renewing = true
+    if (!this.running || this.granting || this.inflight >= MAX_RENEWALS_IN_FLIGHT) return
+    if (this.leaseId === 0) this.granting = true
+    this.inflight++
     const sentAt = this.clock.monotonic()
     const linked = linkSignals([this.stopController.signal], this.ttlMs, this.clock)
     const signal = linked.signal
@@ -134,12 +149,14 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
         this.clock.clearTimeout(this.lapseTimer)
         this.log.error('node lease %d is gone: %s', lost, message)
         this.safeDispatchEvent('lease:lost', { detail: { lease: lost, reason: message } })
+        queueMicrotask(() => { void this.renew() })
       } else {
         this.log('lease renewal failed: %s: %s', name, message)
       }
     } finally {
       linked.dispose()
-      this.renewing = false
+      this.inflight--
+      this.granting = false
     }
   }
 
@@ -147,6 +164,7 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
     this.validUntil = Math.max(this.validUntil, sentAt + this.ttlMs - this.safetyMs)
     this.clock.clearTimeout(this.lapseTimer)
     const lease = this.leaseId
+    this.safeDispatchEvent('lease:renewed', { detail: { lease } })
     this.lapseTimer = this.clock.setTimeout(() => {
       if (this.running && !this.valid() && this.leaseId === lease) {
         this.log.error('node lease %d lapsed: no renewal reached the majority in time', lease)

@@ -46,6 +46,7 @@ export class Recovery {
   /** the leader re-places the agents of `node`; [] elsewhere */
   async reassignFrom (node: string, options: AbortOptions = {}): Promise<Placement[]> {
     if (!this.isLeader() || node === this.m.peerId) return []
+    this.revokeLeaseOf(node)
     const all = await this.m.listAgents(options)
     const mine = all.filter(a => a.node === node && a.status !== 'quarantined')
     if (mine.length > 0) this.m.log('re-placing %d agents of failed peer %s', mine.length, node)
@@ -58,6 +59,18 @@ export class Recovery {
       })
     }))
     return moved.filter((p): p is Placement => p != null)
+  }
+
+  /**
+   * a peer declared failed may renew no more: if it is alive after all, it stops serving once the
+   * validity of its last renewal ends, and surrenders what was re-placed when it sees the epochs
+   */
+  private revokeLeaseOf (node: string): void {
+    const lease = this.m.components.network.member(node)?.record.ext.agentLease
+    if (typeof lease !== 'number' || !Number.isSafeInteger(lease) || lease <= 0) return
+    this.m.components.consensus.kv.revoke(lease).then(
+      () => { this.m.log('revoked the node lease %d of failed peer %s', lease, node) },
+      (err: unknown) => { this.m.log('revoking the node lease of %s: %s', node, describeError(err).message) })
   }
 
   /** re-places one agent away from its (failed) node, on `target` or the best candidate */

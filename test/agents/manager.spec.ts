@@ -1,0 +1,105 @@
+/**
+ * The DistributedAgentManager on an in-process mesh of real peers (createNode: a relay and two
+ * Node peers over loopback, Raft, CRDT docs, broker): deploy and route, refusals, live migration
+ * under a steady stream of requests (none lost, none handled twice), state that follows the agent,
+ * and a stale epoch refused.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { startMesh, type TestMesh } from './mesh-helpers.ts'
+import { placementKey } from '../../src/agents/index.ts'
+import type { MeshNode } from '../../src/node.ts'
+
+describe('DistributedAgentManager over real peers', () => {
+  let mesh: TestMesh
+  let a: MeshNode
+  let b: MeshNode
+
+  before(async () => {
+    mesh = await startMesh(2, 'agents-manager')
+    ;[a, b] = mesh.nodes
+    // every peer advertises its kinds once it holds a lease: wait until a sees b's
+    const deadline = Date.now() + 10_000
+    while (!(a.network.member(b.peerId)?.record.ext.kinds as string[] | undefined)?.includes('counter')) {
+      if (Date.now() > deadline) throw new Error('b never advertised its kinds')
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+  })
+  after(async () => { await mesh?.stop() })
+
+  it('deploys where asked, routes requests from any peer, and lists the placement everywhere', async () => {
+    const d = await a.agents.deployAgent('c1', { kind: 'counter', node: b.peerId })
+    assert.equal(d.node, b.peerId)
+    assert.ok(d.epoch > 0)
+    assert.deepEqual(await a.broker.request('c1', { op: 'inc' }), { value: 1 })
+    assert.deepEqual(await mesh.relay.broker.request('c1', { op: 'inc', by: 2 }), { value: 3 })
+    const listed = await mesh.relay.agents.listAgents()
+    assert.deepEqual(listed.find(x => x.id === 'c1'), { id: 'c1', kind: 'counter', node: b.peerId, epoch: d.epoch, status: 'active' })
+    assert.deepEqual(await a.agents.agentState('c1'), { value: 3 })
+  })
+
+  it('refuses a second deployment of an id (ConflictError) and an unknown kind (NotFoundError)', async () => {
+    await assert.rejects(b.agents.deployAgent('c1', { kind: 'echo' }), { name: 'ConflictError' })
+    await assert.rejects(b.agents.deployAgent('c2', { kind: 'no-such-kind' }), { name: 'NotFoundError' })
+    await assert.rejects(b.agents.getAgent('nope'), { name: 'NotFoundError' })
+  })
+
+  it('a placement write under an older epoch is refused with StaleEpochError', async () => {
+    const p = await a.agents.read('c1')
+    assert.ok(p != null)
+    await assert.rejects(a.consensus.kv.put(placementKey('c1'), { ...p, status: 'active' }, { fence: { key: placementKey('c1'), token: p.epoch - 1 } }), { name: 'StaleEpochError' })
+  })
+
+  it('migrates live under a steady stream of requests: none lost, none handled twice, state follows', async () => {
+    await a.agents.deployAgent('m1', { kind: 'counter', node: a.peerId })
+    const replies: number[] = []
+    const failures: string[] = []
+    let stop = false
+    const clients = [mesh.relay, a, b].map(async (n) => {
+      while (!stop) {
+        try {
+          const r = await n.broker.request('m1', { op: 'inc' }, { timeoutMs: 10_000 }) as { value: number }
+          replies.push(r.value)
+        } catch (err) {
+          failures.push(`${(err as Error).name}: ${(err as Error).message}`)
+        }
+      }
+    })
+    const wait = async (count: number): Promise<void> => {
+      const deadline = Date.now() + 20_000
+      while (replies.length < count) {
+        if (Date.now() > deadline) throw new Error(`only ${replies.length} replies`)
+        await new Promise(resolve => setTimeout(resolve, 10))
+      }
+    }
+    const epochs: number[] = []
+    for (let i = 0; i < 4; i++) {
+      await wait(replies.length + 15)
+      const to = i % 2 === 0 ? b : a
+      const moved = await mesh.relay.agents.migrateAgent('m1', to.peerId)
+      assert.equal(moved.node, to.peerId)
+      epochs.push(moved.epoch)
+    }
+    await wait(replies.length + 15)
+    stop = true
+    await Promise.all(clients)
+    assert.deepEqual(failures, [])
+    assert.equal(new Set(replies).size, replies.length, 'no increment handled twice')
+    const final = await b.broker.request('m1', { op: 'get' }) as { value: number }
+    assert.equal(final.value, replies.length, 'every increment handled once')
+    assert.deepEqual([...replies].sort((x, y) => x - y), Array.from({ length: replies.length }, (_, i) => i + 1))
+    for (let i = 1; i < epochs.length; i++) assert.ok(epochs[i] > epochs[i - 1], 'each move has a newer epoch')
+    assert.equal((await mesh.relay.agents.getAgent('m1')).node, a.peerId)
+    assert.equal(b.agents.host.has('m1'), false, 'the old owner stopped it')
+  })
+
+  it('syncAgentState brings the state to the write concern and handleAgentFailure restarts it in place', async () => {
+    const before = await a.broker.request('c1', { op: 'get' }) as { value: number }
+    const synced = await b.agents.syncAgentState('c1')
+    assert.equal(synced.node, b.peerId)
+    const r = await b.agents.handleAgentFailure('c1')
+    assert.equal(r.action, 'restarted')
+    assert.deepEqual(await a.broker.request('c1', { op: 'get' }), before, 'the restarted activation has the same state')
+    assert.equal((await a.agents.handleAgentFailure('c1')).action, 'none', 'only the owner restarts an agent')
+  })
+})
