@@ -304,7 +304,10 @@ export class MessageBroker {
     return this.batchOrdering.handleMessageOrdering(messages)
   }
 
-  private readonly validatePublication: BrokerTopicValidator = async (_source, msg) => VERDICTS[await this.inbound.validatePublication(msg)]
+  private readonly validatePublication: BrokerTopicValidator = (_source, msg) => {
+    const verdict = this.inbound.validatePublication(msg)
+    return verdict instanceof Promise ? verdict.then(v => VERDICTS[v]) : VERDICTS[verdict]
+  }
 
   private readonly onPubsubMessage = (evt: CustomEvent<BrokerPubsubMessage>): void => {
     this.inbound.onPubsubMessage(evt.detail)

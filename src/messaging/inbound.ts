@@ -84,7 +84,15 @@ export class InboundDispatcher {
   }
 
   onStreamFrame (frame: Uint8Array, link: RpcLink): void {
-    void this.acceptFromStream(frame, link).catch(err => { this.drop('internal', link.remotePeer, err) })
+    const onError = (err: unknown): void => { this.drop('internal', link.remotePeer, err) }
+    try {
+      // synchronous unless a signature has to be verified
+      const checked = this.check(frame, link.remotePeer)
+      if (checked instanceof Promise) checked.then(async c => { await this.acceptFromStream(c, link) }).catch(onError)
+      else this.acceptFromStream(checked, link).catch(onError)
+    } catch (err) {
+      onError(err)
+    }
   }
 
   onPubsubMessage (msg: BrokerPubsubMessage): void {
@@ -103,16 +111,23 @@ export class InboundDispatcher {
    * envelopes are rejected (never forwarded, and the forwarding peer is scored down); one from
    * a far-ahead clock or another major version is ignored (not forwarded, not penalised).
    */
-  async validatePublication (msg: BrokerPubsubMessage): Promise<PublicationVerdict> {
-    const verdict = await this.judgePublication(msg)
+  validatePublication (msg: BrokerPubsubMessage): PublicationVerdict | Promise<PublicationVerdict> {
+    const verdict = this.judgePublication(msg)
+    if (verdict instanceof Promise) return verdict.then(v => { this.init.validated.inc(1, { result: v }); return v })
     this.init.validated.inc(1, { result: verdict })
     return verdict
   }
 
-  private async judgePublication (msg: BrokerPubsubMessage): Promise<PublicationVerdict> {
+  /** synchronous unless a signature has to be verified */
+  private judgePublication (msg: BrokerPubsubMessage): PublicationVerdict | Promise<PublicationVerdict> {
     const from = msg.type === 'signed' && msg.from != null ? this.peerTexts.textOf(msg.from) : undefined
     if (from == null) { this.drop('unsigned', '?', new UnauthorizedError('unsigned publication')); return 'reject' }
-    const result = await this.check(msg.data, from)
+    const result = this.check(msg.data, from)
+    if (result instanceof Promise) return result.then(r => this.verdictOn(msg, from, r))
+    return this.verdictOn(msg, from, result)
+  }
+
+  private verdictOn (msg: BrokerPubsubMessage, from: string, result: CheckResult): PublicationVerdict {
     if (!result.ok) return IGNORE_REASONS.has(result.reason) ? 'ignore' : 'reject'
     if (result.decoded.envelope.kind !== 'message') {
       this.drop('bad-kind', from, new InvalidMessageError(`a ${result.decoded.envelope.kind} published on ${msg.topic}`))
@@ -178,8 +193,7 @@ export class InboundDispatcher {
     this.release(this.init.ordering.expireGaps())
   }
 
-  private async acceptFromStream (frame: Uint8Array, link: RpcLink): Promise<void> {
-    const checked = await this.check(frame, link.remotePeer)
+  private async acceptFromStream (checked: CheckResult, link: RpcLink): Promise<void> {
     if (!checked.ok) return
     const env = checked.decoded.envelope
     if (isCorrelated(env)) {
@@ -223,7 +237,7 @@ export class InboundDispatcher {
   }
 
   /** decodes and authenticates; the reason (after logging and counting) when it must be dropped */
-  private async check (bytes: Uint8Array, authenticatedPeer: string): Promise<CheckResult> {
+  private check (bytes: Uint8Array, authenticatedPeer: string): CheckResult | Promise<CheckResult> {
     let decoded: DecodedEnvelope
     try {
       decoded = decodeEnvelope(bytes)
@@ -235,9 +249,17 @@ export class InboundDispatcher {
     if (env.sender !== authenticatedPeer) {
       return this.refuse('sender-mismatch', authenticatedPeer, new UnauthorizedError(`envelope claims sender ${env.sender}`))
     }
-    if (env.signature != null && !(await verifySignature(env.sender, decoded.signedBytes, env.signature))) {
-      return this.refuse('bad-signature', authenticatedPeer, new UnauthorizedError('signature does not verify'))
+    if (env.signature != null) {
+      return verifySignature(env.sender, decoded.signedBytes, env.signature).then(valid => valid
+        ? this.mergeClock(decoded, authenticatedPeer)
+        : this.refuse('bad-signature', authenticatedPeer, new UnauthorizedError('signature does not verify')))
     }
+    return this.mergeClock(decoded, authenticatedPeer)
+  }
+
+  /** the last check: the sender's clock must not be far ahead of ours; merged into our HLC */
+  private mergeClock (decoded: DecodedEnvelope, authenticatedPeer: string): CheckResult {
+    const env = decoded.envelope
     try {
       this.init.hlc.receive(env.hlc)
     } catch (err) {
