@@ -1,52 +1,50 @@
 /**
- * npm run bench -- messaging [--quick]
+ * npm run bench -- broker [--quick]
  *
- * MessageBroker between two in-process Node peers (TCP on 127.0.0.1), side by side with NATS
- * (nats-server + the `nats` client, measured in the same run when nats-server is installed):
- * 1. request/reply, 100 B payload: sequential (1 in flight) and 64 in flight.
- * 2. durable sends: accepted into the outbox (MemoryStore and LevelDB with fsync), acked by the
- *    receiver; messages/s until every one is delivered.
- * 3. envelope codec alone: encode + decode of a 100 B message.
- * SIGN=1 signs every envelope (signEnvelopes: true).
+ * The MessageBroker between in-process Node peers (TCP + Noise + yamux on 127.0.0.1), side by side
+ * in one run with its floor (bare libp2p: a raw request/response stream with the same framing,
+ * raw gossipsub) and with NATS (nats-server started here on 127.0.0.1):
+ * 1. RPC round trip, 100 B JSON: 1 and 64 in flight (req/s, p50, p99).
+ * 2. pub/sub, one publisher -> two subscribers: messages/s until both have every message.
+ * 3. tracing on vs off (issue 7's measurement): the broker rows again with span recording on.
+ * 4. durable sends (memory store, LevelDB with fsync) until acked; the envelope codec alone.
+ * Rounds alternate between the variants and the median is reported (the machine is shared).
+ * SIGN=1 signs every envelope.
  */
-import { spawn, spawnSync } from 'node:child_process'
-import { createServer } from 'node:net'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { connect } from 'nats'
 import { openStore } from '#platform/storage'
-import { createMeshLibp2p } from '../src/network/index.ts'
-import { MessageBroker, createMessageId, decodeEnvelope, encodeEnvelope } from '../src/messaging/index.ts'
+import { createMessageId, decodeEnvelope, encodeEnvelope } from '../src/messaging/index.ts'
 import { MemoryStore } from '../src/storage/memory.ts'
-import { systemClock } from '../src/util/clock.ts'
-import { seededRng } from '../src/util/prng.ts'
-import { MonitoringSystem } from '../src/monitoring/index.ts'
-import { fmt, percentile, table } from './_stats.ts'
+import { fmt, median, percentile, table } from './_stats.ts'
+import { MESH, brokerPeer, connectPeers, gossipReady, libp2pPeer, natsServer, rawRpc } from './_broker-setup.ts'
 import type { Store } from '../src/storage/types.ts'
 
 const quick = process.argv.includes('--quick')
-const SEQ_N = quick ? 500 : 3000
-const PAR_N = quick ? 2000 : 10_000
-const SEND_N = quick ? 500 : 3000
+const ROUNDS = quick ? 1 : 3
+const SEQ_N = quick ? 500 : 2000
+const PAR_N = quick ? 3000 : 10_000
+const PUB_N = quick ? 3000 : 10_000
+const SEND_N = quick ? 300 : 2000
+const PUB_WINDOW = 500
 const payload = { text: 'x'.repeat(84) } // ~100 B of JSON
+const payloadBytes = new TextEncoder().encode(JSON.stringify(payload))
+const sign = process.env.SIGN === '1'
 
-interface Row { what: string, rps: number, p50?: number, p99?: number }
+/** cpu: microseconds of this process's CPU per operation (all in-process peers together; NATS's server excluded) */
+interface Sample { rps: number, p50?: number, p99?: number, cpu?: number }
+interface Row { what: string, samples: Sample[] }
 
-async function peer (store: Store): Promise<{ broker: MessageBroker, id: string, stop: () => Promise<void>, addr: any, libp2p: any }> {
-  const privateKey = await generateKeyPair('Ed25519')
-  const libp2p = await createMeshLibp2p({ privateKey, mesh: 'bench-msg', role: 'node', host: '127.0.0.1', port: 0 })
-  const id = libp2p.peerId.toString()
-  const telemetry = new MonitoringSystem({ peerId: id, tracing: false })
-  const broker = new MessageBroker({ libp2p, peerId: id, telemetry, store, clock: systemClock, rng: seededRng(1), privateKey }, { mesh: 'bench-msg', signEnvelopes: process.env.SIGN === '1' })
-  await broker.start()
-  return { broker, id, libp2p, addr: libp2p.getMultiaddrs()[0], stop: async () => { await broker.stop(); await libp2p.stop() } }
+function summarize (samples: Sample[]): Sample {
+  const pick = (k: 'rps' | 'p50' | 'p99' | 'cpu'): number | undefined => samples[0]?.[k] == null ? undefined : median(samples.map(s => s[k] as number))
+  return { rps: pick('rps') ?? NaN, p50: pick('p50'), p99: pick('p99'), cpu: pick('cpu') }
 }
 
-async function timeRequests (n: number, inFlight: number, one: () => Promise<unknown>): Promise<{ rps: number, lat: number[] }> {
+async function timeRequests (n: number, inFlight: number, one: () => Promise<unknown>): Promise<Sample> {
   const lat: number[] = []
   let next = 0
+  const cpu0 = process.cpuUsage()
   const start = performance.now()
   await Promise.all(Array.from({ length: inFlight }, async () => {
     while (next < n) {
@@ -56,33 +54,143 @@ async function timeRequests (n: number, inFlight: number, one: () => Promise<unk
       lat.push(performance.now() - t)
     }
   }))
-  return { rps: n / ((performance.now() - start) / 1000), lat }
+  return { rps: n / ((performance.now() - start) / 1000), p50: percentile(lat, 50), p99: percentile(lat, 99), cpu: cpuPerOp(cpu0, n) }
 }
 
-async function brokerRpc (): Promise<Row[]> {
-  const a = await peer(new MemoryStore())
-  const b = await peer(new MemoryStore())
+/** publishes n messages (at most `window` ahead of the slower subscriber); messages/s until both have all */
+function cpuPerOp (since: NodeJS.CpuUsage, n: number): number {
+  const used = process.cpuUsage(since)
+  return (used.user + used.system) / n
+}
+
+async function pump (n: number, publish: (i: number) => Promise<unknown> | undefined, received: () => number): Promise<Sample> {
+  const cpu0 = process.cpuUsage()
+  const start = performance.now()
+  for (let i = 0; i < n; i++) {
+    while (i - received() > PUB_WINDOW) await new Promise(resolve => setImmediate(resolve))
+    await publish(i)
+  }
+  const deadline = Date.now() + 30_000
+  while (received() < n) {
+    if (Date.now() > deadline) throw new Error(`subscribers got ${received()} of ${n}`)
+    await new Promise(resolve => setImmediate(resolve))
+  }
+  return { rps: n / ((performance.now() - start) / 1000), cpu: cpuPerOp(cpu0, n) }
+}
+
+// ------------------------------------------------------------------------------------- RPC
+
+async function brokerRpc (tracing: boolean): Promise<[Sample, Sample]> {
+  const a = await brokerPeer({ tracing, sign })
+  const b = await brokerPeer({ tracing, sign })
   try {
-    await a.libp2p.dial(b.addr)
+    await connectPeers(a.libp2p, b.libp2p)
     b.broker.setRequestHandler(req => req.data)
     const target = { kind: 'peer' as const, id: b.id }
-    await timeRequests(200, 8, async () => await a.broker.request(target, payload)) // warm-up
-    const seq = await timeRequests(SEQ_N, 1, async () => await a.broker.request(target, payload))
-    const par = await timeRequests(PAR_N, 64, async () => await a.broker.request(target, payload))
-    return [
-      { what: 'broker request/reply, 1 in flight', rps: seq.rps, p50: percentile(seq.lat, 50), p99: percentile(seq.lat, 99) },
-      { what: 'broker request/reply, 64 in flight', rps: par.rps, p50: percentile(par.lat, 50), p99: percentile(par.lat, 99) }
-    ]
+    const one = async (): Promise<unknown> => await a.broker.request(target, payload)
+    await timeRequests(500, 16, one) // warm-up
+    return [await timeRequests(SEQ_N, 1, one), await timeRequests(PAR_N, 64, one)]
   } finally {
     await a.stop(); await b.stop()
   }
 }
 
-async function brokerSends (label: string, store: Store): Promise<Row> {
-  const a = await peer(store)
-  const b = await peer(new MemoryStore())
+async function rawLibp2pRpc (): Promise<[Sample, Sample]> {
+  const a = await libp2pPeer()
+  const b = await libp2pPeer()
   try {
-    await a.libp2p.dial(b.addr)
+    await connectPeers(a, b)
+    const raw = await rawRpc(a, b)
+    // the same work per message as a JSON payload costs at both ends
+    const one = async (): Promise<unknown> => JSON.parse(new TextDecoder().decode(await raw.request(new TextEncoder().encode(JSON.stringify(payload)))))
+    await timeRequests(500, 16, one)
+    const r: [Sample, Sample] = [await timeRequests(SEQ_N, 1, one), await timeRequests(PAR_N, 64, one)]
+    raw.close()
+    return r
+  } finally {
+    await a.stop(); await b.stop()
+  }
+}
+
+async function natsRpc (nats: NonNullable<Awaited<ReturnType<typeof natsServer>>>): Promise<[Sample, Sample]> {
+  const client = await nats.connect()
+  const responder = await nats.connect()
+  try {
+    responder.subscribe('echo', { callback: (_err, msg) => { msg.respond(msg.data) } })
+    await responder.flush()
+    const one = async (): Promise<unknown> => (await client.request('echo', new TextEncoder().encode(JSON.stringify(payload)), { timeout: 5000 })).json()
+    await timeRequests(500, 16, one)
+    return [await timeRequests(SEQ_N, 1, one), await timeRequests(PAR_N, 64, one)]
+  } finally {
+    await client.close(); await responder.close()
+  }
+}
+
+// ---------------------------------------------------------------------------------- pub/sub
+
+async function brokerPubsub (tracing: boolean): Promise<Sample> {
+  const [p, s1, s2] = [await brokerPeer({ tracing, sign }), await brokerPeer({ tracing, sign }), await brokerPeer({ tracing, sign })]
+  try {
+    await connectPeers(s1.libp2p, p.libp2p); await connectPeers(s2.libp2p, p.libp2p)
+    const got = [0, 0]
+    s1.broker.subscribe('bench', () => { got[0]++ })
+    s2.broker.subscribe('bench', () => { got[1]++ })
+    const topic = `agentmesh/${MESH}/v1/t/bench`
+    await gossipReady(p.libp2p, s1.libp2p, topic); await gossipReady(p.libp2p, s2.libp2p, topic)
+    const received = (): number => Math.min(got[0], got[1])
+    await pump(500, async () => await p.broker.publishMessage('bench', payload), received) // warm-up
+    got[0] = got[1] = 0
+    return await pump(PUB_N, async () => await p.broker.publishMessage('bench', payload), received)
+  } finally {
+    for (const x of [p, s1, s2]) await x.stop()
+  }
+}
+
+async function rawGossipsub (): Promise<Sample> {
+  const [p, s1, s2] = [await libp2pPeer(), await libp2pPeer(), await libp2pPeer()]
+  try {
+    await connectPeers(s1, p); await connectPeers(s2, p)
+    const topic = `agentmesh/${MESH}/v1/t/raw`
+    const got = [0, 0]
+    for (const [i, s] of [s1, s2].entries()) {
+      s.services.pubsub.subscribe(topic)
+      // the same work per message as a JSON payload costs the broker's subscribers
+      s.services.pubsub.addEventListener('message', (evt) => { if (evt.detail.topic === topic) { JSON.parse(new TextDecoder().decode(evt.detail.data)); got[i]++ } })
+    }
+    await gossipReady(p, s1, topic); await gossipReady(p, s2, topic)
+    const received = (): number => Math.min(got[0], got[1])
+    const publish = async (): Promise<unknown> => await p.services.pubsub.publish(topic, new TextEncoder().encode(JSON.stringify(payload)))
+    await pump(500, publish, received)
+    got[0] = got[1] = 0
+    return await pump(PUB_N, publish, received)
+  } finally {
+    for (const x of [p, s1, s2]) await x.stop()
+  }
+}
+
+async function natsPubsub (nats: NonNullable<Awaited<ReturnType<typeof natsServer>>>): Promise<Sample> {
+  const [pub, s1, s2] = [await nats.connect(), await nats.connect(), await nats.connect()]
+  try {
+    const got = [0, 0]
+    for (const [i, s] of [s1, s2].entries()) s.subscribe('bench', { callback: (_err, msg) => { msg.json(); got[i]++ } })
+    await s1.flush(); await s2.flush()
+    const received = (): number => Math.min(got[0], got[1])
+    const publish = (): undefined => { pub.publish('bench', new TextEncoder().encode(JSON.stringify(payload))) }
+    await pump(500, publish, received)
+    got[0] = got[1] = 0
+    return await pump(PUB_N, publish, received)
+  } finally {
+    await pub.close(); await s1.close(); await s2.close()
+  }
+}
+
+// ------------------------------------------------------------------------- durable sends, codec
+
+async function brokerSends (store: Store): Promise<Sample> {
+  const a = await brokerPeer({ tracing: false, store, sign })
+  const b = await brokerPeer({ tracing: false, sign })
+  try {
+    await connectPeers(a.libp2p, b.libp2p)
     let got = 0
     b.broker.setMessageHandler(() => { got++ })
     const start = performance.now()
@@ -94,73 +202,83 @@ async function brokerSends (label: string, store: Store): Promise<Row> {
       acceptLat.push(performance.now() - t)
     }
     for (const id of ids) await a.broker.ensureDelivery(id, { signal: AbortSignal.timeout(120_000) })
-    const secs = (performance.now() - start) / 1000
     if (got !== SEND_N) throw new Error(`receiver got ${got} of ${SEND_N}`)
-    return { what: `broker durable send (${label}), sequential accept, until all acked`, rps: SEND_N / secs, p50: percentile(acceptLat, 50), p99: percentile(acceptLat, 99) }
+    return { rps: SEND_N / ((performance.now() - start) / 1000), p50: percentile(acceptLat, 50), p99: percentile(acceptLat, 99) }
   } finally {
     await a.stop(); await b.stop()
   }
 }
 
-function codec (): Row {
+function codec (): Sample {
   const env = {
     kind: 'message' as const, id: createMessageId(), sender: '12D3KooWRBy97UB99e3J6hiPesre1MZeuNQvfan4gBziswrRJsNK', seq: 1,
-    hlc: { wallMs: Date.now(), logical: 0 }, traceparent: '', contentType: 'application/json', payload: new TextEncoder().encode(JSON.stringify(payload))
+    hlc: { wallMs: Date.now(), logical: 0 }, traceparent: '', contentType: 'application/json', payload: payloadBytes
   }
   const n = quick ? 50_000 : 200_000
   const start = performance.now()
   for (let i = 0; i < n; i++) decodeEnvelope(encodeEnvelope(env))
-  return { what: 'envelope encode+decode (in process)', rps: n / ((performance.now() - start) / 1000) }
+  return { rps: n / ((performance.now() - start) / 1000) }
 }
 
-async function freePort (): Promise<number> {
-  return await new Promise(resolve => {
-    const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as any).port; s.close(() => resolve(p)) })
-  })
-}
+// ------------------------------------------------------------------------------------- run
 
-async function natsRpc (): Promise<Row[]> {
-  if (spawnSync('which', ['nats-server']).status !== 0) return []
-  const port = await freePort()
-  const server = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' })
-  try {
-    let nc: Awaited<ReturnType<typeof connect>> | undefined
-    for (let i = 0; i < 50 && nc == null; i++) {
-      try { nc = await connect({ servers: `127.0.0.1:${port}` }) } catch { await new Promise(resolve => setTimeout(resolve, 100)) }
+const rows = new Map<string, Row>()
+const add = (what: string, s: Sample): void => {
+  const row = rows.get(what) ?? { what, samples: [] }
+  row.samples.push(s)
+  rows.set(what, row)
+}
+const nats = await natsServer()
+try {
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const tracing of [false, true]) {
+      const on = tracing ? ', tracing on' : ''
+      const [seq, par] = await brokerRpc(tracing)
+      add(`broker RPC, 1 in flight${on}`, seq)
+      add(`broker RPC, 64 in flight${on}`, par)
+      add(`broker pub/sub 1 -> 2${on}`, await brokerPubsub(tracing))
     }
-    if (nc == null) return []
-    const responder = await connect({ servers: `127.0.0.1:${port}` })
-    responder.subscribe('echo', { callback: (_err, msg) => { msg.respond(msg.data) } })
-    await responder.flush()
-    const data = new TextEncoder().encode(JSON.stringify(payload))
-    const client = nc
-    const one = async (): Promise<unknown> => await client.request('echo', data, { timeout: 5000 })
-    await timeRequests(200, 8, one)
-    const seq = await timeRequests(SEQ_N, 1, one)
-    const par = await timeRequests(PAR_N, 64, one)
-    await nc.close(); await responder.close()
-    return [
-      { what: 'NATS request/reply, 1 in flight', rps: seq.rps, p50: percentile(seq.lat, 50), p99: percentile(seq.lat, 99) },
-      { what: 'NATS request/reply, 64 in flight', rps: par.rps, p50: percentile(par.lat, 50), p99: percentile(par.lat, 99) }
-    ]
-  } finally {
-    server.kill()
+    const [rseq, rpar] = await rawLibp2pRpc()
+    add('raw libp2p stream RPC, 1 in flight', rseq)
+    add('raw libp2p stream RPC, 64 in flight', rpar)
+    add('raw gossipsub 1 -> 2', await rawGossipsub())
+    if (nats != null) {
+      const [nseq, npar] = await natsRpc(nats)
+      add('NATS request/reply, 1 in flight', nseq)
+      add('NATS request/reply, 64 in flight', npar)
+      add('NATS pub/sub 1 -> 2', await natsPubsub(nats))
+    }
   }
+} finally {
+  nats?.stop()
 }
-
-const rows: Row[] = []
-rows.push(...await brokerRpc())
-rows.push(...await natsRpc())
-rows.push(await brokerSends('memory store', new MemoryStore()))
+add('broker durable send (memory store), until all acked', await brokerSends(new MemoryStore()))
 const dir = mkdtempSync(join(tmpdir(), 'agentmesh-bench-outbox-'))
 try {
   const level = await openStore(dir)
-  rows.push(await brokerSends('LevelDB, fsync', level))
+  add('broker durable send (LevelDB, fsync on accept), until all acked', await brokerSends(level))
   await level.close()
 } finally {
   rmSync(dir, { recursive: true, force: true })
 }
-rows.push(codec())
-table(['what', 'per second', 'p50 ms', 'p99 ms'], rows.map(r => [r.what, fmt(r.rps), r.p50 != null ? fmt(r.p50, 2) : '', r.p99 != null ? fmt(r.p99, 2) : '']))
-console.log('\nBaselines from docs/ENVIRONMENT.md (other runs): NATS request/reply 2,913 req/s sequential (p50 0.31 ms), 28,405 req/s with 64 in flight.')
+add('envelope encode+decode (in process)', codec())
+
+const s = (what: string): Sample | undefined => { const r = rows.get(what); return r == null ? undefined : summarize(r.samples) }
+table(['what', 'per second', 'p50 ms', 'p99 ms', 'cpu us/op'], [...rows.values()].map(r => {
+  const m = summarize(r.samples)
+  return [r.what, fmt(m.rps), m.p50 != null ? fmt(m.p50, 3) : '', m.p99 != null ? fmt(m.p99, 3) : '', m.cpu != null ? fmt(m.cpu, 1) : '']
+}))
+
+const ratio = (a: number | undefined, b: number | undefined): string => a != null && b != null ? (a / b).toFixed(2) : '–'
+const pct = (on: number | undefined, off: number | undefined): string => on != null && off != null ? `${((1 - on / off) * 100).toFixed(1)}%` : '–'
+console.log(`\nmedian of ${ROUNDS} round(s); payload ${payloadBytes.length} B JSON${sign ? '; envelopes signed' : ''}`)
+console.log(`pub/sub vs raw gossipsub:            ${ratio(s('broker pub/sub 1 -> 2')?.rps, s('raw gossipsub 1 -> 2')?.rps)}x msgs/s, ${ratio(s('raw gossipsub 1 -> 2')?.cpu, s('broker pub/sub 1 -> 2')?.cpu)}x by CPU per message   (target >= 0.9x)`)
+console.log(`RPC p50 vs NATS, 1 in flight:        ${ratio(s('broker RPC, 1 in flight')?.p50, s('NATS request/reply, 1 in flight')?.p50)}x   (target <= 2x)`)
+console.log(`RPC p50 vs NATS, 64 in flight:       ${ratio(s('broker RPC, 64 in flight')?.p50, s('NATS request/reply, 64 in flight')?.p50)}x`)
+console.log(`RPC p50 vs raw stream, 1 in flight:  ${ratio(s('broker RPC, 1 in flight')?.p50, s('raw libp2p stream RPC, 1 in flight')?.p50)}x`)
+console.log(`RPC req/s vs raw stream, 64 in flight: ${ratio(s('broker RPC, 64 in flight')?.rps, s('raw libp2p stream RPC, 64 in flight')?.rps)}x`)
+const cpuPct = (on: number | undefined, off: number | undefined): string => on != null && off != null ? `${((on / off - 1) * 100).toFixed(1)}%` : '–'
+for (const [label, what] of [['RPC 64 in flight', 'broker RPC, 64 in flight'], ['RPC 1 in flight', 'broker RPC, 1 in flight'], ['pub/sub', 'broker pub/sub 1 -> 2']]) {
+  console.log(`tracing cost, ${label.padEnd(17)} ${pct(s(`${what}, tracing on`)?.rps, s(what)?.rps)} of throughput, ${cpuPct(s(`${what}, tracing on`)?.cpu, s(what)?.cpu)} CPU per op   (target <= 5%)`)
+}
 process.exit(0)
