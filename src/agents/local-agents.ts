@@ -5,6 +5,8 @@
  * replicas first), and requests that arrive while an agent is being activated held until it is.
  */
 import type * as Y from 'yjs'
+import { selectReplicasByHash } from '../consensus/crdt/index.ts'
+import type { SelectReplicas } from '../consensus/crdt/index.ts'
 import { NotOwnerError } from '../errors.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import type { AbortOptions } from '../util/abort.ts'
@@ -22,7 +24,7 @@ import type { AgentKind, AgentServices, AgentState, JsonValue } from './types.ts
 
 /** what the CRDT layer gives the agents (DocReplicator fits) */
 export interface AgentDocs {
-  replicateState: (id: string, options?: AbortOptions & { syncFrom?: string[], awaitSync?: boolean }) => Promise<Y.Doc>
+  replicateState: (id: string, options?: AbortOptions & { syncFrom?: string[], awaitSync?: boolean, selectReplicas?: SelectReplicas }) => Promise<Y.Doc>
   keyValue: (doc: Y.Doc, name?: string) => AgentState
   flush: (doc: Y.Doc | string, options?: AbortOptions & { minReplicas?: number }) => Promise<void>
   getDoc: (id: string) => Y.Doc
@@ -38,6 +40,8 @@ export interface LocalAgentsInit {
   docs: AgentDocs
   /** replicas that must hold a turn's changes before its reply (may depend on who is around) */
   writeConcern: () => number
+  /** a peer the membership does not consider failed or suspect: only those hold or feed agent state */
+  healthy: (peer: string) => boolean
   /** this peer may serve (its lease is valid, or became so within a short wait) */
   mayServe: (signal?: AbortSignal) => Promise<boolean>
   telemetry?: Telemetry
@@ -107,9 +111,11 @@ export class LocalAgents {
   private async start (p: Placement, options: AbortOptions & { fresh?: boolean, syncFrom?: string[] }): Promise<void> {
     const linked = linkSignals([options.signal], ACTIVATION_TIMEOUT_MS, this.init.clock)
     try {
-      const syncFrom = (options.syncFrom ?? []).filter(peer => peer !== this.init.nodeId)
+      const syncFrom = (options.syncFrom ?? []).filter(peer => peer !== this.init.nodeId && this.init.healthy(peer))
       const doc = await this.init.docs.replicateState(stateDocId(p.id), {
         signal: linked.signal,
+        // a failed (e.g. paused) peer may still look connected: never wait on it to catch up
+        selectReplicas: (docId, candidates, count) => selectReplicasByHash(docId, candidates.filter(this.init.healthy), count),
         ...(syncFrom.length > 0 ? { syncFrom } : { awaitSync: options.fresh !== true })
       })
       const state = this.init.docs.keyValue(doc, STATE_MAP_NAME)

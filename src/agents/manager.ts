@@ -103,6 +103,10 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
       llm: components.llm,
       docs: components.docs,
       writeConcern: () => this.writeConcern(),
+      healthy: (peer) => {
+        const status = this.components.network.member(peer)?.status
+        return status == null ? peer === this.peerId : status === 'alive'
+      },
       mayServe: async (signal) => await this.lease.whenValid(LEASE_GRACE_MS, signal),
       clock: this.clock,
       log: this.log,
