@@ -12,21 +12,19 @@
  *   in migration.ts and recovery.ts.
  */
 import { TypedEventEmitter } from 'main-event'
-import { ConflictError, InvalidArgumentError, NotFoundError, NotOwnerError, describeError } from '../errors.ts'
+import { ConflictError, InvalidArgumentError, NotFoundError, describeError } from '../errors.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import type { AbortOptions } from '../util/abort.ts'
-import { linkSignals } from '../util/abort.ts'
+import { linkSignals, raceSignal } from '../util/abort.ts'
 import { systemClock } from '../util/clock.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
 import { componentLogger } from '../util/logger.ts'
 import type { Logger } from '../util/logger.ts'
 import type { MailboxOptions } from './activation.ts'
 import {
-  LEASE_GRACE_MS, PLACEMENT_PREFIX, PLACEMENT_RANGE_LIMIT, PLACEMENT_TOPIC, RECONCILE_INTERVAL_MS, REPLACEMENT_RECHECK_MS, REPLACEMENT_WAIT_MS,
-  WRITE_CONCERN_REPLICAS
+  LEASE_GRACE_MS, PLACEMENT_PREFIX, PLACEMENT_RANGE_LIMIT, PLACEMENT_TOPIC, RECONCILE_INTERVAL_MS, WRITE_CONCERN_REPLICAS
 } from './constants.ts'
-import { decodeControl, encodeControl, isControl } from './control.ts'
-import type { ControlMessage } from './control.ts'
+import { encodeControl } from './control.ts'
 import { KindRegistry, validateAgentId } from './define.ts'
 import { PlacementCache, decodePlacement, encodePlacement, placementKey } from './directory.ts'
 import type { Placement } from './directory.ts'
@@ -38,7 +36,8 @@ import { migrateOut } from './migration.ts'
 import { NodeLease } from './node-lease.ts'
 import { Placer } from './placer.ts'
 import { Recovery } from './recovery.ts'
-import type { AgentInfo, AgentManagerEvents, InboundMessage, ManagerBroker, ManagerConsensus, ManagerNetwork } from './manager-types.ts'
+import { Routing } from './routing.ts'
+import type { AgentInfo, AgentManagerEvents, ManagerBroker, ManagerConsensus, ManagerNetwork } from './manager-types.ts'
 import type { AgentAddress, AgentKind, AgentServices, DeployedAgent, DeploySpec, JsonObject, JsonValue, ServiceCallOptions } from './types.ts'
 
 export interface AgentManagerComponents {
@@ -75,10 +74,12 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
   readonly placer: Placer
   private readonly init: AgentManagerInit
   private readonly recovery: Recovery
+  private readonly routing: Routing
   private started = false
   private timer?: TimerHandle
   private unsubscribe?: () => void
   readonly migrating = new Set<string>()
+  private revalidating?: Promise<void>
 
   constructor (components: AgentManagerComponents, init: AgentManagerInit) {
     super()
@@ -107,7 +108,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
         const status = this.components.network.member(peer)?.status
         return status == null ? peer === this.peerId : status === 'alive'
       },
-      mayServe: async (signal) => await this.lease.whenValid(LEASE_GRACE_MS, signal),
+      mayServe: async (signal) => await this.mayServe(signal),
       clock: this.clock,
       log: this.log,
       ...(components.telemetry != null ? { telemetry: components.telemetry } : {}),
@@ -115,6 +116,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     })
     this.placer = new Placer(this)
     this.recovery = new Recovery(this)
+    this.routing = new Routing(this)
   }
 
   get host () { return this.local.host }
@@ -125,9 +127,9 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     const { network, broker, consensus } = this.components
     // kinds are advertised once this peer holds a node lease: until then it cannot run agents
     network.setExtension('kinds', [])
-    broker.setResolver(this.resolve)
-    broker.setRequestHandler(this.onRequest)
-    broker.setMessageHandler(this.onMessage)
+    broker.setResolver(this.routing.resolve)
+    broker.setRequestHandler(this.routing.onRequest)
+    broker.setMessageHandler(this.routing.onMessage)
     this.unsubscribe = broker.subscribe(PLACEMENT_TOPIC, (msg: { data: unknown, from: string }) => {
       try { this.learn(decodePlacement(msg.data)) } catch (err) { this.log('bad placement notice from %s: %s', msg.from, describeError(err).message) }
     })
@@ -353,90 +355,6 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     }
   }
 
-  // ------------------------------------------------------------------ routing
-
-  /** the broker's resolver: the cached owner; a failed owner's agent waits for its replacement */
-  private readonly resolve = async (agentId: string, options: AbortOptions = {}): Promise<string | undefined> => {
-    let p = this.cache.get(agentId) ?? await this.read(agentId, options)
-    if (p == null) return undefined
-    if (!this.ownerFailed(p)) return p.node
-    const linked = linkSignals([options.signal], REPLACEMENT_WAIT_MS, this.clock)
-    try {
-      while (p != null && this.ownerFailed(p)) {
-        const recheck = linkSignals([linked.signal], REPLACEMENT_RECHECK_MS, this.clock)
-        try {
-          p = await this.cache.nextChange(agentId, { signal: recheck.signal })
-        } catch (err) {
-          if (linked.signal.aborted) throw err
-          p = await this.read(agentId, { signal: linked.signal })
-        } finally {
-          recheck.dispose()
-        }
-      }
-      return p?.node
-    } finally {
-      linked.dispose()
-    }
-  }
-
-  private ownerFailed (p: Placement): boolean {
-    if (p.node === this.peerId) return false
-    return this.components.network.member(p.node)?.status === 'failed'
-  }
-
-  private readonly onRequest = async (req: InboundMessage, options: AbortOptions): Promise<unknown> => {
-    if (req.target?.kind === 'agent') return await this.serve(req, options)
-    if (isControl(req.data)) return await this.control(decodeControl(req.data), req.from, options)
-    throw new NotFoundError('this peer answers agent requests and agents control messages only')
-  }
-
-  private readonly onMessage = async (msg: InboundMessage): Promise<void> => {
-    if (msg.target?.kind !== 'agent') throw new NotFoundError('this peer takes direct messages for agents only')
-    await this.serve(msg, {})
-  }
-
-  private async serve (req: InboundMessage, options: AbortOptions): Promise<unknown> {
-    const agentId = req.target!.id
-    const post = { id: req.id, traceparent: req.traceparent, ...(options.signal != null ? { signal: options.signal } : {}) }
-    if (this.local.epochOf(agentId) != null || this.local.isActivating(agentId)) return await this.local.deliver(agentId, req.data as JsonValue, post)
-    // not here: maybe placed here and not started yet (restart, lost lease), else the sender's cache is stale
-    const p = await this.read(agentId, options)
-    if (p == null) throw new NotFoundError(`no agent ${agentId}`)
-    if (p.node === this.peerId) throw new NotOwnerError(`agent ${agentId} is placed on ${this.peerId} but not started yet`)
-    if (req.from !== this.peerId) {
-      this.components.broker.request({ kind: 'peer', id: req.from }, encodeControl({ op: 'placement', placement: p }), { timeoutMs: 2000 })
-        .catch(() => {})
-    }
-    throw new NotOwnerError(`agent ${agentId} runs on ${p.node}, not ${this.peerId}`)
-  }
-
-  private async control (m: ControlMessage, from: string, options: AbortOptions): Promise<unknown> {
-    switch (m.op) {
-      case 'placement':
-        this.learn(m.placement)
-        return null
-      case 'state': {
-        const state = this.local.stateOf(m.id)
-        if (state == null) throw new NotOwnerError(`agent ${m.id} is not active on ${this.peerId}`)
-        return state
-      }
-      case 'migrate': {
-        const p = await this.read(m.id, options)
-        if (p == null) throw new NotFoundError(`no agent ${m.id}`)
-        if (p.node !== this.peerId) throw new NotOwnerError(`agent ${m.id} runs on ${p.node}`)
-        return encodePlacement(await migrateOut(this, p, m.node, options))
-      }
-      case 'activate': {
-        const p = await this.read(m.id, options)
-        if (p == null) throw new NotFoundError(`no agent ${m.id}`)
-        if (p.node !== this.peerId || p.epoch !== m.epoch) throw new NotOwnerError(`agent ${m.id} is placed on ${p.node} under epoch ${p.epoch}`)
-        this.log('activating %s under epoch %d at the request of %s', m.id, m.epoch, from)
-        await this.local.activate(p, { ...options, fresh: m.fresh === true, syncFrom: m.syncFrom })
-        return null
-      }
-    }
-  }
-
   private readonly onNodeFailed = (evt: CustomEvent<{ peerId: string }>): void => {
     const failed = evt.detail.peerId
     void this.recovery.reassignFrom(failed).catch(err => { this.log.error('re-placing the agents of %s failed: %s', failed, describeError(err).message) })
@@ -459,6 +377,44 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
    */
   private readonly onLeaseLost = (): void => {
     this.advertise(false)
+    this.revalidating ??= this.revalidate().finally(() => { this.revalidating = undefined })
+  }
+
+  /** the lease is valid and, after a lost lease, what runs here is checked against the store */
+  private async mayServe (signal?: AbortSignal): Promise<boolean> {
+    const linked = linkSignals([signal], LEASE_GRACE_MS, this.clock)
+    try {
+      if (this.revalidating != null) await raceSignal(this.revalidating, linked.signal)
+      return await this.lease.whenValid(LEASE_GRACE_MS, linked.signal)
+    } catch {
+      return false
+    } finally {
+      linked.dispose()
+    }
+  }
+
+  /**
+   * After a lost lease (e.g. this process was paused past its lease and declared failed) the
+   * agents running here may have been re-placed: once a new lease is granted, each is read back
+   * and those placed elsewhere or under a newer epoch are surrendered before anything is served.
+   */
+  private async revalidate (): Promise<void> {
+    while (this.started && this.lease.id === 0) {
+      await new Promise<void>(resolve => {
+        const done = (): void => { this.lease.removeEventListener('lease:granted', done); this.clock.clearTimeout(t); resolve() }
+        const t = this.clock.setTimeout(done, LEASE_GRACE_MS)
+        this.lease.addEventListener('lease:granted', done)
+      })
+    }
+    await Promise.all(this.local.host.list().map(async a => {
+      try {
+        const p = await this.read(a.id)
+        if (p == null || p.node !== this.peerId || p.epoch !== a.epoch) await this.local.surrender(a.id, 'superseded while this peer had no lease')
+      } catch (err) {
+        this.log.error('could not re-check %s after losing the lease: %s; stopping it', a.id, describeError(err).message)
+        await this.local.surrender(a.id, 'not re-checked after a lost lease')
+      }
+    }))
   }
 
   private readonly onLeaseGranted = (evt: CustomEvent<{ lease: number }>): void => {
