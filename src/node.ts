@@ -8,6 +8,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { DEFAULT_ROLE } from '#platform/libp2p'
 import { createLibp2pMetrics } from '#platform/libp2p-metrics'
 import { openStore } from '#platform/storage'
+import { watchVisibility } from '#platform/visibility'
 import { createMeshLibp2p, NetworkManager } from './network/index.ts'
 import type { Capabilities, MeshLibp2p, NodeRole } from './network/index.ts'
 import { MonitoringSystem } from './monitoring/index.ts'
@@ -169,6 +170,10 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       { kinds: options.agents ?? builtinKinds, capacity: { cpu: capabilities.cpu, memoryMb: capabilities.memoryMb } })
     agents.start()
     stack.push(async () => { await agents?.stop() })
+    const unwatch = watchVisibility(hidden => {
+      agents?.setHidden(hidden).catch(err => { log.error('handing agents off a hidden tab failed: %s', describeError(err).message) })
+    })
+    stack.push(async () => { unwatch() })
     for (const rule of docs.alertRules()) monitoring.addRule(rule)
 
     let stopped: Promise<void> | undefined

@@ -24,15 +24,31 @@ describe('agents on tabs', function () {
     await node?.stop()
   })
 
-  it('a counter on a tab keeps every acknowledged increment when the tab is closed', async () => {
-    // the tab takes agents once it holds a node lease (a Raft learner by then): deploy, then move it there
+  /** the tab takes agents once it holds a node lease (a Raft learner by then): deploy, then move it there */
+  async function counterOnOtherTab (id: string): Promise<void> {
     await waitFor(async () => {
-      try { await node.agents.deployAgent('tab-counter', { kind: 'counter', node: otherId }); return true } catch { return false }
+      try { await node.agents.deployAgent(id, { kind: 'counter', node: otherId }); return true } catch { return false }
     }, 30_000, 'the mesh to accept the deployment')
     await waitFor(async () => {
-      try { return (await node.agents.migrateAgent('tab-counter', otherId)).node === otherId } catch { return false }
-    }, 40_000, 'the counter to run on the other tab')
-    assert(other.mesh!.agents.host.has('tab-counter'), 'the other tab runs the counter')
+      try { return (await node.agents.migrateAgent(id, otherId)).node === otherId } catch { return false }
+    }, 40_000, `${id} to run on the other tab`)
+    assert(other.mesh!.agents.host.has(id), `the other tab runs ${id}`)
+  }
+
+  it('a tab that goes hidden hands its agents to Node peers, state and all', async () => {
+    await counterOnOtherTab('tab-hidden')
+    for (let i = 0; i < 3; i++) await node.broker.request('tab-hidden', { op: 'inc' }, { timeoutMs: 10_000 })
+    await other.mesh!.agents.setHidden(true)
+    const placed = await node.agents.getAgent('tab-hidden')
+    assert(nodePeerIds.includes(placed.node), `moved to a Node peer or the relay: ${placed.node}`)
+    assert(!other.mesh!.agents.host.has('tab-hidden'), 'the hidden tab stopped it')
+    const got = await node.broker.request('tab-hidden', { op: 'get' }, { timeoutMs: 10_000 }) as { value: number }
+    assert(got.value === 3, `state moved along: ${got.value}`)
+    await other.mesh!.agents.setHidden(false)
+  })
+
+  it('a counter on a tab keeps every acknowledged increment when the tab is closed', async () => {
+    await counterOnOtherTab('tab-counter')
 
     let value = 0
     for (let i = 0; i < 5; i++) value = (await node.broker.request('tab-counter', { op: 'inc' }, { timeoutMs: 10_000 }) as { value: number }).value

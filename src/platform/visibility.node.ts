@@ -1,0 +1,4 @@
+/** Node processes are never hidden: nothing to watch. */
+export function watchVisibility (_onChange: (hidden: boolean) => void): () => void {
+  return () => {}
+}
