@@ -7,8 +7,11 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { startMesh, type TestMesh } from './mesh-helpers.ts'
-import { placementKey } from '../../src/agents/index.ts'
+import { builtinKinds, defineAgent, placementKey } from '../../src/agents/index.ts'
 import type { MeshNode } from '../../src/node.ts'
+
+/** a kind that takes most of a 2-cpu peer */
+const hog = defineAgent({ kind: 'hog', requirements: { cpu: 1.5, memoryMb: 64 }, onMessage: () => 'ok' })
 
 describe('DistributedAgentManager over real peers', () => {
   let mesh: TestMesh
@@ -16,7 +19,7 @@ describe('DistributedAgentManager over real peers', () => {
   let b: MeshNode
 
   before(async () => {
-    mesh = await startMesh(2, 'agents-manager')
+    mesh = await startMesh(2, 'agents-manager', { agents: [...builtinKinds, hog], capabilities: { cpu: 2, memoryMb: 1024, tags: [] } })
     ;[a, b] = mesh.nodes
     // every peer advertises its kinds once it holds a lease: wait until a sees b's
     const deadline = Date.now() + 10_000
@@ -42,6 +45,16 @@ describe('DistributedAgentManager over real peers', () => {
     await assert.rejects(b.agents.deployAgent('c1', { kind: 'echo' }), { name: 'ConflictError' })
     await assert.rejects(b.agents.deployAgent('c2', { kind: 'no-such-kind' }), { name: 'NotFoundError' })
     await assert.rejects(b.agents.getAgent('nope'), { name: 'NotFoundError' })
+  })
+
+  it('capacity is accounted: one hog per peer fits, the next one is refused with CapacityError', async () => {
+    const placed = []
+    for (let i = 0; i < 3; i++) placed.push((await a.agents.deployAgent(`hog-${i}`, { kind: 'hog' })).node)
+    assert.equal(new Set(placed).size, 3, `one per peer: ${placed.join(', ')}`)
+    await assert.rejects(b.agents.deployAgent('hog-3', { kind: 'hog' }), { name: 'CapacityError' })
+    await assert.rejects(a.agents.getAgent('hog-3'), { name: 'NotFoundError' })
+    const onA = a.agents.host.ledger.toJSON()
+    assert.ok(onA.used.cpu >= 1.5 && onA.used.cpu <= 2, `a's ledger holds its hog: ${onA.used.cpu}`)
   })
 
   it('a placement write under an older epoch is refused with StaleEpochError', async () => {
