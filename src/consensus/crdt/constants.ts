@@ -13,11 +13,12 @@ export const SYNC_PROTOCOL = '/agentmesh/sync/1.0.0'
 export const MAX_FRAME_BYTES = 16 * 1024 - 4
 
 /**
- * frames on libp2p streams may be this big: libp2p itself splits a write into messages its
- * transport accepts (16 KiB on WebRTC data channels), so big frames cost no extra round trips and
- * save a copy and a header per 16 KiB
+ * frames on libp2p streams may be this big (a whole sync message of the largest doc, so the
+ * receiver joins its chunks once): libp2p itself splits a write into messages its transport
+ * accepts (16 KiB on WebRTC data channels). The receiver's memory grows with the data received,
+ * never with the announced length.
  */
-export const LIBP2P_MAX_FRAME_BYTES = 4 * 1024 * 1024
+export const LIBP2P_MAX_FRAME_BYTES = 32 * 1024 * 1024 + 64 * 1024
 
 /** a gossip message never exceeds this; bigger updates are announced and pulled over a stream */
 export const MAX_GOSSIP_MESSAGE_BYTES = 64 * 1024

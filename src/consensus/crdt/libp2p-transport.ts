@@ -32,7 +32,7 @@ function encodeLength (n: number): Uint8Array {
  * one libp2p stream as a duplex of frames of up to LIBP2P_MAX_FRAME_BYTES: libp2p splits each
  * write into messages its transport takes (16 KiB on a WebRTC data channel), so frames need not
  * be small. Big parts are written without copying; a received frame that lies inside one chunk
- * is handed on as a view, others are assembled in one buffer of the announced length.
+ * is handed on as a view, others are joined from the chunks once complete.
  */
 export class Libp2pDocStream implements DocStream {
   readonly maxFrameBytes: number
@@ -72,18 +72,20 @@ export class Libp2pDocStream implements DocStream {
   async * [Symbol.asyncIterator] (): AsyncGenerator<Uint8Array> {
     let length = 0
     let prefixBytes = 0
-    let frame: Uint8Array | undefined
-    let filled = 0
+    // the frame being received, as views of the chunks it arrived in (memory follows the data,
+    // not the announced length); joined once, when complete
+    let parts: Uint8Array[] | undefined
+    let missing = 0
     for await (const chunk of this.stream) {
       const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray()
       let i = 0
       while (i < bytes.byteLength) {
-        if (frame != null) {
-          const n = Math.min(frame.byteLength - filled, bytes.byteLength - i)
-          frame.set(bytes.subarray(i, i + n), filled)
-          filled += n
+        if (parts != null) {
+          const n = Math.min(missing, bytes.byteLength - i)
+          parts.push(bytes.subarray(i, i + n))
+          missing -= n
           i += n
-          if (filled === frame.byteLength) { const done = frame; frame = undefined; yield done }
+          if (missing === 0) { const done = joinParts(parts); parts = undefined; yield done }
           continue
         }
         const b = bytes[i++]
@@ -101,12 +103,12 @@ export class Libp2pDocStream implements DocStream {
           i += size
           yield bytes.subarray(i - size, i)
         } else {
-          frame = new Uint8Array(size)
-          filled = 0
+          parts = []
+          missing = size
         }
       }
     }
-    if (frame != null || prefixBytes > 0) throw new InvalidMessageError('stream ended inside a frame')
+    if (parts != null || prefixBytes > 0) throw new InvalidMessageError('stream ended inside a frame')
   }
 
   async close (options?: AbortOptions): Promise<void> {
