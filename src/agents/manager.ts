@@ -131,7 +131,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     broker.setRequestHandler(this.routing.onRequest)
     broker.setMessageHandler(this.routing.onMessage)
     this.unsubscribe = broker.subscribe(PLACEMENT_TOPIC, (msg: { data: unknown, from: string }) => {
-      try { this.learn(decodePlacement(msg.data)) } catch (err) { this.log('bad placement notice from %s: %s', msg.from, describeError(err).message) }
+      try { this.learn(decodePlacement(msg.data), false) } catch (err) { this.log('bad placement notice from %s: %s', msg.from, describeError(err).message) }
     })
     network.addEventListener('node:failed', this.onNodeFailed)
     consensus.addEventListener('leader:changed', this.onLeaderChanged)
@@ -189,7 +189,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     } else {
       const reply = await this.components.broker.request({ kind: 'peer', id: p.node }, encodeControl({ op: 'migrate', id: agentId, node: target }), options)
       moved = decodePlacement(reply)
-      this.learn(moved)
+      this.learn(moved, false)
     }
     return describe(moved)
   }
@@ -346,13 +346,19 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
       encodeControl({ op: 'activate', id: p.id, epoch: p.epoch, syncFrom: options.syncFrom ?? [], ...(options.fresh === true ? { fresh: true } : {}) }), options)
   }
 
-  /** a placement seen (read, written, announced): cache it and stop a local activation it supersedes */
-  learn (p: Placement): void {
-    if (!this.cache.offer(p)) return
+  /**
+   * a placement seen: cache it, and stop a local activation it supersedes. Notices and hints from
+   * other peers are not trusted for that: the placement is read back from the store first.
+   */
+  learn (p: Placement, trusted = true): void {
     const mine = this.local.epochOf(p.id)
-    if (mine != null && mine < p.epoch && p.node !== this.peerId && !this.migrating.has(p.id)) {
-      void this.local.surrender(p.id, `placed on ${p.node} under epoch ${p.epoch}`).catch(() => {})
+    const supersedes = mine != null && mine < p.epoch && p.node !== this.peerId && !this.migrating.has(p.id)
+    if (supersedes && !trusted) {
+      this.read(p.id).catch(err => { this.log('re-reading %s after a notice failed: %s', p.id, describeError(err).message) })
+      return
     }
+    if (!this.cache.offer(p) || !supersedes) return
+    void this.local.surrender(p.id, `placed on ${p.node} under epoch ${p.epoch}`).catch(() => {})
   }
 
   private readonly onNodeFailed = (evt: CustomEvent<{ peerId: string }>): void => {

@@ -83,7 +83,7 @@ export class Routing {
   async control (m: ControlMessage, from: string, options: AbortOptions): Promise<unknown> {
     switch (m.op) {
       case 'placement':
-        this.m.learn(m.placement)
+        this.m.learn(m.placement, false)
         return null
       case 'state': {
         const state = this.m.local.stateOf(m.id)
