@@ -15,6 +15,8 @@ describe('MessageBroker between two tabs', function () {
     await waitFor(() => other.mesh != null || other.meshError != null, 20_000, 'the second tab to start its node')
     assert(other.meshError == null, `second tab failed: ${other.meshError}`)
     otherId = other.mesh!.peerId
+    // as in network.test.ts: the tabs find each other through the mesh, then link directly
+    await waitFor(() => node.network.member(otherId)?.status === 'alive', 30_000, 'tab A to see tab B')
     await waitFor(() => node.libp2p.getConnections().some(c => c.remotePeer.toString() === otherId), 30_000, 'the tabs to connect')
   })
 
