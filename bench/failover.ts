@@ -32,7 +32,7 @@ async function post (p: PeerProcess, path: string, body: unknown, timeoutMs: num
   const data = JSON.stringify(body)
   const url = new URL(path, p.ready.http)
   return await new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }, timeout: timeoutMs }, res => {
+    const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }, signal: AbortSignal.timeout(timeoutMs) }, res => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => {
@@ -40,7 +40,6 @@ async function post (p: PeerProcess, path: string, body: unknown, timeoutMs: num
       })
       res.on('error', reject)
     })
-    req.on('timeout', () => { req.destroy(new Error('timeout')) })
     req.on('error', reject)
     req.end(data)
   })
@@ -58,26 +57,47 @@ async function peer (args: string[]): Promise<PeerProcess> {
 
 interface Trial { ms: number, lost: number }
 
-async function trial (signal: 'SIGKILL' | 'SIGSTOP', boot: string, stable: PeerProcess[], i: number): Promise<Trial> {
+/** victims that never became usable (not seen alive, or never able to take the agent) and were replaced */
+let replacedVictims = 0
+
+/** a fresh Node peer running a counter agent `id`, as seen from `client` */
+async function victimWithAgent (boot: string, client: PeerProcess, id: string): Promise<PeerProcess> {
   const victim = await peer(['node', '--bootstrap', boot, '--no-voter'])
-  const client = stable[i % stable.length]
-  const id = `${signal.toLowerCase()}-${i}`
-  let seen: unknown
-  await waitUntil(async () => {
-    const nodes = await getJson<Array<{ peerId: string, status: string }>>(client, '/nodes')
-    seen = nodes.find(m => m.peerId === victim.ready.peerId)
-    return (seen as { status?: string } | undefined)?.status === 'alive'
-  }, 60_000, 'the victim to join').catch(async err => {
-    throw new Error(`${(err as Error).message}: client sees ${JSON.stringify(seen)}; victim sees ${JSON.stringify(await getJson(victim, '/nodes').catch(e => String(e)))}`)
-  })
-  await waitUntil(async () => (await post(client, '/agents', { id, kind: 'counter', node: victim.ready.peerId }, 10_000)).status === 201, 30_000, `deploying ${id}`)
-  // the victim takes agents once it holds a node lease: move the agent there when it can
   let last: unknown
-  await waitUntil(async () => {
-    const r = await post(client, `/agents/${id}/migrate`, { node: victim.ready.peerId }, 10_000)
-    last = r.json
-    return r.status === 200
-  }, 30_000, `moving ${id} to the victim`).catch(err => { throw new Error(`${(err as Error).message}: ${JSON.stringify(last)}`) })
+  try {
+    await waitUntil(async () => {
+      const nodes = await getJson<Array<{ peerId: string, status: string }>>(client, '/nodes')
+      last = nodes.find(m => m.peerId === victim.ready.peerId)
+      return (last as { status?: string } | undefined)?.status === 'alive'
+    }, 20_000, 'the victim to join')
+    await waitUntil(async () => (await post(client, '/agents', { id, kind: 'counter', node: victim.ready.peerId }, 10_000)).status === 201, 20_000, `deploying ${id}`)
+    // the victim takes agents once it holds a node lease: move the agent there when it can
+    await waitUntil(async () => {
+      const r = await post(client, `/agents/${id}/migrate`, { node: victim.ready.peerId }, 10_000)
+      last = r.json
+      return r.status === 200
+    }, 20_000, `moving ${id} to the victim`)
+    return victim
+  } catch (err) {
+    console.error(`(a victim was not usable, replaced: ${(err as Error).message}: ${JSON.stringify(last)})`)
+    victim.kill('SIGKILL')
+    throw err
+  }
+}
+
+async function trial (signal: 'SIGKILL' | 'SIGSTOP', boot: string, stable: PeerProcess[], i: number): Promise<Trial> {
+  const client = stable[i % stable.length]
+  let id = ''
+  let victim: PeerProcess | undefined
+  for (let attempt = 0; victim == null; attempt++) {
+    id = `${signal.toLowerCase()}-${i}-${attempt}`
+    try {
+      victim = await victimWithAgent(boot, client, id)
+    } catch (err) {
+      replacedVictims++
+      if (attempt >= 2) throw err
+    }
+  }
   const placed = await getJson<{ node: string }>(client, `/agents/${id}`)
   if (placed.node !== victim.ready.peerId) throw new Error(`${id} was placed on ${placed.node}, not the victim`)
   let maxAcked = 0
@@ -149,6 +169,7 @@ try {
 
   console.log(`\nagent failover, ${TRIALS} trials each; relay + 3 Node peers + a victim Node peer per trial, all with --data, on 127.0.0.1\n`)
   table(['what', 'p50 ms', 'p99 ms', 'max ms', 'acked lost', 'target', 'Orleans default ms'], rows)
+  if (replacedVictims > 0) console.log(`\n(${replacedVictims} victim peers never became usable and were replaced before their trial)`)
   console.log(`\nactivations (deploy: placement + Raft cas + activate + init flushed): ${fmt(perSecond)} per second (${N} echo agents, 16 in flight)`)
 } finally {
   await Promise.all(procs.map(async p => { await p.stop() }))
