@@ -11,7 +11,7 @@ import { ManualClock } from '../../src/util/clock.ts'
 import { componentLogger } from '../../src/util/logger.ts'
 import { NotFoundError } from '../../src/errors.ts'
 import { CONTROL_TAG, NodeLease, PlacementCache, decodeControl, decodePlacement, encodeControl, encodePlacement } from '../../src/agents/index.ts'
-import type { LeaseKv, Placement } from '../../src/agents/index.ts'
+import type { ControlMessage, LeaseKv, Placement } from '../../src/agents/index.ts'
 
 const p = (over: Partial<Placement> = {}): Placement => ({ id: 'a1', kind: 'counter', node: 'peer-1', epoch: 10, config: {}, status: 'active', ...over })
 
@@ -37,12 +37,13 @@ describe('placement records', () => {
 
 describe('control messages', () => {
   it('round-trip each op', () => {
-    for (const m of [
+    const messages: ControlMessage[] = [
       { op: 'activate', id: 'a1', epoch: 3, syncFrom: ['p2'], fresh: true },
       { op: 'migrate', id: 'a1', node: 'p3' },
       { op: 'state', id: 'a1' },
       { op: 'placement', placement: p() }
-    ] as const) assert.deepEqual(decodeControl(encodeControl(m)), m)
+    ]
+    for (const m of messages) assert.deepEqual(decodeControl(encodeControl(m)), m)
   })
 
   it('refuse unknown ops, bad fields and oversize', () => {
