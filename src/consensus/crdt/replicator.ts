@@ -6,8 +6,8 @@
  * and acknowledge, so `flush` can wait for a write concern.
  */
 import * as Y from 'yjs'
-import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, StorageError, UnreachableError, describeError } from '../../errors.ts'
-import { throwIfAborted, type AbortOptions, raceSignal } from '../../util/abort.ts'
+import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, StorageError, describeError } from '../../errors.ts'
+import { type AbortOptions, raceSignal } from '../../util/abort.ts'
 import { systemClock, type Clock, type TimerHandle } from '../../util/clock.ts'
 import { componentLogger, type Logger } from '../../util/logger.ts'
 import { systemRng, type Rng } from '../../util/prng.ts'
