@@ -353,11 +353,13 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
   learn (p: Placement, trusted = true): void {
     const mine = this.local.epochOf(p.id)
     const supersedes = mine != null && mine < p.epoch && p.node !== this.peerId && !this.migrating.has(p.id)
-    if (supersedes && !trusted) {
+    // routing follows any news at once; stopping what runs here waits for the store to confirm it
+    this.cache.offer(p)
+    if (!supersedes) return
+    if (!trusted) {
       this.read(p.id).catch(err => { this.log('re-reading %s after a notice failed: %s', p.id, describeError(err).message) })
       return
     }
-    if (!this.cache.offer(p) || !supersedes) return
     void this.local.surrender(p.id, `placed on ${p.node} under epoch ${p.epoch}`).catch(() => {})
   }
 

@@ -68,7 +68,13 @@ export class Routing {
   async serve (req: InboundMessage, options: AbortOptions): Promise<unknown> {
     const agentId = req.target!.id
     const post = { id: req.id, traceparent: req.traceparent, ...(options.signal != null ? { signal: options.signal } : {}) }
-    if (this.m.local.epochOf(agentId) != null || this.m.local.isActivating(agentId)) return await this.m.local.deliver(agentId, req.data as JsonValue, post)
+    const mine = this.m.local.epochOf(agentId)
+    const news = this.m.cache.get(agentId)
+    if (mine != null && news != null && news.epoch > mine && news.node !== this.m.peerId && !this.m.migrating.has(agentId)) {
+      // placed elsewhere since (being confirmed): serve nothing more here
+      throw new NotOwnerError(`agent ${agentId} moved to ${news.node} under epoch ${news.epoch}`)
+    }
+    if (mine != null || this.m.local.isActivating(agentId)) return await this.m.local.deliver(agentId, req.data as JsonValue, post)
     // not here: maybe placed here and not started yet (restart, lost lease), else the sender's cache is stale
     const p = await this.m.read(agentId, options)
     if (p == null) throw new NotFoundError(`no agent ${agentId}`)
