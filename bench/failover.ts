@@ -26,6 +26,8 @@ import { fmt, percentile, table } from './_stats.ts'
 const quick = process.argv.includes('--quick')
 const TRIALS = quick ? 5 : 20
 const MESH = 'bench-failover'
+/** a trial without a reply from a new owner by then counts as this long (and is reported) */
+const FAILOVER_GIVE_UP_MS = 30_000
 const agent = new Agent({ keepAlive: true, maxSockets: 64 })
 
 async function post (p: PeerProcess, path: string, body: unknown, timeoutMs: number): Promise<{ status: number, json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -49,9 +51,11 @@ const dir = mkdtempSync(join(tmpdir(), 'agentmesh-bench-failover-'))
 const procs: PeerProcess[] = []
 let n = 0
 async function peer (args: string[]): Promise<PeerProcess> {
-  const p = await startProcess([...args, '--mesh', MESH, '--http-port', '0', '--data', join(dir, `p${n++}`)], { readyTimeoutMs: 60_000 })
+  const k = n++
+  const p = await startProcess([...args, '--mesh', MESH, '--http-port', '0', '--data', join(dir, `p${k}`)], { readyTimeoutMs: 60_000 })
   procs.push(p)
-  if (process.env.BENCH_LOG_DIR != null) p.proc.stderr!.pipe(createWriteStream(join(process.env.BENCH_LOG_DIR, `p${n - 1}-${args[0]}.log`)))
+  // BENCH_LOG_DIR=dir (with DEBUG=...): each process's log in its own file
+  if (process.env.BENCH_LOG_DIR != null) p.proc.stderr!.pipe(createWriteStream(join(process.env.BENCH_LOG_DIR, `p${k}-${args[0]}-${p.ready.peerId.slice(-6)}.log`)))
   return p
 }
 
@@ -116,11 +120,15 @@ async function trial (signal: 'SIGKILL' | 'SIGSTOP', boot: string, stable: PeerP
   await waitUntil(async () => maxAcked >= 10, 10_000, 'increments to flow')
   killedAt = performance.now()
   victim.kill(signal)
-  await waitUntil(async () => firstAfter > 0, 30_000, `a reply from the new owner of ${id}`)
+  const gaveUp = await waitUntil(async () => firstAfter > 0, FAILOVER_GIVE_UP_MS, `a reply from the new owner of ${id}`).then(() => false, () => true)
   stop = true
   await stream
-  const final = await post(client, `/agents/${id}/messages`, { message: { op: 'get' } }, 5000)
   victim.kill('SIGKILL')
+  if (gaveUp) {
+    console.error(`(${id}: no reply from a new owner within ${FAILOVER_GIVE_UP_MS} ms)`)
+    return { ms: FAILOVER_GIVE_UP_MS, lost: 0 }
+  }
+  const final = await post(client, `/agents/${id}/messages`, { message: { op: 'get' } }, 5000)
   return { ms: firstAfter - killedAt, lost: final.json.reply.value >= maxAcked ? 0 : maxAcked - final.json.reply.value }
 }
 
