@@ -85,6 +85,8 @@ export interface ConsensusStatus {
   learners: string[]
   /** the group's id ('' before this peer belongs to one) */
   group: string
+  /** index of this peer's latest snapshot (the log before it is compacted away) */
+  snapshotIndex: number
 }
 
 export interface ConsensusEvents {
@@ -248,7 +250,8 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
       appliedIndex: d.sm.appliedIndex,
       voters: [...d.confState.voters],
       learners: [...d.confState.learners],
-      group: this.group
+      group: this.group,
+      snapshotIndex: d.log.snapshot().metadata.index
     }
   }
 
