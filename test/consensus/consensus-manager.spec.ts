@@ -95,6 +95,15 @@ describe('ConsensusManager: in-process peers over libp2p', { timeout: 120_000 },
     assert.equal(await peers[2].consensus.kv.get('agent/c1/owner'), undefined)
   })
 
+  it('the leader expires leases that are not kept alive, deleting their keys everywhere', async () => {
+    const [a, b, c] = peers
+    const lease = await a.consensus.kv.grantLease(300)
+    await b.consensus.kv.put('ephemeral', 'here', { lease: lease.id })
+    assert.equal((await c.consensus.kv.get('ephemeral'))?.value, 'here')
+    await eventually(async () => (await c.consensus.kv.get('ephemeral')) === undefined, 10_000, 'the lease to expire')
+    await assert.rejects(b.consensus.kv.keepAlive(lease.id), { name: 'NotFoundError' })
+  })
+
   it('a crashed leader is replaced, writes continue, and it rejoins from its storage with the log', async () => {
     const leader = agreedLeader(peers)!
     const rest = peers.filter(p => p !== leader)
