@@ -169,8 +169,13 @@ export class Recovery {
 
   /** handleAgentFailure: restart here with backoff, quarantine after too many */
   async restart (agentId: string, options: AbortOptions = {}): Promise<{ id: string, action: 'restarted' | 'quarantined' | 'none', restarts: number }> {
-    const p = await this.m.read(agentId, options)
+    let p = await this.m.read(agentId, options)
     if (p == null || p.node !== this.m.peerId) return { id: agentId, action: 'none', restarts: this.restarts.get(agentId) ?? 0 }
+    if (p.status === 'quarantined') {
+      // asked again after a quarantine: an operator's retry, from a clean count
+      this.restarts.set(agentId, 0)
+      p = await this.m.writePlacement(p, { ...p, status: 'active', epoch: this.m.nextEpoch() }, options)
+    }
     const n = (this.restarts.get(agentId) ?? 0) + 1
     this.restarts.set(agentId, n)
     if (n > MAX_AGENT_RESTARTS) {

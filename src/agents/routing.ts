@@ -4,7 +4,7 @@
  * messages for agents go to the local host (NotOwnerError plus a routing hint to the sender when
  * the agent is elsewhere), control requests between managers are decoded and answered.
  */
-import { NotFoundError, NotOwnerError } from '../errors.ts'
+import { NotFoundError, NotOwnerError, NotStartedError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { linkSignals } from '../util/abort.ts'
 import { REPLACEMENT_RECHECK_MS, REPLACEMENT_WAIT_MS } from './constants.ts'
@@ -78,6 +78,7 @@ export class Routing {
     // not here: maybe placed here and not started yet (restart, lost lease), else the sender's cache is stale
     const p = await this.m.read(agentId, options)
     if (p == null) throw new NotFoundError(`no agent ${agentId}`)
+    if (p.status === 'quarantined') throw new NotStartedError(`agent ${agentId} is quarantined after failing to start repeatedly (handleAgentFailure retries it)`)
     if (p.node === this.m.peerId) throw new NotOwnerError(`agent ${agentId} is placed on ${this.m.peerId} but not started yet`)
     if (req.from !== this.m.peerId) {
       this.m.components.broker.request({ kind: 'peer', id: req.from }, encodeControl({ op: 'placement', placement: p }), { timeoutMs: 2000 })
