@@ -10,7 +10,7 @@ import type { Placement } from './directory.ts'
 import { MAX_PLACEMENT_ATTEMPTS } from './constants.ts'
 import { rankPlacement, scorePlacement } from './placement.ts'
 import type { PlacementCandidate, PlacementOptions, RankedCandidate } from './placement.ts'
-import type { AgentKind, DeploySpec } from './types.ts'
+import type { AgentKind, DeployedAgent, DeploySpec } from './types.ts'
 import type { DistributedAgentManager } from './manager.ts'
 
 /** placements made here that peers' records may not show yet */
@@ -103,15 +103,14 @@ export class Placer {
   }
 
   /** moves every agent running here to the best other peer (a tab going hidden) */
-  async rebalanceAway (options: AbortOptions = {}): Promise<Placement[]> {
-    const moved: Placement[] = []
+  async rebalanceAway (options: AbortOptions = {}): Promise<DeployedAgent[]> {
+    const moved: DeployedAgent[] = []
     for (const a of this.m.host.list()) {
       const kind = this.m.kinds.get(a.kind)
       if (kind == null) continue
       try {
         const target = this.rank(kind, { exclude: [this.m.peerId] })[0]
-        const r = await this.m.migrateAgent(a.id, target.peerId, options)
-        moved.push({ ...r, config: {}, status: 'active' })
+        moved.push(await this.m.migrateAgent(a.id, target.peerId, options))
       } catch (err) {
         this.m.log.error('could not move %s off this peer: %s', a.id, describeError(err).message)
       }
