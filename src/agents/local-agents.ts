@@ -29,6 +29,8 @@ export interface AgentDocs {
   flush: (doc: Y.Doc | string, options?: AbortOptions & { minReplicas?: number }) => Promise<void>
   getDoc: (id: string) => Y.Doc
   syncWith: (doc: Y.Doc | string, peer: string, options?: AbortOptions & { hold?: boolean }) => Promise<void>
+  /** other peers known to hold the doc, with what they acknowledged */
+  holders: (doc: Y.Doc | string) => Array<{ peer: string }>
 }
 
 export interface LocalAgentsInit {

@@ -206,19 +206,27 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     return await this.recovery.restart(agentId, options)
   }
 
-  /** forces the agent's state out: flush to the write concern on the owner, catch-up elsewhere */
-  async syncAgentState (agentId: string, options: AbortOptions = {}): Promise<{ id: string, node: string, holders: number }> {
+  /**
+   * forces the agent's state out: on the owner, flush to the write concern; elsewhere, catch up
+   * from the owner. Answers the other peers now holding it.
+   */
+  async syncAgentState (agentId: string, options: AbortOptions = {}): Promise<{ id: string, node: string, holders: string[] }> {
     const p = await this.read(agentId, options)
     if (p == null) throw new NotFoundError(`no agent ${agentId}`)
     const docs = this.components.docs
     const docId = `agent/${agentId}`
+    const signal = options.signal != null ? { signal: options.signal } : {}
     if (this.local.epochOf(agentId) != null) {
-      await docs.flush(docId, { minReplicas: Math.max(1, this.writeConcern()), ...(options.signal != null ? { signal: options.signal } : {}) })
+      const concern = this.writeConcern()
+      if (concern > 0) await docs.flush(docId, { minReplicas: concern, ...signal })
     } else {
-      const doc = await docs.replicateState(docId, { ...(options.signal != null ? { signal: options.signal } : {}), syncFrom: [p.node] })
-      await docs.flush(doc, { minReplicas: 0, ...(options.signal != null ? { signal: options.signal } : {}) })
+      let held = true
+      try { docs.getDoc(docId) } catch { held = false }
+      // a copy here catches up from the owner; otherwise this peer takes one (and holds it from now on)
+      if (held) await docs.syncWith(docId, p.node, signal)
+      else await docs.replicateState(docId, { ...signal, syncFrom: [p.node] })
     }
-    return { id: agentId, node: p.node, holders: 1 + this.writeConcern() }
+    return { id: agentId, node: p.node, holders: docs.holders(docId).map(h => h.peer).sort() }
   }
 
   // ------------------------------------------------------------------ reads

@@ -110,6 +110,7 @@ describe('DistributedAgentManager over real peers', () => {
     const before = await a.broker.request('c1', { op: 'get' }) as { value: number }
     const synced = await b.agents.syncAgentState('c1')
     assert.equal(synced.node, b.peerId)
+    assert.ok(synced.holders.length >= 1, `other peers hold its state: ${synced.holders.join(', ')}`)
     const r = await b.agents.handleAgentFailure('c1')
     assert.equal(r.action, 'restarted')
     assert.deepEqual(await a.broker.request('c1', { op: 'get' }), before, 'the restarted activation has the same state')
