@@ -13,7 +13,7 @@ import { combineSignals, throwIfAborted } from '../util/abort.ts'
 import { componentLogger } from '../util/logger.ts'
 import {
   BROKER_MAINTENANCE_INTERVAL_MS, DELIVERY_MAX_ATTEMPTS, GAP_REPAIR_INTERVAL_MS, MAX_TOPIC_CHARS,
-  ORDERING_MAX_SENDERS,
+  ORDERING_MAX_SENDERS, PUBLICATION_SEQ_BLOCK,
   REQUEST_TIMEOUT_MS
 } from './constants.ts'
 import { DedupWindow } from './dedup.ts'
@@ -61,6 +61,8 @@ export class MessageBroker {
   private readonly rpc: RpcClient
   private readonly topicHandlers = new Map<string, Set<MessageHandler>>()
   private readonly topicSeqs = new Map<string, number>()
+  /** per topic, the highest seq durably reserved: after a crash, publishing resumes above it */
+  private readonly topicReserved = new Map<string, Promise<number>>()
   private readonly replay = new TopicReplay()
   /** stream -> when its gap was last asked for */
   private readonly repairAskedAt = new Map<string, number>()
@@ -173,6 +175,12 @@ export class MessageBroker {
     }
     this.topicHandlers.clear()
     this.replay.clear()
+    // a clean stop keeps the exact counters, so a restart continues without a gap
+    for (const [topic, seq] of this.topicSeqs) {
+      await this.pubSeqStore?.put(encodeURIComponent(topic), encoding.encode(e => { encoding.writeVarUint(e, seq) }), { sync: true })
+        .catch((err: Error) => { this.log.error('publication counter of %s not stored: %s', topic, err.message) })
+    }
+    this.topicReserved.clear()
     this.repairAskedAt.clear()
     await this.delivery?.stop()
     this.pending.rejectAll(new NotStartedError('broker stopped'))
@@ -211,10 +219,8 @@ export class MessageBroker {
       this.topicSeqs.set(full, seq)
       const envelope = this.envelopes.build('message', seq, encodePayload(message, options), span.traceparent())
       const bytes = this.envelopes.signing ? await this.envelopes.encodeSigned(envelope) : encodeEnvelope(envelope)
-      // neither synced nor awaited (writes to one key apply in order): a crash may repeat a few
-      // seqs, which receivers still deliver (their ids are new)
-      this.pubSeqStore?.put(encodeURIComponent(full), encoding.encode(e => { encoding.writeVarUint(e, seq) }), { sync: false })
-        .catch((err: Error) => { this.log('publication counter of %s not stored: %s', full, err.message) })
+      // subscribers drop a seq they have seen, so a restarted publisher must never reuse one
+      await this.reservePublicationSeq(full, seq)
       this.replay.remember(full, seq, bytes)
       const { recipients } = await this.components.libp2p.services.pubsub.publish(full, bytes)
       this.sent.inc(1, { kind: 'publication' })
@@ -334,6 +340,23 @@ export class MessageBroker {
   private runMaintenance (): void {
     this.inbound.expireGaps()
     this.outbox?.compact().catch(err => { this.log('outbox compaction failed: %s', (err as Error).message) })
+  }
+
+  /**
+   * Makes sure `seq` is below a durably stored reservation: one synced write per
+   * PUBLICATION_SEQ_BLOCK publications. A crashed publisher restarts above its last reservation
+   * (subscribers see a gap, never a reused seq); a clean stop stores the exact counter.
+   */
+  private async reservePublicationSeq (topic: string, seq: number): Promise<void> {
+    const current = this.topicReserved.get(topic)
+    if (current != null && seq <= await current) return
+    const store = this.pubSeqStore
+    if (store == null) return
+    const reserved = seq + PUBLICATION_SEQ_BLOCK - 1
+    const write = store.put(encodeURIComponent(topic), encoding.encode(e => { encoding.writeVarUint(e, reserved) }), { sync: true })
+      .then(() => reserved)
+    this.topicReserved.set(topic, write.catch(() => 0))
+    await write
   }
 
   private topicName (topic: string): string {

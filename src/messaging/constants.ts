@@ -106,3 +106,6 @@ export const RESEND_CONTENT_TYPE = 'application/vnd.agentmesh.resend+json'
 
 /** an inbound request or direct message whose handler runs longer is answered TimeoutError / not acked */
 export const HANDLER_TIMEOUT_MS = 30_000
+
+/** publication seqs reserved per synced write of the counter (a crash skips at most this many) */
+export const PUBLICATION_SEQ_BLOCK = 256
