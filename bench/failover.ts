@@ -3,7 +3,8 @@
  *
  * Agent failover and placement with real CLI processes on 127.0.0.1: a relay and 3 Node peers
  * (each with --data: LevelDB, synced writes) form the mesh and the Raft group. Each trial starts
- * one more Node peer (the victim, not a Raft voter), deploys a counter agent onto it, streams
+ * one more Node peer (the victim, not a Raft voter; the same --data each time, so it rejoins as
+ * the same peer), deploys a counter agent onto it, streams
  * increments at it from the bench over HTTP (POST /agents/:id/messages on a surviving peer, 300 ms
  * deadline per request, the next one at once), then:
  * - SIGKILL: kills the victim; failover time = kill -> first successful reply (necessarily from
@@ -50,9 +51,9 @@ async function post (p: PeerProcess, path: string, body: unknown, timeoutMs: num
 const dir = mkdtempSync(join(tmpdir(), 'agentmesh-bench-failover-'))
 const procs: PeerProcess[] = []
 let n = 0
-async function peer (args: string[]): Promise<PeerProcess> {
+async function peer (args: string[], data?: string): Promise<PeerProcess> {
   const k = n++
-  const p = await startProcess([...args, '--mesh', MESH, '--http-port', '0', '--data', join(dir, `p${k}`)], { readyTimeoutMs: 60_000 })
+  const p = await startProcess([...args, '--mesh', MESH, '--http-port', '0', '--data', join(dir, data ?? `p${k}`)], { readyTimeoutMs: 60_000 })
   procs.push(p)
   // BENCH_LOG_DIR=dir (with DEBUG=...): each process's log in its own file
   if (process.env.BENCH_LOG_DIR != null) p.proc.stderr!.pipe(createWriteStream(join(process.env.BENCH_LOG_DIR, `p${k}-${args[0]}-${p.ready.peerId.slice(-6)}.log`)))
@@ -66,7 +67,9 @@ let replacedVictims = 0
 
 /** a fresh Node peer running a counter agent `id`, as seen from `client` */
 async function victimWithAgent (boot: string, client: PeerProcess, id: string): Promise<PeerProcess> {
-  const victim = await peer(['node', '--bootstrap', boot, '--no-voter'])
+  // every victim is the same peer restarted (same --data, so the same identity and a new
+  // incarnation): the mesh does not collect one dead peer per trial
+  const victim = await peer(['node', '--bootstrap', boot, '--no-voter'], 'victim')
   let last: unknown
   try {
     await waitUntil(async () => {
