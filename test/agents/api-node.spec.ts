@@ -48,7 +48,16 @@ describe('docs/API.md library example over real peers', () => {
     assert.equal(deployed.kind, 'counter')
     assert.deepEqual(await node.broker.request('c1', { op: 'inc' }), { value: 1 })
     const otherPeerId = deployed.node === node.peerId ? relay.peerId : node.peerId
-    const moved = await node.agents.migrateAgent('c1', otherPeerId)
+    // the other peer takes agents once it holds a node lease (advertised in its record)
+    let moved: { node: string } | undefined
+    while (moved == null) {
+      try {
+        moved = await node.agents.migrateAgent('c1', otherPeerId)
+      } catch (err) {
+        if (Date.now() > deadline || (err as Error).name !== 'CapacityError') throw err
+        await new Promise(resolve => setTimeout(resolve, 200))
+      }
+    }
     assert.equal(moved.node, otherPeerId)
     assert.deepEqual(await relay.broker.request('c1', { op: 'inc', by: 41 }), { value: 42 })
   })
