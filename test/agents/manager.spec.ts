@@ -21,10 +21,11 @@ describe('DistributedAgentManager over real peers', () => {
   before(async () => {
     mesh = await startMesh(2, 'agents-manager', { agents: [...builtinKinds, hog], capabilities: { cpu: 2, memoryMb: 1024, tags: [] } })
     ;[a, b] = mesh.nodes
-    // every peer advertises its kinds once it holds a lease: wait until a sees b's
-    const deadline = Date.now() + 10_000
-    while (!(a.network.member(b.peerId)?.record.ext.kinds as string[] | undefined)?.includes('counter')) {
-      if (Date.now() > deadline) throw new Error('b never advertised its kinds')
+    // every peer advertises its kinds once it holds a lease: wait until each sees the others'
+    const deadline = Date.now() + 15_000
+    const advertised = (from: MeshNode, of: MeshNode): boolean => (from.network.member(of.peerId)?.record.ext.kinds as string[] | undefined)?.includes('counter') === true
+    while (!mesh.all().every(x => mesh.all().every(y => x === y || advertised(x, y)))) {
+      if (Date.now() > deadline) throw new Error('peers never advertised their kinds')
       await new Promise(resolve => setTimeout(resolve, 50))
     }
   })
