@@ -21,6 +21,7 @@ import { systemRng } from './util/prng.ts'
 import type { Store } from './storage/types.ts'
 import { systemClock } from './util/clock.ts'
 import { wireMonitoring } from './wiring/monitoring.ts'
+import { registerDefaultAlerts } from './wiring/alerts.ts'
 import type { MeshView } from './monitoring/index.ts'
 import { componentLogger } from './util/logger.ts'
 import { describeError, InvalidArgumentError } from './errors.ts'
@@ -175,6 +176,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
     })
     stack.push(async () => { unwatch() })
     for (const rule of docs.alertRules()) monitoring.addRule(rule)
+    registerDefaultAlerts(monitoring, consensus, network.peerId)
 
     let stopped: Promise<void> | undefined
     return {

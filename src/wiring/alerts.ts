@@ -1,0 +1,29 @@
+/**
+ * The default alert rules that need more than one component: Raft leadership and quorum (from the
+ * ConsensusManager), RPC latency and the outbox backlog (from the broker's metrics). Node failures
+ * and CRDT sync lag are registered where their sources are wired.
+ */
+import {
+  histogramQuantileSource, metricSumSource, noRaftLeaderRule, outboxBacklogRule, quorumLostRule, rpcLatencyRule,
+  type MonitoringSystem
+} from '../monitoring/index.ts'
+import type { ConsensusManager } from '../consensus/index.ts'
+
+export function registerDefaultAlerts (monitoring: MonitoringSystem, consensus: ConsensusManager, selfId: string): void {
+  const read = async (): ReturnType<MonitoringSystem['metricsSnapshot']> => await monitoring.metricsSnapshot()
+  /** only a member of a Raft group can judge its leader and quorum */
+  const member = (): boolean => {
+    const s = consensus.status()
+    return s.voters.includes(selfId) || s.learners.includes(selfId)
+  }
+  // a peer outside any group reports "leader present" (1): the rule is about groups it belongs to
+  monitoring.addRule(noRaftLeaderRule({ hasLeader: () => !member() || consensus.status().leader != null ? 1 : 0 }))
+  monitoring.addRule(quorumLostRule({
+    hasQuorum: async () => {
+      if (!member()) return undefined
+      return (await monitoring.checkHealth('consensus')).status === 'ok' ? 1 : 0
+    }
+  }))
+  monitoring.addRule(rpcLatencyRule({ p99Seconds: histogramQuantileSource(read, { name: 'agentmesh_rpc_latency_seconds' }, 0.99) }))
+  monitoring.addRule(outboxBacklogRule({ backlog: metricSumSource(read, { name: 'agentmesh_messaging_outbox_entries', labels: { state: 'pending' } }) }))
+}
