@@ -1,0 +1,39 @@
+/**
+ * One request from peer A to an agent living on peer B is one trace: the client span on A, the
+ * server span on B (its parent is A's span) and the agent's handler span under it.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { createNode, type MeshNode } from '../../src/node.ts'
+import { waitFor } from '../network/harness.ts'
+
+describe('tracing a request to an agent across peers', () => {
+  let relay: MeshNode
+  let a: MeshNode
+  let b: MeshNode
+
+  before(async () => {
+    relay = await createNode({ mesh: 'trace-agents', role: 'relay' })
+    const boot = relay.libp2p.getMultiaddrs().map(x => x.toString()).filter(x => x.includes('/ws/'))
+    a = await createNode({ mesh: 'trace-agents', bootstrap: boot })
+    b = await createNode({ mesh: 'trace-agents', bootstrap: boot })
+    await waitFor(() => [relay, a, b].every(n => n.consensus.status().leader != null), 30_000, 'a Raft leader')
+  })
+  after(async () => { await Promise.all([a, b, relay].map(async n => await n?.stop())) })
+
+  it('has one trace id on both peers with the parent links right', async () => {
+    await a.agents.deployAgent('traced-echo', { kind: 'echo', node: b.peerId })
+    const reply = await a.broker.request('traced-echo', { hello: 'trace' }, { timeoutMs: 15_000 })
+    assert.deepEqual(reply, { hello: 'trace' })
+
+    const client = a.monitoring.recentSpans().filter(s => s.name === 'rpc.request').at(-1)
+    assert.ok(client != null, 'a client span on A')
+    let server: ReturnType<MeshNode['monitoring']['recentSpans']>[number] | undefined
+    await waitFor(() => (server = b.monitoring.recentSpans().find(s => s.traceId === client.traceId && s.name === 'rpc.handle')) != null, 5000, 'the server span on B')
+    assert.equal(server!.parentSpanId, client.spanId, 'B\'s server span is a child of A\'s client span')
+    assert.equal(server!.peer, b.peerId)
+    const onB = b.monitoring.recentSpans().filter(s => s.traceId === client.traceId)
+    const handler = onB.find(s => s.parentSpanId === server!.spanId)
+    assert.ok(handler != null, `the agent's work on B is under the server span (spans on B: ${onB.map(s => s.name).join(', ')})`)
+  })
+})
