@@ -161,6 +161,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
       clock,
       rng: this.components.rng ?? systemRng,
       logger: componentLogger('consensus:driver'),
+      ...(this.components.telemetry != null ? { tracing: this.components.telemetry } : {}),
       tickMs: this.init.tickMs,
       electionTicks: this.init.electionTicks,
       snapshotEveryEntries: this.init.snapshotEveryEntries,

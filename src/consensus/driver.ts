@@ -11,6 +11,7 @@
  * not been applied is submitted again with the same id after a leader change or a while; the state
  * machine applies an id once. Reads are linearizable via batched ReadIndex rounds.
  */
+import type { Tracing } from '../monitoring/types.ts'
 import { InvalidArgumentError, NoQuorumError, NotStartedError, StorageError, describeError } from '../errors.ts'
 import { deferred, raceSignal, throwIfAborted } from '../util/abort.ts'
 import type { AbortOptions } from '../util/abort.ts'
@@ -71,6 +72,8 @@ export interface RaftDriverInit {
   snapshotEveryEntries?: number
   compactKeepEntries?: number
   raftLogger?: RaftLogger
+  /** spans around proposals (`raft.propose`), when given */
+  tracing?: Tracing
 }
 
 export class RaftDriver {
@@ -271,7 +274,25 @@ export class RaftDriver {
    * proposes a KV command and resolves with its result once it is applied here. A write without a
    * requestId gets one. The result may be an error result (see unwrapResult).
    */
-  async propose (command: KvCommand, options: AbortOptions = {}): Promise<KvResult> {
+  async propose (command: KvCommand, options: AbortOptions & { traceparent?: string } = {}): Promise<KvResult> {
+    const tracing = this.init.tracing
+    if (tracing == null) return await this.proposeCommand(command, options)
+    const span = tracing.startSpan('raft.propose', {
+      kind: 'internal',
+      ...(options.traceparent != null ? { parent: options.traceparent } : {}),
+      attributes: { 'agentmesh.raft.command': command.type }
+    })
+    try {
+      return await this.proposeCommand(command, options)
+    } catch (err) {
+      span.recordError(err)
+      throw err
+    } finally {
+      span.end()
+    }
+  }
+
+  private async proposeCommand (command: KvCommand, options: AbortOptions): Promise<KvResult> {
     throwIfAborted(options.signal)
     if (!IDEMPOTENT_COMMANDS.has(command.type)) throw new InvalidArgumentError(`a ${command.type} command carries no request id: use proposeOnce`)
     let cmd = command

@@ -36,4 +36,11 @@ describe('tracing a request to an agent across peers', () => {
     const handler = onB.find(s => s.parentSpanId === server!.spanId)
     assert.ok(handler != null, `the agent's work on B is under the server span (spans on B: ${onB.map(s => s.name).join(', ')})`)
   })
+
+  it('traces Raft proposals: a KV write leaves a raft.propose span on the proposing peer', async () => {
+    await a.consensus.kv.put('traced/key', 1)
+    const span = a.monitoring.recentSpans().find(s => s.name === 'raft.propose' && s.attributes['agentmesh.raft.command'] === 'put')
+    assert.ok(span != null, 'a raft.propose span for the put')
+    assert.ok(span.duration >= 0)
+  })
 })
