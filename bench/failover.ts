@@ -38,15 +38,21 @@ async function post (p: PeerProcess, path: string, body: unknown, timeoutMs: num
   const data = JSON.stringify(body)
   const url = new URL(path, p.ready.http)
   return await new Promise((resolve, reject) => {
-    const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) }, signal: AbortSignal.timeout(timeoutMs) }, res => {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    const settle = (fn: () => void): void => { clearTimeout(timer); fn() }
+    const req = request({ host: url.hostname, port: url.port, path: url.pathname, method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } }, res => {
       const chunks: Buffer[] = []
       res.on('data', (c: Buffer) => chunks.push(c))
       res.on('end', () => {
-        try { resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()) }) } catch (err) { reject(err) }
+        settle(() => {
+          try { resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString()) }) } catch (err) { reject(err) }
+        })
       })
-      res.on('error', reject)
+      res.on('error', (err) => { settle(() => { reject(err) }) })
     })
-    req.on('error', reject)
+    // the deadline only ever destroys a request still waiting for its answer
+    timer = setTimeout(() => { req.destroy(new Error(`no answer within ${timeoutMs} ms`)) }, timeoutMs)
+    req.on('error', (err) => { settle(() => { reject(err) }) })
     req.end(data)
   })
 }
