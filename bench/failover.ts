@@ -172,7 +172,8 @@ async function trial (signal: 'SIGKILL' | 'SIGSTOP', boot: string, stable: PeerP
 try {
   const relay = await peer(['relay', '--port', '0'])
   const boot = relay.ready.multiaddrs.join(',')
-  const stable = [relay, ...await Promise.all([0, 1, 2].map(async () => await peer(['node', '--bootstrap', boot])))]
+  // room for every agent the bench places (default capacities would refuse the activation burst)
+  const stable = [relay, ...await Promise.all([0, 1, 2].map(async () => await peer(['node', '--bootstrap', boot, '--cpu', '64', '--memory-mb', '65536'])))]
   await waitUntil(async () => (await post(stable[1], '/agents', { id: 'warmup', kind: 'echo' }, 10_000)).status === 201, 60_000, 'the mesh to accept deployments')
 
   const rows: Array<Array<string | number>> = []
@@ -199,9 +200,11 @@ try {
   }
   const moved = await post(n1, '/agents/mover/messages', { message: { op: 'get' } }, 5000)
   rows.push(['planned migration (POST /agents/:id/migrate)', fmt(percentile(mig, 50)), fmt(percentile(mig, 99)), fmt(Math.max(...mig)), 20 - moved.json.reply.value, '', ''])
+  console.log(`migration: ${mig.map(x => Math.round(x)).join(' ')} ms`)
 
   // activations per second
-  const N = quick ? 60 : 200
+  // 64 agents per peer at most (the default maxAgents): 150 echo agents fit beside the trials' counters
+  const N = quick ? 60 : 150
   let next = 0
   const t0 = performance.now()
   await Promise.all(Array.from({ length: 16 }, async (_, w) => {
