@@ -10,12 +10,12 @@ export const MAX_LINKS_PER_RECORD = 1024
 export const MAX_STRING_CHARS = 512
 
 /** How often a peer republishes its record (its heartbeat), unless it announces otherwise. */
-export const HEARTBEAT_INTERVAL_MS = 300
+export const HEARTBEAT_INTERVAL_MS = 500
 /** Hidden tabs are throttled to ~1 timer/s by the browser: they announce a slower heartbeat. */
 export const HIDDEN_HEARTBEAT_INTERVAL_MS = 1000
 /** Silence, in heartbeats announced by the peer, before it is suspect / failed. */
-export const SUSPECT_AFTER_BEATS = 4
-export const FAIL_AFTER_BEATS = 8
+export const SUSPECT_AFTER_BEATS = 3
+export const FAIL_AFTER_BEATS = 5
 /** Floors so a very fast announced heartbeat cannot make us trigger-happy. */
 export const MIN_SUSPECT_AFTER_MS = 1000
 export const MIN_FAIL_AFTER_MS = 2200

@@ -22,24 +22,24 @@ describe('MembershipTable', () => {
     assert.equal(t.get('a')?.lastSeen, 600)
   })
 
-  it('suspects after 4 missed heartbeats and fails after 8 (300 ms beats: 1.2 s, 2.4 s), then recovers', () => {
+  it('suspects after 3 missed heartbeats and fails after 5 (500 ms beats: 1.5 s, 2.5 s), then recovers', () => {
     const t = new MembershipTable({ selfId: 'self' })
-    t.onRecord(record('a', 1), 0)
-    assert.deepEqual(t.check(1199), [])
-    assert.equal(t.check(1200)[0].kind, 'suspect')
-    assert.deepEqual(t.check(2399), [])
-    assert.equal(t.check(2400)[0].kind, 'failed')
+    t.onRecord(record('a', 1, { heartbeatMs: 500 }), 0)
+    assert.deepEqual(t.check(1499), [])
+    assert.equal(t.check(1500)[0].kind, 'suspect')
+    assert.deepEqual(t.check(2499), [])
+    assert.equal(t.check(2500)[0].kind, 'failed')
     assert.equal(t.get('a')?.status, 'failed')
-    assert.equal(t.onRecord(record('a', 2), 2500)[0].kind, 'recovered')
+    assert.equal(t.onRecord(record('a', 2, { heartbeatMs: 500 }), 2600)[0].kind, 'recovered')
     assert.equal(t.get('a')?.status, 'alive')
   })
 
   it('a hidden tab announcing a 1 s heartbeat gets proportionally longer', () => {
     const t = new MembershipTable({ selfId: 'self' })
     t.onRecord(record('tab', 1, { heartbeatMs: 1000, hidden: true }), 0)
-    assert.deepEqual(t.check(3000), [])
-    assert.equal(t.check(4000)[0].kind, 'suspect')
-    assert.equal(t.check(8000)[0].kind, 'failed')
+    assert.deepEqual(t.check(2999), [])
+    assert.equal(t.check(3000)[0].kind, 'suspect')
+    assert.equal(t.check(5000)[0].kind, 'failed')
   })
 
   it('believes an obituary unless it has newer news of the subject', () => {
