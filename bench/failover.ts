@@ -6,7 +6,7 @@
  * one more Node peer (the victim, not a Raft voter; the same --data each time, so it rejoins as
  * the same peer), deploys a counter agent onto it, streams
  * increments at it from the bench over HTTP (POST /agents/:id/messages on a surviving peer, one
- * every 10 ms, at most 32 unanswered), then:
+ * every 10 ms, up to 400 unanswered, so requests stuck at a paused owner never hold back new ones), then:
  * - SIGKILL: kills the victim; failover time = kill -> first successful reply to a request sent
  *   after the kill (necessarily from the new owner), p50/p99 over the trials;
  * - SIGSTOP: pauses the victim (its sockets stay open; only heartbeat silence reveals it) likewise.
@@ -31,8 +31,8 @@ const MESH = 'bench-failover'
 const FAILOVER_GIVE_UP_MS = 30_000
 /** the bench sends an increment this often during a trial, with at most this many unanswered */
 const PACE_MS = 10
-const MAX_IN_FLIGHT = 32
-const agent = new Agent({ keepAlive: true, maxSockets: 64 })
+const MAX_IN_FLIGHT = 400
+const agent = new Agent({ keepAlive: true, maxSockets: 512 })
 
 async function post (p: PeerProcess, path: string, body: unknown, timeoutMs: number): Promise<{ status: number, json: any }> { // eslint-disable-line @typescript-eslint/no-explicit-any
   const data = JSON.stringify(body)
