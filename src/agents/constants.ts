@@ -75,7 +75,7 @@ export const STATE_DOC_PREFIX = 'agent/'
 /** the YKeyValue (array name) an agent's state lives in */
 export const STATE_MAP_NAME = 'state'
 /**
- * a node's lease in Raft: shorter than the failure detector's failure time (2.2-2.4 s of silence),
+ * a node's lease in Raft: shorter than the failure detector's failure time (2.0-2.6 s after a pause),
  * so a peer declared failed by silence has already stopped serving
  */
 export const NODE_LEASE_TTL_MS = 2_000

@@ -3,7 +3,7 @@
  *
  * - `reassignFrom(node)`: on `node:failed`, the Raft leader re-places every agent of the failed
  *   peer (a new epoch each, cas on the record) by placement, and asks each new owner to activate
- *   from the replicated state. A peer is declared failed either by silence (2.2-2.4 s, longer than
+ *   from the replicated state. A peer is declared failed either by silence (2.0-2.6 s, longer than
  *   a node lease, so it has stopped serving by then) or because its connections closed and it
  *   refused a fresh dial (the process is gone).
  * - `reconcile()` (every second, on leader change and on a new lease): the leader re-checks every
