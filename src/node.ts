@@ -21,7 +21,7 @@ import { systemRng } from './util/prng.ts'
 import type { Store } from './storage/types.ts'
 import { systemClock } from './util/clock.ts'
 import { wireMonitoring } from './wiring/monitoring.ts'
-import { registerDefaultAlerts } from './wiring/alerts.ts'
+import { countAgentMoves, registerDefaultAlerts } from './wiring/alerts.ts'
 import type { MeshView } from './monitoring/index.ts'
 import { componentLogger } from './util/logger.ts'
 import { describeError, InvalidArgumentError } from './errors.ts'
@@ -170,6 +170,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       { network, broker, consensus, docs, llm: options.llm ?? createLlmClient(), telemetry: monitoring, clock },
       { kinds: options.agents ?? builtinKinds, capacity: { cpu: capabilities.cpu, memoryMb: capabilities.memoryMb } })
     agents.start()
+    countAgentMoves(monitoring, agents)
     stack.push(async () => { await agents?.stop() })
     const unwatch = watchVisibility(hidden => {
       agents?.setHidden(hidden).catch(err => { log.error('handing agents off a hidden tab failed: %s', describeError(err).message) })

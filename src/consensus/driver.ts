@@ -76,6 +76,9 @@ export interface RaftDriverInit {
   tracing?: Tracing
 }
 
+/** proposals not worth a span: periodic housekeeping, not anyone's request */
+const UNTRACED_COMMANDS = new Set<string>(['lease-keepalive', 'expire-leases', 'lease-promote'])
+
 export class RaftDriver {
   readonly id: string
   readonly log: DurableRaftLog
@@ -276,7 +279,8 @@ export class RaftDriver {
    */
   async propose (command: KvCommand, options: AbortOptions & { traceparent?: string } = {}): Promise<KvResult> {
     const tracing = this.init.tracing
-    if (tracing == null) return await this.proposeCommand(command, options)
+    // housekeeping (lease renewals every few hundred ms, expiry) would crowd real work out of the span ring
+    if (tracing == null || UNTRACED_COMMANDS.has(command.type)) return await this.proposeCommand(command, options)
     const span = tracing.startSpan('raft.propose', {
       kind: 'internal',
       ...(options.traceparent != null ? { parent: options.traceparent } : {}),

@@ -8,6 +8,7 @@ import {
   type MonitoringSystem
 } from '../monitoring/index.ts'
 import type { ConsensusManager } from '../consensus/index.ts'
+import type { DistributedAgentManager } from '../agents/index.ts'
 
 export function registerDefaultAlerts (monitoring: MonitoringSystem, consensus: ConsensusManager, selfId: string): void {
   const read = async (): ReturnType<MonitoringSystem['metricsSnapshot']> => await monitoring.metricsSnapshot()
@@ -26,4 +27,12 @@ export function registerDefaultAlerts (monitoring: MonitoringSystem, consensus: 
   }))
   monitoring.addRule(rpcLatencyRule({ p99Seconds: histogramQuantileSource(read, { name: 'agentmesh_rpc_latency_seconds' }, 0.99) }))
   monitoring.addRule(outboxBacklogRule({ backlog: metricSumSource(read, { name: 'agentmesh_messaging_outbox_entries', labels: { state: 'pending' } }) }))
+}
+
+/** counts agent migrations and failovers (re-placements after a node failed) as metrics */
+export function countAgentMoves (monitoring: MonitoringSystem, agents: DistributedAgentManager): void {
+  const migrations = monitoring.metrics.counter('agentmesh_agent_migrations_total', { help: 'planned agent migrations completed from this peer', labelNames: ['kind'] })
+  const failovers = monitoring.metrics.counter('agentmesh_agent_failovers_total', { help: 'agents this peer re-placed after their node failed', labelNames: ['kind'] })
+  agents.addEventListener('agent:migrated', (e) => { migrations.inc(1, { kind: e.detail.kind }) })
+  agents.addEventListener('agent:recovered', (e) => { failovers.inc(1, { kind: e.detail.kind }) })
 }
