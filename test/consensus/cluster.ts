@@ -68,17 +68,8 @@ export async function startConsensusPeer (o: PeerOptions = {}): Promise<Consensu
   }
 }
 
-/** polls `predicate` until true or the deadline passes */
-export async function eventually (predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    try {
-      if (await predicate()) return
-    } catch {}
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-}
+/** polls `predicate` until true or the deadline passes (the shared test helper) */
+export { waitUntil as eventually } from '../helpers/processes.ts'
 
 /** the peer every live peer agrees leads, once all know it */
 export function agreedLeader (peers: ConsensusPeer[]): ConsensusPeer | undefined {

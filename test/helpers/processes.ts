@@ -46,7 +46,7 @@ export async function getJson<T> (p: PeerProcess, path: string, init?: RequestIn
   return await res.json() as T
 }
 
-export async function waitUntil (predicate: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+export async function waitUntil (predicate: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
     try {
