@@ -23,6 +23,8 @@ export interface FaultRunOptions {
   faultMs: number
   clients: number
   keys: number
+  /** the linearizability search budget per key (the search is synchronous: bound it) */
+  maxSteps?: number
   log?: (line: string) => void
 }
 
@@ -165,7 +167,7 @@ export async function runKvFaults (o: FaultRunOptions): Promise<FaultRunResult> 
       finalValues.push(values)
     }
     const ops = history.length
-    const check = checkOperations(kvModel, history)
+    const check = checkOperations(kvModel, history, o.maxSteps != null ? { maxSteps: o.maxSteps } : {})
     return {
       ops,
       okWrites: history.filter(h => h.input.op !== 'get' && h.return !== undefined).length,
