@@ -130,7 +130,6 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     pubsub.subscribe(this.topic)
     pubsub.addEventListener('message', this.onPubsubMessage)
     this.libp2p.addEventListener('peer:disconnect', this.onPeerDisconnect)
-    this.libp2p.addEventListener('peer:connect', this.onPeerConnect)
     this.libp2p.addEventListener('peer:discovery', this.onPeerDiscovery)
     this.telemetry?.registerHealthCheck('network', () => this.health())
     this.lastBeatAt = this.clock.monotonic()
@@ -157,7 +156,6 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     pubsub.topicValidators.delete(this.topic)
     pubsub.unsubscribe(this.topic)
     this.libp2p.removeEventListener('peer:disconnect', this.onPeerDisconnect)
-    this.libp2p.removeEventListener('peer:connect', this.onPeerConnect)
     this.libp2p.removeEventListener('peer:discovery', this.onPeerDiscovery)
   }
 
@@ -377,10 +375,6 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     if (transitions.length === 0) return
     this.apply(transitions)
     this.handleNodeFailure(peer).catch(err => { this.log('probe of %s failed: %s', peer, describeError(err).message) })
-  }
-
-  private readonly onPeerConnect = (): void => {
-    // links changed: tell the mesh on the next heartbeat (records carry links)
   }
 
   private readonly onPeerDiscovery = (evt: CustomEvent<PeerInfo>): void => {
