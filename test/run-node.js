@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Runs the Node test suite: every test/**/*.spec.ts (not test/browser), TypeScript through tsx,
 // package conditions pointing at the sources. Prints `N passed, N failed` last.
-//   node test/run-node.js [--sim] [file-or-dir-filter ...]
+//   node test/run-node.js [--sim | --faults | --fuzz | --soak] [file-or-dir-filter ...]
+// Without a flag it runs *.spec.ts; a flag picks the longer suites instead (*.sim.ts,
+// *.faults.ts, *.fuzz.ts, *.soak.ts), each bounded in time by its own files.
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -10,7 +12,9 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const args = process.argv.slice(2)
-const sim = args.includes('--sim')
+const suites = ['sim', 'faults', 'fuzz', 'soak']
+const suite = suites.find(s => args.includes(`--${s}`))
+const suffix = suite === undefined ? '.spec.ts' : `.${suite}.ts`
 const filters = args.filter(a => !a.startsWith('--'))
 
 function walk (dir) {
@@ -20,7 +24,7 @@ function walk (dir) {
     if (statSync(p).isDirectory()) {
       if (name === 'browser' || name === 'node_modules' || name === 'fixtures') continue
       out.push(...walk(p))
-    } else if (sim ? name.endsWith('.sim.ts') : name.endsWith('.spec.ts')) out.push(p)
+    } else if (name.endsWith(suffix)) out.push(p)
   }
   return out
 }
