@@ -158,6 +158,12 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       { voter: role !== 'browser' && options.raft?.voter !== false })
     await consensus.start()
     stack.push(async () => { await consensus.stop() })
+    let voters: string[] = []
+    network.setVoterSource(() => {
+      // a stopped consensus (the node is shutting down) answers with the voters it last had
+      try { voters = consensus.status().voters } catch {}
+      return voters
+    })
 
     const docs = createDocReplicator(
       { transport: new Libp2pDocTransport(libp2p), store: store.sub('crdt/'), telemetry: monitoring, clock, rng: systemRng },
@@ -177,7 +183,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
     })
     stack.push(async () => { unwatch() })
     for (const rule of docs.alertRules()) monitoring.addRule(rule)
-    registerDefaultAlerts(monitoring, consensus, network.peerId)
+    registerDefaultAlerts(monitoring, consensus, network)
 
     let stopped: Promise<void> | undefined
     return {

@@ -9,7 +9,7 @@
  * bootstrap and autopilot decisions of others.
  */
 import { TypedEventEmitter } from 'main-event'
-import { NotFoundError, NotStartedError, describeError } from '../errors.ts'
+import { NoQuorumError, NotFoundError, NotStartedError, describeError } from '../errors.ts'
 import { combineSignals, throwIfAborted } from '../util/abort.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { systemClock } from '../util/clock.ts'
@@ -46,6 +46,8 @@ export interface ConsensusNetwork {
   localRecord: () => NodeRecord
   setRaftRole: (role: RaftRole) => void
   setExtension: (key: string, value: unknown) => void
+  /** partition awareness: on the minority side strong operations fail fast (NoQuorumError) */
+  partitionStatus?: () => { majority: boolean, voters: string[], unreachableVoters: string[] }
 }
 
 export interface ConsensusManagerComponents {
@@ -131,7 +133,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     this.init = init
     this.clock = components.clock ?? systemClock
     this.peerId = components.network.peerId
-    this.kv = new ConsensusKv(() => this.driver, this.clock)
+    this.kv = new ConsensusKv(() => this.strongDriver(), this.clock)
     this.tracking = { peers: new Map(), since: this.clock.monotonic() }
     this.metrics = createConsensusMetrics(components.telemetry?.metrics, () => this.driverRef)
   }
@@ -139,6 +141,19 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
   private get driver (): RaftDriver {
     if (this.driverRef === undefined || !this.started) throw new NotStartedError('consensus is not started')
     return this.driverRef
+  }
+
+  /**
+   * the driver, for a strong operation: on the minority side of a partition (as the network sees
+   * it) the operation fails at once with NoQuorumError instead of waiting out its deadline
+   */
+  private strongDriver (): RaftDriver {
+    const driver = this.driver
+    const p = this.components.network.partitionStatus?.()
+    if (p !== undefined && !p.majority) {
+      throw new NoQuorumError(`on the minority side of a network partition: ${p.voters.length - p.unreachableVoters.length} of ${p.voters.length} raft voters in reach`)
+    }
+    return driver
   }
 
   get candidate (): boolean {
@@ -272,7 +287,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
    */
   async proposeChange (changeId: string, changeData: ConsensusChange, options: AbortOptions = {}): Promise<ProposalOutcome> {
     const cmd = changeCommand(changeId, changeData)
-    const driver = this.driver
+    const driver = this.strongDriver()
     const running = this.inflight.get(changeId)
     if (running !== undefined) return await running
     const p = driver.propose(cmd, { signal: combineSignals([options.signal], DEFAULT_OPERATION_TIMEOUT_MS) })

@@ -26,6 +26,10 @@ export const PROBE_TIMEOUT_MS = 500
 /** Failed members are forgotten after this long. */
 export const FAILED_RETENTION_MS = 10 * 60_000
 
+/** Partition awareness: how often reachability is re-judged, and how long a new verdict must hold. */
+export const PARTITION_CHECK_INTERVAL_MS = 250
+export const PARTITION_SETTLE_MS = 1000
+
 /** Discovery */
 export const DISCOVERY_INTERVAL_MS = 2000
 export const DIAL_TIMEOUT_MS = 5000

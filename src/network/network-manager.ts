@@ -21,9 +21,10 @@ import {
 import { MembershipTable, type Transition } from './membership.ts'
 import { decodeMembershipMessage, encodeMembershipMessage, MembershipMessageType } from './record-codec.ts'
 import { linksOf, meshTopology, transportOf } from './topology.ts'
+import { PartitionDetector, partitionHealth } from './partition.ts'
 import type { MeshLibp2p } from './libp2p.ts'
 import type {
-  Capabilities, Load, Member, MemberStatus, NetworkEvents, NodeRecord, NodeRole, RaftRole, Topology
+  Capabilities, Load, Member, MemberStatus, NetworkEvents, NodeRecord, NodeRole, PartitionStatus, RaftRole, Topology
 } from './types.ts'
 
 export interface NetworkManagerComponents {
@@ -73,6 +74,8 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   private readonly stopController = new AbortController()
   private readonly telemetry?: Telemetry
   private readonly metrics: ReturnType<NetworkManager['createMetrics']>
+  private readonly partition: PartitionDetector
+  private voterSource: () => readonly string[] = () => []
 
   constructor (components: NetworkManagerComponents, init: NetworkManagerInit) {
     super()
@@ -93,6 +96,14 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
       tags: init.capabilities?.tags ?? []
     }
     this.metrics = this.createMetrics()
+    this.partition = new PartitionDetector({
+      clock: this.clock,
+      read: () => ({ selfId: this.peerId, directLinks: linksOf(this.libp2p.getConnections()).map(l => l.peer), members: this.table.list(), voters: this.voterSource() }),
+      onChange: (status) => {
+        this.log(status.partitioned ? 'partitioned (%s side; voters out of reach: %s)' : 'healed', status.majority ? 'majority' : 'minority', status.unreachableVoters.join(', '))
+        this.safeDispatchEvent(status.partitioned ? 'network:partitioned' : 'network:healed', { detail: status })
+      }
+    })
   }
 
   private createMetrics () {
@@ -132,6 +143,8 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     this.libp2p.addEventListener('peer:disconnect', this.onPeerDisconnect)
     this.libp2p.addEventListener('peer:discovery', this.onPeerDiscovery)
     this.telemetry?.registerHealthCheck('network', () => this.health())
+    this.telemetry?.registerHealthCheck('partition', () => partitionHealth(this.partition.status()), { critical: false })
+    this.partition.start()
     this.lastBeatAt = this.clock.monotonic()
     this.heartbeatTimer = this.clock.setInterval(this.heartbeat, this.heartbeatMs())
     this.checkTimer = this.clock.setInterval(this.checkSilence, FAILURE_CHECK_INTERVAL_MS)
@@ -145,6 +158,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     this.stopController.abort()
     this.clock.clearInterval(this.heartbeatTimer)
     this.clock.clearInterval(this.checkTimer)
+    this.partition.stop()
     try {
       const bytes = await encodeMembershipMessage({ type: MembershipMessageType.Leave, peerId: this.peerId, incarnation: this.incarnation }, this.privateKey)
       await this.libp2p.services.pubsub.publish(this.topic, bytes)
@@ -260,6 +274,19 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   getTopology (): Topology {
     const self = this.localRecord()
     return meshTopology({ peerId: this.peerId, role: self.role, links: linksOf(this.libp2p.getConnections()) }, this.table.list())
+  }
+
+  /**
+   * Partition awareness: the members this peer reaches (directly or through others' links) and
+   * whether its side holds a Raft voter majority (voters from `setVoterSource`).
+   */
+  partitionStatus (): PartitionStatus {
+    return this.partition.status()
+  }
+
+  /** where partition awareness reads the Raft voters (the composition root wires ConsensusManager in) */
+  setVoterSource (voters: () => readonly string[]): void {
+    this.voterSource = voters
   }
 
   /** Other components announce facts about this peer through its record. */

@@ -74,6 +74,22 @@ export interface NodeEventDetail {
   reason?: string
 }
 
+/** what partition awareness (partition.ts) concludes */
+export interface PartitionStatus {
+  /** some Raft voter is out of reach, or this side holds no voter majority */
+  partitioned: boolean
+  /** members this peer reaches, directly or through others (itself included), sorted */
+  reachable: string[]
+  /** this side holds a majority of the Raft voters (true while no voter group is known) */
+  majority: boolean
+  /** peers with an open connection to this one, sorted */
+  direct: string[]
+  /** the Raft voters this judgement used */
+  voters: string[]
+  /** voters known to this peer (members) and out of reach, sorted; a voter never heard of is not judged */
+  unreachableVoters: string[]
+}
+
 export interface NetworkEvents {
   'node:joined': CustomEvent<NodeEventDetail>
   'node:updated': CustomEvent<NodeEventDetail>
@@ -81,4 +97,8 @@ export interface NetworkEvents {
   'node:failed': CustomEvent<NodeEventDetail>
   'node:recovered': CustomEvent<NodeEventDetail>
   'topology:changed': CustomEvent<Topology>
+  /** this side lost sight of some Raft voter or of the voter majority */
+  'network:partitioned': CustomEvent<PartitionStatus>
+  /** every voter is in reach again */
+  'network:healed': CustomEvent<PartitionStatus>
 }

@@ -4,13 +4,35 @@
  * and CRDT sync lag are registered where their sources are wired.
  */
 import {
-  histogramQuantileSource, metricSumSource, noRaftLeaderRule, outboxBacklogRule, quorumLostRule, rpcLatencyRule,
+  histogramQuantileSource, metricSumSource, type AlertRule, noRaftLeaderRule, outboxBacklogRule, quorumLostRule, rpcLatencyRule,
   type MonitoringSystem
 } from '../monitoring/index.ts'
 import type { ConsensusManager } from '../consensus/index.ts'
 import type { DistributedAgentManager } from '../agents/index.ts'
+import type { NetworkManager } from '../network/index.ts'
 
-export function registerDefaultAlerts (monitoring: MonitoringSystem, consensus: ConsensusManager, selfId: string): void {
+/** how long this peer must sit on the minority side of a partition before the alert fires */
+export const PARTITION_ALERT_FOR_MS = 3_000
+
+/**
+ * `network_partition`: this peer is on the minority side of a network partition (fewer than half
+ * of the Raft voters in reach), so strong operations fail here until the partition heals.
+ */
+export function partitionRule (network: Pick<NetworkManager, 'partitionStatus'>): AlertRule {
+  return {
+    name: 'network_partition',
+    kind: 'threshold',
+    sample: () => network.partitionStatus().majority ? 0 : 1,
+    op: '>',
+    value: 0,
+    forMs: PARTITION_ALERT_FOR_MS,
+    severity: 'critical',
+    message: 'on the minority side of a network partition: kv writes, deploys and migrations fail here until it heals'
+  }
+}
+
+export function registerDefaultAlerts (monitoring: MonitoringSystem, consensus: ConsensusManager, network: NetworkManager): void {
+  const selfId = network.peerId
   const read = async (): ReturnType<MonitoringSystem['metricsSnapshot']> => await monitoring.metricsSnapshot()
   /** only a member of a Raft group can judge its leader and quorum */
   const member = (): boolean => {
@@ -25,6 +47,7 @@ export function registerDefaultAlerts (monitoring: MonitoringSystem, consensus: 
       return (await monitoring.checkHealth('consensus')).status === 'ok' ? 1 : 0
     }
   }))
+  monitoring.addRule(partitionRule(network))
   monitoring.addRule(rpcLatencyRule({ p99Seconds: histogramQuantileSource(read, { name: 'agentmesh_rpc_latency_seconds' }, 0.99) }))
   monitoring.addRule(outboxBacklogRule({ backlog: metricSumSource(read, { name: 'agentmesh_messaging_outbox_entries', labels: { state: 'pending' } }) }))
 }

@@ -34,6 +34,10 @@ export function wireMonitoring (monitoring: MonitoringSystem, network: NetworkMa
     return { role: r.role, raft: r.raft, load: r.load, capabilities: r.capabilities, hidden: r.hidden }
   })
   monitoring.registerSnapshotProvider('links', () => linksOf(network.libp2p.getConnections()))
+  monitoring.registerSnapshotProvider('partition', () => {
+    const p = network.partitionStatus()
+    return { partitioned: p.partitioned, reachable: p.reachable, majority: p.majority }
+  })
   monitoring.addRule(nodeFailedRule({ failed: () => network.members().filter(m => m.status === 'failed' && m.reason !== 'left the mesh').length }))
 
   pubsub.topicValidators.set(topic, (_peer: unknown, msg: Message) => {
