@@ -21,7 +21,7 @@ import { DeliveryWorker } from './delivery.ts'
 import { encodeEnvelope } from './envelope.ts'
 import { HybridLogicalClock } from './hlc.ts'
 import { InboundDispatcher } from './inbound.ts'
-import { spanOptions } from './inbound-support.ts'
+import { KIND_LABELS, spanOptions } from './inbound-support.ts'
 import { EnvelopeFactory, encodePayload, toTarget } from './envelope-factory.ts'
 import { RpcClient } from './rpc-client.ts'
 import { MessageOrdering } from './ordering.ts'
@@ -63,6 +63,8 @@ export class MessageBroker {
   private readonly topicSeqs = new Map<string, number>()
   /** per topic, the highest seq durably reserved: after a crash, publishing resumes above it */
   private readonly topicReserved = new Map<string, Promise<number>>()
+  /** per topic, the highest seq whose reservation is stored (what `topicReserved` resolved to) */
+  private readonly topicReservedUpTo = new Map<string, number>()
   private readonly replay = new TopicReplay()
   /** stream -> when its gap was last asked for */
   private readonly repairAskedAt = new Map<string, number>()
@@ -181,6 +183,7 @@ export class MessageBroker {
         .catch((err: Error) => { this.log.error('publication counter of %s not stored: %s', topic, err.message) })
     }
     this.topicReserved.clear()
+    this.topicReservedUpTo.clear()
     this.repairAskedAt.clear()
     await this.delivery?.stop()
     this.pending.rejectAll(new NotStartedError('broker stopped'))
@@ -220,10 +223,11 @@ export class MessageBroker {
       const envelope = this.envelopes.build('message', seq, encodePayload(message, options), span.traceparent())
       const bytes = this.envelopes.signing ? await this.envelopes.encodeSigned(envelope) : encodeEnvelope(envelope)
       // subscribers drop a seq they have seen, so a restarted publisher must never reuse one
-      await this.reservePublicationSeq(full, seq)
+      // (stored once per PUBLICATION_SEQ_BLOCK: in between, no await here)
+      if (seq > (this.topicReservedUpTo.get(full) ?? 0)) await this.reservePublicationSeq(full, seq)
       this.replay.remember(full, seq, bytes)
       const { recipients } = await this.components.libp2p.services.pubsub.publish(full, bytes)
-      this.sent.inc(1, { kind: 'publication' })
+      this.sent.inc(1, KIND_LABELS.publication)
       this.inbound.deliverToTopic(full, envelope)
       return { id: envelope.id, recipients: recipients.length }
     } catch (err) {
@@ -354,7 +358,10 @@ export class MessageBroker {
     if (store == null) return
     const reserved = seq + PUBLICATION_SEQ_BLOCK - 1
     const write = store.put(encodeURIComponent(topic), encoding.encode(e => { encoding.writeVarUint(e, reserved) }), { sync: true })
-      .then(() => reserved)
+      .then(() => {
+        if (reserved > (this.topicReservedUpTo.get(topic) ?? 0)) this.topicReservedUpTo.set(topic, reserved)
+        return reserved
+      })
     this.topicReserved.set(topic, write.catch(() => 0))
     await write
   }

@@ -24,7 +24,7 @@ import {
 import { isValidHlc, readHlc } from './hlc.ts'
 import { writeEnvelopeBytes } from './envelope-writer.ts'
 import { isValidMessageId, messageIdFromBytes } from './message-id.ts'
-import { decodeStrictly, isWellFormedString, readCappedBytes, readCappedString, readFixedBytes, readUint, utf8Length } from './wire.ts'
+import { decodeStrictly, isWellFormedString, readCappedString, readCappedView, readFixedView, readUint, utf8Length } from './wire.ts'
 import type { HlcTimestamp } from './hlc.ts'
 import type { MessageId } from './message-id.ts'
 import type { Decoder } from './wire.ts'
@@ -142,6 +142,8 @@ export function encodeEnvelope (e: Envelope): Uint8Array {
 /**
  * decodes and validates an envelope from outside. Throws only InvalidMessageError (malformed),
  * MessageTooLargeError (over a cap) or UnsupportedVersionError (another major).
+ * The payload and `signedBytes` are views into `bytes`, not copies (one allocation less per
+ * message on the hot path): `bytes` must not be changed afterwards.
  */
 export function decodeEnvelope (bytes: Uint8Array): DecodedEnvelope {
   if (bytes instanceof Uint8Array && bytes.length > MAX_ENVELOPE_BYTES) {
@@ -154,10 +156,10 @@ export function decodeEnvelope (bytes: Uint8Array): DecodedEnvelope {
       throw new UnsupportedVersionError(`envelope version ${major}.${minor} (this peer speaks ${ENVELOPE_VERSION_MAJOR}.x)`)
     }
     const newerMinor = minor > ENVELOPE_VERSION_MINOR
-    const body = readCappedBytes(dec, MAX_ENVELOPE_BYTES, 'body')
+    const body = readCappedView(dec, MAX_ENVELOPE_BYTES, 'body')
     // a view: it is only read to verify a signature, while the input is still around
     const signedBytes = bytes.subarray(0, dec.pos)
-    const sig = readCappedBytes(dec, MAX_SIGNATURE_BYTES, 'signature')
+    const sig = readCappedView(dec, MAX_SIGNATURE_BYTES, 'signature')
     if (!newerMinor && decoding.hasContent(dec)) throw new InvalidMessageError('envelope: trailing bytes')
     const envelope = decodeStrictly('envelope body', body, (b) => readBody(b, newerMinor))
     if (sig.length > 0) envelope.signature = sig
@@ -169,7 +171,7 @@ function readBody (dec: Decoder, newerMinor: boolean): Envelope {
   const kindCode = readUint(dec, 'kind')
   const kind = KIND_CODES[kindCode]
   if (kind == null) throw new InvalidMessageError(`envelope: unknown kind ${kindCode}`)
-  const id = messageIdFromBytes(readFixedBytes(dec, MESSAGE_ID_BYTES, 'id'))
+  const id = messageIdFromBytes(readFixedView(dec, MESSAGE_ID_BYTES, 'id'))
   const sender = readCappedString(dec, MAX_PEER_ID_BYTES, 'sender')
   if (!PEER_ID_RE.test(sender)) throw new InvalidMessageError('envelope: sender is not a peer id')
   const seq = readUint(dec, 'seq')
@@ -188,11 +190,12 @@ function readBody (dec: Decoder, newerMinor: boolean): Envelope {
     throw new InvalidMessageError(`envelope: unknown target kind ${targetCode}`)
   }
   const correlationId = kind === 'reply' || kind === 'ack' || kind === 'error-reply'
-    ? messageIdFromBytes(readFixedBytes(dec, MESSAGE_ID_BYTES, 'correlationId'))
+    ? messageIdFromBytes(readFixedView(dec, MESSAGE_ID_BYTES, 'correlationId'))
     : undefined
-  const payload = readCappedBytes(dec, MAX_PAYLOAD_BYTES, 'payload')
+  const payload = readCappedView(dec, MAX_PAYLOAD_BYTES, 'payload')
   if (!newerMinor && decoding.hasContent(dec)) throw new InvalidMessageError('envelope: trailing bytes in body')
-  const base = { id, sender, seq, hlc, traceparent, contentType, payload, ...(target != null ? { target } : {}) }
-  if (correlationId != null) return { ...base, kind: kind as CorrelatedEnvelope['kind'], correlationId }
-  return { ...base, kind: kind as 'message' | 'request' }
+  const envelope = { kind, id, sender, seq, hlc, traceparent, contentType, payload } as Envelope
+  if (target != null) envelope.target = target
+  if (correlationId != null) (envelope as CorrelatedEnvelope).correlationId = correlationId
+  return envelope
 }

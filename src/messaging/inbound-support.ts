@@ -7,8 +7,25 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { TimeoutError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
-import type { SpanKind, StartSpanOptions } from '../monitoring/types.ts'
-import type { Envelope } from './envelope.ts'
+import type { Labels, SpanKind, StartSpanOptions } from '../monitoring/types.ts'
+import type { Envelope, EnvelopeKind } from './envelope.ts'
+
+/**
+ * label objects for the per-message counters, made once: counting a message allocates nothing.
+ * Shared and handed to the metrics backend as they are: never change them.
+ */
+export const KIND_LABELS: Readonly<Record<EnvelopeKind | 'publication', Labels>> = {
+  message: { kind: 'message' },
+  request: { kind: 'request' },
+  reply: { kind: 'reply' },
+  ack: { kind: 'ack' },
+  'error-reply': { kind: 'error-reply' },
+  publication: { kind: 'publication' }
+}
+export const VERDICT_LABELS: Readonly<Record<'accept' | 'reject' | 'ignore', Labels>> = {
+  accept: { result: 'accept' }, reject: { result: 'reject' }, ignore: { result: 'ignore' }
+}
+export const DUPLICATE_LABELS: Readonly<Labels> = { reason: 'duplicate' }
 
 /** span options with the envelope's traceparent as parent ('' = none: a new trace) */
 export function spanOptions (kind: SpanKind, traceparent: string, attributes?: Record<string, string | number | boolean>): StartSpanOptions {

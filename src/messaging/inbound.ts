@@ -9,7 +9,7 @@ import { CapacityError, InvalidMessageError, NotFoundError, NotOwnerError, Timeo
 import { HANDLER_TIMEOUT_MS, MAX_INBOUND_REQUESTS_IN_FLIGHT, RESEND_CONTENT_TYPE } from './constants.ts'
 import { packEnvelopes, readResendRequest } from './topic-replay.ts'
 import { PeerIdTexts } from './peer-text.ts'
-import { directStream, runWithDeadline, spanOptions, verifySignature } from './inbound-support.ts'
+import { DUPLICATE_LABELS, KIND_LABELS, VERDICT_LABELS, directStream, runWithDeadline, spanOptions, verifySignature } from './inbound-support.ts'
 import { decodeEnvelope, isCorrelated } from './envelope.ts'
 import { CONTENT_TYPE_OCTET_STREAM, errorPayload, jsonPayload, octetStreamPayload, readPayload } from './payload.ts'
 import type { AbortOptions } from '../util/abort.ts'
@@ -113,8 +113,8 @@ export class InboundDispatcher {
    */
   validatePublication (msg: BrokerPubsubMessage): PublicationVerdict | Promise<PublicationVerdict> {
     const verdict = this.judgePublication(msg)
-    if (verdict instanceof Promise) return verdict.then(v => { this.init.validated.inc(1, { result: v }); return v })
-    this.init.validated.inc(1, { result: verdict })
+    if (verdict instanceof Promise) return verdict.then(v => { this.init.validated.inc(1, VERDICT_LABELS[v]); return v })
+    this.init.validated.inc(1, VERDICT_LABELS[verdict])
     return verdict
   }
 
@@ -232,7 +232,7 @@ export class InboundDispatcher {
     const env = decoded.envelope
     const stream = `${env.sender}|t|${msg.topic}`
     // gossipsub drops repeats of a message id; what is left to catch is a seq seen before (resends)
-    if (env.seq < 1 || !this.init.dedup.observeSeq(stream, env.seq)) { this.init.dropped.inc(1, { reason: 'duplicate' }); return }
+    if (env.seq < 1 || !this.init.dedup.observeSeq(stream, env.seq)) { this.init.dropped.inc(1, DUPLICATE_LABELS); return }
     this.order({ sender: env.sender, seq: env.seq, hlc: env.hlc, stream, envelope: env, topic: msg.topic })
   }
 
@@ -245,7 +245,7 @@ export class InboundDispatcher {
       return this.refuse((err as Error).name, authenticatedPeer, err)
     }
     const env = decoded.envelope
-    this.init.received.inc(1, { kind: env.kind })
+    this.init.received.inc(1, KIND_LABELS[env.kind])
     if (env.sender !== authenticatedPeer) {
       return this.refuse('sender-mismatch', authenticatedPeer, new UnauthorizedError(`envelope claims sender ${env.sender}`))
     }

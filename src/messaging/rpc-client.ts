@@ -9,7 +9,7 @@ import { combineSignals } from '../util/abort.ts'
 import { ACK_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './constants.ts'
 import { encodeEnvelope } from './envelope.ts'
 import { encodePayload, toTarget } from './envelope-factory.ts'
-import { spanOptions } from './inbound-support.ts'
+import { KIND_LABELS, spanOptions } from './inbound-support.ts'
 import { retry, retryPolicy } from './retry.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
@@ -104,7 +104,7 @@ export class RpcClient {
     const reply = this.pending.expect(envelope.id, link.remotePeer, signal, timeoutMs)
     try {
       link.write(encodeEnvelope(envelope))
-      this.sent.inc(1, { kind: 'request' })
+      this.sent.inc(1, KIND_LABELS.request)
     } catch (err) {
       this.pending.cancel(envelope.id)
       throw err
@@ -127,7 +127,7 @@ export class RpcClient {
       try {
         const link = await this.links.linkTo(peer, { signal })
         link.write(encodeEnvelope(entry.envelope))
-        this.sent.inc(1, { kind: 'message' })
+        this.sent.inc(1, KIND_LABELS.message)
       } catch (err) {
         this.pending.cancel(entry.id)
         throw err

@@ -45,11 +45,24 @@ export function readFixedBytes (decoder: Decoder, len: number, field: string): U
   return decoding.readUint8Array(decoder, len).slice()
 }
 
+/** `len` raw bytes as a view into the input (no copy: the caller must not keep it past the input's life) */
+export function readFixedView (decoder: Decoder, len: number, field: string): Uint8Array {
+  if (len > remaining(decoder)) throw new InvalidMessageError(`${field}: truncated`)
+  return decoding.readUint8Array(decoder, len)
+}
+
 /** length-prefixed bytes, at most `maxBytes` long (checked before reading the body) */
 export function readCappedBytes (decoder: Decoder, maxBytes: number, field: string): Uint8Array {
   const len = decoding.readVarUint(decoder)
   if (len > maxBytes) throw new MessageTooLargeError(`${field}: ${len} bytes exceeds ${maxBytes}`)
   return readFixedBytes(decoder, len, field)
+}
+
+/** like readCappedBytes, as a view into the input (no copy) */
+export function readCappedView (decoder: Decoder, maxBytes: number, field: string): Uint8Array {
+  const len = decoding.readVarUint(decoder)
+  if (len > maxBytes) throw new MessageTooLargeError(`${field}: ${len} bytes exceeds ${maxBytes}`)
+  return readFixedView(decoder, len, field)
 }
 
 /** a length-prefixed, well-formed UTF-8 string of at most `maxBytes` bytes */
