@@ -287,7 +287,7 @@ class Plan {
 
   createSnapshot (i: number, cs: ConfState | undefined, data: Uint8Array): Snapshot {
     if (i <= this.snap.metadata.index) throw new SnapshotOutOfDateError()
-    if (i < this.offset) throw new LogCompactedError()
+    if (i < this.offset) throw new SnapshotOutOfDateError(`snapshot ${i} is older than the compaction point ${this.offset}`)
     if (i > this.lastIndex) throw new LogUnavailableError(`snapshot ${i} is out of bound lastindex(${this.lastIndex})`)
     this.snap = {
       metadata: { index: i, term: this.entryAt(i).term, confState: copyConfState(cs ?? this.snap.metadata.confState) },

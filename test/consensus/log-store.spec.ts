@@ -70,6 +70,16 @@ describe('DurableRaftLog', () => {
     assert.deepEqual(view(l), [[3, 3, 'e3'], [4, 3, 'e4']])
   })
 
+  it('refuses a snapshot below the compaction point with SnapshotOutOfDateError, as the memory log does', async () => {
+    const l = await DurableRaftLog.open(new MemoryStore())
+    const m = new MemoryRaftStorage()
+    await l.append(range(1, 8, 2)); m.append(range(1, 8, 2))
+    await l.compact(5); m.compact(5)
+    await assert.rejects(l.createSnapshot(3, undefined, new Uint8Array()), { name: 'SnapshotOutOfDateError' })
+    assert.throws(() => m.createSnapshot(3, undefined, new Uint8Array()), { name: 'SnapshotOutOfDateError' })
+    assert.equal((await l.createSnapshot(6, undefined, new Uint8Array())).metadata.index, 6)
+  })
+
   it('recovers term, vote, commit, log, membership and snapshot from the same store', async () => {
     const store = new MemoryStore()
     const l = await DurableRaftLog.open(store, { bootstrap: { voters: ['a'], learners: [] } })

@@ -167,11 +167,15 @@ export class MemoryRaftStorage implements RaftLogStorage {
 
   /**
    * records a snapshot of the state machine at index i (<= lastIndex) for sending to lagging
-   * followers; call compact() separately to drop the entries it covers.
+   * followers; call compact() separately to drop the entries it covers. Throws
+   * SnapshotOutOfDateError when i is not newer than the snapshot held or is below the compaction
+   * point, LogUnavailableError when i is beyond the last entry.
    */
   createSnapshot (i: number, cs: ConfState | undefined, data: Uint8Array): Snapshot {
     if (i <= this.snap.metadata.index) throw new SnapshotOutOfDateError()
     const offset = this.ents[0].index
+    // compaction may have gone past the last snapshot: the entry (and its term) is gone
+    if (i < offset) throw new SnapshotOutOfDateError(`snapshot ${i} is older than the compaction point ${offset}`)
     if (i > this.lastIndex()) throw new LogUnavailableError(`snapshot ${i} is out of bound lastindex(${this.lastIndex()})`)
     const confState = cs ?? this.snap.metadata.confState
     this.snap = {

@@ -49,6 +49,18 @@ describe('MemoryRaftStorage', () => {
     assert.equal(s.lastIndex(), 7)
   })
 
+  it('refuses a snapshot below the compaction point with SnapshotOutOfDateError, and one beyond the log', () => {
+    const s = new MemoryRaftStorage()
+    s.append(ents(1, 8, 2))
+    s.compact(5)
+    assert.throws(() => s.createSnapshot(3, undefined, new Uint8Array()), SnapshotOutOfDateError)
+    assert.throws(() => s.createSnapshot(4, undefined, new Uint8Array()), (e: Error) => e.name === 'SnapshotOutOfDateError')
+    assert.throws(() => s.createSnapshot(9, undefined, new Uint8Array()), LogUnavailableError)
+    // the compaction point itself still knows its term
+    assert.deepEqual(s.createSnapshot(5, undefined, new Uint8Array([7])).metadata.index, 5)
+    assert.equal(s.snapshot().metadata.term, 2)
+  })
+
   it('creates and applies snapshots, refusing older ones', () => {
     const s = new MemoryRaftStorage()
     s.append(ents(1, 5, 3))
