@@ -56,6 +56,13 @@ describe('voter autopilot', () => {
     assert.equal(planAutopilot(brief), undefined, 'a voter down briefly is kept')
   })
 
+  it('adds a voter removed while it was down back as a learner when it returns (it still announces the group)', () => {
+    const back = peer('back', { upForMs: 500 })
+    const v = view({ peerList: [peer('a'), peer('b'), peer('c'), back], voters: ['leader', 'a', 'b', 'c'] })
+    assert.deepEqual(planAutopilot(v), { kind: 'add-learner', peer: 'back', reason: 'runs consensus outside the group' })
+    assert.equal(planAutopilot({ ...v, peers: new Map([...v.peers, ['back', { ...back, up: false, upForMs: 0, downForMs: 100 }]]) }), undefined, 'not while it is still down')
+  })
+
   it('drops learners gone for long', () => {
     const v = view({ peerList: [peer('a'), peer('b'), peer('gone', { up: false, upForMs: 0, downForMs: 60_000 })], voters: ['leader', 'a', 'b'], learners: ['gone'] })
     assert.deepEqual(planAutopilot(v), { kind: 'remove', peer: 'gone', reason: 'learner down for 60 s' })

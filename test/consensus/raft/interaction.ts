@@ -101,6 +101,7 @@ export class InteractionEnv {
       case 'partition': this.partition(a); return
       case 'heal': this.groups.clear(); this.out.push('healed'); return
       case 'compact': this.compact(this.node(a[0]), Number(a[1])); return
+      case 'restart': this.restart(this.node(a[0])); return
       case 'report-unreachable': this.node(a[0]).raw.reportUnreachable(a[1]); return
       case 'raft-state': this.raftState(); return
       case 'raft-log': this.raftLog(this.node(a[0])); return
@@ -140,6 +141,22 @@ export class InteractionEnv {
       })
       this.nodes.set(id, { id, raw, storage, applied: [], confState: { voters, learners }, confHistory: [{ index: 0, cs: { voters, learners } }], inbox: [] })
     }
+  }
+
+  /**
+   * a crash and restart: the node's inbox is lost and a new RawNode starts from what its storage
+   * holds (term, vote, log, the snapshot's membership); as the driver does, the state machine
+   * restarts from the snapshot and committed entries after it (conf changes too) are applied again
+   */
+  private restart (n: EnvNode): void {
+    n.inbox = []
+    const snapIndex = n.storage.snapshot().metadata.index
+    n.applied = n.applied.filter(a => a.index <= snapIndex)
+    n.confHistory = n.confHistory.filter(h => h.index <= snapIndex)
+    n.confState = n.confHistory.at(-1)?.cs ?? n.storage.initialState().confState
+    n.raw = new RawNode({ id: n.id, storage: n.storage, rng: seededRng(Number(n.id) + 1000), logger: this.logger(), applied: snapIndex })
+    const hs = n.storage.getHardState()
+    this.out.push(`${n.id} restarted: term ${hs.term}, vote ${hs.vote === '' ? 0 : hs.vote}, commit ${hs.commit}, last index ${n.storage.lastIndex()}`)
   }
 
   private tick (id: string | undefined, n: number): void {
