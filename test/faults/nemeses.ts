@@ -1,0 +1,113 @@
+/** The nemeses of the fault scenarios: each cycles fault / heal until its time is up. */
+import type { NemesisContext } from './scenario.ts'
+
+const FAULT_MS = 8_000
+const HEAL_MS = 5_000
+
+function shuffled (ctx: NemesisContext, xs: number[]): number[] {
+  const a = [...xs]
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = ctx.rng.int(i + 1)
+    ;[a[i], a[j]] = [a[j], a[i]]
+  }
+  return a
+}
+
+/** cuts the Raft leader off from every other peer, heals, again */
+export async function isolateLeader (ctx: NemesisContext): Promise<void> {
+  while (!ctx.done()) {
+    const leader = await ctx.mesh.agreedLeader()
+    if (leader === undefined) { await ctx.sleep(500); continue }
+    ctx.note(`isolate leader ${leader.name}`)
+    await ctx.mesh.lab.isolate(leader.index)
+    await ctx.sleep(FAULT_MS)
+    await ctx.mesh.lab.heal()
+    ctx.note('heal')
+    await ctx.sleep(HEAL_MS)
+  }
+}
+
+/** a random minority (fewer than half) against the rest, clients on both sides */
+export async function majorityMinority (ctx: NemesisContext): Promise<void> {
+  const all = ctx.mesh.peers.map(p => p.index)
+  while (!ctx.done()) {
+    const order = shuffled(ctx, all)
+    const minority = order.slice(0, Math.floor((all.length - 1) / 2))
+    const majority = order.slice(minority.length)
+    ctx.note(`split [${minority.map(i => ctx.mesh.peers[i].name).join(' ')}] | [${majority.map(i => ctx.mesh.peers[i].name).join(' ')}]`)
+    await ctx.mesh.lab.partition(minority, majority)
+    await ctx.sleep(FAULT_MS)
+    await ctx.mesh.lab.heal()
+    ctx.note('heal')
+    await ctx.sleep(HEAL_MS)
+  }
+}
+
+/** a bridge: two halves that cannot talk, and one peer that talks to both */
+export async function bridge (ctx: NemesisContext): Promise<void> {
+  const all = ctx.mesh.peers.map(p => p.index)
+  while (!ctx.done()) {
+    const order = shuffled(ctx, all)
+    const middle = order[0]
+    const half = Math.floor((order.length - 1) / 2)
+    const left = order.slice(1, 1 + half)
+    const right = order.slice(1 + half)
+    ctx.note(`bridge ${ctx.mesh.peers[middle].name} between [${left.map(i => ctx.mesh.peers[i].name).join(' ')}] and [${right.map(i => ctx.mesh.peers[i].name).join(' ')}]`)
+    await ctx.mesh.lab.bridge(left, middle, right)
+    await ctx.sleep(FAULT_MS)
+    await ctx.mesh.lab.heal()
+    ctx.note('heal')
+    await ctx.sleep(HEAL_MS)
+  }
+}
+
+/** one direction only: the leader hears nobody (its packets still go out), or a random pair */
+export async function asymmetric (ctx: NemesisContext): Promise<void> {
+  const all = ctx.mesh.peers.map(p => p.index)
+  while (!ctx.done()) {
+    const leader = await ctx.mesh.agreedLeader()
+    const victim = leader?.index ?? all[ctx.rng.int(all.length)]
+    if (ctx.rng.next() < 0.5) {
+      ctx.note(`${ctx.mesh.peers[victim].name} drops everything it receives from peers (sends still go out)`)
+      for (const other of all) if (other !== victim) await ctx.mesh.lab.dropFrom(victim, other)
+    } else {
+      ctx.note(`everyone drops what ${ctx.mesh.peers[victim].name} sends (it still receives)`)
+      for (const other of all) if (other !== victim) await ctx.mesh.lab.dropFrom(other, victim)
+    }
+    await ctx.sleep(FAULT_MS)
+    await ctx.mesh.lab.heal()
+    ctx.note('heal')
+    await ctx.sleep(HEAL_MS)
+  }
+}
+
+/** every peer drops a random 10-20% of what other peers send it, for the whole run */
+export async function randomLoss (ctx: NemesisContext): Promise<void> {
+  const p = 0.1 + ctx.rng.next() * 0.1
+  ctx.note(`random loss ${Math.round(p * 100)}% on every peer`)
+  await ctx.mesh.lab.randomLoss(p)
+  await ctx.sleep(Number.POSITIVE_INFINITY)
+}
+
+/** process faults beside network ones: SIGSTOP/SIGCONT a peer, SIGKILL and restart one on the same data dir */
+export async function processFaults (ctx: NemesisContext): Promise<void> {
+  const nodes = ctx.mesh.peers.map(p => p.index)
+  while (!ctx.done()) {
+    const victim = nodes[ctx.rng.int(nodes.length)]
+    const name = ctx.mesh.peers[victim].name
+    if (ctx.rng.next() < 0.5) {
+      ctx.note(`SIGSTOP ${name}`)
+      ctx.mesh.pause(victim)
+      await ctx.sleep(4000)
+      ctx.mesh.resume(victim)
+      ctx.note(`SIGCONT ${name}`)
+    } else {
+      ctx.note(`SIGKILL ${name}`)
+      await ctx.mesh.kill(victim)
+      await ctx.sleep(2000)
+      await ctx.mesh.startPeer(victim)
+      ctx.note(`${name} restarted on its data dir`)
+    }
+    await ctx.sleep(HEAL_MS)
+  }
+}

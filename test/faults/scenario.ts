@@ -1,0 +1,215 @@
+/**
+ * One fault run in a namespace lab: a relay and N Node peers; clients on every peer (both sides of
+ * any partition: the client namespace reaches every peer) doing KV put / get / cas and counter
+ * increments; an observer recording the counter agent's placement (owner, epoch) as each peer
+ * sees it; a nemesis doing network faults for `nemesisMs`. Then everything heals, the group must
+ * settle, and the checkers judge the histories.
+ */
+import { checkOperations, kvModel } from '../checker/linearizability.ts'
+import type { KvInput, KvOperation, KvOutput } from '../checker/linearizability.ts'
+import { seededRng, type Rng } from '../../src/util/prng.ts'
+import { LabMesh, type LabHttpAnswer } from './cluster.ts'
+import { checkCounter, checkSingleActivation, type PlacementObservation, type Verdict } from './checkers.ts'
+
+export interface NemesisContext {
+  mesh: LabMesh
+  rng: Rng
+  /** records a fault (with its time) in the run's log */
+  note: (what: string) => void
+  /** resolves after `ms`, early when the run is over */
+  sleep: (ms: number) => Promise<void>
+  /** true once the nemesis time is up */
+  done: () => boolean
+}
+
+export interface ScenarioOptions {
+  tag: string
+  seed: number
+  nodes: number
+  /** voters the group should have before faults start */
+  voters: number
+  nemesisMs: number
+  nemesis: (ctx: NemesisContext) => Promise<void>
+  kvClients?: number
+  counterClients?: number
+  keys?: number
+  log?: (line: string) => void
+}
+
+export interface ScenarioResult {
+  nemesisMs: number
+  faults: string[]
+  kv: { ops: number, okWrites: number, okReads: number, unknown: number, fastFailures: number, check: ReturnType<typeof checkOperations<string | undefined, KvInput, KvOutput>> }
+  counter: { attempted: number, acked: number, final: number, verdict: Verdict }
+  activation: { observations: number, epochs: number, verdict: Verdict }
+  /** how long minority-side writes took to fail with NoQuorumError, ms */
+  noQuorumLatenciesMs: number[]
+}
+
+const COUNTER = 'ctr'
+
+export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> {
+  const log = o.log ?? (() => {})
+  const rng = seededRng(o.seed)
+  const t0 = performance.now()
+  const now = (): number => performance.now() - t0
+  const mesh = await LabMesh.start(o.tag, o.nodes, { log: line => { log(`${Math.round(now())} ms: ${line}`) } })
+  const faults: string[] = []
+  const history: KvOperation[] = []
+  const acked: number[] = []
+  const observations: PlacementObservation[] = []
+  const noQuorumLatenciesMs: number[] = []
+  let attempted = 0
+  let fastFailures = 0
+  try {
+    await mesh.waitForGroup(o.voters, 90_000)
+    log(`${Math.round(now())} ms: group of ${o.voters} voters`)
+    const deploy = await retry(async () => await mesh.call(0, 'POST', '/agents', { id: COUNTER, kind: 'counter' }, 10_000), r => r.status === 201 || r.status === 409, 30_000)
+    if (deploy.status !== 201 && deploy.status !== 409) throw new Error(`could not deploy the counter: ${JSON.stringify(deploy.json)}`)
+
+    const keys = Array.from({ length: o.keys ?? 3 }, (_, i) => `k${i}`)
+    let running = true
+    let seq = 0
+    const pick = (): number | undefined => {
+      const r = mesh.running()
+      return r.length === 0 ? undefined : r[rng.int(r.length)].index
+    }
+    const get = async (client: number, peer: number, key: string): Promise<{ value: string | undefined, revision: number } | undefined> => {
+      const call = now()
+      const r = await mesh.call(peer, 'GET', `/kv/${key}`).catch(() => undefined)
+      if (r?.status !== 200 && r?.status !== 404) return undefined
+      const value = r.status === 200 ? r.json.value as string : undefined
+      history.push({ clientId: client, input: { op: 'get', key }, call, return: now(), output: { value } })
+      return { value, revision: r.status === 200 ? r.json.revision as number : 0 }
+    }
+    /** a write's answer: definite (ok / refused before proposing) or unknown */
+    const write = async (op: KvOperation, peer: number, method: string, path: string, body: unknown, onStatus: (r: LabHttpAnswer) => KvOutput | undefined): Promise<void> => {
+      const r = await mesh.call(peer, method, path, body).catch(() => undefined)
+      const out = r === undefined ? undefined : onStatus(r)
+      if (out !== undefined) { op.return = now(); op.output = out }
+      if (r?.status === 503 && r.json?.error?.name === 'NoQuorumError' && /minority side/.test(String(r.json.error.message))) {
+        // refused by the partition gate before anything was proposed: it never took effect
+        fastFailures++
+        noQuorumLatenciesMs.push(now() - op.call)
+        return
+      }
+      history.push(op)
+    }
+    const kvClient = async (id: number): Promise<void> => {
+      while (running) {
+        const peer = pick()
+        if (peer === undefined) { await sleep(50); continue }
+        const key = keys[rng.int(keys.length)]
+        const dice = rng.next()
+        if (dice < 0.4) {
+          await get(id, peer, key)
+        } else if (dice < 0.8) {
+          const value = `c${id}-${++seq}`
+          await write({ clientId: id, input: { op: 'put', key, value }, call: now() }, peer, 'PUT', `/kv/${key}`, { value }, r => r.status === 200 ? {} : undefined)
+        } else {
+          const read = await get(id, peer, key)
+          if (read === undefined) { await sleep(50); continue }
+          const value = `c${id}-${++seq}`
+          await write({ clientId: id, input: { op: 'cas', key, expect: read.value, value }, call: now() }, peer, 'PUT', `/kv/${key}`, { value, expectRevision: read.revision },
+            r => r.status === 200 ? { ok: true } : r.status === 409 ? { ok: false } : undefined)
+        }
+      }
+    }
+    const counterClient = async (): Promise<void> => {
+      while (running) {
+        const peer = pick()
+        if (peer === undefined) { await sleep(50); continue }
+        attempted++
+        const r = await mesh.call(peer, 'POST', `/agents/${COUNTER}/messages`, { message: { op: 'inc' }, timeoutMs: 3000 }).catch(() => undefined)
+        if (r?.status === 200 && typeof r.json?.reply?.value === 'number') acked.push(r.json.reply.value)
+        else await sleep(100)
+      }
+    }
+    const observer = async (): Promise<void> => {
+      while (running) {
+        await Promise.all(mesh.running().map(async p => {
+          const r = await mesh.call(p.index, 'GET', `/agents/${COUNTER}`, undefined, 2000).catch(() => undefined)
+          if (r?.status === 200 && typeof r.json.node === 'string' && typeof r.json.epoch === 'number') {
+            observations.push({ at: now(), observer: p.ready!.peerId, node: r.json.node, epoch: r.json.epoch })
+          }
+        }))
+        await sleep(300)
+      }
+    }
+    const nemesisStart = now()
+    const deadline = performance.now() + o.nemesisMs
+    const ctx: NemesisContext = {
+      mesh,
+      rng,
+      note: (what) => { faults.push(`${Math.round(now())} ms: ${what}`); log(`${Math.round(now())} ms: ${what}`) },
+      sleep: async (ms) => { await sleep(Math.max(0, Math.min(ms, deadline - performance.now()))) },
+      done: () => performance.now() >= deadline
+    }
+    const workers = [
+      ...Array.from({ length: o.kvClients ?? 3 }, async (_, i) => { await kvClient(i) }),
+      ...Array.from({ length: o.counterClients ?? 1 }, async () => { await counterClient() }),
+      observer()
+    ]
+    try {
+      await o.nemesis(ctx)
+      if (!ctx.done()) await ctx.sleep(deadline - performance.now())
+    } finally {
+      await mesh.lab.heal()
+      for (const p of mesh.peers) { mesh.resume(p.index); if (p.proc === undefined) await mesh.startPeer(p.index) }
+      ctx.note('healed')
+    }
+    const nemesisMs = now() - nemesisStart
+    // clients keep going through the heal for a moment: the minority's writes must work again
+    await sleep(3000)
+    running = false
+    await Promise.all(workers)
+    await mesh.waitForGroup(0, 60_000)
+
+    // final reads, from every peer: the same values everywhere
+    for (const p of mesh.peers) {
+      for (const key of keys) await retry(async () => await get(1000 + p.index, p.index, key), r => r !== undefined, 20_000)
+    }
+    const finalAnswer = await retry(async () => await mesh.call(0, 'POST', `/agents/${COUNTER}/messages`, { message: { op: 'get' }, timeoutMs: 5000 }, 8000).catch(() => undefined), r => r?.status === 200, 30_000)
+    const final = finalAnswer?.status === 200 ? finalAnswer.json.reply.value as number : -1
+    const check = checkOperations(kvModel, history, { maxSteps: 2_000_000 })
+    return {
+      nemesisMs,
+      faults,
+      kv: {
+        ops: history.length,
+        okWrites: history.filter(h => h.input.op !== 'get' && h.return !== undefined).length,
+        okReads: history.filter(h => h.input.op === 'get' && h.return !== undefined).length,
+        unknown: history.filter(h => h.return === undefined).length,
+        fastFailures,
+        check
+      },
+      counter: { attempted, acked: acked.length, final, verdict: checkCounter({ attempted, acked, final }) },
+      activation: { observations: observations.length, epochs: new Set(observations.map(x => x.epoch)).size, verdict: checkSingleActivation(observations) },
+      noQuorumLatenciesMs
+    }
+  } finally {
+    await mesh.stop()
+  }
+}
+
+async function sleep (ms: number): Promise<void> {
+  await new Promise(resolve => setTimeout(resolve, ms))
+}
+
+async function retry<T> (fn: () => Promise<T>, good: (t: T) => boolean, timeoutMs: number): Promise<T> {
+  const deadline = performance.now() + timeoutMs
+  for (;;) {
+    const r = await fn()
+    if (good(r) || performance.now() > deadline) return r
+    await sleep(200)
+  }
+}
+
+/** a one-line summary for logs and reports */
+export function summarize (name: string, r: ScenarioResult): string {
+  const lat = [...r.noQuorumLatenciesMs].sort((a, b) => a - b)
+  const p50 = lat.length > 0 ? Math.round(lat[Math.floor(lat.length / 2)]) : 0
+  return `${name}: nemesis ${Math.round(r.nemesisMs / 1000)} s, ${r.faults.length} faults; kv ${r.kv.ops} ops (${r.kv.okWrites} writes ok, ${r.kv.okReads} reads, ${r.kv.unknown} unknown, ${r.kv.fastFailures} refused fast, p50 ${p50} ms) -> ${r.kv.check.outcome}; ` +
+    `counter ${r.counter.attempted} sent, ${r.counter.acked} acked, final ${r.counter.final} -> ${r.counter.verdict.ok ? 'ok' : r.counter.verdict.problems.join('; ')}; ` +
+    `activation ${r.activation.observations} observations over ${r.activation.epochs} epochs -> ${r.activation.verdict.ok ? 'ok' : r.activation.verdict.problems.join('; ')}`
+}
