@@ -8,6 +8,7 @@ import type { Clock } from '../util/clock.ts'
 import type { Rng } from '../util/prng.ts'
 import type { Store } from '../storage/types.ts'
 import type { Telemetry } from '../monitoring/types.ts'
+import type { ComponentLogger } from '../util/logger.ts'
 import type { Envelope, EnvelopeTarget } from './envelope.ts'
 import type { HlcTimestamp } from './hlc.ts'
 import type { MessageId, RandomBytes } from './message-id.ts'
@@ -72,6 +73,8 @@ export interface MessageBrokerComponents {
   privateKey?: BrokerSigner
   /** message id source (default: Web Crypto) */
   randomBytes?: RandomBytes
+  /** where the broker's log lines go (default: the `agentmesh:messaging` debug logger) */
+  logger?: ComponentLogger
 }
 
 /** agent id -> the peer currently hosting it (undefined: nowhere known) */

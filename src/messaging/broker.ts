@@ -79,7 +79,7 @@ export class MessageBroker {
   constructor (components: MessageBrokerComponents, init: MessageBrokerInit = {}) {
     this.components = components
     this.init = init
-    this.log = componentLogger('messaging')
+    this.log = componentLogger('messaging', components.logger)
     this.resolver = init.resolver
     this.hlc = new HybridLogicalClock(components.clock)
     this.envelopes = new EnvelopeFactory({

@@ -9,6 +9,25 @@ import type { MeshLibp2p } from '../../src/network/index.ts'
 import type { Telemetry } from '../../src/monitoring/types.ts'
 import type { BrokerLibp2p, BrokerPubsub, BrokerPubsubMessage, MessageBrokerInit } from '../../src/messaging/broker-types.ts'
 import type { Store } from '../../src/storage/types.ts'
+import type { ComponentLogger, Logger } from '../../src/util/logger.ts'
+
+/** a ComponentLogger that keeps every line it is given (`<level> <component>: <text>`), for tests to assert on */
+export function captureLogs (): ComponentLogger & { lines: string[] } {
+  const lines: string[] = []
+  const format = (f: unknown, args: unknown[]): string => {
+    let i = 0
+    return String(f).replace(/%[sdoOjepabkt]/g, () => String(args[i++]))
+  }
+  const make = (component: string): Logger => {
+    const log = ((f: unknown, ...args: unknown[]) => { lines.push(`debug ${component}: ${format(f, args)}`) }) as Logger
+    log.error = (f: unknown, ...args: unknown[]) => { lines.push(`error ${component}: ${format(f, args)}`) }
+    log.trace = (f: unknown, ...args: unknown[]) => { lines.push(`trace ${component}: ${format(f, args)}`) }
+    log.enabled = true
+    log.newScope = (name: string) => make(`${component}:${name}`)
+    return log
+  }
+  return { lines, forComponent: make }
+}
 
 /** counts what the broker reports, so tests can see drops */
 export function testTelemetry (): Telemetry & { counts: Map<string, number> } {
@@ -46,7 +65,7 @@ export function lossyPubsub (pubsub: BrokerPubsub, drop: (msg: BrokerPubsubMessa
 export interface Peer { libp2p: MeshLibp2p, broker: MessageBroker, store: Store, id: string, dials: () => number, counts: Map<string, number> }
 
 export async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awaited<ReturnType<typeof generateKeyPair>>, signEnvelopes = true, maxAttempts = 20,
-  dropPublication?: (msg: BrokerPubsubMessage) => boolean, extra: { init?: MessageBrokerInit, telemetry?: Telemetry } = {}): Promise<Peer> {
+  dropPublication?: (msg: BrokerPubsubMessage) => boolean, extra: { init?: MessageBrokerInit, telemetry?: Telemetry, logger?: ComponentLogger } = {}): Promise<Peer> {
   const privateKey = key ?? await generateKeyPair('Ed25519')
   const libp2p = await createMeshLibp2p({ privateKey, mesh: 'msgtest', role: 'node', host: '127.0.0.1', port: 0 })
   // the real node satisfies the broker's narrow components (checked by the compiler)
@@ -61,7 +80,7 @@ export async function startPeer (store: Store = new MemoryStore(), seed = 1, key
   const id = libp2p.peerId.toString()
   const counting = testTelemetry()
   const telemetry = extra.telemetry ?? counting
-  const broker = new MessageBroker({ libp2p: counted, peerId: id, telemetry, store, clock: systemClock, rng: seededRng(seed), privateKey },
+  const broker = new MessageBroker({ libp2p: counted, peerId: id, telemetry, store, clock: systemClock, rng: seededRng(seed), privateKey, logger: extra.logger },
     { mesh: 'msgtest', signEnvelopes, deliveryRetry: { initialDelayMs: 20, maxDelayMs: 200, maxAttempts }, ackTimeoutMs: 1000, ...extra.init })
   await broker.start()
   return { libp2p, broker, store, id, dials: () => dials, counts: counting.counts }

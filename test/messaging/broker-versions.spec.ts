@@ -8,7 +8,10 @@ import { systemClock } from '../../src/util/clock.ts'
 import { seededRng } from '../../src/util/prng.ts'
 import { RPC_PROTOCOL_PREFIX } from '../../src/messaging/constants.ts'
 import type { MeshLibp2p } from '../../src/network/index.ts'
-import { startPeer, testTelemetry } from './broker-peers.ts'
+import { FrameDecoder, encodeFrame } from '../../src/messaging/framing.ts'
+import { decodeEnvelope, encodeEnvelope } from '../../src/messaging/envelope.ts'
+import { createMessageId } from '../../src/messaging/message-id.ts'
+import { captureLogs, startPeer, testTelemetry, waitFor } from './broker-peers.ts'
 import type { Peer } from './broker-peers.ts'
 
 const V1_ONLY = { init: { rpcVersions: ['1.0.0'] } }
@@ -61,8 +64,9 @@ describe('MessageBroker RPC protocol versions', { timeout: 60_000 }, () => {
     assert.deepEqual(got, Array.from({ length: 20 }, (_, i) => i))
   })
 
-  it('a peer that speaks only an unknown major is refused with UnsupportedVersionError, both ways', async () => {
-    const [x] = await pair({}, {})
+  it('a peer that speaks only an unknown major is refused with UnsupportedVersionError and a log line, both ways', async () => {
+    const logs = captureLogs()
+    const [x, y] = await pair({ logger: logs }, {})
     const future = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), mesh: 'msgtest', role: 'node', host: '127.0.0.1', port: 0 })
     others.push(future)
     let served = 0
@@ -76,8 +80,46 @@ describe('MessageBroker RPC protocol versions', { timeout: 60_000 }, () => {
     // and the other way round: our peer does not answer a version it does not know
     await assert.rejects(future.dialProtocol(x.libp2p.peerId, `${RPC_PROTOCOL_PREFIX}3.0.0`), { name: 'UnsupportedProtocolError' })
     assert.equal(served, 0)
-    // the refused peer did not break anything
+    // the refusing peer says so in its log, naming the peer and the versions it offered
+    const refusal = logs.lines.filter(l => l.includes('speaks none of our RPC versions'))
+    assert.deepEqual(refusal, [`error agentmesh:messaging: peer ${future.peerId.toString()} speaks none of our RPC versions (/agentmesh/rpc/2.0.0, /agentmesh/rpc/1.0.0)`])
+    // the refused peer did not break anything: x keeps serving and asking
     assert.equal(x.broker.rpcVersionWith(future.peerId.toString()), undefined)
+    assert.deepEqual(await x.broker.request({ kind: 'peer', id: y.id }, 3), { at: 'y', data: 3 })
+    assert.deepEqual(await y.broker.request({ kind: 'peer', id: x.id }, 4), { at: 'x', data: 4 })
+  })
+
+  it('an envelope of an unknown major version is dropped with a log line; the stream and the peer keep working', async () => {
+    const logs = captureLogs()
+    const [x] = await pair({ logger: logs }, {})
+    const key = await generateKeyPair('Ed25519')
+    const other = await createMeshLibp2p({ privateKey: key, mesh: 'msgtest', role: 'node', host: '127.0.0.1', port: 0 })
+    others.push(other)
+    const sender = other.peerId.toString()
+    await other.dial(x.libp2p.getMultiaddrs()[0])
+    const stream = await other.dialProtocol(x.libp2p.peerId, `${RPC_PROTOCOL_PREFIX}1.0.0`)
+    const request = (data: string): Uint8Array => encodeEnvelope({
+      kind: 'request', id: createMessageId(), sender, seq: 0, hlc: { wallMs: Date.now(), logical: 0 },
+      traceparent: '', contentType: 'application/json', payload: new TextEncoder().encode(JSON.stringify(data))
+    })
+    const future = request('from the future')
+    assert.equal(future[0], 1, 'the wire starts with the major version')
+    future[0] = 7
+    stream.send(encodeFrame(future))
+    const line = `debug agentmesh:messaging: dropped envelope from ${sender} (UnsupportedVersionError): envelope version 7.0 (this peer speaks 1.x)`
+    await waitFor(() => logs.lines.includes(line), 5000, 'the refusal log line')
+    // the same stream still carries a request of our version, and it is answered
+    stream.send(encodeFrame(request('now')))
+    const frames = new FrameDecoder()
+    let answer: ReturnType<typeof decodeEnvelope>['envelope'] | undefined
+    for await (const chunk of stream) {
+      const [f] = frames.push(chunk)
+      if (f != null) { answer = decodeEnvelope(f).envelope; break }
+    }
+    assert.equal(answer?.kind, 'reply')
+    assert.deepEqual(JSON.parse(new TextDecoder().decode(answer?.payload)), { at: 'x', data: 'now' })
+    assert.equal(logs.lines.filter(l => l.includes('UnsupportedVersionError')).length, 1, 'one line per refused envelope')
+    stream.abort(new Error('done'))
   })
 
   it('refuses to be configured with a version it does not implement', async () => {
