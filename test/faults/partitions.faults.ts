@@ -1,0 +1,39 @@
+/**
+ * The fault scenarios of `npm run test:faults`: a relay and four Node peers (five Raft voters),
+ * each in its own network namespace; KV clients and counter clients on every peer; an observer of
+ * the counter agent's placement. Each scenario runs its nemesis for FAULTS_NEMESIS_MS (default
+ * 40 s) and must pass every checker. AGENTMESH_FAULTS_SEED picks the seed (printed on failure).
+ */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { netnsAvailable } from './netns.ts'
+import { runScenario, summarize, type NemesisContext } from './scenario.ts'
+import { asymmetric, bridge, isolateLeader, majorityMinority, processFaults, randomLoss } from './nemeses.ts'
+
+const available = netnsAvailable()
+const NEMESIS_MS = Number(process.env.FAULTS_NEMESIS_MS ?? 40_000)
+const SEED = Number(process.env.AGENTMESH_FAULTS_SEED ?? Date.now() % 100_000)
+
+const scenarios: Array<[string, string, (ctx: NemesisContext) => Promise<void>]> = [
+  ['isolate the leader', 'isol', isolateLeader],
+  ['majority / minority split, clients on both sides', 'split', majorityMinority],
+  ['bridge partition', 'bridge', bridge],
+  ['asymmetric cut', 'asym', asymmetric],
+  ['random packet loss 10-20%', 'loss', randomLoss],
+  ['process faults: SIGKILL + restart, SIGSTOP/SIGCONT', 'proc', processFaults]
+]
+
+describe('fault scenarios in network namespaces', { concurrency: 1 }, () => {
+  for (const [name, tag, nemesis] of scenarios) {
+    it(name, { skip: available.ok ? false : `skipped: ${available.reason}`, timeout: NEMESIS_MS + 240_000 }, async () => {
+      const lines: string[] = []
+      const r = await runScenario({ tag, seed: SEED, nodes: 4, voters: 5, nemesisMs: NEMESIS_MS, nemesis, log: line => { lines.push(line) } })
+      console.log(summarize(name, r))
+      const context = `seed ${SEED}; faults:\n  ${r.faults.join('\n  ')}`
+      assert.equal(r.kv.check.outcome, 'ok', `${r.kv.check.outcome === 'illegal' ? r.kv.check.message : ''}\n${context}`)
+      assert.ok(r.counter.verdict.ok, `${r.counter.verdict.problems.join('; ')}\n${context}`)
+      assert.ok(r.activation.verdict.ok, `${r.activation.verdict.problems.join('; ')}\n${context}`)
+      assert.ok(r.kv.okWrites > 0, `some writes succeeded\n${context}`)
+    })
+  }
+})
