@@ -21,13 +21,15 @@ import { systemRng } from './util/prng.ts'
 import type { Store } from './storage/types.ts'
 import { systemClock } from './util/clock.ts'
 import { wireMonitoring } from './wiring/monitoring.ts'
+import { prepareSecurity } from './wiring/security.ts'
+import type { MeshSecurity, SecurityOptions } from './wiring/security.ts'
 import { countAgentMoves, registerDefaultAlerts } from './wiring/alerts.ts'
 import type { MeshView } from './monitoring/index.ts'
 import { componentLogger } from './util/logger.ts'
 import { describeError, InvalidArgumentError } from './errors.ts'
 import { VERSION } from './version.ts'
 
-export interface CreateNodeOptions {
+export interface CreateNodeOptions extends SecurityOptions {
   /** namespace: peers of other meshes ignore us (default 'agentmesh') */
   mesh?: string
   /** multiaddrs of relays (or any peers) to join through */
@@ -70,6 +72,8 @@ export interface MeshNode {
   /** the whole mesh as this peer sees it: every peer's latest monitoring snapshot */
   readonly meshView: MeshView
   readonly libp2p: MeshLibp2p
+  /** membership credentials and flood protection */
+  readonly security: MeshSecurity
   readonly store: Store
   readonly options: Readonly<CreateNodeOptions>
   stop: () => Promise<void>
@@ -119,6 +123,9 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
         return { status: 'down', detail: describeError(err).message }
       }
     }, { critical: true })
+    const security = await prepareSecurity(options, {
+      mesh, selfId: peerIdFromPrivateKey(privateKey).toString(), localMesh: options.localMesh ?? true, clock, telemetry: monitoring
+    })
     const libp2pMetrics = createLibp2pMetrics()
     monitoring.addMetricsTextSource('libp2p', libp2pMetrics.text)
     const libp2p = await createMeshLibp2p({
@@ -129,9 +136,11 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       host: options.host,
       port: options.port,
       bootstrap: options.bootstrap,
-      localMesh: options.localMesh
+      localMesh: options.localMesh,
+      ...(security.pubsubScore !== undefined ? { pubsubScore: security.pubsubScore } : {})
     })
     stack.push(async () => { await libp2p.stop() })
+    stack.push(security.install(libp2p))
     let agents: DistributedAgentManager | undefined
     const network = new NetworkManager({ libp2p, privateKey, telemetry: monitoring, clock }, {
       mesh,
@@ -142,6 +151,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       bootstrap: options.bootstrap,
       version: VERSION
     })
+    security.attach(network)
     await network.start()
     stack.push(async () => { await network.stop() })
     const wiring = wireMonitoring(monitoring, network, mesh, clock)
@@ -154,8 +164,8 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
     stack.push(async () => { await broker.stop() })
 
     const consensus = new ConsensusManager(
-      { libp2p, network, store, telemetry: monitoring, clock, rng: systemRng },
-      { voter: role !== 'browser' && options.raft?.voter !== false })
+      { libp2p, network, store, telemetry: monitoring, clock, rng: systemRng, gate: security.authority },
+      { voter: role !== 'browser' && options.raft?.voter !== false && security.authority.allows(network.peerId, 'voter') })
     await consensus.start()
     stack.push(async () => { await consensus.stop() })
     let voters: string[] = []
@@ -173,7 +183,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
 
     const capabilities = network.localRecord().capabilities
     agents = new DistributedAgentManager(
-      { network, broker, consensus, docs, llm: options.llm ?? createLlmClient(), telemetry: monitoring, clock },
+      { network, broker, consensus, docs, llm: options.llm ?? createLlmClient(), telemetry: monitoring, clock, gate: security.authority },
       { kinds: options.agents ?? builtinKinds, capacity: { cpu: capabilities.cpu, memoryMb: capabilities.memoryMb } })
     agents.start()
     countAgentMoves(monitoring, agents)
@@ -196,6 +206,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       agents,
       meshView: wiring.view,
       libp2p,
+      security,
       store,
       options: { ...options, mesh, role },
       stop: async () => { stopped ??= unwind(); await stopped }

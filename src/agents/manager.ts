@@ -14,6 +14,8 @@
 import { TypedEventEmitter } from 'main-event'
 import { ConflictError, InvalidArgumentError, NotFoundError, describeError } from '../errors.ts'
 import type { Telemetry } from '../monitoring/types.ts'
+import type { RoleGate } from '../security/index.ts'
+import { UnauthorizedError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { linkSignals, raceSignal } from '../util/abort.ts'
 import { systemClock } from '../util/clock.ts'
@@ -48,6 +50,8 @@ export interface AgentManagerComponents {
   llm: LlmClient
   telemetry?: Telemetry
   clock?: Clock
+  /** membership credentials: only peers it allows as `host` are given agents (default: every peer) */
+  gate?: RoleGate
 }
 
 export interface AgentManagerInit {
@@ -106,7 +110,8 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
       writeConcern: () => this.writeConcern(),
       healthy: (peer) => {
         const status = this.components.network.member(peer)?.status
-        return status == null ? peer === this.peerId : status === 'alive'
+        // replicas of agent state only on peers that may host agents (credentialed meshes)
+        return status == null ? peer === this.peerId : status === 'alive' && this.mayHost(peer)
       },
       mayServe: async (signal) => await this.mayServe(signal),
       clock: this.clock,
@@ -167,6 +172,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     const kind = this.kinds.get(spec.kind)
     if (kind == null) throw new NotFoundError(`agent kind ${spec.kind} is not bundled on ${this.peerId}`)
     if (spec.config != null && (typeof spec.config !== 'object' || Array.isArray(spec.config))) throw new InvalidArgumentError('config must be an object')
+    if (spec.node != null) this.assertMayHost(spec.node, `host ${agentId}`)
     const p = await this.placer.deploy(agentId, kind, spec, options)
     this.safeDispatchEvent('agent:deployed', { detail: info(p) })
     return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch }
@@ -179,6 +185,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     const p = await this.read(agentId, options)
     if (p == null) throw new NotFoundError(`no agent ${agentId}`)
     if (p.node === target) return describe(p)
+    this.assertMayHost(target, `host ${agentId}`)
     this.placer.checkTarget(p, target)
     const owner = this.components.network.member(p.node)
     let moved: Placement
@@ -347,8 +354,22 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     })
   }
 
+  /** membership credentials: may `peer` host agents? (placement skips those that may not) */
+  mayHost (peer: string): boolean {
+    return this.components.gate?.allows(peer, 'host') ?? true
+  }
+
+  /** UnauthorizedError, and a log line, unless `peer` may host agents */
+  assertMayHost (peer: string, what: string): void {
+    const gate = this.components.gate
+    if (gate === undefined || gate.allows(peer, 'host')) return
+    gate.refuse(peer, 'host', what)
+    throw new UnauthorizedError(`${peer} has no valid credential to host agents: cannot ${what}`)
+  }
+
   /** asks `node` to run `p` (or runs it here) */
   async activateOn (p: Placement, options: AbortOptions & { fresh?: boolean, syncFrom?: string[] } = {}): Promise<void> {
+    this.assertMayHost(p.node, `run ${p.id}`)
     if (p.node === this.peerId) { await this.local.activate(p, options); return }
     await this.components.broker.request({ kind: 'peer', id: p.node },
       encodeControl({ op: 'activate', id: p.id, epoch: p.epoch, syncFrom: options.syncFrom ?? [], ...(options.fresh === true ? { fresh: true } : {}) }), options)

@@ -41,7 +41,7 @@ export class Placer {
       { record: { ...self, load: { ...self.load, ...this.m.host.load() }, ext: { ...self.ext, ...this.m.host.recordExt() } }, status: 'alive' as const },
       ...this.m.components.network.members().filter(m => m.peerId !== this.m.peerId).map(m => ({ record: m.record, status: m.status }))
     ]
-    return records.map(({ record, status }) => {
+    return records.filter(({ record }) => this.m.mayHost(record.peerId)).map(({ record, status }) => {
       const mine = this.recent.filter(r => r.node === record.peerId)
       return {
         record,

@@ -107,6 +107,7 @@ export class Routing {
         const p = await this.m.read(m.id, options)
         if (p == null) throw new NotFoundError(`no agent ${m.id}`)
         if (p.node !== this.m.peerId || p.epoch !== m.epoch) throw new NotOwnerError(`agent ${m.id} is placed on ${p.node} under epoch ${p.epoch}`)
+        this.m.assertMayHost(this.m.peerId, `run ${m.id}`)
         this.m.log('activating %s under epoch %d at the request of %s', m.id, m.epoch, from)
         await this.m.local.activate(p, { ...options, fresh: m.fresh === true, syncFrom: m.syncFrom })
         return null

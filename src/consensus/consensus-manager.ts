@@ -20,6 +20,7 @@ import type { Rng } from '../util/prng.ts'
 import type { Store } from '../storage/types.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import type { Member, NodeRecord, RaftRole } from '../network/index.ts'
+import type { RoleGate } from '../security/index.ts'
 import { BootstrapWatch } from './autopilot.ts'
 import type { RaftAnnouncement } from './autopilot.ts'
 import { runAutopilot, trackPeers } from './autopilot-runner.ts'
@@ -36,6 +37,8 @@ import { DurableRaftLog } from './log-store.ts'
 import { createConsensusMetrics } from './metrics.ts'
 import type { KvCommand } from './kv/index.ts'
 import type { StateRole } from './raft/index.ts'
+import { MessageType } from './raft/types.ts'
+import type { Message } from './raft/types.ts'
 import { Libp2pRaftTransport } from './raft-transport.ts'
 import type { RaftLibp2p } from './raft-transport.ts'
 
@@ -57,6 +60,8 @@ export interface ConsensusManagerComponents {
   telemetry?: Telemetry
   clock?: Clock
   rng?: Rng
+  /** membership credentials: only peers it allows as `voter` are made voters or heard as such (default: everyone) */
+  gate?: RoleGate
 }
 
 export interface ConsensusManagerInit {
@@ -98,6 +103,11 @@ export interface ConsensusEvents {
 }
 
 const GROUP_KEY = 'group'
+/** messages a peer sends only as a voter (candidate, voter or leader) */
+const VOTER_MESSAGES = new Set<MessageType>([
+  MessageType.Vote, MessageType.VoteResp, MessageType.PreVote, MessageType.PreVoteResp,
+  MessageType.App, MessageType.Heartbeat, MessageType.Snap, MessageType.TimeoutNow
+])
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
@@ -206,7 +216,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
       clock,
       log: componentLogger('consensus:transport'),
       handler: {
-        receive: (m, groupId) => { driver.receive(m, groupId) },
+        receive: (m, groupId) => { if (this.admits(m)) driver.receive(m, groupId) },
         unreachable: (peer) => { driver.reportUnreachable(peer) },
         snapshotStatus: (peer, ok) => { driver.reportSnapshot(peer, ok) },
         groupId: () => this.group
@@ -361,7 +371,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
   private maintain (): void {
     if (!this.started) return
     const now = this.clock.monotonic()
-    const members = this.components.network.members()
+    const members = this.eligibleMembers()
     trackPeers(this.tracking, members, now)
     const d = this.driverRef!
     if (d.log.lastIndex() > 0 || this.bootstrapping || !this.candidate || d.failure !== undefined) return
@@ -402,7 +412,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
       runAutopilot({
         driver: d,
         group: this.group,
-        members: this.components.network.members(),
+        members: this.eligibleMembers(),
         tracking: this.tracking,
         now: this.clock.monotonic(),
         tabVoters: this.init.tabVoters === true,
@@ -438,6 +448,34 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
   private onCommandApplied (cmd: KvCommand, term: number): void {
     if (cmd.type === 'lease-promote' && term === this.driverRef?.status().term) this.leasesPromotedTerm = term
     this.leaseProposedAt = 0
+  }
+
+  /**
+   * the members as the bootstrap and the autopilot should see them: a peer the gate does not allow
+   * to vote is not a voter candidate, whatever it announces (so it is never bootstrapped with,
+   * promoted, or kept as a voter)
+   */
+  private eligibleMembers (): Member[] {
+    const members = this.components.network.members()
+    const gate = this.components.gate
+    if (gate === undefined) return members
+    return members.map(m => {
+      const a = m.record.ext.raft as RaftAnnouncement | undefined
+      if (a === undefined || typeof a !== 'object' || gate.allows(m.peerId, 'voter')) return m
+      // nor does a group it formed on its own count: it must not stop the voters forming theirs
+      const group = a.group === this.group ? a.group : ''
+      if (a.candidate !== true && group === a.group) return m
+      if (a.candidate === true) gate.refuse(m.peerId, 'voter', 'be a raft voter candidate')
+      return { ...m, record: { ...m.record, ext: { ...m.record.ext, raft: { ...a, candidate: false, group } } } }
+    })
+  }
+
+  /** Raft messages only voters send (campaigns, votes, a leader's appends) are refused from peers the gate does not allow to vote */
+  private admits (m: Message): boolean {
+    const gate = this.components.gate
+    if (gate === undefined || !VOTER_MESSAGES.has(m.type) || gate.allows(m.from, 'voter')) return true
+    gate.refuse(m.from, 'voter', `send raft message type ${m.type}`)
+    return false
   }
 
   private health (): { status: 'ok' | 'degraded' | 'down', detail?: string, [k: string]: unknown } {

@@ -50,6 +50,8 @@ export interface MeshLibp2pInit {
   logger?: ComponentLogger
   /** libp2p's metrics service (e.g. Prometheus), reported through the peer's /metrics */
   metrics?: (components: { logger: ComponentLogger }) => Metrics
+  /** gossipsub peer scoring (application score, thresholds); see security/flood.ts */
+  pubsubScore?: { scoreParams?: Record<string, unknown>, scoreThresholds?: Record<string, number> }
 }
 
 export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2p> {
@@ -63,7 +65,8 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       emitSelf: false,
       runOnLimitedConnection: true,
       // peers of a mesh are few and mostly reachable: flood our own messages to every topic peer
-      floodPublish: true
+      floodPublish: true,
+      ...(init.pubsubScore as Record<string, unknown> | undefined)
     }),
     dht: kadDHT({
       protocol: dhtProtocol(init.mesh),

@@ -27,11 +27,11 @@ export const CREDENTIAL_SIGNATURE_DOMAIN = 'agentmesh/credential/v1'
 // ---- flood protection ----------------------------------------------------------------------
 
 /** Messages per second one author may publish on our topics (sustained), and the burst allowed. */
-export const PUBLISH_RATE_PER_S = 200
-export const PUBLISH_BURST = 400
+export const PUBLISH_RATE_PER_S = 2000
+export const PUBLISH_BURST = 4000
 /** New inbound streams per second one peer may open on our protocols, and the burst. */
-export const STREAM_RATE_PER_S = 100
-export const STREAM_BURST = 200
+export const STREAM_RATE_PER_S = 200
+export const STREAM_BURST = 400
 /** Inbound bytes per second one peer may send on our stream protocols, and the burst. */
 export const STREAM_BYTES_PER_S = 8 * 1024 * 1024
 export const STREAM_BYTES_BURST = 32 * 1024 * 1024

@@ -1,0 +1,121 @@
+/**
+ * A credentialed mesh in one process: a relay and two Node peers hold credentials signed by the
+ * mesh admin key; C holds none (and, started without the mesh key, believes itself in an open
+ * mesh); D holds a credential signed by some other key. C and D can join and read, but are never
+ * made voters, never given agents, and what they publish on control topics reaches nobody.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import type { PrivateKey } from '@libp2p/interface'
+import type { Message } from '@libp2p/gossipsub'
+import { createNode, type MeshNode } from '../../src/node.ts'
+import { publicKeyToText, signCredential } from '../../src/security/index.ts'
+import type { MeshRole } from '../../src/security/index.ts'
+import { waitFor } from '../network/harness.ts'
+
+const MESH = 'secure'
+const ALL: MeshRole[] = ['voter', 'host', 'publisher']
+
+async function credentialed (admin: PrivateKey, roles: MeshRole[], ttlMs = 10 * 60_000): Promise<{ privateKey: PrivateKey, credential: string }> {
+  const privateKey = await generateKeyPair('Ed25519')
+  const peerId = peerIdFromPrivateKey(privateKey).toString()
+  return { privateKey, credential: await signCredential(admin, { mesh: MESH, peerId, roles, expiry: Date.now() + ttlMs }) }
+}
+
+describe('a credentialed mesh', () => {
+  let relay: MeshNode, a: MeshNode, b: MeshNode, c: MeshNode, d: MeshNode
+  let all: MeshNode[]
+
+  before(async () => {
+    const admin = await generateKeyPair('Ed25519')
+    const forger = await generateKeyPair('Ed25519')
+    const meshKey = publicKeyToText(admin.publicKey)
+    relay = await createNode({ mesh: MESH, role: 'relay', meshKey, ...await credentialed(admin, ALL) })
+    const boot = relay.libp2p.getMultiaddrs().map(x => x.toString()).filter(x => x.includes('/ws/'))
+    ;[a, b] = await Promise.all([
+      createNode({ mesh: MESH, bootstrap: boot, meshKey, ...await credentialed(admin, ALL) }),
+      createNode({ mesh: MESH, bootstrap: boot, meshKey, ...await credentialed(admin, ALL) })
+    ])
+    c = await createNode({ mesh: MESH, bootstrap: boot })
+    d = await createNode({ mesh: MESH, bootstrap: boot, meshKey: publicKeyToText(forger.publicKey), ...await credentialed(forger, ALL) })
+    all = [relay, a, b, c, d]
+    await waitFor(() => all.every(x => all.every(y => x === y || x.network.member(y.peerId)?.status === 'alive')), 20_000, 'every peer to see every other')
+    await waitFor(() => [relay, a, b].every(x => x.consensus.status().voters.length === 3), 30_000, 'the three credentialed peers to be the voters')
+  })
+
+  after(async () => {
+    await Promise.all((all ?? []).map(async x => { await x.stop() }))
+  })
+
+  it('peers without a valid credential join and are seen, but are refused every role', () => {
+    for (const x of [relay, a, b]) {
+      assert.equal(x.security.authority.allows(a.peerId, 'voter'), true)
+      for (const role of ALL) {
+        assert.equal(x.security.authority.allows(c.peerId, role), false, `${role} to C`)
+        assert.equal(x.security.authority.allows(d.peerId, role), false, `${role} to D (forged)`)
+      }
+    }
+    assert.equal(c.security.authority.open, true, 'C started without the key: it thinks the mesh open')
+  })
+
+  it('the autopilot never makes them voters, though they ask to be', async () => {
+    // C announces itself a voter candidate (it believes the mesh open); D too (its forged credential checks out against its own key)
+    await waitFor(() => relay.network.member(c.peerId)?.record.ext.raft != null, 10_000, 'C to announce its raft wishes')
+    assert.equal((relay.network.member(c.peerId)?.record.ext.raft as { candidate: boolean }).candidate, true)
+    // give the autopilot several rounds (it promotes in about a second when it may)
+    const until = Date.now() + 4000
+    while (Date.now() < until) {
+      for (const x of [relay, a, b]) {
+        const voters = x.consensus.status().voters
+        assert.ok(!voters.includes(c.peerId) && !voters.includes(d.peerId), `voters ${voters.join(',')}`)
+      }
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+    const metrics = await relay.monitoring.metricsText()
+    assert.match(metrics, /agentmesh_security_refusals_total\{role="voter"\} [1-9]/)
+  })
+
+  it('placement skips them, and deploying to one of them is UnauthorizedError', async () => {
+    await assert.rejects(a.agents.deployAgent('sec-c', { kind: 'counter', node: c.peerId }), { name: 'UnauthorizedError' })
+    await assert.rejects(a.agents.deployAgent('sec-d', { kind: 'counter', node: d.peerId }), { name: 'UnauthorizedError' })
+    const placed = []
+    for (let i = 0; i < 6; i++) placed.push(await a.agents.deployAgent(`sec-${i}`, { kind: 'counter' }))
+    for (const p of placed) assert.ok(![c.peerId, d.peerId].includes(p.node), `${p.id} placed on ${p.node}`)
+    await assert.rejects(a.agents.migrateAgent('sec-0', c.peerId), { name: 'UnauthorizedError' })
+    // C, deploying itself, cannot put an agent on itself either: the peers it asks refuse to place or run it there
+    assert.deepEqual((await a.broker.request('sec-0', { op: 'inc' }) as { value: number }).value, 1)
+  })
+
+  it('their publishes on control topics reach nobody; on user topics they do', async () => {
+    const control = `agentmesh/${MESH}/v1/a/sec-probe`
+    const user = `agentmesh/${MESH}/v1/t/sec-chat`
+    const got: Array<{ topic: string, from: string, text: string }> = []
+    const onMessage = (evt: CustomEvent<Message>): void => {
+      const m = evt.detail
+      if ((m.topic === control || m.topic === user) && m.type === 'signed') got.push({ topic: m.topic, from: m.from.toString(), text: new TextDecoder().decode(m.data) })
+    }
+    b.libp2p.services.pubsub.addEventListener('message', onMessage)
+    try {
+      for (const x of [a, b, c, d, relay]) { x.libp2p.services.pubsub.subscribe(control); x.libp2p.services.pubsub.subscribe(user) }
+      await waitFor(() => [a, c, d].every(x => x.libp2p.services.pubsub.getSubscribers(control).length >= 2), 10_000, 'subscriptions to spread')
+      const deadline = Date.now() + 10_000
+      let n = 0
+      while (!(got.some(g => g.from === a.peerId && g.topic === control) && got.some(g => g.from === c.peerId && g.topic === user))) {
+        if (Date.now() > deadline) throw new Error(`honest messages did not arrive: ${JSON.stringify(got)}`)
+        n++
+        for (const [x, name] of [[a, 'a'], [c, 'c'], [d, 'd']] as const) {
+          await x.libp2p.services.pubsub.publish(control, new TextEncoder().encode(`${name}-${n}`)).catch(() => {})
+          await x.libp2p.services.pubsub.publish(user, new TextEncoder().encode(`${name}-${n}`)).catch(() => {})
+        }
+        await new Promise(resolve => setTimeout(resolve, 200))
+      }
+      assert.deepEqual(got.filter(g => g.topic === control && g.from !== a.peerId), [], 'nothing from C or D on a control topic')
+      const metrics = await b.monitoring.metricsText()
+      assert.match(metrics, /agentmesh_security_refusals_total\{role="publisher"\} [1-9]/)
+    } finally {
+      b.libp2p.services.pubsub.removeEventListener('message', onMessage)
+    }
+  })
+})
