@@ -1,64 +1,102 @@
-/** The demo page: this tab becomes a mesh peer (window.mesh) and shows the mesh as it sees it. */
+/**
+ * The dashboard: this tab becomes a mesh peer (window.mesh) and shows the whole mesh as it sees
+ * it, refreshed every second. Each panel lives in its own module; this file wires them.
+ */
 import { createNode, type MeshNode } from '../src/node.ts'
-import { loadPageConfig } from './bootstrap.ts'
+import { loadPageConfig, type PageConfig } from './bootstrap.ts'
+import { buildModel, type MeshModel } from './model.ts'
+import { $, bindAction } from './dom.ts'
+import { TopologyGraph } from './topology.ts'
+import { renderAgents, renderAlerts, renderPeers, renderRaft } from './tables.ts'
+import { Charts } from './charts.ts'
+import { renderTraces } from './traces.ts'
+import { Controls } from './controls.ts'
+import { JobPanel } from './job.ts'
+import { renderSelfTest, runSelfTest } from './doctor.ts'
 
 declare global {
-  interface Window { mesh?: MeshNode, meshError?: string }
-}
-
-const $ = (sel: string): HTMLElement => document.querySelector(sel) as HTMLElement
-const short = (id: string): string => id.length > 14 ? `${id.slice(0, 6)}…${id.slice(-6)}` : id
-
-function cell (text: string, cls = ''): HTMLTableCellElement {
-  const td = document.createElement('td')
-  td.textContent = text
-  if (cls !== '') td.className = cls
-  return td
-}
-
-function render (node: MeshNode): void {
-  const self = node.network.localRecord()
-  const rows: HTMLTableRowElement[] = []
-  const all = [{ peerId: node.peerId, status: 'self', record: self }, ...node.network.members()]
-  for (const m of all) {
-    const tr = document.createElement('tr')
-    if (m.status === 'self') tr.className = 'self'
-    tr.append(
-      cell(short(m.peerId) + (m.status === 'self' ? ' (this tab)' : ''), 'id'),
-      cell(m.record.role),
-      cell(m.status === 'self' ? 'alive' : m.status, m.status === 'self' ? 'alive' : m.status),
-      cell(m.record.raft),
-      cell(String(m.record.load.agents)),
-      cell(`${m.record.load.eventLoopLagMs} ms`),
-      cell(m.record.load.rssMb > 0 ? `${m.record.load.rssMb} MB` : '–')
-    )
-    rows.push(tr)
+  interface Window {
+    mesh?: MeshNode
+    meshError?: string
+    /** the model the dashboard last drew (for automation and the end-to-end test) */
+    meshModel?: MeshModel
   }
-  $('#peers tbody').replaceChildren(...rows)
-  const links = node.network.getTopology().edges.map(e => {
-    const tr = document.createElement('tr')
-    tr.append(cell(short(e.from), 'id'), cell(short(e.to), 'id'), cell(e.transport, e.transport))
-    return tr
+}
+
+const REFRESH_MS = 1000
+
+function startDashboard (node: MeshNode): void {
+  const topology = new TopologyGraph($('#topology'))
+  const charts = new Charts($('#chart-rate'), $('#chart-latency'))
+  const job = new JobPanel(node)
+  const moved = new Map<string, { from: string, at: number }>()
+  const lastNode = new Map<string, string>()
+  let busy = false
+  const refresh = (): void => {
+    if (busy) return
+    busy = true
+    let model: MeshModel
+    try {
+      model = buildModel(node)
+      for (const a of model.agents) {
+        const before = lastNode.get(a.id)
+        if (before != null && before !== a.node) moved.set(a.id, { from: before, at: Date.now() })
+        lastNode.set(a.id, a.node)
+      }
+      renderPeers(model)
+      topology.update(model)
+      renderRaft(model)
+      renderAgents(model, moved)
+      renderAlerts(model)
+      controls.update(model)
+      job.update(model)
+      renderTraces(node, $('#traces'), ($('#trace-filter') as HTMLInputElement).value.trim())
+      window.meshModel = model
+    } catch (err) {
+      // one panel failing must not stop the others' next refresh
+      busy = false
+      throw err
+    }
+    node.monitoring.metricsSnapshot()
+      .then(own => { charts.update(model.snapshots, own, Date.now()) })
+      .catch(() => { /* a stopped peer has no metrics: the charts keep their last points */ })
+      .finally(() => { busy = false })
+  }
+  const controls = new Controls(node, refresh)
+  const timer = setInterval(refresh, REFRESH_MS)
+  refresh()
+  window.addEventListener('pagehide', () => {
+    clearInterval(timer)
+    topology.stop()
+    job.stop()
+    void node.stop()
   })
-  $('#links tbody').replaceChildren(...links)
-  const alive = node.network.aliveMembers().length
-  $('#status').textContent = alive > 0 ? `${alive} peers` : 'alone'
-  $('#status').className = alive > 0 ? 'pill ok' : 'pill'
+}
+
+function bindSelfTest (config: () => PageConfig | undefined): void {
+  bindAction($('#doctor-go') as HTMLButtonElement, $('#doctor-out'), async () => {
+    const results = await runSelfTest(window.mesh, config()?.relay ?? [])
+    renderSelfTest($('#doctor-results'), results)
+    const failed = results.filter(r => !r.ok).length
+    return failed === 0 ? 'all checks passed' : `${failed} check(s) failed`
+  })
 }
 
 async function main (): Promise<void> {
-  const config = await loadPageConfig()
+  let config: PageConfig | undefined
+  bindSelfTest(() => config)
+  config = await loadPageConfig()
   const node = await createNode({ mesh: config.mesh, bootstrap: config.relay })
   window.mesh = node
   $('#self').textContent = node.peerId
-  render(node)
-  setInterval(() => { render(node) }, 1000)
   document.addEventListener('visibilitychange', () => { node.network.setHidden(document.visibilityState === 'hidden') })
-  window.addEventListener('pagehide', () => { void node.stop() })
+  startDashboard(node)
 }
 
-main().catch(err => {
-  window.meshError = String(err?.stack ?? err)
+main().catch((err: unknown) => {
+  const e = err as { stack?: string, message?: string }
+  window.meshError = String(e?.stack ?? err)
   $('#status').textContent = 'error'
-  $('#self').textContent = String(err?.message ?? err)
+  $('#status').className = 'pill err'
+  $('#self').textContent = `${String(e?.message ?? err)} (run the connectivity self-test below)`
 })

@@ -24,6 +24,7 @@ import { wireMonitoring } from './wiring/monitoring.ts'
 import { prepareSecurity } from './wiring/security.ts'
 import type { MeshSecurity, SecurityOptions } from './wiring/security.ts'
 import { countAgentMoves, registerDefaultAlerts } from './wiring/alerts.ts'
+import { registerDashboardProviders } from './wiring/dashboard.ts'
 import type { MeshView } from './monitoring/index.ts'
 import { componentLogger } from './util/logger.ts'
 import { describeError, InvalidArgumentError } from './errors.ts'
@@ -194,6 +195,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
     stack.push(async () => { unwatch() })
     for (const rule of docs.alertRules()) monitoring.addRule(rule)
     registerDefaultAlerts(monitoring, consensus, network)
+    registerDashboardProviders(monitoring, consensus, agents)
 
     let stopped: Promise<void> | undefined
     return {

@@ -1,0 +1,160 @@
+/**
+ * The mesh as the dashboard shows it, rebuilt on every refresh from this peer's own APIs (its
+ * membership, topology and Raft status) and the latest monitoring snapshot of every peer
+ * (`node.meshView`): hosted agents, each peer's Raft view, metrics and alerts.
+ */
+import type { MeshNode } from '../src/node.ts'
+import type { MeshSnapshot, SnapshotAlert } from '../src/monitoring/index.ts'
+import type { SnapshotAgent, SnapshotRaft } from '../src/wiring/dashboard.ts'
+
+export type Transport = 'tcp' | 'websockets' | 'webrtc' | 'circuit-relay'
+
+export interface PeerRow {
+  peerId: string
+  self: boolean
+  /** membership status: alive | suspect | failed (this peer: alive) */
+  status: string
+  /** relay | node | browser */
+  role: string
+  /** voter | learner | none: what the peer is a candidate for */
+  raftCandidate: string
+  /** leader | follower | candidate | learner | none: from its snapshot */
+  raftRole: string
+  health: string
+  agents: number
+  lagMs: number
+  memoryMb: number
+  hidden: boolean
+}
+
+export interface AgentRow extends SnapshotAgent {
+  node: string
+}
+
+export interface RaftView extends SnapshotRaft {
+  /** the peer whose view this is */
+  from: string
+}
+
+export interface PartitionView {
+  partitioned: boolean
+  reachable: number
+  majority: number
+}
+
+export interface MeshModel {
+  self: string
+  peers: PeerRow[]
+  edges: Array<{ from: string, to: string, transport: Transport }>
+  agents: AgentRow[]
+  raft?: RaftView
+  alerts: Array<SnapshotAlert & { peer: string }>
+  partition?: PartitionView
+  /** kinds some peer can host (from node records), sorted */
+  kinds: string[]
+  snapshots: MeshSnapshot[]
+}
+
+const BUILTIN_KINDS = ['coordinator', 'counter', 'echo', 'llm-chat', 'worker']
+
+function isRecord (v: unknown): v is Record<string, unknown> {
+  return v != null && typeof v === 'object' && !Array.isArray(v)
+}
+
+/** `ext.agents` of a snapshot, keeping only well-formed entries (snapshots come from other peers) */
+export function snapshotAgents (snap: MeshSnapshot): SnapshotAgent[] {
+  const list = snap.ext.agents
+  if (!Array.isArray(list)) return []
+  return list.filter((a): a is SnapshotAgent => isRecord(a) && typeof a.id === 'string' && typeof a.kind === 'string' &&
+    typeof a.epoch === 'number' && typeof a.status === 'string')
+}
+
+export function snapshotRaft (snap: MeshSnapshot): SnapshotRaft | undefined {
+  const r = snap.ext.raft
+  if (!isRecord(r) || typeof r.role !== 'string' || typeof r.term !== 'number' || typeof r.commitIndex !== 'number') return undefined
+  const ids = (v: unknown): string[] => Array.isArray(v) ? v.filter((x): x is string => typeof x === 'string') : []
+  return {
+    role: r.role,
+    term: r.term,
+    leader: typeof r.leader === 'string' ? r.leader : null,
+    commitIndex: r.commitIndex,
+    appliedIndex: typeof r.appliedIndex === 'number' ? r.appliedIndex : 0,
+    voters: ids(r.voters),
+    learners: ids(r.learners)
+  }
+}
+
+/** the partition field another component adds to snapshots (top level or under ext) */
+export function snapshotPartition (snap: MeshSnapshot): PartitionView | undefined {
+  const p = (snap as unknown as Record<string, unknown>).partition ?? snap.ext.partition
+  if (!isRecord(p) || typeof p.partitioned !== 'boolean') return undefined
+  return { partitioned: p.partitioned, reachable: Number(p.reachable ?? 0), majority: Number(p.majority ?? 0) }
+}
+
+/** the agent map: each agent on the peer that hosts it at the highest epoch */
+export function agentsFromSnapshots (snapshots: MeshSnapshot[]): AgentRow[] {
+  const best = new Map<string, AgentRow>()
+  for (const snap of snapshots) {
+    for (const a of snapshotAgents(snap)) {
+      const have = best.get(a.id)
+      if (have == null || a.epoch > have.epoch) best.set(a.id, { ...a, node: snap.peerId })
+    }
+  }
+  return [...best.values()].sort((a, b) => a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
+}
+
+/** the freshest view of the Raft group: the leader's own, else the highest term any peer saw */
+export function raftFromSnapshots (snapshots: MeshSnapshot[]): RaftView | undefined {
+  let best: RaftView | undefined
+  for (const snap of snapshots) {
+    const r = snapshotRaft(snap)
+    if (r == null || r.role === 'none') continue
+    const view = { ...r, from: snap.peerId }
+    const rank = (v: RaftView): number => v.term * 4 + (v.role === 'leader' ? 2 : 0) + (v.leader != null ? 1 : 0)
+    if (best == null || rank(view) > rank(best) || (rank(view) === rank(best) && view.commitIndex > best.commitIndex)) best = view
+  }
+  return best
+}
+
+export function buildModel (node: MeshNode): MeshModel {
+  const self = node.peerId
+  const snapshots = node.meshView.snapshots()
+  const bySnap = new Map(snapshots.map(s => [s.peerId, s]))
+  const record = node.network.localRecord()
+  const members = [{ peerId: self, status: 'alive', record, self: true }, ...node.network.members().map(m => ({ ...m, self: false }))]
+  const peers: PeerRow[] = members.map(m => {
+    const snap = bySnap.get(m.peerId)
+    const raft = snap != null ? snapshotRaft(snap) : undefined
+    return {
+      peerId: m.peerId,
+      self: m.self,
+      status: m.status,
+      role: m.record.role,
+      raftCandidate: m.record.raft,
+      raftRole: m.self ? node.consensus.status().role : (raft?.role ?? '–'),
+      health: snap?.health.status ?? '–',
+      agents: m.record.load.agents,
+      lagMs: m.record.load.eventLoopLagMs,
+      memoryMb: m.record.load.rssMb,
+      hidden: m.record.hidden === true
+    }
+  })
+  const kinds = new Set<string>()
+  for (const m of members) {
+    const k = m.record.ext?.kinds
+    if (Array.isArray(k)) for (const x of k) if (typeof x === 'string') kinds.add(x)
+  }
+  const alerts = snapshots.flatMap(s => s.alerts.map(a => ({ ...a, peer: s.peerId })))
+  const partition = bySnap.get(self) != null ? snapshotPartition(bySnap.get(self)!) : undefined
+  return {
+    self,
+    peers,
+    edges: node.network.getTopology().edges,
+    agents: agentsFromSnapshots(snapshots),
+    raft: raftFromSnapshots(snapshots),
+    alerts,
+    partition: partition ?? snapshots.map(snapshotPartition).find(p => p != null),
+    kinds: kinds.size > 0 ? [...kinds].sort() : BUILTIN_KINDS,
+    snapshots
+  }
+}
