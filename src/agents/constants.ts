@@ -107,5 +107,21 @@ export const MAX_AGENT_RESTARTS = 5
 export const AGENT_RESTART_BACKOFF_MS = 200
 /** topic on which placement changes are announced (hints for routing caches) */
 export const PLACEMENT_TOPIC = 'agentmesh.placements'
+/** deployAgent(id, { node }): how long to wait for that peer to hold a node lease (advertise its kinds) */
+export const DEPLOY_NODE_WAIT_MS = 10_000
+/** while waiting for a named peer's lease, its record is re-checked this often (in case an event was missed) */
+export const DEPLOY_NODE_RECHECK_MS = 100
+/** rebalancing (the Raft leader): a pass runs this long after a peer gained a node lease (so a few joins make one pass) */
+export const REBALANCE_SETTLE_MS = 1_000
+/** the leader's rebalancer looks at joined peers and hidden tabs this often */
+export const REBALANCE_INTERVAL_MS = 2_000
+/** live migrations one pass makes at most (a few at a time, one after another) */
+export const REBALANCE_MAX_MOVES_PER_PASS = 4
+/** hysteresis: an agent moves from S to T only while S hosts at least this many more agents than T */
+export const REBALANCE_MIN_GAP_AGENTS = 2
+/** hysteresis: an agent the rebalancer moved is not moved by it again for this long */
+export const REBALANCE_AGENT_COOLDOWN_MS = 60_000
+/** a hidden tab hands its own agents off; the leader moves what is still there after this long */
+export const REBALANCE_HIDDEN_GRACE_MS = 3_000
 /** placement records read per range call */
 export const PLACEMENT_RANGE_LIMIT = 10_000

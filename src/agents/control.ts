@@ -19,7 +19,7 @@ export const CONTROL_TAG = 'agentmesh.agents/1'
 
 export type ControlMessage =
   | { op: 'activate', id: string, epoch: number, syncFrom: string[], fresh?: boolean }
-  | { op: 'migrate', id: string, node: string }
+  | { op: 'migrate', id: string, node: string, pin?: boolean }
   | { op: 'state', id: string }
   | { op: 'placement', placement: Placement }
 
@@ -57,7 +57,10 @@ export function decodeControl (data: unknown): ControlMessage {
       if (m.fresh != null && typeof m.fresh !== 'boolean') throw new InvalidMessageError('fresh must be a boolean')
       return { op: 'activate', id: agentIdOf(m.id), epoch: m.epoch, syncFrom: m.syncFrom.map(p => peerIdOf(p, 'syncFrom entry')), ...(m.fresh === true ? { fresh: true } : {}) }
     }
-    case 'migrate': return { op: 'migrate', id: agentIdOf(m.id), node: peerIdOf(m.node, 'node') }
+    case 'migrate': {
+      if (m.pin != null && typeof m.pin !== 'boolean') throw new InvalidMessageError('pin must be a boolean')
+      return { op: 'migrate', id: agentIdOf(m.id), node: peerIdOf(m.node, 'node'), ...(m.pin === false ? { pin: false } : {}) }
+    }
     case 'state': return { op: 'state', id: agentIdOf(m.id) }
     case 'placement': return { op: 'placement', placement: decodePlacement(m.placement) }
     default: throw new InvalidMessageError(`unknown control op ${JSON.stringify(m.op)}`)

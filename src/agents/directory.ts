@@ -26,6 +26,11 @@ export interface Placement {
   epoch: number
   config: JsonObject
   status: PlacementStatus
+  /**
+   * placed on a named peer by an operator (deployAgent with `node`, migrateAgent): the rebalancer
+   * leaves it there (failures and hidden tabs still move it, and the move unpins it)
+   */
+  pinned?: boolean
   /** the KV revision of the record (set when read from the store) */
   revision?: number
 }
@@ -41,7 +46,7 @@ export function decodePlacement (value: unknown, revision?: number): Placement {
   if (!isObject(value)) throw new InvalidMessageError('placement record must be an object')
   const size = JSON.stringify(value).length
   if (size > MAX_PLACEMENT_BYTES) throw new MessageTooLargeError(`placement record of ${size} bytes exceeds ${MAX_PLACEMENT_BYTES}`)
-  const { id, kind, node, epoch, config, status } = value
+  const { id, kind, node, epoch, config, status, pinned } = value
   if (typeof id !== 'string' || typeof kind !== 'string' || typeof node !== 'string' || node.length === 0 || node.length > 256) {
     throw new InvalidMessageError('placement record needs string id, kind and node')
   }
@@ -54,12 +59,19 @@ export function decodePlacement (value: unknown, revision?: number): Placement {
   if (typeof epoch !== 'number' || !Number.isSafeInteger(epoch) || epoch < 0) throw new InvalidMessageError('placement epoch must be a non-negative integer')
   if (!isObject(config)) throw new InvalidMessageError('placement config must be an object')
   if (typeof status !== 'string' || !STATUSES.has(status)) throw new InvalidMessageError(`placement status ${String(status)} is unknown`)
-  return { id, kind, node, epoch, config: config as JsonObject, status: status as PlacementStatus, ...(revision != null ? { revision } : {}) }
+  if (pinned != null && typeof pinned !== 'boolean') throw new InvalidMessageError('placement pinned must be a boolean')
+  return { id, kind, node, epoch, config: config as JsonObject, status: status as PlacementStatus, ...(pinned === true ? { pinned } : {}), ...(revision != null ? { revision } : {}) }
 }
 
 /** the record as stored (no revision: that is the store's) */
 export function encodePlacement (p: Placement): JsonObject {
-  return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch, config: p.config, status: p.status }
+  return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch, config: p.config, status: p.status, ...(p.pinned === true ? { pinned: true } : {}) }
+}
+
+/** `p` moved to `node`: pinned there when an operator named it, unpinned otherwise */
+export function placedOn (p: Placement, node: string, epoch: number, pin: boolean): Placement {
+  const { pinned: _pinned, ...rest } = p
+  return { ...rest, node, epoch, status: 'active', ...(pin ? { pinned: true } : {}) }
 }
 
 type Waiter = (p: Placement | undefined) => void

@@ -17,7 +17,7 @@ export type {
 } from './mailbox.ts'
 export { ResourceLedger, fitProblems } from './ledger.ts'
 export type { NodeCapacity, ResourceAmount, ResourceUse, Reservation, LedgerJSON } from './ledger.ts'
-export { scorePlacement, rankPlacement, agentsRecordExt, hostedKinds, maxAgentsOf } from './placement.ts'
+export { scorePlacement, rankPlacement, agentsRecordExt, hostedKinds, maxAgentsOf, placementTier } from './placement.ts'
 export type {
   PlacementRecord, AgentsRecordExt, PlacementCandidate, PlacementOptions, RankedCandidate, RefusedCandidate, PlacementResult
 } from './placement.ts'

@@ -37,6 +37,7 @@ import type { AgentDocs } from './local-agents.ts'
 import { migrateOut } from './migration.ts'
 import { NodeLease } from './node-lease.ts'
 import { Placer } from './placer.ts'
+import { Rebalancer } from './rebalancer.ts'
 import { Recovery } from './recovery.ts'
 import { Routing } from './routing.ts'
 import type { AgentInfo, AgentManagerEvents, ManagerBroker, ManagerConsensus, ManagerNetwork } from './manager-types.ts'
@@ -64,6 +65,8 @@ export interface AgentManagerInit {
   /** node lease timing (tests) */
   leaseTtlMs?: number
   leaseRenewMs?: number
+  /** the Raft leader moves agents toward peers that join and off hidden tabs (default true) */
+  rebalance?: boolean
 }
 
 export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvents> implements AgentServices {
@@ -79,6 +82,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
   private readonly init: AgentManagerInit
   private readonly recovery: Recovery
   private readonly routing: Routing
+  readonly rebalancer: Rebalancer
   private started = false
   private timer?: TimerHandle
   private unsubscribe?: () => void
@@ -122,6 +126,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     this.placer = new Placer(this)
     this.recovery = new Recovery(this)
     this.routing = new Routing(this)
+    this.rebalancer = new Rebalancer(this)
   }
 
   get host () { return this.local.host }
@@ -144,6 +149,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     this.lease.addEventListener('lease:granted', this.onLeaseGranted)
     this.lease.start()
     this.timer = this.clock.setInterval(() => { void this.recovery.reconcile() }, RECONCILE_INTERVAL_MS)
+    if (this.init.rebalance !== false) this.rebalancer.start()
   }
 
   async stop (): Promise<void> {
@@ -151,6 +157,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     this.started = false
     const { network, broker, consensus } = this.components
     this.clock.clearInterval(this.timer)
+    this.rebalancer.stop()
     this.unsubscribe?.()
     network.removeEventListener('node:failed', this.onNodeFailed)
     consensus.removeEventListener('leader:changed', this.onLeaderChanged)
@@ -165,8 +172,12 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
 
   // ------------------------------------------------------------------ the seed's API
 
-  /** places and starts an agent: ConflictError if the id exists, CapacityError if nothing fits */
-  async deployAgent (agentId: string, spec: DeploySpec, options: AbortOptions = {}): Promise<DeployedAgent> {
+  /**
+   * places and starts an agent: ConflictError if the id exists, CapacityError if nothing fits;
+   * with `spec.node`, UnreachableError when that peer holds no node lease within `nodeWaitMs`
+   * (default DEPLOY_NODE_WAIT_MS)
+   */
+  async deployAgent (agentId: string, spec: DeploySpec, options: AbortOptions & { nodeWaitMs?: number } = {}): Promise<DeployedAgent> {
     validateAgentId(agentId)
     if (spec == null || typeof spec.kind !== 'string') throw new InvalidArgumentError('deployAgent needs { kind }')
     const kind = this.kinds.get(spec.kind)
@@ -178,8 +189,11 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch }
   }
 
-  /** moves an agent to `target` live: no queued message lost, none handled twice */
-  async migrateAgent (agentId: string, target: string, options: AbortOptions = {}): Promise<DeployedAgent> {
+  /**
+   * moves an agent to `target` live: no queued message lost, none handled twice. The agent stays
+   * pinned there (the rebalancer leaves it) unless `pin: false` (the rebalancer's own moves).
+   */
+  async migrateAgent (agentId: string, target: string, options: AbortOptions & { pin?: boolean } = {}): Promise<DeployedAgent> {
     validateAgentId(agentId)
     if (typeof target !== 'string' || target.length === 0) throw new InvalidArgumentError('migrateAgent needs a target peer id')
     const p = await this.read(agentId, options)
@@ -188,13 +202,15 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     this.assertMayHost(target, `host ${agentId}`)
     this.placer.checkTarget(p, target)
     const owner = this.components.network.member(p.node)
+    const pin = options.pin !== false
+    const { pin: _pin, ...rest } = options
     let moved: Placement
     if (p.node === this.peerId) {
       moved = await migrateOut(this, p, target, options)
     } else if (owner == null || owner.status === 'failed') {
-      moved = await this.recovery.reassign(p, { target, reason: 'migration from a failed peer' }, options)
+      moved = await this.recovery.reassign(p, { target, reason: 'migration from a failed peer', pin }, rest)
     } else {
-      const reply = await this.components.broker.request({ kind: 'peer', id: p.node }, encodeControl({ op: 'migrate', id: agentId, node: target }), options)
+      const reply = await this.components.broker.request({ kind: 'peer', id: p.node }, encodeControl({ op: 'migrate', id: agentId, node: target, ...(pin ? {} : { pin: false }) }), rest)
       moved = decodePlacement(reply)
       this.learn(moved, false)
     }

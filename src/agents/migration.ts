@@ -14,18 +14,20 @@
  */
 import { ConflictError, describeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
+import { placedOn } from './directory.ts'
 import type { Placement } from './directory.ts'
 import type { DrainedMessage } from './mailbox.ts'
 import type { JsonValue } from './types.ts'
 import { stateDocId } from './local-agents.ts'
 import type { DistributedAgentManager } from './manager.ts'
 
-export async function migrateOut (m: DistributedAgentManager, p: Placement, target: string, options: AbortOptions = {}): Promise<Placement> {
+export async function migrateOut (m: DistributedAgentManager, p: Placement, target: string, options: AbortOptions & { pin?: boolean } = {}): Promise<Placement> {
+  const pin = options.pin !== false
   const started = m.clock.monotonic()
   const activation = m.local.activation(p.id)
   if (activation == null) {
     // placed here but not running (e.g. never claimed after a restart): a plain move
-    const moved = await m.writePlacement(p, { ...p, node: target, epoch: m.nextEpoch(), status: 'active' }, options)
+    const moved = await m.writePlacement(p, placedOn(p, target, m.nextEpoch(), pin), options)
     await m.activateOn(moved, { ...options, syncFrom: [m.peerId] })
     return moved
   }
@@ -37,7 +39,7 @@ export async function migrateOut (m: DistributedAgentManager, p: Placement, targ
     try {
       const concern = m.writeConcern()
       if (concern > 0) await m.components.docs.flush(stateDocId(p.id), { minReplicas: concern, ...(options.signal != null ? { signal: options.signal } : {}) })
-      moved = await m.writePlacement(p, { ...p, node: target, epoch: m.nextEpoch(), status: 'active' }, options)
+      moved = await m.writePlacement(p, placedOn(p, target, m.nextEpoch(), pin), options)
     } catch (err) {
       activation.mailbox.resume()
       throw err
@@ -46,7 +48,7 @@ export async function migrateOut (m: DistributedAgentManager, p: Placement, targ
       await m.activateOn(moved, { ...options, syncFrom: [m.peerId] })
     } catch (err) {
       m.log.error('migration of %s to %s failed (%s): taking it back', p.id, target, describeError(err).message)
-      const back = await m.writePlacement(moved, { ...moved, node: m.peerId, epoch: m.nextEpoch() })
+      const back = await m.writePlacement(moved, placedOn(moved, m.peerId, m.nextEpoch(), p.pinned === true))
       // the paused activation runs under the old epoch: start it again under the new one and hand it what queued
       const queued = await m.local.deactivate(p.id, { drain: true })
       m.migrating.delete(p.id)

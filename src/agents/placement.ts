@@ -94,7 +94,8 @@ export function maxAgentsOf (record: Pick<NodeRecord, 'ext'>): number {
   return typeof m === 'number' && Number.isSafeInteger(m) && m >= 0 ? m : DEFAULT_MAX_AGENTS_PER_NODE
 }
 
-function tierOf (r: PlacementRecord): number {
+/** 0 Node peer, 1 relay, 2 visible tab, 3 hidden tab: lower tiers are preferred hosts */
+export function placementTier (r: Pick<NodeRecord, 'role' | 'hidden'>): number {
   if (r.hidden) return 3
   if (r.role === 'browser') return 2
   if (r.role === 'relay') return 1
@@ -157,7 +158,7 @@ export function rankPlacement (kind: { kind: string, requirements: AgentRequirem
       score: Math.round((utilization + lag) * 1e9) / 1e9,
       preferred: options.preferred === peerId,
       antiAffinityHits: (c.agents ?? []).filter(a => avoidIds.has(a.id) || avoidKinds.has(a.kind)).length,
-      tier: tierOf(c.record),
+      tier: placementTier(c.record),
       status: c.status ?? 'alive'
     })
   }

@@ -4,11 +4,13 @@
  * not show yet; the scorer ranks them; the deploy commits a placement with a create-only cas and
  * activates it, falling back to the next candidate when an activation is refused.
  */
-import { CapacityError, ConflictError, InvalidArgumentError, describeError } from '../errors.ts'
+import { CapacityError, ConflictError, InvalidArgumentError, UnreachableError, describeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
+import { linkSignals } from '../util/abort.ts'
+import type { TimerHandle } from '../util/clock.ts'
 import type { Placement } from './directory.ts'
-import { MAX_PLACEMENT_ATTEMPTS } from './constants.ts'
-import { rankPlacement, scorePlacement } from './placement.ts'
+import { DEPLOY_NODE_RECHECK_MS, DEPLOY_NODE_WAIT_MS, MAX_PLACEMENT_ATTEMPTS } from './constants.ts'
+import { hostedKinds, rankPlacement, scorePlacement } from './placement.ts'
 import type { PlacementCandidate, PlacementOptions, RankedCandidate } from './placement.ts'
 import type { AgentKind, DeployedAgent, DeploySpec } from './types.ts'
 import type { DistributedAgentManager } from './manager.ts'
@@ -72,15 +74,76 @@ export class Placer {
     if (refused.length > 0) throw new CapacityError(`peer ${target} cannot host ${p.id}: ${refused[0].reasons.join('; ')}`, { details: { refused } })
   }
 
-  /** create-only placement, then activation; the next candidate when one refuses */
-  async deploy (agentId: string, kind: AgentKind, spec: DeploySpec, options: AbortOptions): Promise<Placement> {
-    const ranked = this.rank(kind, {
-      ...(spec.node != null ? { preferred: spec.node } : {}),
-      ...(spec.antiAffinity != null ? { antiAffinity: spec.antiAffinity } : {})
-    })
+  /**
+   * Waits (at most `waitMs`) until `node` holds a node lease, i.e. its record advertises agent
+   * kinds (this peer: its own lease is valid). UnreachableError naming the peer when it is not a
+   * live member of the mesh or holds no lease by then.
+   */
+  async awaitHost (node: string, agentId: string, options: AbortOptions = {}, waitMs = DEPLOY_NODE_WAIT_MS): Promise<void> {
+    const network = this.m.components.network
+    const ready = (): boolean => {
+      if (node === this.m.peerId) return this.m.lease.valid()
+      const member = network.member(node)
+      return member != null && member.status !== 'failed' && (hostedKinds(member.record)?.length ?? 0) > 0
+    }
+    if (ready()) return
+    const linked = linkSignals([options.signal], waitMs, this.m.clock)
+    try {
+      await new Promise<void>((resolve, reject) => {
+        let recheck: TimerHandle | undefined
+        const check = (): void => {
+          if (ready()) { done(); resolve(); return }
+          if (linked.signal.aborted) { done(); reject(linked.signal.reason); return }
+          recheck = this.m.clock.setTimeout(check, DEPLOY_NODE_RECHECK_MS)
+        }
+        const onEvent = (): void => { this.m.clock.clearTimeout(recheck); check() }
+        const done = (): void => {
+          this.m.clock.clearTimeout(recheck)
+          network.removeEventListener('node:joined', onEvent)
+          network.removeEventListener('node:updated', onEvent)
+          linked.signal.removeEventListener('abort', onEvent)
+        }
+        network.addEventListener('node:joined', onEvent)
+        network.addEventListener('node:updated', onEvent)
+        linked.signal.addEventListener('abort', onEvent, { once: true })
+        check()
+      })
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      const member = network.member(node)
+      const why = node === this.m.peerId
+        ? 'this peer holds no node lease (no Raft majority reachable?)'
+        : member == null ? 'it is not a member of the mesh (unknown or never seen)'
+          : member.status === 'failed' ? 'it is failed' : 'it holds no node lease (it advertises no agent kinds)'
+      throw new UnreachableError(`cannot deploy ${agentId} on peer ${node}: ${why} after waiting ${waitMs} ms`, { details: { node, agentId } })
+    } finally {
+      linked.dispose()
+    }
+  }
+
+  /**
+   * Create-only placement, then activation; the next candidate when one refuses. With
+   * `spec.node` the agent goes there or nowhere: the deploy waits for that peer's node lease
+   * (UnreachableError when it never comes) and CapacityError says why the peer cannot take it.
+   */
+  async deploy (agentId: string, kind: AgentKind, spec: DeploySpec, options: AbortOptions & { nodeWaitMs?: number }): Promise<Placement> {
+    let ranked: RankedCandidate[]
+    if (spec.node != null) {
+      await this.awaitHost(spec.node, agentId, options, options.nodeWaitMs ?? DEPLOY_NODE_WAIT_MS)
+      const c = this.candidates().find(c => c.record.peerId === spec.node)
+      if (c == null) throw new UnreachableError(`cannot deploy ${agentId} on peer ${spec.node}: it is not a member of the mesh`, { details: { node: spec.node, agentId } })
+      const result = rankPlacement(kind, [c], { preferred: spec.node })
+      if (result.ranked.length === 0) {
+        const reasons = result.refused[0]?.reasons.join('; ') ?? 'refused'
+        throw new CapacityError(`peer ${spec.node} cannot host ${agentId} (kind ${kind.kind}): ${reasons}`, { details: { node: spec.node, refused: result.refused } })
+      }
+      ranked = result.ranked
+    } else {
+      ranked = this.rank(kind, spec.antiAffinity != null ? { antiAffinity: spec.antiAffinity } : {})
+    }
     const first = ranked[0]
     let p = await this.m.writePlacement(undefined, {
-      id: agentId, kind: kind.kind, node: first.peerId, epoch: this.m.nextEpoch(), config: spec.config ?? {}, status: 'active'
+      id: agentId, kind: kind.kind, node: first.peerId, epoch: this.m.nextEpoch(), config: spec.config ?? {}, status: 'active', ...(spec.node != null ? { pinned: true } : {})
     }, options)
     this.noteReserved(first.peerId, kind)
     let lastError: unknown
@@ -110,7 +173,7 @@ export class Placer {
       if (kind == null) continue
       try {
         const target = this.rank(kind, { exclude: [this.m.peerId] })[0]
-        moved.push(await this.m.migrateAgent(a.id, target.peerId, options))
+        moved.push(await this.m.migrateAgent(a.id, target.peerId, { ...options, pin: false }))
       } catch (err) {
         this.m.log.error('could not move %s off this peer: %s', a.id, describeError(err).message)
       }

@@ -17,6 +17,7 @@ import { describeError } from '../errors.ts'
 import type { Counter } from '../monitoring/types.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { AGENT_RESTART_BACKOFF_MS, MAX_AGENT_RESTARTS, MAX_PLACEMENT_ATTEMPTS } from './constants.ts'
+import { placedOn } from './directory.ts'
 import type { Placement } from './directory.ts'
 import type { DistributedAgentManager } from './manager.ts'
 import type { AgentKind } from './types.ts'
@@ -74,7 +75,7 @@ export class Recovery {
   }
 
   /** re-places one agent away from its (failed) node, on `target` or the best candidate */
-  async reassign (p: Placement, how: { target?: string, reason: string }, options: AbortOptions = {}): Promise<Placement> {
+  async reassign (p: Placement, how: { target?: string, reason: string, pin?: boolean }, options: AbortOptions = {}): Promise<Placement> {
     const running = this.inflight.get(p.id)
     if (running != null) {
       const r = await running
@@ -89,7 +90,7 @@ export class Recovery {
     }
   }
 
-  private async reassignNow (p: Placement, how: { target?: string, reason: string }, options: AbortOptions): Promise<Placement> {
+  private async reassignNow (p: Placement, how: { target?: string, reason: string, pin?: boolean }, options: AbortOptions): Promise<Placement> {
     const from = p.node
     const kind: Pick<AgentKind, 'kind' | 'requirements'> = this.m.kinds.get(p.kind) ?? { kind: p.kind, requirements: { cpu: 0, memoryMb: 0, tags: [] } }
     const targets = how.target != null
@@ -99,7 +100,7 @@ export class Recovery {
     let lastError: unknown
     for (const target of targets) {
       try {
-        current = await this.m.writePlacement(current, { ...current, node: target, epoch: this.m.nextEpoch(), status: 'active' }, options)
+        current = await this.m.writePlacement(current, placedOn(current, target, this.m.nextEpoch(), how.pin === true), options)
         this.m.placer.noteReserved(target, kind as AgentKind)
         this.placements.inc(1, { reason: 'recover' })
         await this.m.activateOn(current, options)

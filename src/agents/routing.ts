@@ -101,7 +101,7 @@ export class Routing {
         const p = await this.m.read(m.id, options)
         if (p == null) throw new NotFoundError(`no agent ${m.id}`)
         if (p.node !== this.m.peerId) throw new NotOwnerError(`agent ${m.id} runs on ${p.node}`)
-        return encodePlacement(await migrateOut(this.m, p, m.node, options))
+        return encodePlacement(await migrateOut(this.m, p, m.node, { ...options, pin: m.pin !== false }))
       }
       case 'activate': {
         const p = await this.m.read(m.id, options)

@@ -45,7 +45,10 @@ export interface RequestOptions extends AbortOptions {
 export interface DeploySpec {
   kind: string
   config?: JsonObject
-  /** a peer to prefer, if it fits */
+  /**
+   * the peer to run on (the agent is pinned there): the deploy waits a bounded time for its node
+   * lease, then refuses with UnreachableError; CapacityError when it cannot take the agent
+   */
   node?: string
   /** spread: avoid peers already hosting these agents or kinds (see PlacementOptions) */
   antiAffinity?: { agentIds?: string[], kinds?: string[] }
