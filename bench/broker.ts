@@ -6,9 +6,12 @@
  * raw gossipsub) and with NATS (nats-server started here on 127.0.0.1):
  * 1. RPC round trip, 100 B JSON: 1 and 64 in flight (req/s, p50, p99).
  * 2. pub/sub, one publisher -> two subscribers: messages/s until both have every message.
- * 3. tracing on vs off (issue 7's measurement): the broker rows again with span recording on.
+ * 3. tracing on vs off (issue 7's measurement): a traced and an untraced set of peers, both kept
+ *    up, measured in short interleaved rounds (off, on / on, off, ...); the median of the per-round
+ *    differences is reported, so load drift on the shared machine does not land on one side.
  * 4. durable sends (memory store, LevelDB with fsync) until acked; the envelope codec alone.
- * Rounds alternate between the variants and the median is reported (the machine is shared).
+ * Rounds alternate between the variants and the median is reported (the machine is shared); the
+ * pub/sub ratio to raw gossipsub is also given as the median of per-round ratios.
  * SIGN=1 signs every envelope.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -28,6 +31,11 @@ const PAR_N = quick ? 3000 : 10_000
 const PUB_N = quick ? 3000 : 10_000
 const SEND_N = quick ? 300 : 2000
 const PUB_WINDOW = 500
+/** interleaved on/off pairs for the tracing cost (odd: the median is one of them), and the work in each */
+const TRACE_ROUNDS = quick ? 3 : 7
+const TRACE_SEQ_N = quick ? 200 : 500
+const TRACE_PAR_N = quick ? 1000 : 3000
+const TRACE_PUB_N = quick ? 1000 : 2000
 const payload = { text: 'x'.repeat(84) } // ~100 B of JSON
 const payloadBytes = new TextEncoder().encode(JSON.stringify(payload))
 const sign = process.env.SIGN === '1'
@@ -80,18 +88,30 @@ async function pump (n: number, publish: (i: number) => Promise<unknown> | undef
 
 // ------------------------------------------------------------------------------------- RPC
 
-async function brokerRpc (tracing: boolean): Promise<[Sample, Sample]> {
+/** two connected broker peers, warmed up; `one()` is a request from the first to the second */
+async function brokerRpcSetup (tracing: boolean): Promise<{ one: () => Promise<unknown>, stop: () => Promise<void> }> {
   const a = await brokerPeer({ tracing, sign })
   const b = await brokerPeer({ tracing, sign })
+  const stop = async (): Promise<void> => { await a.stop(); await b.stop() }
   try {
     await connectPeers(a.libp2p, b.libp2p)
     b.broker.setRequestHandler(req => req.data)
     const target = { kind: 'peer' as const, id: b.id }
     const one = async (): Promise<unknown> => await a.broker.request(target, payload)
     await timeRequests(500, 16, one) // warm-up
+    return { one, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+async function brokerRpc (): Promise<[Sample, Sample]> {
+  const { one, stop } = await brokerRpcSetup(false)
+  try {
     return [await timeRequests(SEQ_N, 1, one), await timeRequests(PAR_N, 64, one)]
   } finally {
-    await a.stop(); await b.stop()
+    await stop()
   }
 }
 
@@ -128,21 +148,76 @@ async function natsRpc (nats: NonNullable<Awaited<ReturnType<typeof natsServer>>
 
 // ---------------------------------------------------------------------------------- pub/sub
 
-async function brokerPubsub (tracing: boolean): Promise<Sample> {
+/** a publisher and two subscribers on `topic`, warmed up; `run(n)` publishes n messages until both have them */
+async function brokerPubsubSetup (tracing: boolean, topic: string): Promise<{ run: (n: number) => Promise<Sample>, stop: () => Promise<void> }> {
   const [p, s1, s2] = [await brokerPeer({ tracing, sign }), await brokerPeer({ tracing, sign }), await brokerPeer({ tracing, sign })]
+  const stop = async (): Promise<void> => { for (const x of [p, s1, s2]) await x.stop() }
   try {
     await connectPeers(s1.libp2p, p.libp2p); await connectPeers(s2.libp2p, p.libp2p)
     const got = [0, 0]
-    s1.broker.subscribe('bench', () => { got[0]++ })
-    s2.broker.subscribe('bench', () => { got[1]++ })
-    const topic = `agentmesh/${MESH}/v1/t/bench`
-    await gossipReady(p.libp2p, s1.libp2p, topic); await gossipReady(p.libp2p, s2.libp2p, topic)
+    s1.broker.subscribe(topic, () => { got[0]++ })
+    s2.broker.subscribe(topic, () => { got[1]++ })
+    const full = `agentmesh/${MESH}/v1/t/${topic}`
+    await gossipReady(p.libp2p, s1.libp2p, full); await gossipReady(p.libp2p, s2.libp2p, full)
     const received = (): number => Math.min(got[0], got[1])
-    await pump(500, async () => await p.broker.publishMessage('bench', payload), received) // warm-up
-    got[0] = got[1] = 0
-    return await pump(PUB_N, async () => await p.broker.publishMessage('bench', payload), received)
+    const run = async (n: number): Promise<Sample> => {
+      got[0] = got[1] = 0
+      return await pump(n, async () => await p.broker.publishMessage(topic, payload), received)
+    }
+    await run(500) // warm-up
+    return { run, stop }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+}
+
+async function brokerPubsub (): Promise<Sample> {
+  const { run, stop } = await brokerPubsubSetup(false, 'bench')
+  try {
+    return await run(PUB_N)
   } finally {
-    for (const x of [p, s1, s2]) await x.stop()
+    await stop()
+  }
+}
+
+// ------------------------------------------------------------------------- tracing on vs off
+
+interface TracingDiff { what: string, off: Sample[], on: Sample[] }
+
+/**
+ * A traced and an untraced set of peers, both up for the whole measurement, run the same short
+ * workloads in interleaved rounds (off then on, then on then off, ...): each round gives one
+ * paired difference, and the median of those is the tracing cost.
+ */
+async function tracingCost (): Promise<TracingDiff[]> {
+  const stops: Array<() => Promise<void>> = []
+  const variant = async (tracing: boolean): Promise<{ rpc: Awaited<ReturnType<typeof brokerRpcSetup>>, pub: Awaited<ReturnType<typeof brokerPubsubSetup>> }> => {
+    const rpc = await brokerRpcSetup(tracing)
+    stops.push(rpc.stop)
+    const pub = await brokerPubsubSetup(tracing, tracing ? 'trace-on' : 'trace-off')
+    stops.push(pub.stop)
+    return { rpc, pub }
+  }
+  try {
+    const off = await variant(false)
+    const on = await variant(true)
+    const workloads: Array<[string, (v: typeof off) => Promise<Sample>]> = [
+      ['RPC, 1 in flight', async v => await timeRequests(TRACE_SEQ_N, 1, v.rpc.one)],
+      ['RPC, 64 in flight', async v => await timeRequests(TRACE_PAR_N, 64, v.rpc.one)],
+      ['pub/sub 1 -> 2', async v => await v.pub.run(TRACE_PUB_N)]
+    ]
+    const diffs: TracingDiff[] = workloads.map(([what]) => ({ what, off: [], on: [] }))
+    for (let round = 0; round < TRACE_ROUNDS; round++) {
+      for (const [i, [, measure]] of workloads.entries()) {
+        for (const tracing of round % 2 === 0 ? [false, true] : [true, false]) {
+          (tracing ? diffs[i].on : diffs[i].off).push(await measure(tracing ? on : off))
+        }
+      }
+    }
+    return diffs
+  } finally {
+    for (const stop of stops) await stop()
   }
 }
 
@@ -231,17 +306,20 @@ const add = (what: string, s: Sample): void => {
 const nats = await natsServer()
 try {
   for (let round = 0; round < ROUNDS; round++) {
-    for (const tracing of [false, true]) {
-      const on = tracing ? ', tracing on' : ''
-      const [seq, par] = await brokerRpc(tracing)
-      add(`broker RPC, 1 in flight${on}`, seq)
-      add(`broker RPC, 64 in flight${on}`, par)
-      add(`broker pub/sub 1 -> 2${on}`, await brokerPubsub(tracing))
+    // which of ours / raw goes first alternates, so neither always gets the quieter moment
+    const ours = async (): Promise<void> => {
+      const [seq, par] = await brokerRpc()
+      add('broker RPC, 1 in flight', seq)
+      add('broker RPC, 64 in flight', par)
+      add('broker pub/sub 1 -> 2', await brokerPubsub())
     }
-    const [rseq, rpar] = await rawLibp2pRpc()
-    add('raw libp2p stream RPC, 1 in flight', rseq)
-    add('raw libp2p stream RPC, 64 in flight', rpar)
-    add('raw gossipsub 1 -> 2', await rawGossipsub())
+    const raw = async (): Promise<void> => {
+      const [rseq, rpar] = await rawLibp2pRpc()
+      add('raw libp2p stream RPC, 1 in flight', rseq)
+      add('raw libp2p stream RPC, 64 in flight', rpar)
+      add('raw gossipsub 1 -> 2', await rawGossipsub())
+    }
+    if (round % 2 === 0) { await ours(); await raw() } else { await raw(); await ours() }
     if (nats != null) {
       const [nseq, npar] = await natsRpc(nats)
       add('NATS request/reply, 1 in flight', nseq)
@@ -252,6 +330,7 @@ try {
 } finally {
   nats?.stop()
 }
+const tracing = await tracingCost()
 add('broker durable send (memory store), until all acked', await brokerSends(new MemoryStore()))
 const dir = mkdtempSync(join(tmpdir(), 'agentmesh-bench-outbox-'))
 try {
@@ -270,15 +349,28 @@ table(['what', 'per second', 'p50 ms', 'p99 ms', 'cpu us/op'], [...rows.values()
 }))
 
 const ratio = (a: number | undefined, b: number | undefined): string => a != null && b != null ? (a / b).toFixed(2) : '–'
-const pct = (on: number | undefined, off: number | undefined): string => on != null && off != null ? `${((1 - on / off) * 100).toFixed(1)}%` : '–'
+/** per-round ratios a_i / b_i of two rows measured in the same rounds: their median, and all of them */
+const pairedRatio = (a: string, b: string, k: 'rps' | 'cpu', invert = false): string => {
+  const [x, y] = [rows.get(a)?.samples ?? [], rows.get(b)?.samples ?? []]
+  const rs = x.map((sa, i) => invert ? (y[i]?.[k] as number) / (sa[k] as number) : (sa[k] as number) / (y[i]?.[k] as number)).filter(Number.isFinite)
+  return rs.length === 0 ? '–' : `${median(rs).toFixed(2)}x (rounds: ${rs.map(r => r.toFixed(2)).join(', ')})`
+}
 console.log(`\nmedian of ${ROUNDS} round(s); payload ${payloadBytes.length} B JSON${sign ? '; envelopes signed' : ''}`)
 console.log(`pub/sub vs raw gossipsub:            ${ratio(s('broker pub/sub 1 -> 2')?.rps, s('raw gossipsub 1 -> 2')?.rps)}x msgs/s, ${ratio(s('raw gossipsub 1 -> 2')?.cpu, s('broker pub/sub 1 -> 2')?.cpu)}x by CPU per message   (target >= 0.9x)`)
+console.log(`  same, per round:                   ${pairedRatio('broker pub/sub 1 -> 2', 'raw gossipsub 1 -> 2', 'rps')} msgs/s; ${pairedRatio('broker pub/sub 1 -> 2', 'raw gossipsub 1 -> 2', 'cpu', true)} by CPU`)
 console.log(`RPC p50 vs NATS, 1 in flight:        ${ratio(s('broker RPC, 1 in flight')?.p50, s('NATS request/reply, 1 in flight')?.p50)}x   (target <= 2x)`)
 console.log(`RPC p50 vs NATS, 64 in flight:       ${ratio(s('broker RPC, 64 in flight')?.p50, s('NATS request/reply, 64 in flight')?.p50)}x`)
 console.log(`RPC p50 vs raw stream, 1 in flight:  ${ratio(s('broker RPC, 1 in flight')?.p50, s('raw libp2p stream RPC, 1 in flight')?.p50)}x`)
 console.log(`RPC req/s vs raw stream, 64 in flight: ${ratio(s('broker RPC, 64 in flight')?.rps, s('raw libp2p stream RPC, 64 in flight')?.rps)}x`)
-const cpuPct = (on: number | undefined, off: number | undefined): string => on != null && off != null ? `${((on / off - 1) * 100).toFixed(1)}%` : '–'
-for (const [label, what] of [['RPC 64 in flight', 'broker RPC, 64 in flight'], ['RPC 1 in flight', 'broker RPC, 1 in flight'], ['pub/sub', 'broker pub/sub 1 -> 2']]) {
-  console.log(`tracing cost, ${label.padEnd(17)} ${pct(s(`${what}, tracing on`)?.rps, s(what)?.rps)} of throughput, ${cpuPct(s(`${what}, tracing on`)?.cpu, s(what)?.cpu)} CPU per op   (target <= 5%)`)
-}
+
+// tracing: per interleaved pair, throughput lost and CPU per op added with tracing on
+const signedPct = (v: number): string => `${v >= 0 ? '+' : ''}${v.toFixed(1)}%`
+console.log(`\ntracing on vs off: ${TRACE_ROUNDS} interleaved pairs per workload (both peer sets up throughout); median of the per-pair differences [min .. max]   (target <= 5%)`)
+table(['workload', 'off /s', 'on /s', 'throughput lost', 'range', 'CPU per op added', 'range'], tracing.map(d => {
+  const lost = d.on.map((on, i) => (1 - on.rps / d.off[i].rps) * 100)
+  const cpu = d.on.map((on, i) => ((on.cpu as number) / (d.off[i].cpu as number) - 1) * 100)
+  return [d.what, fmt(median(d.off.map(x => x.rps))), fmt(median(d.on.map(x => x.rps))),
+    signedPct(median(lost)), `${signedPct(Math.min(...lost))} .. ${signedPct(Math.max(...lost))}`,
+    signedPct(median(cpu)), `${signedPct(Math.min(...cpu))} .. ${signedPct(Math.max(...cpu))}`]
+}))
 process.exit(0)
