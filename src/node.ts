@@ -166,7 +166,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
 
     const consensus = new ConsensusManager(
       { libp2p, network, store, telemetry: monitoring, clock, rng: systemRng, gate: security.authority },
-      { voter: role !== 'browser' && options.raft?.voter !== false && security.authority.allows(network.peerId, 'voter') })
+      { voter: role !== 'browser' && options.raft?.voter !== false && security.authority.allows(network.peerId, 'voter'), joining: (options.bootstrap ?? []).length > 0 })
     await consensus.start()
     stack.push(async () => { await consensus.stop() })
     let voters: string[] = []

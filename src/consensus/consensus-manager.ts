@@ -69,6 +69,12 @@ export interface ConsensusManagerInit {
   voter?: boolean
   /** candidates seen before the lowest bootstraps without waiting (default BOOTSTRAP_EXPECT) */
   bootstrapExpect?: number
+  /**
+   * this peer joins an existing mesh (it was given bootstrap peers): it does not bootstrap a group
+   * before it has heard from another peer that runs consensus, however long that takes (a slow
+   * start is not an empty mesh; default false)
+   */
+  joining?: boolean
   /** run the voter autopilot when leading (default true) */
   autopilot?: boolean
   /** let tabs be voters (default false) */
@@ -383,6 +389,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
       if (a.group !== '') groupSeen = true
       else if (a.candidate && m.record.role !== 'browser') candidates.push(m.peerId)
     }
+    if (this.init.joining === true && !members.some(m => m.peerId !== this.peerId && m.status !== 'failed' && m.record.ext.raft !== undefined)) return
     if (!this.bootstrapWatch!.observe(now, candidates, groupSeen)) return
     void this.bootstrapGroup(candidates.length + 1)
   }

@@ -6,6 +6,8 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { agreedLeader, eventually, startConsensusPeer } from './cluster.ts'
 import type { ConsensusPeer } from './cluster.ts'
 
@@ -119,6 +121,21 @@ describe('ConsensusManager: in-process peers over libp2p', { timeout: 120_000 },
     await eventually(() => formed(peers, 3) && back.consensus.status().appliedIndex >= rest[0].consensus.status().commitIndex, 30_000, 'the restarted peer to catch up')
     assert.deepEqual((await back.consensus.kv.get('after-crash'))?.value, 'still writing')
     assert.deepEqual((await back.consensus.kv.get('config/x'))?.value, 2)
+  })
+
+  it('a peer joining a mesh it cannot reach yet does not form a group of its own; a peer on its own does', async () => {
+    // the joiner's bootstrap peer never answers (a slow or loaded start looks the same); both may
+    // bootstrap with one candidate
+    const nobody = peerIdFromPrivateKey(await generateKeyPair('Ed25519')).toString()
+    const joiner = await startConsensusPeer({ mesh: 'unreachable', bootstrap: [`/ip4/127.0.0.1/tcp/1/ws/p2p/${nobody}`], consensus: { joining: true, bootstrapExpect: 1 } })
+    const alone = await startConsensusPeer({ mesh: 'alone', consensus: { bootstrapExpect: 1 } })
+    try {
+      await eventually(() => alone.consensus.status().group !== '', 20_000, 'the peer on its own bootstraps a group')
+      assert.equal(joiner.consensus.status().group, '', 'the joiner has no group yet')
+      assert.equal(joiner.consensus.status().role, 'none')
+    } finally {
+      await Promise.allSettled([joiner.stop(), alone.stop()])
+    }
   })
 
   it('a peer that is not in the group fails fast with NoQuorumError', async () => {
