@@ -15,6 +15,8 @@ export type {
 export { MessageBroker } from './messaging/index.ts'
 export { MonitoringSystem, MeshView } from './monitoring/index.ts'
 export type { MeshSnapshot, HealthReport, Alert, SpanRecord } from './monitoring/index.ts'
+export { ConsensusManager, ConsensusKv } from './consensus/index.ts'
+export type { ConsensusStatus, ConsensusRole, ConsensusEvents, ConsensusChange, ProposalOutcome } from './consensus/index.ts'
 export { DocReplicator, YKeyValue } from './consensus/crdt/index.ts'
 export {
   DistributedAgentManager, defineAgent, builtinKinds, echo, counter, llmChat, coordinator, worker, createLlmClient, PoisonMessageError, LlmResponseError
