@@ -6,7 +6,16 @@ import { monitoringRoutes } from './monitoring-routes.ts'
 import { messagingRoutes } from './messaging-routes.ts'
 import { consensusRoutes } from './consensus-routes.ts'
 import { agentsRoutes } from './agents-routes.ts'
+import { securityRoutes } from './security-routes.ts'
+import type { CredentialIssuer } from './security-routes.ts'
 
-export function adminRoutes (node: MeshNode): Route[] {
-  return [...networkRoutes(node), ...monitoringRoutes(node), ...messagingRoutes(node), ...consensusRoutes(node), ...agentsRoutes(node)]
+export type { CredentialIssuer }
+
+export interface AdminExtras {
+  /** issue credentials at POST /credentials (a relay holding the mesh admin key) */
+  credentialIssuer?: CredentialIssuer
+}
+
+export function adminRoutes (node: MeshNode, extras: AdminExtras = {}): Route[] {
+  return [...networkRoutes(node), ...monitoringRoutes(node), ...messagingRoutes(node), ...consensusRoutes(node), ...agentsRoutes(node), ...securityRoutes(node, extras.credentialIssuer)]
 }

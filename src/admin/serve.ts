@@ -2,6 +2,7 @@
 import { createNode, type CreateNodeOptions, type MeshNode } from '../node.ts'
 import { createAdminServer } from '../http/index.ts'
 import { adminRoutes } from './index.ts'
+import type { AdminExtras } from './index.ts'
 
 export interface ServedPeer {
   node: MeshNode
@@ -10,9 +11,9 @@ export interface ServedPeer {
   stop: () => Promise<void>
 }
 
-export async function servePeer (options: CreateNodeOptions, http: { host: string, port: number }): Promise<ServedPeer> {
+export async function servePeer (options: CreateNodeOptions, http: { host: string, port: number }, extras: AdminExtras = {}): Promise<ServedPeer> {
   const node = await createNode(options)
-  const server = createAdminServer(adminRoutes(node))
+  const server = createAdminServer(adminRoutes(node, extras))
   let url: string
   try {
     url = await server.listen(http)

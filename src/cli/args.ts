@@ -17,8 +17,8 @@ import {
   parsePositiveNumber, parseTags, quote
 } from './values.ts'
 
-export type CommandName = 'relay' | 'node' | 'start'
-export const COMMAND_NAMES: readonly CommandName[] = ['relay', 'node', 'start']
+export type CommandName = 'relay' | 'node' | 'start' | 'keygen' | 'credential'
+export const COMMAND_NAMES: readonly CommandName[] = ['relay', 'node', 'start', 'keygen', 'credential']
 
 /** what every long-running peer process (relay or node) is told */
 export interface PeerProcessOptions {
@@ -33,10 +33,33 @@ export interface PeerProcessOptions {
   /** absolute directory for identity, Raft log and agent state; absent: in memory */
   data?: string
   mesh: string
+  /** the mesh admin public key, as base64 text or a file holding it: credentials are required */
+  meshKey?: string
+  /** this peer's credential, as text or a file holding it */
+  credential?: string
 }
 
 export interface RelayCommand extends PeerProcessOptions {
   command: 'relay'
+  /** the mesh admin private key (file or text): the relay issues credentials at POST /credentials */
+  adminKey?: string
+}
+
+/** makes a mesh admin key pair */
+export interface KeygenCommand {
+  command: 'keygen'
+  /** file for the private key (mode 0600); absent: printed */
+  out?: string
+}
+
+/** signs a credential offline with the admin private key */
+export interface CredentialCommand {
+  command: 'credential'
+  adminKey: string
+  peer: string
+  roles: string[]
+  ttlHours: number
+  mesh: string
 }
 
 export interface NodeCommand extends PeerProcessOptions {
@@ -76,7 +99,7 @@ export interface VersionCommand {
   command: 'version'
 }
 
-export type CliCommand = RelayCommand | NodeCommand | StartCommand | HelpCommand | VersionCommand
+export type CliCommand = RelayCommand | NodeCommand | StartCommand | KeygenCommand | CredentialCommand | HelpCommand | VersionCommand
 
 export interface ParseCliOptions {
   /** relative `--data` paths are resolved against this (default process.cwd()) */
@@ -86,12 +109,14 @@ export interface ParseCliOptions {
 type FlagKind = 'value' | 'list' | 'switch'
 type FlagTable = Record<string, FlagKind>
 
-const PEER_FLAGS: FlagTable = { host: 'value', port: 'value', 'http-host': 'value', 'http-port': 'value', data: 'value', mesh: 'value' }
+const PEER_FLAGS: FlagTable = { host: 'value', port: 'value', 'http-host': 'value', 'http-port': 'value', data: 'value', mesh: 'value', 'mesh-key': 'value', credential: 'value' }
 
 export const COMMAND_FLAGS: Record<CommandName, FlagTable> = {
-  relay: { ...PEER_FLAGS },
+  relay: { ...PEER_FLAGS, 'admin-key': 'value' },
   node: { ...PEER_FLAGS, bootstrap: 'list', voter: 'switch', cpu: 'value', 'memory-mb': 'value', tags: 'list' },
-  start: { nodes: 'value', port: 'value', 'demo-port': 'value', host: 'value', mesh: 'value', data: 'value' }
+  start: { nodes: 'value', port: 'value', 'demo-port': 'value', host: 'value', mesh: 'value', data: 'value' },
+  keygen: { out: 'value' },
+  credential: { 'admin-key': 'value', peer: 'value', roles: 'list', 'ttl-hours': 'value', mesh: 'value' }
 }
 
 const HELP_FLAGS = new Set(['--help', '-h'])
@@ -126,7 +151,15 @@ export function parseCliArgs (argv: readonly string[], options: ParseCliOptions 
 
   const flags = readFlags(first, rest)
   switch (first) {
-    case 'relay': return { command: 'relay', ...peerOptions(flags, DEFAULT_RELAY_PORT, DEFAULT_RELAY_HTTP_PORT, cwd) }
+    case 'relay': {
+      const adminKey = str(flags, 'admin-key')
+      return { command: 'relay', ...peerOptions(flags, DEFAULT_RELAY_PORT, DEFAULT_RELAY_HTTP_PORT, cwd), ...(adminKey !== undefined ? { adminKey } : {}) }
+    }
+    case 'keygen': {
+      const out = optional(flags, 'out', (f, v) => parseDataDir(f, v, cwd))
+      return { command: 'keygen', ...(out !== undefined ? { out } : {}) }
+    }
+    case 'credential': return credentialCommand(flags)
     case 'node': return nodeCommand(flags, cwd)
     case 'start': return startCommand(flags, cwd)
   }
@@ -214,7 +247,31 @@ function peerOptions (flags: FlagValues, defaultPort: number, defaultHttpPort: n
   }
   const data = optional(flags, 'data', (f, v) => parseDataDir(f, v, cwd))
   if (data !== undefined) out.data = data
+  const meshKey = str(flags, 'mesh-key')
+  if (meshKey !== undefined) out.meshKey = meshKey
+  const credential = str(flags, 'credential')
+  if (credential !== undefined) out.credential = credential
   return out
+}
+
+const CREDENTIAL_ROLES = ['voter', 'host', 'publisher']
+
+function credentialCommand (flags: FlagValues): CredentialCommand {
+  const adminKey = str(flags, 'admin-key')
+  if (adminKey === undefined) throw new InvalidArgumentError('--admin-key is required for agentmesh credential (the file from agentmesh keygen)')
+  const peer = str(flags, 'peer')
+  if (peer === undefined) throw new InvalidArgumentError('--peer is required for agentmesh credential (the peer id to credential)')
+  const roles: string[] = []
+  for (const v of list(flags, 'roles')) parseTags('roles', v, roles)
+  for (const r of roles) if (!CREDENTIAL_ROLES.includes(r)) throw new InvalidArgumentError(`--roles must be among ${CREDENTIAL_ROLES.join(', ')}, got ${quote(r)}`)
+  return {
+    command: 'credential',
+    adminKey,
+    peer,
+    roles: roles.length > 0 ? roles : CREDENTIAL_ROLES,
+    ttlHours: optional(flags, 'ttl-hours', (f, v) => parsePositiveNumber(f, v, 24 * 366)) ?? 24 * 30,
+    mesh: optional(flags, 'mesh', parseMesh) ?? DEFAULT_MESH
+  }
 }
 
 function nodeCommand (flags: FlagValues, cwd: string): NodeCommand {

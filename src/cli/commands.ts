@@ -14,6 +14,10 @@ import { formatReadyLine, waitForReadyLine } from './ready.ts'
 import { serveDemo } from './demo-server.ts'
 import type { CliCommand, NodeCommand, RelayCommand, StartCommand } from './args.ts'
 import { componentLogger } from '../util/logger.ts'
+import { InvalidArgumentError } from '../errors.ts'
+import { privateKeyFromText } from '../security/index.ts'
+import type { AdminExtras } from '../admin/index.ts'
+import { readTextOrFile, runCredential, runKeygen } from './security-commands.ts'
 
 const log = componentLogger('cli')
 
@@ -39,6 +43,14 @@ function packageRoot (): string {
   return dir
 }
 
+/** a relay given --admin-key issues credentials to callers holding AGENTMESH_ADMIN_SECRET */
+function credentialIssuer (cmd: RelayCommand | NodeCommand): AdminExtras {
+  if (cmd.command !== 'relay' || cmd.adminKey === undefined) return {}
+  const secret = process.env.AGENTMESH_ADMIN_SECRET ?? ''
+  if (secret.length < 16) throw new InvalidArgumentError('--admin-key needs AGENTMESH_ADMIN_SECRET (at least 16 characters) in the environment: the bearer secret of POST /credentials')
+  return { credentialIssuer: { adminKey: privateKeyFromText(readTextOrFile('admin-key', cmd.adminKey)), secret } }
+}
+
 async function runPeer (cmd: RelayCommand | NodeCommand): Promise<number> {
   if (cmd.data != null) mkdirSync(cmd.data, { recursive: true })
   // listen for signals before announcing readiness: a supervisor may stop us the moment it reads the line
@@ -53,8 +65,10 @@ async function runPeer (cmd: RelayCommand | NodeCommand): Promise<number> {
     capabilities: cmd.command === 'node'
       ? { cpu: cmd.cpu ?? availableParallelism(), memoryMb: cmd.memoryMb ?? Math.round(totalmem() / 1048576 / 4), tags: cmd.tags }
       : undefined,
-    raft: { voter: cmd.command === 'relay' || cmd.voter }
-  }, { host: cmd.httpHost, port: cmd.httpPort })
+    raft: { voter: cmd.command === 'relay' || cmd.voter },
+    ...(cmd.meshKey !== undefined ? { meshKey: readTextOrFile('mesh-key', cmd.meshKey) } : {}),
+    ...(cmd.credential !== undefined ? { credential: readTextOrFile('credential', cmd.credential) } : {})
+  }, { host: cmd.httpHost, port: cmd.httpPort }, credentialIssuer(cmd))
   process.stdout.write(formatReadyLine({ peerId: peer.node.peerId, multiaddrs: peer.node.libp2p.getMultiaddrs().map(a => a.toString()), http: peer.http }) + '\n')
   const sig = await stopping
   log('%s: stopping', sig)
@@ -138,6 +152,10 @@ export async function runCommand (cmd: CliCommand): Promise<number> {
       return await runPeer(cmd)
     case 'start':
       return await runStart(cmd)
+    case 'keygen':
+      return await runKeygen(cmd, process.stdout)
+    case 'credential':
+      return await runCredential(cmd, process.stdout)
     default:
       throw new Error(`command ${(cmd as { command: string }).command} is handled by main`)
   }

@@ -12,7 +12,10 @@ const PEER_FLAGS = (port: string, httpPort: string): string => `
   --http-port N      HTTP admin API port, 0 picks a free one (default ${httpPort})
   --data DIR         identity key, Raft log and agent state; a restart with the same DIR is
                      the same peer (default: in memory)
-  --mesh NAME        mesh namespace; peers of other meshes are ignored (default ${DEFAULT_MESH})`
+  --mesh NAME        mesh namespace; peers of other meshes are ignored (default ${DEFAULT_MESH})
+  --mesh-key KEY     the mesh admin public key (base64, or a file holding it): peers need a
+                     credential signed by it to vote, host agents or publish on control topics
+  --credential C     this peer's credential (text, or a file holding it)`
 
 const COMMAND_USAGE: Record<CommandName, string> = {
   relay: `usage: agentmesh relay [flags]
@@ -20,6 +23,9 @@ const COMMAND_USAGE: Record<CommandName, string> = {
 Runs a relay: WebSockets for browsers, TCP for Node peers, circuit relay, DHT server, and a full
 mesh peer.
 ${PEER_FLAGS(String(DEFAULT_RELAY_PORT), String(DEFAULT_RELAY_HTTP_PORT))}
+  --admin-key FILE   the mesh admin private key: issue short-lived credentials (for browser
+                     tabs) at POST /credentials, to callers presenting
+                     "Authorization: Bearer $AGENTMESH_ADMIN_SECRET"
 `,
   node: `usage: agentmesh node --bootstrap ADDR[,ADDR...] [flags]
 
@@ -43,6 +49,23 @@ Runs a relay, N Node peers and the demo page on this machine (what npm start run
   --host ADDR        address every process listens on (default ${DEFAULT_HOST})
   --mesh NAME        mesh namespace (default ${DEFAULT_MESH})
   --data DIR         one subdirectory per process (default: in memory)
+`,
+  keygen: `usage: agentmesh keygen [--out FILE]
+
+Makes a mesh admin key pair: prints {"publicKey", "privateKey"|"privateKeyFile"} as JSON.
+The public key is what peers take as --mesh-key; keep the private key secret.
+
+  --out FILE         write the private key to FILE (mode 0600) instead of printing it
+`,
+  credential: `usage: agentmesh credential --admin-key FILE --peer PEER_ID [flags]
+
+Signs a membership credential for a peer with the mesh admin key; prints it.
+
+  --admin-key FILE   the private key from agentmesh keygen (or its text)
+  --peer PEER_ID     the peer the credential is for
+  --roles a,b        among voter, host, publisher (default: all three)
+  --ttl-hours N      lifetime in hours (default 720)
+  --mesh NAME        the mesh it is valid in (default ${DEFAULT_MESH})
 `
 }
 
@@ -52,6 +75,8 @@ commands:
   relay    run a relay (bootstrap point for Node peers and browser tabs)
   node     run a headless Node peer
   start    run a relay, N Node peers and the demo page
+  keygen   make a mesh admin key pair (credentialed meshes)
+  credential  sign a peer's membership credential with the admin key
   help [command]
 
   -h, --help       show usage (of a command: agentmesh node --help)
