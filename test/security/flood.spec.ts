@@ -1,0 +1,59 @@
+/**
+ * A flooding peer is throttled and graylisted by gossipsub scoring while an honest peer's messages
+ * keep arriving. Three real libp2p nodes on 127.0.0.1; the receiver runs the flood guard with a
+ * low publish rate.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import type { Message } from '@libp2p/gossipsub'
+import { createMeshLibp2p, type MeshLibp2p } from '../../src/network/index.ts'
+import { FloodGuard, installGossipGate } from '../../src/security/index.ts'
+import { waitFor } from '../network/harness.ts'
+
+const MESH = 'flood'
+const TOPIC = `agentmesh/${MESH}/v1/t/chat`
+
+describe('flood protection between peers', () => {
+  let receiver: MeshLibp2p, honest: MeshLibp2p, flooder: MeshLibp2p
+  const guard = new FloodGuard({ limits: { publishPerS: 20, publishBurst: 20 } })
+
+  before(async () => {
+    receiver = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), mesh: MESH, role: 'relay', pubsubScore: guard.gossipScoreOptions(true) })
+    installGossipGate(receiver.services.pubsub, { mesh: MESH, guard })
+    const addr = receiver.getMultiaddrs().find(a => a.toString().includes('/ws/'))!
+    honest = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), mesh: MESH, role: 'node' })
+    flooder = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), mesh: MESH, role: 'node' })
+    for (const x of [receiver, honest, flooder]) x.services.pubsub.subscribe(TOPIC)
+    await honest.dial(addr)
+    await flooder.dial(addr)
+    await waitFor(() => receiver.services.pubsub.getSubscribers(TOPIC).length === 2 && honest.services.pubsub.getSubscribers(TOPIC).length >= 1 && flooder.services.pubsub.getSubscribers(TOPIC).length >= 1, 10_000, 'subscriptions')
+  })
+
+  after(async () => {
+    await Promise.all([receiver, honest, flooder].map(async x => { await x?.stop() }))
+  })
+
+  it('drops the flood past the rate, graylists the flooder, and still delivers the honest peer', async () => {
+    const got = { honest: 0, flood: 0 }
+    const hid = honest.peerId.toString()
+    const fid = flooder.peerId.toString()
+    receiver.services.pubsub.addEventListener('message', (evt: CustomEvent<Message>) => {
+      const m = evt.detail
+      if (m.topic !== TOPIC || m.type !== 'signed') return
+      if (m.from.toString() === hid) got.honest++
+      if (m.from.toString() === fid) got.flood++
+    })
+    const FLOOD = 1000
+    for (let i = 0; i < FLOOD; i++) await flooder.services.pubsub.publish(TOPIC, new TextEncoder().encode(`flood ${i}`)).catch(() => {})
+    await waitFor(() => guard.penalty(fid) > 80, 10_000, 'the flooder to be penalised')
+    for (let i = 0; i < 10; i++) {
+      await honest.services.pubsub.publish(TOPIC, new TextEncoder().encode(`hello ${i}`))
+      await new Promise(resolve => setTimeout(resolve, 60))
+    }
+    await waitFor(() => got.honest === 10, 10_000, `the honest peer's 10 messages (got ${got.honest})`)
+    assert.ok(got.flood < FLOOD / 2, `only the allowed part of the flood arrived: ${got.flood} of ${FLOOD}`)
+    await waitFor(() => receiver.services.pubsub.getScore(fid) < -80, 10_000, 'the flooder to fall below the graylist threshold')
+    assert.ok(receiver.services.pubsub.getScore(hid) > -10, `honest score ${receiver.services.pubsub.getScore(hid)}`)
+  })
+})
