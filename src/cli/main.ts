@@ -25,6 +25,7 @@ function oneLine (s: string): string {
 
 export async function main (argv: readonly string[] = process.argv.slice(2), io: MainIo = process): Promise<number> {
   try {
+    if (argv[0] === 'doctor') return await doctor(argv.slice(1), io)
     const cmd = parseCliArgs(argv)
     if (cmd.command === 'help') {
       io.stdout.write(usage(cmd.topic))
@@ -47,6 +48,19 @@ export async function main (argv: readonly string[] = process.argv.slice(2), io:
     io.stderr.write(`agentmesh: ${name}: ${oneLine(message)}\n`)
     return EXIT_FAILURE
   }
+}
+
+/** `agentmesh doctor` (src/cli/doctor.ts): 0 when every check passed, 1 when one failed */
+async function doctor (argv: readonly string[], io: MainIo): Promise<number> {
+  const { parseDoctorArgs, runDoctor, formatChecks, DOCTOR_USAGE } = await import('./doctor.ts')
+  const opts = parseDoctorArgs(argv)
+  if (opts === 'help') {
+    io.stdout.write(DOCTOR_USAGE)
+    return EXIT_OK
+  }
+  const checks = await runDoctor(opts)
+  io.stdout.write(formatChecks(checks))
+  return checks.some(c => c.status === 'fail') ? EXIT_FAILURE : EXIT_OK
 }
 
 /** how often a supervised process checks that its supervisor is still alive */
