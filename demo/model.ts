@@ -38,8 +38,10 @@ export interface RaftView extends SnapshotRaft {
 
 export interface PartitionView {
   partitioned: boolean
+  /** peers reachable from this one (itself included) */
   reachable: number
-  majority: number
+  /** this side holds a majority of the Raft voters */
+  majority: boolean
 }
 
 export interface MeshModel {
@@ -84,11 +86,12 @@ export function snapshotRaft (snap: MeshSnapshot): SnapshotRaft | undefined {
   }
 }
 
-/** the partition field another component adds to snapshots (top level or under ext) */
+/** `ext.partition` of a snapshot: `{ partitioned, reachable: peer ids, majority }` */
 export function snapshotPartition (snap: MeshSnapshot): PartitionView | undefined {
-  const p = (snap as unknown as Record<string, unknown>).partition ?? snap.ext.partition
-  if (!isRecord(p) || typeof p.partitioned !== 'boolean') return undefined
-  return { partitioned: p.partitioned, reachable: Number(p.reachable ?? 0), majority: Number(p.majority ?? 0) }
+  const p = snap.ext.partition
+  if (!isRecord(p) || typeof p.partitioned !== 'boolean' || typeof p.majority !== 'boolean') return undefined
+  const reachable = Array.isArray(p.reachable) ? p.reachable.length : typeof p.reachable === 'number' ? p.reachable : 0
+  return { partitioned: p.partitioned, reachable, majority: p.majority }
 }
 
 /** the agent map: each agent on the peer that hosts it at the highest epoch */

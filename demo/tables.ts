@@ -84,7 +84,9 @@ export function renderAlerts (model: MeshModel): void {
   const pill = $('#partition')
   pill.hidden = p == null
   if (p != null) {
-    pill.textContent = p.partitioned ? `partitioned: ${p.reachable} reachable, majority ${p.majority}` : `connected: ${p.reachable} reachable`
-    pill.className = p.partitioned ? 'pill err' : 'pill ok'
+    pill.textContent = !p.partitioned
+      ? `no partition: ${p.reachable} peers in reach`
+      : `partitioned: ${p.reachable} peers in reach, ${p.majority ? 'majority side' : 'minority side (no strong writes here)'}`
+    pill.className = !p.partitioned ? 'pill ok' : p.majority ? 'pill warn' : 'pill err'
   }
 }
