@@ -161,15 +161,24 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
 
   /**
    * the driver, for a strong operation: on the minority side of a partition (as the network sees
-   * it) the operation fails at once with NoQuorumError instead of waiting out its deadline
+   * it) the operation fails at once with NoQuorumError instead of waiting out its deadline — unless
+   * Raft itself shows a working quorum (this peer leads, or heard from its leader within an election
+   * timeout), which the network's view, built from gossip, must not overrule
    */
   private strongDriver (): RaftDriver {
     const driver = this.driver
     const p = this.components.network.partitionStatus?.()
-    if (p !== undefined && !p.majority) {
+    if (p !== undefined && !p.majority && !this.raftShowsQuorum(driver)) {
       throw new NoQuorumError(`on the minority side of a network partition: ${p.voters.length - p.unreachableVoters.length} of ${p.voters.length} raft voters in reach`)
     }
     return driver
+  }
+
+  /** this peer leads (check-quorum steps a cut-off leader down), or a leader reached it lately */
+  private raftShowsQuorum (driver: RaftDriver): boolean {
+    const r = driver.rawNode.raft
+    if (r.role === 'leader') return true
+    return r.lead !== '' && r.electionElapsed < r.cfg.electionTick
   }
 
   get candidate (): boolean {

@@ -19,6 +19,7 @@ describe('a real partition (network namespaces), short', () => {
     timeout: 150_000
   }, async () => {
     const seen: Array<{ status: string, partitioned: boolean, majority: boolean }> = []
+    let alerted = false
     const r = await runScenario({
       tag: 'short',
       seed: 9,
@@ -46,11 +47,19 @@ describe('a real partition (network namespaces), short', () => {
         assert.equal(w.status, 503)
         assert.equal(w.json.error.name, 'NoQuorumError')
         assert.ok(tookMs < 2000, `the minority write failed fast (${Math.round(tookMs)} ms)`)
+        // and it raises the partition alert (after 3 s on the minority side)
+        const alertBy = performance.now() + 8000
+        while (performance.now() < alertBy && !alerted) {
+          const a = await ctx.mesh.call(leader.index, 'GET', '/alerts')
+          alerted = Array.isArray(a.json) && a.json.some((x: { name: string }) => x.name === 'network_partition')
+          if (!alerted) await new Promise(resolve => setTimeout(resolve, 250))
+        }
         await ctx.sleep(8000)
       }
     })
     console.log(summarize('isolated leader (short)', r))
     assert.ok(seen.some(s => s.status === 'degraded' && s.partitioned && !s.majority), `the isolated peer reported the minority side: ${JSON.stringify(seen.slice(-3))}`)
+    assert.ok(alerted, 'the isolated peer raised the network_partition alert')
     assert.equal(r.kv.check.outcome, 'ok', r.kv.check.outcome === 'illegal' ? r.kv.check.message : '')
     assert.ok(r.kv.okWrites > 0 && r.kv.okReads > 0, 'clients got answers')
     assert.ok(r.counter.verdict.ok, r.counter.verdict.problems.join('; '))

@@ -2,7 +2,8 @@
  * The fault scenarios of `npm run test:faults`: a relay and four Node peers (five Raft voters),
  * each in its own network namespace; KV clients and counter clients on every peer; an observer of
  * the counter agent's placement. Each scenario runs its nemesis for FAULTS_NEMESIS_MS (default
- * 40 s) and must pass every checker. AGENTMESH_FAULTS_SEED picks the seed (printed on failure).
+ * 40 s) and must pass every checker. AGENTMESH_FAULTS_SEED picks the seed (printed on failure);
+ * FAULTS_ONLY=loss,proc runs only those.
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -13,6 +14,8 @@ import { asymmetric, bridge, isolateLeader, majorityMinority, processFaults, ran
 const available = netnsAvailable()
 const NEMESIS_MS = Number(process.env.FAULTS_NEMESIS_MS ?? 40_000)
 const SEED = Number(process.env.AGENTMESH_FAULTS_SEED ?? Date.now() % 100_000)
+/** a comma-separated list of scenario tags to run (isol, split, bridge, asym, loss, proc); default all */
+const ONLY = process.env.FAULTS_ONLY?.split(',')
 
 const scenarios: Array<[string, string, (ctx: NemesisContext) => Promise<void>]> = [
   ['isolate the leader', 'isol', isolateLeader],
@@ -25,6 +28,7 @@ const scenarios: Array<[string, string, (ctx: NemesisContext) => Promise<void>]>
 
 describe('fault scenarios in network namespaces', { concurrency: 1 }, () => {
   for (const [name, tag, nemesis] of scenarios) {
+    if (ONLY !== undefined && !ONLY.includes(tag)) continue
     it(name, { skip: available.ok ? false : `skipped: ${available.reason}`, timeout: NEMESIS_MS + 240_000 }, async () => {
       const lines: string[] = []
       const r = await runScenario({ tag, seed: SEED, nodes: 4, voters: 5, nemesisMs: NEMESIS_MS, nemesis, log: line => { lines.push(line) } })
