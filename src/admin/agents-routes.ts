@@ -33,7 +33,7 @@ export function agentsRoutes (node: MeshNode): Route[] {
       }, { signal: req.signal })
       return { status: 201, json: deployed }
     }),
-    route('GET', '/agents/:id', async (req) => ({ json: await agents.getAgent(req.params.id, { signal: req.signal }) })),
+    route('GET', '/agents/:id', async (req) => ({ json: await agents.inspectAgent(req.params.id, { signal: req.signal }) })),
     route('POST', '/agents/:id/migrate', async (req) => {
       const body = await req.json(migrateBody)
       const moved = await agents.migrateAgent(req.params.id, body.node, { signal: req.signal })

@@ -5,6 +5,7 @@
  *   from its replicated state (the receiver checks the placement in Raft before acting);
  * - `migrate {id, node}`: you own `id`; move it to `node` (pause, flush, cas, hand over);
  * - `state {id}`: the agent's state as JSON (answered by its owner);
+ * - `info {id}`: the owner's live view of the agent (activation, queue, restarts, quarantined messages);
  * - `placement {placement}`: a routing hint for the receiver's cache (sent with a NotOwner refusal).
  *
  * Every field is validated; anything else is InvalidMessageError.
@@ -21,6 +22,7 @@ export type ControlMessage =
   | { op: 'activate', id: string, epoch: number, syncFrom: string[], fresh?: boolean }
   | { op: 'migrate', id: string, node: string, pin?: boolean }
   | { op: 'state', id: string }
+  | { op: 'info', id: string }
   | { op: 'placement', placement: Placement }
 
 export function isControl (data: unknown): boolean {
@@ -62,6 +64,7 @@ export function decodeControl (data: unknown): ControlMessage {
       return { op: 'migrate', id: agentIdOf(m.id), node: peerIdOf(m.node, 'node'), ...(m.pin === false ? { pin: false } : {}) }
     }
     case 'state': return { op: 'state', id: agentIdOf(m.id) }
+    case 'info': return { op: 'info', id: agentIdOf(m.id) }
     case 'placement': return { op: 'placement', placement: decodePlacement(m.placement) }
     default: throw new InvalidMessageError(`unknown control op ${JSON.stringify(m.op)}`)
   }

@@ -5,6 +5,7 @@
 import type { KvEntry, KvTxn, KvTxnResult, KvWriteOptions } from '../consensus/index.ts'
 import type { Member, NetworkEvents, NodeRecord } from '../network/index.ts'
 import type { AbortOptions } from '../util/abort.ts'
+import type { AgentLiveView, QuarantineNotice } from './failures.ts'
 import type { LeaseKv } from './node-lease.ts'
 
 export interface ManagerNetwork {
@@ -65,4 +66,11 @@ export interface AgentManagerEvents {
   'agent:migrated': CustomEvent<AgentInfo & { from: string, ms: number }>
   'agent:recovered': CustomEvent<AgentInfo & { from: string }>
   'agent:failed': CustomEvent<{ id: string, action: 'restarted' | 'quarantined', restarts: number, error: string }>
+  /** a poison message was set aside by an agent running on this peer (the agent goes on serving) */
+  'agent:message-quarantined': CustomEvent<QuarantineNotice>
+}
+
+/** GET /agents/:id: the placement plus its owner's live view (null when the owner did not answer) */
+export interface AgentDetails extends AgentInfo {
+  live: AgentLiveView | null
 }

@@ -4,12 +4,15 @@
  * - Placement records live in the Raft KV store (`agents/<id>`), changed only by compare-and-swap
  *   on the record's revision and fenced by the new epoch (a Raft commit index, so epochs only grow
  *   and a write under an older one is refused with StaleEpochError).
- * - A peer runs agents only while its node lease (Raft, renewed every 400 ms, 2 s ttl) is valid.
+ * - A peer runs agents only while its node lease (Raft, renewed every 400 ms, 2 s ttl) is valid
+ *   (lease-guard.ts).
  * - The broker resolves agents through a cached directory (updated by notices on the placements
  *   topic, by hints sent with NotOwner refusals and by linearizable reads); inbound requests go to
  *   the local AgentHost, whose replies wait for the state's write concern.
  * - Migration (`migrateAgent`) and failure recovery (`handleNodeFailure`, by the Raft leader) are
- *   in migration.ts and recovery.ts.
+ *   in migration.ts and recovery.ts; rebalancing (the leader, toward joined peers and off hidden
+ *   tabs) in rebalancer.ts; quarantine alerts and the live view of GET /agents/:id in failures.ts
+ *   and inspection.ts.
  */
 import { TypedEventEmitter } from 'main-event'
 import { ConflictError, InvalidArgumentError, NotFoundError, describeError } from '../errors.ts'
@@ -17,14 +20,13 @@ import type { Telemetry } from '../monitoring/types.ts'
 import type { RoleGate } from '../security/index.ts'
 import { UnauthorizedError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
-import { linkSignals, raceSignal } from '../util/abort.ts'
 import { systemClock } from '../util/clock.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
 import { componentLogger } from '../util/logger.ts'
 import type { Logger } from '../util/logger.ts'
 import type { MailboxOptions } from './activation.ts'
 import {
-  LEASE_GRACE_MS, PLACEMENT_PREFIX, PLACEMENT_RANGE_LIMIT, PLACEMENT_TOPIC, RECONCILE_INTERVAL_MS, WRITE_CONCERN_REPLICAS
+  PLACEMENT_PREFIX, PLACEMENT_RANGE_LIMIT, PLACEMENT_TOPIC, RECONCILE_INTERVAL_MS, WRITE_CONCERN_REPLICAS
 } from './constants.ts'
 import { encodeControl } from './control.ts'
 import { KindRegistry, validateAgentId } from './define.ts'
@@ -37,10 +39,14 @@ import type { AgentDocs } from './local-agents.ts'
 import { migrateOut } from './migration.ts'
 import { NodeLease } from './node-lease.ts'
 import { Placer } from './placer.ts'
+import { AgentFailureWatch } from './failures.ts'
+import type { AlertSink } from './failures.ts'
+import { inspect, syncState } from './inspection.ts'
+import { LeaseGuard } from './lease-guard.ts'
 import { Rebalancer } from './rebalancer.ts'
 import { Recovery } from './recovery.ts'
 import { Routing } from './routing.ts'
-import type { AgentInfo, AgentManagerEvents, ManagerBroker, ManagerConsensus, ManagerNetwork } from './manager-types.ts'
+import type { AgentDetails, AgentInfo, AgentManagerEvents, ManagerBroker, ManagerConsensus, ManagerNetwork } from './manager-types.ts'
 import type { AgentAddress, AgentKind, AgentServices, DeployedAgent, DeploySpec, JsonObject, JsonValue, ServiceCallOptions } from './types.ts'
 
 export interface AgentManagerComponents {
@@ -49,7 +55,8 @@ export interface AgentManagerComponents {
   consensus: ManagerConsensus
   docs: AgentDocs
   llm: LlmClient
-  telemetry?: Telemetry
+  /** metrics and spans; when it can also raise alerts (the MonitoringSystem can), quarantined messages raise one */
+  telemetry?: Telemetry & Partial<AlertSink>
   clock?: Clock
   /** membership credentials: only peers it allows as `host` are given agents (default: every peer) */
   gate?: RoleGate
@@ -83,11 +90,12 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
   private readonly recovery: Recovery
   private readonly routing: Routing
   readonly rebalancer: Rebalancer
+  readonly failures: AgentFailureWatch
   private started = false
   private timer?: TimerHandle
   private unsubscribe?: () => void
   readonly migrating = new Set<string>()
-  private revalidating?: Promise<void>
+  private readonly leaseGuard: LeaseGuard
 
   constructor (components: AgentManagerComponents, init: AgentManagerInit) {
     super()
@@ -117,7 +125,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
         // replicas of agent state only on peers that may host agents (credentialed meshes)
         return status == null ? peer === this.peerId : status === 'alive' && this.mayHost(peer)
       },
-      mayServe: async (signal) => await this.mayServe(signal),
+      mayServe: async (signal) => await this.leaseGuard.mayServe(signal),
       clock: this.clock,
       log: this.log,
       ...(components.telemetry != null ? { telemetry: components.telemetry } : {}),
@@ -127,6 +135,14 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     this.recovery = new Recovery(this)
     this.routing = new Routing(this)
     this.rebalancer = new Rebalancer(this)
+    this.leaseGuard = new LeaseGuard(this, () => { void this.recovery.reconcile() })
+    this.failures = new AgentFailureWatch({
+      host: this.local.host,
+      nodeId: this.peerId,
+      log: this.log,
+      ...(components.telemetry?.generateAlert != null ? { alerts: components.telemetry as AlertSink } : {}),
+      notify: (n) => { this.safeDispatchEvent('agent:message-quarantined', { detail: n }) }
+    })
   }
 
   get host () { return this.local.host }
@@ -135,8 +151,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     if (this.started) return
     this.started = true
     const { network, broker, consensus } = this.components
-    // kinds are advertised once this peer holds a node lease: until then it cannot run agents
-    network.setExtension('kinds', [])
+    this.leaseGuard.start()
     broker.setResolver(this.routing.resolve)
     broker.setRequestHandler(this.routing.onRequest)
     broker.setMessageHandler(this.routing.onMessage)
@@ -145,11 +160,10 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     })
     network.addEventListener('node:failed', this.onNodeFailed)
     consensus.addEventListener('leader:changed', this.onLeaderChanged)
-    this.lease.addEventListener('lease:lost', this.onLeaseLost)
-    this.lease.addEventListener('lease:granted', this.onLeaseGranted)
     this.lease.start()
     this.timer = this.clock.setInterval(() => { void this.recovery.reconcile() }, RECONCILE_INTERVAL_MS)
     if (this.init.rebalance !== false) this.rebalancer.start()
+    this.failures.start()
   }
 
   async stop (): Promise<void> {
@@ -158,11 +172,11 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     const { network, broker, consensus } = this.components
     this.clock.clearInterval(this.timer)
     this.rebalancer.stop()
+    this.failures.stop()
     this.unsubscribe?.()
     network.removeEventListener('node:failed', this.onNodeFailed)
     consensus.removeEventListener('leader:changed', this.onLeaderChanged)
-    this.lease.removeEventListener('lease:lost', this.onLeaseLost)
-    this.lease.removeEventListener('lease:granted', this.onLeaseGranted)
+    this.leaseGuard.stop()
     broker.setResolver(undefined)
     broker.setRequestHandler(undefined)
     broker.setMessageHandler(undefined)
@@ -234,22 +248,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
    * from the owner. Answers the other peers now holding it.
    */
   async syncAgentState (agentId: string, options: AbortOptions = {}): Promise<{ id: string, node: string, holders: string[] }> {
-    const p = await this.read(agentId, options)
-    if (p == null) throw new NotFoundError(`no agent ${agentId}`)
-    const docs = this.components.docs
-    const docId = `agent/${agentId}`
-    const signal = options.signal != null ? { signal: options.signal } : {}
-    if (this.local.epochOf(agentId) != null) {
-      const concern = this.writeConcern()
-      if (concern > 0) await docs.flush(docId, { minReplicas: concern, ...signal })
-    } else {
-      let held = true
-      try { docs.getDoc(docId) } catch { held = false }
-      // a copy here catches up from the owner; otherwise this peer takes one (and holds it from now on)
-      if (held) await docs.syncWith(docId, p.node, signal)
-      else await docs.replicateState(docId, { ...signal, syncFrom: [p.node] })
-    }
-    return { id: agentId, node: p.node, holders: docs.holders(docId).map(h => h.peer).sort() }
+    return await syncState(this, agentId, options)
   }
 
   // ------------------------------------------------------------------ reads
@@ -270,6 +269,15 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     const p = await this.read(agentId, options)
     if (p == null) throw new NotFoundError(`no agent ${agentId}`)
     return info(p)
+  }
+
+  /**
+   * GET /agents/:id: the placement (linearizable) and its owner's live view: activation status,
+   * queued messages, restarts and quarantined messages. `live` is null when the owner did not
+   * answer within `liveTimeoutMs` (default 2 s). NotFoundError if unknown.
+   */
+  async inspectAgent (agentId: string, options: AbortOptions & { liveTimeoutMs?: number } = {}): Promise<AgentDetails> {
+    return await inspect(this, agentId, options)
   }
 
   /** the agent's state as JSON, read from its owner */
@@ -417,64 +425,6 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     void this.recovery.reconcile()
   }
 
-  private advertise (canHost: boolean): void {
-    const ext = this.local.host.recordExt()
-    this.components.network.setExtension('kinds', canHost ? ext.kinds : [])
-    if (ext.maxAgents != null) this.components.network.setExtension('maxAgents', ext.maxAgents)
-  }
-
-  /**
-   * The store no longer knows our lease (it expired while renewals were late). Placements do not
-   * name a lease: an agent is re-placed only when its peer is declared failed (and a newer epoch
-   * then makes this peer surrender it), so nothing stops here; serving waits for the new grant.
-   */
-  private readonly onLeaseLost = (): void => {
-    this.advertise(false)
-    this.revalidating ??= this.revalidate().finally(() => { this.revalidating = undefined })
-  }
-
-  /** the lease is valid and, after a lost lease, what runs here is checked against the store */
-  private async mayServe (signal?: AbortSignal): Promise<boolean> {
-    const linked = linkSignals([signal], LEASE_GRACE_MS, this.clock)
-    try {
-      if (this.revalidating != null) await raceSignal(this.revalidating, linked.signal)
-      return await this.lease.whenValid(LEASE_GRACE_MS, linked.signal)
-    } catch {
-      return false
-    } finally {
-      linked.dispose()
-    }
-  }
-
-  /**
-   * After a lost lease (e.g. this process was paused past its lease and declared failed) the
-   * agents running here may have been re-placed: once a new lease is granted, each is read back
-   * and those placed elsewhere or under a newer epoch are surrendered before anything is served.
-   */
-  private async revalidate (): Promise<void> {
-    while (this.started && this.lease.id === 0) {
-      await new Promise<void>(resolve => {
-        const done = (): void => { this.lease.removeEventListener('lease:granted', done); this.clock.clearTimeout(t); resolve() }
-        const t = this.clock.setTimeout(done, LEASE_GRACE_MS)
-        this.lease.addEventListener('lease:granted', done)
-      })
-    }
-    await Promise.all(this.local.host.list().map(async a => {
-      try {
-        const p = await this.read(a.id)
-        if (p == null || p.node !== this.peerId || p.epoch !== a.epoch) await this.local.surrender(a.id, 'superseded while this peer had no lease')
-      } catch (err) {
-        this.log.error('could not re-check %s after losing the lease: %s; stopping it', a.id, describeError(err).message)
-        await this.local.surrender(a.id, 'not re-checked after a lost lease')
-      }
-    }))
-  }
-
-  private readonly onLeaseGranted = (evt: CustomEvent<{ lease: number }>): void => {
-    this.components.network.setExtension('agentLease', evt.detail.lease)
-    this.advertise(true)
-    void this.recovery.reconcile()
-  }
 }
 
 function info (p: Placement): AgentInfo {

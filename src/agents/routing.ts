@@ -97,6 +97,11 @@ export class Routing {
         if (state == null) throw new NotOwnerError(`agent ${m.id} is not active on ${this.m.peerId}`)
         return state
       }
+      case 'info': {
+        const live = this.m.failures.live(m.id)
+        if (live == null) throw new NotOwnerError(`agent ${m.id} is not active on ${this.m.peerId}`)
+        return live
+      }
       case 'migrate': {
         const p = await this.m.read(m.id, options)
         if (p == null) throw new NotFoundError(`no agent ${m.id}`)

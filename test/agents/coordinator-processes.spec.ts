@@ -31,7 +31,7 @@ describe('coordinator and workers across processes, a worker peer killed mid-job
     for (let i = 0; i < 3; i++) nodes.push(await startProcess(['node', '--bootstrap', boot, '--data', join(dir, `n${i}`), ...mesh]))
     // every Node peer takes agents (holds a node lease and advertises its kinds)
     for (const n of nodes) {
-      await waitUntil(async () => (await post(relay, '/agents', { id: `probe-${n.ready.peerId.slice(-6)}`, kind: 'echo', node: n.ready.peerId })).status === 201, 30_000, 'the mesh to accept a deployment')
+      await waitUntil(async () => (await post(relay, '/agents', { id: `probe-${n.ready.peerId.slice(-6)}`, kind: 'echo', node: n.ready.peerId })).status === 201, 60_000, 'the mesh to accept a deployment (the named peer holding a node lease)')
       await waitUntil(async () => (await post(relay, `/agents/probe-${n.ready.peerId.slice(-6)}/migrate`, { node: n.ready.peerId })).status === 200, 30_000, 'each peer to take agents')
     }
   })

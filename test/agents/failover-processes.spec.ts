@@ -32,7 +32,7 @@ describe('agents across real processes: deploy, talk, SIGKILL the owner, recover
     const boot = relay.ready.multiaddrs.join(',')
     a = await startProcess(['node', '--bootstrap', boot, '--data', join(dir, 'a'), ...mesh])
     b = await startProcess(['node', '--bootstrap', boot, '--data', join(dir, 'b'), ...mesh])
-    await waitUntil(async () => (await post<AgentView>(b, '/agents', { id: 'probe', kind: 'echo', node: b.ready.peerId })).status === 201, 30_000, 'the mesh to accept a deployment')
+    await waitUntil(async () => (await post<AgentView>(b, '/agents', { id: 'probe', kind: 'echo', node: b.ready.peerId })).status === 201, 60_000, 'the mesh to accept a deployment (the named peer holding a node lease)')
     // A and B take agents once they hold node leases (and say so in their records)
     for (const p of [a, b]) {
       await waitUntil(async () => (await post(relay, '/agents/probe/migrate', { node: p.ready.peerId })).status === 200, 30_000, 'each peer to take agents')

@@ -1,0 +1,61 @@
+/**
+ * Two of the manager's per-agent operations that read more than the placement:
+ * `syncState` (syncAgentState: flush on the owner, catch up elsewhere) and `inspect`
+ * (GET /agents/:id: the placement plus the owner's live view).
+ */
+import { NotFoundError, describeError } from '../errors.ts'
+import type { AbortOptions } from '../util/abort.ts'
+import { STATE_DOC_PREFIX } from './constants.ts'
+import { encodeControl } from './control.ts'
+import type { AgentLiveView } from './failures.ts'
+import type { DistributedAgentManager } from './manager.ts'
+import type { AgentDetails } from './manager-types.ts'
+
+/** how long GET /agents/:id waits for the owner's live view */
+export const LIVE_VIEW_TIMEOUT_MS = 2_000
+
+/**
+ * forces the agent's state out: on the owner, flush to the write concern; elsewhere, catch up
+ * from the owner. Answers the other peers now holding it.
+ */
+export async function syncState (m: DistributedAgentManager, agentId: string, options: AbortOptions = {}): Promise<{ id: string, node: string, holders: string[] }> {
+  const p = await m.read(agentId, options)
+  if (p == null) throw new NotFoundError(`no agent ${agentId}`)
+  const docs = m.components.docs
+  const docId = `${STATE_DOC_PREFIX}${agentId}`
+  const signal = options.signal != null ? { signal: options.signal } : {}
+  if (m.local.epochOf(agentId) != null) {
+    const concern = m.writeConcern()
+    if (concern > 0) await docs.flush(docId, { minReplicas: concern, ...signal })
+  } else {
+    let held = true
+    try { docs.getDoc(docId) } catch { held = false }
+    // a copy here catches up from the owner; otherwise this peer takes one (and holds it from now on)
+    if (held) await docs.syncWith(docId, p.node, signal)
+    else await docs.replicateState(docId, { ...signal, syncFrom: [p.node] })
+  }
+  return { id: agentId, node: p.node, holders: docs.holders(docId).map(h => h.peer).sort() }
+}
+
+/**
+ * the placement (linearizable) and its owner's live view: activation status, queued messages,
+ * restarts and quarantined messages; `live` is null when the owner did not answer in time
+ */
+export async function inspect (m: DistributedAgentManager, agentId: string, options: AbortOptions & { liveTimeoutMs?: number } = {}): Promise<AgentDetails> {
+  const p = await m.read(agentId, options)
+  if (p == null) throw new NotFoundError(`no agent ${agentId}`)
+  let live: AgentLiveView | null = null
+  if (p.node === m.peerId) {
+    live = m.failures.live(agentId) ?? null
+  } else if (p.status !== 'quarantined') {
+    try {
+      live = await m.components.broker.request({ kind: 'peer', id: p.node }, encodeControl({ op: 'info', id: agentId }), {
+        timeoutMs: options.liveTimeoutMs ?? LIVE_VIEW_TIMEOUT_MS, ...(options.signal != null ? { signal: options.signal } : {})
+      }) as AgentLiveView
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      m.log('no live view of %s from %s: %s', agentId, p.node, describeError(err).message)
+    }
+  }
+  return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch, status: p.status, live }
+}
