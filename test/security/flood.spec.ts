@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Message } from '@libp2p/gossipsub'
 import { createMeshLibp2p, type MeshLibp2p } from '../../src/network/index.ts'
-import { FloodGuard, installGossipGate } from '../../src/security/index.ts'
+import { FloodGuard, guardStreams, installGossipGate } from '../../src/security/index.ts'
 import { waitFor } from '../network/harness.ts'
 
 const MESH = 'flood'
@@ -60,5 +60,58 @@ describe('flood protection between peers', () => {
     assert.ok(got.flood < FLOOD / 2, `only the allowed part of the flood arrived: ${got.flood} of ${FLOOD}`)
     await waitFor(() => scoreOf(fid) < -80, 10_000, 'the flooder to fall below the graylist threshold')
     assert.ok(scoreOf(hid) > -10, `honest score ${scoreOf(hid)}`)
+  })
+})
+
+describe('rate limits on our stream protocols', () => {
+  const PROTOCOL = '/agentmesh/flood-test/1.0.0'
+  let server: MeshLibp2p, client: MeshLibp2p
+  const guard = new FloodGuard({ limits: { streamsPerS: 5, streamBurst: 5, bytesPerS: 4096, bytesBurst: 4096 } })
+  let served = 0
+  let bytes = 0
+
+  before(async () => {
+    server = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), mesh: MESH, role: 'relay' })
+    guardStreams(server, guard)
+    await server.handle(PROTOCOL, async (stream) => {
+      served++
+      try {
+        for await (const chunk of stream) bytes += chunk.byteLength
+        await stream.close()
+      } catch {}
+    })
+    client = await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), mesh: MESH, role: 'node' })
+    await client.dial(server.getMultiaddrs().find(a => a.toString().includes('/ws/'))!)
+  })
+
+  after(async () => {
+    await Promise.all([server, client].map(async x => { await x?.stop() }))
+  })
+
+  it('serves the burst of new streams, refuses the rest with CapacityError, and cuts a stream that sends too fast', async () => {
+    const opened = await Promise.allSettled(Array.from({ length: 20 }, async () => {
+      const s = await client.dialProtocol(server.peerId, PROTOCOL)
+      s.send(new Uint8Array([1]))
+      await s.close({ signal: AbortSignal.timeout(5000) })
+    }))
+    await waitFor(() => served >= 5, 5000, 'the first streams to be served')
+    await new Promise(resolve => setTimeout(resolve, 200))
+    assert.ok(served <= 6, `served ${served} of 20 streams opened at once (burst 5)`)
+    assert.ok(opened.length === 20)
+    assert.ok(guard.penalty(client.peerId.toString()) > 0)
+    // a second later the bucket has refilled: a stream that then sends more than its byte budget is cut
+    await new Promise(resolve => setTimeout(resolve, 1100))
+    const before = served
+    const s = await client.dialProtocol(server.peerId, PROTOCOL)
+    s.send(new Uint8Array([1]))
+    await waitFor(() => served > before, 5000, 'the big stream to be served')
+    try {
+      for (let i = 0; i < 64; i++) {
+        if (s.send(new Uint8Array(1024)) === false) await s.onDrain({ signal: AbortSignal.timeout(2000) })
+      }
+    } catch {}
+    // not closed by us: only the server resetting it ends it
+    await waitFor(() => s.status !== 'open', 10_000, `the server to reset the stream (status ${s.status})`)
+    assert.ok(bytes <= 8192, `at most the byte budget (4096) and a chunk were read: ${bytes}`)
   })
 })
