@@ -18,7 +18,8 @@ const BIN = fileURLToPath(new URL('../../bin/agentmesh.js', import.meta.url))
 const PROXY = fileURLToPath(new URL('./ns-proxy.mjs', import.meta.url))
 export const P2P_PORT = 9000
 export const HTTP_PORT = 9001
-const READY_TIMEOUT_MS = 40_000
+/** generous: on a loaded 2-core machine (load 30 seen) a peer process can take a minute to start */
+const READY_TIMEOUT_MS = 90_000
 const STOP_TIMEOUT_MS = 10_000
 
 export interface LabHttpAnswer { status: number, json: any }
