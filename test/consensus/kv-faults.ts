@@ -19,8 +19,10 @@ import type { Rng } from '../../src/util/prng.ts'
 
 export interface FaultRunOptions {
   seed: number
-  /** how long clients and the nemesis run */
+  /** how long clients and the nemesis run (at least) */
   faultMs: number
+  /** the nemesis goes on past faultMs until it has acted this often (a loaded machine restarts peers slowly); default 0 */
+  minFaults?: number
   clients: number
   keys: number
   /** the linearizability search budget per key (the search is synchronous: bound it) */
@@ -46,6 +48,10 @@ interface Peer {
 }
 
 const HTTP_TIMEOUT_MS = 4000
+// generous: on a loaded machine (the test suite, other work) five peers start and settle slowly;
+// unloaded they take a few seconds
+const START_TIMEOUT_MS = 60_000
+const SETTLE_TIMEOUT_MS = 90_000
 
 async function call (base: string, method: string, path: string, body?: unknown): Promise<{ status: number, json: any }> {
   const res = await fetch(base + path, {
@@ -69,7 +75,10 @@ export async function runKvFaults (o: FaultRunOptions): Promise<FaultRunResult> 
   const live = (): Peer[] => peers.filter(p => p.proc !== undefined && !p.paused)
   const addrsOfLive = (): string[] => peers.flatMap(p => p.proc !== undefined ? p.proc.ready.multiaddrs : [])
   const start = async (p: Peer, bootstrap: string[]): Promise<void> => {
-    p.proc = await startProcess([...p.args, ...(p.args[0] === 'node' ? ['--bootstrap', bootstrap.join(',')] : [])])
+    p.proc = await startProcess([...p.args, ...(p.args[0] === 'node' ? ['--bootstrap', bootstrap.join(',')] : [])], { readyTimeoutMs: START_TIMEOUT_MS })
+    // the relay is every peer's bootstrap address: like a real one it comes back on the same port
+    // (on a fresh port nobody could find it again, and it knows no one to dial)
+    if (p.args[0] === 'relay') p.args[p.args.indexOf('--port') + 1] = String(wsPort(p.proc.ready.multiaddrs))
   }
   try {
     const relay: Peer = { name: 'relay', args: ['relay', '--port', '0', '--http-port', '0', '--data', join(dir, 'relay'), '--mesh', mesh], proc: undefined, paused: false }
@@ -78,7 +87,7 @@ export async function runKvFaults (o: FaultRunOptions): Promise<FaultRunResult> 
     const nodes: Peer[] = [1, 2, 3, 4].map(i => ({ name: `node${i}`, args: ['node', '--port', '0', '--http-port', '0', '--data', join(dir, `node${i}`), '--mesh', mesh], proc: undefined, paused: false }))
     await Promise.all(nodes.map(async n => { await start(n, relay.proc!.ready.multiaddrs) }))
     peers.push(...nodes)
-    await waitForGroup(peers, 5, 45_000)
+    await waitForGroup(peers, 5, SETTLE_TIMEOUT_MS)
     log(`group of 5 voters formed after ${Math.round(now())} ms`)
 
     const keys = Array.from({ length: o.keys }, (_, i) => `k${i}`)
@@ -125,7 +134,10 @@ export async function runKvFaults (o: FaultRunOptions): Promise<FaultRunResult> 
     }
     const nemesis = async (): Promise<void> => {
       const deadline = performance.now() + o.faultMs
-      while (performance.now() < deadline) {
+      // bounded: at most 6x faultMs however slowly peers restart (on a loaded machine a restart can
+      // take half a minute)
+      const hardDeadline = performance.now() + 6 * o.faultMs
+      while (performance.now() < deadline || (faults.length < (o.minFaults ?? 0) && performance.now() < hardDeadline)) {
         await sleep(1500 + rng.int(1500))
         const leaderName = await currentLeader(peers)
         const running = peers.filter(p => p.proc !== undefined && !p.paused)
@@ -159,12 +171,22 @@ export async function runKvFaults (o: FaultRunOptions): Promise<FaultRunResult> 
 
     // heal: everyone runs; the group settles; every peer reads the same values
     for (const p of peers) if (p.proc === undefined) await start(p, addrsOfLive())
-    await waitForGroup(peers, 0, 45_000)
-    const finalValues: Array<Record<string, string | undefined>> = []
-    for (const p of peers) {
-      const values: Record<string, string | undefined> = {}
-      for (const key of keys) values[key] = (await recordGet(history, 1000 + peers.indexOf(p), p.proc!.ready.http, key, now, 20_000))?.value
-      finalValues.push(values)
+    await waitForGroup(peers, 0, SETTLE_TIMEOUT_MS)
+    // a write whose caller gave up may still be in the log and commit after the heal (its outcome
+    // was never known, so it may take effect at any time): read again until every peer agrees
+    let finalValues: Array<Record<string, string | undefined>> = []
+    const agreeBy = performance.now() + 20_000
+    for (let round = 0; ; round++) {
+      finalValues = []
+      for (const p of peers) {
+        const values: Record<string, string | undefined> = {}
+        for (const key of keys) values[key] = (await recordGet(history, 1000 + peers.indexOf(p), p.proc!.ready.http, key, now, 20_000))?.value
+        finalValues.push(values)
+      }
+      const first = JSON.stringify(finalValues[0])
+      if (finalValues.every(v => JSON.stringify(v) === first) || performance.now() > agreeBy) break
+      log(`final reads round ${round} disagree; reading again`)
+      await sleep(500)
     }
     const ops = history.length
     const check = checkOperations(kvModel, history, o.maxSteps != null ? { maxSteps: o.maxSteps } : {})
@@ -227,6 +249,15 @@ async function waitForGroup (peers: Peer[], voters: number, timeoutMs: number): 
     if (performance.now() > deadline) throw new Error(`the group did not settle within ${timeoutMs} ms: ${last}`)
     await sleep(100)
   }
+}
+
+/** the WebSocket listening port among a peer's addresses (`/ip4/…/tcp/PORT/ws/…`) */
+function wsPort (multiaddrs: string[]): number {
+  for (const a of multiaddrs) {
+    const m = /\/tcp\/(\d+)\/ws(\/|$)/.exec(a)
+    if (m !== null) return Number(m[1])
+  }
+  throw new Error(`no WebSocket address among ${multiaddrs.join(', ')}`)
 }
 
 async function sleep (ms: number): Promise<void> {
