@@ -1,0 +1,214 @@
+/**
+ * End to end, as a user meets it: the real `agentmesh start` (relay + Node peers + the demo page)
+ * and three Chromium tabs on the page. The tabs join as peers, link directly over WebRTC, an
+ * agent deployed to one tab keeps its state when that tab is closed, and the dashboard of another
+ * tab shows it moving. A screenshot goes to test-artifacts/dashboard-e2e.png.
+ *
+ * As root it runs itself inside a network namespace that has only loopback (as
+ * test/run-browser.js does), so the page can reach nothing else and WebRTC's ICE picks loopback.
+ *
+ * In `npm run test:sim` rather than `npm test`: on a machine as loaded as this one (load average
+ * 30-45 on 2 cores) the mesh it drives needs longer than a unit suite can wait: tab links over
+ * WebRTC came up after 2-45 s or not at all, a tab's node lease took over 45 s, a deploy passed a
+ * 10 s deadline. Each step's time is printed (`# N s: ...`) so a slow step shows where.
+ */
+import { describe, it, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { createServer } from 'node:net'
+import { fileURLToPath } from 'node:url'
+import type { Browser, BrowserContext, Page } from 'playwright-core'
+import { startProcess, waitUntil, type PeerProcess } from '../helpers/processes.ts'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+const SELF = fileURLToPath(import.meta.url)
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const SCREENSHOT = join(ROOT, 'test-artifacts', 'dashboard-e2e.png')
+const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection']
+
+const inNamespace = process.env.AGENTMESH_NETNS === '1'
+const canUnshare = process.getuid?.() === 0 && spawnSync('which', ['unshare']).status === 0
+
+/** a port P with P+1 free as well (the relay takes P for WebSockets and P+1 for its admin API) */
+async function freePortPair (): Promise<number> {
+  const listen = async (port: number): Promise<{ port: number, close: () => Promise<void> } | undefined> => await new Promise(resolve => {
+    const s = createServer()
+    s.once('error', () => { resolve(undefined) })
+    s.listen(port, '127.0.0.1', () => {
+      const a = s.address()
+      resolve({ port: typeof a === 'object' && a != null ? a.port : port, close: async () => { await new Promise(r => s.close(() => { r(undefined) })) } })
+    })
+  })
+  for (let i = 0; i < 20; i++) {
+    const first = await listen(0)
+    if (first == null) continue
+    const second = first.port < 65535 ? await listen(first.port + 1) : undefined
+    await first.close()
+    await second?.close()
+    if (second != null) return first.port
+  }
+  throw new Error('no free port pair on 127.0.0.1')
+}
+
+/** the environment of the run inside the namespace: a test runner of its own, not a child of ours */
+function nestedEnv (): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, AGENTMESH_NETNS: '1' }
+  delete env.NODE_TEST_CONTEXT
+  return env
+}
+
+/** what a tab's dashboard shows, briefly: for failure messages */
+async function describeTab (page: Page): Promise<string> {
+  return await page.evaluate(() => {
+    const m = window.meshModel
+    if (m == null) return `no model (error: ${window.meshError ?? 'none'})`
+    return JSON.stringify({ self: m.self, peers: m.peers.map(p => `${p.role}:${p.peerId.slice(-6)}:${p.status}`), edges: m.edges.map(e => `${e.from.slice(-6)}-${e.to.slice(-6)}:${e.transport}`), agents: m.agents.map(a => `${a.id}@${a.node.slice(-6)}`) })
+  }).catch((err: unknown) => `unreadable: ${String(err)}`)
+}
+
+if (canUnshare && !inNamespace) {
+  describe('dashboard end to end', () => {
+    it('passes inside a loopback-only network namespace', { timeout: 240_000 }, async () => {
+      const child = spawn('unshare', ['-n', '--', 'sh', '-c',
+        `ip link set lo up && exec "${process.execPath}" --conditions=agentmesh-source --import tsx --import ./test/setup-node.js --test --test-reporter=spec "${SELF}"`],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: nestedEnv() })
+      let output = ''
+      child.stdout.on('data', (d: Buffer) => { output += d.toString() })
+      child.stderr.on('data', (d: Buffer) => { output += d.toString() })
+      const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
+      assert.equal(code, 0, `the run inside the namespace failed:\n${output.slice(-6000)}`)
+      assert.match(output, /# pass [1-9]/, output.slice(-2000))
+    })
+  })
+} else {
+  describe('dashboard end to end', () => {
+    let start: PeerProcess | undefined
+    let browser: Browser | undefined
+    let context: BrowserContext | undefined
+    let data: string
+    const pages: Page[] = []
+    const ids: string[] = []
+    /** what the tabs printed: shown when the test fails */
+    const consoleLines: string[] = []
+    /** uncaught errors in the tabs: the dashboard must have none */
+    const pageErrors: string[] = []
+
+    before(async () => {
+      rmSync(SCREENSHOT, { force: true })
+      if (!existsSync(CHROMIUM)) throw new Error(`no Chromium at ${CHROMIUM} (apt-get install -y chromium, or set CHROMIUM_PATH)`)
+      // the page as the sources are now (`agentmesh start` builds only when dist/demo is missing)
+      const vite = await import('vite')
+      await vite.build({ root: ROOT, configFile: join(ROOT, 'vite.config.ts'), logLevel: 'warn' })
+      data = mkdtempSync(join(tmpdir(), 'agentmesh-e2e-'))
+      const port = await freePortPair()
+      start = await startProcess(['start', '--data', data, '--nodes', '2', '--port', String(port), '--demo-port', '0'], { readyTimeoutMs: 60_000 })
+      const { chromium } = await import('playwright-core')
+      browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
+      // without the grant Chrome gathers no ICE candidates on loopback
+      context = await browser.newContext({ permissions: ['camera', 'microphone'], viewport: { width: 1400, height: 1000 } })
+    })
+
+    after(async () => {
+      // what the dashboard looked like, also when the test failed
+      const open = pages.find(p => !p.isClosed())
+      if (open != null && !existsSync(SCREENSHOT)) {
+        mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true })
+        await open.screenshot({ path: SCREENSHOT.replace(/\.png$/, '-failed.png'), fullPage: true }).catch(() => {})
+      }
+      await context?.close().catch(() => {})
+      await browser?.close().catch(() => {})
+      const code = await start?.stop()
+      rmSync(data, { recursive: true, force: true })
+      assert.equal(code, 0, 'agentmesh start stops cleanly')
+    })
+
+    it('three tabs join, link over WebRTC, and an agent outlives the tab it ran on', { timeout: 150_000 }, async (t) => {
+      const began = Date.now()
+      const step = (what: string): void => { t.diagnostic(`${((Date.now() - began) / 1000).toFixed(1)} s: ${what}`) }
+      assert.ok(start?.ready.demo != null, 'the ready line names the demo page')
+      for (let i = 0; i < 3; i++) {
+        const page = await context!.newPage()
+        page.on('console', m => { consoleLines.push(`tab ${i} ${m.type()}: ${m.text()}`.slice(0, 500)) })
+        page.on('pageerror', e => { pageErrors.push(`tab ${i}: ${e.stack ?? e.message}`.slice(0, 1000)) })
+        await page.goto(start.ready.demo)
+        await page.waitForFunction(() => window.mesh != null || window.meshError != null, undefined, { timeout: 30_000 })
+          .catch(err => { throw new Error(`tab ${i} did not start: ${(err as Error).message}\n${consoleLines.slice(-20).join('\n')}`) })
+        const error = await page.evaluate(() => window.meshError)
+        assert.equal(error, undefined, `tab ${i} failed to start its peer`)
+        pages.push(page)
+        ids.push(await page.evaluate(() => window.mesh!.peerId))
+      }
+      const [a] = pages
+      step('three tabs started their peers')
+
+      // every tab sees the other two alive, and the peer table lists them
+      for (const page of pages) {
+        await page.waitForFunction((others) => {
+          const m = window.meshModel
+          return m != null && others.every(id => m.peers.some(p => p.peerId === id && p.status === 'alive'))
+        }, ids.filter(id => id !== ids[pages.indexOf(page)]), { timeout: 30_000, polling: 250 })
+          .catch(async err => { throw new Error(`${(err as Error).message}: tab ${pages.indexOf(page)} does not see the others alive; tabs ${ids.map(id => id.slice(-6)).join(', ')} show:\n${(await Promise.all(pages.map(describeTab))).join('\n')}\n${consoleLines.slice(-20).join('\n')}`) })
+      }
+      assert.equal(await a.locator(`#peers tr[data-peer="${ids[1]}"]`).count(), 1, 'tab A lists tab B in its peer table')
+      step('every tab sees the other two alive')
+
+      // tabs link directly: a webrtc edge between two tabs, drawn in the topology graph
+      await a.waitForFunction((tabs) => window.meshModel?.edges.some(e => tabs.includes(e.from) && tabs.includes(e.to) && e.transport === 'webrtc') === true &&
+        document.querySelector('#topology line.webrtc') != null,
+        ids, { timeout: 45_000, polling: 250 })
+        .catch(async err => { throw new Error(`${(err as Error).message}: no webrtc link between tabs: ${await describeTab(a)}`) })
+      step('a direct WebRTC link between tabs, drawn in the topology')
+
+      // an agent deployed to another tab, with some state: the first of the two that can host agents
+      // (a peer hosts agents once it holds a node lease, which it gets through Raft)
+      const hostHandle = await a.waitForFunction((others) => others.find(id => {
+        const kinds = window.mesh!.network.member(id)?.record.ext.kinds
+        return Array.isArray(kinds) && kinds.length > 0
+      }) ?? false, ids.slice(1), { timeout: 45_000, polling: 250 })
+        .catch(async err => { throw new Error(`${(err as Error).message}: no other tab advertises agent kinds: ${await describeTab(a)}`) })
+      const host = await hostHandle.jsonValue() as string
+      const hostPage = pages[ids.indexOf(host)]
+      const agent = 'e2e-counter'
+      // as a user would press deploy again: a deploy that timed out may have been committed (then it is there)
+      const deployed = await a.evaluate(async ([id, node]) => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await window.mesh!.agents.deployAgent(id, { kind: 'counter', node })
+          } catch (err) {
+            const name = (err as Error).name
+            if (name === 'ConflictError') return await window.mesh!.agents.getAgent(id)
+            if (name !== 'TimeoutError' || attempt === 3) throw err
+          }
+        }
+      }, [agent, host] as const)
+      assert.equal(deployed.node, host, 'placed on the chosen tab as asked')
+      step('agent deployed on another tab')
+      for (let i = 1; i <= 3; i++) {
+        const reply = await a.evaluate(async (id) => await window.mesh!.agents.call(id, { op: 'inc' }), agent) as { value: number }
+        assert.equal(reply.value, i)
+      }
+      await a.waitForSelector(`#agents tr[data-agent="${agent}"][data-node="${host}"]`, { timeout: 15_000 })
+
+      // that tab goes away; tab A's dashboard shows the agent running elsewhere, with its state
+      await hostPage.close()
+      step('the hosting tab closed')
+      await a.waitForSelector(`#agents tr[data-agent="${agent}"]:not([data-node="${host}"])`, { timeout: 45_000 })
+        .catch(async err => { throw new Error(`${(err as Error).message}: the agent did not move: ${await describeTab(a)}`) })
+      const after = await a.evaluate(async (id) => await window.mesh!.agents.call(id, { op: 'inc' }, { timeoutMs: 10_000 }), agent) as { value: number }
+      assert.equal(after.value, 4, 'the count survived the tab')
+      step('the agent answers from another peer with its state')
+      const where = await a.locator(`#agents tr[data-agent="${agent}"]`).getAttribute('data-node')
+      assert.notEqual(where, host)
+
+      assert.deepEqual(pageErrors, [], 'no uncaught errors in the tabs')
+      mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true })
+      rmSync(SCREENSHOT.replace(/\.png$/, '-failed.png'), { force: true })
+      await a.screenshot({ path: SCREENSHOT, fullPage: true })
+      await waitUntil(() => existsSync(SCREENSHOT), 5000, 'the screenshot')
+    })
+  })
+}
