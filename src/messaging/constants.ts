@@ -27,10 +27,8 @@ export const MESSAGE_ID_BYTES = 16
 /** one length-prefixed frame on an `/agentmesh/rpc/1.0.0` stream */
 export const MAX_FRAME_BYTES = MAX_ENVELOPE_BYTES + 64
 
-/** a remote HLC wall time may run ahead of ours by at most this much */
-export const HLC_MAX_SKEW_MS = 60_000
-/** the logical counter wraps into the next millisecond beyond this */
-export const HLC_MAX_LOGICAL = 0xffff_ffff
+/** HLC limits: defined with the clock (src/util/hlc.ts), named here beside the other wire limits */
+export { HLC_MAX_SKEW_MS, HLC_MAX_LOGICAL } from '../util/hlc.ts'
 
 /** out-of-order messages held per sender while waiting for a gap to fill */
 export const REORDER_BUFFER_MAX_MESSAGES = 1024

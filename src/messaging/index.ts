@@ -21,7 +21,7 @@ export {
 export type { StreamChunk, FrameOptions } from './framing.ts'
 export { encodeFrame, FrameDecoder, decodeFrames } from './framing.ts'
 export type { HlcTimestamp, HybridLogicalClockInit } from './hlc.ts'
-export { HybridLogicalClock, HLC_ZERO, compareHlc, encodeHlc, decodeHlc, formatHlc, isValidHlc } from './hlc.ts'
+export { HybridLogicalClock, HLC_ZERO, compareHlc, encodeHlc, decodeHlc, formatHlc, parseHlc, isValidHlc } from './hlc.ts'
 export type { Sequenced, SequenceGap, OrderingResult, MessageOrderingInit } from './ordering.ts'
 export { MessageOrdering, causalOrder } from './ordering.ts'
 export type { DedupWindowInit, DedupKey } from './dedup.ts'

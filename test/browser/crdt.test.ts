@@ -2,6 +2,7 @@
 // and a doc restored from IndexedDB after its tab reloads.
 import { createNode, type MeshNode } from '../../src/node.ts'
 import { seededRng } from '../../src/util/prng.ts'
+import { decodeKvEntry } from '../../src/consensus/crdt/index.ts'
 import { docContent, randomEdit } from '../consensus/crdt/random-edits.ts'
 import { assert, loadFixture, openPeerTab, waitFor } from './helpers.ts'
 
@@ -108,7 +109,7 @@ describe('replicated documents across tabs', function () {
       assert(tab.mesh!.docs.keyValue(docId).get('mood') === 'calm', 'key-value restored')
       // the policy came back with it: an lww delete leaves a stamped tombstone
       tab.mesh!.docs.keyValue(docId).delete('mood')
-      assert(restored.getArray('state').toJSON().some((e: { k: string, d?: number }) => e.k === 'mood' && e.d === 1), 'lww policy restored')
+      assert(restored.getArray('state').toArray().map(decodeKvEntry).some(e => e?.k === 'mood' && e.d === 1), 'lww policy restored')
     } finally {
       await tab.mesh?.stop().catch(() => {})
       await deleteDatabase(dbName)

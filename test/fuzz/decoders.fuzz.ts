@@ -22,7 +22,7 @@ import { decodeKvState } from '../../src/consensus/kv/snapshot.ts'
 import { decodeEntry, decodeHardState, decodeLogStart, decodeSnapshot as decodeRaftSnapshot, encodeEntry, encodeHardState } from '../../src/consensus/log-store-codec.ts'
 import { decodeGossip, decodeSync, encodeGossip, encodeSync } from '../../src/consensus/crdt/codec.ts'
 import { decodeStateVectorSafe } from '../../src/consensus/crdt/vectors.ts'
-import { decodeHlc as decodeCrdtHlc } from '../../src/consensus/crdt/hlc.ts'
+import { parseHlc } from '../../src/util/hlc.ts'
 import { decodeControl } from '../../src/agents/control.ts'
 import { decodePlacement } from '../../src/agents/directory.ts'
 import { decodeChatChunk, decodeChatCompletion } from '../../src/agents/llm-codec.ts'
@@ -186,7 +186,7 @@ describe('decoders under fuzz', { timeout: 30 * 60_000 }, () => {
     encodeSync({ type: 13, name: 'NotFoundError', message: 'nope' } as any)
   ])
   fuzzBytes('crdt state vector', b => decodeStateVectorSafe(b), () => [])
-  fuzzText('crdt hlc', s => decodeCrdtHlc(s))
+  fuzzText('hlc text (crdt stamps)', s => parseHlc(s))
 
   // ---- agents ----
   fuzzJson('agents control message', v => decodeControl(v), [

@@ -64,10 +64,18 @@ export function appendElement<T> (parent: Y.Array<T>, value: T, tail: Y.Item | n
   if (last != null) {
     while (last.right != null) last = last.right
     const markers = parent._searchMarker
-    if (markers != null && !markers.some(m => m.p === last)) {
+    if (markers != null) {
+      const index = parent.length - (last.countable && !last.deleted ? last.length : 0)
+      // the rightmost marker (usually the one put here last time) moves to the end
+      const top = markers.length === 0 ? undefined : markers.reduce((a, b) => (b.index > a.index ? b : a))
+      if (top == null) {
+        markers.push({ p: last, index, timestamp: 0 })
+      } else if (top.p !== last) {
+        top.p.marker = false
+        top.p = last
+        top.index = index
+      }
       last.marker = true
-      const live = last.countable && !last.deleted ? last.length : 0
-      markers.push({ p: last, index: parent.length - live, timestamp: 0 })
     }
   }
   const id = nextLocalId(parent.doc!)

@@ -6,7 +6,7 @@ import type * as Y from 'yjs'
 import { NotFoundError } from '../../errors.ts'
 import type { Logger } from '../../util/logger.ts'
 import { MAX_CONFLICTS_PER_DOC } from './constants.ts'
-import type { HybridLogicalClock } from './hlc.ts'
+import { compareHlcText, type HybridLogicalClock } from '../../util/hlc.ts'
 import { YKeyValue } from './key-value.ts'
 import { stableHash } from './placement.ts'
 import { policyName } from './policy.ts'
@@ -17,6 +17,8 @@ export interface DocConflictsInit {
   doc: Y.Doc
   policy: ConflictPolicy
   hlc: HybridLogicalClock
+  /** this peer's id, in the stamps of its writes */
+  peer: string
   log: Logger
   /** a map recorded a conflict */
   detected: (conflict: Conflict) => void
@@ -53,6 +55,7 @@ export class DocConflicts {
       kv = new YKeyValue(this.init.doc.getArray(name), {
         policy: this.current,
         hlc: this.init.hlc,
+        peer: this.init.peer,
         name,
         onConflict: (c) => { this.record(c) }
       })
@@ -74,7 +77,7 @@ export class DocConflicts {
       kv.set(conflict.key, value)
       outcome = { ...base, policy: policy.name ?? 'custom', value }
     } else {
-      const winner = conflict.candidates.reduce((a, b) => (b.hlc > a.hlc ? b : a))
+      const winner = conflict.candidates.reduce((a, b) => (compareHlcText(b.hlc, a.hlc) > 0 ? b : a))
       outcome = { ...base, policy, value: kv.get(conflict.key), winner }
     }
     this.recorded.delete(conflictId)

@@ -15,22 +15,19 @@
  */
 import * as Y from 'yjs'
 import { InvalidArgumentError } from '../../errors.ts'
-import { decodeHlc, encodeHlc, type HybridLogicalClock } from './hlc.ts'
+import { compareHlcText, formatHlc, parseHlc, type HybridLogicalClock } from '../../util/hlc.ts'
 import { appendElement, deleteElement, distancesFromEnd, forEachAddedElement, forEachDeletedElement, sameId } from './array-elements.ts'
+import { decodeKvEntry, encodeKvEntry, type KvEntry, type StoredKvEntry } from './kv-entry.ts'
 import type { Conflict, ConflictPolicy, ConflictCandidate } from './types.ts'
 
-/** one stored entry: key, value, and for lww policies the write's stamp and a tombstone flag */
-export interface KvEntry {
-  k: string
-  v?: unknown
-  t?: string
-  d?: 1
-}
+export type { KvEntry, StoredKvEntry } from './kv-entry.ts'
 
 export interface YKeyValueInit {
   policy?: ConflictPolicy
-  /** required for 'lww' and custom policies */
+  /** required for 'lww' and custom policies: the clock that stamps writes */
   hlc?: HybridLogicalClock
+  /** required for 'lww' and custom policies: this peer's id, in every stamp (it breaks ties) */
+  peer?: string
   /** receives concurrent writes detected under 'lww' and custom policies */
   onConflict?: (conflict: Omit<Conflict, 'id' | 'docId'>) => void
   /** name reported in conflicts */
@@ -43,30 +40,30 @@ interface Live {
   id: Y.ID
 }
 
-function isEntry (x: unknown): x is KvEntry {
-  return typeof x === 'object' && x !== null && typeof (x as KvEntry).k === 'string'
-}
-
 export class YKeyValue<V = unknown> {
-  readonly yarray: Y.Array<KvEntry>
+  readonly yarray: Y.Array<StoredKvEntry>
   private readonly doc: Y.Doc
   private readonly index = new Map<string, Live>()
+  /** the key of each stored element read or written, by the element's value object */
+  private readonly keyOf = new WeakMap<object, string>()
   /** an item at or near the end of the array, where appends start looking for the end */
   private tail: Y.Item | null = null
   private readonly stamped: boolean
   private readonly hlc?: HybridLogicalClock
+  private readonly peer: string
   private readonly onConflict?: YKeyValueInit['onConflict']
   private readonly name: string
-  private readonly observer: (event: Y.YArrayEvent<KvEntry>) => void
+  private readonly observer: (event: Y.YArrayEvent<StoredKvEntry>) => void
 
-  constructor (yarray: Y.Array<KvEntry>, init: YKeyValueInit = {}) {
+  constructor (yarray: Y.Array<StoredKvEntry>, init: YKeyValueInit = {}) {
     const policy = init.policy ?? 'crdt'
     if (yarray.doc == null) throw new InvalidArgumentError('YKeyValue needs an array that belongs to a Y.Doc')
     this.yarray = yarray
     this.doc = yarray.doc
     this.stamped = policy !== 'crdt'
-    if (this.stamped && init.hlc == null) throw new InvalidArgumentError('lww and custom policies need a hybrid logical clock')
+    if (this.stamped && (init.hlc == null || init.peer == null || init.peer === '')) throw new InvalidArgumentError('lww and custom policies need a hybrid logical clock and a peer id')
     this.hlc = init.hlc
+    this.peer = init.peer ?? ''
     this.onConflict = init.onConflict
     this.name = init.name ?? 'kv'
     this.observer = (event) => { this.applyTransaction(event.transaction) }
@@ -130,11 +127,13 @@ export class YKeyValue<V = unknown> {
    * updated at once, so several writes of a key inside one outer transaction leave one entry.
    */
   private write (key: string, entry: KvEntry | undefined): void {
-    if (entry != null && this.stamped) entry.t = encodeHlc(this.hlc!.now())
+    if (entry != null && this.stamped) entry.t = this.stamp()
     this.doc.transact(tr => {
       const old = this.index.get(key)
       if (entry != null) {
-        this.tail = appendElement(this.yarray, entry, this.tail)
+        this.tail = appendElement(this.yarray, encodeKvEntry(entry), this.tail)
+        // Yjs stores a copy of the bytes: note the key of the copy
+        this.keyOf.set(this.tail.content.getContent()[0] as object, key)
         this.index.set(key, { entry, id: this.tail.id })
       } else {
         this.index.delete(key)
@@ -150,8 +149,8 @@ export class YKeyValue<V = unknown> {
       if (item.deleted || !item.countable) continue
       const values = item.content.getContent()
       for (let j = 0; j < values.length; j++) {
-        const entry = values[j] as unknown
-        if (!isEntry(entry)) continue
+        const entry = this.decode(values[j])
+        if (entry == null) continue
         let list = byKey.get(entry.k)
         if (list == null) { list = []; byKey.set(entry.k, list) }
         list.push({ entry, id: Y.createID(item.id.client, item.id.clock + j) })
@@ -163,21 +162,26 @@ export class YKeyValue<V = unknown> {
   /** updates the index from one transaction's changes to the array: only the keys it touched */
   private applyTransaction (tr: Y.Transaction): void {
     forEachDeletedElement(tr, this.yarray, (value, id) => {
-      if (!isEntry(value)) return
-      const live = this.index.get(value.k)
-      if (live != null && sameId(live.id, id)) this.index.delete(value.k)
+      // every live entry's stored element was seen (and its key noted) when it was indexed
+      const key = typeof value === 'object' && value !== null ? this.keyOf.get(value) : undefined
+      const live = key == null ? undefined : this.index.get(key)
+      if (live != null && sameId(live.id, id)) this.index.delete(key!)
     })
     const byKey = new Map<string, Live[]>()
     forEachAddedElement(tr, this.yarray, (value, id) => {
-      if (!isEntry(value)) return
-      const live = this.index.get(value.k)
+      const known = typeof value === 'object' && value !== null ? this.keyOf.get(value) : undefined
+      const live = known == null ? undefined : this.index.get(known)
       if (live != null && sameId(live.id, id)) return // our own write, indexed when made
-      let list = byKey.get(value.k)
+      const entry = this.decode(value)
+      if (entry == null) return
+      const current = this.index.get(entry.k)
+      if (current != null && sameId(current.id, id)) return
+      let list = byKey.get(entry.k)
       if (list == null) {
-        list = live == null ? [] : [live]
-        byKey.set(value.k, list)
+        list = current == null ? [] : [current]
+        byKey.set(entry.k, list)
       }
-      list.push({ entry: value, id })
+      list.push({ entry, id })
     })
     if (byKey.size > 0) this.settle(byKey)
   }
@@ -202,27 +206,39 @@ export class YKeyValue<V = unknown> {
     this.doc.transact(tr => { for (const id of losers) deleteElement(tr, this.yarray, id) })
   }
 
+  /** the entry an array element holds (noting its key, to recognise the element when deleted) */
+  private decode (stored: unknown): KvEntry | undefined {
+    const entry = decodeKvEntry(stored)
+    if (entry != null) this.keyOf.set(stored as object, entry.k)
+    return entry
+  }
+
+  /** a stamp for a local write: after every stamp written or seen here */
+  private stamp (): string {
+    return formatHlc({ ...this.hlc!.send(), peer: this.peer })
+  }
+
+  /** merges a stamp seen in the doc into the clock (a malformed or too distant one is ignored) */
   private observeStamp (entry: KvEntry): void {
     if (entry.t == null) return
-    try { this.hlc!.receive(decodeHlc(entry.t)) } catch {}
+    try { this.hlc!.receive(parseHlc(entry.t)) } catch {}
   }
 
   private reportConflict (key: string, entries: KvEntry[]): void {
     if (this.onConflict == null) return
     const candidates: ConflictCandidate[] = entries.map(e => {
       let peer = ''
-      try { peer = decodeHlc(e.t ?? '').peer } catch {}
+      try { peer = (parseHlc(e.t ?? '') as { peer?: string }).peer ?? '' } catch {}
       return { value: e.d === 1 ? undefined : e.v, hlc: e.t ?? '', peer }
-    }).sort((a, b) => (a.hlc < b.hlc ? -1 : a.hlc > b.hlc ? 1 : 0))
-    this.onConflict({ map: this.name, key, candidates, detectedAt: encodeHlc(this.hlc!.now()) })
+    }).sort((a, b) => compareHlcText(a.hlc, b.hlc))
+    this.onConflict({ map: this.name, key, candidates, detectedAt: this.stamp() })
   }
 }
 
 /** the entry with the latest stamp; equal stamps (or none) fall back to the rightmost entry */
 function latestStamped (list: Live[], doc: Y.Doc): Live {
-  const stamp = (c: Live): string => c.entry.t ?? ''
-  const top = list.reduce((a, b) => (stamp(b) > stamp(a) ? b : a))
-  const tied = list.filter(c => stamp(c) === stamp(top))
+  const top = list.reduce((a, b) => (compareHlcText(b.entry.t, a.entry.t) > 0 ? b : a))
+  const tied = list.filter(c => compareHlcText(c.entry.t, top.entry.t) === 0)
   if (tied.length === 1) return top
   const distances = distancesFromEnd(doc, tied.map(c => c.id))
   return tied.reduce((a, b) => (distances.get(b.id)! < distances.get(a.id)! ? b : a))

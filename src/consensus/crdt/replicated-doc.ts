@@ -11,7 +11,7 @@ import type { Logger } from '../../util/logger.ts'
 import { GossipType, HolderRole, StateReason, type GossipMessage } from './codec.ts'
 import { DIRECT_PERSIST_MIN_BYTES, FLUSH_RESYNC_INTERVAL_MS, FLUSH_TIMEOUT_MS } from './constants.ts'
 import { DocConflicts } from './doc-conflicts.ts'
-import type { HybridLogicalClock } from './hlc.ts'
+import type { HybridLogicalClock } from '../../util/hlc.ts'
 import type { YKeyValue } from './key-value.ts'
 import type { CrdtMetrics } from './metrics.ts'
 import { packUpdates } from './outbox.ts'
@@ -112,6 +112,7 @@ export class ReplicatedDoc {
       doc: this.doc,
       policy: init.conflictPolicy ?? 'crdt',
       hlc: ctx.hlc,
+      peer: ctx.selfId,
       log: ctx.log,
       detected: (conflict) => { ctx.conflictDetected(conflict) }
     })

@@ -15,7 +15,7 @@ import type { Store } from '../../storage/types.ts'
 import { syncLagRule, type AlertRule } from '../../monitoring/index.ts'
 import { decodeGossip, encodeGossip, GossipType, StateReason, validateDocId, type GossipMessage } from './codec.ts'
 import { resolveInit, type DocReplicatorComponents, type DocReplicatorInit, type ResolvedInit } from './config.ts'
-import { HybridLogicalClock } from './hlc.ts'
+import { HybridLogicalClock } from '../../util/hlc.ts'
 import { docLogPrefix, HeldRegistry, type HeldMeta } from './held-registry.ts'
 import type { YKeyValue } from './key-value.ts'
 import { createCrdtMetrics, type CrdtMetrics } from './metrics.ts'
@@ -68,7 +68,7 @@ export class DocReplicator extends EventTarget {
     this.log = componentLogger('crdt', components.logger)
     this.held = this.store == null ? undefined : new HeldRegistry(this.store, this.log)
     this.metrics = createCrdtMetrics(components.telemetry, { pending: () => this.pendingUpdates(), lagSeconds: () => this.syncLagSeconds() })
-    this.hlc = new HybridLogicalClock(this.clock, this.peerId)
+    this.hlc = new HybridLogicalClock(this.clock)
     this.init = resolveInit(init)
     this.resolvers = new Map(Object.entries(init.conflictResolvers ?? {}))
     this.placement = new ReplicaPlacement({

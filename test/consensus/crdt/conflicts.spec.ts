@@ -2,7 +2,7 @@ import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import { ManualClock } from '../../../src/util/clock.ts'
-import { HybridLogicalClock, YKeyValue, compareHlc, decodeHlc, encodeHlc, type KvEntry } from '../../../src/consensus/crdt/index.ts'
+import { HybridLogicalClock, YKeyValue, compareHlcText, formatHlc, type StoredKvEntry, decodeKvEntry, encodeKvEntry } from '../../../src/consensus/crdt/index.ts'
 import { Cluster } from './harness.ts'
 
 let cluster: Cluster | undefined
@@ -15,7 +15,7 @@ function syncDocs (a: Y.Doc, b: Y.Doc): void {
 
 describe('YKeyValue', () => {
   it('gets, sets, deletes and lists entries', () => {
-    const kv = new YKeyValue<number>(new Y.Doc().getArray<KvEntry>('s'))
+    const kv = new YKeyValue<number>(new Y.Doc().getArray<StoredKvEntry>('s'))
     kv.set('a', 1); kv.set('b', 2); kv.set('a', 3); kv.delete('b'); kv.delete('missing')
     assert.equal(kv.get('a'), 3)
     assert.equal(kv.get('b'), undefined)
@@ -25,7 +25,7 @@ describe('YKeyValue', () => {
   })
 
   it('stays small under rewrites where a Y.Map grows', () => {
-    const d1 = new Y.Doc(); const kv = new YKeyValue(d1.getArray<KvEntry>('s'))
+    const d1 = new Y.Doc(); const kv = new YKeyValue(d1.getArray<StoredKvEntry>('s'))
     const d2 = new Y.Doc(); const map = d2.getMap('s')
     for (let i = 0; i < 5000; i++) { kv.set(`k${i % 10}`, i); map.set(`k${i % 10}`, i) }
     const kvBytes = Y.encodeStateAsUpdate(d1).byteLength
@@ -38,8 +38,8 @@ describe('YKeyValue', () => {
   it('10,000 overwrites of 10 keys leave a small doc, here and on a peer that followed every update', () => {
     const a = new Y.Doc(); const b = new Y.Doc()
     a.on('update', (u: Uint8Array) => { Y.applyUpdate(b, u) })
-    const kva = new YKeyValue<number>(a.getArray<KvEntry>('s'))
-    const kvb = new YKeyValue<number>(b.getArray<KvEntry>('s'))
+    const kva = new YKeyValue<number>(a.getArray<StoredKvEntry>('s'))
+    const kvb = new YKeyValue<number>(b.getArray<StoredKvEntry>('s'))
     for (let i = 0; i < 10_000; i++) kva.set(`k${(i * 7) % 10}`, i)
     const bytes = Y.encodeStateAsUpdate(a).byteLength
     assert.ok(bytes < 1000, `doc is ${bytes} bytes after 10,000 overwrites`)
@@ -49,28 +49,29 @@ describe('YKeyValue', () => {
   })
 
   it('keeps one entry per key when a key is written several times in one transaction', () => {
-    const doc = new Y.Doc(); const kv = new YKeyValue<number>(doc.getArray<KvEntry>('s'))
+    const doc = new Y.Doc(); const kv = new YKeyValue<number>(doc.getArray<StoredKvEntry>('s'))
     doc.transact(() => { kv.set('x', 1); kv.set('x', 2); kv.set('y', 1); kv.delete('y'); kv.set('x', 3) })
     assert.equal(kv.get('x'), 3)
     assert.equal(kv.has('y'), false)
-    assert.deepEqual(doc.getArray('s').toJSON(), [{ k: 'x', v: 3 }])
+    assert.deepEqual(doc.getArray('s').toArray().map(decodeKvEntry), [{ k: 'x', v: 3 }])
   })
 
   it('a map opened over an array with duplicate entries keeps the rightmost and deletes the rest', () => {
-    const doc = new Y.Doc(); const arr = doc.getArray<KvEntry>('s')
+    const doc = new Y.Doc(); const arr = doc.getArray<StoredKvEntry>('s')
+    // entries as plain objects (the earlier format) are read too
     arr.push([{ k: 'x', v: 1 }, { k: 'y', v: 1 }, { k: 'x', v: 2 }, { k: 'x', v: 3 }])
     const kv = new YKeyValue<number>(arr)
     assert.equal(kv.get('x'), 3)
     assert.deepEqual(arr.toJSON(), [{ k: 'y', v: 1 }, { k: 'x', v: 3 }])
     // an entry pushed by someone else's code is reconciled against the indexed one
-    arr.insert(0, [{ k: 'y', v: 9 }])
+    arr.insert(0, [encodeKvEntry({ k: 'y', v: 9 })])
     assert.equal(kv.get('y'), 1, 'the rightmost entry of y stays')
     assert.equal(arr.length, 2)
   })
 
   it('many peers writing the same keys concurrently converge on one entry per key', () => {
     const docs = [new Y.Doc(), new Y.Doc(), new Y.Doc()]
-    const kvs = docs.map(d => new YKeyValue<string>(d.getArray<KvEntry>('s')))
+    const kvs = docs.map(d => new YKeyValue<string>(d.getArray<StoredKvEntry>('s')))
     for (let round = 0; round < 5; round++) {
       kvs.forEach((kv, p) => { for (let i = 0; i < 50; i++) kv.set(`k${(i * (p + 1)) % 20}`, `p${p}r${round}i${i}`) })
       syncDocs(docs[0], docs[1]); syncDocs(docs[1], docs[2]); syncDocs(docs[0], docs[1])
@@ -84,7 +85,7 @@ describe('YKeyValue', () => {
 
   it('converges on one entry per key after concurrent writes (crdt policy)', () => {
     const a = new Y.Doc(); const b = new Y.Doc()
-    const kva = new YKeyValue(a.getArray<KvEntry>('s')); const kvb = new YKeyValue(b.getArray<KvEntry>('s'))
+    const kva = new YKeyValue(a.getArray<StoredKvEntry>('s')); const kvb = new YKeyValue(b.getArray<StoredKvEntry>('s'))
     kva.set('x', 'a'); kvb.set('x', 'b'); kvb.set('y', 1)
     syncDocs(a, b)
     syncDocs(a, b)
@@ -97,8 +98,8 @@ describe('YKeyValue', () => {
     const clock = new ManualClock(1000)
     const a = new Y.Doc(); const b = new Y.Doc()
     const conflicts: unknown[] = []
-    const kva = new YKeyValue(a.getArray<KvEntry>('s'), { policy: 'lww', hlc: new HybridLogicalClock(clock, 'pa'), onConflict: c => conflicts.push(c) })
-    const kvb = new YKeyValue(b.getArray<KvEntry>('s'), { policy: 'lww', hlc: new HybridLogicalClock(clock, 'pb') })
+    const kva = new YKeyValue(a.getArray<StoredKvEntry>('s'), { policy: 'lww', hlc: new HybridLogicalClock(clock), peer: 'pa', onConflict: c => conflicts.push(c) })
+    const kvb = new YKeyValue(b.getArray<StoredKvEntry>('s'), { policy: 'lww', hlc: new HybridLogicalClock(clock), peer: 'pb' })
     kvb.set('x', 'early')
     clock.advance(5)
     kva.set('x', 'late')
@@ -110,19 +111,17 @@ describe('YKeyValue', () => {
   })
 })
 
-describe('HybridLogicalClock', () => {
-  it('orders after every timestamp it saw, even with a clock that lags', () => {
-    const slow = new ManualClock(1000); const fast = new ManualClock(5000)
-    const a = new HybridLogicalClock(slow, 'a'); const b = new HybridLogicalClock(fast, 'b')
-    const tb = b.now()
-    a.receive(tb)
-    const ta = a.now()
-    assert.ok(compareHlc(ta, tb) > 0)
-    assert.ok(encodeHlc(ta) > encodeHlc(tb))
-    assert.deepEqual(decodeHlc(encodeHlc(ta)), ta)
-    assert.throws(() => decodeHlc('nonsense'), { name: 'InvalidMessageError' })
-    const t1 = a.now(); const t2 = a.now()
-    assert.ok(compareHlc(t2, t1) > 0, 'monotonic within the same millisecond')
+describe('stamps of lww maps', () => {
+  it('a stamp written before the clocks were one (15.6.peer) still orders against new ones by value', () => {
+    const clock = new ManualClock(1_700_000_000_000)
+    const doc = new Y.Doc(); const arr = doc.getArray<StoredKvEntry>('s')
+    // an old-format stamp 1 ms later than the clock: it wins although it sorts first as text
+    arr.push([{ k: 'x', v: 'old-later', t: '001700000000001.000000.pz' }])
+    const kv = new YKeyValue(arr, { policy: 'lww', hlc: new HybridLogicalClock(clock), peer: 'pa' })
+    arr.push([encodeKvEntry({ k: 'x', v: 'new-earlier', t: formatHlc({ wallMs: 1_700_000_000_000, logical: 5, peer: 'pb' }) })])
+    assert.equal(kv.get('x'), 'old-later')
+    kv.set('x', 'newest')
+    assert.ok(compareHlcText(kv.entryOf('x')!.t, '001700000000001.000000.pz') > 0, 'the clock moved past the stamp it saw')
   })
 })
 

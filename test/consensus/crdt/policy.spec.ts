@@ -1,7 +1,7 @@
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { Cluster } from './harness.ts'
-import type { Conflict } from '../../../src/consensus/crdt/index.ts'
+import { decodeKvEntry, type Conflict } from '../../../src/consensus/crdt/index.ts'
 
 let cluster: Cluster | undefined
 afterEach(async () => { await cluster?.stopAll(); cluster = undefined })
@@ -9,10 +9,10 @@ afterEach(async () => { await cluster?.stopAll(); cluster = undefined })
 const sum = (c: Conflict): number => c.candidates.reduce((s, x) => s + (x.value as number), 0)
 
 /** under lww a delete leaves a stamped tombstone entry; under crdt the entry goes */
-function deleteLeavesTombstone (kv: { set: (k: string, v: unknown) => void, delete: (k: string) => void, yarray: { toJSON: () => unknown[] } }): boolean {
+function deleteLeavesTombstone (kv: { set: (k: string, v: unknown) => void, delete: (k: string) => void, yarray: { toArray: () => unknown[] } }): boolean {
   kv.set('probe', 1)
   kv.delete('probe')
-  return kv.yarray.toJSON().some(e => (e as { k: string, d?: number }).k === 'probe' && (e as { d?: number }).d === 1)
+  return kv.yarray.toArray().map(decodeKvEntry).some(e => e?.k === 'probe' && e.d === 1)
 }
 
 describe('conflict policy stored with the doc', () => {
