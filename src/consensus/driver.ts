@@ -11,6 +11,7 @@
  * not been applied is submitted again with the same id after a leader change or a while; the state
  * machine applies an id once. Reads are linearizable via batched ReadIndex rounds.
  */
+import { runAfterIo } from '#platform/immediate'
 import type { Tracing } from '../monitoring/types.ts'
 import { InvalidArgumentError, NoQuorumError, NotStartedError, StorageError, describeError } from '../errors.ts'
 import { deferred, raceSignal, throwIfAborted } from '../util/abort.ts'
@@ -27,11 +28,12 @@ import type { KvCommand, KvResult } from './kv/index.ts'
 import type { DurableRaftLog } from './log-store.ts'
 import { PendingProposals, ReadQueue } from './pending.ts'
 import type { ProposalWaiter, ReadWaiter } from './pending.ts'
-import { EntryType, ProposalDroppedError, RawNode, decodeConfChange } from './raft/index.ts'
+import { EntryType, ProposalDroppedError, RawNode, coalesceMessages, decodeConfChange, raftConstants } from './raft/index.ts'
 import type { ConfChange, ConfState, Entry, Message, RaftLogger, RaftStatus, Ready, Snapshot, SoftState, StateRole } from './raft/index.ts'
 import type { RaftSender } from './raft-transport.ts'
 
 const EMPTY = new Uint8Array(0)
+const { MAX_SIZE_PER_MSG_BYTES } = raftConstants
 
 /** commands that carry a request id (the state machine applies each id once) */
 const IDEMPOTENT_COMMANDS = new Set<KvCommand['type']>(['put', 'delete', 'cas', 'txn', 'lease-grant', 'lease-keepalive', 'lease-revoke'])
@@ -102,6 +104,9 @@ export class RaftDriver {
   private readonly leaderWaiters = new Set<() => void>()
   /** a commit-only hard state not yet written (it rides along with the next synced batch) */
   private lazyHardState: Ready['hardState']
+  /** a Ready's batch is being written (and whether it holds a snapshot) */
+  private writing = false
+  private writingSnapshot = false
   private persistedTerm = 0
   private persistedVote = ''
   /** group of the member that sent the snapshot being installed */
@@ -210,7 +215,32 @@ export class RaftDriver {
       this.logger('dropped a raft message from %s: %s', m.from, describeError(err).message)
       return
     }
+    if (this.writing) this.applyCommittedWhileWriting()
     this.schedule()
+  }
+
+  /**
+   * While a Ready's batch is being written, entries committed in the meantime (an append response
+   * on the leader, the leader's commit index on a follower) that this peer already holds durably
+   * are applied at once: their callers need not wait for that fsync and the next Ready. The next
+   * Ready hands them over again and applyEntries skips them. Stops before a membership change,
+   * which goes through the Ready in order, and does nothing while a snapshot is being written.
+   */
+  private applyCommittedWhileWriting (): void {
+    if (this.writingSnapshot) return
+    const raftLog = this.raw.raft.raftLog
+    const from = this.sm.appliedIndex + 1
+    const to = Math.min(raftLog.committed, this.log.lastIndex())
+    if (to < from || from < raftLog.firstIndex()) return
+    let ents: Entry[]
+    try {
+      ents = raftLog.slice(from, to + 1, Infinity)
+    } catch {
+      return
+    }
+    const cc = ents.findIndex(e => e.type === EntryType.ConfChange)
+    this.applyEntries(cc < 0 ? ents : ents.slice(0, cc))
+    this.reads.release(this.sm.appliedIndex)
   }
 
   reportUnreachable (peer: string): void {
@@ -416,7 +446,9 @@ export class RaftDriver {
   private schedule (): void {
     if (!this.running || this.fatal !== undefined || this.loopRunning) return
     this.loopRunning = true
-    queueMicrotask(() => { void this.runLoop() })
+    // after the I/O already waiting (every socket read ready now): proposals, answers and reads
+    // that arrive together go into one Ready, one synced batch and one frame per peer
+    runAfterIo(() => { void this.runLoop() })
   }
 
   private async runLoop (): Promise<void> {
@@ -454,10 +486,15 @@ export class RaftDriver {
     if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.mustSync) {
       const hardState = hs ?? this.lazyHardState
       const started = this.clock.monotonic()
+      this.writing = true
+      this.writingSnapshot = rd.snapshot !== undefined
       try {
         await this.log.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState })
       } catch (err) {
         throw err instanceof StorageError ? err : new StorageError(`raft log write failed: ${describeError(err).message}`, { cause: err })
+      } finally {
+        this.writing = false
+        this.writingSnapshot = false
       }
       this.hooks.persisted?.((this.clock.monotonic() - started) / 1000)
       this.lazyHardState = undefined
@@ -489,7 +526,7 @@ export class RaftDriver {
       if (list === undefined) byPeer.set(m.to, [m])
       else list.push(m)
     }
-    for (const [to, list] of byPeer) this.init.sender.send(to, list)
+    for (const [to, list] of byPeer) this.init.sender.send(to, coalesceMessages(list, MAX_SIZE_PER_MSG_BYTES))
   }
 
   private installSnapshot (snap: Snapshot): void {
@@ -509,6 +546,8 @@ export class RaftDriver {
 
   private applyEntries (entries: Entry[]): void {
     for (const e of entries) {
+      // applied already while a batch was being written (applyCommittedWhileWriting)
+      if (e.index <= this.sm.appliedIndex) continue
       if (e.type === EntryType.ConfChange) {
         this.sm.applyEncoded(e.index, EMPTY)
         let cc: ConfChange
