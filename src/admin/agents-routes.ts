@@ -11,7 +11,7 @@ const deployBody = v.object({
   config: v.optional(v.json())
 })
 const migrateBody = v.object({ node: v.string({ max: 256 }) })
-const messageBody = v.object({ message: v.json(), timeoutMs: v.optional(v.integer({ min: 1, max: 300_000 })) })
+const messageBody = v.object({ message: v.json(), timeoutMs: v.optional(v.integer({ min: 1, max: 300_000 })), messageId: v.optional(v.string({ max: 256 })) })
 
 function configOf (config: unknown): JsonObject | undefined {
   if (config === undefined) return undefined
@@ -43,7 +43,8 @@ export function agentsRoutes (node: MeshNode): Route[] {
       const body = await req.json(messageBody)
       const reply = await agents.call(req.params.id, body.message as JsonValue, {
         signal: req.signal,
-        ...(body.timeoutMs !== undefined ? { timeoutMs: body.timeoutMs } : {})
+        ...(body.timeoutMs !== undefined ? { timeoutMs: body.timeoutMs } : {}),
+        ...(body.messageId !== undefined ? { messageId: body.messageId } : {})
       })
       return { json: { reply } }
     }),

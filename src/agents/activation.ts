@@ -18,7 +18,8 @@ import { HANDLER_TIMEOUT_MS } from './constants.ts'
 import { createAgentContext, noopSpan } from './context.ts'
 import type { ContextBase, TurnScope } from './context.ts'
 import { validateAgentId } from './define.ts'
-import { Mailbox } from './mailbox.ts'
+import { LOCAL_ID_PREFIX, Mailbox } from './mailbox.ts'
+import type { ReplyRecords } from './reply-records.ts'
 import type { DrainedMessage, MailboxInit, PostOptions } from './mailbox.ts'
 import { createActivationMetrics } from './metrics.ts'
 import { linkSignals } from '../util/abort.ts'
@@ -27,7 +28,7 @@ import type { ActivationComponents, AgentContext, AgentKind, AgentState, JsonObj
 
 export type ActivationStatus = 'idle' | 'starting' | 'active' | 'stopping' | 'stopped' | 'failed'
 
-export type MailboxOptions = Omit<MailboxInit, 'agentId' | 'kind' | 'handler' | 'clock' | 'telemetry' | 'logger' | 'paused'>
+export type MailboxOptions = Omit<MailboxInit, 'agentId' | 'kind' | 'handler' | 'clock' | 'telemetry' | 'logger' | 'paused' | 'recorded'>
 
 export interface AgentActivationInit {
   kind: AgentKind
@@ -38,6 +39,8 @@ export interface AgentActivationInit {
   /** the first activation after a deploy: run the kind's init */
   fresh?: boolean
   mailbox?: MailboxOptions
+  /** the agent's replicated reply records: each turn's reply is recorded before its commit */
+  replies?: ReplyRecords
   clock?: Clock
   logger?: Logger
 }
@@ -68,6 +71,7 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
   private readonly telemetry?: Telemetry
   private readonly hookTimeoutMs: number
   private current: ActivationStatus = 'idle'
+  private readonly replies?: ReplyRecords
 
   constructor (init: AgentActivationInit, components: ActivationComponents) {
     super()
@@ -96,8 +100,11 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
       tracing: components.telemetry != null,
       spawn: (name, task) => { this.spawn(name, task) }
     }
+    if (init.replies != null) this.replies = init.replies
+    const replies = init.replies
     this.mailbox = new Mailbox({
       ...(init.mailbox ?? {}),
+      ...(replies != null ? { recorded: (id: string) => replies.get(id) } : {}),
       agentId: this.agentId,
       kind: init.kind.kind,
       paused: true,
@@ -195,6 +202,8 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
     try {
       const ctx = createAgentContext(this.base, { signal, span, messageId: turn.id, inTurn: true })
       const reply = await this.kind.onMessage(message, ctx)
+      // recorded in the replicated doc so the same flush carries the state changes and the reply
+      if (this.replies != null && !turn.id.startsWith(LOCAL_ID_PREFIX)) this.replies.record(turn.id, reply ?? null)
       await this.components.commitTurn?.(this.agentId, { signal })
       return reply ?? null
     } catch (err) {

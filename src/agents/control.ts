@@ -11,7 +11,8 @@
  * Every field is validated; anything else is InvalidMessageError.
  */
 import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
-import { MAX_CONTROL_BYTES } from './constants.ts'
+import { MAX_CONTROL_BYTES, MAX_MESSAGE_ID_CHARS } from './constants.ts'
+import { LOCAL_ID_PREFIX } from './mailbox.ts'
 import { validateAgentId } from './define.ts'
 import { decodePlacement } from './directory.ts'
 import type { Placement } from './directory.ts'
@@ -68,4 +69,25 @@ export function decodeControl (data: unknown): ControlMessage {
     case 'placement': return { op: 'placement', placement: decodePlacement(m.placement) }
     default: throw new InvalidMessageError(`unknown control op ${JSON.stringify(m.op)}`)
   }
+}
+
+/**
+ * A message to an agent carrying its own message id (`call(id, msg, { messageId })`, and queued
+ * messages forwarded on migration): the agent dedups on that id instead of the envelope's, so a
+ * client repeating a request with the same id gets the first reply, from whichever owner.
+ */
+export const CALL_TAG = 'agentmesh.agents.call/1'
+
+export function encodeCall (messageId: string, message: unknown): Record<string, unknown> {
+  return { t: CALL_TAG, id: messageId, message }
+}
+
+/** the message and the id it carries (none for a plain message); InvalidMessageError if malformed */
+export function decodeCall (data: unknown): { id?: string, message: unknown } {
+  if (data === null || typeof data !== 'object' || (data as { t?: unknown }).t !== CALL_TAG) return { message: data }
+  const { id, message } = data as { id?: unknown, message?: unknown }
+  if (typeof id !== 'string' || id.length === 0 || id.length > MAX_MESSAGE_ID_CHARS || id.startsWith(LOCAL_ID_PREFIX)) {
+    throw new InvalidMessageError(`a message id must be 1-${MAX_MESSAGE_ID_CHARS} chars, not starting with ${LOCAL_ID_PREFIX}`)
+  }
+  return { id, message: message ?? null }
 }

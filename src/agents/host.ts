@@ -15,6 +15,8 @@ import type { Clock } from '../util/clock.ts'
 import { componentLogger } from '../util/logger.ts'
 import type { Logger } from '../util/logger.ts'
 import { AgentActivation } from './activation.ts'
+import { ReplyRecords } from './reply-records.ts'
+import { systemClock } from '../util/clock.ts'
 import type { ActivationStatus, MailboxOptions, StopOptions } from './activation.ts'
 import { KindRegistry, validateAgentId } from './define.ts'
 import { ResourceLedger } from './ledger.ts'
@@ -43,6 +45,8 @@ export interface ActivateSpec {
   epoch?: number
   /** the first activation after a deploy: the kind's init runs */
   fresh?: boolean
+  /** the agent's replicated reply records map (the `replies` map of its state doc) */
+  replies?: AgentState
 }
 
 export interface DeliverOptions extends PostOptions {
@@ -105,6 +109,7 @@ export class AgentHost extends TypedEventEmitter<AgentHostEvents> {
       nodeId: this.nodeId,
       state: spec.state,
       fresh: spec.fresh === true,
+      ...(spec.replies != null ? { replies: new ReplyRecords(spec.replies, this.clock ?? systemClock) } : {}),
       ...(spec.config != null ? { config: spec.config } : {}),
       ...(this.mailbox != null ? { mailbox: this.mailbox } : {}),
       ...(this.clock != null ? { clock: this.clock } : {})

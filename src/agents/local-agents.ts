@@ -14,7 +14,7 @@ import { linkSignals, raceSignal } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
 import type { AgentActivation, MailboxOptions } from './activation.ts'
-import { ACTIVATION_TIMEOUT_MS, STATE_DOC_PREFIX, STATE_MAP_NAME } from './constants.ts'
+import { ACTIVATION_TIMEOUT_MS, REPLIES_MAP_NAME, STATE_DOC_PREFIX, STATE_MAP_NAME } from './constants.ts'
 import type { Placement } from './directory.ts'
 import { AgentHost } from './host.ts'
 import type { NodeCapacity } from './ledger.ts'
@@ -121,7 +121,8 @@ export class LocalAgents {
         ...(syncFrom.length > 0 ? { syncFrom } : { awaitSync: options.fresh !== true })
       })
       const state = this.init.docs.keyValue(doc, STATE_MAP_NAME)
-      await this.host.activate({ agentId: p.id, kind: p.kind, config: p.config, state, epoch: p.epoch, fresh: options.fresh === true }, { signal: linked.signal })
+      const replies = this.init.docs.keyValue(doc, REPLIES_MAP_NAME)
+      await this.host.activate({ agentId: p.id, kind: p.kind, config: p.config, state, replies, epoch: p.epoch, fresh: options.fresh === true }, { signal: linked.signal })
       this.init.log('activated %s (%s) under epoch %d', p.id, p.kind, p.epoch)
     } finally {
       linked.dispose()

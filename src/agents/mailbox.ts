@@ -33,6 +33,9 @@ import { ReplyCache } from './reply-cache.ts'
 import type { MailboxMetrics } from './metrics.ts'
 import type { JsonValue } from './types.ts'
 
+/** ids the mailbox makes up for messages sent without one (never recorded as replies) */
+export const LOCAL_ID_PREFIX = 'local-'
+
 export interface Turn {
   /** the message id (given by the sender, or made up by the mailbox) */
   id: string
@@ -60,6 +63,11 @@ export interface MailboxInit {
   dedupWindowMs?: number
   dedupMaxEntries?: number
   quarantineMax?: number
+  /**
+   * replies recorded elsewhere (the agent's replicated reply records): a message id found there
+   * was handled by an earlier owner and gets that reply instead of a turn
+   */
+  recorded?: (id: string) => { reply: JsonValue } | undefined
   /** start paused (e.g. until the activation has started); resume() to begin */
   paused?: boolean
   clock?: Clock
@@ -142,6 +150,7 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
   private readonly metrics: MailboxMetrics
   private readonly queue: Entry[] = []
   private readonly replies: ReplyCache
+  private readonly recorded?: (id: string) => { reply: JsonValue } | undefined
   private readonly quarantine: QuarantinedMessage[] = []
   private current?: Entry
   private idleWaiters: Array<() => void> = []
@@ -172,6 +181,7 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
     this.log = init.logger ?? componentLogger('agents:mailbox')
     this.metrics = createMailboxMetrics(init.telemetry)
     this.isPaused = init.paused === true
+    if (init.recorded != null) this.recorded = init.recorded
   }
 
   /** messages waiting (the one being handled not included) */
@@ -196,6 +206,11 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
         this.metrics.dedupHits.inc(1, { kind: this.kind })
         return await raceSignal(known, options.signal)
       }
+      const earlier = this.recorded?.(options.id)
+      if (earlier != null) {
+        this.metrics.dedupHits.inc(1, { kind: this.kind })
+        return earlier.reply
+      }
     }
     if (this.closed) throw new NotStartedError(`agent ${this.agentId}'s mailbox is closed`)
     if (this.queue.length >= this.capacity) {
@@ -203,7 +218,7 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
       throw new CapacityError(`agent ${this.agentId}'s mailbox is full (${this.capacity} messages)`)
     }
     const entry: Entry = {
-      id: options.id ?? `local-${++this.seq}`,
+      id: options.id ?? `${LOCAL_ID_PREFIX}${++this.seq}`,
       message,
       tries: 0,
       enqueuedAt: this.clock.now(),

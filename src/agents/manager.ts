@@ -28,7 +28,7 @@ import type { MailboxOptions } from './activation.ts'
 import {
   PLACEMENT_PREFIX, PLACEMENT_RANGE_LIMIT, PLACEMENT_TOPIC, RECONCILE_INTERVAL_MS, WRITE_CONCERN_REPLICAS
 } from './constants.ts'
-import { encodeControl } from './control.ts'
+import { encodeCall, encodeControl } from './control.ts'
 import { KindRegistry, validateAgentId } from './define.ts'
 import { PlacementCache, decodePlacement, encodePlacement, placementKey } from './directory.ts'
 import type { Placement } from './directory.ts'
@@ -289,9 +289,14 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     return await this.components.broker.request({ kind: 'peer', id: p.node }, encodeControl({ op: 'state', id: agentId }), options) as Record<string, unknown>
   }
 
-  /** an RPC to an agent wherever it lives (what POST /agents/:id/messages does) */
-  async call (agentId: string, message: JsonValue, options: AbortOptions & { timeoutMs?: number } = {}): Promise<JsonValue> {
-    return await this.components.broker.request(agentId, message, options) as JsonValue
+  /**
+   * an RPC to an agent wherever it lives (what POST /agents/:id/messages does). With `messageId`
+   * the agent handles that id once: a retry with the same id, even after a failover, gets the
+   * first reply (replicated with the agent's state, for the dedup window)
+   */
+  async call (agentId: string, message: JsonValue, options: AbortOptions & { timeoutMs?: number, messageId?: string } = {}): Promise<JsonValue> {
+    const { messageId, ...rest } = options
+    return await this.components.broker.request(agentId, messageId != null ? encodeCall(messageId, message) : message, rest) as JsonValue
   }
 
   /** the placement in Raft (linearizable), cached; undefined when there is none */

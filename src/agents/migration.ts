@@ -16,6 +16,8 @@ import { ConflictError, describeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { placedOn } from './directory.ts'
 import type { Placement } from './directory.ts'
+import { encodeCall } from './control.ts'
+import { LOCAL_ID_PREFIX } from './mailbox.ts'
 import type { DrainedMessage } from './mailbox.ts'
 import type { JsonValue } from './types.ts'
 import { stateDocId } from './local-agents.ts'
@@ -70,7 +72,9 @@ export async function migrateOut (m: DistributedAgentManager, p: Placement, targ
 /** hands queued messages to wherever the agent runs now; each caller is settled with that reply */
 function forward (m: DistributedAgentManager, agentId: string, drained: DrainedMessage[]): void {
   for (const d of drained) {
-    m.components.broker.request(agentId, d.message, { ...(d.traceparent != null ? { traceparent: d.traceparent } : {}) })
+    // under its own id, so the reply the target records is found by a retry of that id
+    const message = d.id.startsWith(LOCAL_ID_PREFIX) ? d.message : encodeCall(d.id, d.message)
+    m.components.broker.request(agentId, message, { ...(d.traceparent != null ? { traceparent: d.traceparent } : {}) })
       .then(reply => { d.resolve(reply as JsonValue) }, d.reject)
   }
 }

@@ -8,7 +8,7 @@ import { NotFoundError, NotOwnerError, NotStartedError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { linkSignals } from '../util/abort.ts'
 import { REPLACEMENT_RECHECK_MS, REPLACEMENT_WAIT_MS } from './constants.ts'
-import { decodeControl, encodeControl, isControl } from './control.ts'
+import { decodeCall, decodeControl, encodeControl, isControl } from './control.ts'
 import type { ControlMessage } from './control.ts'
 import { encodePlacement } from './directory.ts'
 import type { Placement } from './directory.ts'
@@ -67,14 +67,15 @@ export class Routing {
 
   async serve (req: InboundMessage, options: AbortOptions): Promise<unknown> {
     const agentId = req.target!.id
-    const post = { id: req.id, traceparent: req.traceparent, ...(options.signal != null ? { signal: options.signal } : {}) }
+    const call = decodeCall(req.data)
+    const post = { id: call.id ?? req.id, traceparent: req.traceparent, ...(options.signal != null ? { signal: options.signal } : {}) }
     const mine = this.m.local.epochOf(agentId)
     const news = this.m.cache.get(agentId)
     if (mine != null && news != null && news.epoch > mine && news.node !== this.m.peerId && !this.m.migrating.has(agentId)) {
       // placed elsewhere since (being confirmed): serve nothing more here
       throw new NotOwnerError(`agent ${agentId} moved to ${news.node} under epoch ${news.epoch}`)
     }
-    if (mine != null || this.m.local.isActivating(agentId)) return await this.m.local.deliver(agentId, req.data as JsonValue, post)
+    if (mine != null || this.m.local.isActivating(agentId)) return await this.m.local.deliver(agentId, call.message as JsonValue, post)
     // not here: maybe placed here and not started yet (restart, lost lease), else the sender's cache is stale
     const p = await this.m.read(agentId, options)
     if (p == null) throw new NotFoundError(`no agent ${agentId}`)

@@ -1,7 +1,8 @@
 /**
  * The seed's flow with real CLI processes (a relay and two Node peers with --data): A registers,
  * B discovers A, X is deployed to A and Y to B, X and Y talk, A is SIGKILLed while increments
- * stream in, X runs on B with every acknowledged increment there and none applied twice.
+ * stream in, X runs on B with every acknowledged increment there and none applied twice; a request
+ * the client retries with its message id after the kill gets the reply the dead owner gave.
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -74,11 +75,18 @@ describe('agents across real processes: deploy, talk, SIGKILL the owner, recover
       }
     })()
     await waitUntil(async () => acked.length >= 20, 20_000, 'increments to flow')
+    // one increment with the client's own message id: its reply is recorded with X's state
+    attempts++
+    const keyed = await post<{ reply: { value: number } }>(relay, '/agents/X/messages', { message: { op: 'inc' }, messageId: 'retried-after-kill' })
+    acked.push(keyed.json.reply.value)
     const before = acked.length
     a.kill('SIGKILL')
     await waitUntil(async () => acked.length >= before + 20, 30_000, 'increments to flow again after the failover')
     stop = true
     await stream
+    // the client retries it after the failover: the new owner answers the first reply, applies nothing
+    const retried = await post<{ reply: { value: number } }>(relay, '/agents/X/messages', { message: { op: 'inc' }, messageId: 'retried-after-kill' })
+    assert.deepEqual(retried.json.reply, keyed.json.reply, 'a retry of the same message id gets the same reply from the new owner')
 
     const placed = await getJson<AgentView>(relay, '/agents/X')
     assert.equal(placed.node, b.ready.peerId, 'X runs on B now')
