@@ -77,6 +77,7 @@ commands:
   start    run a relay, N Node peers and the demo page
   keygen   make a mesh admin key pair (credentialed meshes)
   credential  sign a peer's membership credential with the admin key
+  doctor   check that a running mesh is reachable from here (agentmesh doctor --help)
   help [command]
 
   -h, --help       show usage (of a command: agentmesh node --help)
