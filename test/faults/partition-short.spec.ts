@@ -16,7 +16,7 @@ const available = netnsAvailable()
 describe('a real partition (network namespaces), short', () => {
   it('isolated leader: minority fails fast and reports it, majority goes on, all checkers pass', {
     skip: available.ok ? false : `skipped: ${available.reason}`,
-    timeout: 150_000
+    timeout: 240_000
   }, async () => {
     const seen: Array<{ status: string, partitioned: boolean, majority: boolean }> = []
     let alerted = false

@@ -1,7 +1,8 @@
 /**
  * The fault scenarios of `npm run test:faults`: a relay and four Node peers (five Raft voters),
  * each in its own network namespace; KV clients and counter clients on every peer; an observer of
- * the counter agent's placement. Each scenario runs its nemesis for FAULTS_NEMESIS_MS (default
+ * the counter agent's placement; a coordinator job (agents messaging agents) whose prime count must
+ * come out exact. Each scenario runs its nemesis for FAULTS_NEMESIS_MS (default
  * 40 s) and must pass every checker. AGENTMESH_FAULTS_SEED picks the seed (printed on failure);
  * FAULTS_ONLY=loss,proc runs only those.
  */
@@ -16,6 +17,8 @@ const NEMESIS_MS = Number(process.env.FAULTS_NEMESIS_MS ?? 40_000)
 const SEED = Number(process.env.AGENTMESH_FAULTS_SEED ?? Date.now() % 100_000)
 /** a comma-separated list of scenario tags to run (isol, split, bridge, asym, loss, proc); default all */
 const ONLY = process.env.FAULTS_ONLY?.split(',')
+/** the coordinator job every scenario runs through its faults: 200 tasks of agent-to-agent messages */
+const JOB = { from: 0, to: 400_000, chunk: 2_000 }
 
 const scenarios: Array<[string, string, (ctx: NemesisContext) => Promise<void>]> = [
   ['isolate the leader', 'isol', isolateLeader],
@@ -29,14 +32,15 @@ const scenarios: Array<[string, string, (ctx: NemesisContext) => Promise<void>]>
 describe('fault scenarios in network namespaces', { concurrency: 1 }, () => {
   for (const [name, tag, nemesis] of scenarios) {
     if (ONLY !== undefined && !ONLY.includes(tag)) continue
-    it(name, { skip: available.ok ? false : `skipped: ${available.reason}`, timeout: NEMESIS_MS + 240_000 }, async () => {
+    it(name, { skip: available.ok ? false : `skipped: ${available.reason}`, timeout: NEMESIS_MS + 420_000 }, async () => {
       const lines: string[] = []
-      const r = await runScenario({ tag, seed: SEED, nodes: 4, voters: 5, nemesisMs: NEMESIS_MS, nemesis, log: line => { lines.push(line) } })
+      const r = await runScenario({ tag, seed: SEED, nodes: 4, voters: 5, nemesisMs: NEMESIS_MS, nemesis, job: JOB, log: line => { lines.push(line) } })
       console.log(summarize(name, r))
       const context = `seed ${SEED}; faults:\n  ${r.faults.join('\n  ')}`
       assert.equal(r.kv.check.outcome, 'ok', `${r.kv.check.outcome === 'illegal' ? r.kv.check.message : ''}\n${context}`)
       assert.ok(r.counter.verdict.ok, `${r.counter.verdict.problems.join('; ')}\n${context}`)
       assert.ok(r.activation.verdict.ok, `${r.activation.verdict.problems.join('; ')}\n${context}`)
+      if (r.job !== undefined) assert.ok(r.job.verdict.ok, `${r.job.verdict.problems.join('; ')}\n${context}`)
       assert.ok(r.kv.okWrites > 0, `some writes succeeded\n${context}`)
     })
   }

@@ -33,6 +33,11 @@ export interface ScenarioOptions {
   kvClients?: number
   counterClients?: number
   keys?: number
+  /**
+   * a coordinator job run through the faults (primes in [from, to) in chunks): agents messaging
+   * agents; every task result must be counted exactly once (the prime count is exact)
+   */
+  job?: { from: number, to: number, chunk: number }
   log?: (line: string) => void
 }
 
@@ -42,11 +47,27 @@ export interface ScenarioResult {
   kv: { ops: number, okWrites: number, okReads: number, unknown: number, fastFailures: number, check: ReturnType<typeof checkOperations<string | undefined, KvInput, KvOutput>> }
   counter: { attempted: number, acked: number, final: number, verdict: Verdict }
   activation: { observations: number, epochs: number, verdict: Verdict }
+  job?: { total: number, done: number, result: number | undefined, expected: number, verdict: Verdict }
   /** how long minority-side writes took to fail with NoQuorumError, ms */
   noQuorumLatenciesMs: number[]
 }
 
 const COUNTER = 'ctr'
+/** a client's bound on one call: answers later than this count as unknown outcomes */
+const KV_CALL_TIMEOUT_MS = 8000
+const COORDINATOR = 'coord'
+
+/** primes in [from, to), by a sieve: what a job's result must be */
+export function countPrimes (from: number, to: number): number {
+  const sieve = new Uint8Array(to)
+  let n = 0
+  for (let i = 2; i < to; i++) {
+    if (sieve[i] === 1) continue
+    if (i >= from) n++
+    for (let j = i * i; j < to; j += i) sieve[j] = 1
+  }
+  return n
+}
 
 export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> {
   const log = o.log ?? (() => {})
@@ -64,7 +85,8 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
   try {
     await mesh.waitForGroup(o.voters, 90_000)
     log(`${Math.round(now())} ms: group of ${o.voters} voters`)
-    const deploy = await retry(async () => await mesh.call(0, 'POST', '/agents', { id: COUNTER, kind: 'counter' }, 10_000), r => r.status === 201 || r.status === 409, 30_000)
+    // generous bounds: on a loaded machine (load 35 seen) a deploy can take well over 10 s
+    const deploy = await retry(async () => await mesh.call(0, 'POST', '/agents', { id: COUNTER, kind: 'counter' }, 20_000), r => r.status === 201 || r.status === 409, 90_000)
     if (deploy.status !== 201 && deploy.status !== 409) throw new Error(`could not deploy the counter: ${JSON.stringify(deploy.json)}`)
 
     const keys = Array.from({ length: o.keys ?? 3 }, (_, i) => `k${i}`)
@@ -76,7 +98,7 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
     }
     const get = async (client: number, peer: number, key: string): Promise<{ value: string | undefined, revision: number } | undefined> => {
       const call = now()
-      const r = await mesh.call(peer, 'GET', `/kv/${key}`).catch(() => undefined)
+      const r = await mesh.call(peer, 'GET', `/kv/${key}`, undefined, KV_CALL_TIMEOUT_MS).catch(() => undefined)
       if (r?.status !== 200 && r?.status !== 404) return undefined
       const value = r.status === 200 ? r.json.value as string : undefined
       history.push({ clientId: client, input: { op: 'get', key }, call, return: now(), output: { value } })
@@ -84,7 +106,7 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
     }
     /** a write's answer: definite (ok / refused before proposing) or unknown */
     const write = async (op: KvOperation, peer: number, method: string, path: string, body: unknown, onStatus: (r: LabHttpAnswer) => KvOutput | undefined): Promise<void> => {
-      const r = await mesh.call(peer, method, path, body).catch(() => undefined)
+      const r = await mesh.call(peer, method, path, body, KV_CALL_TIMEOUT_MS).catch(() => undefined)
       const out = r === undefined ? undefined : onStatus(r)
       if (out !== undefined) { op.return = now(); op.output = out }
       if (r?.status === 503 && r.json?.error?.name === 'NoQuorumError' && /minority side/.test(String(r.json.error.message))) {
@@ -120,7 +142,7 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
         const peer = pick()
         if (peer === undefined) { await sleep(50); continue }
         attempted++
-        const r = await mesh.call(peer, 'POST', `/agents/${COUNTER}/messages`, { message: { op: 'inc' }, timeoutMs: 3000 }).catch(() => undefined)
+        const r = await mesh.call(peer, 'POST', `/agents/${COUNTER}/messages`, { message: { op: 'inc' }, timeoutMs: 5000 }, KV_CALL_TIMEOUT_MS).catch(() => undefined)
         if (r?.status === 200 && typeof r.json?.reply?.value === 'number') acked.push(r.json.reply.value)
         else await sleep(100)
       }
@@ -135,6 +157,15 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
         }))
         await sleep(300)
       }
+    }
+    if (o.job !== undefined) {
+      const job = o.job
+      const d = await retry(async () => await mesh.call(0, 'POST', '/agents', { id: COORDINATOR, kind: 'coordinator', config: { workers: 3 } }, 20_000), r => r.status === 201 || r.status === 409, 90_000)
+      if (d.status !== 201 && d.status !== 409) throw new Error(`could not deploy the coordinator: ${JSON.stringify(d.json)}`)
+      // a start whose answer was lost and is sent again finds the job running (409): started either way
+      const s = await retry(async () => await mesh.call(0, 'POST', `/agents/${COORDINATOR}/messages`, { message: { op: 'start', job: { type: 'primes', ...job } }, timeoutMs: 15_000 }, 20_000), r => r.status === 200 || r.status === 409, 90_000)
+      if (s.status !== 200 && s.status !== 409) throw new Error(`could not start the job: ${JSON.stringify(s.json)}`)
+      log(`${Math.round(now())} ms: job started`)
     }
     const nemesisStart = now()
     const deadline = performance.now() + o.nemesisMs
@@ -169,8 +200,20 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
     for (const p of mesh.peers) {
       for (const key of keys) await retry(async () => await get(1000 + p.index, p.index, key), r => r !== undefined, 20_000)
     }
-    const finalAnswer = await retry(async () => await mesh.call(0, 'POST', `/agents/${COUNTER}/messages`, { message: { op: 'get' }, timeoutMs: 5000 }, 8000).catch(() => undefined), r => r?.status === 200, 30_000)
+    const finalAnswer = await retry(async () => await mesh.call(0, 'POST', `/agents/${COUNTER}/messages`, { message: { op: 'get' }, timeoutMs: 5000 }, 8000).catch(() => undefined), r => r?.status === 200, 60_000)
     const final = finalAnswer?.status === 200 ? finalAnswer.json.reply.value as number : -1
+    let job: ScenarioResult['job']
+    if (o.job !== undefined) {
+      const expected = countPrimes(o.job.from, o.job.to)
+      const st = await retry(async () => await mesh.call(0, 'POST', `/agents/${COORDINATOR}/messages`, { message: { op: 'status' }, timeoutMs: 5000 }, 8000).catch(() => undefined),
+        r => r?.status === 200 && r.json.reply.done === r.json.reply.total, 120_000)
+      const reply = st?.status === 200 ? st.json.reply : { done: -1, total: -1 }
+      const problems: string[] = []
+      if (reply.done !== reply.total) problems.push(`the job did not finish: ${reply.done} of ${reply.total} tasks`)
+      else if (reply.result !== expected) problems.push(`the job counted ${String(reply.result)} primes, not ${expected}: a task result lost or counted twice`)
+      if (Array.isArray(reply.failed) && reply.failed.length > 0) problems.push(`${reply.failed.length} tasks given up`)
+      job = { total: reply.total, done: reply.done, result: reply.result, expected, verdict: { ok: problems.length === 0, problems } }
+    }
     const check = checkOperations(kvModel, history, { maxSteps: 2_000_000 })
     return {
       nemesisMs,
@@ -185,6 +228,7 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
       },
       counter: { attempted, acked: acked.length, final, verdict: checkCounter({ attempted, acked, final }) },
       activation: { observations: observations.length, epochs: new Set(observations.map(x => x.epoch)).size, verdict: checkSingleActivation(observations) },
+      ...(job !== undefined ? { job } : {}),
       noQuorumLatenciesMs
     }
   } finally {
@@ -211,5 +255,6 @@ export function summarize (name: string, r: ScenarioResult): string {
   const p50 = lat.length > 0 ? Math.round(lat[Math.floor(lat.length / 2)]) : 0
   return `${name}: nemesis ${Math.round(r.nemesisMs / 1000)} s, ${r.faults.length} faults; kv ${r.kv.ops} ops (${r.kv.okWrites} writes ok, ${r.kv.okReads} reads, ${r.kv.unknown} unknown, ${r.kv.fastFailures} refused fast, p50 ${p50} ms) -> ${r.kv.check.outcome}; ` +
     `counter ${r.counter.attempted} sent, ${r.counter.acked} acked, final ${r.counter.final} -> ${r.counter.verdict.ok ? 'ok' : r.counter.verdict.problems.join('; ')}; ` +
-    `activation ${r.activation.observations} observations over ${r.activation.epochs} epochs -> ${r.activation.verdict.ok ? 'ok' : r.activation.verdict.problems.join('; ')}`
+    `activation ${r.activation.observations} observations over ${r.activation.epochs} epochs -> ${r.activation.verdict.ok ? 'ok' : r.activation.verdict.problems.join('; ')}` +
+    (r.job !== undefined ? `; job ${r.job.done}/${r.job.total} tasks, ${String(r.job.result)} primes (expected ${r.job.expected}) -> ${r.job.verdict.ok ? 'ok' : r.job.verdict.problems.join('; ')}` : '')
 }
