@@ -6,14 +6,12 @@
  * committed before the loop comes round again). Every proposal that arrives while a batch is
  * being persisted goes into the next Ready: one fsync per batch (group commit).
  *
- * Proposals carry a request id: the waiter is settled when the entry with that id is applied here
- * (on a follower too: proposals are forwarded to the leader by the core), and a proposal that has
- * not been applied is submitted again with the same id after a leader change or a while; the state
- * machine applies an id once. Reads are linearizable via batched ReadIndex rounds.
+ * Proposals and reads wait in driver-requests.ts (request ids, resubmission, batched ReadIndex
+ * rounds); this file owns the loop, the inputs from the transport and the timer, and applying.
  */
 import { runAfterIo } from '#platform/immediate'
 import type { Tracing } from '../monitoring/types.ts'
-import { InvalidArgumentError, NoQuorumError, NotStartedError, StorageError, describeError } from '../errors.ts'
+import { NoQuorumError, NotStartedError, StorageError, describeError } from '../errors.ts'
 import { deferred, raceSignal, throwIfAborted } from '../util/abort.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
@@ -23,24 +21,16 @@ import {
   COMPACT_KEEP_ENTRIES, NO_LEADER_GRACE_MS, RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_TICK_MS,
   SNAPSHOT_EVERY_BYTES, SNAPSHOT_EVERY_ENTRIES
 } from './constants.ts'
-import { KvStateMachine, decodeCommand, encodeCommand } from './kv/index.ts'
+import { DriverRequests, requestIdOf } from './driver-requests.ts'
+import { KvStateMachine, decodeCommand } from './kv/index.ts'
 import type { KvCommand, KvResult } from './kv/index.ts'
 import type { DurableRaftLog } from './log-store.ts'
-import { PendingProposals, ReadQueue } from './pending.ts'
-import type { ProposalWaiter, ReadWaiter } from './pending.ts'
-import { EntryType, ProposalDroppedError, RawNode, coalesceMessages, decodeConfChange, raftConstants } from './raft/index.ts'
+import { EntryType, RawNode, coalesceMessages, decodeConfChange, raftConstants } from './raft/index.ts'
 import type { ConfChange, ConfState, Entry, Message, RaftLogger, RaftStatus, Ready, Snapshot, SoftState, StateRole } from './raft/index.ts'
 import type { RaftSender } from './raft-transport.ts'
 
 const EMPTY = new Uint8Array(0)
 const { MAX_SIZE_PER_MSG_BYTES } = raftConstants
-
-/** commands that carry a request id (the state machine applies each id once) */
-const IDEMPOTENT_COMMANDS = new Set<KvCommand['type']>(['put', 'delete', 'cas', 'txn', 'lease-grant', 'lease-keepalive', 'lease-revoke'])
-
-function requestIdOf (cmd: KvCommand): string | undefined {
-  return 'requestId' in cmd && typeof cmd.requestId === 'string' ? cmd.requestId : undefined
-}
 
 export interface DriverHooks {
   /** the known leader changed ('' for none) */
@@ -78,9 +68,6 @@ export interface RaftDriverInit {
   tracing?: Tracing
 }
 
-/** proposals not worth a span: periodic housekeeping, not anyone's request */
-const UNTRACED_COMMANDS = new Set<string>(['lease-keepalive', 'expire-leases', 'lease-promote'])
-
 export class RaftDriver {
   readonly id: string
   readonly log: DurableRaftLog
@@ -91,8 +78,7 @@ export class RaftDriver {
   private raw!: RawNode
   sm = new KvStateMachine()
   confState: ConfState = { voters: [], learners: [] }
-  private readonly proposals = new PendingProposals()
-  private readonly reads: ReadQueue
+  private readonly requests: DriverRequests
   private timer: TimerHandle | undefined
   private loopRunning = false
   private idleWaiters: Array<() => void> = []
@@ -111,8 +97,6 @@ export class RaftDriver {
   private persistedVote = ''
   /** group of the member that sent the snapshot being installed */
   private snapshotGroup = ''
-  private seq = 0
-  private readonly requestPrefix: string
 
   constructor (init: RaftDriverInit) {
     this.init = init
@@ -121,9 +105,17 @@ export class RaftDriver {
     this.clock = init.clock
     this.logger = init.logger
     this.hooks = init.hooks ?? {}
-    this.reads = new ReadQueue(init.rng.int(2 ** 32))
     this.leaderlessSince = init.clock.monotonic()
-    this.requestPrefix = `${init.id.slice(-8)}.${init.rng.int(2 ** 32).toString(36)}.`
+    this.requests = new DriverRequests({
+      clock: init.clock,
+      ...(init.tracing !== undefined ? { tracing: init.tracing } : {}),
+      raw: () => this.raw,
+      sm: () => this.sm,
+      accepting: () => this.running && this.fatal === undefined,
+      waitForLeader: async (options) => await this.waitForLeader(options),
+      schedule: () => { this.schedule() },
+      proposalDone: (seconds, ok) => { this.hooks.proposalDone?.(seconds, ok) }
+    }, init.id, init.rng.int(2 ** 32), init.rng.int(2 ** 32))
     this.buildRawNode()
   }
 
@@ -173,9 +165,7 @@ export class RaftDriver {
     this.clock.clearInterval(this.timer)
     this.timer = undefined
     await this.idle()
-    const err = new NotStartedError('consensus stopped')
-    this.proposals.rejectAll(err)
-    this.reads.rejectAll(err)
+    this.requests.rejectAll(new NotStartedError('consensus stopped'))
     for (const w of [...this.leaderWaiters]) w()
   }
 
@@ -240,7 +230,7 @@ export class RaftDriver {
     }
     const cc = ents.findIndex(e => e.type === EntryType.ConfChange)
     this.applyEntries(cc < 0 ? ents : ents.slice(0, cc))
-    this.reads.release(this.sm.appliedIndex)
+    this.requests.reads.release(this.sm.appliedIndex)
   }
 
   reportUnreachable (peer: string): void {
@@ -261,12 +251,10 @@ export class RaftDriver {
     const now = this.clock.monotonic()
     const lead = this.raw.raft.lead
     if (lead !== '') {
-      this.submitDue(now, lead)
-      this.issueReads(now, lead)
-    } else if (now - this.leaderlessSince > NO_LEADER_GRACE_MS && (this.proposals.size > 0 || this.reads.size > 0)) {
-      const err = this.noQuorum()
-      this.proposals.rejectAll(err)
-      this.reads.rejectUnanswered(err)
+      this.requests.submitDue(now, lead)
+      this.requests.issueReads(now, lead)
+    } else if (now - this.leaderlessSince > NO_LEADER_GRACE_MS && this.requests.waiting) {
+      this.requests.rejectLeaderless(this.noQuorum())
     }
     this.schedule()
   }
@@ -300,7 +288,7 @@ export class RaftDriver {
 
   /** a fresh request id (unique across peers and restarts) */
   newRequestId (): string {
-    return this.requestPrefix + (++this.seq).toString(36)
+    return this.requests.newRequestId()
   }
 
   /**
@@ -308,53 +296,7 @@ export class RaftDriver {
    * requestId gets one. The result may be an error result (see unwrapResult).
    */
   async propose (command: KvCommand, options: AbortOptions & { traceparent?: string } = {}): Promise<KvResult> {
-    const tracing = this.init.tracing
-    // housekeeping (lease renewals every few hundred ms, expiry) would crowd real work out of the span ring
-    if (tracing == null || UNTRACED_COMMANDS.has(command.type)) return await this.proposeCommand(command, options)
-    const span = tracing.startSpan('raft.propose', {
-      kind: 'internal',
-      ...(options.traceparent != null ? { parent: options.traceparent } : {}),
-      attributes: { 'agentmesh.raft.command': command.type }
-    })
-    try {
-      return await this.proposeCommand(command, options)
-    } catch (err) {
-      span.recordError(err)
-      throw err
-    } finally {
-      span.end()
-    }
-  }
-
-  private async proposeCommand (command: KvCommand, options: AbortOptions): Promise<KvResult> {
-    throwIfAborted(options.signal)
-    if (!IDEMPOTENT_COMMANDS.has(command.type)) throw new InvalidArgumentError(`a ${command.type} command carries no request id: use proposeOnce`)
-    let cmd = command
-    let requestId = requestIdOf(cmd)
-    if (requestId === undefined) {
-      requestId = this.newRequestId()
-      cmd = { ...cmd, requestId } as KvCommand
-    }
-    const data = encodeCommand(cmd)
-    await this.waitForLeader(options)
-    // a request id already applied (a caller retrying after a lost answer) answers at once
-    const seen = this.sm.requestRecord(requestId)
-    if (seen !== undefined) return seen.result
-    const d = deferred<KvResult>()
-    const started = this.clock.monotonic()
-    const w: ProposalWaiter = { requestId, data, resolve: d.resolve, reject: d.reject, submittedAt: 0, submittedTo: '', startedAt: started }
-    this.proposals.add(w)
-    this.submit(w, this.clock.monotonic(), this.raw.raft.lead)
-    this.schedule()
-    let ok = false
-    try {
-      const r = await raceSignal(d.promise, options.signal)
-      ok = r.type !== 'error'
-      return r
-    } finally {
-      this.proposals.delete(requestId)
-      this.hooks.proposalDone?.((this.clock.monotonic() - started) / 1000, ok)
-    }
+    return await this.requests.propose(command, options)
   }
 
   /**
@@ -363,67 +305,17 @@ export class RaftDriver {
    * not be submitted (no leader, or the leader refused it).
    */
   proposeOnce (command: KvCommand): boolean {
-    if (!this.running || this.fatal !== undefined) return false
-    try {
-      this.raw.propose(encodeCommand(command))
-    } catch (err) {
-      if (err instanceof ProposalDroppedError) return false
-      throw err
-    }
-    this.schedule()
-    return true
+    return this.requests.proposeOnce(command)
   }
 
   /** true while a proposal with this request id waits here for its result */
   hasPendingProposal (requestId: string): boolean {
-    return this.proposals.get(requestId) !== undefined
-  }
-
-  private submit (w: ProposalWaiter, now: number, lead: string): void {
-    if (lead === '') return
-    try {
-      this.raw.propose(w.data)
-      w.submittedAt = now
-      w.submittedTo = lead
-    } catch (err) {
-      if (!(err instanceof ProposalDroppedError)) throw err
-      // retried on the next tick
-      w.submittedAt = now
-      w.submittedTo = ''
-    }
-  }
-
-  private submitDue (now: number, lead: string): void {
-    if (this.proposals.size === 0) return
-    for (const w of this.proposals.due(now, lead)) this.submit(w, now, lead)
+    return this.requests.proposals.get(requestId) !== undefined
   }
 
   /** resolves once this peer has applied everything committed before the call (ReadIndex) */
   async readBarrier (options: AbortOptions = {}): Promise<void> {
-    throwIfAborted(options.signal)
-    await this.waitForLeader(options)
-    const d = deferred<void>()
-    const w: ReadWaiter = { resolve: d.resolve, reject: d.reject }
-    this.reads.add(w)
-    this.issueReads(this.clock.monotonic(), this.raw.raft.lead)
-    this.schedule()
-    try {
-      await raceSignal(d.promise, options.signal)
-    } catch (err) {
-      this.reads.remove(w)
-      throw err
-    }
-  }
-
-  private issueReads (now: number, lead: string): void {
-    const ctx = this.reads.toIssue(now, lead)
-    if (ctx === undefined) return
-    try {
-      this.raw.readIndex(ctx)
-    } catch (err) {
-      if (!(err instanceof ProposalDroppedError)) throw err
-      this.reads.unissue()
-    }
+    await this.requests.readBarrier(options)
   }
 
   /** proposes a membership change; throws ProposalDroppedError if it cannot be taken now */
@@ -508,13 +400,13 @@ export class RaftDriver {
     if (!sendFirst) this.sendAll(rd.messages)
     if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot)
     let answered = false
-    for (const rs of rd.readStates) if (this.reads.answered(rs.requestCtx, rs.index)) answered = true
+    for (const rs of rd.readStates) if (this.requests.reads.answered(rs.requestCtx, rs.index)) answered = true
     this.applyEntries(committed)
     if (rd.softState !== undefined) this.onSoftState(rd.softState)
     this.raw.advance()
-    this.reads.release(this.sm.appliedIndex)
+    this.requests.reads.release(this.sm.appliedIndex)
     const lead = this.raw.raft.lead
-    if (answered && lead !== '') this.issueReads(this.clock.monotonic(), lead)
+    if (answered && lead !== '') this.requests.issueReads(this.clock.monotonic(), lead)
     await this.maybeSnapshot()
   }
 
@@ -537,11 +429,7 @@ export class RaftDriver {
     this.logger('installed snapshot at index %d', snap.metadata.index)
     this.hooks.snapshotInstalled?.(this.snapshotGroup)
     this.hooks.confChanged?.(this.confState)
-    // proposals whose entries the snapshot covers are answered from its idempotency records
-    for (const w of this.proposals.values()) {
-      const rec = sm.requestRecord(w.requestId)
-      if (rec !== undefined) { this.proposals.take(w.requestId); w.resolve(rec.result) }
-    }
+    this.requests.snapshotInstalled(sm)
   }
 
   private applyEntries (entries: Entry[]): void {
@@ -571,7 +459,7 @@ export class RaftDriver {
       }
       const result = this.sm.apply(e.index, cmd)
       const requestId = requestIdOf(cmd)
-      if (requestId !== undefined) this.proposals.take(requestId)?.resolve(result)
+      if (requestId !== undefined) this.requests.applied(requestId, result)
       else this.hooks.applied?.(cmd, e.term, result)
     }
   }
@@ -584,8 +472,8 @@ export class RaftDriver {
       this.hooks.leaderChanged?.(ss.lead, this.raw.raft.term)
       if (ss.lead !== '') {
         const now = this.clock.monotonic()
-        this.submitDue(now, ss.lead)
-        this.issueReads(now, ss.lead)
+        this.requests.submitDue(now, ss.lead)
+        this.requests.issueReads(now, ss.lead)
       }
     }
     if (ss.role !== this.role) {
@@ -612,8 +500,7 @@ export class RaftDriver {
     this.fatal = e
     this.clock.clearInterval(this.timer)
     this.timer = undefined
-    this.proposals.rejectAll(e)
-    this.reads.rejectAll(e)
+    this.requests.rejectAll(e)
     this.hooks.failed?.(e)
   }
 }
