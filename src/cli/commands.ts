@@ -12,6 +12,7 @@ import { availableParallelism, totalmem } from 'node:os'
 import { servePeer } from '../admin/serve.ts'
 import { formatReadyLine, waitForReadyLine } from './ready.ts'
 import { serveDemo } from './demo-server.ts'
+import { demoBuildIsCurrent } from './demo-build.ts'
 import type { CliCommand, NodeCommand, RelayCommand, StartCommand } from './args.ts'
 import { componentLogger } from '../util/logger.ts'
 import { InvalidArgumentError } from '../errors.ts'
@@ -138,9 +139,9 @@ async function runStart (cmd: StartCommand): Promise<number> {
   }
 }
 
-/** builds the demo page with Vite unless a build is already there (`npm run build` refreshes it) */
+/** builds the demo page with Vite unless the build there is newer than its sources */
 async function buildDemo (root: string, outDir: string): Promise<void> {
-  if (existsSync(join(outDir, 'index.html'))) return
+  if (demoBuildIsCurrent(root, outDir)) return
   const vite = await import('vite')
   await vite.build({ root, configFile: join(root, 'vite.config.ts'), logLevel: 'warn' })
 }
