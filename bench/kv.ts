@@ -99,9 +99,9 @@ function httpCall (agent: Agent, base: string, method: string, path: string, bod
 }
 
 async function startOurs (dir: string): Promise<Client> {
-  const relay = await startProcess(['relay', '--port', '0', '--http-port', '0', '--data', join(dir, 'relay'), '--mesh', 'bench-kv'])
+  const relay = await startProcess(['relay', '--port', '0', '--http-port', '0', '--data', join(dir, 'relay'), '--mesh', 'bench-kv'], { readyTimeoutMs: 120_000 })
   const boot = relay.ready.multiaddrs.join(',')
-  const nodes = await Promise.all([1, 2].map(async i => await startProcess(['node', '--bootstrap', boot, '--port', '0', '--http-port', '0', '--data', join(dir, `node${i}`), '--mesh', 'bench-kv'])))
+  const nodes = await Promise.all([1, 2].map(async i => await startProcess(['node', '--bootstrap', boot, '--port', '0', '--http-port', '0', '--data', join(dir, `node${i}`), '--mesh', 'bench-kv'], { readyTimeoutMs: 120_000 })))
   const peers: PeerProcess[] = [relay, ...nodes]
   await waitUntil(async () => {
     const st = await Promise.all(peers.map(async p => await getJson<{ voters: string[], role: string, appliedIndex: number, commitIndex: number }>(p, '/consensus')))
