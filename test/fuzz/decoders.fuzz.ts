@@ -23,6 +23,7 @@ import { decodeEntry, decodeHardState, decodeLogStart, decodeSnapshot as decodeR
 import { decodeGossip, decodeSync, encodeGossip, encodeSync } from '../../src/consensus/crdt/codec.ts'
 import { decodeStateVectorSafe } from '../../src/consensus/crdt/vectors.ts'
 import { parseHlc } from '../../src/util/hlc.ts'
+import { decodeKvEntry, encodeKvEntry } from '../../src/consensus/crdt/kv-entry.ts'
 import { decodeControl } from '../../src/agents/control.ts'
 import { decodePlacement } from '../../src/agents/directory.ts'
 import { decodeChatChunk, decodeChatCompletion } from '../../src/agents/llm-codec.ts'
@@ -186,7 +187,8 @@ describe('decoders under fuzz', { timeout: 30 * 60_000 }, () => {
     encodeSync({ type: 13, name: 'NotFoundError', message: 'nope' } as any)
   ])
   fuzzBytes('crdt state vector', b => decodeStateVectorSafe(b), () => [])
-  fuzzText('hlc text (crdt stamps)', s => parseHlc(s))
+  fuzzText('hlc text (crdt stamps)', s => parseHlc(s), ['0001764000000000.0000000003.12D3KooWPeer', '001764000000000.000003.12D3KooWPeer'])
+  fuzzBytes('crdt key-value entry', b => decodeKvEntry(b), () => [encodeKvEntry({ k: 'task:1', v: { input: { from: 0, to: 10 }, done: false } }), encodeKvEntry({ k: 'x', d: 1, t: '0001764000000000.0000000003.p' })])
 
   // ---- agents ----
   fuzzJson('agents control message', v => decodeControl(v), [
