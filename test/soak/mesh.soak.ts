@@ -142,7 +142,12 @@ describe(`soak: relay + ${NODES} peers for ${MINUTES} min with churn`, { timeout
     await until(async () => (await call(peers[0], 'GET', '/nodes'))?.json?.filter?.((m: { status: string }) => m.status === 'alive').length >= NODES, 60_000, 'every peer alive')
     await until(async () => (await call(peers[0], 'GET', '/consensus'))?.json?.leader != null, 60_000, 'a raft leader')
     for (let i = 0; i < COUNTERS; i++) {
-      await until(async () => [201, 409].includes((await call(anyPeer(), 'POST', '/agents', { id: `c${i}`, kind: 'counter' }))?.status ?? 0), 60_000, `counter c${i} deployed`)
+      let last: unknown
+      await until(async () => {
+        const r = await call(anyPeer(), 'POST', '/agents', { id: `c${i}`, kind: 'counter' }, 30_000)
+        last = r?.json ?? 'no answer'
+        return [201, 409].includes(r?.status ?? 0)
+      }, 180_000, `counter c${i} deployed`).catch((err: Error) => { throw new Error(`${err.message}; last answer ${JSON.stringify(last)}`) })
     }
     // the soak window starts once the mesh is up (startup under load can take a while)
     const setupS = Math.round((Date.now() - t0) / 1000)
