@@ -19,8 +19,13 @@ export interface KvEntry {
 /** an element of a YKeyValue's array: an encoded entry, or an entry object in the earlier format */
 export type StoredKvEntry = Uint8Array | KvEntry
 
+/** a Uint8Array from any realm (a tab's frame, a worker): `instanceof` only knows this realm's */
+function isBytes (x: unknown): x is Uint8Array {
+  return ArrayBuffer.isView(x) && Object.prototype.toString.call(x) === '[object Uint8Array]'
+}
+
 function isEntry (x: unknown): x is KvEntry {
-  if (typeof x !== 'object' || x === null || x instanceof Uint8Array) return false
+  if (typeof x !== 'object' || x === null || isBytes(x)) return false
   const e = x as KvEntry
   return typeof e.k === 'string' && (e.t === undefined || typeof e.t === 'string') && (e.d === undefined || e.d === 1)
 }
@@ -33,7 +38,7 @@ export function encodeKvEntry (entry: KvEntry): Uint8Array {
 
 /** the entry an array element holds; undefined for anything that is not a well-formed entry */
 export function decodeKvEntry (stored: unknown): KvEntry | undefined {
-  if (stored instanceof Uint8Array) {
+  if (isBytes(stored)) {
     try {
       const decoder = decoding.createDecoder(stored)
       const entry = decoding.readAny(decoder)

@@ -1,5 +1,6 @@
 import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
+import { runInNewContext } from 'node:vm'
 import * as Y from 'yjs'
 import { ManualClock } from '../../../src/util/clock.ts'
 import { HybridLogicalClock, YKeyValue, compareHlcText, formatHlc, type StoredKvEntry, decodeKvEntry, encodeKvEntry } from '../../../src/consensus/crdt/index.ts'
@@ -67,6 +68,14 @@ describe('YKeyValue', () => {
     arr.insert(0, [encodeKvEntry({ k: 'y', v: 9 })])
     assert.equal(kv.get('y'), 1, 'the rightmost entry of y stays')
     assert.equal(arr.length, 2)
+  })
+
+  it('decodes stored entries whatever realm their bytes come from (a tab reads another frame\'s doc)', () => {
+    const bytes = encodeKvEntry({ k: 'mood', d: 1, t: '0001764000000000.0000000001.p' })
+    const foreign = runInNewContext('(b) => new Uint8Array(b)')(Array.from(bytes)) as Uint8Array
+    assert.equal(foreign instanceof Uint8Array, false)
+    assert.deepEqual(decodeKvEntry(foreign), { k: 'mood', d: 1, t: '0001764000000000.0000000001.p' })
+    assert.equal(decodeKvEntry(new Uint8Array([0xff, 0x00])), undefined, 'not an entry')
   })
 
   it('many peers writing the same keys concurrently converge on one entry per key', () => {
