@@ -85,7 +85,9 @@ export async function rawRpc (client: MeshLibp2p, server: MeshLibp2p): Promise<{
       const body = new Uint8Array(4 + payload.length)
       new DataView(body.buffer).setUint32(0, id)
       body.set(payload, 4)
-      waiting.set(id, resolve)
+      // like the broker's requests, never wait forever
+      const timer = setTimeout(() => { waiting.delete(id); reject(new Error(`raw request ${id}: no answer within 10 s`)) }, 10_000)
+      waiting.set(id, (reply) => { clearTimeout(timer); resolve(reply) })
       try {
         if (!stream.send(encodeFrame(body))) stream.onDrain().catch(reject)
       } catch (err) { reject(err) }

@@ -74,15 +74,22 @@ function cpuPerOp (since: NodeJS.CpuUsage, n: number): number {
 async function pump (n: number, publish: (i: number) => Promise<unknown> | undefined, received: () => number): Promise<Sample> {
   const cpu0 = process.cpuUsage()
   const start = performance.now()
+  // a stall (no message received for 30 s) is an error naming where it stopped, not a hang
+  let deadline = Date.now() + 30_000
+  let last = received()
+  const waitWhile = async (busy: () => boolean, where: string): Promise<void> => {
+    while (busy()) {
+      const now = received()
+      if (now !== last) { last = now; deadline = Date.now() + 30_000 }
+      if (Date.now() > deadline) throw new Error(`subscribers stalled at ${now} of ${n} (${where})`)
+      await new Promise(resolve => setImmediate(resolve))
+    }
+  }
   for (let i = 0; i < n; i++) {
-    while (i - received() > PUB_WINDOW) await new Promise(resolve => setImmediate(resolve))
+    await waitWhile(() => i - received() > PUB_WINDOW, `publishing #${i}`)
     await publish(i)
   }
-  const deadline = Date.now() + 30_000
-  while (received() < n) {
-    if (Date.now() > deadline) throw new Error(`subscribers got ${received()} of ${n}`)
-    await new Promise(resolve => setImmediate(resolve))
-  }
+  await waitWhile(() => received() < n, 'after the last publication')
   return { rps: n / ((performance.now() - start) / 1000), cpu: cpuPerOp(cpu0, n) }
 }
 
@@ -299,6 +306,7 @@ function codec (): Sample {
 
 const rows = new Map<string, Row>()
 const add = (what: string, s: Sample): void => {
+  console.error(`# ${what}: ${fmt(s.rps)}/s`)
   const row = rows.get(what) ?? { what, samples: [] }
   row.samples.push(s)
   rows.set(what, row)
