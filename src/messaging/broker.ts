@@ -8,7 +8,7 @@
  */
 import * as encoding from 'lib0/encoding'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { InvalidArgumentError, InvalidMessageError, NotStartedError } from '../errors.ts'
+import { InvalidArgumentError, InvalidMessageError, NotStartedError, UnreachableError } from '../errors.ts'
 import { combineSignals, throwIfAborted } from '../util/abort.ts'
 import { componentLogger } from '../util/logger.ts'
 import {
@@ -86,7 +86,9 @@ export class MessageBroker {
       peerId: components.peerId, hlc: this.hlc, randomBytes: components.randomBytes, privateKey: components.privateKey, signEnvelopes: init.signEnvelopes
     })
     this.pending = new PendingReplies(components.clock)
-    this.links = new LinkPool(components.libp2p, this.log, (frame, link) => { this.inbound.onStreamFrame(frame, link) }, rpcProtocols(init.rpcVersions))
+    this.links = new LinkPool(components.libp2p, this.log, (frame, link) => { this.inbound.onStreamFrame(frame, link) }, rpcProtocols(init.rpcVersions),
+      // what went out on a stream that closed gets no answer: fail it now rather than at its timeout
+      (link) => { this.pending.linkClosed(link, new UnreachableError(`rpc stream to ${link.remotePeer} closed before the answer`)) })
     this.batchOrdering = new MessageOrdering<Envelope>(components.clock, { skipGapAfterMs: init.skipGapAfterMs })
     const metrics = components.telemetry.metrics
     this.inbound = new InboundDispatcher({

@@ -37,11 +37,14 @@ export class LinkPool {
   readonly protocols: string[]
   private readonly log: Logger
   private readonly onFrame: (frame: Uint8Array, link: RpcLink) => void
+  private readonly onLinkClosed: (link: RpcLink) => void
   private readonly preferred = new Map<string, RpcLink>()
   private readonly all = new Set<RpcLink>()
   private readonly dialing = new Map<string, Promise<RpcLink>>()
 
-  constructor (libp2p: BrokerLibp2p, log: Logger, onFrame: (frame: Uint8Array, link: RpcLink) => void, protocols: string[] = rpcProtocols()) {
+  constructor (libp2p: BrokerLibp2p, log: Logger, onFrame: (frame: Uint8Array, link: RpcLink) => void, protocols: string[] = rpcProtocols(),
+    onLinkClosed: (link: RpcLink) => void = () => {}) {
+    this.onLinkClosed = onLinkClosed
     this.libp2p = libp2p
     this.protocols = protocols
     this.log = log
@@ -115,5 +118,6 @@ export class LinkPool {
   private readonly onClosed = (link: RpcLink): void => {
     this.all.delete(link)
     if (this.preferred.get(link.remotePeer) === link) this.preferred.delete(link.remotePeer)
+    this.onLinkClosed(link)
   }
 }

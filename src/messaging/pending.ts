@@ -14,6 +14,8 @@ import type { MessageId } from './message-id.ts'
 
 interface Waiter {
   peer: string
+  /** the stream the message went out on (its answer can only come back on it) */
+  link?: object
   resolve: (value: unknown) => void
   reject: (err: unknown) => void
   cleanup: () => void
@@ -36,9 +38,10 @@ export class PendingReplies {
   /**
    * registers interest in the answer to `id` from `peer`: resolves with the reply payload
    * (undefined for an ack), rejects with the remote's typed error, the signal's reason, or
-   * TimeoutError after `timeoutMs` (a plain timer: no AbortSignal needed on the hot path)
+   * TimeoutError after `timeoutMs` (a plain timer: no AbortSignal needed on the hot path), or
+   * `linkClosed`'s error when `link`, the stream it went out on, closes first
    */
-  expect (id: MessageId, peer: string, signal?: AbortSignal, timeoutMs?: number): Promise<unknown> {
+  expect (id: MessageId, peer: string, signal?: AbortSignal, timeoutMs?: number, link?: object): Promise<unknown> {
     if (this.waiters.size >= this.max) return Promise.reject(new CapacityError(`${this.max} replies already pending`))
     if (signal?.aborted === true) return Promise.reject(abortReason(signal))
     return new Promise((resolve, reject) => {
@@ -59,7 +62,7 @@ export class PendingReplies {
           reject(new TimeoutError(`no answer from ${peer} within ${timeoutMs} ms`))
         }, timeoutMs)
       }
-      this.waiters.set(id, { peer, resolve, reject, cleanup })
+      this.waiters.set(id, { peer, link, resolve, reject, cleanup })
     })
   }
 
@@ -88,6 +91,16 @@ export class PendingReplies {
       w.reject(err instanceof InvalidMessageError ? err : new InvalidMessageError(`bad answer from ${fromPeer}`, { cause: err }))
     }
     return true
+  }
+
+  /** the stream `link` closed: what went out on it will get no answer, so it fails now with `err` */
+  linkClosed (link: object, err: Error): void {
+    for (const [id, w] of this.waiters) {
+      if (w.link !== link) continue
+      w.cleanup()
+      this.waiters.delete(id)
+      w.reject(err)
+    }
   }
 
   rejectAll (err: Error): void {

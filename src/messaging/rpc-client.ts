@@ -101,7 +101,7 @@ export class RpcClient {
   private async requestOverLink (link: RpcLink, to: EnvelopeTarget, payload: EncodedPayload, traceparent: string, signal?: AbortSignal, timeoutMs?: number): Promise<unknown> {
     const built = this.envelopes.build('request', 0, payload, traceparent, to)
     const envelope = this.envelopes.signing ? await this.envelopes.sign(built) : built
-    const reply = this.pending.expect(envelope.id, link.remotePeer, signal, timeoutMs)
+    const reply = this.pending.expect(envelope.id, link.remotePeer, signal, timeoutMs, link)
     try {
       link.write(encodeEnvelope(envelope))
       this.sent.inc(1, KIND_LABELS.request)
@@ -122,10 +122,10 @@ export class RpcClient {
       const signal = combineSignals([options.signal], this.init.ackTimeoutMs ?? ACK_TIMEOUT_MS)
       const peer = await this.resolvePeer(target, { signal })
       if (peer === this.init.peerId) { await this.inbound.handleLocalMessage(entry.envelope, span.traceparent()); return }
-      const ack = this.pending.expect(entry.id, peer, signal)
+      const link = await this.links.linkTo(peer, { signal })
+      const ack = this.pending.expect(entry.id, peer, signal, undefined, link)
       ack.catch(() => {}) // awaited below; this only keeps an early failure from going unhandled
       try {
-        const link = await this.links.linkTo(peer, { signal })
         link.write(encodeEnvelope(entry.envelope))
         this.sent.inc(1, KIND_LABELS.message)
       } catch (err) {

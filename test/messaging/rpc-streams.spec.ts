@@ -77,4 +77,26 @@ describe('RPC streams under many requests, aborts and timeouts', { timeout: 120_
     assert.equal(await y.broker.request({ kind: 'peer', id: x.id }, 'back'), 'back')
     assert.equal(rpcStreams(x), 1)
   })
+
+  it('a request whose stream closes before the answer fails with UnreachableError at once, not at its timeout', async () => {
+    const x = await startPeer(undefined, 43, undefined, false)
+    const y = await startPeer(undefined, 44, undefined, false)
+    peers.push(x)
+    await x.libp2p.dial(y.libp2p.getMultiaddrs()[0])
+    let release = (): void => {}
+    const held = new Promise<void>(resolve => { release = resolve })
+    let started = (): void => {}
+    const handling = new Promise<void>(resolve => { started = resolve })
+    y.broker.setRequestHandler(async () => { started(); await held; return 'too late' })
+    const reply = x.broker.request({ kind: 'peer', id: y.id }, 'hold', { timeoutMs: 60_000 })
+    await handling
+    await y.broker.stop() // closes its streams: x's stream to y ends with the request unanswered
+    release()
+    await assert.rejects(reply, (err: Error) => {
+      assert.equal(err.name, 'UnreachableError')
+      assert.match(err.message, /closed before the answer/)
+      return true
+    })
+    await y.libp2p.stop()
+  })
 })
