@@ -86,7 +86,9 @@ async function victimWithAgent (boot: string, client: PeerProcess, id: string): 
       last = nodes.find(m => m.peerId === victim.ready.peerId)
       return (last as { status?: string } | undefined)?.status === 'alive'
     }, 20_000, 'the victim to join')
-    await waitUntil(async () => (await post(client, '/agents', { id, kind: 'counter', node: victim.ready.peerId }, 10_000)).status === 201, 20_000, `deploying ${id}`)
+    // placed by the scorer first (a deploy naming the victim would wait for its node lease and
+    // create the agent's state doc there; the bench measures a victim that took over a settled agent)
+    await waitUntil(async () => (await post(client, '/agents', { id, kind: 'counter' }, 10_000)).status === 201, 20_000, `deploying ${id}`)
     // the victim takes agents once it holds a node lease: move the agent there when it can
     await waitUntil(async () => {
       const r = await post(client, `/agents/${id}/migrate`, { node: victim.ready.peerId }, 10_000)
