@@ -8,6 +8,7 @@ import type { PrivateKey } from '@libp2p/interface'
 import { DEFAULT_ROLE } from '#platform/libp2p'
 import { createLibp2pMetrics } from '#platform/libp2p-metrics'
 import { openStore } from '#platform/storage'
+import { raftLogOpener } from '#platform/raft-log'
 import { watchVisibility } from '#platform/visibility'
 import { createMeshLibp2p, NetworkManager } from './network/index.ts'
 import type { Capabilities, MeshLibp2p, NodeRole } from './network/index.ts'
@@ -164,8 +165,9 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
     await broker.start()
     stack.push(async () => { await broker.stop() })
 
+    const openLog = raftLogOpener(options.storage ?? 'memory')
     const consensus = new ConsensusManager(
-      { libp2p, network, store, telemetry: monitoring, clock, rng: systemRng, gate: security.authority },
+      { libp2p, network, store, telemetry: monitoring, clock, rng: systemRng, gate: security.authority, ...(openLog !== undefined ? { openLog } : {}) },
       { voter: role !== 'browser' && options.raft?.voter !== false && security.authority.allows(network.peerId, 'voter'), joining: (options.bootstrap ?? []).length > 0 })
     await consensus.start()
     stack.push(async () => { await consensus.stop() })

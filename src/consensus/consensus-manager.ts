@@ -62,6 +62,8 @@ export interface ConsensusManagerComponents {
   rng?: Rng
   /** membership credentials: only peers it allows as `voter` are made voters or heard as such (default: everyone) */
   gate?: RoleGate
+  /** opens the Raft log given its Store (default: the log kept in that Store; Node data dirs use a WAL) */
+  openLog?: (store: Store, options?: AbortOptions) => Promise<DurableRaftLog>
 }
 
 export interface ConsensusManagerInit {
@@ -192,7 +194,9 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     this.meta = raftStore.sub('meta/')
     const stored = await this.meta.get(GROUP_KEY)
     this.group = stored !== undefined ? decoder.decode(stored) : ''
-    const log = await DurableRaftLog.open(raftStore.sub('log/'), {}, options)
+    const log = this.components.openLog !== undefined
+      ? await this.components.openLog(raftStore.sub('log/'), options)
+      : await DurableRaftLog.open(raftStore.sub('log/'), {}, options)
     const clock = this.clock
     const driver = new RaftDriver({
       id: this.peerId,
@@ -259,6 +263,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     await driver.stop()
     await this.transport?.stop()
     this.transport = undefined
+    await driver.log.close()
   }
 
   /** a leader that stops hands leadership to a caught-up voter first, so the group is not leaderless */

@@ -3,30 +3,57 @@
  *
  * Reads are synchronous (the Raft core is pure), so every entry not yet compacted, the hard state
  * and the latest snapshot are held in memory and served from there; the driver keeps that bounded
- * by snapshotting and compacting (see `cachedBytes()`). Writes go through to the Store first and
- * change the in-memory view only once the Store acknowledged them, so a reader never sees state
+ * by snapshotting and compacting (see `cachedBytes()`). Writes go through to the backend first and
+ * change the in-memory view only once the backend acknowledged them, so a reader never sees state
  * that a crash could lose. `persist()` writes one Ready's hard state, entries and snapshot as ONE
- * atomic synced batch. Writes are serialised in call order.
+ * atomic synced write. Writes are serialised in call order.
+ *
+ * Backends: a Store (`DurableRaftLog.open`: one synced LevelDB / IndexedDB / memory batch per
+ * write), or any RaftLogBackend (`DurableRaftLog.openWith`), such as Node's write-ahead log in
+ * src/consensus/wal/ (one append + one fdatasync per write).
  */
-import { InvalidArgumentError, StorageError } from '../errors.ts'
+import { StorageError } from '../errors.ts'
 import { componentLogger } from '../util/logger.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { throwIfAborted } from '../util/abort.ts'
-import type { BatchOp, Store } from '../storage/types.ts'
+import type { Store } from '../storage/types.ts'
 import { prefixRange } from '../storage/types.ts'
-import {
-  LogCompactedError, LogUnavailableError, SnapshotOutOfDateError, entrySizeBytes, limitEntriesSize
-} from './raft/storage.ts'
+import { LogCompactedError, LogUnavailableError, entrySizeBytes, limitEntriesSize } from './raft/storage.ts'
 import type { RaftInitialState, RaftLogStorage } from './raft/storage.ts'
-import { EntryType } from './raft/types.ts'
 import type { ConfState, Entry, HardState, Snapshot } from './raft/types.ts'
 import {
   ENTRY_KEY_PREFIX, HARD_STATE_KEY, LOG_START_KEY, SNAPSHOT_KEY,
-  decodeEntry, decodeHardState, decodeLogStart, decodeSnapshot,
-  encodeEntry, encodeHardState, encodeLogStart, encodeSnapshot, entryKey, indexOfEntryKey
+  decodeEntry, decodeHardState, decodeLogStart, decodeSnapshot, indexOfEntryKey
 } from './log-store-codec.ts'
+import { Plan, copyConfState, dummyEntry, emptyView } from './log-plan.ts'
+import type { View } from './log-plan.ts'
+
+export type { LogChange, View } from './log-plan.ts'
+export { Plan } from './log-plan.ts'
 
 const log = componentLogger('consensus:log-store')
+
+/**
+ * Where the log is kept. `write` makes a plan durable (all of it or, after a crash, none of it)
+ * before it resolves; `load` reads back the view, or undefined when nothing is kept yet.
+ */
+export interface RaftLogBackend {
+  /** whether plans must carry Store ops (`plan.ops`); otherwise only `plan.changes` */
+  readonly storeOps: boolean
+  load: (options?: AbortOptions) => Promise<View | undefined>
+  write: (plan: Plan, options?: AbortOptions) => Promise<void>
+  close: () => Promise<void>
+}
+
+/** the Store backend: the log as keys of `store`, each write one synced batch */
+export function storeBackend (store: Store): RaftLogBackend {
+  return {
+    storeOps: true,
+    load: async () => await loadView(store),
+    write: async (plan) => { await store.batch(plan.ops, { sync: true }) },
+    close: async () => {}
+  }
+}
 
 /** what one Ready asks to be made durable */
 export interface RaftPersist {
@@ -44,59 +71,47 @@ export interface DurableRaftLogInit {
   bootstrap?: ConfState
 }
 
-function copyConfState (cs: ConfState): ConfState {
-  return { voters: [...cs.voters], learners: [...cs.learners] }
-}
-
-function dummyEntry (index: number, term: number): Entry {
-  return { term, index, type: EntryType.Normal, data: new Uint8Array(0) }
-}
-
 function corrupt (what: string, cause?: unknown): StorageError {
   log.error('raft log store is corrupt: %s', what)
   return new StorageError(`raft log store is corrupt: ${what}`, cause != null ? { cause } : {})
 }
 
-/** the in-memory view; replaced wholesale or mutated only after a write was acknowledged */
-interface View {
-  hardState: HardState
-  snap: Snapshot
-  /** ents[0] is a dummy at the compaction point (index and term of the last compacted entry) */
-  ents: Entry[]
-  bytes: number
-}
-
 export class DurableRaftLog implements RaftLogStorage {
-  private readonly store: Store
+  private readonly backend: RaftLogBackend
   private view: View
   private writes: Promise<void> = Promise.resolve()
 
-  private constructor (store: Store, view: View) {
-    this.store = store
+  private constructor (backend: RaftLogBackend, view: View) {
+    this.backend = backend
     this.view = view
   }
 
   /** loads the log kept in `store`, or starts a new one (with `init.bootstrap`'s snapshot if given) */
   static async open (store: Store, init: DurableRaftLogInit = {}, options: AbortOptions = {}): Promise<DurableRaftLog> {
+    return await DurableRaftLog.openWith(storeBackend(store), init, options)
+  }
+
+  /** as open(), over any backend; close() closes the backend */
+  static async openWith (backend: RaftLogBackend, init: DurableRaftLogInit = {}, options: AbortOptions = {}): Promise<DurableRaftLog> {
     throwIfAborted(options.signal)
-    const view = await loadView(store)
+    const view = await backend.load(options)
     if (view == null) {
-      const empty: View = {
-        hardState: { term: 0, vote: '', commit: 0 },
-        snap: { metadata: { index: 0, term: 0, confState: { voters: [], learners: [] } }, data: new Uint8Array(0) },
-        ents: [dummyEntry(0, 0)],
-        bytes: 0
-      }
-      const plan = new Plan(empty)
+      const plan = new Plan(emptyView(), backend.storeOps)
       plan.startLog()
       if (init.bootstrap != null) {
         plan.applySnapshot({ metadata: { index: 1, term: 1, confState: copyConfState(init.bootstrap) }, data: new Uint8Array(0) })
       }
-      await store.batch(plan.ops, { sync: true, signal: options.signal })
-      return new DurableRaftLog(store, plan.commit())
+      await backend.write(plan, options)
+      return new DurableRaftLog(backend, plan.commit())
     }
     log('recovered log: first %d last %d term %d commit %d', view.ents[0].index + 1, view.ents[0].index + view.ents.length - 1, view.hardState.term, view.hardState.commit)
-    return new DurableRaftLog(store, view)
+    return new DurableRaftLog(backend, view)
+  }
+
+  /** waits for the writes under way, then closes the backend (a Store backend leaves the store open) */
+  async close (): Promise<void> {
+    await this.writes
+    await this.backend.close()
   }
 
   // ---- RaftLogStorage (synchronous reads from memory) ----
@@ -155,7 +170,7 @@ export class DurableRaftLog implements RaftLogStorage {
    */
   async persist (ready: RaftPersist, options: AbortOptions = {}): Promise<void> {
     await this.serialised(options, () => {
-      const plan = new Plan(this.view)
+      const plan = new Plan(this.view, this.backend.storeOps)
       if (ready.snapshot != null) plan.applySnapshot(ready.snapshot)
       if (ready.entries != null && ready.entries.length > 0) plan.append(ready.entries)
       if (ready.hardState != null) plan.setHardState(ready.hardState)
@@ -183,7 +198,7 @@ export class DurableRaftLog implements RaftLogStorage {
   async createSnapshot (i: number, cs: ConfState | undefined, data: Uint8Array, options: AbortOptions = {}): Promise<Snapshot> {
     let created: Snapshot | undefined
     await this.serialised(options, () => {
-      const plan = new Plan(this.view)
+      const plan = new Plan(this.view, this.backend.storeOps)
       created = plan.createSnapshot(i, cs, data)
       return plan
     })
@@ -193,7 +208,7 @@ export class DurableRaftLog implements RaftLogStorage {
   /** discards entries up to and including compactIndex (<= lastIndex) */
   async compact (compactIndex: number, options: AbortOptions = {}): Promise<void> {
     await this.serialised(options, () => {
-      const plan = new Plan(this.view)
+      const plan = new Plan(this.view, this.backend.storeOps)
       plan.compact(compactIndex)
       return plan
     })
@@ -203,8 +218,8 @@ export class DurableRaftLog implements RaftLogStorage {
     const run = async (): Promise<void> => {
       throwIfAborted(options.signal)
       const plan = makePlan()
-      if (plan.ops.length === 0) return
-      await this.store.batch(plan.ops, { sync: true })
+      if (plan.empty) return
+      await this.backend.write(plan)
       this.view = plan.commit()
     }
     const result = this.writes.then(run)
@@ -213,131 +228,8 @@ export class DurableRaftLog implements RaftLogStorage {
   }
 }
 
-/** stages changes against a view: the store ops to write and the view they produce */
-class Plan {
-  readonly ops: BatchOp[] = []
-  private hardState: HardState
-  private snap: Snapshot
-  /** the kept prefix of the old ents (length), or a fresh dummy replacing them all */
-  private base: Entry[]
-  private keep: number
-  private added: Entry[] = []
-  private readonly old: View
-
-  constructor (view: View) {
-    this.old = view
-    this.hardState = view.hardState
-    this.snap = view.snap
-    this.base = view.ents
-    this.keep = view.ents.length
-  }
-
-  private get offset (): number { return this.base[0].index }
-  private get lastIndex (): number { return this.offset + this.keep - 1 + this.added.length }
-  private entryAt (i: number): Entry {
-    const k = i - this.offset
-    return k < this.keep ? this.base[k] : this.added[k - this.keep]
-  }
-
-  setHardState (hs: HardState): void {
-    this.hardState = { term: hs.term, vote: hs.vote, commit: hs.commit }
-    this.ops.push({ type: 'put', key: HARD_STATE_KEY, value: encodeHardState(this.hardState) })
-  }
-
-  /** marks the store as holding a log (an empty one starting at index 1) */
-  startLog (): void {
-    this.ops.push({ type: 'put', key: LOG_START_KEY, value: encodeLogStart({ index: 0, term: 0 }) })
-  }
-
-  applySnapshot (snap: Snapshot): void {
-    if (this.snap.metadata.index >= snap.metadata.index) throw new SnapshotOutOfDateError()
-    for (let i = this.offset + 1; i <= this.lastIndex; i++) this.ops.push({ type: 'del', key: entryKey(i) })
-    this.snap = { metadata: { ...snap.metadata, confState: copyConfState(snap.metadata.confState) }, data: snap.data }
-    this.base = [dummyEntry(snap.metadata.index, snap.metadata.term)]
-    this.keep = 1
-    this.added = []
-    this.ops.push({ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshot(this.snap) })
-    this.ops.push({ type: 'put', key: LOG_START_KEY, value: encodeLogStart({ index: snap.metadata.index, term: snap.metadata.term }) })
-  }
-
-  append (entries: Entry[]): void {
-    for (let k = 1; k < entries.length; k++) {
-      if (entries[k].index !== entries[k - 1].index + 1) throw new InvalidArgumentError('appended entries must have consecutive indexes')
-    }
-    const first = this.offset + 1
-    if (entries[0].index + entries.length - 1 < first) return
-    if (first > entries[0].index) entries = entries.slice(first - entries[0].index)
-    const at = entries[0].index - this.offset
-    const length = this.keep + this.added.length
-    if (at > length) throw new LogUnavailableError(`missing log entry [last: ${this.lastIndex}, append at: ${entries[0].index}]`)
-    const newLast = entries[entries.length - 1].index
-    for (let i = newLast + 1; i <= this.lastIndex; i++) this.ops.push({ type: 'del', key: entryKey(i) })
-    if (at < this.keep) {
-      this.keep = at
-      this.added = []
-    } else {
-      this.added = this.added.slice(0, at - this.keep)
-    }
-    for (const e of entries) {
-      const copy: Entry = { term: e.term, index: e.index, type: e.type, data: e.data }
-      this.added.push(copy)
-      this.ops.push({ type: 'put', key: entryKey(e.index), value: encodeEntry(copy) })
-    }
-  }
-
-  createSnapshot (i: number, cs: ConfState | undefined, data: Uint8Array): Snapshot {
-    if (i <= this.snap.metadata.index) throw new SnapshotOutOfDateError()
-    if (i < this.offset) throw new SnapshotOutOfDateError(`snapshot ${i} is older than the compaction point ${this.offset}`)
-    if (i > this.lastIndex) throw new LogUnavailableError(`snapshot ${i} is out of bound lastindex(${this.lastIndex})`)
-    this.snap = {
-      metadata: { index: i, term: this.entryAt(i).term, confState: copyConfState(cs ?? this.snap.metadata.confState) },
-      data
-    }
-    this.ops.push({ type: 'put', key: SNAPSHOT_KEY, value: encodeSnapshot(this.snap) })
-    return this.snap
-  }
-
-  compact (compactIndex: number): void {
-    if (compactIndex <= this.offset) throw new LogCompactedError()
-    if (compactIndex > this.lastIndex) throw new LogUnavailableError(`compact ${compactIndex} is out of bound lastindex(${this.lastIndex})`)
-    const all = this.entriesFrom(compactIndex)
-    const term = all[0].term
-    for (let i = this.offset + 1; i <= compactIndex; i++) this.ops.push({ type: 'del', key: entryKey(i) })
-    this.ops.push({ type: 'put', key: LOG_START_KEY, value: encodeLogStart({ index: compactIndex, term }) })
-    this.base = [dummyEntry(compactIndex, term), ...all.slice(1)]
-    this.keep = this.base.length
-    this.added = []
-  }
-
-  private entriesFrom (i: number): Entry[] {
-    const k = i - this.offset
-    return k < this.keep ? [...this.base.slice(k, this.keep), ...this.added] : this.added.slice(k - this.keep)
-  }
-
-  /** the view after the write; reuses the old entries array when only appending to it */
-  commit (): View {
-    let ents: Entry[]
-    let bytes: number
-    if (this.base === this.old.ents) {
-      ents = this.base
-      bytes = this.old.bytes
-      for (let k = Math.max(1, this.keep); k < ents.length; k++) bytes -= entrySizeBytes(ents[k])
-      if (this.keep < ents.length) ents.length = this.keep
-    } else {
-      ents = this.keep === this.base.length ? this.base : this.base.slice(0, this.keep)
-      bytes = 0
-      for (let k = 1; k < ents.length; k++) bytes += entrySizeBytes(ents[k])
-    }
-    for (const e of this.added) {
-      ents.push(e)
-      bytes += entrySizeBytes(e)
-    }
-    return { hardState: this.hardState, snap: this.snap, ents, bytes }
-  }
-}
-
 /** reads everything back from the store; undefined when the store holds no log yet */
-async function loadView (store: Store): Promise<View | undefined> {
+export async function loadView (store: Store): Promise<View | undefined> {
   const startBytes = await store.get(LOG_START_KEY)
   if (startBytes == null) return undefined
   try {

@@ -1,0 +1,268 @@
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn } from 'node:child_process'
+import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { DurableRaftLog } from '../../src/consensus/log-store.ts'
+import { openWalLog } from '../../src/consensus/wal/index.ts'
+import { encodeSnapshot } from '../../src/consensus/log-store-codec.ts'
+import { MemoryRaftStorage } from '../../src/consensus/raft/storage.ts'
+import { EntryType } from '../../src/consensus/raft/types.ts'
+import type { Entry } from '../../src/consensus/raft/types.ts'
+import { LevelStore } from '../../src/storage/level.ts'
+import { MemoryStore } from '../../src/storage/memory.ts'
+import { seededRng } from '../../src/util/prng.ts'
+
+const ent = (index: number, term: number, text = `e${index}`): Entry =>
+  ({ index, term, type: EntryType.Normal, data: new TextEncoder().encode(text) })
+const range = (lo: number, hi: number, term: number): Entry[] =>
+  Array.from({ length: hi - lo + 1 }, (_, k) => ent(lo + k, term))
+const view = (l: { entries: (lo: number, hi: number, max: number) => Entry[], firstIndex: () => number, lastIndex: () => number }): Array<[number, number, string]> =>
+  l.lastIndex() < l.firstIndex() ? [] : l.entries(l.firstIndex(), l.lastIndex() + 1, Infinity).map(e => [e.index, e.term, new TextDecoder().decode(e.data)])
+
+async function withDir<T> (fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'agentmesh-wal-'))
+  try { return await fn(dir) } finally { await rm(dir, { recursive: true, force: true }) }
+}
+const segments = async (dir: string): Promise<string[]> => (await readdir(dir)).filter(n => n.endsWith('.wal')).sort()
+const SMALL = { segmentBytes: 4096 }
+
+async function damage (path: string, at: number, fn: (b: number) => number): Promise<void> {
+  const h = await open(path, 'r+')
+  try {
+    const b = Buffer.alloc(1)
+    await h.read(b, 0, 1, at)
+    b[0] = fn(b[0])
+    await h.write(b, 0, 1, at)
+  } finally { await h.close() }
+}
+
+describe('Raft write-ahead log', () => {
+  it('round-trips and recovers term, vote, commit, log, membership and snapshot after reopen', async () => {
+    await withDir(async (dir) => {
+      const store = new MemoryStore()
+      const l = await openWalLog(dir, store, { bootstrap: { voters: ['a'], learners: [] } })
+      await l.persist({ hardState: { term: 2, vote: 'b', commit: 3 }, entries: range(2, 7, 2) })
+      await l.append([ent(6, 3, 'x6')])
+      const snap = await l.createSnapshot(5, { voters: ['a', 'b'], learners: ['c'] }, new Uint8Array([9, 9]))
+      assert.equal(snap.metadata.term, 2)
+      await l.compact(4)
+      await l.close()
+      const r = await openWalLog(dir, store, { bootstrap: { voters: ['ignored'], learners: [] } })
+      assert.deepEqual(r.initialState(), { hardState: { term: 2, vote: 'b', commit: 3 }, confState: { voters: ['a', 'b'], learners: ['c'] } })
+      assert.deepEqual(view(r), [[5, 2, 'e5'], [6, 3, 'x6']])
+      assert.equal(r.term(4), 2)
+      assert.deepEqual(r.snapshot().metadata, { index: 5, term: 2, confState: { voters: ['a', 'b'], learners: ['c'] } })
+      assert.deepEqual([...r.snapshot().data], [9, 9])
+      assert.equal(r.cachedBytes(), l.cachedBytes())
+      await r.close()
+    })
+  })
+
+  it('matches MemoryRaftStorage under a seeded random workload across reopens, cutting and releasing segments', async () => {
+    for (const seed of [1, 2, 3]) {
+      await withDir(async (dir) => {
+        const rng = seededRng(seed)
+        const store = new MemoryStore()
+        const cs = { voters: ['a', 'b'], learners: [] }
+        let durable = await openWalLog(dir, store, seed % 2 === 0 ? { bootstrap: cs } : {}, SMALL)
+        const model = seed % 2 === 0 ? MemoryRaftStorage.bootstrap(cs) : new MemoryRaftStorage()
+        let term = 1
+        let maxSegments = 0
+        for (let step = 0; step < 300; step++) {
+          const r = rng.int(20)
+          if (r < 10) {
+            const from = Math.max(model.firstIndex(), model.lastIndex() + 1 - rng.int(4))
+            if (rng.int(3) === 0) term++
+            const batch = range(from, from + rng.int(8), term).map(e => ({ ...e, data: new Uint8Array(40 + rng.int(200)).fill(e.index & 0xff) }))
+            model.append(batch); await durable.append(batch)
+          } else if (r < 12 && model.lastIndex() >= model.firstIndex()) {
+            const i = model.firstIndex() + rng.int(model.lastIndex() - model.firstIndex() + 1)
+            model.compact(i); await durable.compact(i)
+          } else if (r < 14 && model.lastIndex() > model.snapshot().metadata.index && model.lastIndex() >= model.firstIndex() - 1) {
+            const lo = Math.max(model.snapshot().metadata.index + 1, model.firstIndex() - 1)
+            const i = lo + rng.int(model.lastIndex() - lo + 1)
+            const data = new Uint8Array([step & 0xff])
+            model.createSnapshot(i, undefined, data); await durable.createSnapshot(i, undefined, data)
+          } else if (r < 15) {
+            term++
+            const snap = { metadata: { index: model.lastIndex() + 1 + rng.int(5), term, confState: { voters: ['a'], learners: [] } }, data: new Uint8Array([1, 2]) }
+            model.applySnapshot(snap); await durable.applySnapshot(snap)
+          } else if (r < 18) {
+            const hs = { term, vote: rng.int(2) === 0 ? '' : 'n' + rng.int(3), commit: rng.int(model.lastIndex() + 1) }
+            model.setHardState(hs); await durable.setHardState(hs)
+          } else {
+            await durable.close()
+            durable = await openWalLog(dir, store, {}, SMALL)
+          }
+          maxSegments = Math.max(maxSegments, (await segments(dir)).length)
+          const msg = `seed ${seed} step ${step}`
+          assert.equal(durable.firstIndex(), model.firstIndex(), msg)
+          assert.equal(durable.lastIndex(), model.lastIndex(), msg)
+          assert.equal(durable.term(durable.firstIndex() - 1), model.term(model.firstIndex() - 1), msg)
+          assert.deepEqual(view(durable), view(model), msg)
+          assert.deepEqual(durable.initialState(), model.initialState(), msg)
+          assert.equal(durable.snapshot().metadata.index, model.snapshot().metadata.index, msg)
+          assert.deepEqual([...durable.snapshot().data], [...model.snapshot().data], msg)
+        }
+        await durable.close()
+        assert.ok(maxSegments >= 3, `the workload cut segments (${maxSegments})`)
+        const first = (await segments(dir))[0]
+        assert.notEqual(first, '0000000000000000.wal', 'segments below the compaction point were released')
+      })
+    }
+  })
+
+  it('preallocates segments and releases whole segments below the compaction point', async () => {
+    await withDir(async (dir) => {
+      const store = new MemoryStore()
+      const l = await openWalLog(dir, store, {}, SMALL)
+      for (let i = 1; i <= 200; i += 10) await l.persist({ entries: range(i, i + 9, 1).map(e => ({ ...e, data: new Uint8Array(100) })), hardState: { term: 1, vote: 'a', commit: i } })
+      const before = await segments(dir)
+      assert.ok(before.length >= 5, `200 entries of ~100 bytes span segments of 4 KB (${before.length})`)
+      assert.equal((await stat(join(dir, before[0]))).size, 4096, 'a segment is preallocated to its size')
+      await l.createSnapshot(150, undefined, new Uint8Array([1]))
+      await l.compact(150)
+      const after = await segments(dir)
+      assert.ok(after.length < before.length - 2, `compaction released segments (${before.length} -> ${after.length})`)
+      assert.equal(after[after.length - 1], before[before.length - 1], 'the segment being written is kept')
+      await l.close()
+      const r = await openWalLog(dir, store, {}, SMALL)
+      assert.equal(r.firstIndex(), 151)
+      assert.equal(r.lastIndex(), 200)
+      assert.deepEqual(r.initialState().hardState, { term: 1, vote: 'a', commit: 191 })
+      await r.close()
+    })
+  })
+
+  it('recovers the synced prefix when the tail is torn (cut mid-record, or a CRC byte flipped), then keeps appending', async () => {
+    for (const how of ['cut', 'crc'] as const) {
+      await withDir(async (dir) => {
+        const store = new MemoryStore()
+        const l = await openWalLog(dir, store, {}, { segmentBytes: 1024 * 1024 })
+        for (let i = 1; i <= 10; i++) await l.persist({ entries: [ent(i, 1)], hardState: { term: 1, vote: 'a', commit: i - 1 } })
+        await l.close()
+        const [seg] = await segments(dir)
+        const path = join(dir, seg)
+        // find where the last Ready's records start: reopen on a copy of the log and measure it
+        const h = await open(path, 'r')
+        const data = Buffer.alloc(8192)
+        await h.read(data, 0, data.byteLength, 0)
+        await h.close()
+        let at = 0; const starts: number[] = []
+        while (data.readUInt32LE(at) !== 0) { starts.push(at); at += 9 + data.readUInt32LE(at) }
+        const lastEntryRecord = starts[starts.length - 2] // records: ..., entries(10), hardState
+        if (how === 'cut') {
+          const t = await open(path, 'r+'); await t.truncate(lastEntryRecord + 5); await t.close()
+        } else {
+          await damage(path, lastEntryRecord + 4, b => b ^ 0xff)
+        }
+        const r = await openWalLog(dir, store, {}, { segmentBytes: 1024 * 1024 })
+        assert.equal(r.lastIndex(), 9, `${how}: the torn Ready is dropped, the ones before it kept`)
+        assert.deepEqual(r.initialState().hardState, { term: 1, vote: 'a', commit: 8 })
+        await r.persist({ entries: [ent(10, 2, 'again')], hardState: { term: 2, vote: 'b', commit: 9 } })
+        await r.close()
+        const again = await openWalLog(dir, store, {}, { segmentBytes: 1024 * 1024 })
+        assert.deepEqual(view(again).slice(-2), [[9, 1, 'e9'], [10, 2, 'again']], `${how}: appends after recovery survive the next reopen`)
+        assert.deepEqual(again.initialState().hardState, { term: 2, vote: 'b', commit: 9 })
+        await again.close()
+      })
+    }
+  })
+
+  it('a received snapshot stored just before a crash (not yet in the WAL) replaces the log on restart', async () => {
+    await withDir(async (dir) => {
+      const store = new MemoryStore()
+      const l = await openWalLog(dir, store)
+      await l.persist({ entries: range(1, 5, 1), hardState: { term: 1, vote: 'a', commit: 2 } })
+      await l.close()
+      // what WalBackend.write does first for a Ready carrying a snapshot, without the record after it
+      await store.put('snap', encodeSnapshot({ metadata: { index: 20, term: 3, confState: { voters: ['x'], learners: [] } }, data: new Uint8Array([4]) }))
+      const r = await openWalLog(dir, store)
+      assert.equal(r.firstIndex(), 21)
+      assert.equal(r.lastIndex(), 20)
+      assert.equal(r.term(20), 3)
+      assert.deepEqual(r.initialState(), { hardState: { term: 1, vote: 'a', commit: 20 }, confState: { voters: ['x'], learners: [] } })
+      await r.close()
+    })
+  })
+
+  it('refuses damage in a segment before the last with StorageError', async () => {
+    await withDir(async (dir) => {
+      const store = new MemoryStore()
+      const l = await openWalLog(dir, store, {}, SMALL)
+      for (let i = 1; i <= 100; i += 10) await l.append(range(i, i + 9, 1).map(e => ({ ...e, data: new Uint8Array(100) })))
+      await l.close()
+      const segs = await segments(dir)
+      assert.ok(segs.length >= 2)
+      await damage(join(dir, segs[0]), 30, b => b ^ 0x55)
+      await assert.rejects(openWalLog(dir, store, {}, SMALL), { name: 'StorageError', message: /corrupt/ })
+    })
+  })
+
+  it('migrates a LevelDB-era log once: same state, log keys gone from the store, snapshot kept there', async () => {
+    await withDir(async (dir) => {
+      const store = await LevelStore.open(join(dir, 'db'))
+      try {
+        const raft = store.sub('raft/log/')
+        const old = await DurableRaftLog.open(raft, { bootstrap: { voters: ['a', 'b', 'c'], learners: [] } })
+        await old.persist({ hardState: { term: 3, vote: 'c', commit: 40 }, entries: range(2, 50, 3) })
+        await old.createSnapshot(20, undefined, new Uint8Array([5]))
+        await old.compact(10)
+        const wal = await openWalLog(join(dir, 'raft-wal'), raft)
+        for (const l of [wal]) {
+          assert.deepEqual(l.initialState(), old.initialState())
+          assert.deepEqual(view(l), view(old))
+          assert.deepEqual(l.snapshot().metadata, old.snapshot().metadata)
+        }
+        await wal.append([ent(51, 4, 'new')])
+        await wal.close()
+        const keys: string[] = []
+        for await (const [k] of raft.entries()) keys.push(k)
+        assert.deepEqual(keys, ['snap'])
+        const again = await openWalLog(join(dir, 'raft-wal'), raft)
+        assert.equal(again.lastIndex(), 51)
+        assert.equal(again.firstIndex(), 11)
+        assert.deepEqual([...again.snapshot().data], [5])
+        await again.close()
+      } finally {
+        await store.close()
+      }
+    })
+  })
+
+  it('keeps every acknowledged Ready when the process is killed mid-write', async () => {
+    await withDir(async (dir) => {
+      const script = fileURLToPath(new URL('./fixtures/raft-log-writer.ts', import.meta.url))
+      const child = spawn(process.execPath, ['--conditions=agentmesh-source', '--import', 'tsx', script, dir, 'wal'], { stdio: ['ignore', 'pipe', 'inherit'] })
+      let acked = 0
+      let buffered = ''
+      await new Promise<void>((resolve, reject) => {
+        child.on('error', reject)
+        child.on('exit', () => { resolve() })
+        child.stdout.on('data', (chunk: Buffer) => {
+          buffered += chunk.toString()
+          const lines = buffered.split('\n'); buffered = lines.pop() ?? ''
+          for (const line of lines) {
+            const m = /^acked (\d+)$/.exec(line)
+            if (m != null) acked = Number(m[1])
+            if (acked >= 300 && child.exitCode == null) child.kill('SIGKILL')
+          }
+        })
+      })
+      assert.ok(acked >= 300, `writer acknowledged ${acked} Readies before it was killed`)
+      const store = await LevelStore.open(dir)
+      try {
+        const r = await openWalLog(join(dir, 'raft-wal'), store, {}, { segmentBytes: 256 * 1024 })
+        assert.ok(r.lastIndex() >= acked, `lastIndex ${r.lastIndex()} >= acked ${acked}`)
+        assert.equal(r.initialState().hardState.commit, r.lastIndex() - 1, 'hard state and entries of a Ready are written together')
+        for (let i = 1; i <= r.lastIndex(); i++) assert.equal(r.term(i), Math.ceil(i / 10))
+        await r.close()
+      } finally {
+        await store.close()
+      }
+    })
+  })
+})
