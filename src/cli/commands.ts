@@ -82,8 +82,17 @@ interface Child {
   proc: ChildProcess
 }
 
+/**
+ * extra Node options for the peers `start` spawns, from AGENTMESH_CHILD_NODE_ARGS (whitespace
+ * separated), e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile them (Node 20 refuses
+ * --cpu-prof in NODE_OPTIONS)
+ */
+function childNodeArgs (): string[] {
+  return (process.env.AGENTMESH_CHILD_NODE_ARGS ?? '').split(/\s+/).filter(a => a.length > 0)
+}
+
 function spawnPeer (root: string, name: string, args: string[]): Child {
-  const proc = spawn(process.execPath, [...process.execArgv, join(root, 'bin', 'agentmesh.js'), ...args], {
+  const proc = spawn(process.execPath, [...process.execArgv, ...childNodeArgs(), join(root, 'bin', 'agentmesh.js'), ...args], {
     cwd: process.cwd(),
     stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, AGENTMESH_PARENT_PID: String(process.pid) }

@@ -7,10 +7,10 @@
  * As root it runs itself inside a network namespace that has only loopback (as
  * test/run-browser.js does), so the page can reach nothing else and WebRTC's ICE picks loopback.
  *
- * In `npm run test:sim` rather than `npm test`: on a machine as loaded as this one (load average
- * 30-45 on 2 cores) the mesh it drives needs longer than a unit suite can wait: tab links over
- * WebRTC came up after 2-45 s or not at all, a tab's node lease took over 45 s, a deploy passed a
- * 10 s deadline. Each step's time is printed (`# N s: ...`) so a slow step shows where.
+ * In `npm test`. It used to fail because the relay's event loop fell seconds behind with three
+ * tabs connected (tabs gossiped to each other over relayed circuits as well as through the relay;
+ * see src/network/libp2p.ts). Each step's time is printed (`# N s: ...`) so a slow step shows
+ * where.
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -72,7 +72,7 @@ async function describeTab (page: Page): Promise<string> {
 
 if (canUnshare && !inNamespace) {
   describe('dashboard end to end', () => {
-    it('passes inside a loopback-only network namespace', { timeout: 240_000 }, async () => {
+    it('passes inside a loopback-only network namespace', { timeout: 150_000 }, async () => {
       const child = spawn('unshare', ['-n', '--', 'sh', '-c',
         `ip link set lo up && exec "${process.execPath}" --conditions=agentmesh-source --import tsx --import ./test/setup-node.js --test --test-reporter=spec "${SELF}"`],
       { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: nestedEnv() })
@@ -81,7 +81,9 @@ if (canUnshare && !inNamespace) {
       child.stderr.on('data', (d: Buffer) => { output += d.toString() })
       const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
       assert.equal(code, 0, `the run inside the namespace failed:\n${output.slice(-6000)}`)
-      assert.match(output, /# pass [1-9]/, output.slice(-2000))
+      // the spec reporter prints `ℹ pass N`, the tap reporter `# pass N`
+      assert.match(output, /^\s*(?:ℹ|#) pass [1-9]/m, output.slice(-2000))
+      assert.match(output, /^\s*(?:ℹ|#) fail 0/m, output.slice(-2000))
     })
   })
 } else {
@@ -126,7 +128,7 @@ if (canUnshare && !inNamespace) {
       assert.equal(code, 0, 'agentmesh start stops cleanly')
     })
 
-    it('three tabs join, link over WebRTC, and an agent outlives the tab it ran on', { timeout: 150_000 }, async (t) => {
+    it('three tabs join, link over WebRTC, and an agent outlives the tab it ran on', { timeout: 90_000 }, async (t) => {
       const began = Date.now()
       const step = (what: string): void => { t.diagnostic(`${((Date.now() - began) / 1000).toFixed(1)} s: ${what}`) }
       assert.ok(start?.ready.demo != null, 'the ready line names the demo page')
