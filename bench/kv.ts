@@ -5,8 +5,9 @@
  * (fsynced) storage and 3 members on 127.0.0.1:
  * - etcd: 3 `etcd` members with their own data dirs in a temp dir, driven with the `etcd3` npm
  *   client (gRPC; it spreads calls over the members).
- * - ours: 3 CLI peers (`agentmesh relay` + 2 `agentmesh node`, each with `--data`, LevelDB with
- *   synced writes), driven over their HTTP admin API (`PUT /kv/:key`, `GET /kv/:key`, keep-alive
+ * - ours: 3 CLI peers (`agentmesh relay` + 2 `agentmesh node`, each with `--data`: the Raft log
+ *   in a preallocated write-ahead log with fdatasync per Ready, the rest in LevelDB with synced
+ *   writes), driven over their HTTP admin API (`PUT /kv/:key`, `GET /kv/:key`, keep-alive
  *   connections), spreading calls over the peers the same way.
  * Rows: sequential put latency (1 client), put throughput with 1, 16 and 64 clients in flight,
  * linearizable get throughput with 1 and 64 in flight. Values are ~100 B.
