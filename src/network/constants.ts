@@ -36,9 +36,6 @@ export const DIAL_TIMEOUT_MS = 5000
 export const BOOTSTRAP_RETRY_MAX_MS = 5000
 export const MAX_DIALS_IN_FLIGHT = 8
 
-/** gossipsub sends IDONTWANT only for messages at least this large (its default is 512 bytes) */
-export const IDONTWANT_MIN_BYTES = 64 * 1024
-
 export const nodesTopic = (mesh: string): string => `agentmesh/${mesh}/v1/nodes`
 export const discoveryTopic = (mesh: string): string => `agentmesh/${mesh}/v1/discovery`
 export const dhtProtocol = (mesh: string): string => `/agentmesh/${mesh}/kad/1.0.0`

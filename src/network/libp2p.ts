@@ -19,7 +19,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
 import type { Identify } from '@libp2p/identify'
 import { platformLibp2pOptions } from '#platform/libp2p'
-import { DISCOVERY_INTERVAL_MS, IDONTWANT_MIN_BYTES, dhtProtocol, discoveryTopic } from './constants.ts'
+import { DISCOVERY_INTERVAL_MS, dhtProtocol, discoveryTopic } from './constants.ts'
 import type { NodeRole } from './types.ts'
 
 export interface MeshServices {
@@ -66,13 +66,10 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       // not over relayed (limited) connections: every peer that has one also has a direct
       // connection to the relay, which is in the gossip mesh; gossip between two tabs over a
       // circuit crossed the relay a second time as opaque frames (each also costing the relay a
-      // yamux window update), which with three tabs kept the relay's event loop seconds behind
+      // yamux window update and a WebSocket write)
       runOnLimitedConnection: false,
       // peers of a mesh are few and mostly reachable: flood our own messages to every topic peer
       floodPublish: true,
-      // IDONTWANT pays off for large messages in big meshes; ours are small records and
-      // snapshots, for which it doubled the frames a relay sends
-      idontwantMinDataSize: IDONTWANT_MIN_BYTES,
       ...(init.pubsubScore as Record<string, unknown> | undefined)
     }),
     dht: kadDHT({
