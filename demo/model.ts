@@ -50,7 +50,7 @@ export interface MeshModel {
   edges: Array<{ from: string, to: string, transport: Transport }>
   agents: AgentRow[]
   raft?: RaftView
-  alerts: Array<SnapshotAlert & { peer: string }>
+  alerts: AlertRow[]
   partition?: PartitionView
   /** kinds some peer can host (from node records), sorted */
   kinds: string[]
@@ -58,6 +58,31 @@ export interface MeshModel {
 }
 
 const BUILTIN_KINDS = ['coordinator', 'counter', 'echo', 'llm-chat', 'worker']
+
+/** One alert as the mesh raises it: the same rule and message on several peers is one row. */
+export type AlertRow = SnapshotAlert & { peers: string[] }
+
+/**
+ * Alerts from every peer's snapshot, one row per rule and message (a mesh-wide condition such as
+ * a failed node fires on every peer that sees it), newest first, the peers that raise it sorted.
+ */
+export function alertsFromSnapshots (snapshots: MeshSnapshot[]): AlertRow[] {
+  const rows = new Map<string, AlertRow>()
+  for (const s of snapshots) {
+    for (const a of s.alerts) {
+      const key = `${a.name}\u0000${a.message}`
+      const row = rows.get(key)
+      if (row == null) {
+        rows.set(key, { ...a, peers: [s.peerId] })
+      } else {
+        if (!row.peers.includes(s.peerId)) row.peers.push(s.peerId)
+        if (a.firedAt > row.firedAt) row.firedAt = a.firedAt
+      }
+    }
+  }
+  for (const row of rows.values()) row.peers.sort()
+  return [...rows.values()].sort((a, b) => b.firedAt - a.firedAt || a.name.localeCompare(b.name))
+}
 
 function isRecord (v: unknown): v is Record<string, unknown> {
   return v != null && typeof v === 'object' && !Array.isArray(v)
@@ -147,7 +172,7 @@ export function buildModel (node: MeshNode): MeshModel {
     const k = m.record.ext?.kinds
     if (Array.isArray(k)) for (const x of k) if (typeof x === 'string') kinds.add(x)
   }
-  const alerts = snapshots.flatMap(s => s.alerts.map(a => ({ ...a, peer: s.peerId })))
+  const alerts = alertsFromSnapshots(snapshots)
   const partition = bySnap.get(self) != null ? snapshotPartition(bySnap.get(self)!) : undefined
   return {
     self,

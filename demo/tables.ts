@@ -72,12 +72,18 @@ export function renderAgents (model: MeshModel, moved: Map<string, { from: strin
   $('#agents-empty').hidden = rows.length > 0
 }
 
+/** "node abc", or "3 peers (node abc, tab def, …)" when the whole mesh raises it. */
+function alertPeers (model: MeshModel, peers: string[]): string {
+  if (peers.length === 1) return peerName(model, peers[0])
+  const named = peers.slice(0, 3).map(p => peerName(model, p)).join(', ')
+  return `${peers.length} peers (${named}${peers.length > 3 ? ', …' : ''})`
+}
+
 export function renderAlerts (model: MeshModel): void {
   const items = model.alerts
-    .sort((a, b) => b.firedAt - a.firedAt)
     .slice(0, 30)
     .map(a => el('li', { class: a.severity },
-      el('strong', {}, a.name), ` on ${peerName(model, a.peer)}: ${a.message} `,
+      el('strong', {}, a.name), ` on ${alertPeers(model, a.peers)}: ${a.message} `,
       el('span', { class: 'muted' }, new Date(a.firedAt).toLocaleTimeString())))
   $('#alerts').replaceChildren(...(items.length > 0 ? items : [el('li', { class: 'muted' }, 'no active alerts')]))
   const p = model.partition

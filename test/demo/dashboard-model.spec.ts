@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { MeshSnapshot, MetricsSnapshot, SpanRecord } from '../../src/monitoring/index.ts'
-import { agentsFromSnapshots, raftFromSnapshots, snapshotPartition } from '../../demo/model.ts'
+import { agentsFromSnapshots, alertsFromSnapshots, raftFromSnapshots, snapshotPartition } from '../../demo/model.ts'
 import { LatencyTracker, RateTracker } from '../../demo/rates.ts'
 import { orderTrace } from '../../demo/traces.ts'
 import { wsUrlOf } from '../../demo/doctor.ts'
@@ -20,6 +20,21 @@ const raft = (role: string, term: number, leader: string | null, commitIndex: nu
   ({ role, term, leader, commitIndex, appliedIndex: commitIndex, voters: ['a', 'b', 'c'], learners: [] })
 
 describe('dashboard model', () => {
+  it('shows an alert the whole mesh raises once, naming the peers that raise it, newest first', () => {
+    const alert = (name: string, message: string, firedAt: number) =>
+      ({ name, severity: 'warning' as const, message, labels: {}, firedAt })
+    const rows = alertsFromSnapshots([
+      { ...snap('b'), alerts: [alert('node_failed', 'node_failed: 1 > 0', 20), alert('backlog', 'queue 900', 5)] },
+      { ...snap('a'), alerts: [alert('node_failed', 'node_failed: 1 > 0', 30)] },
+      { ...snap('c'), alerts: [alert('node_failed', 'node_failed: 2 > 0', 10)] }
+    ])
+    assert.deepEqual(rows.map(r => [r.name, r.message, r.peers, r.firedAt]), [
+      ['node_failed', 'node_failed: 1 > 0', ['a', 'b'], 30],
+      ['node_failed', 'node_failed: 2 > 0', ['c'], 10],
+      ['backlog', 'queue 900', ['b'], 5]
+    ])
+  })
+
   it('places each agent on the peer hosting it at the highest epoch (mid-migration both report it)', () => {
     const agents = agentsFromSnapshots([
       snap('old', { ext: { agents: [{ id: 'c1', kind: 'counter', epoch: 3, status: 'active' }, { id: 'e1', kind: 'echo', epoch: 1, status: 'active' }] } }),
