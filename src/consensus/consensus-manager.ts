@@ -241,7 +241,15 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
         groupId: () => this.group
       }
     })
-    await this.transport.start()
+    try {
+      await this.transport.start()
+    } catch (err) {
+      // a start that fails leaves nothing open: the log's file handles are released
+      this.transport = undefined
+      this.driverRef = undefined
+      await log.close()
+      throw err
+    }
     this.started = true
     driver.start()
     this.bootstrapWatch = new BootstrapWatch(this.peerId, this.init.bootstrapExpect ?? BOOTSTRAP_EXPECT, clock.monotonic())
