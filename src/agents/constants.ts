@@ -131,6 +131,12 @@ export const REBALANCE_MAX_MOVES_PER_PASS = 4
 export const REBALANCE_MIN_GAP_AGENTS = 2
 /** hysteresis: an agent the rebalancer moved is not moved by it again for this long */
 export const REBALANCE_AGENT_COOLDOWN_MS = 60_000
+/**
+ * hysteresis: a peer declared failed takes no agents from the rebalancer until this long after
+ * (a restarted or flapping peer, or one a loaded machine made look dead, would otherwise pull the
+ * agents just recovered off it straight back, to be failed over again when it drops out again)
+ */
+export const REBALANCE_REJOIN_PROBATION_MS = 30_000
 /** a hidden tab hands its own agents off; the leader moves what is still there after this long */
 export const REBALANCE_HIDDEN_GRACE_MS = 3_000
 /** placement records read per range call */

@@ -12,7 +12,8 @@
  *
  * Hysteresis: counts come from the placements in Raft (not from records that lag), the gap rule
  * leaves a move that would only swap which peer is fuller undone, and an agent the rebalancer
- * moved stays put for REBALANCE_AGENT_COOLDOWN_MS. Agents pinned by an operator (deployed or
+ * moved stays put for REBALANCE_AGENT_COOLDOWN_MS, and a peer declared failed gains nothing for
+ * REBALANCE_REJOIN_PROBATION_MS (a flapping peer does not pull recovered agents back). Agents pinned by an operator (deployed or
  * migrated to a named peer) are left where they are, except on a hidden tab. Every move is a live
  * migration (migrateAgent): no message lost, none handled twice.
  */
@@ -22,7 +23,7 @@ import type { NodeEventDetail } from '../network/index.ts'
 import type { TimerHandle } from '../util/clock.ts'
 import {
   REBALANCE_AGENT_COOLDOWN_MS, REBALANCE_HIDDEN_GRACE_MS, REBALANCE_INTERVAL_MS, REBALANCE_MAX_MOVES_PER_PASS, REBALANCE_MIN_GAP_AGENTS,
-  REBALANCE_SETTLE_MS
+  REBALANCE_REJOIN_PROBATION_MS, REBALANCE_SETTLE_MS
 } from './constants.ts'
 import type { Placement } from './directory.ts'
 import { hostedKinds, placementTier, rankPlacement } from './placement.ts'
@@ -53,6 +54,8 @@ export class Rebalancer {
   private readonly hiddenSince = new Map<string, number>()
   /** agents this rebalancer moved: id -> monotonic time */
   private readonly movedAt = new Map<string, number>()
+  /** peers last seen failed: peer -> monotonic time (they take no agents for REBALANCE_REJOIN_PROBATION_MS) */
+  private readonly failedAt = new Map<string, number>()
   private timer?: TimerHandle
   private passing = false
   private running = false
@@ -96,6 +99,7 @@ export class Rebalancer {
   private observe (peer: string, member: NodeEventDetail['member'], isNews: boolean): void {
     if (peer === this.m.peerId) return
     const now = this.m.clock.monotonic()
+    if (member.status === 'failed') this.failedAt.set(peer, now)
     const hosts = member.status !== 'failed' && (hostedKinds(member.record)?.length ?? 0) > 0
     if (hosts && !this.hosting.has(peer)) {
       this.hosting.add(peer)
@@ -120,7 +124,9 @@ export class Rebalancer {
     if (!this.running || this.passing) return []
     if (!this.isLeader()) { this.joined.clear(); return [] }
     const now = this.m.clock.monotonic()
-    const targets = [...this.joined].filter(([, at]) => now - at >= REBALANCE_SETTLE_MS).map(([peer]) => peer)
+    for (const [peer, at] of [...this.failedAt]) if (now - at >= REBALANCE_REJOIN_PROBATION_MS) this.failedAt.delete(peer)
+    // a peer back from a failure waits out its probation (it stays in `joined` until then)
+    const targets = [...this.joined].filter(([peer, at]) => now - at >= REBALANCE_SETTLE_MS && !this.failedAt.has(peer)).map(([peer]) => peer)
     const hidden = [...this.hiddenSince].filter(([, at]) => now - at >= REBALANCE_HIDDEN_GRACE_MS).map(([peer]) => peer)
     const hiddenWithAgents = hidden.filter(peer => this.m.cache.list().some(p => p.node === peer))
     if (targets.length === 0 && hiddenWithAgents.length === 0) return []
