@@ -218,17 +218,28 @@ try {
   const [, n1, n2] = stable
   await post(n1, '/agents', { id: 'mover', kind: 'counter', node: n1.ready.peerId }, 10_000)
   const mig: number[] = []
+  let moverAcked = 0
+  let failedMigrations = 0
   for (let i = 0; i < 20; i++) {
-    await post(n1, '/agents/mover/messages', { message: { op: 'inc' } }, 5000)
+    // an increment that gets no answer is not acknowledged (and not counted as lost)
+    const inc = await post(n1, '/agents/mover/messages', { message: { op: 'inc' } }, 5000).catch(() => undefined)
+    if (inc?.status === 200 && typeof inc.json?.reply?.value === 'number') moverAcked = Math.max(moverAcked, inc.json.reply.value)
     const to = i % 2 === 0 ? n2 : n1
     const t0 = performance.now()
-    const r = await post(stable[3], '/agents/mover/migrate', { node: to.ready.peerId }, 10_000)
-    if (r.status !== 200) throw new Error(`migration failed: ${JSON.stringify(r.json)}`)
+    const r = await post(stable[3], '/agents/mover/migrate', { node: to.ready.peerId }, 10_000).catch((err: Error) => ({ status: 0, json: err.message }))
+    if (r.status !== 200) { failedMigrations++; console.error(`(migration ${i} failed: ${JSON.stringify(r.json)})`); continue }
     mig.push(performance.now() - t0)
   }
-  const moved = await post(n1, '/agents/mover/messages', { message: { op: 'get' } }, 5000)
-  rows.push(['planned migration (POST /agents/:id/migrate)', fmt(percentile(mig, 50)), fmt(percentile(mig, 99)), fmt(Math.max(...mig)), 20 - moved.json.reply.value, '', ''])
-  console.log(`migration: ${mig.map(x => Math.round(x)).join(' ')} ms`)
+  if (mig.length === 0) mig.push(NaN)
+  let moverValue: number | undefined
+  await waitUntil(async () => {
+    const r = await post(n1, '/agents/mover/messages', { message: { op: 'get' } }, 5000)
+    if (r.status === 200 && typeof r.json?.reply?.value === 'number') moverValue = r.json.reply.value
+    return moverValue != null
+  }, FINAL_CHECK_MS, 'the count of mover').catch(() => {})
+  rows.push(['planned migration (POST /agents/:id/migrate)', fmt(percentile(mig, 50)), fmt(percentile(mig, 99)), fmt(Math.max(...mig)),
+    moverValue == null ? '(not read)' : Math.max(0, moverAcked - moverValue), '', ''])
+  console.log(`migration: ${mig.map(x => Math.round(x)).join(' ')} ms${failedMigrations > 0 ? ` (${failedMigrations} of 20 failed)` : ''}`)
 
   // activations per second
   // 64 agents per peer at most (the default maxAgents): 150 echo agents fit beside the trials' counters
