@@ -74,16 +74,21 @@ describe('agents across real processes: deploy, talk, SIGKILL the owner, recover
         } catch {}
       }
     })()
-    await waitUntil(async () => acked.length >= 20, 20_000, 'increments to flow')
-    // one increment with the client's own message id: its reply is recorded with X's state
-    attempts++
-    const keyed = await post<{ reply: { value: number } }>(relay, '/agents/X/messages', { message: { op: 'inc' }, messageId: 'retried-after-kill' })
-    acked.push(keyed.json.reply.value)
-    const before = acked.length
-    a.kill('SIGKILL')
-    await waitUntil(async () => acked.length >= before + 20, 30_000, 'increments to flow again after the failover')
-    stop = true
-    await stream
+    let keyed: { json: { reply: { value: number } } }
+    try {
+      await waitUntil(async () => acked.length >= 20, 20_000, 'increments to flow')
+      // one increment with the client's own message id: its reply is recorded with X's state
+      attempts++
+      keyed = await post<{ reply: { value: number } }>(relay, '/agents/X/messages', { message: { op: 'inc' }, messageId: 'retried-after-kill' })
+      acked.push(keyed.json.reply.value)
+      const before = acked.length
+      a.kill('SIGKILL')
+      await waitUntil(async () => acked.length >= before + 20, 30_000, 'increments to flow again after the failover')
+    } finally {
+      // the client loop ends however the test does (left running, it would spin against stopped peers)
+      stop = true
+      await stream
+    }
     // the client retries it after the failover: the new owner answers the first reply, applies nothing
     const retried = await post<{ reply: { value: number } }>(relay, '/agents/X/messages', { message: { op: 'inc' }, messageId: 'retried-after-kill' })
     assert.deepEqual(retried.json.reply, keyed.json.reply, 'a retry of the same message id gets the same reply from the new owner')

@@ -87,16 +87,20 @@ describe('DistributedAgentManager over real peers', () => {
       }
     }
     const epochs: number[] = []
-    for (let i = 0; i < 4; i++) {
+    try {
+      for (let i = 0; i < 4; i++) {
+        await wait(replies.length + 15)
+        const to = i % 2 === 0 ? b : a
+        const moved = await mesh.relay.agents.migrateAgent('m1', to.peerId)
+        assert.equal(moved.node, to.peerId)
+        epochs.push(moved.epoch)
+      }
       await wait(replies.length + 15)
-      const to = i % 2 === 0 ? b : a
-      const moved = await mesh.relay.agents.migrateAgent('m1', to.peerId)
-      assert.equal(moved.node, to.peerId)
-      epochs.push(moved.epoch)
+    } finally {
+      // the clients end however the test does (left running, they would spin against stopped peers)
+      stop = true
+      await Promise.all(clients)
     }
-    await wait(replies.length + 15)
-    stop = true
-    await Promise.all(clients)
     assert.deepEqual(failures, [])
     assert.equal(new Set(replies).size, replies.length, 'no increment handled twice')
     const final = await b.broker.request('m1', { op: 'get' }) as { value: number }

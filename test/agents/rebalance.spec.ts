@@ -67,14 +67,19 @@ describe('rebalancing when a peer joins or hides', () => {
     })()
 
     const boot = mesh.relay.libp2p.getMultiaddrs().map(x => x.toString()).filter(x => x.includes('/ws/'))
-    c = await createNode({ mesh: 'agents-rebalance', bootstrap: boot, agents: [...builtinKinds], capabilities: { cpu: 4, memoryMb: 1024, tags: [] } })
-    const joined = c
-    const onC = async (): Promise<number> => (await mesh.relay.agents.listAgents()).filter(p => p.node === joined.peerId).length
-    await waitFor(async () => await onC() >= 3, 30_000, 'agents to move to the new peer')
-    // the gap rule stops it there: 7 agents -> 4 on a, 3 on c; nothing flaps back within a pass interval
-    await new Promise(resolve => setTimeout(resolve, 2_500))
-    stop = true
-    await stream
+    let joined: MeshNode
+    try {
+      c = await createNode({ mesh: 'agents-rebalance', bootstrap: boot, agents: [...builtinKinds], capabilities: { cpu: 4, memoryMb: 1024, tags: [] } })
+      joined = c
+      const onC = async (): Promise<number> => (await mesh.relay.agents.listAgents()).filter(p => p.node === joined.peerId).length
+      await waitFor(async () => await onC() >= 3, 30_000, 'agents to move to the new peer')
+      // the gap rule stops it there: 7 agents -> 4 on a, 3 on c; nothing flaps back within a pass interval
+      await new Promise(resolve => setTimeout(resolve, 2_500))
+    } finally {
+      // the client loop ends however the test does (left running, it would spin against stopped peers)
+      stop = true
+      await stream
+    }
 
     assert.deepEqual(failures, [])
     const after = await mesh.relay.agents.listAgents()
