@@ -49,9 +49,23 @@ const child = spawn(process.execPath, [
   '--test-reporter=spec', '--test-reporter-destination=stdout',
   '--test-reporter=./test/count-reporter.js', `--test-reporter-destination=${countFile}`,
   ...files
-], { cwd: root, stdio: 'inherit', env: { ...process.env, AGENTMESH_TEST: '1' } })
+], { cwd: root, stdio: 'inherit', detached: true, env: { ...process.env, AGENTMESH_TEST: '1' } })
+
+// the runner and its test files are one process group of their own, stopped together
+const stopGroup = (signal) => { try { process.kill(-child.pid, signal) } catch {} }
+for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => { stopGroup(signal) })
+
+// A whole run has a deadline, so a test file that never exits (a loop or handle left behind) fails
+// the run instead of hanging it: 30 minutes for npm test, 90 for the longer suites.
+const deadlineMin = Number(process.env.AGENTMESH_TEST_DEADLINE_MIN ?? (suite === undefined ? 30 : 90))
+const watchdog = setTimeout(() => {
+  console.error(`run-node: the run passed its ${deadlineMin}-minute deadline; stopping it`)
+  stopGroup('SIGKILL')
+}, deadlineMin * 60_000)
+watchdog.unref()
 
 child.on('exit', (code, signal) => {
+  clearTimeout(watchdog)
   let counts = { passed: 0, failed: 1, failures: [`test runner exited with ${signal ?? code}`] }
   try { counts = JSON.parse(readFileSync(countFile, 'utf8')) } catch {}
   rmSync(countFile, { force: true })
