@@ -426,17 +426,29 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   }
 
   private async probe (nodeId: string, options: AbortOptions): Promise<MemberStatus> {
-    const signal = AbortSignal.any([this.stopController.signal, AbortSignal.timeout(PROBE_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
+    const attemptSignal = (): AbortSignal => AbortSignal.any([this.stopController.signal, AbortSignal.timeout(PROBE_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
     const member = this.table.get(nodeId)
     try {
       const id = peerIdFromString(nodeId)
       const open = this.libp2p.getConnections(id).find(c => c.status === 'open')
-      if (open != null) {
-        await this.libp2p.services.ping.ping(open.remoteAddr, { signal })
-      } else {
+      const dialAndPing = async (): Promise<void> => {
+        const signal = attemptSignal()
         const addrs = (member?.record.addrs ?? []).map(a => multiaddr(a))
-        const conn = await this.libp2p.dial(addrs.length > 0 ? addrs : id, { signal })
+        const conn = await this.libp2p.dial(addrs.length > 0 ? addrs : id, { signal, force: open != null })
         await this.libp2p.services.ping.ping(conn.remoteAddr, { signal })
+      }
+      if (open == null) {
+        await dialAndPing()
+      } else {
+        try {
+          await this.libp2p.services.ping.ping(open.remoteAddr, { signal: attemptSignal() })
+        } catch (err) {
+          // a ping that breaks on one connection (reset, EOF while the other side restarts a link)
+          // says nothing about the peer: a fresh dial decides (a dead process refuses it at once)
+          if (this.stopController.signal.aborted || options.signal?.aborted === true) throw err
+          this.log('ping of %s over its open connection failed (%s); dialling afresh', nodeId, describeError(err).message)
+          await dialAndPing()
+        }
       }
       this.apply(this.table.markReachable(nodeId, this.clock.monotonic()))
       return 'alive'

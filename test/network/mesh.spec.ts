@@ -65,6 +65,25 @@ describe('a relay and three Node peers', () => {
     for (const reason of failedAt.values()) assert.match(reason, /unreachable|reported by/)
   })
 
+  it('a ping that breaks on an open connection does not fail a live peer: a fresh dial decides', async () => {
+    const ping = peers[0].network.libp2p.services.ping
+    const original = ping.ping.bind(ping)
+    let broken = 0
+    ping.ping = async (...args: Parameters<typeof original>) => {
+      // the first ping dies as one does when the other side resets the link mid-probe
+      if (broken++ === 0) throw new Error('Unexpected EOF')
+      return await original(...args)
+    }
+    try {
+      const target = peers[1].network.peerId
+      assert.equal(await peers[0].network.handleNodeFailure(target), 'alive')
+      assert.equal(broken, 2, 'the probe pinged again over a fresh connection')
+      assert.equal(peers[0].network.member(target)?.status, 'alive')
+    } finally {
+      ping.ping = original
+    }
+  })
+
   it('registerNode publishes new capabilities that every peer sees', async () => {
     const p = peers[1]
     await p.network.registerNode(p.network.peerId, undefined, { tags: ['gpu'] })
