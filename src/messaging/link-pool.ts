@@ -6,7 +6,7 @@
  * on the first the remote also speaks, and a peer that speaks none is UnsupportedVersionError.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { InvalidArgumentError, UnreachableError, UnsupportedVersionError } from '../errors.ts'
+import { InvalidArgumentError, UnreachableError, UnsupportedVersionError, describeError } from '../errors.ts'
 import { combineSignals } from '../util/abort.ts'
 import { RPC_DIAL_TIMEOUT_MS, RPC_PROTOCOL_PREFIX, RPC_VERSIONS } from './constants.ts'
 import { RpcLink } from './rpc-link.ts'
@@ -110,7 +110,7 @@ export class LinkPool {
         this.log.error('%s', refused.message)
         throw refused
       }
-      throw new UnreachableError(`cannot open ${this.protocols[0]} to ${peer}: ${(err as Error).message}`, { cause: err })
+      throw new UnreachableError(`cannot open ${this.protocols[0]} to ${peer}: ${describeError(err).message}`, { cause: err })
     }
     return this.adopt(stream, peer)
   }
