@@ -1,10 +1,8 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { DurableRaftLog } from '../../src/consensus/log-store.ts'
 import { openWalLog } from '../../src/consensus/wal/index.ts'
 import { encodeSnapshot } from '../../src/consensus/log-store-codec.ts'
@@ -14,6 +12,7 @@ import type { Entry } from '../../src/consensus/raft/types.ts'
 import { LevelStore } from '../../src/storage/level.ts'
 import { MemoryStore } from '../../src/storage/memory.ts'
 import { seededRng } from '../../src/util/prng.ts'
+import { runWriterUntilKilled } from './kill-writer.ts'
 
 const ent = (index: number, term: number, text = `e${index}`): Entry =>
   ({ index, term, type: EntryType.Normal, data: new TextEncoder().encode(text) })
@@ -235,23 +234,7 @@ describe('Raft write-ahead log', () => {
 
   it('keeps every acknowledged Ready when the process is killed mid-write', async () => {
     await withDir(async (dir) => {
-      const script = fileURLToPath(new URL('./fixtures/raft-log-writer.ts', import.meta.url))
-      const child = spawn(process.execPath, ['--conditions=agentmesh-source', '--import', 'tsx', script, dir, 'wal'], { stdio: ['ignore', 'pipe', 'inherit'] })
-      let acked = 0
-      let buffered = ''
-      await new Promise<void>((resolve, reject) => {
-        child.on('error', reject)
-        child.on('exit', () => { resolve() })
-        child.stdout.on('data', (chunk: Buffer) => {
-          buffered += chunk.toString()
-          const lines = buffered.split('\n'); buffered = lines.pop() ?? ''
-          for (const line of lines) {
-            const m = /^acked (\d+)$/.exec(line)
-            if (m != null) acked = Number(m[1])
-            if (acked >= 300 && child.exitCode == null) child.kill('SIGKILL')
-          }
-        })
-      })
+      const acked = await runWriterUntilKilled(dir, 300, 'wal')
       assert.ok(acked >= 300, `writer acknowledged ${acked} Readies before it was killed`)
       const store = await LevelStore.open(dir)
       try {
