@@ -453,7 +453,8 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
       this.apply(this.table.markReachable(nodeId, this.clock.monotonic()))
       return 'alive'
     } catch (err) {
-      if (this.stopController.signal.aborted) return member?.status ?? 'failed'
+      // a probe cut short by our stop or by the caller's signal learned nothing about the peer
+      if (this.stopController.signal.aborted || options.signal?.aborted === true) return member?.status ?? 'failed'
       const reason = `unreachable: ${describeError(err).message}`
       const transitions = this.table.markFailed(nodeId, reason)
       this.apply(transitions)

@@ -84,6 +84,20 @@ describe('a relay and three Node peers', () => {
     }
   })
 
+  it('a probe the caller aborts leaves the peer as it was', async () => {
+    const target = peers[2].network.peerId
+    const ping = peers[0].network.libp2p.services.ping
+    const original = ping.ping.bind(ping)
+    const controller = new AbortController()
+    ping.ping = async () => { controller.abort(); throw new Error('aborted by the caller') }
+    try {
+      assert.equal(await peers[0].network.handleNodeFailure(target, { signal: controller.signal }), 'alive')
+      assert.equal(peers[0].network.member(target)?.status, 'alive')
+    } finally {
+      ping.ping = original
+    }
+  })
+
   it('registerNode publishes new capabilities that every peer sees', async () => {
     const p = peers[1]
     await p.network.registerNode(p.network.peerId, undefined, { tags: ['gpu'] })
