@@ -109,13 +109,13 @@ export function statusOf (err: unknown): number {
 }
 
 /** `{ name, message }` for logs and HTTP bodies, whatever was thrown */
-export function describeError (err: unknown): { name: string, message: string } {
+export function describeError (err: unknown, depth = 0): { name: string, message: string } {
   if (err instanceof Error) return { name: err.name, message: err.message }
   if (typeof err === 'object' && err !== null) {
     // browsers reject some transport operations with an event, not an Error (an RTCErrorEvent, an
     // 'error' Event of a data channel or socket): say what it was, and the error it carries if any
     const inner = (err as { error?: unknown }).error
-    if (inner != null && inner !== err) return describeError(inner)
+    if (inner != null && inner !== err && depth < 3) return describeError(inner, depth + 1)
     const type = (err as { type?: unknown }).type
     const kind = (err as { constructor?: { name?: unknown } }).constructor?.name
     const name = typeof kind === 'string' && kind !== 'Object' ? kind : 'Error'

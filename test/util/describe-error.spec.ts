@@ -12,6 +12,11 @@ describe('describeError', () => {
     assert.deepEqual(describeError(new Event('close')), { name: 'Event', message: "Event of type 'close'" })
     const withError = Object.assign(new Event('error'), { error: new TypeError('ICE failed') })
     assert.deepEqual(describeError(withError), { name: 'TypeError', message: 'ICE failed' })
+    // events that carry each other end, not loop
+    const a = Object.assign(new Event('error'), { error: undefined as unknown })
+    const b = Object.assign(new Event('error'), { error: a })
+    a.error = b
+    assert.equal(describeError(a).name, 'Event')
   })
 
   it('turns plain values into text', () => {
