@@ -16,6 +16,7 @@ import { systemClock } from '../util/clock.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
 import { componentLogger } from '../util/logger.ts'
 import { systemRng } from '../util/prng.ts'
+import { utf8Decoder } from '../util/utf8.ts'
 import type { Rng } from '../util/prng.ts'
 import type { Store } from '../storage/types.ts'
 import type { Telemetry } from '../monitoring/types.ts'
@@ -117,7 +118,6 @@ const VOTER_MESSAGES = new Set<MessageType>([
   MessageType.App, MessageType.Heartbeat, MessageType.Snap, MessageType.TimeoutNow
 ])
 const encoder = new TextEncoder()
-const decoder = new TextDecoder()
 
 export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
   readonly peerId: string
@@ -193,7 +193,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     const raftStore = this.components.store.sub('raft/')
     this.meta = raftStore.sub('meta/')
     const stored = await this.meta.get(GROUP_KEY)
-    this.group = stored !== undefined ? decoder.decode(stored) : ''
+    this.group = stored !== undefined ? utf8Decoder.decode(stored) : ''
     const log = this.components.openLog !== undefined
       ? await this.components.openLog(raftStore.sub('log/'), options)
       : await DurableRaftLog.open(raftStore.sub('log/'), {}, options)

@@ -7,12 +7,12 @@
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 import { InvalidArgumentError, InvalidMessageError, MessageTooLargeError, UnsupportedVersionError } from '../errors.ts'
+import { utf8Decoder } from '../util/utf8.ts'
 
 export type Decoder = decoding.Decoder
 export type Encoder = encoding.Encoder
 export { encoding }
 
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true })
 
 /** true for the three errors a consensus decoder may throw */
 export function isDecodeError (err: unknown): boolean {

@@ -5,11 +5,10 @@
  */
 import * as decoding from 'lib0/decoding'
 import { InvalidMessageError, MessageTooLargeError, UnsupportedVersionError } from '../errors.ts'
+import { utf8Decoder, utf8Encoder } from '../util/utf8.ts'
 
 export type Decoder = decoding.Decoder
 
-const utf8 = new TextDecoder('utf-8', { fatal: true })
-const utf8Encoder = new TextEncoder()
 
 /** true for the errors our decoders are allowed to throw */
 export function isDecodeError (err: unknown): boolean {
@@ -78,7 +77,7 @@ export function readCappedString (decoder: Decoder, maxBytes: number, field: str
     if (ascii) return String.fromCharCode.apply(null, bytes as unknown as number[])
   }
   try {
-    return utf8.decode(bytes)
+    return utf8Decoder.decode(bytes)
   } catch {
     throw new InvalidMessageError(`${field}: not valid UTF-8`)
   }

@@ -51,6 +51,16 @@ describe('envelope properties', () => {
     }), { numRuns: RUNS })
   })
 
+  it('keeps a leading U+FEFF in a target id (it is text, not a byte-order mark)', () => {
+    // found by the round-trip property on CI: the default TextDecoder dropped it from an agent id
+    const e: Envelope = {
+      kind: 'message', id: '00000000000000000000000000000000', sender: 'peer', seq: 0,
+      hlc: { wallMs: 0, logical: 0 }, traceparent: '00-00000000000000000000000000000000-0000000000000000-00',
+      contentType: 'application/json', payload: new Uint8Array(0), target: { kind: 'agent', id: '\uFEFF\u0000' }
+    }
+    assert.deepEqual(decodeEnvelope(encodeEnvelope(e)).envelope, e)
+  })
+
   it('encodes exactly the documented wire format (byte for byte, as lib0 writes it)', () => {
     fc.assert(fc.property(envelopeArb, (e) => {
       assert.deepEqual(encodeEnvelope(e), referenceEncoding(e))

@@ -6,13 +6,12 @@ import { InvalidMessageError, UnsupportedVersionError } from '../../errors.ts'
 import { MAX_NODE_ID_BYTES } from './constants.ts'
 import { ConfChangeType } from './types.ts'
 import type { ConfChange, ConfState, NodeId } from './types.ts'
+import { utf8Decoder, utf8Encoder } from '../../util/utf8.ts'
 
 const CONF_CHANGE_VERSION = 1
-const encoder = new TextEncoder()
-const decoder = new TextDecoder('utf-8', { fatal: true })
 
 export function encodeConfChange (cc: ConfChange): Uint8Array {
-  const id = encoder.encode(cc.nodeId)
+  const id = utf8Encoder.encode(cc.nodeId)
   if (id.length === 0 || id.length > MAX_NODE_ID_BYTES) throw new InvalidMessageError(`conf change node id must be 1..${MAX_NODE_ID_BYTES} bytes`)
   const out = new Uint8Array(2 + id.length)
   out[0] = CONF_CHANGE_VERSION
@@ -31,7 +30,7 @@ export function decodeConfChange (data: Uint8Array): ConfChange {
   if (data.length - 2 > MAX_NODE_ID_BYTES) throw new InvalidMessageError('conf change node id too long')
   let nodeId: NodeId
   try {
-    nodeId = decoder.decode(data.subarray(2))
+    nodeId = utf8Decoder.decode(data.subarray(2))
   } catch (err) {
     throw new InvalidMessageError('conf change node id is not utf-8', { cause: err })
   }

@@ -5,8 +5,10 @@ import { ConfChangeType, decodeConfChange, encodeConfChange } from '../../../src
 describe('ConfChange encoding', () => {
   it('round-trips every change type', () => {
     for (const type of [ConfChangeType.AddNode, ConfChangeType.RemoveNode, ConfChangeType.AddLearner]) {
-      const cc = { type, nodeId: '12D3KooWQ-ünïcode' }
-      assert.deepEqual(decodeConfChange(encodeConfChange(cc)), cc)
+      for (const nodeId of ['12D3KooWQ-ünïcode', '\uFEFFleading-bom']) {
+        const cc = { type, nodeId }
+        assert.deepEqual(decodeConfChange(encodeConfChange(cc)), cc)
+      }
     }
   })
 
