@@ -136,6 +136,45 @@ describe('Raft write-ahead log', () => {
     })
   })
 
+  it('prepares the next segment in the background once the current one is half full, and a cut takes that file', async () => {
+    await withDir(async (dir) => {
+      const opts = { segmentBytes: 64 * 1024 }
+      const l = await openWalLog(dir, new MemoryStore(), {}, opts)
+      const temps = async (): Promise<string[]> => (await readdir(dir)).filter(n => n.endsWith('.wal.tmp'))
+      let i = 1
+      const put = async (): Promise<void> => {
+        await l.persist({ entries: [{ ...ent(i, 1), data: new Uint8Array(1000).fill(i & 0xff) }], hardState: { term: 1, vote: 'a', commit: i - 1 } })
+        i++
+      }
+      while (i <= 20) await put()
+      assert.deepEqual(await temps(), [], 'no spare while the segment is less than half full (~21 of 64 KB)')
+      while (i <= 40) await put()
+      const deadline = Date.now() + 10_000
+      let spare: string | undefined
+      for (;;) {
+        const t = await temps()
+        if (t.length === 1 && (await stat(join(dir, t[0]))).size === 64 * 1024) { spare = t[0]; break }
+        assert.ok(Date.now() < deadline, `a preallocated spare appears once past half (${t.join(', ')})`)
+        await new Promise(resolve => setTimeout(resolve, 10))
+      }
+      const spareIno = (await stat(join(dir, spare))).ino
+      while ((await segments(dir)).length === 1) await put()
+      const segs = await segments(dir)
+      assert.equal(segs[1], spare.replace('.wal.tmp', '.wal'), 'the spare was made for the next segment')
+      assert.equal((await stat(join(dir, segs[1]))).ino, spareIno, 'the cut renamed the prepared file instead of writing a new one')
+      assert.equal((await stat(join(dir, segs[1]))).size, 64 * 1024)
+      // past half of the second segment a spare is prepared again; closing waits for it, reopening drops it
+      while ((await temps()).length === 0) await put()
+      const last = i - 1
+      await l.close()
+      const r = await openWalLog(dir, new MemoryStore(), {}, opts)
+      assert.deepEqual(await temps(), [], 'an unused spare is removed at open')
+      assert.equal(r.lastIndex(), last)
+      assert.deepEqual([...r.entries(last, last + 1, Infinity)[0].data.slice(0, 2)], [last & 0xff, last & 0xff])
+      await r.close()
+    })
+  })
+
   it('recovers the synced prefix when the tail is torn (cut mid-record, or a CRC byte flipped), then keeps appending', async () => {
     for (const how of ['cut', 'crc'] as const) {
       await withDir(async (dir) => {

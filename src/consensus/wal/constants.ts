@@ -2,6 +2,12 @@
 
 /** size a segment file is preallocated to; a new segment is cut when the next write would not fit */
 export const WAL_SEGMENT_BYTES = 64 * 1024 * 1024
+/**
+ * the next segment is preallocated in the background once the one being written is this full
+ * (a fraction of WAL_SEGMENT_BYTES), so a cut only renames a ready file instead of writing the
+ * whole segment's zeros inside a Ready; short-lived logs never pay for a spare
+ */
+export const WAL_PREPARE_NEXT_AT_FILL_RATIO = 0.5
 /** bytes of zeros written per call while preallocating a segment */
 export const WAL_PREALLOCATE_CHUNK_BYTES = 1024 * 1024
 /** record header: payload length (u32 LE), CRC-32 of type and payload (u32 LE), type (u8) */

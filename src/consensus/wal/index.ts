@@ -9,6 +9,8 @@
  * undecodable) of the LAST segment, zeroing it and everything after it; a torn record in any
  * earlier segment is corruption (StorageError). Each new segment opens with the hard state and the
  * compaction point, so whole segments whose entries are all compacted are released (deleted).
+ * Once a segment is half full the next one is preallocated in the background (a `.wal.tmp` file,
+ * as etcd's file pipeline), so a cut inside a Ready only writes the opening records and renames.
  *
  * Migration: when the directory holds no segment but the Store holds a LevelDB-era log, that log
  * is read once, written as the first segment, and its keys (except the snapshot) deleted.
@@ -28,7 +30,7 @@ import { ENTRY_KEY_PREFIX, HARD_STATE_KEY, LOG_START_KEY, SNAPSHOT_KEY, decodeSn
 import { dummyEntry } from '../log-plan.ts'
 import { entrySizeBytes } from '../raft/storage.ts'
 import type { HardState, Snapshot } from '../raft/types.ts'
-import { WAL_PREALLOCATE_CHUNK_BYTES, WAL_SEGMENT_BYTES, WAL_SEGMENT_SUFFIX, WAL_TEMP_SUFFIX } from './constants.ts'
+import { WAL_PREALLOCATE_CHUNK_BYTES, WAL_PREPARE_NEXT_AT_FILL_RATIO, WAL_SEGMENT_BYTES, WAL_SEGMENT_SUFFIX, WAL_TEMP_SUFFIX } from './constants.ts'
 import { encodeRecords, readRecord } from './records.ts'
 import { ReplayState, trackSegments } from './replay.ts'
 import type { SegmentInfo } from './replay.ts'
@@ -91,6 +93,8 @@ export class WalBackend implements RaftLogBackend {
   private snapIndex = 0
   private snapTerm = 0
   private failed: Error | undefined
+  /** the next segment being preallocated in the background: its seq, and its temp path once ready */
+  private spare: { seq: number, ready: Promise<string | undefined> } | undefined
 
   constructor (dir: string, store: Store, options: WalOptions = {}) {
     this.dir = dir
@@ -137,6 +141,10 @@ export class WalBackend implements RaftLogBackend {
     const h = this.handle
     this.handle = undefined
     this.failed ??= new Error('closed')
+    // a spare being prepared finishes first (no file handle outlives close); load() removes it
+    const spare = this.spare
+    this.spare = undefined
+    await spare?.ready
     await h?.close()
   }
 
@@ -153,6 +161,9 @@ export class WalBackend implements RaftLogBackend {
     }
     this.offset += body.byteLength
     this.hasData = true
+    if (this.spare === undefined && this.offset >= this.segmentBytes * WAL_PREPARE_NEXT_AT_FILL_RATIO) {
+      this.prepareSpare(this.segments[this.segments.length - 1].seq + 1)
+    }
     let released = false
     for (const c of changes) {
       trackSegments(this.segments, c)
@@ -174,8 +185,34 @@ export class WalBackend implements RaftLogBackend {
   private async cut (): Promise<void> {
     const seq = this.segments.length > 0 ? this.segments[this.segments.length - 1].seq + 1 : 0
     const path = join(this.dir, segmentName(seq))
-    const temp = join(this.dir, segmentName(seq).replace(WAL_SEGMENT_SUFFIX, WAL_TEMP_SUFFIX))
     const started = performance.now()
+    let temp = await this.takeSpare(seq)
+    const fromSpare = temp !== undefined
+    temp ??= await this.preallocateFile(seq)
+    // opened O_DSYNC: the opening records are on disk when the write returns, and the handle
+    // stays valid across the rename
+    const h = await open(temp, DSYNC_FLAGS)
+    try {
+      const opening = encodeRecords(openingRecords(this.hardState, this.compactIndex, this.compactTerm, this.snapIndex, this.snapTerm))
+      await h.write(opening, 0, opening.byteLength, 0)
+      await rename(temp, path)
+      await syncDir(this.dir)
+      await this.handle?.close()
+      this.handle = h
+      this.offset = opening.byteLength
+      this.hasData = false
+      this.segments.push({ seq, path, maxIndex: 0 })
+      log('cut segment %s in %d ms (%s)', path, Math.round(performance.now() - started), fromSpare ? 'preallocated in the background' : 'preallocated now')
+    } catch (err) {
+      await h.close().catch(() => {})
+      await rm(temp, { force: true }).catch(() => {})
+      throw err
+    }
+  }
+
+  /** a temp file of segmentBytes for segment `seq`, zero-filled (or sparse) and synced */
+  private async preallocateFile (seq: number): Promise<string> {
+    const temp = join(this.dir, segmentName(seq).replace(WAL_SEGMENT_SUFFIX, WAL_TEMP_SUFFIX))
     const h = await open(temp, 'w+')
     try {
       if (this.preallocate === 'truncate') {
@@ -186,23 +223,37 @@ export class WalBackend implements RaftLogBackend {
           await h.write(zeros, 0, Math.min(zeros.byteLength, this.segmentBytes - at), at)
         }
       }
-      const opening = encodeRecords(openingRecords(this.hardState, this.compactIndex, this.compactTerm, this.snapIndex, this.snapTerm))
-      await h.write(opening, 0, opening.byteLength, 0)
       await h.datasync()
-      await h.close()
-      await rename(temp, path)
-      await syncDir(this.dir)
-      await this.handle?.close()
-      this.handle = await open(path, DSYNC_FLAGS)
-      this.offset = opening.byteLength
-      this.hasData = false
-      this.segments.push({ seq, path, maxIndex: 0 })
-      log('cut segment %s in %d ms', path, Math.round(performance.now() - started))
     } catch (err) {
       await h.close().catch(() => {})
       await rm(temp, { force: true }).catch(() => {})
       throw err
     }
+    await h.close()
+    return temp
+  }
+
+  /** starts preallocating segment `seq` in the background; a failure only means the cut does it */
+  private prepareSpare (seq: number): void {
+    const ready = this.preallocateFile(seq).then(temp => temp, (err: unknown) => {
+      log('preparing the next wal segment failed (the cut will prepare it): %s', err instanceof Error ? err.message : String(err))
+      return undefined
+    })
+    this.spare = { seq, ready }
+  }
+
+  /** the spare's temp path if it was prepared for `seq` (waiting for it to finish), else undefined */
+  private async takeSpare (seq: number): Promise<string | undefined> {
+    const spare = this.spare
+    this.spare = undefined
+    if (spare === undefined) return undefined
+    const temp = await spare.ready
+    if (temp === undefined) return undefined
+    if (spare.seq !== seq) {
+      await rm(temp, { force: true }).catch(() => {})
+      return undefined
+    }
+    return temp
   }
 
   /** deletes the oldest segments whose live entries are all compacted (never the last one) */
