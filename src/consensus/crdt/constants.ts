@@ -68,6 +68,12 @@ export const ANTI_ENTROPY_INTERVAL_MS = 5_000
 /** no new sync with the same peer for the same doc within this window */
 export const SYNC_COOLDOWN_MS = 1_000
 
+/**
+ * a doc's whole encoding, once sent to a late joiner, is kept (until the doc changes) for this long
+ * after the last late joiner asked for it: the next one is answered without encoding the doc again
+ */
+export const FULL_STATE_KEEP_MS = 30_000
+
 /** one catch-up exchange must finish within this */
 export const SYNC_TIMEOUT_MS = 30_000
 

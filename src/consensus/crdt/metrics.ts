@@ -10,6 +10,8 @@ export interface CrdtMetrics {
   invalidMessages: Counter
   /** encoded size of each document, label doc */
   docBytes: Gauge
+  /** whole-document encodings made (late joiners, compaction, size checks); a cached one is not counted */
+  fullStateEncodes: Counter
   /** updates accepted but not yet durable, all documents */
   pendingUpdates: Gauge
   /** documents held, by role: member | replica */
@@ -37,6 +39,7 @@ export function createCrdtMetrics (telemetry?: Telemetry, collect?: { pending: (
       updatesOut: noopCounter,
       invalidMessages: noopCounter,
       docBytes: noopGauge,
+      fullStateEncodes: noopCounter,
       pendingUpdates: noopGauge,
       docsHeld: noopGauge,
       syncs: noopCounter,
@@ -52,6 +55,7 @@ export function createCrdtMetrics (telemetry?: Telemetry, collect?: { pending: (
     updatesOut: m.counter('agentmesh_crdt_updates_out_total', { help: 'local document updates sent', labelNames: ['path'] }),
     invalidMessages: m.counter('agentmesh_crdt_invalid_messages_total', { help: 'crdt messages refused', labelNames: ['reason'] }),
     docBytes: m.gauge('agentmesh_crdt_doc_bytes', { help: 'encoded size of a replicated document', labelNames: ['doc'] }),
+    fullStateEncodes: m.counter('agentmesh_crdt_full_state_encodes_total', { help: 'whole-document encodings made (late joiners, compaction, size checks)' }),
     pendingUpdates: m.gauge('agentmesh_crdt_pending_updates', {
       help: 'document updates not yet durable',
       collect: collect == null ? undefined : (g) => { g.set(collect.pending()) }

@@ -9,7 +9,7 @@ import { combineSignals, deferred, throwIfAborted, raceSignal } from '../../util
 import type { Clock, TimerHandle } from '../../util/clock.ts'
 import type { Logger } from '../../util/logger.ts'
 import { GossipType, HolderRole, StateReason, type GossipMessage } from './codec.ts'
-import { DIRECT_PERSIST_MIN_BYTES, FLUSH_RESYNC_INTERVAL_MS, FLUSH_TIMEOUT_MS } from './constants.ts'
+import { DIRECT_PERSIST_MIN_BYTES, FLUSH_RESYNC_INTERVAL_MS, FLUSH_TIMEOUT_MS, FULL_STATE_KEEP_MS } from './constants.ts'
 import { DocConflicts } from './doc-conflicts.ts'
 import type { HybridLogicalClock } from '../../util/hlc.ts'
 import type { YKeyValue } from './key-value.ts'
@@ -93,7 +93,10 @@ export class ReplicatedDoc {
   private readonly lag = new SyncLagTracker()
   private sizeEstimate = 0
   private cachedFingerprint: number | undefined
+  /** the doc's whole encoding while the doc is unchanged: held weakly, and strongly while late joiners ask for it */
   private fullState: WeakRef<Uint8Array> | undefined
+  private fullStateHeld: Uint8Array | undefined
+  private fullStateServedAt = 0
   private outbox: Uint8Array[] = []
   private closed = false
   private readonly onUpdate: (update: Uint8Array, origin: unknown) => void
@@ -197,21 +200,33 @@ export class ReplicatedDoc {
    */
   stateAsUpdate (stateVector: Uint8Array): Uint8Array {
     const remote = decodeStateVectorSafe(stateVector)
-    return remote.size === 0 ? this.encodeFullState() : Y.encodeStateAsUpdate(this.doc, stateVector)
+    if (remote.size > 0) return Y.encodeStateAsUpdate(this.doc, stateVector)
+    // late joiners come in bursts (peers restarting): the next one within FULL_STATE_KEEP_MS gets
+    // the same bytes instead of a fresh pass over the whole doc
+    this.fullStateHeld = this.encodeFullState()
+    this.fullStateServedAt = this.ctx.clock.monotonic()
+    return this.fullStateHeld
   }
 
   /**
    * `Y.encodeStateAsUpdate(doc)`, kept until the doc changes: compaction and late joiners share
-   * one encoding. Held weakly, so an idle doc does not keep a second copy alive.
+   * one encoding. Held weakly (an idle doc keeps no second copy alive), and strongly for
+   * FULL_STATE_KEEP_MS after a late joiner was served (a collection must not make the next one pay).
    */
   encodeFullState (): Uint8Array {
-    const cached = this.fullState?.deref()
+    const cached = this.fullStateHeld ?? this.fullState?.deref()
     if (cached != null) return cached
     const update = Y.encodeStateAsUpdate(this.doc)
+    this.ctx.metrics.fullStateEncodes.inc()
     this.fullState = new WeakRef(update)
     this.sizeEstimate = update.byteLength
     this.ctx.metrics.docBytes.set(this.sizeEstimate, { doc: this.id })
     return update
+  }
+
+  /** lets go of the strong hold on the doc's encoding once no late joiner asked for it in FULL_STATE_KEEP_MS */
+  releaseIdleEncoding (): void {
+    if (this.fullStateHeld != null && this.ctx.clock.monotonic() - this.fullStateServedAt >= FULL_STATE_KEEP_MS) this.fullStateHeld = undefined
   }
 
   /** a STATE message from a peer: record its ack, and sync with it when our states differ */
@@ -309,6 +324,7 @@ export class ReplicatedDoc {
   async close (): Promise<void> {
     if (this.closed) return
     this.closed = true
+    this.fullStateHeld = undefined
     this.doc.off('update', this.onUpdate)
     this.conflictState.destroy()
     for (const w of this.waiters) w.done.reject(new NotStartedError(`document ${this.id} closed`))
@@ -318,6 +334,7 @@ export class ReplicatedDoc {
   private handleDocUpdate (update: Uint8Array, origin: unknown): void {
     this.cachedFingerprint = undefined
     this.fullState = undefined
+    this.fullStateHeld = undefined
     this.lag.update(this.doc, this.ctx.clock.now())
     this.sizeEstimate += update.byteLength
     this.ctx.metrics.docBytes.set(this.sizeEstimate, { doc: this.id })

@@ -374,6 +374,7 @@ export class DocReplicator extends EventTarget {
     if (!this.started) return
     this.sync.pruneCooldowns()
     for (const rdoc of this.docs.values()) {
+      rdoc.releaseIdleEncoding()
       this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
       this.placement.ensure(rdoc)
       this.placement.announceHolders(rdoc)
