@@ -1,5 +1,5 @@
-/** Wire format version of node records and membership messages on the nodes topic. */
-export const RECORD_VERSION_MAJOR = 1
+/** Wire format version of node records and membership messages on the nodes topic (2: heartbeats apart from records). */
+export const RECORD_VERSION_MAJOR = 2
 export const RECORD_VERSION_MINOR = 0
 
 /** Largest membership message accepted from the network. */
@@ -8,9 +8,18 @@ export const MAX_ADDRS_PER_RECORD = 32
 export const MAX_TAGS = 32
 export const MAX_LINKS_PER_RECORD = 1024
 export const MAX_STRING_CHARS = 512
+/** peers named in one record request */
+export const MAX_WANTED_SUBJECTS = 64
 
-/** How often a peer republishes its record (its heartbeat), unless it announces otherwise. */
+/** How often a peer publishes a heartbeat (a small signed message: alive, load, record seq), unless it announces otherwise. */
 export const HEARTBEAT_INTERVAL_MS = 500
+/**
+ * A peer publishes its full record when it changes, when asked (a record request), and at least
+ * this often, so late joiners and peers that lost a message converge without asking.
+ */
+export const RECORD_REFRESH_INTERVAL_MS = 10_000
+/** A peer asks again for a record it still lacks no sooner than this. */
+export const RECORD_WANT_RETRY_MS = 1000
 /** Hidden tabs are throttled to ~1 timer/s by the browser: they announce a slower heartbeat. */
 export const HIDDEN_HEARTBEAT_INTERVAL_MS = 1000
 /** Silence, in heartbeats announced by the peer, before it is suspect / failed. */

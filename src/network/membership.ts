@@ -7,7 +7,7 @@
 import {
   FAIL_AFTER_BEATS, FAILED_RETENTION_MS, MIN_FAIL_AFTER_MS, MIN_SUSPECT_AFTER_MS, SUSPECT_AFTER_BEATS
 } from './constants.ts'
-import type { Member, MemberStatus, NodeRecord } from './types.ts'
+import type { Heartbeat, Member, MemberStatus, NodeRecord } from './types.ts'
 
 export type Transition =
   | { kind: 'joined', member: Member }
@@ -24,6 +24,8 @@ export interface MembershipTableInit {
 
 export class MembershipTable {
   private readonly members = new Map<string, Member>()
+  /** the seq of the full record held for each member (member.record.seq is the latest heard, heartbeats included) */
+  private readonly recordSeqs = new Map<string, number>()
   private readonly selfId: string
   private readonly suspectAfterBeats: number
   private readonly failAfterBeats: number
@@ -42,27 +44,56 @@ export class MembershipTable {
     return [...this.members.values()]
   }
 
-  /** A record (heartbeat) arrived at local time `now`. Older or duplicate records are ignored. */
+  /**
+   * A full record arrived at local time `now`. One older than the record held (same incarnation) is
+   * ignored; one older than the latest heartbeat heard but newer than the record held is taken, with
+   * the heartbeat's newer seq and load kept.
+   */
   onRecord (record: NodeRecord, now: number): Transition[] {
     if (record.peerId === this.selfId) return []
     const known = this.members.get(record.peerId)
     if (known == null) {
       const member: Member = { peerId: record.peerId, status: 'alive', record, lastSeen: now }
       this.members.set(record.peerId, member)
+      this.recordSeqs.set(record.peerId, record.seq)
       return [{ kind: 'joined', member }]
     }
     if (record.incarnation < known.record.incarnation) return []
-    if (record.incarnation === known.record.incarnation && record.seq <= known.record.seq) return []
+    const restarted = record.incarnation > known.record.incarnation
+    if (!restarted && record.seq <= (this.recordSeqs.get(record.peerId) ?? -1)) return []
     const previous = known.status
-    const changed = record.incarnation > known.record.incarnation || fingerprint(record) !== fingerprint(known.record)
-    known.record = record
-    known.lastSeen = now
+    const changed = restarted || fingerprint(record) !== fingerprint(known.record)
+    const heardNewer = !restarted && known.record.seq > record.seq
+    known.record = heardNewer ? { ...record, seq: known.record.seq, ts: known.record.ts, load: known.record.load } : record
+    this.recordSeqs.set(record.peerId, record.seq)
+    known.lastSeen = Math.max(known.lastSeen, now)
     if (previous !== 'alive') {
       known.status = 'alive'
       delete known.reason
       return [{ kind: 'recovered', member: known }]
     }
     return changed ? [{ kind: 'updated', member: known }] : []
+  }
+
+  /**
+   * A heartbeat arrived at local time `now`: the peer is alive and this is its load. `wantRecord`
+   * says the heartbeat refers to a record this table does not hold (an unknown peer, a restart, or a
+   * newer record than ours): the caller asks the peer for it. A heartbeat alone never adds a member.
+   */
+  onHeartbeat (hb: Heartbeat, now: number): { transitions: Transition[], wantRecord: boolean } {
+    if (hb.peerId === this.selfId) return { transitions: [], wantRecord: false }
+    const known = this.members.get(hb.peerId)
+    if (known == null || hb.incarnation > known.record.incarnation) return { transitions: [], wantRecord: true }
+    if (hb.incarnation < known.record.incarnation || hb.seq <= known.record.seq) return { transitions: [], wantRecord: false }
+    known.record = { ...known.record, seq: hb.seq, ts: hb.ts, load: hb.load }
+    known.lastSeen = now
+    const wantRecord = hb.recordSeq > (this.recordSeqs.get(hb.peerId) ?? -1)
+    if (known.status !== 'alive') {
+      known.status = 'alive'
+      delete known.reason
+      return { transitions: [{ kind: 'recovered', member: known }], wantRecord }
+    }
+    return { transitions: [], wantRecord }
   }
 
   /** The peer's last connection to us closed: suspect it until a probe or a heartbeat settles it. */
@@ -108,7 +139,10 @@ export class MembershipTable {
       const silent = now - m.lastSeen
       const beat = m.record.heartbeatMs
       if (m.status === 'failed') {
-        if (silent > FAILED_RETENTION_MS) this.members.delete(m.peerId)
+        if (silent > FAILED_RETENTION_MS) {
+          this.members.delete(m.peerId)
+          this.recordSeqs.delete(m.peerId)
+        }
         continue
       }
       if (silent >= Math.max(MIN_FAIL_AFTER_MS, beat * this.failAfterBeats)) {

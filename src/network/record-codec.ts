@@ -6,29 +6,49 @@
  * type 1 record   body = NodeRecord              author = record.peerId
  * type 2 leave    body = { peerId, incarnation }  author = peerId (a clean stop)
  * type 3 failed   body = { subject, incarnation, seq } author = the reporter (an obituary; seq =
- *                  the subject's last record the reporter saw)
+ *                  the subject's last record or heartbeat the reporter saw)
+ * type 4 heartbeat body = Heartbeat { peerId, incarnation, seq, recordSeq, ts, load }
+ *                  author = peerId (sent between full records; ~300 bytes where a record is 1-3 kB)
+ * type 5 wanted    body = { subjects: [peerId...] } author = the asker: "publish your full record",
+ *                  sent by a peer that heard a heartbeat naming a record it does not hold
+ *
+ * Format 2 (heartbeats and wants) replaced format 1, where every heartbeat was a full record: a
+ * 1.x peer would hear a 2.x peer's record only every RECORD_REFRESH_INTERVAL_MS and call it failed,
+ * so the major version changed and the two refuse each other with UnsupportedVersionError.
  */
 import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
-import { InvalidMessageError, MessageTooLargeError, UnauthorizedError, UnsupportedVersionError } from '../errors.ts'
+import { InvalidArgumentError, InvalidMessageError, MessageTooLargeError, UnauthorizedError, UnsupportedVersionError } from '../errors.ts'
 import {
-  MAX_ADDRS_PER_RECORD, MAX_LINKS_PER_RECORD, MAX_RECORD_BYTES, MAX_STRING_CHARS, MAX_TAGS,
+  MAX_ADDRS_PER_RECORD, MAX_LINKS_PER_RECORD, MAX_RECORD_BYTES, MAX_STRING_CHARS, MAX_TAGS, MAX_WANTED_SUBJECTS,
   RECORD_VERSION_MAJOR, RECORD_VERSION_MINOR
 } from './constants.ts'
-import type { Capabilities, Link, LinkTransport, Load, NodeRecord, NodeRole, RaftRole } from './types.ts'
+import type { Capabilities, Heartbeat, Link, LinkTransport, Load, NodeRecord, NodeRole, RaftRole } from './types.ts'
 
 export const enum MembershipMessageType {
   Record = 1,
   Leave = 2,
-  Failed = 3
+  Failed = 3,
+  Heartbeat = 4,
+  Wanted = 5
 }
 
 export type MembershipMessage =
   | { type: MembershipMessageType.Record, author: string, record: NodeRecord }
   | { type: MembershipMessageType.Leave, author: string, peerId: string, incarnation: number }
   | { type: MembershipMessageType.Failed, author: string, subject: string, incarnation: number, seq: number }
+  | { type: MembershipMessageType.Heartbeat, author: string, heartbeat: Heartbeat }
+  | { type: MembershipMessageType.Wanted, author: string, subjects: string[] }
+
+/** what a peer encodes (the author is its key's) */
+export type OutgoingMembershipMessage =
+  | { type: MembershipMessageType.Record, record: NodeRecord }
+  | { type: MembershipMessageType.Leave, peerId: string, incarnation: number }
+  | { type: MembershipMessageType.Failed, subject: string, incarnation: number, seq: number }
+  | { type: MembershipMessageType.Heartbeat, heartbeat: Heartbeat }
+  | { type: MembershipMessageType.Wanted, subjects: string[] }
 
 const textEncoder = new TextEncoder()
 const textDecoder = new TextDecoder('utf-8', { fatal: true })
@@ -42,17 +62,20 @@ function signedPart (type: MembershipMessageType, body: Uint8Array): Uint8Array 
   return encoding.toUint8Array(enc)
 }
 
-export async function encodeMembershipMessage (
-  msg: { type: MembershipMessageType.Record, record: NodeRecord } |
-  { type: MembershipMessageType.Leave, peerId: string, incarnation: number } |
-  { type: MembershipMessageType.Failed, subject: string, incarnation: number, seq: number },
-  privateKey: PrivateKey
-): Promise<Uint8Array> {
-  const body = msg.type === MembershipMessageType.Record
-    ? msg.record
-    : msg.type === MembershipMessageType.Leave
-      ? { peerId: msg.peerId, incarnation: msg.incarnation }
-      : { subject: msg.subject, incarnation: msg.incarnation, seq: msg.seq }
+function bodyOf (msg: OutgoingMembershipMessage): unknown {
+  switch (msg.type) {
+    case MembershipMessageType.Record: return msg.record
+    case MembershipMessageType.Leave: return { peerId: msg.peerId, incarnation: msg.incarnation }
+    case MembershipMessageType.Failed: return { subject: msg.subject, incarnation: msg.incarnation, seq: msg.seq }
+    case MembershipMessageType.Heartbeat: return msg.heartbeat
+    case MembershipMessageType.Wanted:
+      if (msg.subjects.length === 0 || msg.subjects.length > MAX_WANTED_SUBJECTS) throw new InvalidArgumentError(`a record request names 1 to ${MAX_WANTED_SUBJECTS} peers, not ${msg.subjects.length}`)
+      return { subjects: msg.subjects }
+  }
+}
+
+export async function encodeMembershipMessage (msg: OutgoingMembershipMessage, privateKey: PrivateKey): Promise<Uint8Array> {
+  const body = bodyOf(msg)
   const part = signedPart(msg.type, textEncoder.encode(JSON.stringify(body)))
   const signature = await privateKey.sign(part)
   const enc = encoding.createEncoder()
@@ -110,6 +133,17 @@ export async function decodeMembershipMessage (bytes: Uint8Array, from: string, 
       author = from
       msg = { type, author, subject: str(json.subject, 'subject'), incarnation: num(json.incarnation, 'incarnation'), seq: num(json.seq, 'seq') }
       break
+    case MembershipMessageType.Heartbeat: {
+      const heartbeat = validateHeartbeat(json)
+      author = heartbeat.peerId
+      msg = { type, author, heartbeat }
+      break
+    }
+    case MembershipMessageType.Wanted:
+      author = from
+      if (!Array.isArray(json.subjects) || json.subjects.length === 0) throw new InvalidMessageError('record request field subjects must be a non-empty list')
+      msg = { type, author, subjects: strList(json.subjects, 'subjects', MAX_WANTED_SUBJECTS) }
+      break
     default:
       throw new InvalidMessageError(`unknown membership message type ${type}`)
   }
@@ -162,20 +196,14 @@ function oneOf<T extends string> (x: unknown, allowed: T[], field: string): T {
 /** Checks every field of a record from the network; unknown extra fields are dropped. */
 export function validateRecord (x: Record<string, any>): NodeRecord {
   const caps = isObject(x.capabilities) ? x.capabilities : {}
-  const load = isObject(x.load) ? x.load : {}
+  const load: Record<string, any> = isObject(x.load) ? x.load : {}
   if (!Array.isArray(x.links) || x.links.length > MAX_LINKS_PER_RECORD) throw new InvalidMessageError('record field links must be a list')
   const capabilities: Capabilities = {
     cpu: num(caps.cpu, 'capabilities.cpu'),
     memoryMb: num(caps.memoryMb, 'capabilities.memoryMb'),
     tags: strList(caps.tags, 'capabilities.tags', MAX_TAGS)
   }
-  const l: Load = {
-    agents: num(load.agents, 'load.agents'),
-    cpu: num(load.cpu, 'load.cpu'),
-    memoryMb: num(load.memoryMb, 'load.memoryMb'),
-    rssMb: num(load.rssMb, 'load.rssMb'),
-    eventLoopLagMs: num(load.eventLoopLagMs, 'load.eventLoopLagMs')
-  }
+  const l = validateLoad(load)
   const links: Link[] = x.links.map((link: unknown, i: number) => {
     if (!isObject(link)) throw new InvalidMessageError(`record field links[${i}] must be an object`)
     return { peer: str(link.peer, `links[${i}].peer`), transport: oneOf(link.transport, TRANSPORTS, `links[${i}].transport`) }
@@ -199,4 +227,29 @@ export function validateRecord (x: Record<string, any>): NodeRecord {
     hidden: x.hidden === true,
     ext
   }
+}
+
+function validateLoad (load: Record<string, any>): Load {
+  return {
+    agents: num(load.agents, 'load.agents'),
+    cpu: num(load.cpu, 'load.cpu'),
+    memoryMb: num(load.memoryMb, 'load.memoryMb'),
+    rssMb: num(load.rssMb, 'load.rssMb'),
+    eventLoopLagMs: num(load.eventLoopLagMs, 'load.eventLoopLagMs')
+  }
+}
+
+/** Checks every field of a heartbeat from the network; unknown extra fields are dropped. */
+export function validateHeartbeat (x: Record<string, any>): Heartbeat {
+  if (!isObject(x.load)) throw new InvalidMessageError('heartbeat field load must be an object')
+  const heartbeat: Heartbeat = {
+    peerId: str(x.peerId, 'peerId'),
+    incarnation: num(x.incarnation, 'incarnation'),
+    seq: num(x.seq, 'seq'),
+    recordSeq: num(x.recordSeq, 'recordSeq'),
+    ts: num(x.ts, 'ts'),
+    load: validateLoad(x.load)
+  }
+  if (heartbeat.recordSeq > heartbeat.seq) throw new InvalidMessageError(`heartbeat ${heartbeat.seq} names a later record (${heartbeat.recordSeq})`)
+  return heartbeat
 }

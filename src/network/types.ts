@@ -27,7 +27,7 @@ export interface Link {
   transport: LinkTransport
 }
 
-/** The record a node signs and publishes about itself (its heartbeat carries it). */
+/** The record a node signs and publishes about itself: when it changes, and every RECORD_REFRESH_INTERVAL_MS (heartbeats in between). */
 export interface NodeRecord {
   peerId: string
   mesh: string
@@ -51,6 +51,23 @@ export interface NodeRecord {
   hidden: boolean
   /** extension fields other components publish (e.g. agent kinds hosted); JSON values */
   ext: Record<string, unknown>
+}
+
+/**
+ * The small signed message a peer publishes between full records: it is alive, this is its load,
+ * and `recordSeq` names the full record it currently stands by (a receiver that holds an older one
+ * asks for it).
+ */
+export interface Heartbeat {
+  peerId: string
+  incarnation: number
+  /** the same counter as NodeRecord.seq: a heartbeat is newer than every record and heartbeat before it */
+  seq: number
+  /** seq of the sender's current full record */
+  recordSeq: number
+  /** sender's wall clock when published */
+  ts: number
+  load: Load
 }
 
 export interface Member {

@@ -21,11 +21,15 @@ describe('monitoring over the admin API of a running mesh', () => {
   })
 
   it('/metrics is Prometheus text with the network gauges', async () => {
-    const res = await fetch(peer.ready.http + '/metrics')
-    assert.match(res.headers.get('content-type') ?? '', /text\/plain/)
-    const text = await res.text()
+    // the ready line does not wait for the first connection: a loaded machine may print it first
+    let text = ''
+    await waitUntil(async () => {
+      const res = await fetch(peer.ready.http + '/metrics')
+      assert.match(res.headers.get('content-type') ?? '', /text\/plain/)
+      text = await res.text()
+      return /agentmesh_network_connections\{transport="(tcp|websockets)"\} [1-9]/.test(text)
+    }, 15_000, 'the peer\'s connection to the relay in /metrics')
     assert.match(text, /# TYPE agentmesh_network_members gauge/)
-    assert.match(text, /agentmesh_network_connections\{transport="(tcp|websockets)"\} [1-9]/)
     // libp2p's own metrics ride along
     assert.match(text, /^libp2p_[a-z_]+/m)
     // every metric family is declared once (the two registries must not clash)
