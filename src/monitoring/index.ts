@@ -4,7 +4,7 @@
  */
 export * from './types.ts'
 export { MonitoringSystem } from './monitoring.ts'
-export { EVENT_LOOP_LAG_METRIC, HEAP_USED_METRIC, HEAP_TOTAL_METRIC, RESIDENT_MEMORY_METRIC } from './constants.ts'
+export { EVENT_LOOP_LAG_METRIC, HEAP_USED_METRIC, HEAP_TOTAL_METRIC, RESIDENT_MEMORY_METRIC, EXTERNAL_MEMORY_METRIC, ARRAY_BUFFERS_METRIC } from './constants.ts'
 export type { MonitoringSystemInit, MonitoringEvents, SnapshotProvider, PublishSnapshot } from './monitoring.ts'
 export { MetricsHub, validateMetricName, validateLabelName, histogramQuantile, mergeHistogramSeries, selectSeries } from './metrics.ts'
 export type { MetricsTextSource, MetricSelector, SeriesValue, HistogramStat } from './metrics.ts'

@@ -2,7 +2,7 @@
  * Pieces of building a mesh snapshot and the process metrics it shows: key metric values
  * summarised from the registry, trimming to the wire limit, and memory gauges.
  */
-import { HEAP_TOTAL_METRIC, HEAP_USED_METRIC, MAX_SNAPSHOT_METRICS, RESIDENT_MEMORY_METRIC } from './constants.ts'
+import { ARRAY_BUFFERS_METRIC, EXTERNAL_MEMORY_METRIC, HEAP_TOTAL_METRIC, HEAP_USED_METRIC, MAX_SNAPSHOT_METRICS, RESIDENT_MEMORY_METRIC } from './constants.ts'
 import type { Logger } from '../util/logger.ts'
 import { histogramQuantile, mergeHistogramSeries } from './metrics.ts'
 import { encodeSnapshot } from './snapshot.ts'
@@ -59,7 +59,9 @@ export function registerMemoryMetrics (metrics: MetricsRegistry, read: () => Mem
   const fields: Array<[keyof MemoryUsage, string, string]> = [
     ['heapUsedBytes', HEAP_USED_METRIC, 'JavaScript heap in use, bytes'],
     ['heapTotalBytes', HEAP_TOTAL_METRIC, 'JavaScript heap allocated, bytes'],
-    ['residentBytes', RESIDENT_MEMORY_METRIC, 'resident set size, bytes']
+    ['residentBytes', RESIDENT_MEMORY_METRIC, 'resident set size, bytes'],
+    ['externalBytes', EXTERNAL_MEMORY_METRIC, 'memory of native objects bound to JavaScript (buffers, handles), bytes'],
+    ['arrayBuffersBytes', ARRAY_BUFFERS_METRIC, 'memory of ArrayBuffers and Buffers (part of external), bytes']
   ]
   for (const [field, name, help] of fields) {
     if (memory[field] == null) continue

@@ -137,4 +137,8 @@ export interface MemoryUsage {
   heapUsedBytes?: number
   heapTotalBytes?: number
   residentBytes?: number
+  /** memory of C++ objects bound to JS objects (Node: Buffers, ArrayBuffers, native handles) */
+  externalBytes?: number
+  /** the part of externalBytes held by ArrayBuffers and Buffers */
+  arrayBuffersBytes?: number
 }

@@ -18,7 +18,7 @@ export function createMetricsBackend (): MetricsBackend {
 /** process.memoryUsage(), in bytes */
 export function readMemoryUsage (): MemoryUsage | undefined {
   const m = process.memoryUsage()
-  return { heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, residentBytes: m.rss }
+  return { heapUsedBytes: m.heapUsed, heapTotalBytes: m.heapTotal, residentBytes: m.rss, externalBytes: m.external, arrayBuffersBytes: m.arrayBuffers }
 }
 
 class PromMetricsBackend implements MetricsBackend {

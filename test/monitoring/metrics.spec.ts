@@ -114,6 +114,9 @@ describe('MonitoringSystem metrics', () => {
     b.addMetricsTextSource('libp2p', async () => 'libp2p_streams{protocol="/x"} 2\n')
     assert.match(await b.metricsText(), /libp2p_streams\{protocol="\/x"\} 2/)
     assert.ok((sampleValue(fa, 'agentmesh_process_heap_used_bytes') ?? 0) > 0, 'Node memory metrics present')
+    // native memory beside the heap, to tell a JS leak from buffers or handles piling up
+    assert.ok((sampleValue(fa, 'agentmesh_process_external_memory_bytes') ?? 0) > 0, 'external memory present')
+    assert.ok((sampleValue(fa, 'agentmesh_process_array_buffers_bytes') ?? -1) >= 0, 'array buffer memory present')
     await a.stop(); await b.stop()
   })
 
