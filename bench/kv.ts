@@ -11,6 +11,9 @@
  *   connections), spreading calls over the peers the same way.
  * Rows: sequential put latency (1 client), put throughput with 1, 16 and 64 clients in flight,
  * linearizable get throughput with 1 and 64 in flight. Values are ~100 B.
+ * A call that fails is counted and the run goes on (the bench used to die of one ECONNRESET); a
+ * call reset on a reused keep-alive socket is sent once more, and both counts are in the table;
+ * a peer that dies mid-run is reported with its exit status and the end of its stderr.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -35,6 +38,8 @@ interface Client {
   fsync: () => Promise<number[]>
   put: (key: string, i: number) => Promise<void>
   get: (key: string, i: number) => Promise<void>
+  /** calls sent again after a kept-alive socket was reset under them (see httpCall) */
+  retried?: () => number
   stop: () => Promise<void>
 }
 
@@ -81,22 +86,43 @@ async function startEtcd (dir: string): Promise<Client | undefined> {
   }
 }
 
-function httpCall (agent: Agent, base: string, method: string, path: string, body?: string): Promise<void> {
+/** an HTTP call that failed before any response: its error code and whether it went out on a reused keep-alive socket */
+class CallError extends Error {
+  constructor (message: string, readonly code: string | undefined, readonly reusedSocket: boolean) { super(message) }
+}
+
+function httpCallOnce (agent: Agent, base: string, method: string, path: string, body?: string): Promise<void> {
   return new Promise((resolve, reject) => {
     const url = new URL(path, base)
     const req = request({ agent, method, host: url.hostname, port: url.port, path: url.pathname, headers: body !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } : {} }, res => {
       let text = ''
       res.setEncoding('utf8')
       res.on('data', (d: string) => { text += d })
+      res.on('error', (err: Error & { code?: string }) => { reject(new CallError(`${method} ${base}${path}: response ${err.message}`, err.code, req.reusedSocket)) })
       res.on('end', () => {
-        if ((res.statusCode ?? 500) >= 300 && !(method === 'GET' && res.statusCode === 404)) reject(new Error(`${method} ${path}: ${res.statusCode} ${text}`))
+        if ((res.statusCode ?? 500) >= 300 && !(method === 'GET' && res.statusCode === 404)) reject(new Error(`${method} ${base}${path}: ${res.statusCode} ${text}`))
         else resolve()
       })
     })
-    req.once('error', reject)
+    req.on('error', (err: Error & { code?: string }) => { reject(new CallError(`${method} ${base}${path}: ${err.message}`, err.code, req.reusedSocket)) })
     if (body !== undefined) req.end(body)
     else req.end()
   })
+}
+
+/**
+ * A request sent on a kept-alive socket the server closed at that moment (its idle timeout) fails
+ * with ECONNRESET / EPIPE before the server read it: sent again once on a fresh socket, as Node's
+ * documentation advises (every call here is idempotent: a put of the same value, or a get).
+ */
+async function httpCall (agent: Agent, base: string, method: string, path: string, body: string | undefined, retried: { n: number }): Promise<void> {
+  try {
+    await httpCallOnce(agent, base, method, path, body)
+  } catch (err) {
+    if (!(err instanceof CallError) || !err.reusedSocket || (err.code !== 'ECONNRESET' && err.code !== 'EPIPE')) throw err
+    retried.n++
+    await httpCallOnce(agent, base, method, path, body)
+  }
 }
 
 async function startOurs (dir: string): Promise<Client> {
@@ -108,15 +134,30 @@ async function startOurs (dir: string): Promise<Client> {
     const st = await Promise.all(peers.map(async p => await getJson<{ voters: string[], role: string, appliedIndex: number, commitIndex: number }>(p, '/consensus')))
     return st.every(s => s.voters.length === 3 && s.role !== 'learner' && s.role !== 'none' && s.appliedIndex === s.commitIndex)
   }, 60_000, 'a group of 3 voters')
-  const agent = new Agent({ keepAlive: true, maxSockets: 64 })
+  // idle sockets are dropped before the admin server's 5 s keep-alive timeout closes them (Node's
+  // agent ignores the server's `Keep-Alive: timeout=5` hint unless it has a timeout of its own)
+  const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: 4_000 })
   const bases = peers.map(p => p.ready.http)
   const body = JSON.stringify({ value })
+  // a peer that dies mid-run is named with its exit status and last words, not left to show up
+  // as connection errors
+  const tails = peers.map(() => ({ text: '' }))
+  let stopping = false
+  peers.forEach((p, k) => {
+    p.proc.stderr?.on('data', (d: Buffer) => { tails[k].text = (tails[k].text + d.toString()).slice(-3000) })
+    p.proc.once('exit', (code, signal) => {
+      if (!stopping) console.error(`[kv] peer ${k} (${bases[k]}) exited during the run: code ${code} signal ${signal}\n${tails[k].text}`)
+    })
+  })
+  const retried = { n: 0 }
   return {
     name: 'agentmesh (HTTP, 3 CLI peers)',
+    retried: () => retried.n,
     fsync: async () => await Promise.all(bases.map(async b => meanOf(await (await fetch(`${b}/metrics`)).text(), 'agentmesh_raft_fsync_latency_seconds'))),
-    put: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'PUT', `/kv/${key}`, body) },
-    get: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'GET', `/kv/${key}`) },
+    put: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'PUT', `/kv/${key}`, body, retried) },
+    get: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'GET', `/kv/${key}`, undefined, retried) },
     stop: async () => {
+      stopping = true
       agent.destroy()
       await Promise.all(peers.map(async p => await p.stop()))
     }
@@ -129,32 +170,47 @@ function meanOf (text: string, name: string): number {
   return value('sum') / value('count')
 }
 
-async function run (n: number, inFlight: number, one: (i: number) => Promise<void>): Promise<{ rps: number, lat: number[] }> {
+/** runs n calls, inFlight at a time; a failed call is counted (the first few printed), not fatal */
+async function run (n: number, inFlight: number, one: (i: number) => Promise<void>): Promise<{ rps: number, lat: number[], failed: number }> {
   const lat: number[] = []
   let next = 0
+  let failed = 0
   const start = performance.now()
   await Promise.all(Array.from({ length: inFlight }, async () => {
     while (next < n) {
       const i = next++
       const t = performance.now()
-      await one(i)
-      lat.push(performance.now() - t)
+      try {
+        await one(i)
+        lat.push(performance.now() - t)
+      } catch (err) {
+        if (++failed <= 5) console.error(`[kv] call ${i} failed: ${err instanceof Error ? err.message : String(err)}`)
+      }
     }
   }))
-  return { rps: n / ((performance.now() - start) / 1000), lat }
+  return { rps: (n - failed) / ((performance.now() - start) / 1000), lat, failed }
 }
 
-interface Figures { fsyncMs: number, seqP50: number, seqP99: number, put1: number, put16: number, put64: number, get1: number, get64: number }
+interface Figures { failed: number, retried: number, fsyncMs: number, seqP50: number, seqP99: number, put1: number, put16: number, put64: number, get1: number, get64: number }
 
 async function measure (c: Client): Promise<Figures> {
+  const phase = (what: string): void => { console.error(`[kv ${new Date().toISOString()}] ${c.name}: ${what}`) }
+  phase('warm-up')
   await run(200, 8, async i => { await c.put(`warm${i % 20}`, i) })
+  phase('sequential puts')
   const seq = await run(SEQ_N, 1, async i => { await c.put(`k${i % 100}`, i) })
+  phase('puts, 16 in flight')
   const put16 = await run(PAR_N, 16, async i => { await c.put(`k${i % 1000}`, i) })
+  phase('puts, 64 in flight')
   const put64 = await run(PAR_N, 64, async i => { await c.put(`k${i % 1000}`, i) })
+  phase('gets, 1 in flight')
   const get1 = await run(SEQ_N, 1, async i => { await c.get(`k${i % 1000}`, i) })
+  phase('gets, 64 in flight')
   const get64 = await run(PAR_N, 64, async i => { await c.get(`k${i % 1000}`, i) })
   const fsync = await c.fsync()
   return {
+    failed: seq.failed + put16.failed + put64.failed + get1.failed + get64.failed,
+    retried: c.retried?.() ?? 0,
     fsyncMs: 1000 * fsync.reduce((a, b) => a + b, 0) / fsync.length,
     seqP50: percentile(seq.lat, 50),
     seqP99: percentile(seq.lat, 99),
@@ -189,5 +245,7 @@ table(['', ...results.map(([name]) => name)], [
   ['put ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.put64))],
   ['linearizable get ops/s, 1 in flight', ...results.map(([, f]) => fmt(f.get1))],
   ['linearizable get ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.get64))],
-  ['mean fsync ms per write batch (members)', ...results.map(([, f]) => fmt(f.fsyncMs, 2))]
+  ['mean fsync ms per write batch (members)', ...results.map(([, f]) => fmt(f.fsyncMs, 2))],
+  ['failed calls (of all rows)', ...results.map(([, f]) => String(f.failed))],
+  ['calls resent after a keep-alive reset', ...results.map(([, f]) => String(f.retried))]
 ])
