@@ -7,6 +7,7 @@ import { describeError } from '../errors.ts'
 import type { Member } from '../network/index.ts'
 import type { Logger } from '../util/logger.ts'
 import { planAutopilot } from './autopilot.ts'
+import { AUTOPILOT_TRACKING_RETENTION_MS } from './constants.ts'
 import type { AutopilotPeer, RaftAnnouncement } from './autopilot.ts'
 import type { RaftDriver } from './driver.ts'
 import { ConfChangeType } from './raft/index.ts'
@@ -26,8 +27,11 @@ export interface PeerTracking {
   since: number
 }
 
-/** records, for every member, whether it is up and since when */
-export function trackPeers (t: PeerTracking, members: Member[], now: number): void {
+/**
+ * records, for every member, whether it is up and since when; forgets a peer gone from the
+ * membership once it has been down for `retentionMs`
+ */
+export function trackPeers (t: PeerTracking, members: Member[], now: number, retentionMs = AUTOPILOT_TRACKING_RETENTION_MS): void {
   const seen = new Set<string>()
   for (const m of members) {
     seen.add(m.peerId)
@@ -45,7 +49,9 @@ export function trackPeers (t: PeerTracking, members: Member[], now: number): vo
     t.peers.set(m.peerId, next)
   }
   for (const [id, cur] of t.peers) {
-    if (!seen.has(id) && cur.up) t.peers.set(id, { ...cur, up: false, since: now })
+    if (seen.has(id)) continue
+    if (cur.up) t.peers.set(id, { ...cur, up: false, since: now })
+    else if (now - cur.since >= retentionMs) t.peers.delete(id)
   }
 }
 

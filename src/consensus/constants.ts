@@ -101,3 +101,10 @@ export const AUTOPILOT_LEARNER_GRACE_MS = 30_000
 export const AUTOPILOT_CATCHUP_ENTRIES = 100
 /** most learners in the group (tabs beyond it stay outside) */
 export const AUTOPILOT_MAX_LEARNERS = 64
+/**
+ * a peer gone from the membership is forgotten by the autopilot's tracking once it has been down
+ * this long (well past both graces, so the autopilot has acted on it; a Raft member still listed
+ * then counts as down since tracking began). Without it every tab or peer that ever joined stayed
+ * in the map for the life of the process
+ */
+export const AUTOPILOT_TRACKING_RETENTION_MS = 2 * 60_000
