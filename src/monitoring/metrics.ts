@@ -72,7 +72,8 @@ export class MetricsHub implements MetricsRegistry {
   gauge (name: string, options: GaugeOptions): Gauge {
     return this.getOrCreate(name, 'gauge', options, (labelNames) => {
       const g = this.backend.gauge(name, { ...options, labelNames })
-      return { set: typed(name, g.set), inc: typed(name, g.inc), dec: typed(name, g.dec) }
+      const remove = g.remove
+      return { set: typed(name, g.set), inc: typed(name, g.inc), dec: typed(name, g.dec), ...(remove != null ? { remove: typed(name, remove) } : {}) }
     }) as Gauge
   }
 

@@ -13,6 +13,12 @@ export interface Gauge {
   set: (value: number, labels?: Labels) => void
   inc: (value?: number, labels?: Labels) => void
   dec: (value?: number, labels?: Labels) => void
+  /**
+   * forgets the series with exactly these labels (the document closed, the peer left), so label
+   * sets of things that are gone do not pile up for the life of the process. Optional: test
+   * doubles may leave it out
+   */
+  remove?: (labels: Labels) => void
 }
 
 export interface Histogram {

@@ -63,7 +63,8 @@ class SmallMetricsBackend implements MetricsBackend {
     const gauge: Gauge = {
       set: (value, labels) => { entry(f, labels).value = value },
       inc: (value = 1, labels) => { add(f, labels, value) },
-      dec: (value = 1, labels) => { add(f, labels, -value) }
+      dec: (value = 1, labels) => { add(f, labels, -value) },
+      remove: (labels) => { f.values.delete(labelKey(f, labels)) }
     }
     const collect = options.collect
     if (collect != null) f.collect = () => { collect(gauge) }

@@ -51,7 +51,8 @@ class PromMetricsBackend implements MetricsBackend {
     wrapper = {
       set: (value, labels) => { if (labels == null) g.set(value); else g.set(labels as PromLabels, value) },
       inc: (value = 1, labels) => { if (labels == null) g.inc(value); else g.inc(labels as PromLabels, value) },
-      dec: (value = 1, labels) => { if (labels == null) g.dec(value); else g.dec(labels as PromLabels, value) }
+      dec: (value = 1, labels) => { if (labels == null) g.dec(value); else g.dec(labels as PromLabels, value) },
+      remove: (labels) => { g.remove(labels as PromLabels) }
     }
     return wrapper
   }

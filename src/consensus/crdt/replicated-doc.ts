@@ -327,6 +327,8 @@ export class ReplicatedDoc {
     this.fullStateHeld = undefined
     this.doc.off('update', this.onUpdate)
     this.conflictState.destroy()
+    // a closed document's size series goes with it (agents come and go; their series must not stay)
+    this.ctx.metrics.docBytes.remove?.({ doc: this.id })
     for (const w of this.waiters) w.done.reject(new NotStartedError(`document ${this.id} closed`))
     await this.persistence?.idle()
   }
