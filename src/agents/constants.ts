@@ -95,6 +95,11 @@ export const NODE_LEASE_RENEW_MS = 400
 export const NODE_LEASE_SAFETY_MS = 200
 /** a request that finds this peer's lease lapsed waits this long for a late renewal before NotOwnerError */
 export const LEASE_GRACE_MS = 1_000
+/**
+ * a request that reaches the peer an agent was just placed on, before its activation began (the
+ * migration's or recovery's activate is on its way), waits this long for it before NotOwnerError
+ */
+export const ACTIVATION_ARRIVAL_WAIT_MS = 2_000
 /** peers besides the owner that must hold a turn's state changes before its reply is released */
 export const WRITE_CONCERN_REPLICAS = 1
 /** a placement record's JSON is refused above this */

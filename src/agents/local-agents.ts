@@ -58,6 +58,8 @@ export class LocalAgents {
   readonly host: AgentHost
   private readonly init: LocalAgentsInit
   private readonly activating = new Map<string, { epoch: number, done: Promise<void> }>()
+  /** callers of awaitActivation, woken when an activation of their agent begins */
+  private readonly arrivals = new Map<string, Set<() => void>>()
 
   constructor (init: LocalAgentsInit) {
     this.init = init
@@ -103,6 +105,8 @@ export class LocalAgents {
     const done = this.start(p, options)
     const entry = { epoch: p.epoch, done }
     this.activating.set(p.id, entry)
+    const waiting = this.arrivals.get(p.id)
+    if (waiting != null) for (const wake of waiting) wake()
     try {
       await done
     } finally {
@@ -139,6 +143,30 @@ export class LocalAgents {
     const drained = await this.host.deactivate(agentId, { drain: true })
     for (const d of drained) d.reject(new NotOwnerError(`agent ${agentId} moved: ${reason}`))
     if (drained.length > 0 || this.host.has(agentId)) this.init.log('surrendered %s (%s), %d queued callers redirected', agentId, reason, drained.length)
+  }
+
+  /**
+   * Waits up to `timeoutMs` for an activation of `agentId` to begin here (or for it to be active):
+   * true once it has, false when the time ran out. Throws when the caller's signal fires.
+   */
+  async awaitActivation (agentId: string, timeoutMs: number, options: AbortOptions = {}): Promise<boolean> {
+    const arrived = (): boolean => this.activating.has(agentId) || this.epochOf(agentId) != null
+    if (arrived()) return true
+    const linked = linkSignals([options.signal], timeoutMs, this.init.clock)
+    let wake: (() => void) | undefined
+    let waiting = this.arrivals.get(agentId)
+    if (waiting == null) this.arrivals.set(agentId, waiting = new Set())
+    try {
+      await raceSignal(new Promise<void>(resolve => { wake = resolve; waiting.add(resolve) }), linked.signal)
+      return true
+    } catch (err) {
+      if (options.signal?.aborted === true) throw err
+      return arrived()
+    } finally {
+      if (wake != null) waiting.delete(wake)
+      if (waiting.size === 0 && this.arrivals.get(agentId) === waiting) this.arrivals.delete(agentId)
+      linked.dispose()
+    }
   }
 
   /**

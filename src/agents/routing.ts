@@ -7,7 +7,7 @@
 import { NotFoundError, NotOwnerError, NotStartedError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { linkSignals } from '../util/abort.ts'
-import { REPLACEMENT_RECHECK_MS, REPLACEMENT_WAIT_MS } from './constants.ts'
+import { ACTIVATION_ARRIVAL_WAIT_MS, REPLACEMENT_RECHECK_MS, REPLACEMENT_WAIT_MS } from './constants.ts'
 import { decodeCall, decodeControl, encodeControl, isControl } from './control.ts'
 import type { ControlMessage } from './control.ts'
 import { encodePlacement } from './directory.ts'
@@ -80,7 +80,13 @@ export class Routing {
     const p = await this.m.read(agentId, options)
     if (p == null) throw new NotFoundError(`no agent ${agentId}`)
     if (p.status === 'quarantined') throw new NotStartedError(`agent ${agentId} is quarantined after failing to start repeatedly (handleAgentFailure retries it)`)
-    if (p.node === this.m.peerId) throw new NotOwnerError(`agent ${agentId} is placed on ${this.m.peerId} but not started yet`)
+    if (p.node === this.m.peerId) {
+      // placed here a moment ago: the migration's or recovery's activation is on its way
+      if (await this.m.local.awaitActivation(agentId, ACTIVATION_ARRIVAL_WAIT_MS, options)) {
+        return await this.m.local.deliver(agentId, call.message as JsonValue, post)
+      }
+      throw new NotOwnerError(`agent ${agentId} is placed on ${this.m.peerId} but not started yet`)
+    }
     if (req.from !== this.m.peerId) {
       this.m.components.broker.request({ kind: 'peer', id: req.from }, encodeControl({ op: 'placement', placement: p }), { timeoutMs: 2000 })
         .catch(() => {})
