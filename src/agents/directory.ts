@@ -15,8 +15,13 @@ import { MAX_PLACEMENT_BYTES, PLACEMENT_PREFIX } from './constants.ts'
 import { validateAgentId, validateKindName } from './define.ts'
 import type { JsonObject } from './types.ts'
 
-export type PlacementStatus = 'active' | 'migrating' | 'recovering' | 'quarantined'
-const STATUSES = new Set<string>(['active', 'migrating', 'recovering', 'quarantined'])
+/**
+ * `quarantined`: its activation kept failing (handleAgentFailure) and it takes no messages until
+ * redeployed. A move (migration or recovery) is not a status: the lease changes hands under a new
+ * epoch in one committed write, so a placement is never half-moved.
+ */
+export type PlacementStatus = 'active' | 'quarantined'
+const STATUSES = new Set<string>(['active', 'quarantined'])
 
 /** where an agent runs and under which epoch */
 export interface Placement {
