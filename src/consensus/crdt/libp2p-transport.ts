@@ -77,34 +77,36 @@ export class Libp2pDocStream implements DocStream {
     let parts: Uint8Array[] | undefined
     let missing = 0
     for await (const chunk of this.stream) {
-      const bytes = chunk instanceof Uint8Array ? chunk : chunk.subarray()
-      let i = 0
-      while (i < bytes.byteLength) {
-        if (parts != null) {
-          const n = Math.min(missing, bytes.byteLength - i)
-          parts.push(bytes.subarray(i, i + n))
-          missing -= n
-          i += n
-          if (missing === 0) { const done = joinParts(parts); parts = undefined; yield done }
-          continue
-        }
-        const b = bytes[i++]
-        length += (b & 0x7f) * 2 ** (7 * prefixBytes)
-        prefixBytes++
-        if ((b & 0x80) !== 0) {
-          if (prefixBytes >= MAX_PREFIX_BYTES) throw new InvalidMessageError('malformed frame length')
-          continue
-        }
-        if (length > this.maxFrameBytes) throw new InvalidMessageError(`frame of ${length} bytes exceeds ${this.maxFrameBytes}`)
-        const size = length
-        length = 0
-        prefixBytes = 0
-        if (bytes.byteLength - i >= size) {
-          i += size
-          yield bytes.subarray(i - size, i)
-        } else {
-          parts = []
-          missing = size
+      // a chunk of several buffers is read buffer by buffer (its subarray() would copy them all)
+      for (const bytes of chunk instanceof Uint8Array ? [chunk] : chunk) {
+        let i = 0
+        while (i < bytes.byteLength) {
+          if (parts != null) {
+            const n = Math.min(missing, bytes.byteLength - i)
+            parts.push(bytes.subarray(i, i + n))
+            missing -= n
+            i += n
+            if (missing === 0) { const done = joinParts(parts); parts = undefined; yield done }
+            continue
+          }
+          const b = bytes[i++]
+          length += (b & 0x7f) * 2 ** (7 * prefixBytes)
+          prefixBytes++
+          if ((b & 0x80) !== 0) {
+            if (prefixBytes >= MAX_PREFIX_BYTES) throw new InvalidMessageError('malformed frame length')
+            continue
+          }
+          if (length > this.maxFrameBytes) throw new InvalidMessageError(`frame of ${length} bytes exceeds ${this.maxFrameBytes}`)
+          const size = length
+          length = 0
+          prefixBytes = 0
+          if (bytes.byteLength - i >= size) {
+            i += size
+            yield bytes.subarray(i - size, i)
+          } else {
+            parts = []
+            missing = size
+          }
         }
       }
     }

@@ -7,7 +7,8 @@ import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
 import { gossipsub } from '@libp2p/gossipsub'
 import { MemoryStore } from '../../../src/storage/memory.ts'
-import { DocReplicator, Libp2pDocTransport, type DocStream, type Libp2pWithPubsub } from '../../../src/consensus/crdt/index.ts'
+import type { Stream } from '@libp2p/interface'
+import { DocReplicator, Libp2pDocStream, Libp2pDocTransport, type DocStream, type Libp2pWithPubsub } from '../../../src/consensus/crdt/index.ts'
 
 async function createNode (): Promise<Libp2pWithPubsub> {
   return await createLibp2p({
@@ -29,6 +30,33 @@ async function waitFor (pred: () => boolean, what: string, ms = 20_000): Promise
     await new Promise(resolve => setTimeout(resolve, 20))
   }
 }
+
+describe('Libp2pDocStream reading', () => {
+  it('reads frames out of chunks of several buffers, cut anywhere (length prefixes included)', async () => {
+    const frames = [new Uint8Array([7]), new Uint8Array(300).fill(8), new Uint8Array(70_000).fill(9), new Uint8Array(128).fill(10)]
+    const bytes: number[] = []
+    for (const f of frames) {
+      let n = f.byteLength
+      while (n > 0x7f) { bytes.push((n & 0x7f) | 0x80); n >>>= 7 }
+      bytes.push(n)
+      bytes.push(...f)
+    }
+    const wire = Uint8Array.from(bytes)
+    // every cut point inside the first 310 bytes (the first frames and both prefixes), and some further on
+    const cuts = [...Array.from({ length: 310 }, (_, i) => i + 1), 40_000, 70_303, 70_304, 70_305]
+    for (const cut of cuts) {
+      const bounds = [...new Set([0, cut, cut + 5, 70_306, wire.byteLength])].filter(x => x <= wire.byteLength).sort((x, y) => x - y)
+      const buffers = bounds.slice(1).map((end, i) => wire.subarray(bounds[i], end))
+      // libp2p hands over a Uint8ArrayList: an iterable of buffers, here two chunks of two buffers
+      const chunks = [buffers.slice(0, 2), buffers.slice(2)].filter(c => c.length > 0)
+      const stream = { async * [Symbol.asyncIterator] () { yield * chunks } } as unknown as Stream
+      const got: Uint8Array[] = []
+      for await (const f of new Libp2pDocStream(stream)) got.push(f)
+      assert.deepEqual(got.map(f => f.byteLength), frames.map(f => f.byteLength), `cut at ${cut}`)
+      got.forEach((f, i) => assert.ok(f.every(x => x === frames[i][0]), `frame ${i} content, cut at ${cut}`))
+    }
+  })
+})
 
 describe('Libp2pDocTransport', () => {
   let a: Libp2pWithPubsub
