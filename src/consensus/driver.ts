@@ -28,6 +28,7 @@ import type { DurableRaftLog } from './log-store.ts'
 import { EntryType, RawNode, coalesceMessages, decodeConfChange, raftConstants } from './raft/index.ts'
 import type { ConfChange, ConfState, Entry, Message, RaftLogger, RaftStatus, Ready, Snapshot, SoftState, StateRole } from './raft/index.ts'
 import type { RaftSender } from './raft-transport.ts'
+import { splitEarly } from './early-send.ts'
 
 const EMPTY = new Uint8Array(0)
 const { MAX_SIZE_PER_MSG_BYTES } = raftConstants
@@ -93,6 +94,8 @@ export class RaftDriver {
   /** a Ready's batch is being written (and whether it holds a snapshot) */
   private writing = false
   private writingSnapshot = false
+  /** peers with messages waiting for the batch being written (see sendWhileWriting) */
+  private held = new Set<string>()
   private persistedTerm = 0
   private persistedVote = ''
   /** group of the member that sent the snapshot being installed */
@@ -336,7 +339,9 @@ export class RaftDriver {
   // ---- the loop ----
 
   private schedule (): void {
-    if (!this.running || this.fatal !== undefined || this.loopRunning) return
+    if (!this.running || this.fatal !== undefined) return
+    if (this.writing) this.sendWhileWriting()
+    if (this.loopRunning) return
     this.loopRunning = true
     // after the I/O already waiting (every socket read ready now): proposals, answers and reads
     // that arrive together go into one Ready, one synced batch and one frame per peer
@@ -363,6 +368,7 @@ export class RaftDriver {
     const durableVote = hs === undefined || (hs.term === this.persistedTerm && hs.vote === this.persistedVote)
     const sendFirst = this.raw.raft.role === 'leader' && rd.snapshot === undefined && durableVote
     if (sendFirst) this.sendAll(rd.messages)
+    this.held = new Set(sendFirst ? [] : rd.messages.map(m => m.to))
     // committed entries this peer already holds durably are applied now, not after this Ready's
     // fsync: they are on a majority, so their callers need not wait for newer entries to be written
     let committed = rd.committedEntries
@@ -408,6 +414,25 @@ export class RaftDriver {
     const lead = this.raw.raft.lead
     if (answered && lead !== '') this.requests.issueReads(this.clock.monotonic(), lead)
     await this.maybeSnapshot()
+  }
+
+  /**
+   * While a batch is being written, sends the messages Raft produced since that need not wait for
+   * it (forwarded proposals and reads; the leader's appends and heartbeats whose commit index its
+   * durable log covers: see early-send.ts); the others go with the next Ready as before.
+   */
+  private sendWhileWriting (): void {
+    const r = this.raw.raft
+    if (r.msgs.length === 0 || this.writingSnapshot) return
+    const { now, later } = splitEarly(r.msgs, {
+      role: r.role,
+      termVoteDurable: r.term === this.persistedTerm && r.vote === this.persistedVote,
+      durableLastIndex: this.log.lastIndex(),
+      held: this.held
+    })
+    if (now.length === 0) return
+    r.msgs = later
+    this.sendAll(now)
   }
 
   private sendAll (messages: Message[]): void {
