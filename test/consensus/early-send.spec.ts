@@ -1,11 +1,11 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { splitEarly } from '../../src/consensus/early-send.ts'
-import { MessageType, newMessage } from '../../src/consensus/raft/index.ts'
+import { MESSAGE_TYPE_NAMES, MessageType, newMessage } from '../../src/consensus/raft/index.ts'
 import type { Message } from '../../src/consensus/raft/index.ts'
 
 const msg = (type: MessageType, to: string, commit = 0): Message => ({ ...newMessage(type, to, 'me', 3), commit })
-const names = (ms: Message[]): string[] => ms.map(m => `${MessageType[m.type]}>${m.to}@${m.commit}`)
+const names = (ms: Message[]): string[] => ms.map(m => `${MESSAGE_TYPE_NAMES[m.type].slice(3)}>${m.to}@${m.commit}`)
 
 describe('messages sent while a batch is being written (early-send)', () => {
   it('a leader with a durable term sends appends and heartbeats whose commit its durable log covers', () => {
