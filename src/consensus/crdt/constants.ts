@@ -69,8 +69,9 @@ export const ANTI_ENTROPY_INTERVAL_MS = 5_000
 export const SYNC_COOLDOWN_MS = 1_000
 
 /**
- * a doc's whole encoding, once sent to a late joiner, is kept (until the doc changes) for this long
- * after the last late joiner asked for it: the next one is answered without encoding the doc again
+ * a doc's whole encoding, once sent to a late joiner or written by compaction, is kept (until the
+ * doc changes) for this long after it was last used: the next late joiner is answered without
+ * encoding the doc again
  */
 export const FULL_STATE_KEEP_MS = 30_000
 

@@ -203,6 +203,15 @@ export class ReplicatedDoc {
     if (remote.size > 0) return Y.encodeStateAsUpdate(this.doc, stateVector)
     // late joiners come in bursts (peers restarting): the next one within FULL_STATE_KEEP_MS gets
     // the same bytes instead of a fresh pass over the whole doc
+    return this.heldFullState()
+  }
+
+  /**
+   * the doc's whole encoding, held strongly until the doc changes or FULL_STATE_KEEP_MS pass
+   * without another call: for late joiners, and for compaction, which encodes a doc right after
+   * a burst of writes, when a late joiner is likeliest to need the same bytes
+   */
+  heldFullState (): Uint8Array {
     this.fullStateHeld = this.encodeFullState()
     this.fullStateServedAt = this.ctx.clock.monotonic()
     return this.fullStateHeld
@@ -211,7 +220,7 @@ export class ReplicatedDoc {
   /**
    * `Y.encodeStateAsUpdate(doc)`, kept until the doc changes: compaction and late joiners share
    * one encoding. Held weakly (an idle doc keeps no second copy alive), and strongly for
-   * FULL_STATE_KEEP_MS after a late joiner was served (a collection must not make the next one pay).
+   * FULL_STATE_KEEP_MS after heldFullState (a collection must not make the next late joiner pay).
    */
   encodeFullState (): Uint8Array {
     const cached = this.fullStateHeld ?? this.fullState?.deref()
@@ -224,7 +233,7 @@ export class ReplicatedDoc {
     return update
   }
 
-  /** lets go of the strong hold on the doc's encoding once no late joiner asked for it in FULL_STATE_KEEP_MS */
+  /** lets go of the strong hold on the doc's encoding once nothing asked for it in FULL_STATE_KEEP_MS */
   releaseIdleEncoding (): void {
     if (this.fullStateHeld != null && this.ctx.clock.monotonic() - this.fullStateServedAt >= FULL_STATE_KEEP_MS) this.fullStateHeld = undefined
   }

@@ -249,7 +249,7 @@ export class DocReplicator extends EventTarget {
   /** runs one catch-up exchange with `peer` now (hold: ask it to become a holder) */
   async syncWith (doc: Y.Doc | string, peer: PeerId, options: AbortOptions & { hold?: boolean } = {}): Promise<void> {
     const rdoc = this.docFor(doc)
-    await this.sync.run(rdoc, peer, options.hold === true, options.signal)
+    await this.sync.run(rdoc, peer, options.hold === true, { signal: options.signal })
   }
 
   /** stops replicating a doc on this peer; `purge` also deletes its stored updates */
@@ -296,7 +296,7 @@ export class DocReplicator extends EventTarget {
         onPersisted: () => { rdoc?.onPersisted() },
         snapshot: () => {
           if (rdoc == null) throw new StorageError(`document ${docId} not open yet`)
-          return rdoc.encodeFullState()
+          return rdoc.heldFullState()
         }
       })
     rdoc = new ReplicatedDoc({

@@ -4,7 +4,7 @@
  * cooldown, and a cap overall) and inbound ones on `/agentmesh/sync/1.0.0`.
  */
 import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, UnreachableError, describeError } from '../../errors.ts'
-import { combineSignals, raceSignal, throwIfAborted } from '../../util/abort.ts'
+import { combineSignals, deferred, raceSignal, throwIfAborted, type AbortOptions } from '../../util/abort.ts'
 import type { Clock } from '../../util/clock.ts'
 import type { Logger } from '../../util/logger.ts'
 import { SyncType } from './codec.ts'
@@ -84,12 +84,14 @@ export class SyncService {
 
   /**
    * catches a doc up: one exchange with each named peer and each desired holder (asked to hold
-   * it). Rejects with UnreachableError only when peers were named and none of them could be synced.
+   * it). Resolves once each has either failed or sent all it had and that is applied here (the
+   * exchanges then finish in the background: the peer waits for our DONE and the close, we need
+   * not). Rejects with UnreachableError only when peers were named and none of them could be synced.
    */
   async catchUp (rdoc: ReplicatedDoc, named: PeerId[], desired: PeerId[], signal?: AbortSignal): Promise<void> {
     const self = this.init.transport.peerId
     const peers = [...new Set([...named, ...desired])].filter(p => p !== self)
-    const results = await Promise.allSettled(peers.map(async peer => { await this.run(rdoc, peer, desired.includes(peer), signal) }))
+    const results = await Promise.allSettled(peers.map(async peer => { await this.caughtUpWith(rdoc, peer, desired.includes(peer), signal) }))
     throwIfAborted(signal)
     const namedSet = new Set(named.filter(p => p !== self))
     if (namedSet.size > 0 && !peers.some((p, i) => namedSet.has(p) && results[i].status === 'fulfilled')) {
@@ -97,8 +99,20 @@ export class SyncService {
     }
   }
 
-  /** one exchange with `peer` now; `hold` asks the peer to become a holder */
-  async run (rdoc: ReplicatedDoc, peer: PeerId, hold: boolean, signal?: AbortSignal): Promise<void> {
+  /** runs an exchange with `peer`; resolves once our copy holds what the peer had, rejects if the exchange fails first */
+  private async caughtUpWith (rdoc: ReplicatedDoc, peer: PeerId, hold: boolean, signal?: AbortSignal): Promise<void> {
+    const caughtUp = deferred<void>()
+    // a failure after the catch-up was already logged by run(); nobody else waits for it
+    this.run(rdoc, peer, hold, { signal, onCaughtUp: () => { caughtUp.resolve() } }).then(() => { caughtUp.resolve() }, err => { caughtUp.reject(err) })
+    await caughtUp.promise
+  }
+
+  /**
+   * one exchange with `peer` now, resolving when it is over; `hold` asks the peer to become a
+   * holder; `onCaughtUp` is called as soon as our copy holds what the peer had
+   */
+  async run (rdoc: ReplicatedDoc, peer: PeerId, hold: boolean, options: AbortOptions & { onCaughtUp?: () => void } = {}): Promise<void> {
+    const { signal } = options
     if (!this.running) throw new NotStartedError('replicator not started')
     const key = `${rdoc.id}\u0000${peer}`
     this.enter(key)
@@ -111,7 +125,7 @@ export class SyncService {
       const reader = new SyncMessageReader(stream, this.init.maxMessageBytes)
       const policy = rdoc.role === 'member' ? policyName(rdoc.conflictPolicy) : ''
       await sendSyncMessage(stream, { type: SyncType.Open, docId: rdoc.id, hold, owner: rdoc.owner, policy }, { signal: s })
-      await raceSignal(runSyncExchange(stream, reader, syncTarget(rdoc, peer), { signal: s }), s)
+      await raceSignal(runSyncExchange(stream, reader, syncTarget(rdoc, peer, options.onCaughtUp), { signal: s }), s)
       if (hold) rdoc.recruited.add(peer)
       this.init.metrics.syncs.inc(1, { outcome: 'ok' })
     } catch (err) {
@@ -184,10 +198,11 @@ export class SyncService {
   }
 }
 
-function syncTarget (rdoc: ReplicatedDoc, peer: PeerId): SyncTarget {
+function syncTarget (rdoc: ReplicatedDoc, peer: PeerId, caughtUp?: () => void): SyncTarget {
   return {
     doc: rdoc.doc,
     applyRemote: (update) => { rdoc.applyRemote(update, peer, 'sync') },
-    stateAsUpdate: (stateVector) => rdoc.stateAsUpdate(stateVector)
+    stateAsUpdate: (stateVector) => rdoc.stateAsUpdate(stateVector),
+    caughtUp
   }
 }

@@ -22,6 +22,11 @@ export interface SyncTarget {
   applyRemote: (update: Uint8Array) => void
   /** what a peer at this (encoded) state vector lacks, as one update */
   stateAsUpdate: (stateVector: Uint8Array) => Uint8Array
+  /**
+   * called once the peer's step 2 is applied: the local copy now holds all the peer had when the
+   * exchange began (what is left of the exchange, the DONE and the close, is for the peer's sake)
+   */
+  caughtUp?: () => void
 }
 
 const ERRORS_BY_NAME: Record<string, new (message: string) => AgentMeshError> = {
@@ -120,6 +125,7 @@ export async function runSyncExchange (stream: DocStream, reader: SyncMessageRea
           result.receivedBytes += body.byteLength
           if (kind === syncProtocol.messageYjsSyncStep2 && !gotStep2) {
             gotStep2 = true
+            target.caughtUp?.()
             await sendSyncMessage(stream, { type: SyncType.Done }, options)
           }
         } else {

@@ -2,7 +2,12 @@ import { describe, it, afterEach } from 'node:test'
 import assert from 'node:assert/strict'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { FULL_STATE_KEEP_MS } from '../../../src/consensus/crdt/constants.ts'
+import * as Y from 'yjs'
+import * as encoding from 'lib0/encoding'
+import * as syncProtocol from 'y-protocols/sync'
+import { FULL_STATE_KEEP_MS, SYNC_PROTOCOL } from '../../../src/consensus/crdt/constants.ts'
+import { SyncType } from '../../../src/consensus/crdt/codec.ts'
+import { SyncMessageReader, sendSyncMessage } from '../../../src/consensus/crdt/sync-session.ts'
 import { Cluster, RecordingTelemetry } from './harness.ts'
 
 /** a full garbage collection, so that what is only weakly held is gone */
@@ -77,5 +82,72 @@ describe('catch-up of big docs', () => {
     await collectGarbage()
     const third = await encodesDuring('j3')
     assert.ok(third > second, 'the encoding was kept alive after nobody asked for it')
+  })
+
+  it('a late joiner has the doc once the holder\'s step 2 is applied, without waiting for the rest of the exchange', async () => {
+    cluster = await Cluster.create(['j'])
+    // a holder speaking the protocol by hand, which keeps its DONE back until told
+    const source = new Y.Doc()
+    source.getText('t').insert(0, 'all of it')
+    const holder = cluster.net.connect('h')
+    let releaseDone!: () => void
+    const doneGate = new Promise<void>(resolve => { releaseDone = resolve })
+    let unhandle = (): void => {}
+    const served = new Promise<string>((resolve, reject) => {
+      unhandle = holder.handle(SYNC_PROTOCOL, (stream) => {
+        void (async () => {
+          const reader = new SyncMessageReader(stream, 1 << 20)
+          const open = await reader.next()
+          if (open?.type !== SyncType.Open) throw new Error('expected OPEN')
+          await sendSyncMessage(stream, { type: SyncType.Sync, payload: encoding.encode(e => { syncProtocol.writeSyncStep1(e, source) }) })
+          await sendSyncMessage(stream, { type: SyncType.Sync, payload: encoding.encode(e => { syncProtocol.writeSyncStep2(e, source) }) })
+          await doneGate
+          await sendSyncMessage(stream, { type: SyncType.Done })
+          const kinds: string[] = []
+          for (let m = await reader.next(); m != null; m = await reader.next()) kinds.push(String(m.type))
+          await stream.close()
+          resolve(kinds.join(','))
+        })().catch(reject)
+      })
+    })
+    await cluster.settle()
+    const deadline = new Promise<never>((resolve, reject) => { setTimeout(() => { reject(new Error('replicateState waited for the DONE')) }, 10_000).unref() })
+    const doc = await Promise.race([cluster.peer('j').replicator.replicateState('early', { replicas: 0, syncFrom: ['h'] }), deadline])
+    assert.equal(doc.getText('t').toString(), 'all of it')
+    // the exchange still ends properly for the holder: it gets the joiner's step 1, step 2 and DONE
+    releaseDone()
+    assert.equal(await served, [SyncType.Sync, SyncType.Sync, SyncType.Done].join(','))
+    unhandle()
+    cluster.net.disconnect('h')
+  })
+
+  it('the first late joiner after a compaction gets the encoding the compaction made, even across a garbage collection', async () => {
+    const telemetry = new RecordingTelemetry()
+    cluster = await Cluster.create(['a', 'j1', 'j2'], { telemetry, init: { compactAfterUpdates: 20 } })
+    const ra = cluster.peer('a').replicator
+    const encodes = (): number => telemetry.sum('agentmesh_crdt_full_state_encodes_total')
+    const compacted = await ra.replicateState('compacted', { replicas: 0 })
+    const plain = await ra.replicateState('plain', { replicas: 0 })
+    plain.getText('t').insert(0, 'q'.repeat(50_000))
+    await ra.flush(plain, { minReplicas: 0 })
+    const beforeWrites = encodes()
+    // a burst of 50 writes: once it is written the log (past 20 entries) is compacted into the doc's encoding
+    for (let i = 0; i < 50; i++) compacted.getText('t').insert(compacted.getText('t').length, 'c'.repeat(1000))
+    await ra.flush(compacted, { minReplicas: 0 })
+    const deadline = Date.now() + 10_000
+    while (encodes() === beforeWrites) {
+      assert.ok(Date.now() < deadline, 'the update log was never compacted')
+      await cluster.settle()
+    }
+    await collectGarbage()
+    const encodesDuring = async (id: string, docId: string, length: number): Promise<number> => {
+      const before = encodes()
+      const d = await cluster!.peer(id).replicator.replicateState(docId, { replicas: 0, syncFrom: ['a'] })
+      assert.equal(d.getText('t').length, length)
+      return encodes() - before
+    }
+    const afterCompaction = await encodesDuring('j1', 'compacted', 50_000)
+    const withoutCompaction = await encodesDuring('j2', 'plain', 50_000)
+    assert.ok(afterCompaction < withoutCompaction, `the holder encoded the compacted doc again (${afterCompaction} encodings, ${withoutCompaction} for a doc never compacted)`)
   })
 })
