@@ -31,7 +31,7 @@ export const MIN_FAIL_AFTER_MS = 2200
 /** How often silence is checked. */
 export const FAILURE_CHECK_INTERVAL_MS = 100
 /** A direct probe of a peer whose connection closed. */
-export const PROBE_TIMEOUT_MS = 500
+export const PROBE_TIMEOUT_MS = 1500
 /** Failed members are forgotten after this long. */
 export const FAILED_RETENTION_MS = 10 * 60_000
 

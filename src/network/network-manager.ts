@@ -16,16 +16,16 @@ import type { AbortOptions } from '../util/abort.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import {
   BOOTSTRAP_RETRY_MAX_MS, DIAL_TIMEOUT_MS, FAILURE_CHECK_INTERVAL_MS, HEARTBEAT_INTERVAL_MS,
-  HIDDEN_HEARTBEAT_INTERVAL_MS, MAX_DIALS_IN_FLIGHT, MAX_WANTED_SUBJECTS, PROBE_TIMEOUT_MS, RECORD_REFRESH_INTERVAL_MS,
-  RECORD_WANT_RETRY_MS, nodesTopic
+  HIDDEN_HEARTBEAT_INTERVAL_MS, MAX_DIALS_IN_FLIGHT, PROBE_TIMEOUT_MS, nodesTopic
 } from './constants.ts'
+import { RecordPublisher } from './record-publisher.ts'
 import { MembershipTable, type Transition } from './membership.ts'
 import { decodeMembershipMessage, encodeMembershipMessage, MembershipMessageType } from './record-codec.ts'
 import { linksOf, meshTopology, transportOf } from './topology.ts'
 import { PartitionDetector, partitionHealth } from './partition.ts'
 import type { MeshLibp2p } from './libp2p.ts'
 import type {
-  Capabilities, Heartbeat, Load, Member, MemberStatus, NetworkEvents, NodeRecord, NodeRole, PartitionStatus, RaftRole, Topology
+  Capabilities, Load, Member, MemberStatus, NetworkEvents, NodeRecord, NodeRole, PartitionStatus, RaftRole, Topology
 } from './types.ts'
 
 export interface NetworkManagerComponents {
@@ -65,17 +65,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   private raftRole: RaftRole
   private hidden = false
   private readonly ext: Record<string, unknown> = {}
-  private seq = 0
-  private lastRecord: NodeRecord | undefined
-  /** seq and fingerprint of the last full record published, and when (monotonic) */
-  private recordSeq = 0
-  private recordFingerprint = ''
-  private recordPublishedAt = Number.NEGATIVE_INFINITY
-  /** someone asked for our full record, or a peer joined that needs it: publish it on the next beat */
-  private recordWanted = false
-  /** records we lack and will ask for on the next beat; when we last asked for each (monotonic) */
-  private readonly wanted = new Set<string>()
-  private readonly wantedAt = new Map<string, number>()
+  private readonly publisher: RecordPublisher
   private heartbeatTimer: TimerHandle | undefined
   private checkTimer: TimerHandle | undefined
   private lastBeatAt = 0
@@ -108,6 +98,17 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
       tags: init.capabilities?.tags ?? []
     }
     this.metrics = this.createMetrics()
+    this.publisher = new RecordPublisher({
+      peerId: this.peerId,
+      incarnation: this.incarnation,
+      privateKey: this.privateKey,
+      clock: this.clock,
+      describe: () => this.describeSelf(),
+      load: () => this.currentLoad(),
+      publish: async (bytes) => { if (this.started) await this.libp2p.services.pubsub.publish(this.topic, bytes) },
+      ...(init.recordRefreshMs != null ? { refreshMs: init.recordRefreshMs } : {}),
+      log: this.log
+    })
     this.partition = new PartitionDetector({
       clock: this.clock,
       read: () => ({ selfId: this.peerId, directLinks: linksOf(this.libp2p.getConnections()).map(l => l.peer), members: this.table.list(), voters: this.voterSource() }),
@@ -280,7 +281,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
 
   /** This peer's current record (what it last published). */
   localRecord (): NodeRecord {
-    return this.lastRecord ?? this.buildRecord()
+    return this.publisher.current()
   }
 
   getTopology (): Topology {
@@ -339,8 +340,8 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     }
   }
 
-  /** this peer's record as of now, numbered `seq` (the next one unless told) */
-  private buildRecord (seq = this.seq + 1): NodeRecord {
+  /** this peer's record as of now, but for its counters and load */
+  private describeSelf (): Omit<NodeRecord, 'seq' | 'ts' | 'load'> {
     return {
       peerId: this.peerId,
       mesh: this.init.mesh,
@@ -348,12 +349,9 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
       raft: this.raftRole,
       addrs: (this.announcedAddrs ?? this.libp2p.getMultiaddrs().map(a => a.toString())).slice(0, 32),
       capabilities: this.capabilities,
-      load: this.currentLoad(),
       links: linksOf(this.libp2p.getConnections()),
       version: this.init.version ?? '0.0.0',
       incarnation: this.incarnation,
-      seq,
-      ts: this.clock.now(),
       heartbeatMs: this.heartbeatMs(),
       hidden: this.hidden,
       ext: { ...this.ext }
@@ -361,42 +359,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   }
 
   private async publishRecord (): Promise<NodeRecord> {
-    const record = this.buildRecord(++this.seq)
-    this.lastRecord = record
-    this.recordSeq = record.seq
-    this.recordFingerprint = recordFingerprint(record)
-    this.recordPublishedAt = this.clock.monotonic()
-    this.recordWanted = false
-    const bytes = await encodeMembershipMessage({ type: MembershipMessageType.Record, record }, this.privateKey)
-    if (this.started) await this.libp2p.services.pubsub.publish(this.topic, bytes)
-    return record
-  }
-
-  /** between records: alive, this load, and the seq of the record we stand by */
-  private async publishHeartbeat (): Promise<void> {
-    const load = this.currentLoad()
-    const heartbeat: Heartbeat = { peerId: this.peerId, incarnation: this.incarnation, seq: ++this.seq, recordSeq: this.recordSeq, ts: this.clock.now(), load }
-    if (this.lastRecord != null) this.lastRecord = { ...this.lastRecord, load, seq: heartbeat.seq, ts: heartbeat.ts }
-    const bytes = await encodeMembershipMessage({ type: MembershipMessageType.Heartbeat, heartbeat }, this.privateKey)
-    if (this.started) await this.libp2p.services.pubsub.publish(this.topic, bytes)
-  }
-
-  /** asks the peers whose records we lack to publish them (each at most every RECORD_WANT_RETRY_MS) */
-  private async requestWantedRecords (): Promise<void> {
-    if (this.wanted.size === 0) return
-    const now = this.clock.monotonic()
-    const subjects: string[] = []
-    for (const id of this.wanted) {
-      if (subjects.length >= MAX_WANTED_SUBJECTS) break
-      this.wanted.delete(id)
-      if (now - (this.wantedAt.get(id) ?? Number.NEGATIVE_INFINITY) < RECORD_WANT_RETRY_MS) continue
-      this.wantedAt.set(id, now)
-      subjects.push(id)
-    }
-    if (subjects.length === 0) return
-    this.log('asking for the records of %s', subjects.join(', '))
-    const bytes = await encodeMembershipMessage({ type: MembershipMessageType.Wanted, subjects }, this.privateKey)
-    if (this.started) await this.libp2p.services.pubsub.publish(this.topic, bytes)
+    return await this.publisher.publishRecord()
   }
 
   private readonly heartbeat = (): void => {
@@ -404,16 +367,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     const drift = Math.max(0, now - this.lastBeatAt - this.heartbeatMs())
     this.eventLoopLagMs = Math.round(this.eventLoopLagMs * 0.7 + drift * 0.3)
     this.lastBeatAt = now
-    // forget when we last asked for records of peers long gone
-    if (this.wantedAt.size > 4 * MAX_WANTED_SUBJECTS) {
-      for (const [id, at] of this.wantedAt) if (now - at > RECORD_WANT_RETRY_MS) this.wantedAt.delete(id)
-    }
-    this.requestWantedRecords().catch(err => { this.log('record request failed: %s', describeError(err).message) })
-    const refreshDue = now - this.recordPublishedAt >= (this.init.recordRefreshMs ?? RECORD_REFRESH_INTERVAL_MS)
-    const beat = this.recordWanted || refreshDue || recordFingerprint(this.buildRecord()) !== this.recordFingerprint
-      ? this.publishRecord()
-      : this.publishHeartbeat()
-    beat.catch(err => { this.log('heartbeat publish failed: %s', describeError(err).message) })
+    this.publisher.beat().catch(err => { this.log('heartbeat publish failed: %s', describeError(err).message) })
   }
 
   private readonly checkSilence = (): void => {
@@ -452,11 +406,11 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
         case MembershipMessageType.Heartbeat: {
           const { transitions, wantRecord } = this.table.onHeartbeat(decoded.heartbeat, now)
           this.apply(transitions)
-          if (wantRecord) this.wanted.add(decoded.heartbeat.peerId)
+          if (wantRecord) this.publisher.want(decoded.heartbeat.peerId)
           break
         }
         case MembershipMessageType.Wanted:
-          if (decoded.subjects.includes(this.peerId)) this.recordWanted = true
+          if (decoded.subjects.includes(this.peerId)) this.publisher.recordRequested()
           break
       }
     }, err => { this.log.error('bad membership message: %s', describeError(err).message) })
@@ -542,7 +496,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
           if (t.kind === 'joined') {
             this.log('%s joined (%s)', t.member.peerId, t.member.record.role)
             // the newcomer knows nobody's record yet: ours goes out on the next beat instead of a heartbeat
-            this.recordWanted = true
+            this.publisher.recordRequested()
           }
           // link up now rather than on the next discovery round; an update may bring the address
           // that makes a direct link possible (a tab's /webrtc address once its relay reservation is up)
@@ -575,9 +529,4 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   private assertStarted (): void {
     if (!this.started) throw new NotStartedError('NetworkManager is not started')
   }
-}
-
-/** what makes a record worth republishing in full: everything but the counters and the moving load figures */
-function recordFingerprint (r: NodeRecord): string {
-  return JSON.stringify([r.role, r.raft, r.addrs, r.capabilities, r.links, r.hidden, r.heartbeatMs, r.version, r.ext, r.load.agents])
 }

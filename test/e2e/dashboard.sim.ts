@@ -72,6 +72,27 @@ async function describeTab (page: Page): Promise<string> {
   }).catch((err: unknown) => `unreadable: ${String(err)}`)
 }
 
+/** how a tab is linked to a peer, and what a fresh dial to it says: for failure messages */
+async function linkReport (page: Page, peerId: string): Promise<string> {
+  return await page.evaluate(async (id) => {
+    const lp = window.mesh!.network.libp2p
+    const conns = lp.getConnections().filter(c => c.remotePeer.toString() === id)
+      .map(c => `${c.remoteAddr.toString()} ${c.status}${c.limits != null ? ' (limited)' : ''}, ${c.streams.length} streams`)
+    const peer = (await lp.peerStore.all()).find(p => p.id.toString() === id)
+    let dial = 'not tried: not in the peer store'
+    if (peer != null) {
+      try {
+        const c = await lp.dial(peer.id, { signal: AbortSignal.timeout(10_000) })
+        dial = `ok over ${c.remoteAddr.toString()}`
+      } catch (err) {
+        const e = err as Error & { errors?: Error[] }
+        dial = `${e.name}: ${e.message}${(e.errors ?? []).map(x => `\n      ${x.name}: ${x.message}`).join('')}`
+      }
+    }
+    return `tab ${lp.peerId.toString().slice(-6)} -> ${id.slice(-6)}: connections ${conns.join('; ') || 'none'}\n    addresses known: ${peer?.addresses.map(a => a.multiaddr.toString()).join(', ') ?? 'none'}\n    a fresh dial: ${dial}`
+  }, peerId).catch((err: unknown) => `unreadable: ${String(err)}`)
+}
+
 if (canUnshare && !inNamespace) {
   describe('dashboard end to end', () => {
     it('passes inside a loopback-only network namespace', { timeout: 150_000 }, async () => {
@@ -114,6 +135,8 @@ if (canUnshare && !inNamespace) {
       browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS })
       // without the grant Chrome gathers no ICE candidates on loopback
       context = await browser.newContext({ permissions: ['camera', 'microphone'], viewport: { width: 1400, height: 1000 } })
+      // the tabs' own account of their dials, printed when a step fails
+      await context.addInitScript(() => { localStorage.setItem('debug', 'agentmesh:network,libp2p:webrtc*error,libp2p:circuit-relay*error') })
     })
 
     after(async () => {
@@ -164,7 +187,7 @@ if (canUnshare && !inNamespace) {
       await a.waitForFunction((tabs) => window.meshModel?.edges.some(e => tabs.includes(e.from) && tabs.includes(e.to) && e.transport === 'webrtc') === true &&
         document.querySelector('#topology line.webrtc') != null,
         ids, { timeout: 45_000, polling: 250 })
-        .catch(async err => { throw new Error(`${(err as Error).message}: no webrtc link between tabs: ${await describeTab(a)}`) })
+        .catch(async err => { throw new Error(`${(err as Error).message}: no webrtc link between tabs: ${await describeTab(a)}\n  ${(await Promise.all(ids.slice(1).map(async id => await linkReport(a, id)))).join('\n  ')}\n${consoleLines.slice(-40).join('\n')}`) })
       step('a direct WebRTC link between tabs, drawn in the topology')
 
       // an agent deployed to another tab, with some state: the first of the two that can host agents
@@ -178,7 +201,7 @@ if (canUnshare && !inNamespace) {
       const hostPage = pages[ids.indexOf(host)]
       const agent = 'e2e-counter'
       // as a user would press deploy again: a deploy that timed out may have been committed (then it is there)
-      const deployed = await a.evaluate(async ([id, node]) => {
+      const deployed = await a.evaluate(async ([id, node]): Promise<{ node: string }> => {
         for (let attempt = 1; ; attempt++) {
           try {
             return await window.mesh!.agents.deployAgent(id, { kind: 'counter', node })
@@ -189,6 +212,7 @@ if (canUnshare && !inNamespace) {
           }
         }
       }, [agent, host] as const)
+        .catch(async err => { throw new Error(`${(err as Error).message}\n  ${await linkReport(a, host)}\n  ${await linkReport(hostPage, ids[0])}\n${consoleLines.slice(-30).join('\n')}`) })
       assert.equal(deployed.node, host, 'placed on the chosen tab as asked')
       step('agent deployed on another tab')
       for (let i = 1; i <= 3; i++) {
