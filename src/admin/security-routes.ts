@@ -9,6 +9,7 @@ import { route, type Route } from '../http/index.ts'
 import type { MeshNode } from '../node.ts'
 import { NotFoundError, UnauthorizedError } from '../errors.ts'
 import { issueCredential } from '../security/index.ts'
+import { systemClock } from '../util/clock.ts'
 
 export interface CredentialIssuer {
   adminKey: PrivateKey
@@ -29,7 +30,7 @@ export function securityRoutes (node: MeshNode, issuer?: CredentialIssuer): Rout
       if (typeof auth !== 'string' || !timingSafeEqual(digest(auth), expected)) throw new UnauthorizedError('POST /credentials needs "Authorization: Bearer <admin secret>"')
       const body = await req.json()
       const mesh = node.options.mesh ?? 'agentmesh'
-      const { credential, claims } = await issueCredential(issuer.adminKey, mesh, body, Date.now())
+      const { credential, claims } = await issueCredential(issuer.adminKey, mesh, body, systemClock.now())
       return { status: 201, json: { credential, ...claims } }
     })
   ]

@@ -19,6 +19,7 @@ import { InvalidArgumentError } from '../errors.ts'
 import { privateKeyFromText } from '../security/index.ts'
 import type { AdminExtras } from '../admin/index.ts'
 import { readTextOrFile, runCredential, runKeygen } from './security-commands.ts'
+import { applyClockSkew } from './clock-skew.ts'
 
 const log = componentLogger('cli')
 
@@ -54,6 +55,8 @@ function credentialIssuer (cmd: RelayCommand | NodeCommand): AdminExtras {
 
 async function runPeer (cmd: RelayCommand | NodeCommand): Promise<number> {
   if (cmd.data != null) mkdirSync(cmd.data, { recursive: true })
+  // fault injection (tests): a skewed or stepped wall clock, set before anything reads it
+  const stopClockSkew = applyClockSkew()
   // listen for signals before announcing readiness: a supervisor may stop us the moment it reads the line
   const stopping = untilSignal()
   const peer = await servePeer({
@@ -73,6 +76,7 @@ async function runPeer (cmd: RelayCommand | NodeCommand): Promise<number> {
   process.stdout.write(formatReadyLine({ peerId: peer.node.peerId, multiaddrs: peer.node.libp2p.getMultiaddrs().map(a => a.toString()), http: peer.http }) + '\n')
   const sig = await stopping
   log('%s: stopping', sig)
+  stopClockSkew()
   await peer.stop()
   return 0
 }

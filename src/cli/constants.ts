@@ -33,3 +33,8 @@ export const MAX_QUOTED_VALUE_CHARS = 60
 export const READY_PREFIX = 'agentmesh ready '
 /** a ready line longer than this is refused (it carries a handful of addresses) */
 export const MAX_READY_LINE_BYTES = 64 * 1024
+
+/** how often a peer re-reads AGENTMESH_CLOCK_SKEW_FILE (fault injection) */
+export const CLOCK_SKEW_POLL_MS = 200
+/** a skew file holds one integer */
+export const MAX_CLOCK_SKEW_FILE_BYTES = 64

@@ -41,6 +41,7 @@ import type { StateRole } from './raft/index.ts'
 import { MessageType } from './raft/types.ts'
 import type { Message } from './raft/types.ts'
 import { Libp2pRaftTransport } from './raft-transport.ts'
+import { anchoredLeaseClock, stampLeaseTimes } from './lease-time.ts'
 import type { RaftLibp2p } from './raft-transport.ts'
 
 /** what the manager needs from the NetworkManager */
@@ -125,6 +126,8 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
   private readonly components: ConsensusManagerComponents
   private readonly init: ConsensusManagerInit
   private readonly clock: Clock
+  /** the time leases are granted, renewed and expired by: see lease-time.ts */
+  private readonly leaseClock: Clock
   private readonly log = componentLogger('consensus')
   private driverRef: RaftDriver | undefined
   private transport: Libp2pRaftTransport | undefined
@@ -151,7 +154,9 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     this.init = init
     this.clock = components.clock ?? systemClock
     this.peerId = components.network.peerId
-    this.kv = new ConsensusKv(() => this.strongDriver(), this.clock)
+    // lease times are the leader's, and immune to wall-clock steps (lease-time.ts)
+    this.leaseClock = anchoredLeaseClock(this.clock)
+    this.kv = new ConsensusKv(() => this.strongDriver(), this.leaseClock)
     this.tracking = { peers: new Map(), since: this.clock.monotonic() }
     this.metrics = createConsensusMetrics(components.telemetry?.metrics, () => this.driverRef)
   }
@@ -235,7 +240,11 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
       clock,
       log: componentLogger('consensus:transport'),
       handler: {
-        receive: (m, groupId) => { if (this.admits(m)) driver.receive(m, groupId) },
+        receive: (m, groupId) => {
+          if (!this.admits(m)) return
+          // a leader judges lease expiry by its own clock, so it stamps the lease renewals forwarded to it
+          driver.receive(m.type === MessageType.Prop && driver.status().role === 'leader' ? stampLeaseTimes(m, this.leaseClock.now()) : m, groupId)
+        },
         unreachable: (peer) => { driver.reportUnreachable(peer) },
         snapshotStatus: (peer, ok) => { driver.reportSnapshot(peer, ok) },
         groupId: () => this.group
@@ -462,7 +471,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     const d = this.driverRef!
     const st = d.status()
     if (st.role !== 'leader') return
-    const now = this.clock.now()
+    const now = this.leaseClock.now()
     const mono = this.clock.monotonic()
     if (mono - this.leaseProposedAt < 2 * LEASE_EXPIRY_CHECK_MS) return
     if (this.leasesPromotedTerm !== st.term) {

@@ -2,6 +2,8 @@
  * Time is injected: everything whose behaviour depends on time takes a Clock, so tests and the
  * simulator can drive it. `systemClock` is the real one.
  */
+import { InvalidArgumentError } from '../errors.ts'
+
 export type TimerHandle = { readonly __timer: unique symbol } | number | object
 
 export interface Clock {
@@ -15,8 +17,31 @@ export interface Clock {
   clearInterval: (handle: TimerHandle | undefined) => void
 }
 
+/** the largest wall-clock skew fault injection may set: a day either way */
+export const MAX_WALL_CLOCK_SKEW_MS = 24 * 60 * 60 * 1000
+
+let wallClockSkewMs = 0
+
+/**
+ * Fault injection: makes `systemClock.now()` read `ms` ahead of the host's clock (behind when
+ * negative), as on a host whose clock is wrong or was just stepped. Monotonic time is untouched
+ * (a stepped wall clock does not move it). The CLI sets it from AGENTMESH_CLOCK_SKEW_MS and
+ * AGENTMESH_CLOCK_SKEW_FILE (src/cli/clock-skew.ts); nothing else should.
+ */
+export function setWallClockSkew (ms: number): void {
+  if (!Number.isSafeInteger(ms) || Math.abs(ms) > MAX_WALL_CLOCK_SKEW_MS) {
+    throw new InvalidArgumentError(`a wall-clock skew is an integer number of ms within ±${MAX_WALL_CLOCK_SKEW_MS}`)
+  }
+  wallClockSkewMs = ms
+}
+
+/** the skew set by setWallClockSkew (0 unless fault injection set one) */
+export function wallClockSkew (): number {
+  return wallClockSkewMs
+}
+
 export const systemClock: Clock = {
-  now: () => Date.now(),
+  now: () => Date.now() + wallClockSkewMs,
   monotonic: () => performance.now(),
   setTimeout: (fn, ms) => {
     const t = globalThis.setTimeout(fn, ms)

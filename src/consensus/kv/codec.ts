@@ -181,6 +181,13 @@ function noFence (meta: WriteMeta, what: string): { requestId?: string } {
   return meta.requestId !== undefined ? { requestId: meta.requestId } : {}
 }
 
+const TYPE_OF_TAG = new Map(Object.entries(COMMAND_TAGS).map(([type, tag]) => [tag, type as KvCommandType]))
+
+/** the type of an encoded command, from its first two bytes (undefined if they name none) */
+export function commandTypeOf (bytes: Uint8Array): KvCommandType | undefined {
+  return bytes.length >= 2 && bytes[0] === KV_COMMAND_VERSION ? TYPE_OF_TAG.get(bytes[1]) : undefined
+}
+
 /** a command from bytes, validated; throws only our typed decode errors */
 export function decodeCommand (bytes: Uint8Array): KvCommand {
   return decodeWith('kv command', bytes, MAX_COMMAND_BYTES, d => {
