@@ -1,9 +1,11 @@
 /**
  * Soak (npm run soak): a relay and 4 Node peers as processes, for SOAK_MINUTES (default 10), with
  * churn (a peer stopped and restarted on its data dir every ~40 s), counter agents deployed and
- * migrated, and clients writing KV values and counter increments. Every peer's resident memory and
- * heap are sampled from /metrics every 10 s and printed as a table. At the end it asserts:
- * memory of every process incarnation that lived long enough grew no more than a bound; no
+ * migrated, and clients writing KV values and counter increments. Every peer's resident memory,
+ * JS heap and external (native) memory are sampled from /metrics every 10 s and printed as a
+ * table. At the end it asserts: memory of every process incarnation that lived long enough grew
+ * no more than a bound, and its JS heap stopped growing after warm-up (the slope of the heap's
+ * floor over the second half of its life, memory-trend.ts, under MAX_HEAP_TREND_MB_PER_MIN); no
  * unexpected error (a 500 answer, an untyped error in a process's log, a crash); every
  * acknowledged increment is in its counter exactly once; the KV history is linearizable and every
  * peer reads the same final values.
@@ -18,6 +20,7 @@ import { fileURLToPath } from 'node:url'
 import { waitForReadyLine, type ReadyInfo } from '../../src/cli/ready.ts'
 import { checkCounter } from '../faults/checkers.ts'
 import { checkOperations, kvModel, type KvOperation } from '../checker/linearizability.ts'
+import { memoryTrend, type MemoryPoint } from './memory-trend.ts'
 
 const MINUTES = Number(process.env.SOAK_MINUTES ?? 10)
 const RUN_MS = MINUTES * 60_000
@@ -25,11 +28,23 @@ const NODES = 4
 const COUNTERS = 3
 const KEYS = 4
 const SAMPLE_MS = 10_000
+/** a peer (re)start must print its ready line within this; generous, the machine is shared */
+const READY_TIMEOUT_MS = 180_000
 const CHURN_MS = 40_000
 const MIGRATE_MS = 15_000
 /** growth allowed within one process incarnation, first third's median to last third's */
 const MAX_GROWTH_MB = 64
 const MAX_GROWTH_RATIO = 0.35
+/**
+ * JS heap growth allowed after warm-up: the slope of the heap's floor over the second half of an
+ * incarnation that was sampled for at least TREND_MIN_MINUTES (see memory-trend.ts). Bounded
+ * caches still filling (Raft log until its snapshot, idempotency records, dedup windows) and
+ * agent documents growing with every handled message (~0.5 KB each, Yjs keeps its history) stayed
+ * at or under 1.1 MB/min on the never-restarted peers (soak at load 26); the creep issue 9 saw was
+ * ~5 MB/min of RSS
+ */
+const MAX_HEAP_TREND_MB_PER_MIN = 3
+const TREND_MIN_MINUTES = 4
 const BIN = fileURLToPath(new URL('../../bin/agentmesh.js', import.meta.url))
 const UNEXPECTED = /TypeError|RangeError|ReferenceError|SyntaxError|uncaught|unhandled/i
 
@@ -42,7 +57,15 @@ interface Peer {
   up: boolean
 }
 
-interface Sample { at: number, peer: string, incarnation: number, rssMb: number, heapMb: number }
+interface Sample { at: number, peer: string, incarnation: number, rssMb: number, heapMb: number, externalMb: number, arrayBuffersMb: number }
+
+/** extra Node options for the peer processes (as the CLI's `start` takes them), e.g. `--cpu-prof` */
+const CHILD_NODE_ARGS = (process.env.AGENTMESH_CHILD_NODE_ARGS ?? '').split(/\s+/).filter(a => a.length > 0)
+/**
+ * SOAK_HEAP_SNAPSHOTS=<dir>: the relay and node1 (which churn then leaves alone) write a heap
+ * snapshot into <dir> a quarter into the run and again at its end, to compare by constructor
+ */
+const SNAPSHOT_DIR = process.env.SOAK_HEAP_SNAPSHOTS
 
 const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
 
@@ -62,7 +85,8 @@ describe(`soak: relay + ${NODES} peers for ${MINUTES} min with churn`, { timeout
   async function startPeer (p: Peer): Promise<void> {
     const common = ['--port', '0', '--http-port', '0', '--data', p.data, '--mesh', 'soak']
     const args = p.name === 'relay' ? ['relay', ...common] : ['node', ...common, '--bootstrap', peers[0].ready!.multiaddrs.join(',')]
-    const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENTMESH_PARENT_PID: String(process.pid) } })
+    const snapshotArgs = SNAPSHOT_DIR !== undefined ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${SNAPSHOT_DIR}`] : []
+    const proc = spawn(process.execPath, [...CHILD_NODE_ARGS, ...snapshotArgs, BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENTMESH_PARENT_PID: String(process.pid) } })
     let pending = ''
     proc.stderr!.on('data', (d: Buffer) => {
       pending += d.toString()
@@ -78,7 +102,7 @@ describe(`soak: relay + ${NODES} peers for ${MINUTES} min with churn`, { timeout
       if (p.proc === proc && p.up) unexpected.push(`${p.name}#${p.incarnation} exited on its own (code ${String(code)}, signal ${String(signal)})`)
     })
     p.proc = proc
-    p.ready = await waitForReadyLine(proc.stdout!, { signal: AbortSignal.timeout(60_000) })
+    p.ready = await waitForReadyLine(proc.stdout!, { signal: AbortSignal.timeout(READY_TIMEOUT_MS) })
     p.incarnation++
     p.up = true
   }
@@ -131,7 +155,7 @@ describe(`soak: relay + ${NODES} peers for ${MINUTES} min with churn`, { timeout
         const res = await fetch(p.ready.http + '/metrics', { signal: AbortSignal.timeout(5000) })
         const text = await res.text()
         const metric = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN)
-        samples.push({ at: Date.now() - t0, peer: p.name, incarnation: p.incarnation, rssMb: metric('agentmesh_process_resident_memory_bytes') / 1048576, heapMb: metric('agentmesh_process_heap_used_bytes') / 1048576 })
+        samples.push({ at: Date.now() - t0, peer: p.name, incarnation: p.incarnation, rssMb: metric('agentmesh_process_resident_memory_bytes') / 1048576, heapMb: metric('agentmesh_process_heap_used_bytes') / 1048576, externalMb: metric('agentmesh_process_external_memory_bytes') / 1048576, arrayBuffersMb: metric('agentmesh_process_array_buffers_bytes') / 1048576 })
       } catch {}
     }))
   }
@@ -194,20 +218,82 @@ describe(`soak: relay + ${NODES} peers for ${MINUTES} min with churn`, { timeout
     const churn = async (): Promise<void> => {
       while (Date.now() < end - CHURN_MS) {
         await sleep(CHURN_MS)
-        const p = peers[1 + Math.floor(Math.random() * NODES)]
+        // no restart in the last half minute: the final reads would meet a peer still catching up
+        if (Date.now() > end - 30_000) break
+        // with heap snapshots on, node1 stays up for the whole run so that its two snapshots compare
+        const first = SNAPSHOT_DIR !== undefined ? 2 : 1
+        const p = peers[first + Math.floor(Math.random() * (NODES + 1 - first))]
         await stopPeer(p)
         await sleep(5000)
-        await startPeer(p)
-        restarts++
+        // a restart that never gets ready is a finding, not the end of the run (and of its report)
+        try {
+          await startPeer(p)
+          restarts++
+        } catch (err) {
+          unexpected.push(`${p.name} restart not ready in ${READY_TIMEOUT_MS / 1000} s: ${(err as Error).message}`)
+          await stopPeer(p)
+        }
       }
+    }
+    const snapshotter = async (): Promise<void> => {
+      if (SNAPSHOT_DIR === undefined) return
+      const snap = (): void => { for (const p of peers.slice(0, 2)) p.proc?.kill('SIGUSR2') }
+      await sleep(RUN_MS / 4)
+      snap()
+      await sleep(Math.max(0, end - Date.now() - 20_000))
+      snap()
     }
     const sampler = async (): Promise<void> => {
       while (Date.now() < end) { await sampleAll(); await sleep(SAMPLE_MS) }
     }
-    await Promise.all([counterClient(0), counterClient(1), counterClient(2), kvClient(1), kvClient(2), migrator(), churn(), sampler()])
+    await Promise.all([counterClient(0), counterClient(1), counterClient(2), kvClient(1), kvClient(2), migrator(), churn(), sampler(), snapshotter()])
+
+    // ---- the memory report, printed now so that it survives a settle phase that times out ----
+    const times = [...new Set(samples.map(s => Math.round(s.at / SAMPLE_MS)))].sort((a, b) => a - b)
+    const lines = [`soak: ${MINUTES} min after a ${setupS} s startup (load ${loadavg().map(x => x.toFixed(1)).join(' ')}), ${restarts} restarts, ${migrations} migrations, ${counters.reduce((a, c) => a + c.acked.length, 0)} increments acked of ${counters.reduce((a, c) => a + c.attempted, 0)}, ${kvHistory.length} KV ops (${kvHistory.filter(o => o.return !== undefined).length} completed)`]
+    lines.push(`failures counted (expected under churn): ${JSON.stringify(Object.fromEntries(expectedFailures))}`)
+    lines.push(['t (s)', ...peers.map(p => `${p.name} rss/heap/ext MB`)].join('\t'))
+    for (const t of times) {
+      lines.push([String(t * SAMPLE_MS / 1000), ...peers.map(p => {
+        const s = samples.find(x => x.peer === p.name && Math.round(x.at / SAMPLE_MS) === t)
+        return s === undefined ? '-' : `${s.rssMb.toFixed(0)}/${s.heapMb.toFixed(0)}/${s.externalMb.toFixed(0)}${s.incarnation > 1 ? `#${s.incarnation}` : ''}`
+      })].join('\t'))
+    }
+    const growth: string[] = []
+    const trends: string[] = []
+    const problems: string[] = []
+    for (const p of peers) {
+      for (let inc = 1; inc <= p.incarnation; inc++) {
+        const series = samples.filter(s => s.peer === p.name && s.incarnation === inc && Number.isFinite(s.rssMb))
+        if (series.length < 9) continue
+        const third = Math.floor(series.length / 3)
+        const median = (xs: number[]): number => { const v = [...xs].sort((a, b) => a - b); return v[Math.floor(v.length / 2)] }
+        const first = median(series.slice(0, third).map(s => s.rssMb))
+        const last = median(series.slice(-third).map(s => s.rssMb))
+        const firstHeap = median(series.slice(0, third).map(s => s.heapMb))
+        const lastHeap = median(series.slice(-third).map(s => s.heapMb))
+        const firstExt = median(series.slice(0, third).map(s => s.externalMb))
+        const lastExt = median(series.slice(-third).map(s => s.externalMb))
+        growth.push(`${p.name}#${inc}: rss ${first.toFixed(0)} -> ${last.toFixed(0)} MB, heap ${firstHeap.toFixed(0)} -> ${lastHeap.toFixed(0)} MB, external ${firstExt.toFixed(0)} -> ${lastExt.toFixed(0)} MB over ${series.length} samples`)
+        // writing a heap snapshot leaves the process's RSS higher for good: not a leak
+        if (last - first > Math.max(MAX_GROWTH_MB, first * MAX_GROWTH_RATIO) && SNAPSHOT_DIR === undefined) problems.push(`${p.name}#${inc} grew from ${first.toFixed(0)} to ${last.toFixed(0)} MB`)
+        const minutes = (series[series.length - 1].at - series[0].at) / 60_000
+        if (minutes < TREND_MIN_MINUTES) continue
+        const points = (mb: (s: Sample) => number): MemoryPoint[] => series.map(s => ({ minute: (s.at - series[0].at) / 60_000, mb: mb(s) }))
+        const [heap, rss, ext] = [memoryTrend(points(s => s.heapMb)), memoryTrend(points(s => s.rssMb)), memoryTrend(points(s => s.externalMb))]
+        trends.push(`${p.name}#${inc} (${minutes.toFixed(1)} min): heap ${heap.mbPerMin.toFixed(2)}, rss ${rss.mbPerMin.toFixed(2)}, external ${ext.mbPerMin.toFixed(2)} MB/min; heap floor ${heap.floors.map(f => f.mb.toFixed(0)).join(' ')}`)
+        if (!(heap.mbPerMin <= MAX_HEAP_TREND_MB_PER_MIN)) problems.push(`${p.name}#${inc}: JS heap still growing ${heap.mbPerMin.toFixed(2)} MB/min after warm-up (bound ${MAX_HEAP_TREND_MB_PER_MIN})`)
+      }
+    }
+    lines.push('memory (median of the first third -> last third of each incarnation):', ...growth.map(g => '  ' + g))
+    lines.push(`memory trend after warm-up (slope of the floor over the second half, 2-min windows; heap bound ${MAX_HEAP_TREND_MB_PER_MIN} MB/min):`, ...trends.map(t => '  ' + t))
+    // eslint-disable-next-line no-console
+    console.log(lines.join('\n'))
+    lines.length = 0
 
     // ---- verdicts, once everyone is up and settled ----
     const settle: string[] = []
+    const settleStart = Date.now()
     await until(async () => (await call(peers[0], 'GET', '/nodes'))?.json?.filter?.((m: { status: string }) => m.status === 'alive').length >= NODES, 60_000, 'every peer alive at the end')
       .catch((err: Error) => { settle.push(err.message) })
     const finals: number[] = []
@@ -229,40 +315,14 @@ describe(`soak: relay + ${NODES} peers for ${MINUTES} min with churn`, { timeout
       kvFinal[key] = []
       for (const p of upPeers()) {
         let got: { status: number, json: any } | undefined
-        await until(async () => { got = await call(p, 'GET', `/kv/${key}`); return got?.status === 200 || got?.status === 404 }, 30_000, `${key} on ${p.name}`)
+        await until(async () => { got = await call(p, 'GET', `/kv/${key}`); return got?.status === 200 || got?.status === 404 }, 90_000, `${key} on ${p.name}`)
           .catch((err: Error) => { settle.push(err.message) })
         if (got?.status === 200 || got?.status === 404) kvFinal[key].push(got.status === 404 ? undefined : got.json.value)
       }
     }
 
-    // ---- the report ----
-    const times = [...new Set(samples.map(s => Math.round(s.at / SAMPLE_MS)))].sort((a, b) => a - b)
-    const lines = [`soak: ${MINUTES} min after a ${setupS} s startup (load ${loadavg().map(x => x.toFixed(1)).join(' ')}), ${restarts} restarts, ${migrations} migrations, ${counters.reduce((a, c) => a + c.acked.length, 0)} increments acked of ${counters.reduce((a, c) => a + c.attempted, 0)}, ${kvHistory.length} KV ops (${kvHistory.filter(o => o.return !== undefined).length} completed)`]
-    lines.push(`failures counted (expected under churn): ${JSON.stringify(Object.fromEntries(expectedFailures))}`)
-    lines.push(['t (s)', ...peers.map(p => `${p.name} rss/heap MB`)].join('\t'))
-    for (const t of times) {
-      lines.push([String(t * SAMPLE_MS / 1000), ...peers.map(p => {
-        const s = samples.find(x => x.peer === p.name && Math.round(x.at / SAMPLE_MS) === t)
-        return s === undefined ? '-' : `${s.rssMb.toFixed(0)}/${s.heapMb.toFixed(0)}${s.incarnation > 1 ? `#${s.incarnation}` : ''}`
-      })].join('\t'))
-    }
-    const growth: string[] = []
-    const problems: string[] = [...unexpected, ...settle]
-    for (const p of peers) {
-      for (let inc = 1; inc <= p.incarnation; inc++) {
-        const series = samples.filter(s => s.peer === p.name && s.incarnation === inc && Number.isFinite(s.rssMb))
-        if (series.length < 9) continue
-        const third = Math.floor(series.length / 3)
-        const median = (xs: number[]): number => { const v = [...xs].sort((a, b) => a - b); return v[Math.floor(v.length / 2)] }
-        const first = median(series.slice(0, third).map(s => s.rssMb))
-        const last = median(series.slice(-third).map(s => s.rssMb))
-        const firstHeap = median(series.slice(0, third).map(s => s.heapMb))
-        const lastHeap = median(series.slice(-third).map(s => s.heapMb))
-        growth.push(`${p.name}#${inc}: rss ${first.toFixed(0)} -> ${last.toFixed(0)} MB, heap ${firstHeap.toFixed(0)} -> ${lastHeap.toFixed(0)} MB over ${series.length} samples`)
-        if (last - first > Math.max(MAX_GROWTH_MB, first * MAX_GROWTH_RATIO)) problems.push(`${p.name}#${inc} grew from ${first.toFixed(0)} to ${last.toFixed(0)} MB`)
-      }
-    }
-    lines.push('memory (median of the first third -> last third of each incarnation):', ...growth.map(g => '  ' + g))
+    problems.push(...unexpected, ...settle)
+    lines.push(`settled in ${Math.round((Date.now() - settleStart) / 1000)} s`)
     for (let i = 0; i < COUNTERS; i++) {
       if (finals[i] < 0) { lines.push(`counter c${i}: ${counters[i].acked.length} acked, final value not readable`); continue }
       const v = checkCounter({ attempted: counters[i].attempted, acked: counters[i].acked, final: finals[i] })
