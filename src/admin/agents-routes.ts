@@ -2,6 +2,7 @@
 import { route, v, type Route } from '../http/index.ts'
 import type { MeshNode } from '../node.ts'
 import { InvalidArgumentError } from '../errors.ts'
+import { validateAgentId } from '../agents/index.ts'
 import type { JsonObject, JsonValue } from '../agents/index.ts'
 
 const deployBody = v.object({
@@ -12,6 +13,7 @@ const deployBody = v.object({
 })
 const migrateBody = v.object({ node: v.string({ max: 256 }) })
 const messageBody = v.object({ message: v.json(), timeoutMs: v.optional(v.integer({ min: 1, max: 300_000 })), messageId: v.optional(v.string({ max: 256 })) })
+const sendBody = v.object({ message: v.json() })
 
 function configOf (config: unknown): JsonObject | undefined {
   if (config === undefined) return undefined
@@ -47,6 +49,13 @@ export function agentsRoutes (node: MeshNode): Route[] {
         ...(body.messageId !== undefined ? { messageId: body.messageId } : {})
       })
       return { json: { reply } }
+    }),
+    // a durable one-way message: 202 once this peer's outbox holds it; delivered (ack, retry,
+    // dedup) in the background, through restarts of either side and moves of the agent
+    route('POST', '/agents/:id/send', async (req) => {
+      const body = await req.json(sendBody)
+      const sent = await node.broker.send(validateAgentId(req.params.id), body.message, { signal: req.signal })
+      return { status: 202, json: { id: sent.id, seq: sent.seq } }
     }),
     route('GET', '/agents/:id/state', async (req) => ({ json: await agents.agentState(req.params.id, { signal: req.signal }) }))
   ]

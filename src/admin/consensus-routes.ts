@@ -1,9 +1,20 @@
-/** Admin API routes of the ConsensusManager: /consensus, /kv/*key (docs/API.md section 3). */
+/** Admin API routes of the ConsensusManager: /consensus, /kv/*key, /docs/:id (docs/API.md section 3). */
 import { route, v, type Route } from '../http/index.ts'
 import type { MeshNode } from '../node.ts'
-import { NotFoundError } from '../errors.ts'
+import { InvalidArgumentError, NotFoundError } from '../errors.ts'
 
 const putBody = v.object({ value: v.json(), expectRevision: v.optional(v.integer({ min: 0 })) })
+const docPutBody = v.object({ value: v.json() })
+/** shared documents reachable over HTTP: no '/', so no agent's state doc (`agent/<id>`) */
+const DOC_ID = /^[a-zA-Z0-9._-]{1,128}$/
+const MAX_DOC_KEY_CHARS = 256
+/** the top-level Y.Map of a shared document that the HTTP routes read and write */
+export const DOC_MAP = 'm'
+
+function checkDocId (id: string): string {
+  if (!DOC_ID.test(id)) throw new InvalidArgumentError(`document id "${id.slice(0, 140)}" must be 1-128 of [a-zA-Z0-9._-]`)
+  return id
+}
 
 export function consensusRoutes (node: MeshNode): Route[] {
   const consensus = node.consensus
@@ -21,6 +32,20 @@ export function consensusRoutes (node: MeshNode): Route[] {
     }),
     route('DELETE', '/kv/*key', async (req) => {
       return { json: await consensus.kv.delete(req.params.key, { signal: req.signal }) }
+    }),
+    // shared CRDT documents (replicateState): writable on any side of a partition, merged on heal
+    route('GET', '/docs/:id', async (req) => {
+      const doc = await node.docs.replicateState(checkDocId(req.params.id), { signal: req.signal })
+      return { json: doc.getMap(DOC_MAP).toJSON() }
+    }),
+    route('PUT', '/docs/:id/:key', async (req) => {
+      const id = checkDocId(req.params.id)
+      const key = req.params.key
+      if (key.length === 0 || key.length > MAX_DOC_KEY_CHARS) throw new InvalidArgumentError(`a document key is 1-${MAX_DOC_KEY_CHARS} characters`)
+      const body = await req.json(docPutBody)
+      const doc = await node.docs.replicateState(id, { signal: req.signal })
+      doc.getMap(DOC_MAP).set(key, body.value)
+      return { json: { id, key } }
     })
   ]
 }

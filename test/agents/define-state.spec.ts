@@ -38,7 +38,7 @@ describe('defineAgent', () => {
 
   it('a registry holds each kind once and lists the names a peer advertises', () => {
     const reg = new KindRegistry(builtinKinds)
-    assert.deepEqual(reg.names(), ['coordinator', 'counter', 'echo', 'llm-chat', 'worker'])
+    assert.deepEqual(reg.names(), ['coordinator', 'counter', 'echo', 'inbox', 'llm-chat', 'worker'])
     reg.add(builtinKinds[0])
     assert.throws(() => reg.add(defineAgent({ ...ok, kind: 'echo' })), { name: 'InvalidArgumentError' })
     assert.throws(() => reg.add({ ...ok } as any), { name: 'InvalidArgumentError' })

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { checkCounter, checkSingleActivation } from './checkers.ts'
+import { checkCounter, checkReliableMessages, checkSingleActivation } from './checkers.ts'
 
 describe('fault checkers', () => {
   it('counter: passes a clean history, catches lost, doubled and forked increments', () => {
@@ -30,5 +30,16 @@ describe('fault checkers', () => {
       { at: 2, observer: 'x', node: 'b', epoch: 1 }
     ])
     assert.match(back.problems.join(' '), /saw epoch 1 after 2/)
+  })
+
+  it('reliable messages: accepted ones once, unanswered ones at most once, nothing invented', () => {
+    const delivered = new Map([['a', 1], ['b', 1], ['u1', 1]])
+    assert.equal(checkReliableMessages({ accepted: ['a', 'b'], unknown: ['u1', 'u2'], delivered }).ok, true, 'an unanswered send may or may not arrive')
+    const lost = checkReliableMessages({ accepted: ['a', 'b', 'c'], unknown: [], delivered: new Map([['a', 1], ['b', 1]]) })
+    assert.match(lost.problems.join(' '), /1 accepted messages never delivered \(e.g. c\)/)
+    const twice = checkReliableMessages({ accepted: ['a'], unknown: ['u'], delivered: new Map([['a', 2], ['u', 2]]) })
+    assert.match(twice.problems.join(' '), /2 messages delivered more than once/)
+    const invented = checkReliableMessages({ accepted: ['a'], unknown: [], delivered: new Map([['a', 1], ['z', 1]]) })
+    assert.match(invented.problems.join(' '), /1 messages delivered that nobody sent \(e.g. z\)/)
   })
 })

@@ -3,7 +3,9 @@
  * (test/checker/linearizability.ts):
  * - counters: every acknowledged increment is in the final value and none counted twice;
  * - single activation: for an agent, each placement epoch names one node, and no observer sees
- *   the epoch go back.
+ *   the epoch go back;
+ * - reliable messages: every message a peer accepted (`POST /agents/:id/send` answered 2xx) was
+ *   delivered exactly once; one whose send had no definite answer at most once; nothing else.
  */
 
 export interface CounterHistory {
@@ -58,4 +60,25 @@ export function checkSingleActivation (obs: PlacementObservation[]): Verdict {
     lastEpoch.set(o.observer, Math.max(last, o.epoch))
   }
   return { ok: problems.length === 0, problems: problems.slice(0, 20) }
+}
+
+export interface ReliableHistory {
+  /** keys of the messages whose send was accepted (2xx) */
+  accepted: string[]
+  /** keys of sends with no definite answer (timeouts, errors): delivered at most once */
+  unknown: string[]
+  /** what the receiving agent recorded: key -> times handled */
+  delivered: Map<string, number>
+}
+
+export function checkReliableMessages (h: ReliableHistory): Verdict {
+  const problems: string[] = []
+  const sent = new Set([...h.accepted, ...h.unknown])
+  const lost = h.accepted.filter(k => !h.delivered.has(k))
+  if (lost.length > 0) problems.push(`${lost.length} accepted messages never delivered (e.g. ${lost.slice(0, 5).join(', ')})`)
+  const twice = [...h.delivered].filter(([, n]) => n > 1)
+  if (twice.length > 0) problems.push(`${twice.length} messages delivered more than once (e.g. ${twice.slice(0, 5).map(([k, n]) => `${k} x${n}`).join(', ')})`)
+  const invented = [...h.delivered.keys()].filter(k => !sent.has(k))
+  if (invented.length > 0) problems.push(`${invented.length} messages delivered that nobody sent (e.g. ${invented.slice(0, 5).join(', ')})`)
+  return { ok: problems.length === 0, problems }
 }

@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -34,6 +34,9 @@ export interface MeshPeer {
   ready: ReadyInfo | undefined
   paused: boolean
   stderr: string
+  /** the wall-clock skew the peer reads (AGENTMESH_CLOCK_SKEW_FILE), ms */
+  skewMs: number
+  skewFile: string
 }
 
 async function exited (proc: ChildProcess): Promise<void> {
@@ -66,7 +69,7 @@ export class LabMesh {
     try {
       await m.startProxy()
       for (const p of lab.peers) {
-        m.peers.push({ index: p.index, name: p.index === 0 ? 'relay' : `node${p.index}`, host: p.host, ns: p.ns, data: join(m.dir, `peer${p.index}`), proc: undefined, ready: undefined, paused: false, stderr: '' })
+        m.peers.push({ index: p.index, name: p.index === 0 ? 'relay' : `node${p.index}`, host: p.host, ns: p.ns, data: join(m.dir, `peer${p.index}`), proc: undefined, ready: undefined, paused: false, stderr: '', skewMs: 0, skewFile: join(m.dir, `peer${p.index}.skew`) })
       }
       // one at a time: on a loaded machine, peers started together can be slow enough to miss each
       // other for the Raft bootstrap wait, and one then founds a group of its own (see docs/faults.md)
@@ -102,7 +105,7 @@ export class LabMesh {
     const common = ['--host', p.host, '--port', String(P2P_PORT), '--http-host', p.host, '--http-port', String(HTTP_PORT), '--data', p.data, '--mesh', this.mesh]
     const args = index === 0 ? ['relay', ...common] : ['node', ...common, '--bootstrap', this.bootstrap().join(',')]
     const proc = spawn('ip', ['netns', 'exec', p.ns, process.execPath, BIN, ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENTMESH_PARENT_PID: String(process.pid) }
+      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENTMESH_PARENT_PID: String(process.pid), AGENTMESH_CLOCK_SKEW_FILE: p.skewFile }
     })
     p.stderr = ''
     proc.stderr!.on('data', (d: Buffer) => { p.stderr = (p.stderr + d.toString()).slice(-4000) })
@@ -115,6 +118,19 @@ export class LabMesh {
     p.proc = proc
     p.paused = false
     this.log(`${p.name} up (${p.ready.peerId.slice(-6)} at ${p.host})`)
+  }
+
+  /**
+   * sets the wall-clock skew a peer reads: a running peer picks it up within CLOCK_SKEW_POLL_MS
+   * (a step), a stopped one when it starts (a restart with a skewed clock)
+   */
+  setClockSkew (index: number, ms: number): void {
+    const p = this.peers[index]
+    const tmp = `${p.skewFile}.tmp`
+    writeFileSync(tmp, String(Math.round(ms)))
+    renameSync(tmp, p.skewFile)
+    p.skewMs = Math.round(ms)
+    this.log(`${p.name} wall clock skew ${p.skewMs} ms`)
   }
 
   peerById (peerId: string | null | undefined): MeshPeer | undefined {

@@ -111,3 +111,52 @@ export async function processFaults (ctx: NemesisContext): Promise<void> {
     await ctx.sleep(HEAL_MS)
   }
 }
+
+/**
+ * a skew of 1-50 s either way: within HLC_MAX_SKEW_MS (60 s) of the others. A peer further off
+ * than that is cut off from messaging (its envelopes are refused, or it refuses everyone's) while
+ * its Raft node lease still holds: its agents stay placed there, unreachable (docs/faults.md).
+ */
+function randomSkewMs (ctx: NemesisContext): number {
+  const sign = ctx.rng.next() < 0.5 ? -1 : 1
+  return sign * (1000 + ctx.rng.int(49_000))
+}
+
+/**
+ * clock faults where the code reads clocks: a peer's wall clock is stepped while it runs, or it
+ * is restarted (SIGKILL, same data dir) with a skewed clock; half the time the skewed peer is
+ * then cut off from the others, so its leases must lapse by its own (monotonic) reckoning before
+ * the majority's (skewed or not) hands its agents on. Skews stay in place between faults and
+ * come back to 0 only now and then: the run keeps mixed clocks most of the time.
+ */
+export async function clockSkew (ctx: NemesisContext): Promise<void> {
+  const all = ctx.mesh.peers.map(p => p.index)
+  while (!ctx.done()) {
+    const leader = await ctx.mesh.agreedLeader()
+    // the leader (which judges lease expiry) half the time, else anyone
+    const victim = leader !== undefined && ctx.rng.next() < 0.5 ? leader.index : all[ctx.rng.int(all.length)]
+    const name = ctx.mesh.peers[victim].name
+    const skew = ctx.rng.next() < 0.2 ? 0 : randomSkewMs(ctx)
+    if (ctx.rng.next() < 0.5) {
+      ctx.note(`step ${name}'s wall clock to ${skew} ms off (was ${ctx.mesh.peers[victim].skewMs})`)
+      ctx.mesh.setClockSkew(victim, skew)
+    } else {
+      ctx.note(`SIGKILL ${name}, restart it with its wall clock ${skew} ms off`)
+      await ctx.mesh.kill(victim)
+      ctx.mesh.setClockSkew(victim, skew)
+      await ctx.sleep(1000)
+      await ctx.mesh.startPeer(victim)
+    }
+    if (ctx.rng.next() < 0.5 && !ctx.done()) {
+      await ctx.sleep(1500)
+      ctx.note(`isolate ${name} (skewed ${skew} ms)`)
+      await ctx.mesh.lab.isolate(victim)
+      await ctx.sleep(FAULT_MS)
+      await ctx.mesh.lab.heal()
+      ctx.note('heal')
+    } else {
+      await ctx.sleep(FAULT_MS)
+    }
+    await ctx.sleep(HEAL_MS)
+  }
+}

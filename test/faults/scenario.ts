@@ -9,7 +9,7 @@ import { checkOperations, kvModel } from '../checker/linearizability.ts'
 import type { KvInput, KvOperation, KvOutput } from '../checker/linearizability.ts'
 import { seededRng, type Rng } from '../../src/util/prng.ts'
 import { LabMesh, type LabHttpAnswer } from './cluster.ts'
-import { checkCounter, checkSingleActivation, type PlacementObservation, type Verdict } from './checkers.ts'
+import { checkCounter, checkReliableMessages, checkSingleActivation, type PlacementObservation, type Verdict } from './checkers.ts'
 
 export interface NemesisContext {
   mesh: LabMesh
@@ -32,6 +32,8 @@ export interface ScenarioOptions {
   nemesis: (ctx: NemesisContext) => Promise<void>
   kvClients?: number
   counterClients?: number
+  /** clients sending durable one-way messages (POST /agents/:id/send) to an inbox agent (default 1) */
+  reliableClients?: number
   keys?: number
   /**
    * a coordinator job run through the faults (primes in [from, to) in chunks): agents messaging
@@ -47,12 +49,16 @@ export interface ScenarioResult {
   kv: { ops: number, okWrites: number, okReads: number, unknown: number, fastFailures: number, check: ReturnType<typeof checkOperations<string | undefined, KvInput, KvOutput>> }
   counter: { attempted: number, acked: number, final: number, verdict: Verdict }
   activation: { observations: number, epochs: number, verdict: Verdict }
+  reliable: { sent: number, accepted: number, unknown: number, delivered: number, verdict: Verdict }
   job?: { total: number, done: number, result: number | undefined, expected: number, verdict: Verdict }
   /** how long minority-side writes took to fail with NoQuorumError, ms */
   noQuorumLatenciesMs: number[]
 }
 
 const COUNTER = 'ctr'
+const INBOX = 'inbox'
+/** how long, after the heal, every accepted message has to arrive */
+const RELIABLE_SETTLE_MS = 90_000
 /** a client's bound on one call: answers later than this count as unknown outcomes */
 const KV_CALL_TIMEOUT_MS = 8000
 const COORDINATOR = 'coord'
@@ -82,12 +88,16 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
   const noQuorumLatenciesMs: number[] = []
   let attempted = 0
   let fastFailures = 0
+  const accepted: string[] = []
+  const unknownSends: string[] = []
   try {
     await mesh.waitForGroup(o.voters, 90_000)
     log(`${Math.round(now())} ms: group of ${o.voters} voters`)
     // generous bounds: on a loaded machine (load 35 seen) a deploy can take well over 10 s
     const deploy = await retry(async () => await mesh.call(0, 'POST', '/agents', { id: COUNTER, kind: 'counter' }, 20_000), r => r.status === 201 || r.status === 409, 90_000)
     if (deploy.status !== 201 && deploy.status !== 409) throw new Error(`could not deploy the counter: ${JSON.stringify(deploy.json)}`)
+    const inbox = await retry(async () => await mesh.call(0, 'POST', '/agents', { id: INBOX, kind: 'inbox' }, 20_000), r => r.status === 201 || r.status === 409, 90_000)
+    if (inbox.status !== 201 && inbox.status !== 409) throw new Error(`could not deploy the inbox: ${JSON.stringify(inbox.json)}`)
 
     const keys = Array.from({ length: o.keys ?? 3 }, (_, i) => `k${i}`)
     let running = true
@@ -147,6 +157,19 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
         else await sleep(100)
       }
     }
+    let sends = 0
+    /** one-way durable messages, each with a key of its own (never re-sent: a retry would be a new message) */
+    const reliableClient = async (id: number): Promise<void> => {
+      while (running) {
+        const peer = pick()
+        if (peer === undefined) { await sleep(50); continue }
+        const key = `s${id}-${++sends}`
+        const r = await mesh.call(peer, 'POST', `/agents/${INBOX}/send`, { message: { op: 'record', key } }, KV_CALL_TIMEOUT_MS).catch(() => undefined)
+        if (r?.status === 202) accepted.push(key)
+        else { unknownSends.push(key); await sleep(100) }
+        await sleep(20)
+      }
+    }
     const observer = async (): Promise<void> => {
       while (running) {
         await Promise.all(mesh.running().map(async p => {
@@ -179,6 +202,7 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
     const workers = [
       ...Array.from({ length: o.kvClients ?? 3 }, async (_, i) => { await kvClient(i) }),
       ...Array.from({ length: o.counterClients ?? 1 }, async () => { await counterClient() }),
+      ...Array.from({ length: o.reliableClients ?? 1 }, async (_, i) => { await reliableClient(i) }),
       observer()
     ]
     try {
@@ -202,6 +226,23 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
     }
     const finalAnswer = await retry(async () => await mesh.call(0, 'POST', `/agents/${COUNTER}/messages`, { message: { op: 'get' }, timeoutMs: 5000 }, 8000).catch(() => undefined), r => r?.status === 200, 60_000)
     const final = finalAnswer?.status === 200 ? finalAnswer.json.reply.value as number : -1
+    if (final === -1) log(`${Math.round(now())} ms: no final counter value: ${JSON.stringify(finalAnswer)}; placement ${JSON.stringify((await mesh.call(0, 'GET', `/agents/${COUNTER}`).catch(() => undefined))?.json)}`)
+    // every accepted message must arrive (outboxes retry through restarts and moves): wait for it
+    const delivered = new Map<string, number>()
+    const settleBy = performance.now() + RELIABLE_SETTLE_MS
+    for (;;) {
+      const st = await mesh.call(0, 'GET', `/agents/${INBOX}/state`, undefined, 5000).catch(() => undefined)
+      if (st?.status === 200 && st.json !== null && typeof st.json === 'object') {
+        delivered.clear()
+        for (const [k, v] of Object.entries(st.json as Record<string, unknown>)) {
+          if (k.startsWith('m/') && typeof v === 'number') delivered.set(k.slice(2), v)
+        }
+        if (accepted.every(k => delivered.has(k))) break
+      }
+      if (performance.now() > settleBy) break
+      await sleep(500)
+    }
+    log(`${Math.round(now())} ms: ${delivered.size} messages delivered of ${accepted.length} accepted; inbox ${JSON.stringify((await mesh.call(0, 'GET', `/agents/${INBOX}`).catch(() => undefined))?.json)}`)
     let job: ScenarioResult['job']
     if (o.job !== undefined) {
       const expected = countPrimes(o.job.from, o.job.to)
@@ -228,6 +269,13 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
       },
       counter: { attempted, acked: acked.length, final, verdict: checkCounter({ attempted, acked, final }) },
       activation: { observations: observations.length, epochs: new Set(observations.map(x => x.epoch)).size, verdict: checkSingleActivation(observations) },
+      reliable: {
+        sent: accepted.length + unknownSends.length,
+        accepted: accepted.length,
+        unknown: unknownSends.length,
+        delivered: delivered.size,
+        verdict: checkReliableMessages({ accepted, unknown: unknownSends, delivered })
+      },
       ...(job !== undefined ? { job } : {}),
       noQuorumLatenciesMs
     }
@@ -255,6 +303,7 @@ export function summarize (name: string, r: ScenarioResult): string {
   const p50 = lat.length > 0 ? Math.round(lat[Math.floor(lat.length / 2)]) : 0
   return `${name}: nemesis ${Math.round(r.nemesisMs / 1000)} s, ${r.faults.length} faults; kv ${r.kv.ops} ops (${r.kv.okWrites} writes ok, ${r.kv.okReads} reads, ${r.kv.unknown} unknown, ${r.kv.fastFailures} refused fast, p50 ${p50} ms) -> ${r.kv.check.outcome}; ` +
     `counter ${r.counter.attempted} sent, ${r.counter.acked} acked, final ${r.counter.final} -> ${r.counter.verdict.ok ? 'ok' : r.counter.verdict.problems.join('; ')}; ` +
-    `activation ${r.activation.observations} observations over ${r.activation.epochs} epochs -> ${r.activation.verdict.ok ? 'ok' : r.activation.verdict.problems.join('; ')}` +
+    `activation ${r.activation.observations} observations over ${r.activation.epochs} epochs -> ${r.activation.verdict.ok ? 'ok' : r.activation.verdict.problems.join('; ')}; ` +
+    `messages ${r.reliable.sent} sent, ${r.reliable.accepted} accepted, ${r.reliable.unknown} unanswered, ${r.reliable.delivered} delivered -> ${r.reliable.verdict.ok ? 'ok' : r.reliable.verdict.problems.join('; ')}` +
     (r.job !== undefined ? `; job ${r.job.done}/${r.job.total} tasks, ${String(r.job.result)} primes (expected ${r.job.expected}) -> ${r.job.verdict.ok ? 'ok' : r.job.verdict.problems.join('; ')}` : '')
 }

@@ -22,6 +22,7 @@ const ROUTES: Array<{ method: string, path: string, auth?: boolean }> = [
   { method: 'POST', path: '/agents/fz/migrate' },
   { method: 'POST', path: '/agents/fz/messages' },
   { method: 'PUT', path: '/kv/fuzz/key' },
+  { method: 'PUT', path: '/docs/fuzz/key' },
   { method: 'POST', path: '/topics/fuzz' },
   { method: 'POST', path: '/credentials', auth: true }
 ]
