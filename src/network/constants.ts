@@ -31,7 +31,7 @@ export const MIN_FAIL_AFTER_MS = 2200
 /** How often silence is checked. */
 export const FAILURE_CHECK_INTERVAL_MS = 100
 /** A direct probe of a peer whose connection closed. */
-export const PROBE_TIMEOUT_MS = 1500
+export const PROBE_TIMEOUT_MS = 500
 /** Failed members are forgotten after this long. */
 export const FAILED_RETENTION_MS = 10 * 60_000
 
@@ -42,6 +42,20 @@ export const PARTITION_SETTLE_MS = 1000
 /** Discovery */
 export const DISCOVERY_INTERVAL_MS = 2000
 export const DIAL_TIMEOUT_MS = 5000
+/**
+ * A tab's dials. To another tab: a relayed connection (Noise and yamux through the relay), then
+ * WebRTC signalling over it, then ICE; each step is a round trip through the relay, so a relay
+ * seconds behind (three tabs on a loaded 2-core machine) needed 10-40 s where a quiet one needs
+ * ~0.2 s. Cut off at 5 s, every attempt was wasted and the retries loaded the relay further.
+ */
+export const TAB_DIAL_TIMEOUT_MS = 30_000
+/** the same for the libp2p node of a tab: its dials and the upgrade of a relayed connection to it */
+export const TAB_UPGRADE_TIMEOUT_MS = 30_000
+/** after a failed dial, a peer is not dialled again for this long, doubling per failure up to the max */
+export const DIAL_BACKOFF_MIN_MS = 2000
+export const DIAL_BACKOFF_MAX_MS = 30_000
+/** peers remembered with a dial backoff at most (beyond that, new failures are not held back) */
+export const MAX_DIAL_BACKOFF_PEERS = 1024
 export const BOOTSTRAP_RETRY_MAX_MS = 5000
 export const MAX_DIALS_IN_FLIGHT = 8
 

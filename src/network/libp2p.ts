@@ -19,7 +19,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
 import type { Identify } from '@libp2p/identify'
 import { platformLibp2pOptions } from '#platform/libp2p'
-import { DISCOVERY_INTERVAL_MS, dhtProtocol, discoveryTopic } from './constants.ts'
+import { DISCOVERY_INTERVAL_MS, TAB_DIAL_TIMEOUT_MS, TAB_UPGRADE_TIMEOUT_MS, dhtProtocol, discoveryTopic } from './constants.ts'
 import type { NodeRole } from './types.ts'
 
 export interface MeshServices {
@@ -103,7 +103,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     connectionGater: platform.connectionGater,
     connectionManager: {
       maxConnections: 512,
-      inboundConnectionThreshold: localMesh ? 10_000 : undefined
+      inboundConnectionThreshold: localMesh ? 10_000 : undefined,
+      // a tab's links to other tabs are set up through the relay, several round trips deep
+      ...(init.role === 'browser' ? { dialTimeout: TAB_DIAL_TIMEOUT_MS, addressDialTimeout: TAB_DIAL_TIMEOUT_MS, inboundUpgradeTimeout: TAB_UPGRADE_TIMEOUT_MS } : {})
     },
     peerDiscovery,
     services: services as any,

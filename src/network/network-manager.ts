@@ -15,7 +15,7 @@ import { componentLogger, type Logger } from '../util/logger.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import {
-  BOOTSTRAP_RETRY_MAX_MS, DIAL_TIMEOUT_MS, FAILURE_CHECK_INTERVAL_MS, HEARTBEAT_INTERVAL_MS,
+  BOOTSTRAP_RETRY_MAX_MS, DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_MIN_MS, DIAL_TIMEOUT_MS, MAX_DIAL_BACKOFF_PEERS, TAB_DIAL_TIMEOUT_MS, FAILURE_CHECK_INTERVAL_MS, HEARTBEAT_INTERVAL_MS,
   HIDDEN_HEARTBEAT_INTERVAL_MS, MAX_DIALS_IN_FLIGHT, PROBE_TIMEOUT_MS, nodesTopic
 } from './constants.ts'
 import { RecordPublisher } from './record-publisher.ts'
@@ -72,6 +72,8 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   private eventLoopLagMs = 0
   private started = false
   private readonly dialing = new Set<string>()
+  /** peers whose last dials failed: not dialled again before `until` (monotonic) */
+  private readonly dialBackoff = new Map<string, { failures: number, until: number }>()
   private readonly probing = new Map<string, Promise<MemberStatus>>()
   private readonly stopController = new AbortController()
   private readonly telemetry?: Telemetry
@@ -219,7 +221,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     if (bootstrap.length > 0 && !bootstrap.some(a => this.isConnectedTo(a))) {
       let delay = 100
       for (;;) {
-        const results = await Promise.allSettled(bootstrap.map(async a => await this.libp2p.dial(multiaddr(a), { signal: AbortSignal.any([signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) })))
+        const results = await Promise.allSettled(bootstrap.map(async a => await this.libp2p.dial(multiaddr(a), { signal: AbortSignal.any([signal, AbortSignal.timeout(this.dialTimeoutMs())]) })))
         if (results.some(r => r.status === 'fulfilled') || signal.aborted) break
         this.log('no bootstrap peer answered; retrying in %d ms', delay)
         await new Promise(resolve => this.clock.setTimeout(() => { resolve(undefined) }, delay))
@@ -324,6 +326,15 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   }
 
   // ---- internals ---------------------------------------------------------------------------
+
+  /**
+   * A tab's dials wait longer: to another tab a dial is several round trips through the relay, and
+   * a dial cut off before a loaded peer finishes its handshake is retried from scratch, which loads
+   * it further (a tab at load 25 never reached the relay with 5 s attempts)
+   */
+  private dialTimeoutMs (): number {
+    return this.init.role === 'browser' ? TAB_DIAL_TIMEOUT_MS : DIAL_TIMEOUT_MS
+  }
 
   private heartbeatMs (): number {
     return this.hidden ? HIDDEN_HEARTBEAT_INTERVAL_MS : (this.init.heartbeatMs ?? HEARTBEAT_INTERVAL_MS)
@@ -433,6 +444,8 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     const id = info.id.toString()
     if (!this.started || id === this.peerId || this.dialing.has(id) || this.dialing.size >= MAX_DIALS_IN_FLIGHT) return
     if (this.libp2p.getConnections(info.id).some(c => c.status === 'open' && c.limits == null)) return
+    const backoff = this.dialBackoff.get(id)
+    if (backoff != null && this.clock.monotonic() < backoff.until) return
     const addrs = info.multiaddrs.map(a => a.toString())
     const direct = this.init.role === 'browser'
       ? addrs.filter(a => a.includes('/webrtc') || (a.includes('/ws') && !a.includes('/p2p-circuit')))
@@ -440,8 +453,16 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     if (direct.length === 0) return
     this.dialing.add(id)
     const targets = direct.map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${id}`))
-    this.libp2p.dial(targets, { signal: AbortSignal.any([this.stopController.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) })
-      .then(() => { this.log('dialled %s', id) }, err => { this.log('dial %s failed: %s', id, describeError(err).message) })
+    this.libp2p.dial(targets, { signal: AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.dialTimeoutMs())]) })
+      .then(() => {
+        this.dialBackoff.delete(id)
+        this.log('dialled %s', id)
+      }, err => {
+        const failures = (this.dialBackoff.get(id)?.failures ?? 0) + 1
+        const waitMs = Math.min(DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_MIN_MS * 2 ** (failures - 1))
+        if (this.dialBackoff.size < MAX_DIAL_BACKOFF_PEERS || this.dialBackoff.has(id)) this.dialBackoff.set(id, { failures, until: this.clock.monotonic() + waitMs })
+        this.log('dial %s failed (%d in a row; next try in %d ms or more): %s', id, failures, waitMs, describeError(err).message)
+      })
       .finally(() => this.dialing.delete(id))
   }
 

@@ -7,12 +7,22 @@
  * As root it runs itself inside a network namespace that has only loopback (as
  * test/run-browser.js does), so the page can reach nothing else and WebRTC's ICE picks loopback.
  *
- * In `npm run test:sim`, not `npm test`: on 2026-11-24 its test passed 15 of 18 runs (load 7-21
- * on 2 cores, 38-80 s); the 3 failures were at load 13-21, where the relay's event loop falls
- * 2-5 s behind with three tabs connected (its /health then takes up to 10 s) and a tab's dial to
- * another tab or a deploy misses its deadline. Before 2026-11-24 it could not pass at all: the namespace
- * wrapper looked for the tap reporter's `# pass` in spec-reporter output. Each step's time is
- * printed (`# N s: ...`) so a slow step shows where.
+ * In `npm run test:sim`, not `npm test`: it does not pass every time on a loaded 2-core machine.
+ * Before 2026-11-24 it passed 15 of 18 runs (load 7-21). On 2026-11-24, with other engineers'
+ * soaks and benchmarks holding the load at 15-50, what failed and what was done:
+ * - tabs could not link to each other: a tab's WebRTC dial to another tab is a relayed connection
+ *   (Noise and yamux through the relay), then signalling over it, then ICE, and with the relay
+ *   seconds behind it took 10-40 s; every attempt was cut off at 5 s and retried every 2 s, which
+ *   loaded the relay further (in one run no tab held a link to another for 33 s, then all dropped).
+ *   Tabs now give their dials 30 s and back off after a failure (src/network/constants.ts).
+ * - the relay forwarded every peer's full record (~1.4 kB for a tab) twice a second; heartbeats
+ *   between records are ~280 B now (docs/protocols.md).
+ * - still seen: a tab that reaches no peer within 30 s (no connection, not even to the relay) at
+ *   load 25-32; a Node peer falsely 'failed' by heartbeat silence so no tab held an agent lease in
+ *   45 s; peers flapping suspect/alive as the relay's heartbeats arrive 1.5-2.6 s apart.
+ * Runs after these changes: 1 of 4 passed at load 15-32 (the pass at load 15-19). The tabs' network
+ * logs are on (`localStorage.debug`), and a failed step prints them with each tab's links, so the
+ * next failure says why. Each step's time is printed (`# N s: ...`) so a slow step shows where.
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
