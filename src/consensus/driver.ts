@@ -96,6 +96,8 @@ export class RaftDriver {
   private writingSnapshot = false
   /** peers with messages waiting for the batch being written (see sendWhileWriting) */
   private held = new Set<string>()
+  /** sendWhileWriting is due after the I/O already waiting */
+  private earlyDue = false
   private persistedTerm = 0
   private persistedVote = ''
   /** group of the member that sent the snapshot being installed */
@@ -340,7 +342,14 @@ export class RaftDriver {
 
   private schedule (): void {
     if (!this.running || this.fatal !== undefined) return
-    if (this.writing) this.sendWhileWriting()
+    if (this.writing && !this.earlyDue) {
+      // after the I/O already waiting, as the loop: what arrives together goes in one frame per peer
+      this.earlyDue = true
+      runAfterIo(() => {
+        this.earlyDue = false
+        if (this.writing && this.running && this.fatal === undefined) this.sendWhileWriting()
+      })
+    }
     if (this.loopRunning) return
     this.loopRunning = true
     // after the I/O already waiting (every socket read ready now): proposals, answers and reads
