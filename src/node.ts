@@ -164,6 +164,14 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       { mesh })
     await broker.start()
     stack.push(async () => { await broker.stop() })
+    // durable messages waiting out a backoff grown during a partition go again once it heals
+    const retryPending = (): void => { broker.retryPendingNow() }
+    network.addEventListener('network:healed', retryPending)
+    network.addEventListener('node:recovered', retryPending)
+    stack.push(async () => {
+      network.removeEventListener('network:healed', retryPending)
+      network.removeEventListener('node:recovered', retryPending)
+    })
 
     const openLog = raftLogOpener(options.storage ?? 'memory')
     const consensus = new ConsensusManager(

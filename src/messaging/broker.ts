@@ -296,6 +296,14 @@ export class MessageBroker {
     return await (this.delivery as DeliveryWorker).ensureDelivery(id, options)
   }
 
+  /**
+   * retries now every durable message waiting out a backoff (call when the network heals or a
+   * peer comes back: a backoff grown while it was out of reach can be up to 30 s)
+   */
+  retryPendingNow (): void {
+    this.delivery?.wake()
+  }
+
   /** a sent message's state: pending / delivered / failed, or undefined if unknown */
   status (id: MessageId): OutboxStatus | undefined {
     return this.outbox?.status(id)

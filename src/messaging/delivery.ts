@@ -40,6 +40,8 @@ export class DeliveryWorker {
   private readonly again = new Set<string>()
   private readonly waiters = new Map<MessageId, Set<(s: OutboxStatus) => void>>()
   private controller = new AbortController()
+  /** aborted (and replaced) by wake(): ends every channel's backoff wait */
+  private wakeup = new AbortController()
   private started = false
 
   constructor (init: DeliveryWorkerInit) {
@@ -69,6 +71,18 @@ export class DeliveryWorker {
       if (this.again.delete(channel)) this.kick(channel)
     })
     this.running.set(channel, loop)
+  }
+
+  /**
+   * retries every channel waiting out a backoff now (its attempt count is kept): called when the
+   * network heals or a peer comes back, after which an attempt is likely to succeed where the
+   * backoff grown while the peer was out of reach (up to the policy's maxDelayMs) would still wait
+   */
+  wake (): void {
+    if (!this.started) return
+    const fired = this.wakeup
+    this.wakeup = new AbortController()
+    fired.abort()
   }
 
   /** resolves with the delivered status; throws UnreachableError (with the reason) if it failed */
@@ -114,7 +128,9 @@ export class DeliveryWorker {
           policy: { ...this.init.policy, maxAttempts: Math.max(1, this.init.policy.maxAttempts - entry.attempts) },
           signal,
           isRetryable: (err) => !isPermanent(err),
-          onRetry: (err) => {
+          wake: () => this.wakeup.signal,
+          onRetry: (err, failures, delayMs) => {
+            log('delivery of %s on %s: attempt %d failed (%s), next in %d ms', entry.id, channel, entry.attempts + failures, describe(err), delayMs)
             this.init.onRetry?.(entry, err)
             outbox.recordAttempt(entry.id, describe(err)).catch(e => { log.error('outbox: could not count attempt: %s', describe(e)) })
           }

@@ -54,6 +54,11 @@ export interface RetryOptions extends AbortOptions {
   isRetryable?: (err: unknown) => boolean
   /** called before each wait, e.g. to log or count retries */
   onRetry?: (err: unknown, failures: number, delayMs: number) => void
+  /**
+   * read before each wait: when the signal it returns fires, the wait ends early and the next
+   * attempt starts at once (e.g. the network healed: no point sleeping out a long backoff)
+   */
+  wake?: () => AbortSignal
 }
 
 /** runs `attempt` until it succeeds, the policy gives up, the error is not retryable, or the signal fires */
@@ -69,24 +74,38 @@ export async function retry<T> (attempt: (n: number, options: AbortOptions) => P
       if (n >= policy.maxAttempts || options.isRetryable?.(err) === false) throw err
       const delayMs = backoffDelayMs(policy, n, options.rng)
       options.onRetry?.(err, n, delayMs)
-      await sleep(options.clock, delayMs, { signal })
+      await sleep(options.clock, delayMs, { signal, ...(options.wake != null ? { wake: options.wake() } : {}) })
     }
   }
 }
 
-/** resolves after `ms` on the given clock; rejects with AbortError/TimeoutError when the signal fires */
-export async function sleep (clock: Clock, ms: number, options: AbortOptions = {}): Promise<void> {
-  const { signal } = options
+/**
+ * resolves after `ms` on the given clock, or as soon as `wake` fires; rejects with
+ * AbortError/TimeoutError when the signal fires
+ */
+export async function sleep (clock: Clock, ms: number, options: AbortOptions & { wake?: AbortSignal } = {}): Promise<void> {
+  const { signal, wake } = options
   throwIfAborted(signal)
+  if (wake?.aborted === true) return
   await new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
+    const done = (): void => {
       clock.clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      wake?.removeEventListener('abort', onWake)
+    }
+    const onAbort = (): void => {
+      done()
       reject(abortReason(signal as AbortSignal))
     }
+    const onWake = (): void => {
+      done()
+      resolve()
+    }
     const timer = clock.setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort)
+      done()
       resolve()
     }, ms)
     signal?.addEventListener('abort', onAbort, { once: true })
+    wake?.addEventListener('abort', onWake, { once: true })
   })
 }
