@@ -74,9 +74,10 @@ export class DeliveryWorker {
   }
 
   /**
-   * retries every channel waiting out a backoff now (its attempt count is kept): called when the
-   * network heals or a peer comes back, after which an attempt is likely to succeed where the
-   * backoff grown while the peer was out of reach (up to the policy's maxDelayMs) would still wait
+   * retries now every channel waiting out a backoff, and skips the wait after an attempt in flight
+   * that then fails (attempt counts are kept): called when the network heals or a peer comes back,
+   * after which an attempt is likely to succeed where the backoff grown while the peer was out of
+   * reach (up to the policy's maxDelayMs) would still wait
    */
   wake (): void {
     if (!this.started) return

@@ -55,8 +55,9 @@ export interface RetryOptions extends AbortOptions {
   /** called before each wait, e.g. to log or count retries */
   onRetry?: (err: unknown, failures: number, delayMs: number) => void
   /**
-   * read before each wait: when the signal it returns fires, the wait ends early and the next
-   * attempt starts at once (e.g. the network healed: no point sleeping out a long backoff)
+   * read as each attempt starts: once the signal it returns fires (during the attempt or the wait
+   * after it), that wait ends and the next attempt starts at once (e.g. the network healed: no
+   * point sleeping out a backoff grown while it was cut)
    */
   wake?: () => AbortSignal
 }
@@ -67,6 +68,7 @@ export async function retry<T> (attempt: (n: number, options: AbortOptions) => P
   const { signal } = options
   for (let n = 1; ; n++) {
     throwIfAborted(signal)
+    const wake = options.wake?.()
     try {
       return await attempt(n, { signal })
     } catch (err) {
@@ -74,7 +76,7 @@ export async function retry<T> (attempt: (n: number, options: AbortOptions) => P
       if (n >= policy.maxAttempts || options.isRetryable?.(err) === false) throw err
       const delayMs = backoffDelayMs(policy, n, options.rng)
       options.onRetry?.(err, n, delayMs)
-      await sleep(options.clock, delayMs, { signal, ...(options.wake != null ? { wake: options.wake() } : {}) })
+      await sleep(options.clock, delayMs, { signal, ...(wake != null ? { wake } : {}) })
     }
   }
 }

@@ -85,6 +85,41 @@ describe('DeliveryWorker.wake', () => {
     assert.equal(timersOf(clock), 0, 'no backoff timer left behind')
   })
 
+  it('a wake during an attempt skips the wait after it, if it fails', async () => {
+    const clock = new ManualClock(1000)
+    const outbox = await Outbox.open(new MemoryStore(), { clock })
+    const rng: Rng = { next: () => 0.99, int: (n) => Math.floor(0.99 * n) }
+    let attempts = 0
+    let fail: ((err: Error) => void) | undefined
+    const worker = new DeliveryWorker({
+      outbox,
+      clock,
+      rng,
+      log: componentLogger('test:delivery-wake'),
+      policy: retryPolicy({ initialDelayMs: 10_000, maxDelayMs: 30_000, maxAttempts: 20 }),
+      deliverOnce: async () => {
+        attempts++
+        // the first attempt hangs until told to fail (a stream that dies at the heal); the next succeeds
+        if (attempts === 1) await new Promise<void>((_resolve, reject) => { fail = reject })
+      }
+    })
+    await worker.start()
+    try {
+      const entry = await outbox.accept('agent:inbox', seq => sampleEnvelope({ id: createMessageId(ids), seq }))
+      worker.kick(entry.channel)
+      await settle(() => fail !== undefined)
+      worker.wake() // the network heals while the attempt is in flight
+      fail!(new UnreachableError('rpc stream closed before the answer'))
+      await settle(() => outbox.status(entry.id)?.state === 'delivered')
+      assert.equal(outbox.status(entry.id)?.state, 'delivered', 'retried at once, not after a 9.9 s backoff')
+      assert.equal(attempts, 2)
+      assert.equal(clock.now(), 1000)
+    } finally {
+      await worker.stop()
+    }
+    assert.equal(timersOf(clock), 0)
+  })
+
   it('does nothing before start or after stop', async () => {
     const clock = new ManualClock(0)
     const outbox = await Outbox.open(new MemoryStore(), { clock })
