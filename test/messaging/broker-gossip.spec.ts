@@ -21,6 +21,11 @@ describe('MessageBroker topic validation before forwarding', { timeout: 60_000 }
     a = await startPeer(undefined, 21, undefined, false)
     b = await startPeer(undefined, 22, undefined, false)
     c = await startPeer(undefined, 23, undefined, false)
+    // the DHT may find C through B and dial it: A hangs up on any direct link to C, so C only
+    // ever hears A through B (a link up for a moment would show as C rejecting something)
+    a.libp2p.addEventListener('peer:connect', (evt) => {
+      if (evt.detail.toString() === c.id) void a.libp2p.hangUp(evt.detail).catch(() => {})
+    })
     await a.libp2p.dial(b.libp2p.getMultiaddrs()[0])
     await c.libp2p.dial(b.libp2p.getMultiaddrs()[0])
     b.broker.subscribe('line', m => { gotB.push(m.data) })
@@ -60,6 +65,5 @@ describe('MessageBroker topic validation before forwarding', { timeout: 60_000 }
     assert.equal(rejected(c), 0)
     assert.equal(count(c, 'agentmesh_messaging_publications_validated_total{"result":"accept"}'), 1)
     assert.equal([...c.counts.keys()].filter(k => k.startsWith('agentmesh_messaging_dropped_total')).length, 0)
-    assert.equal(a.libp2p.getConnections(c.libp2p.peerId).length, 0, 'A and C were never linked directly')
   })
 })
