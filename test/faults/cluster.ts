@@ -7,7 +7,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import http from 'node:http'
-import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -21,6 +21,8 @@ export const HTTP_PORT = 9001
 /** generous: on a loaded 2-core machine (load 30 seen) a peer process can take a minute to start */
 const READY_TIMEOUT_MS = 90_000
 const STOP_TIMEOUT_MS = 10_000
+/** FAULTS_PEER_LOG_DIR=<dir>: every peer's whole stderr (with DEBUG=agentmesh:* its debug log) goes to <dir>/<lab>-<peer>.log */
+const PEER_LOG_DIR = process.env.FAULTS_PEER_LOG_DIR
 
 export interface LabHttpAnswer { status: number, json: any }
 
@@ -51,6 +53,7 @@ export class LabMesh {
   private readonly dir: string
   private readonly socketPath: string
   private proxy: ChildProcess | undefined
+  private stopping = false
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 })
   private readonly log: (line: string) => void
 
@@ -86,6 +89,9 @@ export class LabMesh {
       stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENTMESH_PARENT_PID: String(process.pid) }
     })
     this.proxy = proc
+    let proxyErr = ''
+    proc.stderr!.on('data', (d: Buffer) => { proxyErr = (proxyErr + d.toString()).slice(-2000) })
+    proc.once('exit', (code, signal) => { if (this.proxy === proc && !this.stopping) this.log(`the lab proxy exited (${String(code ?? signal)}): ${proxyErr}`) })
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => { reject(new Error('the lab proxy did not start')) }, 10_000)
       proc.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('ns-proxy ready')) { clearTimeout(timer); resolve() } })
@@ -108,7 +114,11 @@ export class LabMesh {
       stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENTMESH_PARENT_PID: String(process.pid), AGENTMESH_CLOCK_SKEW_FILE: p.skewFile }
     })
     p.stderr = ''
-    proc.stderr!.on('data', (d: Buffer) => { p.stderr = (p.stderr + d.toString()).slice(-4000) })
+    const logFile = PEER_LOG_DIR === undefined ? undefined : join(PEER_LOG_DIR, `${this.mesh}-${p.name}.log`)
+    proc.stderr!.on('data', (d: Buffer) => {
+      p.stderr = (p.stderr + d.toString()).slice(-4000)
+      if (logFile !== undefined) appendFileSync(logFile, d)
+    })
     try {
       p.ready = await waitForReadyLine(proc.stdout!, { signal: AbortSignal.timeout(READY_TIMEOUT_MS) })
     } catch (err) {
@@ -219,6 +229,7 @@ export class LabMesh {
 
   /** stops every process (SIGCONT + SIGTERM, SIGKILL after a bound), the proxy, and the lab */
   async stop (): Promise<void> {
+    this.stopping = true
     await Promise.allSettled(this.peers.map(async p => {
       const proc = p.proc
       if (proc === undefined) return

@@ -23,6 +23,9 @@ const server = http.createServer((req, res) => {
     res.end(JSON.stringify(body))
   }
   if (m === null) { answer(400, { error: { name: 'ProxyBadTarget', message: 'expected /<lab ip>:<port>/<path>' } }); return }
+  // a client that goes away mid-request (its own timeout) must not take the proxy down with it
+  req.on('error', () => {})
+  res.on('error', () => {})
   const timeoutMs = Math.min(Number(req.headers['x-timeout-ms'] ?? 4000) || 4000, 30_000)
   const chunks = []
   let size = 0
@@ -39,11 +42,13 @@ const server = http.createServer((req, res) => {
       body: body.length > 0 ? body : undefined,
       signal: AbortSignal.timeout(timeoutMs)
     }).then(async (r) => {
+      // the body can fail too (the deadline passes while it is read): that is caught below, not
+      // an unhandled rejection that ends the proxy (seen: the test then got ECONNREFUSED/EPIPE)
       const text = await r.text()
       if (res.headersSent) return
       res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' })
       res.end(text)
-    }, (err) => {
+    }).catch((err) => {
       const timedOut = err?.name === 'TimeoutError' || err?.name === 'AbortError'
       answer(timedOut ? 599 : 598, { error: { name: timedOut ? 'ProxyTimeout' : 'ProxyUnreachable', message: String(err?.cause?.message ?? err?.message ?? err) } })
     })

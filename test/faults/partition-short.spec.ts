@@ -4,7 +4,8 @@
  * network heals. On the minority side: strong operations (KV write, linearizable read, deploy)
  * fail fast with NoQuorumError, and a shared document keeps taking writes and, after the heal,
  * holds both sides' writes on every peer; the isolated peer reports the partition (health, alert)
- * and recovers, and the histories pass the checkers (KV, counter, single activation, reliable
+ * and recovers (after the heal it reaches agents on the other peers and its outbox drains), and the
+ * histories pass the checkers (KV, counter, single activation, reliable
  * messages). Skips only where namespaces cannot be built (not root, or no `ip netns`).
  */
 import { describe, it } from 'node:test'
@@ -12,9 +13,17 @@ import assert from 'node:assert/strict'
 import { netnsAvailable } from './netns.ts'
 import { runScenario, summarize } from './scenario.ts'
 import type { NemesisContext } from './scenario.ts'
+import { healedPeerCheck, type HealedVerdict } from './healed.ts'
 
 const available = netnsAvailable()
 const DOC = 'notes'
+/**
+ * after the heal the cut-off peer reaches the counter and the inbox within 15 s, and its outbox
+ * (the 100-ish messages clients sent it while it was cut off) is empty within 60 s: delivery goes
+ * one message per ack round trip, 0.1-0.6 s each right after a heal on a loaded machine; 7-15 s
+ * at load 5 (docs/faults.md)
+ */
+const HEALED_BOUNDS = { reachMs: 15_000, drainMs: 60_000 }
 
 async function untilOk (what: string, ok: () => Promise<boolean>, last: () => unknown = () => '', timeoutMs = 45_000): Promise<void> {
   const deadline = performance.now() + timeoutMs
@@ -33,6 +42,7 @@ describe('a real partition (network namespaces), short', () => {
     const seen: Array<{ status: string, partitioned: boolean, majority: boolean }> = []
     let alerted = false
     const merged: Record<string, unknown> = {}
+    let healed: HealedVerdict | undefined
     const r = await runScenario({
       tag: 'short',
       seed: 9,
@@ -81,6 +91,8 @@ describe('a real partition (network namespaces), short', () => {
         await ctx.sleep(8000 - (performance.now() - isolatedAt))
         await ctx.mesh.lab.heal()
         ctx.note('heal')
+        // the healed peer reaches agents elsewhere again, and what it accepted while cut off goes out
+        const healing = healedPeerCheck(ctx.mesh, leader.index, HEALED_BOUNDS, line => { ctx.note(line) })
         // the document merges: both writes on every peer
         for (const p of ctx.mesh.peers) {
           await untilOk(`${p.name} holds both sides' writes`, async () => {
@@ -89,11 +101,14 @@ describe('a real partition (network namespaces), short', () => {
             return d.status === 200 && d.json.minority === 'written while cut off' && d.json.majority === 'written by the majority'
           }, () => merged[p.name])
         }
+        healed = await healing
       }
     })
     console.log(summarize('isolated leader (short)', r))
     assert.ok(seen.some(s => s.status === 'degraded' && s.partitioned && !s.majority), `the isolated peer reported the minority side: ${JSON.stringify(seen.slice(-3))}`)
     assert.ok(alerted, 'the isolated peer raised the network_partition alert')
+    assert.ok(healed !== undefined, 'the post-heal check ran')
+    assert.ok(healed.ok, healed.problems.join('; '))
     assert.equal(r.kv.check.outcome, 'ok', r.kv.check.outcome === 'illegal' ? r.kv.check.message : '')
     assert.ok(r.kv.okWrites > 0 && r.kv.okReads > 0, 'clients got answers')
     assert.ok(r.counter.verdict.ok, r.counter.verdict.problems.join('; '))

@@ -40,6 +40,8 @@ export interface ScenarioOptions {
    * agents; every task result must be counted exactly once (the prime count is exact)
    */
   job?: { from: number, to: number, chunk: number }
+  /** the peer the counter agent is deployed on (pinned there); by default wherever placement puts it */
+  pinCounter?: (mesh: LabMesh) => Promise<number | undefined>
   log?: (line: string) => void
 }
 
@@ -94,7 +96,10 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
     await mesh.waitForGroup(o.voters, 90_000)
     log(`${Math.round(now())} ms: group of ${o.voters} voters`)
     // generous bounds: on a loaded machine (load 35 seen) a deploy can take well over 10 s
-    const deploy = await retry(async () => await mesh.call(0, 'POST', '/agents', { id: COUNTER, kind: 'counter' }, 20_000), r => r.status === 201 || r.status === 409, 90_000)
+    const pinTo = o.pinCounter === undefined ? undefined : await o.pinCounter(mesh)
+    const counterSpec = pinTo === undefined ? { id: COUNTER, kind: 'counter' } : { id: COUNTER, kind: 'counter', node: mesh.peers[pinTo].ready!.peerId }
+    if (pinTo !== undefined) log(`${Math.round(now())} ms: counter pinned to ${mesh.peers[pinTo].name}`)
+    const deploy = await retry(async () => await mesh.call(0, 'POST', '/agents', counterSpec, 20_000), r => r.status === 201 || r.status === 409, 90_000)
     if (deploy.status !== 201 && deploy.status !== 409) throw new Error(`could not deploy the counter: ${JSON.stringify(deploy.json)}`)
     const inbox = await retry(async () => await mesh.call(0, 'POST', '/agents', { id: INBOX, kind: 'inbox' }, 20_000), r => r.status === 201 || r.status === 409, 90_000)
     if (inbox.status !== 201 && inbox.status !== 409) throw new Error(`could not deploy the inbox: ${JSON.stringify(inbox.json)}`)
