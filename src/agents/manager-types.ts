@@ -28,7 +28,7 @@ export interface ManagerKv extends LeaseKv {
 
 export interface ManagerConsensus {
   readonly kv: ManagerKv
-  status: () => { role: string, leader: string | null, commitIndex: number }
+  status: () => { role: string, leader: string | null, commitIndex: number, voters: string[] }
   addEventListener: (type: 'leader:changed', listener: (evt: CustomEvent<{ leader: string | null, term: number }>) => void) => void
   removeEventListener: (type: 'leader:changed', listener: (evt: CustomEvent<{ leader: string | null, term: number }>) => void) => void
 }

@@ -43,6 +43,7 @@ import { AgentFailureWatch } from './failures.ts'
 import type { AlertSink } from './failures.ts'
 import { inspect, syncState } from './inspection.ts'
 import { LeaseGuard } from './lease-guard.ts'
+import { writeConcernFor } from './write-concern.ts'
 import { Rebalancer } from './rebalancer.ts'
 import { Recovery } from './recovery.ts'
 import { Routing } from './routing.ts'
@@ -334,10 +335,10 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
 
   // ------------------------------------------------------------------ internals shared with migration/recovery/placer
 
-  /** peers besides this one that must hold a turn's changes: the write concern, if that many are around */
+  /** peers besides this one that must hold a turn's changes (see writeConcernFor) */
   writeConcern (): number {
     const others = this.components.network.members().filter(m => m.status !== 'failed' && m.peerId !== this.peerId).length
-    return Math.min(this.init.writeConcern ?? WRITE_CONCERN_REPLICAS, others)
+    return writeConcernFor(this.init.writeConcern ?? WRITE_CONCERN_REPLICAS, others, this.components.consensus.status().voters, this.peerId)
   }
 
   /** a fresh epoch: the commit index, which is past every epoch already applied here */
