@@ -51,7 +51,7 @@ export interface BrokerPubsub {
 export interface BrokerLibp2p {
   handle: (protocols: string | string[], handler: (stream: any, connection: { remotePeer: { toString: () => string } }) => void | Promise<void>, options?: { maxInboundStreams?: number, maxOutboundStreams?: number, runOnLimitedConnection?: boolean }) => Promise<void>
   unhandle: (protocols: string | string[]) => Promise<void>
-  dialProtocol: (peer: any, protocols: string | string[], options?: AbortOptions & { runOnLimitedConnection?: boolean }) => Promise<RpcStream>
+  dialProtocol: (peer: any, protocols: string | string[], options?: AbortOptions & { runOnLimitedConnection?: boolean, force?: boolean }) => Promise<RpcStream>
   services: { pubsub: BrokerPubsub }
 }
 

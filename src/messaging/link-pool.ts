@@ -101,9 +101,7 @@ export class LinkPool {
   private async dial (peer: string, options: AbortOptions): Promise<RpcLink> {
     let stream: RpcStream
     try {
-      stream = await this.libp2p.dialProtocol(peerIdFromString(peer), this.protocols, {
-        signal: combineSignals([options.signal], RPC_DIAL_TIMEOUT_MS), runOnLimitedConnection: true
-      })
+      stream = await this.openStream(peer, options)
     } catch (err) {
       if ((err as Error).name === 'UnsupportedProtocolError') {
         const refused = new UnsupportedVersionError(`peer ${peer} speaks none of our RPC versions (${this.protocols.join(', ')})`, { cause: err })
@@ -113,6 +111,23 @@ export class LinkPool {
       throw new UnreachableError(`cannot open ${this.protocols[0]} to ${peer}: ${describeError(err).message}`, { cause: err })
     }
     return this.adopt(stream, peer)
+  }
+
+  /**
+   * a stream over the connection libp2p picks; when opening it there times out, once more over a
+   * fresh connection. A relayed circuit can stay listed as open after the far side or the relay
+   * stopped serving it (seen between tabs: every stream open on it timed out while a new dial
+   * worked at once).
+   */
+  private async openStream (peer: string, options: AbortOptions): Promise<RpcStream> {
+    const id = peerIdFromString(peer)
+    try {
+      return await this.libp2p.dialProtocol(id, this.protocols, { signal: combineSignals([options.signal], RPC_DIAL_TIMEOUT_MS), runOnLimitedConnection: true })
+    } catch (err) {
+      if (options.signal?.aborted === true || !['TimeoutError', 'AbortError'].includes((err as Error).name)) throw err
+      this.log('opening an RPC stream to %s timed out; trying a fresh connection', peer)
+      return await this.libp2p.dialProtocol(id, this.protocols, { signal: combineSignals([options.signal], RPC_DIAL_TIMEOUT_MS), runOnLimitedConnection: true, force: true })
+    }
   }
 
   private readonly onClosed = (link: RpcLink): void => {
