@@ -27,7 +27,7 @@
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { spawn, spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { createServer } from 'node:net'
@@ -39,6 +39,7 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const SELF = fileURLToPath(import.meta.url)
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const SCREENSHOT = join(ROOT, 'test-artifacts', 'dashboard-e2e.png')
+const OUTPUT_LOG = join(ROOT, 'test-artifacts', 'dashboard-e2e-output.log')
 const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection']
 
@@ -113,7 +114,14 @@ if (canUnshare && !inNamespace) {
       child.stdout.on('data', (d: Buffer) => { output += d.toString() })
       child.stderr.on('data', (d: Buffer) => { output += d.toString() })
       const code = await new Promise<number | null>(resolve => child.once('exit', resolve))
-      assert.equal(code, 0, `the run inside the namespace failed:\n${output.slice(-6000)}`)
+      if (code !== 0) {
+        // the tabs' debug lines drown the failure: the whole output goes to a file, the message
+        // gets the inner run's own lines (its steps, the error and where it was thrown)
+        mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true })
+        writeFileSync(OUTPUT_LOG, output)
+        const own = output.split('\n').filter(l => !/^\s*tab \d+ (debug|log|info|warning|error):/.test(l)).join('\n')
+        assert.fail(`the run inside the namespace failed (whole output in ${OUTPUT_LOG}):\n${own.slice(0, 6000)}`)
+      }
       // the spec reporter prints `ℹ pass N`, the tap reporter `# pass N`
       assert.match(output, /^\s*(?:ℹ|#) pass [1-9]/m, output.slice(-2000))
       assert.match(output, /^\s*(?:ℹ|#) fail 0/m, output.slice(-2000))
