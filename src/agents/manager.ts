@@ -15,7 +15,7 @@
  *   and inspection.ts.
  */
 import { TypedEventEmitter } from 'main-event'
-import { ConflictError, InvalidArgumentError, NotFoundError, describeError } from '../errors.ts'
+import { ConflictError, InvalidArgumentError, InvalidMessageError, NotFoundError, describeError } from '../errors.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import type { RoleGate } from '../security/index.ts'
 import { UnauthorizedError } from '../errors.ts'
@@ -397,12 +397,21 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     throw new UnauthorizedError(`${peer} has no valid credential to host agents: cannot ${what}`)
   }
 
-  /** asks `node` to run `p` (or runs it here) */
-  async activateOn (p: Placement, options: AbortOptions & { fresh?: boolean, syncFrom?: string[] } = {}): Promise<void> {
+  /**
+   * asks `node` to run `p` (or runs it here); returns the placement it runs, `p` or, when that
+   * peer claimed the agent meanwhile, the same peer under a newer epoch
+   */
+  async activateOn (p: Placement, options: AbortOptions & { fresh?: boolean, syncFrom?: string[] } = {}): Promise<Placement> {
     this.assertMayHost(p.node, `run ${p.id}`)
-    if (p.node === this.peerId) { await this.local.activate(p, options); return }
-    await this.components.broker.request({ kind: 'peer', id: p.node },
+    if (p.node === this.peerId) { await this.local.activate(p, options); return p }
+    const answer = await this.components.broker.request({ kind: 'peer', id: p.node },
       encodeControl({ op: 'activate', id: p.id, epoch: p.epoch, syncFrom: options.syncFrom ?? [], ...(options.fresh === true ? { fresh: true } : {}) }), options)
+    if (answer == null) return p // a peer from before activations answered with the placement
+    const running = decodePlacement(answer)
+    if (running.id !== p.id || running.node !== p.node || running.epoch < p.epoch) {
+      throw new InvalidMessageError(`peer ${p.node} answered an activation of ${p.id}@${p.epoch} with ${running.id}@${running.epoch} on ${running.node}`)
+    }
+    return running.epoch === p.epoch ? p : running
   }
 
   /**

@@ -153,8 +153,7 @@ export class Placer {
         this.noteReserved(ranked[i].peerId, kind)
       }
       try {
-        await this.m.activateOn(p, { ...options, fresh: true })
-        return p
+        return await this.m.activateOn(p, { ...options, fresh: true })
       } catch (err) {
         lastError = err
         this.m.log('deploying %s on %s failed: %s', agentId, p.node, describeError(err).message)

@@ -118,11 +118,14 @@ export class Routing {
       case 'activate': {
         const p = await this.m.read(m.id, options)
         if (p == null) throw new NotFoundError(`no agent ${m.id}`)
-        if (p.node !== this.m.peerId || p.epoch !== m.epoch) throw new NotOwnerError(`agent ${m.id} is placed on ${p.node} under epoch ${p.epoch}`)
+        if (p.node !== this.m.peerId || p.epoch < m.epoch) throw new NotOwnerError(`agent ${m.id} is placed on ${p.node} under epoch ${p.epoch}`)
         this.m.assertMayHost(this.m.peerId, `run ${m.id}`)
-        this.m.log('activating %s under epoch %d at the request of %s', m.id, m.epoch, from)
-        await this.m.local.activate(p, { ...options, fresh: m.fresh === true, syncFrom: m.syncFrom })
-        return null
+        // a newer epoch here: this peer claimed the agent while the request was on its way (it
+        // found the agent placed on itself and not running); the request is answered by that one
+        if (p.epoch > m.epoch) this.m.log('%s asked to activate %s under epoch %d; it runs here under epoch %d', from, m.id, m.epoch, p.epoch)
+        else this.m.log('activating %s under epoch %d at the request of %s', m.id, m.epoch, from)
+        await this.m.local.activate(p, { ...options, fresh: m.fresh === true && p.epoch === m.epoch, syncFrom: m.syncFrom })
+        return encodePlacement(p)
       }
     }
   }

@@ -42,6 +42,21 @@ describe('DistributedAgentManager over real peers', () => {
     assert.deepEqual(await a.agents.agentState('c1'), { value: 3 })
   })
 
+  it('an activation that arrives after the host claimed the agent under a newer epoch is answered by that one', async () => {
+    // the race: the deployer's activate is slow to arrive, the host finds the agent placed on
+    // itself and not running, claims it (a new epoch) and starts it; the late activate then
+    // failed the deploy with NotOwnerError although the agent ran where it was asked to
+    await a.agents.deployAgent('late-activate', { kind: 'counter', node: b.peerId })
+    assert.deepEqual(await a.broker.request('late-activate', { op: 'inc' }), { value: 1 })
+    const current = await a.agents.read('late-activate')
+    assert.ok(current != null)
+    const running = await a.agents.activateOn({ ...current, epoch: current.epoch - 1 })
+    assert.equal(running.epoch, current.epoch)
+    assert.equal(running.node, b.peerId)
+    assert.deepEqual(await a.broker.request('late-activate', { op: 'inc' }), { value: 2 }, 'still the one activation, state kept')
+    await assert.rejects(a.agents.activateOn({ ...current, epoch: current.epoch + 1 }), { name: 'NotOwnerError' })
+  })
+
   it('refuses a second deployment of an id (ConflictError) and an unknown kind (NotFoundError)', async () => {
     await assert.rejects(b.agents.deployAgent('c1', { kind: 'echo' }), { name: 'ConflictError' })
     await assert.rejects(b.agents.deployAgent('c2', { kind: 'no-such-kind' }), { name: 'NotFoundError' })
