@@ -7,22 +7,18 @@
  * As root it runs itself inside a network namespace that has only loopback (as
  * test/run-browser.js does), so the page can reach nothing else and WebRTC's ICE picks loopback.
  *
- * In `npm run test:sim`, not `npm test`: it does not pass every time on a loaded 2-core machine.
- * Before 2026-11-24 it passed 15 of 18 runs (load 7-21). On 2026-11-24, with other engineers'
- * soaks and benchmarks holding the load at 15-50, what failed and what was done:
- * - tabs could not link to each other: a tab's WebRTC dial to another tab is a relayed connection
- *   (Noise and yamux through the relay), then signalling over it, then ICE, and with the relay
- *   seconds behind it took 10-40 s; every attempt was cut off at 5 s and retried every 2 s, which
- *   loaded the relay further (in one run no tab held a link to another for 33 s, then all dropped).
- *   Tabs now give their dials 30 s and back off after a failure (src/network/constants.ts).
- * - the relay forwarded every peer's full record (~1.4 kB for a tab) twice a second; heartbeats
- *   between records are ~280 B now (docs/protocols.md).
- * - still seen: a tab that reaches no peer within 30 s (no connection, not even to the relay) at
- *   load 25-32; a Node peer falsely 'failed' by heartbeat silence so no tab held an agent lease in
- *   45 s; peers flapping suspect/alive as the relay's heartbeats arrive 1.5-2.6 s apart.
- * Runs after these changes: 1 of 4 passed at load 15-32 (the pass at load 15-19). The tabs' network
- * logs are on (`localStorage.debug`), and a failed step prints them with each tab's links, so the
- * next failure says why. Each step's time is printed (`# N s: ...`) so a slow step shows where.
+ * In `npm test` since 2026-11-24, after two causes of its failures were fixed in the product: an
+ * RPC stream open that timed out on a relayed circuit listed as open while a fresh dial worked
+ * (the link pool now tries once more over a fresh connection), and a deploy refused with
+ * NotOwnerError when the host had meanwhile claimed the agent under a newer epoch (the late
+ * activate is now answered by that activation). With the first, 9 of 10 runs passed at load
+ * 3-10 (the failure was the second cause); with both, 8 of 8 at load 4-7 (20-33 s each); before
+ * them 7 of 10 on a quiet machine and fewer under load. Earlier fixes on
+ * the way: tabs give their dials 30 s and back off after a failure, and peers send ~280 B
+ * heartbeats between full records (docs/protocols.md).
+ * A failed run writes the whole output (the tabs' network logs are on) to
+ * test-artifacts/dashboard-e2e-output.log; its message has the inner run's own lines, each step's
+ * time (`N s: ...`) and, at a failed step, each tab's links.
  */
 import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
