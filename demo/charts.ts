@@ -7,7 +7,7 @@
 import uPlot from 'uplot'
 import 'uplot/dist/uPlot.min.css'
 import type { MeshSnapshot, MetricsSnapshot } from '../src/monitoring/index.ts'
-import { LatencyTracker, RateTracker, RPC_LATENCY_METRIC } from './rates.ts'
+import { LatencyTracker, RateTracker, RPC_LATENCY_METRIC, tickLabel } from './rates.ts'
 
 /** points kept per series (one per refresh) */
 const HISTORY_POINTS = 120
@@ -23,7 +23,7 @@ function chart (container: HTMLElement, title: string, series: Array<{ label: st
     width,
     height: 160,
     scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
-    axes: [{ stroke: '#58627a', grid: { stroke: '#eceef2' } }, { stroke: '#58627a', grid: { stroke: '#eceef2' }, size: 64, values: (_u, ticks) => ticks.map(t => `${t}${unit}`) }],
+    axes: [{ stroke: '#58627a', grid: { stroke: '#eceef2' } }, { stroke: '#58627a', grid: { stroke: '#eceef2' }, size: 64, values: (_u, ticks) => ticks.map(t => tickLabel(t, unit)) }],
     series: [{}, ...series.map(s => ({ label: s.label, stroke: s.stroke, width: 2, spanGaps: true }))]
   }, [[], ...series.map(() => [])], container)
 }

@@ -59,3 +59,9 @@ export class LatencyTracker {
     return { meanMs: delta.sum / delta.count * 1000, p99Ms: p99 !== undefined ? p99 * 1000 : null }
   }
 }
+
+/** a y-axis tick short enough for the axis: 10000 ms reads 10 s (it was cut to "0000 ms") */
+export function tickLabel (value: number, unit: string): string {
+  if (unit.trim() === 'ms' && Math.abs(value) >= 1000) return `${Number((value / 1000).toFixed(2))} s`
+  return `${value}${unit}`
+}

@@ -7,7 +7,7 @@ import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { MeshSnapshot, MetricsSnapshot, SpanRecord } from '../../src/monitoring/index.ts'
 import { agentsFromSnapshots, alertsFromSnapshots, raftFromSnapshots, snapshotPartition } from '../../demo/model.ts'
-import { LatencyTracker, RateTracker } from '../../demo/rates.ts'
+import { LatencyTracker, RateTracker, tickLabel } from '../../demo/rates.ts'
 import { orderTrace } from '../../demo/traces.ts'
 import { wsUrlOf } from '../../demo/doctor.ts'
 import { hostPortOf } from '../../src/cli/doctor.ts'
@@ -96,6 +96,15 @@ describe('dashboard rates', () => {
     assert.equal(next.meanMs, 50)
     assert.ok(next.p99Ms != null && next.p99Ms > 10 && next.p99Ms <= 100, String(next.p99Ms))
     assert.deepEqual(l.update(hist(20, 0.55, [[0.001, 0], [0.01, 10], [0.1, 20]])), { meanMs: null, p99Ms: null }, 'no new requests')
+  })
+})
+
+describe('dashboard chart axes', () => {
+  it('labels latency ticks of a second or more in seconds, so they fit the axis', () => {
+    assert.equal(tickLabel(250, ' ms'), '250 ms')
+    assert.equal(tickLabel(10000, ' ms'), '10 s')
+    assert.equal(tickLabel(2500, ' ms'), '2.5 s')
+    assert.equal(tickLabel(4, ''), '4')
   })
 })
 
