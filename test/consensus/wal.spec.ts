@@ -1,30 +1,16 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { mkdtemp, open, readdir, rm, stat } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { open, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { DurableRaftLog } from '../../src/consensus/log-store.ts'
 import { openWalLog } from '../../src/consensus/wal/index.ts'
 import { encodeSnapshot } from '../../src/consensus/log-store-codec.ts'
-import { MemoryRaftStorage } from '../../src/consensus/raft/storage.ts'
-import { EntryType } from '../../src/consensus/raft/types.ts'
-import type { Entry } from '../../src/consensus/raft/types.ts'
 import { LevelStore } from '../../src/storage/level.ts'
 import { MemoryStore } from '../../src/storage/memory.ts'
-import { seededRng } from '../../src/util/prng.ts'
 import { runWriterUntilKilled } from './kill-writer.ts'
+import { compareWithModel, ent, range, view, withDir as withTempDir } from './log-workload.ts'
 
-const ent = (index: number, term: number, text = `e${index}`): Entry =>
-  ({ index, term, type: EntryType.Normal, data: new TextEncoder().encode(text) })
-const range = (lo: number, hi: number, term: number): Entry[] =>
-  Array.from({ length: hi - lo + 1 }, (_, k) => ent(lo + k, term))
-const view = (l: { entries: (lo: number, hi: number, max: number) => Entry[], firstIndex: () => number, lastIndex: () => number }): Array<[number, number, string]> =>
-  l.lastIndex() < l.firstIndex() ? [] : l.entries(l.firstIndex(), l.lastIndex() + 1, Infinity).map(e => [e.index, e.term, new TextDecoder().decode(e.data)])
-
-async function withDir<T> (fn: (dir: string) => Promise<T>): Promise<T> {
-  const dir = await mkdtemp(join(tmpdir(), 'agentmesh-wal-'))
-  try { return await fn(dir) } finally { await rm(dir, { recursive: true, force: true }) }
-}
+const withDir = async <T>(fn: (dir: string) => Promise<T>): Promise<T> => await withTempDir('agentmesh-wal-', fn)
 const segments = async (dir: string): Promise<string[]> => (await readdir(dir)).filter(n => n.endsWith('.wal')).sort()
 const SMALL = { segmentBytes: 4096 }
 
@@ -63,49 +49,15 @@ describe('Raft write-ahead log', () => {
   it('matches MemoryRaftStorage under a seeded random workload across reopens, cutting and releasing segments', async () => {
     for (const seed of [1, 2, 3]) {
       await withDir(async (dir) => {
-        const rng = seededRng(seed)
         const store = new MemoryStore()
-        const cs = { voters: ['a', 'b'], learners: [] }
-        let durable = await openWalLog(dir, store, seed % 2 === 0 ? { bootstrap: cs } : {}, SMALL)
-        const model = seed % 2 === 0 ? MemoryRaftStorage.bootstrap(cs) : new MemoryRaftStorage()
-        let term = 1
         let maxSegments = 0
-        for (let step = 0; step < 300; step++) {
-          const r = rng.int(20)
-          if (r < 10) {
-            const from = Math.max(model.firstIndex(), model.lastIndex() + 1 - rng.int(4))
-            if (rng.int(3) === 0) term++
-            const batch = range(from, from + rng.int(8), term).map(e => ({ ...e, data: new Uint8Array(40 + rng.int(200)).fill(e.index & 0xff) }))
-            model.append(batch); await durable.append(batch)
-          } else if (r < 12 && model.lastIndex() >= model.firstIndex()) {
-            const i = model.firstIndex() + rng.int(model.lastIndex() - model.firstIndex() + 1)
-            model.compact(i); await durable.compact(i)
-          } else if (r < 14 && model.lastIndex() > model.snapshot().metadata.index && model.lastIndex() >= model.firstIndex() - 1) {
-            const lo = Math.max(model.snapshot().metadata.index + 1, model.firstIndex() - 1)
-            const i = lo + rng.int(model.lastIndex() - lo + 1)
-            const data = new Uint8Array([step & 0xff])
-            model.createSnapshot(i, undefined, data); await durable.createSnapshot(i, undefined, data)
-          } else if (r < 15) {
-            term++
-            const snap = { metadata: { index: model.lastIndex() + 1 + rng.int(5), term, confState: { voters: ['a'], learners: [] } }, data: new Uint8Array([1, 2]) }
-            model.applySnapshot(snap); await durable.applySnapshot(snap)
-          } else if (r < 18) {
-            const hs = { term, vote: rng.int(2) === 0 ? '' : 'n' + rng.int(3), commit: rng.int(model.lastIndex() + 1) }
-            model.setHardState(hs); await durable.setHardState(hs)
-          } else {
-            await durable.close()
-            durable = await openWalLog(dir, store, {}, SMALL)
-          }
-          maxSegments = Math.max(maxSegments, (await segments(dir)).length)
-          const msg = `seed ${seed} step ${step}`
-          assert.equal(durable.firstIndex(), model.firstIndex(), msg)
-          assert.equal(durable.lastIndex(), model.lastIndex(), msg)
-          assert.equal(durable.term(durable.firstIndex() - 1), model.term(model.firstIndex() - 1), msg)
-          assert.deepEqual(view(durable), view(model), msg)
-          assert.deepEqual(durable.initialState(), model.initialState(), msg)
-          assert.equal(durable.snapshot().metadata.index, model.snapshot().metadata.index, msg)
-          assert.deepEqual([...durable.snapshot().data], [...model.snapshot().data], msg)
-        }
+        const durable = await compareWithModel(seed, {
+          open: async (bootstrap) => await openWalLog(dir, store, bootstrap != null ? { bootstrap } : {}, SMALL),
+          reopen: async (log) => { await log.close(); return await openWalLog(dir, store, {}, SMALL) },
+          maxBatch: 8,
+          shape: (batch, rng) => batch.map(e => ({ ...e, data: new Uint8Array(40 + rng.int(200)).fill(e.index & 0xff) })),
+          afterStep: async () => { maxSegments = Math.max(maxSegments, (await segments(dir)).length) }
+        })
         await durable.close()
         assert.ok(maxSegments >= 3, `the workload cut segments (${maxSegments})`)
         const first = (await segments(dir))[0]
