@@ -93,6 +93,9 @@ export class ManualClock implements Clock {
 
   clearInterval (h: TimerHandle | undefined): void { this.clearTimeout(h) }
 
+  /** timers set and not yet fired or cleared (a stopped component should leave none) */
+  get pendingTimers (): number { return this.timers.size }
+
   /** moves time forward by `ms`, firing every timer that falls due, earliest first */
   advance (ms: number): void {
     const end = this.current + ms

@@ -19,7 +19,21 @@ import { sampleEnvelope } from './helpers.ts'
 import type { Rng } from '../../src/util/prng.ts'
 
 const ids = rngRandomBytes(seededRng(7))
-const timersOf = (clock: ManualClock): number => (clock as unknown as { timers: Map<number, unknown> }).timers.size
+const timersOf = (clock: ManualClock): number => clock.pendingTimers
+/** the top of every jitter range: each backoff wait is 0.99 of its cap (10 s, 20 s, 30 s) */
+const topOfRange: Rng = { next: () => 0.99, int: (n) => Math.floor(0.99 * n) }
+
+/** a worker whose backoff starts at 10 s, on a manual clock */
+function slowRetryWorker (clock: ManualClock, outbox: Outbox, deliverOnce: () => Promise<void>): DeliveryWorker {
+  return new DeliveryWorker({
+    outbox,
+    clock,
+    rng: topOfRange,
+    log: componentLogger('test:delivery-wake'),
+    policy: retryPolicy({ initialDelayMs: 10_000, maxDelayMs: 30_000, maxAttempts: 20 }),
+    deliverOnce
+  })
+}
 
 /** lets queued promise work run, without moving the manual clock */
 async function settle (until: () => boolean, rounds = 500): Promise<void> {
@@ -47,20 +61,11 @@ describe('DeliveryWorker.wake', () => {
   it('retries a message waiting out a long backoff at once, keeping its attempt count', async () => {
     const clock = new ManualClock(1000)
     const outbox = await Outbox.open(new MemoryStore(), { clock })
-    // the top of every jitter range: each backoff wait is 0.99 of its cap (10 s, 20 s, 30 s)
-    const rng: Rng = { next: () => 0.99, int: (n) => Math.floor(0.99 * n) }
     let reachable = false
     let attempts = 0
-    const worker = new DeliveryWorker({
-      outbox,
-      clock,
-      rng,
-      log: componentLogger('test:delivery-wake'),
-      policy: retryPolicy({ initialDelayMs: 10_000, maxDelayMs: 30_000, maxAttempts: 20 }),
-      deliverOnce: async () => {
-        attempts++
-        if (!reachable) throw new UnreachableError('peer out of reach')
-      }
+    const worker = slowRetryWorker(clock, outbox, async () => {
+      attempts++
+      if (!reachable) throw new UnreachableError('peer out of reach')
     })
     await worker.start()
     try {
@@ -88,20 +93,12 @@ describe('DeliveryWorker.wake', () => {
   it('a wake during an attempt skips the wait after it, if it fails', async () => {
     const clock = new ManualClock(1000)
     const outbox = await Outbox.open(new MemoryStore(), { clock })
-    const rng: Rng = { next: () => 0.99, int: (n) => Math.floor(0.99 * n) }
     let attempts = 0
     let fail: ((err: Error) => void) | undefined
-    const worker = new DeliveryWorker({
-      outbox,
-      clock,
-      rng,
-      log: componentLogger('test:delivery-wake'),
-      policy: retryPolicy({ initialDelayMs: 10_000, maxDelayMs: 30_000, maxAttempts: 20 }),
-      deliverOnce: async () => {
-        attempts++
-        // the first attempt hangs until told to fail (a stream that dies at the heal); the next succeeds
-        if (attempts === 1) await new Promise<void>((_resolve, reject) => { fail = reject })
-      }
+    const worker = slowRetryWorker(clock, outbox, async () => {
+      attempts++
+      // the first attempt hangs until told to fail (a stream that dies at the heal); the next succeeds
+      if (attempts === 1) await new Promise<void>((_resolve, reject) => { fail = reject })
     })
     await worker.start()
     try {
