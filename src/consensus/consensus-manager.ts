@@ -203,54 +203,55 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
       ? await this.components.openLog(raftStore.sub('log/'), options)
       : await DurableRaftLog.open(raftStore.sub('log/'), {}, options)
     const clock = this.clock
-    const driver = new RaftDriver({
-      id: this.peerId,
-      log,
-      sender: { send: (to, msgs) => { this.transport?.send(to, msgs) } },
-      clock,
-      rng: this.components.rng ?? systemRng,
-      logger: componentLogger('consensus:driver'),
-      ...(this.components.telemetry != null ? { tracing: this.components.telemetry } : {}),
-      tickMs: this.init.tickMs,
-      electionTicks: this.init.electionTicks,
-      snapshotEveryEntries: this.init.snapshotEveryEntries,
-      compactKeepEntries: this.init.compactKeepEntries,
-      hooks: {
-        leaderChanged: (leader, term) => {
-          this.metrics.leaderChanges.inc()
-          this.safeDispatchEvent('leader:changed', { detail: { leader: leader === '' ? null : leader, term } })
-          this.announce()
-        },
-        roleChanged: () => { this.announce() },
-        confChanged: (cs) => {
-          this.safeDispatchEvent('membership:changed', { detail: { voters: [...cs.voters], learners: [...cs.learners] } })
-          this.announce()
-        },
-        snapshotInstalled: (groupId) => { void this.adoptGroup(groupId) },
-        failed: () => { this.announce() },
-        applied: (cmd, term) => { this.onCommandApplied(cmd, term) },
-        persisted: (s) => { this.metrics.fsync.observe(s) },
-        proposalDone: (s, ok) => { this.metrics.proposals.observe(s, { outcome: ok ? 'ok' : 'error' }) }
-      }
-    })
-    this.driverRef = driver
-    this.transport = new Libp2pRaftTransport({
-      libp2p: this.components.libp2p,
-      selfId: this.peerId,
-      clock,
-      log: componentLogger('consensus:transport'),
-      handler: {
-        receive: (m, groupId) => {
-          if (!this.admits(m)) return
-          // a leader judges lease expiry by its own clock, so it stamps the lease renewals forwarded to it
-          driver.receive(m.type === MessageType.Prop && driver.status().role === 'leader' ? stampLeaseTimes(m, this.leaseClock.now()) : m, groupId)
-        },
-        unreachable: (peer) => { driver.reportUnreachable(peer) },
-        snapshotStatus: (peer, ok) => { driver.reportSnapshot(peer, ok) },
-        groupId: () => this.group
-      }
-    })
+    let driver: RaftDriver
     try {
+      driver = new RaftDriver({
+        id: this.peerId,
+        log,
+        sender: { send: (to, msgs) => { this.transport?.send(to, msgs) } },
+        clock,
+        rng: this.components.rng ?? systemRng,
+        logger: componentLogger('consensus:driver'),
+        ...(this.components.telemetry != null ? { tracing: this.components.telemetry } : {}),
+        tickMs: this.init.tickMs,
+        electionTicks: this.init.electionTicks,
+        snapshotEveryEntries: this.init.snapshotEveryEntries,
+        compactKeepEntries: this.init.compactKeepEntries,
+        hooks: {
+          leaderChanged: (leader, term) => {
+            this.metrics.leaderChanges.inc()
+            this.safeDispatchEvent('leader:changed', { detail: { leader: leader === '' ? null : leader, term } })
+            this.announce()
+          },
+          roleChanged: () => { this.announce() },
+          confChanged: (cs) => {
+            this.safeDispatchEvent('membership:changed', { detail: { voters: [...cs.voters], learners: [...cs.learners] } })
+            this.announce()
+          },
+          snapshotInstalled: (groupId) => { void this.adoptGroup(groupId) },
+          failed: () => { this.announce() },
+          applied: (cmd, term) => { this.onCommandApplied(cmd, term) },
+          persisted: (s) => { this.metrics.fsync.observe(s) },
+          proposalDone: (s, ok) => { this.metrics.proposals.observe(s, { outcome: ok ? 'ok' : 'error' }) }
+        }
+      })
+      this.driverRef = driver
+      this.transport = new Libp2pRaftTransport({
+        libp2p: this.components.libp2p,
+        selfId: this.peerId,
+        clock,
+        log: componentLogger('consensus:transport'),
+        handler: {
+          receive: (m, groupId) => {
+            if (!this.admits(m)) return
+            // a leader judges lease expiry by its own clock, so it stamps the lease renewals forwarded to it
+            driver.receive(m.type === MessageType.Prop && driver.rawNode.raft.role === 'leader' ? stampLeaseTimes(m, this.leaseClock.now()) : m, groupId)
+          },
+          unreachable: (peer) => { driver.reportUnreachable(peer) },
+          snapshotStatus: (peer, ok) => { driver.reportSnapshot(peer, ok) },
+          groupId: () => this.group
+        }
+      })
       await this.transport.start()
     } catch (err) {
       // a start that fails leaves nothing open: the log's file handles are released

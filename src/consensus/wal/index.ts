@@ -67,6 +67,9 @@ async function syncDir (dir: string): Promise<void> {
   try { await h.sync() } finally { await h.close() }
 }
 
+/** records every segment opens with (openingRecords): a segment with more holds log data */
+const OPENING_RECORD_COUNT = 3
+
 /** what each segment opens with: enough to replay it without the segments before it */
 function openingRecords (hardState: HardState, compactIndex: number, compactTerm: number, snapIndex: number, snapTerm: number): LogChange[] {
   return [
@@ -74,6 +77,12 @@ function openingRecords (hardState: HardState, compactIndex: number, compactTerm
     { kind: 'compact', index: compactIndex, term: compactTerm },
     { kind: 'savedSnapshot', index: snapIndex, term: snapTerm }
   ]
+}
+
+/** writes zeros over [from, to) in chunks of at most WAL_PREALLOCATE_CHUNK_BYTES */
+async function writeZeros (h: FileHandle, from: number, to: number): Promise<void> {
+  const zeros = Buffer.alloc(Math.min(WAL_PREALLOCATE_CHUNK_BYTES, Math.max(1, to - from)))
+  for (let at = from; at < to; at += zeros.byteLength) await h.write(zeros, 0, Math.min(zeros.byteLength, to - at), at)
 }
 
 export class WalBackend implements RaftLogBackend {
@@ -218,10 +227,7 @@ export class WalBackend implements RaftLogBackend {
       if (this.preallocate === 'truncate') {
         await h.truncate(this.segmentBytes)
       } else {
-        const zeros = Buffer.alloc(Math.min(WAL_PREALLOCATE_CHUNK_BYTES, this.segmentBytes))
-        for (let at = 0; at < this.segmentBytes; at += zeros.byteLength) {
-          await h.write(zeros, 0, Math.min(zeros.byteLength, this.segmentBytes - at), at)
-        }
+        await writeZeros(h, 0, this.segmentBytes)
       }
       await h.datasync()
     } catch (err) {
@@ -293,7 +299,7 @@ export class WalBackend implements RaftLogBackend {
         at = r.next
       }
       end = at
-      hasData = records > 3
+      hasData = records > OPENING_RECORD_COUNT
     }
     if (state.problem !== undefined) throw storageError(`raft wal is corrupt: ${state.problem}`)
     if (state.ents.length > 0 && state.base !== state.compactIndex) {
@@ -346,8 +352,7 @@ export class WalBackend implements RaftLogBackend {
   private async zeroFrom (path: string, at: number, size: number): Promise<void> {
     const h = await open(path, 'r+')
     try {
-      const zeros = Buffer.alloc(Math.min(WAL_PREALLOCATE_CHUNK_BYTES, Math.max(1, size - at)))
-      for (let p = at; p < size; p += zeros.byteLength) await h.write(zeros, 0, Math.min(zeros.byteLength, size - p), p)
+      await writeZeros(h, at, size)
       await h.datasync()
     } finally {
       await h.close()
