@@ -338,7 +338,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
   /** peers besides this one that must hold a turn's changes (see writeConcernFor) */
   writeConcern (): number {
     const others = this.components.network.members().filter(m => m.status !== 'failed' && m.peerId !== this.peerId).length
-    return writeConcernFor(this.init.writeConcern ?? WRITE_CONCERN_REPLICAS, others, this.components.consensus.status().voters, this.peerId)
+    return writeConcernFor(this.init.writeConcern ?? WRITE_CONCERN_REPLICAS, others, () => this.components.consensus.status().voters, this.peerId)
   }
 
   /** a fresh epoch: the commit index, which is past every epoch already applied here */

@@ -122,9 +122,10 @@ export class Rebalancer {
   /** the periodic check: a pass when a joined peer settled or a hidden tab kept agents; never throws */
   async tick (): Promise<RebalanceMove[]> {
     if (!this.running || this.passing) return []
-    if (!this.isLeader()) { this.joined.clear(); return [] }
     const now = this.m.clock.monotonic()
+    // every peer records failures (it may lead later): expire them here too, or they pile up
     for (const [peer, at] of [...this.failedAt]) if (now - at >= REBALANCE_REJOIN_PROBATION_MS) this.failedAt.delete(peer)
+    if (!this.isLeader()) { this.joined.clear(); return [] }
     // a peer back from a failure waits out its probation (it stays in `joined` until then)
     const targets = [...this.joined].filter(([peer, at]) => now - at >= REBALANCE_SETTLE_MS && !this.failedAt.has(peer)).map(([peer]) => peer)
     const hidden = [...this.hiddenSince].filter(([, at]) => now - at >= REBALANCE_HIDDEN_GRACE_MS).map(([peer]) => peer)

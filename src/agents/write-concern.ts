@@ -8,9 +8,10 @@
  * move to a peer that activates from the replicas, and a turn none of them holds would be lost
  * although it was acknowledged.
  */
-export function writeConcernFor (wanted: number, othersAround: number, voters: readonly string[], self: string): number {
+export function writeConcernFor (wanted: number, othersAround: number, voters: () => readonly string[], self: string): number {
   const around = Math.min(wanted, othersAround)
   if (around > 0 || wanted <= 0) return around
-  const aloneInGroup = voters.every(v => v === self)
+  // read only here: this runs on every turn, and the voters are needed only when no one is around
+  const aloneInGroup = voters().every(v => v === self)
   return aloneInGroup ? 0 : 1
 }
