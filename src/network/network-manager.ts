@@ -460,7 +460,10 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
       }, err => {
         const failures = (this.dialBackoff.get(id)?.failures ?? 0) + 1
         const waitMs = Math.min(DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_MIN_MS * 2 ** (failures - 1))
-        if (this.dialBackoff.size < MAX_DIAL_BACKOFF_PEERS || this.dialBackoff.has(id)) this.dialBackoff.set(id, { failures, until: this.clock.monotonic() + waitMs })
+        const now = this.clock.monotonic()
+        // peers gone for good would fill the map and end backing off for everyone: drop long-expired ones
+        if (this.dialBackoff.size >= MAX_DIAL_BACKOFF_PEERS) for (const [peer, b] of this.dialBackoff) if (now - b.until > DIAL_BACKOFF_MAX_MS) this.dialBackoff.delete(peer)
+        if (this.dialBackoff.size < MAX_DIAL_BACKOFF_PEERS || this.dialBackoff.has(id)) this.dialBackoff.set(id, { failures, until: now + waitMs })
         this.log('dial %s failed (%d in a row; next try in %d ms or more): %s', id, failures, waitMs, describeError(err).message)
       })
       .finally(() => this.dialing.delete(id))
