@@ -11,7 +11,7 @@ import { openStore } from '#platform/storage'
 import { raftLogOpener } from '#platform/raft-log'
 import { watchVisibility } from '#platform/visibility'
 import { createMeshLibp2p, NetworkManager } from './network/index.ts'
-import type { Capabilities, MeshLibp2p, NodeRole } from './network/index.ts'
+import type { Capabilities, MeshLibp2p, NodeEventDetail, NodeRole } from './network/index.ts'
 import { MonitoringSystem } from './monitoring/index.ts'
 import { MessageBroker } from './messaging/index.ts'
 import { createDocReplicator, Libp2pDocTransport, type DocReplicator } from './consensus/crdt/index.ts'
@@ -82,6 +82,8 @@ export interface MeshNode {
 }
 
 const IDENTITY_KEY = 'private-key'
+/** peers remembered as failed, so their recovery can wake the outbox (beyond it, recoveries don't) */
+const MAX_TRACKED_FAILED_PEERS = 1024
 const MESH_NAME = /^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$/
 
 /** The peer's identity: kept in its storage so a restart with the same storage is the same peer. */
@@ -164,13 +166,20 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
       { mesh })
     await broker.start()
     stack.push(async () => { await broker.stop() })
-    // durable messages waiting out a backoff grown during a partition go again once it heals
+    // durable messages waiting out a backoff grown during a partition go again once it heals, or
+    // once a peer seen failed is back. Not on a suspect peer's recovery: a connection that drops
+    // and comes back would end every backoff wait again and again, using up delivery attempts
     const retryPending = (): void => { broker.retryPendingNow() }
+    const failedPeers = new Set<string>()
+    const onFailed = (evt: CustomEvent<NodeEventDetail>): void => { if (failedPeers.size < MAX_TRACKED_FAILED_PEERS) failedPeers.add(evt.detail.peerId) }
+    const onRecovered = (evt: CustomEvent<NodeEventDetail>): void => { if (failedPeers.delete(evt.detail.peerId)) retryPending() }
     network.addEventListener('network:healed', retryPending)
-    network.addEventListener('node:recovered', retryPending)
+    network.addEventListener('node:failed', onFailed)
+    network.addEventListener('node:recovered', onRecovered)
     stack.push(async () => {
       network.removeEventListener('network:healed', retryPending)
-      network.removeEventListener('node:recovered', retryPending)
+      network.removeEventListener('node:failed', onFailed)
+      network.removeEventListener('node:recovered', onRecovered)
     })
 
     const openLog = raftLogOpener(options.storage ?? 'memory')
