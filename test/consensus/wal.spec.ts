@@ -66,6 +66,44 @@ describe('Raft write-ahead log', () => {
     }
   })
 
+  it('replays in small chunks the same log as whole-file reading: records straddle chunk edges and outgrow a chunk', async () => {
+    // a 48-byte chunk holds no entries record of this workload whole (40-240 bytes of data per entry)
+    const opts = { ...SMALL, replayChunkBytes: 48 }
+    for (const seed of [4, 5]) {
+      await withDir(async (dir) => {
+        const store = new MemoryStore()
+        const durable = await compareWithModel(seed, {
+          open: async (bootstrap) => await openWalLog(dir, store, bootstrap != null ? { bootstrap } : {}, opts),
+          reopen: async (log) => { await log.close(); return await openWalLog(dir, store, {}, opts) },
+          maxBatch: 8,
+          shape: (batch, rng) => batch.map(e => ({ ...e, data: new Uint8Array(40 + rng.int(200)).fill(e.index & 0xff) }))
+        })
+        await durable.close()
+      })
+    }
+  })
+
+  it('reopens a segment larger than one file read can hold (3 GiB, sparse): replay reads it in chunks and stops at the zeros', async () => {
+    await withDir(async (dir) => {
+      const opts = { segmentBytes: 3 * 1024 * 1024 * 1024, preallocate: 'truncate' as const }
+      const l = await openWalLog(dir, new MemoryStore(), {}, opts)
+      for (let i = 1; i <= 20; i++) await l.persist({ entries: [ent(i, 1)], hardState: { term: 1, vote: 'a', commit: i - 1 } })
+      await l.close()
+      const [seg] = await segments(dir)
+      assert.equal((await stat(join(dir, seg))).size, opts.segmentBytes)
+      // fs.readFile refuses files over 2 GiB; reading the whole segment could not even start
+      const r = await openWalLog(dir, new MemoryStore(), {}, opts)
+      assert.equal(r.lastIndex(), 20)
+      assert.deepEqual(view(r).slice(-1), [[20, 1, 'e20']])
+      assert.deepEqual(r.initialState().hardState, { term: 1, vote: 'a', commit: 19 })
+      await r.persist({ entries: [ent(21, 1)], hardState: { term: 1, vote: 'a', commit: 20 } })
+      await r.close()
+      const again = await openWalLog(dir, new MemoryStore(), {}, opts)
+      assert.equal(again.lastIndex(), 21, 'appends after a chunked replay go where the data ended')
+      await again.close()
+    })
+  })
+
   it('preallocates segments and releases whole segments below the compaction point', async () => {
     await withDir(async (dir) => {
       const store = new MemoryStore()
@@ -128,10 +166,12 @@ describe('Raft write-ahead log', () => {
   })
 
   it('recovers the synced prefix when the tail is torn (cut mid-record, or a CRC byte flipped), then keeps appending', async () => {
-    for (const how of ['cut', 'crc'] as const) {
+    // whole chunks, and 10-byte chunks: the torn record straddles a chunk edge
+    for (const [how, replayChunkBytes] of [['cut', undefined], ['crc', undefined], ['cut', 10], ['crc', 10]] as const) {
       await withDir(async (dir) => {
         const store = new MemoryStore()
-        const l = await openWalLog(dir, store, {}, { segmentBytes: 1024 * 1024 })
+        const opts = { segmentBytes: 1024 * 1024, ...(replayChunkBytes !== undefined ? { replayChunkBytes } : {}) }
+        const l = await openWalLog(dir, store, {}, opts)
         for (let i = 1; i <= 10; i++) await l.persist({ entries: [ent(i, 1)], hardState: { term: 1, vote: 'a', commit: i - 1 } })
         await l.close()
         const [seg] = await segments(dir)
@@ -149,12 +189,12 @@ describe('Raft write-ahead log', () => {
         } else {
           await damage(path, lastEntryRecord + 4, b => b ^ 0xff)
         }
-        const r = await openWalLog(dir, store, {}, { segmentBytes: 1024 * 1024 })
+        const r = await openWalLog(dir, store, {}, opts)
         assert.equal(r.lastIndex(), 9, `${how}: the torn Ready is dropped, the ones before it kept`)
         assert.deepEqual(r.initialState().hardState, { term: 1, vote: 'a', commit: 8 })
         await r.persist({ entries: [ent(10, 2, 'again')], hardState: { term: 2, vote: 'b', commit: 9 } })
         await r.close()
-        const again = await openWalLog(dir, store, {}, { segmentBytes: 1024 * 1024 })
+        const again = await openWalLog(dir, store, {}, opts)
         assert.deepEqual(view(again).slice(-2), [[9, 1, 'e9'], [10, 2, 'again']], `${how}: appends after recovery survive the next reopen`)
         assert.deepEqual(again.initialState().hardState, { term: 2, vote: 'b', commit: 9 })
         await again.close()

@@ -10,6 +10,8 @@ export const WAL_SEGMENT_BYTES = 64 * 1024 * 1024
 export const WAL_PREPARE_NEXT_AT_FILL_RATIO = 0.5
 /** bytes of zeros written per call while preallocating a segment */
 export const WAL_PREALLOCATE_CHUNK_BYTES = 1024 * 1024
+/** bytes of a segment read at a time at replay (a record larger than this is read whole) */
+export const WAL_REPLAY_CHUNK_BYTES = 1024 * 1024
 /** record header: payload length (u32 LE), CRC-32 of type and payload (u32 LE), type (u8) */
 export const WAL_RECORD_HEADER_BYTES = 9
 /** largest record payload read back (one Ready's entries) */

@@ -5,7 +5,8 @@
  * + fdatasync in one call; one per Ready: group commit). Snapshots (with the state machine's data) stay in the Store under `snap`, written
  * synced before the record that refers to them.
  *
- * Recovery replays the segments in order and stops at the first torn record (short, bad CRC,
+ * Recovery replays the segments in order, each read in bounded chunks (segment-reader.ts), and
+ * stops at the first torn record (short, bad CRC,
  * undecodable) of the LAST segment, zeroing it and everything after it; a torn record in any
  * earlier segment is corruption (StorageError). Each new segment opens with the hard state and the
  * compaction point, so whole segments whose entries are all compacted are released (deleted).
@@ -16,7 +17,7 @@
  * is read once, written as the first segment, and its keys (except the snapshot) deleted.
  */
 import { constants as fsConstants } from 'node:fs'
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rm } from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
 import { join } from 'node:path'
 import { StorageError } from '../../errors.ts'
@@ -30,8 +31,9 @@ import { ENTRY_KEY_PREFIX, HARD_STATE_KEY, LOG_START_KEY, SNAPSHOT_KEY, decodeSn
 import { dummyEntry } from '../log-plan.ts'
 import { entrySizeBytes } from '../raft/storage.ts'
 import type { HardState, Snapshot } from '../raft/types.ts'
-import { WAL_PREALLOCATE_CHUNK_BYTES, WAL_PREPARE_NEXT_AT_FILL_RATIO, WAL_SEGMENT_BYTES, WAL_SEGMENT_SUFFIX, WAL_TEMP_SUFFIX } from './constants.ts'
-import { encodeRecords, readRecord } from './records.ts'
+import { WAL_PREALLOCATE_CHUNK_BYTES, WAL_PREPARE_NEXT_AT_FILL_RATIO, WAL_REPLAY_CHUNK_BYTES, WAL_SEGMENT_BYTES, WAL_SEGMENT_SUFFIX, WAL_TEMP_SUFFIX } from './constants.ts'
+import { encodeRecords } from './records.ts'
+import { SegmentReader } from './segment-reader.ts'
 import { ReplayState, trackSegments } from './replay.ts'
 import type { SegmentInfo } from './replay.ts'
 
@@ -44,6 +46,8 @@ export interface WalOptions {
   segmentBytes?: number
   /** how a new segment is preallocated: writing zeros (default) or ftruncate (a sparse file) */
   preallocate?: 'zeros' | 'truncate'
+  /** bytes of a segment read at a time when replaying it (default WAL_REPLAY_CHUNK_BYTES) */
+  replayChunkBytes?: number
 }
 
 function storageError (what: string, err?: unknown): StorageError {
@@ -91,6 +95,7 @@ export class WalBackend implements RaftLogBackend {
   private readonly store: Store
   private readonly segmentBytes: number
   private readonly preallocate: 'zeros' | 'truncate'
+  private readonly replayChunkBytes: number
   private segments: SegmentInfo[] = []
   private handle: FileHandle | undefined
   private offset = 0
@@ -110,6 +115,7 @@ export class WalBackend implements RaftLogBackend {
     this.store = store
     this.segmentBytes = options.segmentBytes ?? WAL_SEGMENT_BYTES
     this.preallocate = options.preallocate ?? 'zeros'
+    this.replayChunkBytes = options.replayChunkBytes ?? WAL_REPLAY_CHUNK_BYTES
   }
 
   /** the segment files kept now (for tests and inspection) */
@@ -280,23 +286,29 @@ export class WalBackend implements RaftLogBackend {
     let hasData = false
     for (let k = 0; k < seqs.length; k++) {
       const path = join(this.dir, segmentName(seqs[k]))
-      const data = await readFile(path)
       this.segments.push({ seq: seqs[k], path, maxIndex: 0 })
+      // read in chunks: a whole preallocated segment in one buffer is what a restart kept for long
+      const h = await open(path, 'r')
       let at = 0
       let records = 0
-      while (true) {
-        const r = readRecord(data, at)
-        if (r.kind === 'end') break
-        if (r.kind === 'torn') {
-          if (k < seqs.length - 1) throw storageError(`raft wal is corrupt: ${path} at ${at}: ${r.reason}`)
-          log.error('raft wal: torn record in %s at %d (%s): dropping it and everything after it', path, at, r.reason)
-          await this.zeroFrom(path, at, data.byteLength)
-          break
+      try {
+        const reader = new SegmentReader(h, (await h.stat()).size, this.replayChunkBytes)
+        while (true) {
+          const r = await reader.read(at)
+          if (r.kind === 'end') break
+          if (r.kind === 'torn') {
+            if (k < seqs.length - 1) throw storageError(`raft wal is corrupt: ${path} at ${at}: ${r.reason}`)
+            log.error('raft wal: torn record in %s at %d (%s): dropping it and everything after it', path, at, r.reason)
+            await this.zeroFrom(path, at, reader.fileBytes())
+            break
+          }
+          state.apply(r.change)
+          trackSegments(this.segments, r.change)
+          records++
+          at = r.next
         }
-        state.apply(r.change)
-        trackSegments(this.segments, r.change)
-        records++
-        at = r.next
+      } finally {
+        await h.close()
       }
       end = at
       hasData = records > OPENING_RECORD_COUNT
