@@ -23,12 +23,18 @@ export interface AuthorityRecord {
   ext: Record<string, unknown>
 }
 
+/**
+ * what a gate is asked for: a role, or `member` (a verified, unexpired credential with any roles:
+ * what KV proposals and linearizable reads forwarded by another peer need)
+ */
+export type GateRole = MeshRole | 'member'
+
 /** what other components ask: may this peer act in this role now? */
 export interface RoleGate {
   /** true in open mode; else only with a verified, unexpired credential listing the role */
-  allows: (peerId: string, role: MeshRole) => boolean
+  allows: (peerId: string, role: GateRole) => boolean
   /** records (rate-limited log line + metric) that `peerId` was refused `role` for `what` */
-  refuse: (peerId: string, role: MeshRole, what: string) => void
+  refuse: (peerId: string, role: GateRole, what: string) => void
 }
 
 export interface MembershipAuthorityInit {
@@ -94,9 +100,10 @@ export class MembershipAuthority implements RoleGate {
     return v.credential
   }
 
-  allows (peerId: string, role: MeshRole): boolean {
+  allows (peerId: string, role: GateRole): boolean {
     if (this.adminKey === undefined) return true
-    return this.credentialOf(peerId)?.roles.includes(role) === true
+    const credential = this.credentialOf(peerId)
+    return credential !== undefined && (role === 'member' || credential.roles.includes(role))
   }
 
   /** the verified, unexpired credential `peerId` presents now (undefined in open mode or without one) */
@@ -119,24 +126,24 @@ export class MembershipAuthority implements RoleGate {
   }
 
   /** like `allows`, but waits for the signature check of a credential not verified yet; throws UnauthorizedError */
-  async check (peerId: string, role: MeshRole): Promise<void> {
+  async check (peerId: string, role: GateRole): Promise<void> {
     if (this.adminKey === undefined) return
     const text = this.presented(peerId)
     if (text === undefined) throw new UnauthorizedError(`${peerId} presents no credential`)
     const v = await this.verify(peerId, text)
     if ('error' in v) throw new UnauthorizedError(`${peerId}'s credential is not valid: ${v.error}`)
     checkClaims(v.credential, { peerId, mesh: this.mesh, now: this.clock.now() })
-    if (!v.credential.roles.includes(role)) throw new UnauthorizedError(`${peerId}'s credential does not grant ${role}`)
+    if (role !== 'member' && !v.credential.roles.includes(role)) throw new UnauthorizedError(`${peerId}'s credential does not grant ${role}`)
   }
 
   /** throws UnauthorizedError (and logs the refusal) unless `peerId` may act as `role` */
-  assert (peerId: string, role: MeshRole, what: string): void {
+  assert (peerId: string, role: GateRole, what: string): void {
     if (this.allows(peerId, role)) return
     this.refuse(peerId, role, what)
     throw new UnauthorizedError(`${peerId} has no valid credential for ${role}: cannot ${what}`)
   }
 
-  refuse (peerId: string, role: MeshRole, what: string): void {
+  refuse (peerId: string, role: GateRole, what: string): void {
     this.refusals?.inc(1, { role })
     const key = `${peerId}\u0000${role}`
     const now = this.clock.monotonic()
@@ -145,7 +152,7 @@ export class MembershipAuthority implements RoleGate {
     if (this.lastRefusalLog.size >= MAX_VERIFIED_CREDENTIALS) this.lastRefusalLog.clear()
     this.lastRefusalLog.set(key, now)
     const v = this.verdicts.get(peerId)
-    const why = this.presented(peerId) === undefined ? 'no credential' : v !== undefined && 'error' in v ? v.error : `credential lacks ${role} or expired`
+    const why = this.presented(peerId) === undefined ? 'no credential' : v !== undefined && 'error' in v ? v.error : role === 'member' ? 'credential expired or not verified yet' : `credential lacks ${role} or expired`
     this.log.error('refused %s to %s (%s): %s', what, peerId, role, why)
   }
 

@@ -1,7 +1,8 @@
 /**
  * Security: membership credentials (a mesh admin key signs `{ mesh, peerId, roles, expiry }`; peers
- * without a valid one may connect and read but not vote, host agents or publish on control
- * topics) and flood protection (per-peer rate limits, gossipsub peer scoring).
+ * without a valid one may connect and read but not vote, host agents, publish on control topics,
+ * change replicated documents or have KV proposals and reads served) and flood protection
+ * (per-peer rate limits, gossipsub peer scoring).
  */
 export {
   signCredential, decodeCredential, decodeCredentialBytes, verifyCredential, checkClaims,
@@ -9,7 +10,9 @@ export {
 } from './credential.ts'
 export type { Credential, CredentialClaims, MeshRole, SignedCredential, VerifyCredentialOptions } from './credential.ts'
 export { MembershipAuthority } from './authority.ts'
-export type { AuthorityRecord, MembershipAuthorityInit, RoleGate } from './authority.ts'
+export type { AuthorityRecord, GateRole, MembershipAuthorityInit, RoleGate } from './authority.ts'
+export { docWriteGate, agentDocRoles } from './doc-gate.ts'
+export type { DocRoleGate, DocWriteGateInit } from './doc-gate.ts'
 export { FloodGuard, DEFAULT_FLOOD_LIMITS } from './flood.ts'
 export type { FloodGuardInit, FloodKind, FloodLimits } from './flood.ts'
 export { TokenBucket, PeerRateLimiter } from './rate-limit.ts'

@@ -10,10 +10,11 @@ import type { Clock } from '../util/clock.ts'
 import { componentLogger } from '../util/logger.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import type { MeshLibp2p, NetworkManager } from '../network/index.ts'
+import { agentConstants } from '../agents/index.ts'
 import {
-  CREDENTIAL_EXT_KEY, FloodGuard, MembershipAuthority, guardStreams, installGossipGate, publicKeyFromText
+  CREDENTIAL_EXT_KEY, FloodGuard, MembershipAuthority, agentDocRoles, docWriteGate, guardStreams, installGossipGate, publicKeyFromText
 } from '../security/index.ts'
-import type { Credential, FloodLimits } from '../security/index.ts'
+import type { Credential, DocRoleGate, FloodLimits } from '../security/index.ts'
 
 export interface SecurityOptions {
   /** the mesh admin public key (base64 text or a key): peers need credentials signed by it; absent: open mode */
@@ -27,6 +28,8 @@ export interface SecurityOptions {
 export interface MeshSecurity {
   /** who may vote, host agents, publish on control topics */
   readonly authority: MembershipAuthority
+  /** who may change which replicated doc: agent state docs need `host`, others `publisher` */
+  readonly docGate: DocRoleGate
   /** per-peer rate limits and gossipsub penalties; undefined when turned off */
   readonly guard?: FloodGuard
   /** this peer's own verified credential (undefined in open mode or without one) */
@@ -63,6 +66,7 @@ export async function prepareSecurity (options: SecurityOptions, ctx: { mesh: st
   const guard = options.flood === false ? undefined : new FloodGuard({ limits: options.flood ?? {}, clock: ctx.clock, ...(ctx.telemetry !== undefined ? { telemetry: ctx.telemetry } : {}) })
   return {
     authority,
+    docGate: docWriteGate(authority, { roleFor: agentDocRoles(agentConstants.STATE_DOC_PREFIX) }),
     ...(guard !== undefined ? { guard, pubsubScore: guard.gossipScoreOptions(ctx.localMesh) } : {}),
     ...(credential !== undefined ? { credential } : {}),
     install: (libp2p) => {

@@ -7,7 +7,7 @@ import type { Telemetry } from '../../monitoring/types.ts'
 import * as C from './constants.ts'
 import { selectReplicasByHash } from './placement.ts'
 import type { ConflictResolver } from './policy.ts'
-import type { DocTransport, SelectReplicas } from './types.ts'
+import type { DocTransport, DocWriteGate, SelectReplicas } from './types.ts'
 
 export interface DocReplicatorComponents {
   transport: DocTransport
@@ -17,6 +17,8 @@ export interface DocReplicatorComponents {
   clock?: Clock
   rng?: Rng
   logger?: ComponentLogger
+  /** membership credentials: who may change which doc (default: everyone) */
+  writeGate?: DocWriteGate
 }
 
 export interface DocReplicatorInit {

@@ -5,7 +5,7 @@
  * `handleConflict` resolves what a last-writer-wins map recorded.
  */
 export type {
-  DocStream, DocTransport, PeerEvent, PeerId, SelectReplicas, Conflict, ConflictCandidate,
+  DocStream, DocTransport, DocWriteGate, PeerEvent, PeerId, SelectReplicas, Conflict, ConflictCandidate,
   ConflictOutcome, ConflictPolicy, ReplicateOptions, FlushOptions, HolderInfo
 } from './types.ts'
 export { DocReplicator, createDocReplicator } from './replicator.ts'

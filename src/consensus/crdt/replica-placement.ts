@@ -21,6 +21,8 @@ export interface PlacementHost {
   selectReplicas: SelectReplicas
   /** peers currently connected */
   peers: () => PeerId[]
+  /** may `peer` hold `docId` (membership credentials; default: any peer) */
+  mayHold?: (peer: PeerId, docId: string) => boolean
   requestSync: (rdoc: ReplicatedDoc, peer: PeerId, request: SyncRequest) => void
   publish: (rdoc: ReplicatedDoc, message: GossipMessage) => void
   /** drops the doc here, its stored log included */
@@ -33,7 +35,8 @@ export class ReplicaPlacement {
   /** the holders this peer wants for the doc, among connected peers (members only) */
   desired (rdoc: ReplicatedDoc): PeerId[] {
     if (rdoc.replicas <= 0) return []
-    const candidates = this.host.peers().filter(p => p !== this.host.selfId)
+    const mayHold = this.host.mayHold
+    const candidates = this.host.peers().filter(p => p !== this.host.selfId && (mayHold === undefined || mayHold(p, rdoc.id)))
     const select = rdoc.selectReplicas ?? this.host.selectReplicas
     const allowed = new Set(candidates)
     let chosen: PeerId[]

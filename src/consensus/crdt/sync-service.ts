@@ -3,7 +3,7 @@
  * joins, replica recruitment and waiting flushes; at most one per doc and peer at a time, with a
  * cooldown, and a cap overall) and inbound ones on `/agentmesh/sync/1.0.0`.
  */
-import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, UnreachableError, describeError } from '../../errors.ts'
+import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, UnauthorizedError, UnreachableError, describeError } from '../../errors.ts'
 import { combineSignals, deferred, raceSignal, throwIfAborted, type AbortOptions } from '../../util/abort.ts'
 import type { Clock } from '../../util/clock.ts'
 import type { Logger } from '../../util/logger.ts'
@@ -13,7 +13,8 @@ import type { CrdtMetrics } from './metrics.ts'
 import { policyName } from './policy.ts'
 import type { ReplicatedDoc, SyncRequest } from './replicated-doc.ts'
 import { refuseSync, runSyncExchange, sendSyncMessage, SyncMessageReader, type SyncTarget } from './sync-session.ts'
-import type { DocStream, DocTransport, PeerId } from './types.ts'
+import type { DocStream, DocTransport, DocWriteGate, PeerId } from './types.ts'
+import { admitRemoteUpdates } from './write-gate.ts'
 
 /** what the sync service needs from its replicator */
 export interface SyncHost {
@@ -33,6 +34,8 @@ export interface SyncServiceInit {
   cooldownMs: number
   timeoutMs: number
   maxMessageBytes: number
+  /** membership credentials: what a peer without the right may not change (default: everyone may) */
+  writeGate?: DocWriteGate
 }
 
 export class SyncService {
@@ -125,7 +128,7 @@ export class SyncService {
       const reader = new SyncMessageReader(stream, this.init.maxMessageBytes)
       const policy = rdoc.role === 'member' ? policyName(rdoc.conflictPolicy) : ''
       await sendSyncMessage(stream, { type: SyncType.Open, docId: rdoc.id, hold, owner: rdoc.owner, policy }, { signal: s })
-      await raceSignal(runSyncExchange(stream, reader, syncTarget(rdoc, peer, options.onCaughtUp), { signal: s }), s)
+      await raceSignal(runSyncExchange(stream, reader, syncTarget(rdoc, peer, this.init.writeGate, options.onCaughtUp), { signal: s }), s)
       if (hold) rdoc.recruited.add(peer)
       this.init.metrics.syncs.inc(1, { outcome: 'ok' })
     } catch (err) {
@@ -159,6 +162,12 @@ export class SyncService {
         return
       }
       const owner = open.owner !== '' ? open.owner : from
+      const gate = this.init.writeGate
+      if (open.hold && gate !== undefined && !gate.allows(from, open.docId)) {
+        gate.refuse(from, open.docId, 'ask this peer to hold it')
+        await refuseSync(stream, new UnauthorizedError(`${from} may not have document ${open.docId} held (no valid credential for it)`), { signal: s })
+        return
+      }
       if (rdoc == null) {
         try {
           rdoc = await this.init.host.openReplica(open.docId, owner, open.policy ?? '', s)
@@ -172,10 +181,12 @@ export class SyncService {
       key = `${rdoc.id}\u0000${from}`
       this.enter(key)
       this.lastSync.set(key, this.init.clock.monotonic())
-      await raceSignal(runSyncExchange(stream, reader, syncTarget(rdoc, from), { signal: s }), s)
+      await raceSignal(runSyncExchange(stream, reader, syncTarget(rdoc, from, this.init.writeGate), { signal: s }), s)
       this.init.metrics.syncs.inc(1, { outcome: 'ok' })
     } catch (err) {
-      stream.abort(err as Error)
+      // the peer learns why (its update was refused); anything else just ends the stream
+      if (err instanceof UnauthorizedError) await refuseSync(stream, err)
+      else stream.abort(err as Error)
       const { name, message } = describeError(err)
       this.init.metrics.syncs.inc(1, { outcome: 'error' })
       this.init.log('inbound sync from %s failed: %s: %s', from, name, message)
@@ -198,10 +209,13 @@ export class SyncService {
   }
 }
 
-function syncTarget (rdoc: ReplicatedDoc, peer: PeerId, caughtUp?: () => void): SyncTarget {
+function syncTarget (rdoc: ReplicatedDoc, peer: PeerId, gate: DocWriteGate | undefined, caughtUp?: () => void): SyncTarget {
   return {
     doc: rdoc.doc,
-    applyRemote: (update) => { rdoc.applyRemote(update, peer, 'sync') },
+    applyRemote: (update) => {
+      admitRemoteUpdates(gate, rdoc.doc, rdoc.id, peer, update, 'sync')
+      rdoc.applyRemote(update, peer, 'sync')
+    },
     stateAsUpdate: (stateVector) => rdoc.stateAsUpdate(stateVector),
     caughtUp
   }

@@ -10,7 +10,7 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import * as syncProtocol from 'y-protocols/sync'
 import type * as Y from 'yjs'
-import { InvalidMessageError, NotFoundError, UnreachableError, AgentMeshError, CapacityError, MessageTooLargeError, UnsupportedVersionError } from '../../errors.ts'
+import { InvalidMessageError, NotFoundError, UnreachableError, AgentMeshError, CapacityError, MessageTooLargeError, UnauthorizedError, UnsupportedVersionError } from '../../errors.ts'
 import type { AbortOptions } from '../../util/abort.ts'
 import { decodeSync, encodeSync, encodeSyncPayload, FrameAssembler, frameParts, SyncType, type SyncMessage } from './codec.ts'
 import type { DocStream } from './types.ts'
@@ -30,7 +30,7 @@ export interface SyncTarget {
 }
 
 const ERRORS_BY_NAME: Record<string, new (message: string) => AgentMeshError> = {
-  NotFoundError, CapacityError, MessageTooLargeError, UnsupportedVersionError, InvalidMessageError
+  NotFoundError, CapacityError, MessageTooLargeError, UnsupportedVersionError, InvalidMessageError, UnauthorizedError
 }
 
 /** reads whole messages from a stream of frames */

@@ -50,6 +50,19 @@ export interface DocTransport {
   onPeer: (listener: (event: PeerEvent) => void) => () => void
 }
 
+/**
+ * Who may change which document (membership credentials; see src/security/doc-gate.ts). Updates
+ * a peer the gate does not allow sends (gossip, or sync content this peer lacks) are refused with
+ * UnauthorizedError and a log line, the doc unchanged; such a peer may still read, and cannot make
+ * this peer hold a doc for it.
+ */
+export interface DocWriteGate {
+  /** may `peer` change `docId` now */
+  allows: (peer: PeerId, docId: string) => boolean
+  /** records (log line + metric) that `peer` was refused `what` on `docId` */
+  refuse: (peer: PeerId, docId: string, what: string) => void
+}
+
 /** picks `count` holders for a document among the candidates (connected peers, self excluded) */
 export type SelectReplicas = (docId: string, candidates: PeerId[], count: number) => PeerId[]
 
