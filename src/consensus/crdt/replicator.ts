@@ -23,7 +23,6 @@ import { DocPersistence } from './persistence.ts'
 import { policyFromName, policyName, storablePolicyName, validatePolicyName, type ConflictResolver } from './policy.ts'
 import { ReplicaPlacement } from './replica-placement.ts'
 import { ReplicatedDoc, type DocContext } from './replicated-doc.ts'
-import { markRetired, successorOf, watchRetirement } from './retirement.ts'
 import { SyncService } from './sync-service.ts'
 import { admitRemoteUpdates } from './write-gate.ts'
 import type { Conflict, ConflictOutcome, ConflictPolicy, DocTransport, DocWriteGate, FlushOptions, HolderInfo, PeerEvent, PeerId, ReplicateOptions } from './types.ts'
@@ -54,8 +53,6 @@ export class DocReplicator extends EventTarget {
   private readonly byDoc = new WeakMap<Y.Doc, ReplicatedDoc>()
   private readonly opening = new Map<string, Promise<ReplicatedDoc>>()
   private readonly unsubscribes = new Map<string, () => void>()
-  /** per held doc: stops watching it for a retirement mark */
-  private readonly retirementWatches = new Map<string, () => void>()
   private readonly sync: SyncService
   private readonly ctx: DocContext
   private controller = new AbortController()
@@ -148,8 +145,6 @@ export class DocReplicator extends EventTarget {
     this.sync.stop()
     for (const unsub of this.unsubscribes.values()) unsub()
     this.unsubscribes.clear()
-    for (const unwatch of this.retirementWatches.values()) unwatch()
-    this.retirementWatches.clear()
     await Promise.allSettled([...this.opening.values()])
     await Promise.all([...this.docs.values()].map(async d => { await d.close() }))
     this.docs.clear()
@@ -262,37 +257,9 @@ export class DocReplicator extends EventTarget {
     await this.sync.run(rdoc, peer, options.hold === true, { signal: options.signal })
   }
 
-  /**
-   * Retires a doc this peer replaced with `successor` (a compacted copy the caller already brought
-   * to its write concern): marks it with the successor's id, waits (within the signal) until
-   * `minReplicas` holders persisted the mark, then drops it here with its stored log. Replicas drop
-   * it when the mark reaches them; a peer that opens the old id later reads the mark
-   * (`successorOf`). A flush that fails is logged: the doc is dropped here all the same.
-   */
-  async retire (doc: Y.Doc | string, successor: string, options: AbortOptions & { minReplicas?: number } = {}): Promise<void> {
-    try { validateDocId(successor) } catch (err) { throw new InvalidArgumentError((err as Error).message) }
-    const rdoc = this.docFor(doc)
-    if (successor === rdoc.id) throw new InvalidArgumentError(`document ${rdoc.id} cannot succeed itself`)
-    markRetired(rdoc.doc, successor)
-    try {
-      await rdoc.flush({ minReplicas: options.minReplicas ?? 0, ...(options.signal != null ? { signal: options.signal } : {}) })
-    } catch (err) {
-      this.log('document %s: retirement mark not acknowledged before release: %s', rdoc.id, describeError(err).message)
-    }
-    this.log('document %s: retired, replaced by %s', rdoc.id, successor)
-    if (!rdoc.isClosed) await this.release(rdoc.doc, { purge: true })
-  }
-
-  /** the id of the doc that replaced `doc` (its retirement mark), undefined while it is current */
-  successorOf (doc: Y.Doc | string): string | undefined {
-    return successorOf(this.docFor(doc).doc)
-  }
-
   /** stops replicating a doc on this peer; `purge` also deletes its stored updates */
   async release (doc: Y.Doc | string, options: AbortOptions & { purge?: boolean } = {}): Promise<void> {
     const rdoc = this.docFor(doc)
-    this.retirementWatches.get(rdoc.id)?.()
-    this.retirementWatches.delete(rdoc.id)
     // the other holders stop counting this peer (and its member stops recruiting it)
     this.publish(rdoc, rdoc.stateMessage(StateReason.Released))
     this.unsubscribes.get(rdoc.id)?.()
@@ -353,24 +320,10 @@ export class DocReplicator extends EventTarget {
     this.byDoc.set(rdoc.doc, rdoc)
     const d = rdoc
     this.unsubscribes.set(docId, this.transport.subscribe(rdoc.topic, (data, from) => { this.handleGossip(d, data, from) }))
-    this.retirementWatches.set(docId, watchRetirement(rdoc.doc, (successor) => { this.retiredSeen(d, successor) }))
     this.updateDocGauges()
     if (options.quiet !== true) this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
     if (meta.owner !== this.peerId) this.sync.request(rdoc, meta.owner, { force: true })
     return rdoc
-  }
-
-  /** a doc held here carries a retirement mark: a replica drops it (its member does so itself in retire) */
-  private retiredSeen (rdoc: ReplicatedDoc, successor: string): void {
-    if (rdoc.role !== 'replica' || rdoc.isClosed || this.docs.get(rdoc.id) !== rdoc) return
-    // not inside the transaction that brought the mark: released once it is over
-    queueMicrotask(() => {
-      if (rdoc.isClosed || this.docs.get(rdoc.id) !== rdoc) return
-      this.log('document %s: retired by its member, replaced by %s; dropping it', rdoc.id, successor)
-      this.release(rdoc.doc, { purge: true }).catch(err => {
-        this.log.error('document %s: release after retirement failed: %s', rdoc.id, describeError(err).message)
-      })
-    })
   }
 
   private handleGossip (rdoc: ReplicatedDoc, data: Uint8Array, from: PeerId): void {
