@@ -9,7 +9,7 @@
  * bootstrap and autopilot decisions of others.
  */
 import { TypedEventEmitter } from 'main-event'
-import { NoQuorumError, NotFoundError, NotStartedError, describeError } from '../errors.ts'
+import { NoQuorumError, NotFoundError, NotStartedError, UnauthorizedError, describeError } from '../errors.ts'
 import { combineSignals, throwIfAborted } from '../util/abort.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { systemClock } from '../util/clock.ts'
@@ -62,7 +62,10 @@ export interface ConsensusManagerComponents {
   telemetry?: Telemetry
   clock?: Clock
   rng?: Rng
-  /** membership credentials: only peers it allows as `voter` are made voters or heard as such (default: everyone) */
+  /**
+   * membership credentials: only peers it allows as `voter` are made voters or heard as such, and
+   * only `member`s (a valid credential with any roles) have proposals and reads served (default: everyone)
+   */
   gate?: RoleGate
   /** opens the Raft log given its Store (default: the log kept in that Store; Node data dirs use a WAL) */
   openLog?: (store: Store, options?: AbortOptions) => Promise<DurableRaftLog>
@@ -118,6 +121,8 @@ const VOTER_MESSAGES = new Set<MessageType>([
   MessageType.Vote, MessageType.VoteResp, MessageType.PreVote, MessageType.PreVoteResp,
   MessageType.App, MessageType.Heartbeat, MessageType.Snap, MessageType.TimeoutNow
 ])
+/** requests a follower forwards to its leader on behalf of its callers: KV proposals and linearizable reads */
+const MEMBER_REQUESTS = new Set<MessageType>([MessageType.Prop, MessageType.ReadIndex])
 const encoder = new TextEncoder()
 
 export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
@@ -174,6 +179,11 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
    */
   private strongDriver (): RaftDriver {
     const driver = this.driver
+    // a peer without a valid credential in a credentialed mesh: its leader would drop what it forwards
+    const gate = this.components.gate
+    if (gate !== undefined && !gate.allows(this.peerId, 'member')) {
+      throw new UnauthorizedError('this peer holds no valid membership credential: the mesh serves its KV proposals and reads only to members')
+    }
     const p = this.components.network.partitionStatus?.()
     if (p !== undefined && !p.majority && !this.raftShowsQuorum(driver)) {
       throw new NoQuorumError(`on the minority side of a network partition: ${p.voters.length - p.unreachableVoters.length} of ${p.voters.length} raft voters in reach`)
@@ -509,12 +519,25 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     })
   }
 
-  /** Raft messages only voters send (campaigns, votes, a leader's appends) are refused from peers the gate does not allow to vote */
+  /**
+   * Raft messages only voters send (campaigns, votes, a leader's appends) are refused from peers
+   * the gate does not allow to vote; proposals and read requests forwarded by a peer without a
+   * valid credential are refused too (its callers already got UnauthorizedError from strongDriver,
+   * unless it does not know the mesh is credentialed)
+   */
   private admits (m: Message): boolean {
     const gate = this.components.gate
-    if (gate === undefined || !VOTER_MESSAGES.has(m.type) || gate.allows(m.from, 'voter')) return true
-    gate.refuse(m.from, 'voter', `send raft message type ${m.type}`)
-    return false
+    if (gate === undefined) return true
+    if (VOTER_MESSAGES.has(m.type)) {
+      if (gate.allows(m.from, 'voter')) return true
+      gate.refuse(m.from, 'voter', `send raft message type ${m.type}`)
+      return false
+    }
+    if (MEMBER_REQUESTS.has(m.type) && m.from !== this.peerId && !gate.allows(m.from, 'member')) {
+      gate.refuse(m.from, 'member', m.type === MessageType.Prop ? 'have a KV proposal served' : 'have a linearizable read served')
+      return false
+    }
+    return true
   }
 
   private health (): { status: 'ok' | 'degraded' | 'down', detail?: string, [k: string]: unknown } {

@@ -1,8 +1,10 @@
 /**
  * A credentialed mesh in one process: a relay and two Node peers hold credentials signed by the
  * mesh admin key; C holds none (and, started without the mesh key, believes itself in an open
- * mesh); D holds a credential signed by some other key. C and D can join and read, but are never
- * made voters, never given agents, and what they publish on control topics reaches nobody.
+ * mesh); D holds a credential signed by some other key; E knows the mesh key and holds no
+ * credential. C, D and E can join and read, but are never made voters, never given agents, what
+ * they publish on control topics reaches nobody, their KV proposals and Raft messages are
+ * refused, and they cannot change an agent's state doc.
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -10,7 +12,15 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Message } from '@libp2p/gossipsub'
+import { peerIdFromString } from '@libp2p/peer-id'
 import { createNode, type MeshNode } from '../../src/node.ts'
+import { encodeFrame } from '../../src/messaging/framing.ts'
+import { RAFT_PROTOCOL } from '../../src/consensus/constants.ts'
+import { encodeHello, encodeMessage, packMessages } from '../../src/consensus/raft-wire.ts'
+import { EntryType, MessageType } from '../../src/consensus/raft/types.ts'
+import type { Message as RaftMessage } from '../../src/consensus/raft/types.ts'
+import { encodeCommand } from '../../src/consensus/kv/index.ts'
+import type { GateRole } from '../../src/security/index.ts'
 import { publicKeyToText, signCredential } from '../../src/security/index.ts'
 import type { MeshRole } from '../../src/security/index.ts'
 import { waitFor } from '../network/harness.ts'
@@ -25,7 +35,7 @@ async function credentialed (admin: PrivateKey, roles: MeshRole[], ttlMs = 10 * 
 }
 
 describe('a credentialed mesh', () => {
-  let relay: MeshNode, a: MeshNode, b: MeshNode, c: MeshNode, d: MeshNode
+  let relay: MeshNode, a: MeshNode, b: MeshNode, c: MeshNode, d: MeshNode, e: MeshNode
   let all: MeshNode[]
 
   before(async () => {
@@ -40,7 +50,8 @@ describe('a credentialed mesh', () => {
     ])
     c = await createNode({ mesh: MESH, bootstrap: boot })
     d = await createNode({ mesh: MESH, bootstrap: boot, meshKey: publicKeyToText(forger.publicKey), ...await credentialed(forger, ALL) })
-    all = [relay, a, b, c, d]
+    e = await createNode({ mesh: MESH, bootstrap: boot, meshKey })
+    all = [relay, a, b, c, d, e]
     await waitFor(() => all.every(x => all.every(y => x === y || x.network.member(y.peerId)?.status === 'alive')), 20_000, 'every peer to see every other')
     await waitFor(() => [relay, a, b].every(x => x.consensus.status().voters.length === 3), 30_000, 'the three credentialed peers to be the voters')
   })
@@ -118,4 +129,63 @@ describe('a credentialed mesh', () => {
       b.libp2p.services.pubsub.removeEventListener('message', onMessage)
     }
   })
+
+  it('a peer that knows the mesh is credentialed but holds no credential gets UnauthorizedError for KV proposals and reads', async () => {
+    await assert.rejects(e.consensus.kv.put('sec/e', 1), { name: 'UnauthorizedError' })
+    await assert.rejects(e.consensus.kv.get('sec/e'), { name: 'UnauthorizedError' })
+    assert.equal(await a.consensus.kv.get('sec/e'), undefined)
+  })
+
+  it('the leader refuses proposals, and peers refuse appends, sent straight onto the Raft stream by a peer without credential', async () => {
+    const status = relay.consensus.status()
+    const leader = [relay, a, b].find(x => x.peerId === status.leader)!
+    const follower = [relay, a, b].find(x => x.peerId !== status.leader)!
+    const refused = spyRefusals([leader, follower])
+    const send = async (to: MeshNode, m: Omit<RaftMessage, 'from' | 'to' | 'logTerm' | 'index' | 'commit' | 'reject' | 'rejectHint' | 'entries'> & Partial<RaftMessage>): Promise<void> => {
+      const stream = await c.libp2p.dialProtocol(peerIdFromString(to.peerId), RAFT_PROTOCOL, { runOnLimitedConnection: true })
+      stream.send(encodeFrame(encodeHello(status.group)))
+      stream.send(encodeFrame(packMessages([encodeMessage({ from: c.peerId, to: to.peerId, logTerm: 0, index: 0, commit: 0, reject: false, rejectHint: 0, entries: [], ...m })])))
+      await stream.close()
+    }
+    // a KV put C forwards as a follower would: without the gate the leader appends and applies it
+    const put = encodeCommand({ type: 'put', key: 'sec/forged', value: new TextEncoder().encode('"x"'), requestId: 'forged-1' })
+    await send(leader, { type: MessageType.Prop, term: 0, entries: [{ term: 0, index: 0, type: EntryType.Normal, data: put }] })
+    await waitFor(() => refused.some(r => r.peer === c.peerId && r.role === 'member'), 10_000, 'the leader to refuse the forged proposal')
+    await a.consensus.kv.put('sec/after', 1)
+    assert.equal(await b.consensus.kv.get('sec/forged'), undefined, 'the forged put was never applied')
+    // an append from a would-be leader of a later term: without the gate the follower takes its term and its lead
+    const term = follower.consensus.status().term
+    await send(follower, { type: MessageType.App, term: term + 5 })
+    await waitFor(() => refused.some(r => r.peer === c.peerId && r.role === 'voter' && r.what.includes('raft message')), 10_000, 'the follower to refuse the forged append')
+    assert.ok(follower.consensus.status().term < term + 5, 'the follower kept its term')
+    assert.notEqual(follower.consensus.status().leader, c.peerId)
+  })
+
+  it('a peer without credential cannot change an agent state doc; a host can', async () => {
+    const docId = 'agent/sec-doc'
+    const da = await a.docs.replicateState(docId, { replicas: 0 })
+    da.getMap('state').set('owner', 'a')
+    const refused = spyRefusals([a])
+    const dc = await c.docs.replicateState(docId, { replicas: 0, syncFrom: [a.peerId] })
+    assert.equal(dc.getMap('state').get('owner'), 'a', 'C reads the doc')
+    dc.getMap('state').set('owner', 'c')
+    await assert.rejects(c.docs.syncWith(dc, a.peerId), { name: 'UnauthorizedError' })
+    assert.equal(da.getMap('state').get('owner'), 'a', "A's copy unchanged")
+    assert.ok(refused.some(r => r.peer === c.peerId && r.role === 'host'))
+    const db = await b.docs.replicateState(docId, { replicas: 0, syncFrom: [a.peerId] })
+    db.getMap('state').set('owner', 'b')
+    await b.docs.syncWith(db, a.peerId)
+    assert.equal(da.getMap('state').get('owner'), 'b', 'a host writes it')
+  })
 })
+
+/** records every refusal the peers' authorities make from now on */
+function spyRefusals (nodes: MeshNode[]): Array<{ peer: string, role: GateRole, what: string }> {
+  const seen: Array<{ peer: string, role: GateRole, what: string }> = []
+  for (const n of nodes) {
+    const authority = n.security.authority
+    const refuse = authority.refuse.bind(authority)
+    authority.refuse = (peer, role, what) => { seen.push({ peer, role, what }); refuse(peer, role, what) }
+  }
+  return seen
+}
