@@ -7,67 +7,29 @@
  * being persisted goes into the next Ready: one fsync per batch (group commit).
  *
  * Proposals and reads wait in driver-requests.ts (request ids, resubmission, batched ReadIndex
- * rounds); this file owns the loop, the inputs from the transport and the timer, and applying.
+ * rounds); the state machine, applying and snapshots are in driver-apply.ts; this file owns the
+ * loop, the inputs from the transport and the timer.
  */
 import { runAfterIo } from '#platform/immediate'
-import type { Tracing } from '../monitoring/types.ts'
 import { NoQuorumError, NotStartedError, StorageError, describeError } from '../errors.ts'
 import { deferred, raceSignal, throwIfAborted } from '../util/abort.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
-import type { Rng } from '../util/prng.ts'
-import {
-  COMPACT_KEEP_ENTRIES, NO_LEADER_GRACE_MS, RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_TICK_MS,
-  SNAPSHOT_EVERY_BYTES, SNAPSHOT_EVERY_ENTRIES
-} from './constants.ts'
-import { DriverRequests, requestIdOf } from './driver-requests.ts'
-import { KvStateMachine, decodeCommand } from './kv/index.ts'
-import type { KvCommand, KvResult } from './kv/index.ts'
+import { NO_LEADER_GRACE_MS, RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_TICK_MS } from './constants.ts'
+import { DriverApplier } from './driver-apply.ts'
+import { DriverRequests } from './driver-requests.ts'
+import type { DriverHooks, RaftDriverInit } from './driver-types.ts'
+import type { KvCommand, KvResult, KvStateMachine } from './kv/index.ts'
 import type { DurableRaftLog } from './log-store.ts'
-import { EntryType, RawNode, coalesceMessages, decodeConfChange, raftConstants } from './raft/index.ts'
-import type { ConfChange, ConfState, Entry, Message, RaftLogger, RaftStatus, Ready, Snapshot, SoftState, StateRole } from './raft/index.ts'
-import type { RaftSender } from './raft-transport.ts'
+import { EntryType, RawNode, coalesceMessages, raftConstants } from './raft/index.ts'
+import type { ConfChange, ConfState, Entry, Message, RaftStatus, Ready, SoftState, StateRole } from './raft/index.ts'
 import { splitEarly } from './early-send.ts'
+
+export type { DriverHooks, RaftDriverInit } from './driver-types.ts'
 
 const EMPTY = new Uint8Array(0)
 const { MAX_SIZE_PER_MSG_BYTES } = raftConstants
-
-export interface DriverHooks {
-  /** the known leader changed ('' for none) */
-  leaderChanged?: (leader: string, term: number) => void
-  roleChanged?: (role: StateRole) => void
-  /** the membership changed (a conf change or a snapshot was applied) */
-  confChanged?: (cs: ConfState) => void
-  /** a snapshot sent by a member of `groupId` was installed */
-  snapshotInstalled?: (groupId: string) => void
-  /** a command without a request id (expire-leases, lease-promote) was applied from an entry of `term` */
-  applied?: (cmd: KvCommand, term: number, result: KvResult) => void
-  /** the driver stopped working (the log cannot be written) */
-  failed?: (err: Error) => void
-  /** seconds spent making one Ready durable */
-  persisted?: (seconds: number) => void
-  /** seconds from a proposal to its result */
-  proposalDone?: (seconds: number, ok: boolean) => void
-}
-
-export interface RaftDriverInit {
-  id: string
-  log: DurableRaftLog
-  sender: RaftSender
-  clock: Clock
-  rng: Rng
-  logger: Logger
-  hooks?: DriverHooks
-  tickMs?: number
-  electionTicks?: number
-  heartbeatTicks?: number
-  snapshotEveryEntries?: number
-  compactKeepEntries?: number
-  raftLogger?: RaftLogger
-  /** spans around proposals (`raft.propose`), when given */
-  tracing?: Tracing
-}
 
 export class RaftDriver {
   readonly id: string
@@ -77,8 +39,7 @@ export class RaftDriver {
   private readonly logger: Logger
   private readonly hooks: DriverHooks
   private raw!: RawNode
-  sm = new KvStateMachine()
-  confState: ConfState = { voters: [], learners: [] }
+  private readonly applier: DriverApplier
   private readonly requests: DriverRequests
   private timer: TimerHandle | undefined
   private loopRunning = false
@@ -100,8 +61,6 @@ export class RaftDriver {
   private earlyDue = false
   private persistedTerm = 0
   private persistedVote = ''
-  /** group of the member that sent the snapshot being installed */
-  private snapshotGroup = ''
 
   constructor (init: RaftDriverInit) {
     this.init = init
@@ -121,9 +80,22 @@ export class RaftDriver {
       schedule: () => { this.schedule() },
       proposalDone: (seconds, ok) => { this.hooks.proposalDone?.(seconds, ok) }
     }, init.id, init.rng.int(2 ** 32), init.rng.int(2 ** 32))
+    this.applier = new DriverApplier({
+      log: init.log,
+      logger: init.logger,
+      hooks: this.hooks,
+      requests: this.requests,
+      raw: () => this.raw,
+      ...(init.snapshotEveryEntries !== undefined ? { snapshotEveryEntries: init.snapshotEveryEntries } : {}),
+      ...(init.compactKeepEntries !== undefined ? { compactKeepEntries: init.compactKeepEntries } : {})
+    })
     this.buildRawNode()
   }
 
+  /** the replicated KV state machine (replaced when a snapshot is installed) */
+  get sm (): KvStateMachine { return this.applier.sm }
+  /** the membership as applied here */
+  get confState (): ConfState { return this.applier.confState }
   get tickMs (): number { return this.init.tickMs ?? RAFT_TICK_MS }
   get electionTimeoutMs (): number { return (this.init.electionTicks ?? RAFT_ELECTION_TICKS) * this.tickMs }
   get leader (): string { return this.raw.raft.lead }
@@ -138,9 +110,7 @@ export class RaftDriver {
   /** (re)creates the RawNode and the state machine from what the log holds */
   private buildRawNode (): void {
     const snap = this.log.snapshot()
-    this.sm = new KvStateMachine()
-    if (snap.data.byteLength > 0) this.sm.restore(snap.data)
-    this.confState = this.log.initialState().confState
+    this.applier.restoreFromLog()
     const hs = this.log.getHardState()
     this.persistedTerm = hs.term
     this.persistedVote = hs.vote
@@ -203,7 +173,7 @@ export class RaftDriver {
   /** a message from the transport */
   receive (m: Message, groupId: string): void {
     if (!this.running || this.fatal !== undefined) return
-    if (m.snapshot !== undefined) this.snapshotGroup = groupId
+    if (m.snapshot !== undefined) this.applier.snapshotGroup = groupId
     try {
       this.raw.step(m)
     } catch (err) {
@@ -218,7 +188,7 @@ export class RaftDriver {
    * While a Ready's batch is being written, entries committed in the meantime (an append response
    * on the leader, the leader's commit index on a follower) that this peer already holds durably
    * are applied at once: their callers need not wait for that fsync and the next Ready. The next
-   * Ready hands them over again and applyEntries skips them. Stops before a membership change,
+   * Ready hands them over again and the applier skips them. Stops before a membership change,
    * which goes through the Ready in order, and does nothing while a snapshot is being written.
    */
   private applyCommittedWhileWriting (): void {
@@ -234,7 +204,7 @@ export class RaftDriver {
       return
     }
     const cc = ents.findIndex(e => e.type === EntryType.ConfChange)
-    this.applyEntries(cc < 0 ? ents : ents.slice(0, cc))
+    this.applier.applyEntries(cc < 0 ? ents : ents.slice(0, cc))
     this.requests.reads.release(this.sm.appliedIndex)
   }
 
@@ -386,7 +356,7 @@ export class RaftDriver {
       let n = 0
       while (n < committed.length && committed[n].index <= durable) n++
       if (n > 0) {
-        this.applyEntries(n === committed.length ? committed : committed.slice(0, n))
+        this.applier.applyEntries(n === committed.length ? committed : committed.slice(0, n))
         committed = n === committed.length ? [] : committed.slice(n)
       }
     }
@@ -413,16 +383,16 @@ export class RaftDriver {
       this.lazyHardState = hs
     }
     if (!sendFirst) this.sendAll(rd.messages)
-    if (rd.snapshot !== undefined) this.installSnapshot(rd.snapshot)
+    if (rd.snapshot !== undefined) this.applier.installSnapshot(rd.snapshot)
     let answered = false
     for (const rs of rd.readStates) if (this.requests.reads.answered(rs.requestCtx, rs.index)) answered = true
-    this.applyEntries(committed)
+    this.applier.applyEntries(committed)
     if (rd.softState !== undefined) this.onSoftState(rd.softState)
     this.raw.advance()
     this.requests.reads.release(this.sm.appliedIndex)
     const lead = this.raw.raft.lead
     if (answered && lead !== '') this.requests.issueReads(this.clock.monotonic(), lead)
-    await this.maybeSnapshot()
+    await this.applier.maybeSnapshot()
   }
 
   /**
@@ -455,49 +425,6 @@ export class RaftDriver {
     for (const [to, list] of byPeer) this.init.sender.send(to, coalesceMessages(list, MAX_SIZE_PER_MSG_BYTES))
   }
 
-  private installSnapshot (snap: Snapshot): void {
-    const sm = new KvStateMachine()
-    if (snap.data.byteLength > 0) sm.restore(snap.data)
-    this.sm = sm
-    this.confState = { voters: [...snap.metadata.confState.voters], learners: [...snap.metadata.confState.learners] }
-    this.logger('installed snapshot at index %d', snap.metadata.index)
-    this.hooks.snapshotInstalled?.(this.snapshotGroup)
-    this.hooks.confChanged?.(this.confState)
-    this.requests.snapshotInstalled(sm)
-  }
-
-  private applyEntries (entries: Entry[]): void {
-    for (const e of entries) {
-      // applied already while a batch was being written (applyCommittedWhileWriting)
-      if (e.index <= this.sm.appliedIndex) continue
-      if (e.type === EntryType.ConfChange) {
-        this.sm.applyEncoded(e.index, EMPTY)
-        let cc: ConfChange
-        try {
-          cc = decodeConfChange(e.data)
-        } catch (err) {
-          this.logger.error('unreadable conf change at index %d: %s', e.index, describeError(err).message)
-          continue
-        }
-        this.confState = this.raw.applyConfChange(cc)
-        this.hooks.confChanged?.(this.confState)
-        continue
-      }
-      if (e.data.byteLength === 0) { this.sm.applyEncoded(e.index, EMPTY); continue }
-      let cmd: KvCommand
-      try {
-        cmd = decodeCommand(e.data)
-      } catch {
-        this.sm.applyEncoded(e.index, e.data)
-        continue
-      }
-      const result = this.sm.apply(e.index, cmd)
-      const requestId = requestIdOf(cmd)
-      if (requestId !== undefined) this.requests.applied(requestId, result)
-      else this.hooks.applied?.(cmd, e.term, result)
-    }
-  }
-
   private onSoftState (ss: SoftState): void {
     if (ss.lead !== this.lead) {
       this.lead = ss.lead
@@ -514,18 +441,6 @@ export class RaftDriver {
       this.role = ss.role
       this.hooks.roleChanged?.(ss.role)
     }
-  }
-
-  private async maybeSnapshot (): Promise<void> {
-    const applied = this.sm.appliedIndex
-    const snapIndex = this.log.snapshot().metadata.index
-    if (applied <= snapIndex) return
-    const byBytes = this.log.cachedBytes() >= SNAPSHOT_EVERY_BYTES
-    if (!byBytes && applied - snapIndex < (this.init.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES)) return
-    await this.log.createSnapshot(applied, this.confState, this.sm.snapshot())
-    const compactTo = byBytes ? applied : applied - (this.init.compactKeepEntries ?? COMPACT_KEEP_ENTRIES)
-    if (compactTo >= this.log.firstIndex()) await this.log.compact(compactTo)
-    this.logger('snapshot at index %d, log compacted to %d', applied, Math.max(compactTo, this.log.firstIndex() - 1))
   }
 
   private fail (err: unknown): void {

@@ -1,0 +1,107 @@
+/**
+ * The applying half of the Raft driver: the KV state machine and the membership it holds, the
+ * committed entries and snapshots applied to them (in log order, each once), and the periodic
+ * snapshot + compaction of the durable log. The driver (driver.ts) decides WHEN to apply — after a
+ * Ready's batch is durable, or earlier for entries already durable here — and this decides HOW.
+ */
+import { describeError } from '../errors.ts'
+import type { Logger } from '../util/logger.ts'
+import { COMPACT_KEEP_ENTRIES, SNAPSHOT_EVERY_BYTES, SNAPSHOT_EVERY_ENTRIES } from './constants.ts'
+import type { DriverRequests } from './driver-requests.ts'
+import { requestIdOf } from './driver-requests.ts'
+import type { DriverHooks } from './driver-types.ts'
+import { KvStateMachine, decodeCommand } from './kv/index.ts'
+import type { KvCommand } from './kv/index.ts'
+import type { DurableRaftLog } from './log-store.ts'
+import { EntryType, decodeConfChange } from './raft/index.ts'
+import type { ConfChange, ConfState, Entry, RawNode, Snapshot } from './raft/index.ts'
+
+const EMPTY = new Uint8Array(0)
+
+export interface DriverApplierInit {
+  log: DurableRaftLog
+  logger: Logger
+  hooks: DriverHooks
+  requests: DriverRequests
+  /** the RawNode now (it is rebuilt on bootstrap) */
+  raw: () => RawNode
+  snapshotEveryEntries?: number
+  compactKeepEntries?: number
+}
+
+export class DriverApplier {
+  sm = new KvStateMachine()
+  confState: ConfState = { voters: [], learners: [] }
+  /** group of the member that sent the snapshot being installed */
+  snapshotGroup = ''
+  private readonly init: DriverApplierInit
+
+  constructor (init: DriverApplierInit) {
+    this.init = init
+  }
+
+  /** a fresh state machine restored from the log's snapshot, and the log's membership */
+  restoreFromLog (): void {
+    const snap = this.init.log.snapshot()
+    this.sm = new KvStateMachine()
+    if (snap.data.byteLength > 0) this.sm.restore(snap.data)
+    this.confState = this.init.log.initialState().confState
+  }
+
+  installSnapshot (snap: Snapshot): void {
+    const sm = new KvStateMachine()
+    if (snap.data.byteLength > 0) sm.restore(snap.data)
+    this.sm = sm
+    this.confState = { voters: [...snap.metadata.confState.voters], learners: [...snap.metadata.confState.learners] }
+    this.init.logger('installed snapshot at index %d', snap.metadata.index)
+    this.init.hooks.snapshotInstalled?.(this.snapshotGroup)
+    this.init.hooks.confChanged?.(this.confState)
+    this.init.requests.snapshotInstalled(sm)
+  }
+
+  applyEntries (entries: Entry[]): void {
+    for (const e of entries) {
+      // applied already while a batch was being written (the driver's applyCommittedWhileWriting)
+      if (e.index <= this.sm.appliedIndex) continue
+      if (e.type === EntryType.ConfChange) {
+        this.sm.applyEncoded(e.index, EMPTY)
+        let cc: ConfChange
+        try {
+          cc = decodeConfChange(e.data)
+        } catch (err) {
+          this.init.logger.error('unreadable conf change at index %d: %s', e.index, describeError(err).message)
+          continue
+        }
+        this.confState = this.init.raw().applyConfChange(cc)
+        this.init.hooks.confChanged?.(this.confState)
+        continue
+      }
+      if (e.data.byteLength === 0) { this.sm.applyEncoded(e.index, EMPTY); continue }
+      let cmd: KvCommand
+      try {
+        cmd = decodeCommand(e.data)
+      } catch {
+        this.sm.applyEncoded(e.index, e.data)
+        continue
+      }
+      const result = this.sm.apply(e.index, cmd)
+      const requestId = requestIdOf(cmd)
+      if (requestId !== undefined) this.init.requests.applied(requestId, result)
+      else this.init.hooks.applied?.(cmd, e.term, result)
+    }
+  }
+
+  /** snapshots the state machine and compacts the log once enough was applied since the last one */
+  async maybeSnapshot (): Promise<void> {
+    const log = this.init.log
+    const applied = this.sm.appliedIndex
+    const snapIndex = log.snapshot().metadata.index
+    if (applied <= snapIndex) return
+    const byBytes = log.cachedBytes() >= SNAPSHOT_EVERY_BYTES
+    if (!byBytes && applied - snapIndex < (this.init.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES)) return
+    await log.createSnapshot(applied, this.confState, this.sm.snapshot())
+    const compactTo = byBytes ? applied : applied - (this.init.compactKeepEntries ?? COMPACT_KEEP_ENTRIES)
+    if (compactTo >= log.firstIndex()) await log.compact(compactTo)
+    this.init.logger('snapshot at index %d, log compacted to %d', applied, Math.max(compactTo, log.firstIndex() - 1))
+  }
+}
