@@ -34,8 +34,17 @@ export function consensusRoutes (node: MeshNode): Route[] {
       return { json: await consensus.kv.delete(req.params.key, { signal: req.signal }) }
     }),
     // shared CRDT documents (replicateState): writable on any side of a partition, merged on heal
-    route('GET', '/docs/:id', async (req) => {
-      const doc = await node.docs.replicateState(checkDocId(req.params.id), { signal: req.signal })
+    // read-only: answers from the copy this peer holds and never opens, creates or persists one
+    // (a GET that did so made every peer it reached a holder of whatever id it was asked for)
+    route('GET', '/docs/:id', (req) => {
+      const id = checkDocId(req.params.id)
+      let doc: ReturnType<typeof node.docs.getDoc>
+      try {
+        doc = node.docs.getDoc(id)
+      } catch (err) {
+        if ((err as Error).name === 'NotFoundError') throw new NotFoundError(`document ${id} is not held on this peer (PUT a key to open it here)`)
+        throw err
+      }
       return { json: doc.getMap(DOC_MAP).toJSON() }
     }),
     route('PUT', '/docs/:id/:key', async (req) => {

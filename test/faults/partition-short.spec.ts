@@ -55,8 +55,8 @@ describe('a real partition (network namespaces), short', () => {
         const leader = await ctx.mesh.agreedLeader()
         assert.ok(leader !== undefined, 'a leader before the fault')
         const other = ctx.mesh.peers.find(p => p.index !== leader.index)!
-        // a shared document open on every peer
-        for (const p of ctx.mesh.peers) assert.equal((await ctx.mesh.call(p.index, 'GET', `/docs/${DOC}`)).status, 200)
+        // a shared document open on every peer (a write opens it; a GET only reads a held copy)
+        for (const p of ctx.mesh.peers) assert.equal((await ctx.mesh.call(p.index, 'PUT', `/docs/${DOC}/opened-${p.name}`, { value: true })).status, 200)
         ctx.note(`isolate leader ${leader.name}`)
         await ctx.mesh.lab.isolate(leader.index)
         const isolatedAt = performance.now()
