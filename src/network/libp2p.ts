@@ -21,6 +21,7 @@ import type { Identify } from '@libp2p/identify'
 import { platformLibp2pOptions } from '#platform/libp2p'
 import { DISCOVERY_INTERVAL_MS, TAB_DIAL_TIMEOUT_MS, TAB_UPGRADE_TIMEOUT_MS, dhtProtocol, discoveryTopic } from './constants.ts'
 import type { NodeRole } from './types.ts'
+import { webrtcHangup } from './webrtc-hangup.ts'
 
 export interface MeshServices {
   identify: Identify
@@ -76,7 +77,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       protocol: dhtProtocol(init.mesh),
       clientMode: init.role === 'browser',
       peerInfoMapper: localMesh ? passthroughMapper : removePrivateAddressesMapper
-    })
+    }),
+    // a WebRTC connection whose far end hung up is closed at once, not 5-30 s later (issue 8)
+    webrtcHangup: webrtcHangup()
   }
   if (init.role === 'relay') {
     services.relay = circuitRelayServer({
