@@ -7,6 +7,9 @@
  * What it announces: its actual Raft role in its node record (`network.setRaftRole`) and
  * `ext.raft = { candidate, group }` (whether it wants to vote, and its group's id) for the
  * bootstrap and autopilot decisions of others.
+ *
+ * Beside it: its contract types (consensus-types.ts), what credentials decide (consensus-gate.ts),
+ * lease expiry on the leader (lease-expiry.ts) and its health check (consensus-health.ts).
  */
 import { TypedEventEmitter } from 'main-event'
 import { NoQuorumError, NotFoundError, NotStartedError, UnauthorizedError, describeError } from '../errors.ts'
@@ -19,14 +22,15 @@ import { systemRng } from '../util/prng.ts'
 import { utf8Decoder } from '../util/utf8.ts'
 import type { Rng } from '../util/prng.ts'
 import type { Store } from '../storage/types.ts'
-import type { Telemetry } from '../monitoring/types.ts'
-import type { Member, NodeRecord, RaftRole } from '../network/index.ts'
-import type { RoleGate } from '../security/index.ts'
+import type { Member, RaftRole } from '../network/index.ts'
 import { BootstrapWatch } from './autopilot.ts'
 import type { RaftAnnouncement } from './autopilot.ts'
 import { runAutopilot, trackPeers } from './autopilot-runner.ts'
 import type { PeerTracking } from './autopilot-runner.ts'
 import { changeCommand, outcomeOf } from './changes.ts'
+import { admitsRaftMessage, eligibleMembers } from './consensus-gate.ts'
+import { consensusHealth } from './consensus-health.ts'
+import type { ConsensusEvents, ConsensusManagerComponents, ConsensusManagerInit, ConsensusRole, ConsensusStatus } from './consensus-types.ts'
 import type { ConsensusChange, ProposalOutcome } from './changes.ts'
 import {
   AUTOPILOT_INTERVAL_MS, BOOTSTRAP_CHECK_MS, BOOTSTRAP_EXPECT, DEFAULT_OPERATION_TIMEOUT_MS, LEASE_EXPIRY_CHECK_MS,
@@ -35,94 +39,17 @@ import {
 import { RaftDriver } from './driver.ts'
 import { ConsensusKv } from './kv.ts'
 import { DurableRaftLog } from './log-store.ts'
+import { LeaseExpiry } from './lease-expiry.ts'
 import { createConsensusMetrics } from './metrics.ts'
-import type { KvCommand } from './kv/index.ts'
-import type { StateRole } from './raft/index.ts'
 import { MessageType } from './raft/types.ts'
-import type { Message } from './raft/types.ts'
 import { Libp2pRaftTransport } from './raft-transport.ts'
 import { anchoredLeaseClock, stampLeaseTimes } from './lease-time.ts'
-import type { RaftLibp2p } from './raft-transport.ts'
 
-/** what the manager needs from the NetworkManager */
-export interface ConsensusNetwork {
-  readonly peerId: string
-  members: () => Member[]
-  localRecord: () => NodeRecord
-  setRaftRole: (role: RaftRole) => void
-  setExtension: (key: string, value: unknown) => void
-  /** partition awareness: on the minority side strong operations fail fast (NoQuorumError) */
-  partitionStatus?: () => { majority: boolean, voters: string[], unreachableVoters: string[] }
-}
-
-export interface ConsensusManagerComponents {
-  libp2p: RaftLibp2p
-  network: ConsensusNetwork
-  store: Store
-  telemetry?: Telemetry
-  clock?: Clock
-  rng?: Rng
-  /**
-   * membership credentials: only peers it allows as `voter` are made voters or heard as such, and
-   * only `member`s (a valid credential with any roles) have proposals and reads served (default: everyone)
-   */
-  gate?: RoleGate
-  /** opens the Raft log given its Store (default: the log kept in that Store; Node data dirs use a WAL) */
-  openLog?: (store: Store, options?: AbortOptions) => Promise<DurableRaftLog>
-}
-
-export interface ConsensusManagerInit {
-  /** a candidate for the voter group (default true; tabs should say false) */
-  voter?: boolean
-  /** candidates seen before the lowest bootstraps without waiting (default BOOTSTRAP_EXPECT) */
-  bootstrapExpect?: number
-  /**
-   * this peer joins an existing mesh (it was given bootstrap peers): it does not bootstrap a group
-   * before it has heard from another peer that runs consensus, however long that takes (a slow
-   * start is not an empty mesh; default false)
-   */
-  joining?: boolean
-  /** run the voter autopilot when leading (default true) */
-  autopilot?: boolean
-  /** let tabs be voters (default false) */
-  tabVoters?: boolean
-  /** Raft timing (tests) */
-  tickMs?: number
-  electionTicks?: number
-  snapshotEveryEntries?: number
-  compactKeepEntries?: number
-}
-
-export type ConsensusRole = StateRole | 'learner' | 'none'
-
-export interface ConsensusStatus {
-  role: ConsensusRole
-  term: number
-  leader: string | null
-  commitIndex: number
-  appliedIndex: number
-  voters: string[]
-  learners: string[]
-  /** the group's id ('' before this peer belongs to one) */
-  group: string
-  /** index of this peer's latest snapshot (the log before it is compacted away) */
-  snapshotIndex: number
-}
-
-export interface ConsensusEvents {
-  'leader:changed': CustomEvent<{ leader: string | null, term: number }>
-  'role:changed': CustomEvent<{ role: ConsensusRole }>
-  'membership:changed': CustomEvent<{ voters: string[], learners: string[] }>
-}
+export type {
+  ConsensusEvents, ConsensusManagerComponents, ConsensusManagerInit, ConsensusNetwork, ConsensusRole, ConsensusStatus
+} from './consensus-types.ts'
 
 const GROUP_KEY = 'group'
-/** messages a peer sends only as a voter (candidate, voter or leader) */
-const VOTER_MESSAGES = new Set<MessageType>([
-  MessageType.Vote, MessageType.VoteResp, MessageType.PreVote, MessageType.PreVoteResp,
-  MessageType.App, MessageType.Heartbeat, MessageType.Snap, MessageType.TimeoutNow
-])
-/** requests a follower forwards to its leader on behalf of its callers: KV proposals and linearizable reads */
-const MEMBER_REQUESTS = new Set<MessageType>([MessageType.Prop, MessageType.ReadIndex])
 const encoder = new TextEncoder()
 
 export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
@@ -143,9 +70,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
   private bootstrapWatch: BootstrapWatch | undefined
   private bootstrapping = false
   private autopilotBusy = false
-  /** the term in which this peer, as leader, has had lease-promote applied */
-  private leasesPromotedTerm = -1
-  private leaseProposedAt = 0
+  private readonly leaseExpiry: LeaseExpiry
   private readonly tracking: PeerTracking
   private announced = ''
   private lastRole: ConsensusRole = 'none'
@@ -162,6 +87,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     // lease times are the leader's, and immune to wall-clock steps (lease-time.ts)
     this.leaseClock = anchoredLeaseClock(this.clock)
     this.kv = new ConsensusKv(() => this.strongDriver(), this.leaseClock)
+    this.leaseExpiry = new LeaseExpiry(this.clock, this.leaseClock)
     this.tracking = { peers: new Map(), since: this.clock.monotonic() }
     this.metrics = createConsensusMetrics(components.telemetry?.metrics, () => this.driverRef)
   }
@@ -240,7 +166,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
           },
           snapshotInstalled: (groupId) => { void this.adoptGroup(groupId) },
           failed: () => { this.announce() },
-          applied: (cmd, term) => { this.onCommandApplied(cmd, term) },
+          applied: (cmd, term) => { this.leaseExpiry.applied(cmd, term, this.driverRef?.status().term) },
           persisted: (s) => { this.metrics.fsync.observe(s) },
           proposalDone: (s, ok) => { this.metrics.proposals.observe(s, { outcome: ok ? 'ok' : 'error' }) }
         }
@@ -253,7 +179,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
         log: componentLogger('consensus:transport'),
         handler: {
           receive: (m, groupId) => {
-            if (!this.admits(m)) return
+            if (!admitsRaftMessage(this.components.gate, this.peerId, m)) return
             // a leader judges lease expiry by its own clock, so it stamps the lease renewals forwarded to it
             driver.receive(m.type === MessageType.Prop && driver.rawNode.raft.role === 'leader' ? stampLeaseTimes(m, this.leaseClock.now()) : m, groupId)
           },
@@ -275,8 +201,8 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     this.bootstrapWatch = new BootstrapWatch(this.peerId, this.init.bootstrapExpect ?? BOOTSTRAP_EXPECT, clock.monotonic())
     this.timers.push(clock.setInterval(() => { this.maintain() }, BOOTSTRAP_CHECK_MS))
     this.timers.push(clock.setInterval(() => { void this.autopilotRound() }, AUTOPILOT_INTERVAL_MS))
-    this.timers.push(clock.setInterval(() => { this.expireLeases() }, LEASE_EXPIRY_CHECK_MS))
-    this.components.telemetry?.registerHealthCheck('consensus', () => this.health(), { critical: false })
+    this.timers.push(clock.setInterval(() => { if (this.started) this.leaseExpiry.check(this.driverRef!) }, LEASE_EXPIRY_CHECK_MS))
+    this.components.telemetry?.registerHealthCheck('consensus', () => consensusHealth(this.started ? this.driverRef : undefined, this.role(), this.peerId, this.group), { critical: false })
     this.announce()
     this.log('started: group %s, log up to %d', this.group === '' ? '(none)' : this.group, log.lastIndex())
   }
@@ -472,89 +398,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     }
   }
 
-  /**
-   * lease time on the leader: a new leader first proposes lease-promote (so leases kept alive
-   * through the old leader are not expired early), then expire-leases once the earliest is due.
-   * Each is proposed again if it has not been applied within a lease check or two.
-   */
-  private expireLeases (): void {
-    if (!this.started) return
-    const d = this.driverRef!
-    const st = d.status()
-    if (st.role !== 'leader') return
-    const now = this.leaseClock.now()
-    const mono = this.clock.monotonic()
-    if (mono - this.leaseProposedAt < 2 * LEASE_EXPIRY_CHECK_MS) return
-    if (this.leasesPromotedTerm !== st.term) {
-      if (d.proposeOnce({ type: 'lease-promote', nowMs: now })) this.leaseProposedAt = mono
-      return
-    }
-    const next = d.sm.nextLeaseExpiryMs()
-    if (next === undefined || next > now) return
-    if (d.proposeOnce({ type: 'expire-leases', nowMs: now })) this.leaseProposedAt = mono
-  }
-
-  private onCommandApplied (cmd: KvCommand, term: number): void {
-    if (cmd.type === 'lease-promote' && term === this.driverRef?.status().term) this.leasesPromotedTerm = term
-    this.leaseProposedAt = 0
-  }
-
-  /**
-   * the members as the bootstrap and the autopilot should see them: a peer the gate does not allow
-   * to vote is not a voter candidate, whatever it announces (so it is never bootstrapped with,
-   * promoted, or kept as a voter)
-   */
   private eligibleMembers (): Member[] {
-    const members = this.components.network.members()
-    const gate = this.components.gate
-    if (gate === undefined) return members
-    return members.map(m => {
-      const a = m.record.ext.raft as RaftAnnouncement | undefined
-      if (a === undefined || typeof a !== 'object' || gate.allows(m.peerId, 'voter')) return m
-      // nor does a group it formed on its own count: it must not stop the voters forming theirs
-      const group = a.group === this.group ? a.group : ''
-      if (a.candidate !== true && group === a.group) return m
-      if (a.candidate === true) gate.refuse(m.peerId, 'voter', 'be a raft voter candidate')
-      return { ...m, record: { ...m.record, ext: { ...m.record.ext, raft: { ...a, candidate: false, group } } } }
-    })
-  }
-
-  /**
-   * Raft messages only voters send (campaigns, votes, a leader's appends) are refused from peers
-   * the gate does not allow to vote; proposals and read requests forwarded by a peer without a
-   * valid credential are refused too (its callers already got UnauthorizedError from strongDriver,
-   * unless it does not know the mesh is credentialed)
-   */
-  private admits (m: Message): boolean {
-    const gate = this.components.gate
-    if (gate === undefined) return true
-    if (VOTER_MESSAGES.has(m.type)) {
-      if (gate.allows(m.from, 'voter')) return true
-      gate.refuse(m.from, 'voter', `send raft message type ${m.type}`)
-      return false
-    }
-    if (MEMBER_REQUESTS.has(m.type) && m.from !== this.peerId && !gate.allows(m.from, 'member')) {
-      gate.refuse(m.from, 'member', m.type === MessageType.Prop ? 'have a KV proposal served' : 'have a linearizable read served')
-      return false
-    }
-    return true
-  }
-
-  private health (): { status: 'ok' | 'degraded' | 'down', detail?: string, [k: string]: unknown } {
-    const d = this.driverRef
-    if (!this.started || d === undefined) return { status: 'down', detail: 'not started' }
-    if (d.failure !== undefined) return { status: 'down', detail: `raft log failed: ${d.failure.message}` }
-    const st = d.status()
-    const facts = { role: this.role(), term: st.term, leader: st.lead === '' ? null : st.lead, group: this.group }
-    if (!d.isMember) return { status: 'degraded', detail: 'not a member of a raft group yet', ...facts }
-    if (st.lead === '') {
-      const ms = Math.round(d.leaderlessMs)
-      return { status: ms > 2 * d.electionTimeoutMs ? 'down' : 'degraded', detail: `no leader known for ${ms} ms`, ...facts }
-    }
-    if (st.role === 'leader') {
-      const active = st.voters.filter(v => v === this.peerId || st.progress[v]?.recentActive === true).length
-      if (active * 2 <= st.voters.length) return { status: 'degraded', detail: `only ${active} of ${st.voters.length} voters reachable`, ...facts }
-    }
-    return { status: 'ok', ...facts }
+    return eligibleMembers(this.components.network.members(), this.components.gate, this.group)
   }
 }
