@@ -9,7 +9,7 @@ import { InvalidArgumentError } from '../errors.ts'
 import type { Clock } from '../util/clock.ts'
 import { componentLogger } from '../util/logger.ts'
 import type { Telemetry } from '../monitoring/types.ts'
-import type { MeshLibp2p, NetworkManager } from '../network/index.ts'
+import type { MeshLibp2p, NetworkManager, NodeEventDetail } from '../network/index.ts'
 import { agentConstants } from '../agents/index.ts'
 import {
   CREDENTIAL_EXT_KEY, FloodGuard, MembershipAuthority, agentDocRoles, docWriteGate, guardStreams, installGossipGate, publicKeyFromText
@@ -41,7 +41,11 @@ export interface PreparedSecurity extends MeshSecurity {
   pubsubScore?: ReturnType<FloodGuard['gossipScoreOptions']>
   /** installs the gossip gate and the stream guard; answers the undo */
   install: (libp2p: MeshLibp2p) => () => Promise<void>
-  /** points the authority at the membership and puts this peer's credential in its record */
+  /**
+   * points the authority at the membership, puts this peer's credential in its record, and has
+   * every credential checked as soon as a record shows it (not first when some peer acts on it);
+   * the listeners go with install's undo
+   */
   attach: (network: NetworkManager) => void
 }
 
@@ -51,6 +55,7 @@ export async function prepareSecurity (options: SecurityOptions, ctx: { mesh: st
   if (options.meshKey != null) adminKey = typeof options.meshKey === 'string' ? publicKeyFromText(options.meshKey) : options.meshKey
   if (options.credential != null && adminKey === undefined) throw new InvalidArgumentError('a credential was given but no mesh key (meshKey) to check it against')
   let network: NetworkManager | undefined
+  let detach = (): void => {}
   const authority = new MembershipAuthority({
     mesh: ctx.mesh,
     selfId: ctx.selfId,
@@ -72,11 +77,20 @@ export async function prepareSecurity (options: SecurityOptions, ctx: { mesh: st
     install: (libp2p) => {
       const ungate = installGossipGate(libp2p.services.pubsub, { mesh: ctx.mesh, authority, ...(guard !== undefined ? { guard } : {}) })
       const unguard = guard !== undefined ? guardStreams(libp2p, guard) : () => {}
-      return async () => { unguard(); ungate() }
+      return async () => { unguard(); ungate(); detach() }
     },
     attach: (n) => {
       network = n
       if (options.credential != null) n.setExtension(CREDENTIAL_EXT_KEY, options.credential)
+      if (adminKey === undefined) return
+      // the first proposal, sync or append a new member sends then finds its credential verified
+      const verifyEarly = (evt: CustomEvent<NodeEventDetail>): void => { authority.credentialOf(evt.detail.peerId) }
+      n.addEventListener('node:joined', verifyEarly)
+      n.addEventListener('node:updated', verifyEarly)
+      detach = () => {
+        n.removeEventListener('node:joined', verifyEarly)
+        n.removeEventListener('node:updated', verifyEarly)
+      }
     }
   }
 }

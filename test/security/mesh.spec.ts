@@ -136,7 +136,7 @@ describe('a credentialed mesh', () => {
     assert.equal(await a.consensus.kv.get('sec/e'), undefined)
   })
 
-  it('the leader refuses proposals, and peers refuse appends, sent straight onto the Raft stream by a peer without credential', async () => {
+  it('the leader refuses proposals and read requests, and peers refuse appends, sent straight onto the Raft stream by a peer without credential', async () => {
     const status = relay.consensus.status()
     const leader = [relay, a, b].find(x => x.peerId === status.leader)!
     const follower = [relay, a, b].find(x => x.peerId !== status.leader)!
@@ -153,6 +153,9 @@ describe('a credentialed mesh', () => {
     await waitFor(() => refused.some(r => r.peer === c.peerId && r.role === 'member'), 10_000, 'the leader to refuse the forged proposal')
     await a.consensus.kv.put('sec/after', 1)
     assert.equal(await b.consensus.kv.get('sec/forged'), undefined, 'the forged put was never applied')
+    // a read request (ReadIndex) it forwards is refused too: without the gate the leader answers it
+    await send(leader, { type: MessageType.ReadIndex, term: 0, entries: [{ term: 0, index: 0, type: EntryType.Normal, data: new Uint8Array([1, 2, 3, 4]) }] })
+    await waitFor(() => refused.some(r => r.peer === c.peerId && r.role === 'member' && r.what.includes('read')), 10_000, 'the leader to refuse the forged read request')
     // an append from a would-be leader of a later term: without the gate the follower takes its term and its lead
     const term = follower.consensus.status().term
     await send(follower, { type: MessageType.App, term: term + 5 })
