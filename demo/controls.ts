@@ -36,7 +36,8 @@ function parseJson (text: string, what: string): unknown {
 export class Controls {
   private deployed = 0
 
-  constructor (private readonly node: MeshNode, private readonly onChange: () => void) {
+  /** onStopped: this peer was stopped from its page (the dashboard stops refreshing) */
+  constructor (private readonly node: MeshNode, private readonly onChange: () => void, private readonly onStopped: () => void) {
     const kind = $('#deploy-kind') as HTMLSelectElement
     kind.addEventListener('change', () => {
       ($('#message-body') as HTMLTextAreaElement).value = EXAMPLES[kind.value] ?? '{}'
@@ -45,6 +46,7 @@ export class Controls {
     bindAction($('#message-go') as HTMLButtonElement, $('#message-out'), async () => await this.message())
     bindAction($('#migrate-go') as HTMLButtonElement, $('#migrate-out'), async () => await this.migrate())
     bindAction($('#stop-go') as HTMLButtonElement, $('#stop-out'), async () => {
+      this.onStopped()
       await this.node.stop()
       $('#status').textContent = 'stopped'
       $('#status').className = 'pill err'

@@ -62,13 +62,17 @@ function startDashboard (node: MeshNode): void {
       .catch(() => { /* a stopped peer has no metrics: the charts keep their last points */ })
       .finally(() => { busy = false })
   }
-  const controls = new Controls(node, refresh)
-  const timer = setInterval(refresh, REFRESH_MS)
-  refresh()
-  window.addEventListener('pagehide', () => {
+  /** the dashboard stops drawing: a stopped peer keeps its last picture (and its 'stopped' pill) */
+  const halt = (): void => {
     clearInterval(timer)
     topology.stop()
     job.stop()
+  }
+  const controls = new Controls(node, refresh, halt)
+  const timer = setInterval(refresh, REFRESH_MS)
+  refresh()
+  window.addEventListener('pagehide', () => {
+    halt()
     void node.stop()
   })
 }
@@ -89,7 +93,6 @@ async function main (): Promise<void> {
   const node = await createNode({ mesh: config.mesh, bootstrap: config.relay })
   window.mesh = node
   $('#self').textContent = node.peerId
-  document.addEventListener('visibilitychange', () => { node.network.setHidden(document.visibilityState === 'hidden') })
   startDashboard(node)
 }
 
