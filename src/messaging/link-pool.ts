@@ -115,9 +115,10 @@ export class LinkPool {
 
   /**
    * a stream over the connection libp2p picks; when opening it there times out, once more over a
-   * fresh connection. A relayed circuit can stay listed as open after the far side or the relay
-   * stopped serving it (seen between tabs: every stream open on it timed out while a new dial
-   * worked at once).
+   * fresh connection (`force: true` skips the open ones and dials anew). The stream opens between
+   * tabs that timed out on every connection were WebRTC connections whose far end had hung up,
+   * listed as open until ICE gave up; the network layer now closes those at once
+   * (network/webrtc-hangup.ts), and this retry is for a connection that stalls otherwise.
    */
   private async openStream (peer: string, options: AbortOptions): Promise<RpcStream> {
     const id = peerIdFromString(peer)
