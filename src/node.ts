@@ -21,6 +21,7 @@ import type { AgentKind, LlmClient } from './agents/index.ts'
 import { systemRng } from './util/prng.ts'
 import type { Store } from './storage/types.ts'
 import { systemClock } from './util/clock.ts'
+import type { Clock } from './util/clock.ts'
 import { wireMonitoring } from './wiring/monitoring.ts'
 import { prepareSecurity } from './wiring/security.ts'
 import type { MeshSecurity, SecurityOptions } from './wiring/security.ts'
@@ -52,6 +53,8 @@ export interface CreateNodeOptions extends SecurityOptions {
   privateKey?: PrivateKey
   /** agent kinds this peer can host (default: the built-in kinds) */
   agents?: AgentKind[]
+  /** the clock every component reads (default systemClock; tests give peers skewed ones) */
+  clock?: Clock
   /** the LLM client agents get (default: from AGENTMESH_LLM_URL / _MODEL / _KEY) */
   llm?: LlmClient
   monitoring?: {
@@ -110,7 +113,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
   }
   try {
     const privateKey = options.privateKey ?? await loadIdentity(store)
-    const clock = systemClock
+    const clock = options.clock ?? systemClock
     const monitoring = new MonitoringSystem({
       peerId: peerIdFromPrivateKey(privateKey).toString(),
       clock,

@@ -3,7 +3,8 @@
  * record only while the lease is held (so placement never picks a peer that cannot run agents);
  * a request is served only while the lease is valid (waiting a moment for a late renewal); and
  * after a lost lease every agent running here is read back from the store before anything is
- * served, surrendering those placed elsewhere meanwhile.
+ * served, surrendering those placed elsewhere meanwhile. While this peer's wall clock is the
+ * mesh's outlier (clock-handoff.ts) it serves nothing and advertises no kinds, lease or not.
  */
 import { describeError } from '../errors.ts'
 import { linkSignals, raceSignal } from '../util/abort.ts'
@@ -15,6 +16,8 @@ export class LeaseGuard {
   private readonly onGranted: () => void
   private revalidating?: Promise<void>
   private running = false
+  /** this peer's clock is the mesh's outlier: it hands its agents off and takes none */
+  private skewed = false
 
   /** `onGranted`: called when a lease is granted (the manager reconciles then) */
   constructor (manager: DistributedAgentManager, onGranted: () => void) {
@@ -40,10 +43,11 @@ export class LeaseGuard {
 
   /** the lease is valid and, after a lost lease, what runs here is checked against the store */
   async mayServe (signal?: AbortSignal): Promise<boolean> {
+    if (this.skewed) return false
     const linked = linkSignals([signal], LEASE_GRACE_MS, this.m.clock)
     try {
       if (this.revalidating != null) await raceSignal(this.revalidating, linked.signal)
-      return await this.m.lease.whenValid(LEASE_GRACE_MS, linked.signal)
+      return await this.m.lease.whenValid(LEASE_GRACE_MS, linked.signal) && !this.skewed
     } catch {
       return false
     } finally {
@@ -51,9 +55,16 @@ export class LeaseGuard {
     }
   }
 
+  /** the clock hand-off: while skewed nothing is served and no kinds are advertised */
+  setSkewed (skewed: boolean): void {
+    if (skewed === this.skewed) return
+    this.skewed = skewed
+    this.advertise(this.m.lease.valid())
+  }
+
   private advertise (canHost: boolean): void {
     const ext = this.m.local.host.recordExt()
-    this.m.components.network.setExtension('kinds', canHost ? ext.kinds : [])
+    this.m.components.network.setExtension('kinds', canHost && !this.skewed ? ext.kinds : [])
     if (ext.maxAgents != null) this.m.components.network.setExtension('maxAgents', ext.maxAgents)
   }
 

@@ -18,7 +18,7 @@ import { TypedEventEmitter } from 'main-event'
 import { ConflictError, InvalidArgumentError, InvalidMessageError, NotFoundError, describeError } from '../errors.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import type { RoleGate } from '../security/index.ts'
-import { UnauthorizedError } from '../errors.ts'
+import { UnauthorizedError, UnreachableError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { systemClock } from '../util/clock.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
@@ -43,6 +43,7 @@ import { AgentFailureWatch } from './failures.ts'
 import type { AlertSink } from './failures.ts'
 import { inspect, syncState } from './inspection.ts'
 import { LeaseGuard } from './lease-guard.ts'
+import { ClockSkewHandoff } from './clock-handoff.ts'
 import { writeConcernFor } from './write-concern.ts'
 import { Rebalancer } from './rebalancer.ts'
 import { Recovery } from './recovery.ts'
@@ -97,6 +98,8 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
   private unsubscribe?: () => void
   readonly migrating = new Set<string>()
   private readonly leaseGuard: LeaseGuard
+  /** hands every agent off while this peer's wall clock is the mesh's outlier */
+  readonly clockHandoff: ClockSkewHandoff
 
   constructor (components: AgentManagerComponents, init: AgentManagerInit) {
     super()
@@ -127,6 +130,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
         return status == null ? peer === this.peerId : status === 'alive' && this.mayHost(peer)
       },
       mayServe: async (signal) => await this.leaseGuard.mayServe(signal),
+      refusal: () => this.clockHandoff.refusal(),
       clock: this.clock,
       log: this.log,
       ...(components.telemetry != null ? { telemetry: components.telemetry } : {}),
@@ -137,6 +141,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     this.routing = new Routing(this)
     this.rebalancer = new Rebalancer(this)
     this.leaseGuard = new LeaseGuard(this, () => { void this.recovery.reconcile() })
+    this.clockHandoff = new ClockSkewHandoff(this, { setSkewed: (skewed) => { this.leaseGuard.setSkewed(skewed) } })
     this.failures = new AgentFailureWatch({
       host: this.local.host,
       nodeId: this.peerId,
@@ -153,6 +158,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     this.started = true
     const { network, broker, consensus } = this.components
     this.leaseGuard.start()
+    this.clockHandoff.start()
     broker.setResolver(this.routing.resolve)
     broker.setRequestHandler(this.routing.onRequest)
     broker.setMessageHandler(this.routing.onMessage)
@@ -178,6 +184,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     network.removeEventListener('node:failed', this.onNodeFailed)
     consensus.removeEventListener('leader:changed', this.onLeaderChanged)
     this.leaseGuard.stop()
+    await this.clockHandoff.stop()
     broker.setResolver(undefined)
     broker.setRequestHandler(undefined)
     broker.setMessageHandler(undefined)
@@ -190,7 +197,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
   /**
    * places and starts an agent: ConflictError if the id exists, CapacityError if nothing fits;
    * with `spec.node`, UnreachableError when that peer holds no node lease within `nodeWaitMs`
-   * (default DEPLOY_NODE_WAIT_MS)
+   * (default DEPLOY_NODE_WAIT_MS); UnreachableError on a peer whose clock is the mesh's outlier
    */
   async deployAgent (agentId: string, spec: DeploySpec, options: AbortOptions & { nodeWaitMs?: number } = {}): Promise<DeployedAgent> {
     validateAgentId(agentId)
@@ -199,6 +206,9 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     if (kind == null) throw new NotFoundError(`agent kind ${spec.kind} is not bundled on ${this.peerId}`)
     if (spec.config != null && (typeof spec.config !== 'object' || Array.isArray(spec.config))) throw new InvalidArgumentError('config must be an object')
     if (spec.node != null) this.assertMayHost(spec.node, `host ${agentId}`)
+    // its requests to other peers are refused (HLC drift bound): the deploy could not complete from here
+    const refusal = this.clockHandoff.refusal()
+    if (refusal != null) throw new UnreachableError(`cannot deploy ${agentId} from here, deploy through another peer: ${refusal}`)
     const p = await this.placer.deploy(agentId, kind, spec, options)
     this.safeDispatchEvent('agent:deployed', { detail: info(p) })
     return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch }

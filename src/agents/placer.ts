@@ -40,7 +40,8 @@ export class Placer {
     }
     const self = this.m.components.network.localRecord()
     const records = [
-      { record: { ...self, load: { ...self.load, ...this.m.host.load() }, ext: { ...self.ext, ...this.m.host.recordExt() } }, status: 'alive' as const },
+      // not this peer while it hands its agents off (its clock is the mesh's outlier)
+      ...(this.m.clockHandoff.active ? [] : [{ record: { ...self, load: { ...self.load, ...this.m.host.load() }, ext: { ...self.ext, ...this.m.host.recordExt() } }, status: 'alive' as const }]),
       ...this.m.components.network.members().filter(m => m.peerId !== this.m.peerId).map(m => ({ record: m.record, status: m.status }))
     ]
     return records.filter(({ record }) => this.m.mayHost(record.peerId)).map(({ record, status }) => {

@@ -118,7 +118,8 @@ export class Recovery {
 
   /** this peer takes up an agent placed on it that it does not run (a new epoch) */
   async claim (p: Placement, options: AbortOptions = {}): Promise<Placement | undefined> {
-    if (!this.m.lease.valid() || this.inflight.has(p.id)) return undefined
+    // a peer handing its agents off (its clock is the mesh's outlier) claims none: they move away
+    if (!this.m.lease.valid() || this.m.clockHandoff.active || this.inflight.has(p.id)) return undefined
     const job = (async () => {
       const claimed = await this.m.writePlacement(p, { ...p, epoch: this.m.nextEpoch(), status: 'active' }, options)
       this.placements.inc(1, { reason: 'claim' })

@@ -62,3 +62,23 @@ export const MAX_DIALS_IN_FLIGHT = 8
 export const nodesTopic = (mesh: string): string => `agentmesh/${mesh}/v1/nodes`
 export const discoveryTopic = (mesh: string): string => `agentmesh/${mesh}/v1/discovery`
 export const dhtProtocol = (mesh: string): string => `/agentmesh/${mesh}/kad/1.0.0`
+
+/**
+ * Clock-skew outlier detection (clock-skew.ts). The hybrid logical clock refuses a remote stamp
+ * more than HLC_MAX_SKEW_MS (60 s) ahead, so a peer whose wall clock is that far off the others is
+ * cut off from messaging. A peer judges itself the outlier when most peers it hears from have
+ * clocks more than CLOCK_SKEW_OUTLIER_MS off its own in the same direction (a few seconds under the
+ * HLC bound: the stamps compared are a gossip hop old), and no longer once that majority is within
+ * CLOCK_SKEW_OUTLIER_MS - CLOCK_SKEW_HYSTERESIS_MS.
+ */
+export const CLOCK_SKEW_OUTLIER_MS = 55_000
+export const CLOCK_SKEW_HYSTERESIS_MS = 5_000
+/** fewer peers than this heard from recently: no verdict (with one other peer, either could be the wrong one) */
+export const MIN_CLOCK_SKEW_PEERS = 2
+/** a peer's last timestamp counts for this long after it arrived */
+export const CLOCK_SAMPLE_MAX_AGE_MS = 10_000
+/** peers whose timestamps are remembered at most */
+export const MAX_CLOCK_SAMPLES = 1024
+/** how often the verdict is re-judged, and how long a new verdict must hold before it is reported */
+export const CLOCK_SKEW_CHECK_INTERVAL_MS = 500
+export const CLOCK_SKEW_SETTLE_MS = 2000

@@ -23,9 +23,10 @@ import { MembershipTable, type Transition } from './membership.ts'
 import { decodeMembershipMessage, encodeMembershipMessage, MembershipMessageType } from './record-codec.ts'
 import { linksOf, meshTopology, transportOf } from './topology.ts'
 import { PartitionDetector, partitionHealth } from './partition.ts'
+import { ClockSkewDetector, clockSkewHealth } from './clock-skew.ts'
 import type { MeshLibp2p } from './libp2p.ts'
 import type {
-  Capabilities, Load, Member, MemberStatus, NetworkEvents, NodeRecord, NodeRole, PartitionStatus, RaftRole, Topology
+  Capabilities, ClockSkewStatus, Load, Member, MemberStatus, NetworkEvents, NodeRecord, NodeRole, PartitionStatus, RaftRole, Topology
 } from './types.ts'
 
 export interface NetworkManagerComponents {
@@ -79,6 +80,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   private readonly telemetry?: Telemetry
   private readonly metrics: ReturnType<NetworkManager['createMetrics']>
   private readonly partition: PartitionDetector
+  private readonly clockSkew: ClockSkewDetector
   private voterSource: () => readonly string[] = () => []
 
   constructor (components: NetworkManagerComponents, init: NetworkManagerInit) {
@@ -117,6 +119,14 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
       onChange: (status) => {
         this.log(status.partitioned ? 'partitioned (%s side; voters out of reach: %s)' : 'healed', status.majority ? 'majority' : 'minority', status.unreachableVoters.join(', '))
         this.safeDispatchEvent(status.partitioned ? 'network:partitioned' : 'network:healed', { detail: status })
+      }
+    })
+    this.clockSkew = new ClockSkewDetector({
+      clock: this.clock,
+      onChange: (status) => {
+        if (status.outlier) this.log.error('this peer\'s wall clock is the outlier: %d of %d peers are more than the drift bound off (median offset %d ms)', status.farPeers, status.peers, status.offsetMs)
+        else this.log('wall clock agrees with the other peers again (median offset %d ms)', status.offsetMs)
+        this.safeDispatchEvent(status.outlier ? 'network:clock-skew' : 'network:clock-synced', { detail: status })
       }
     })
   }
@@ -159,7 +169,9 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     this.libp2p.addEventListener('peer:discovery', this.onPeerDiscovery)
     this.telemetry?.registerHealthCheck('network', () => this.health())
     this.telemetry?.registerHealthCheck('partition', () => partitionHealth(this.partition.status()), { critical: false })
+    this.telemetry?.registerHealthCheck('clock', () => clockSkewHealth(this.clockSkew.status()), { critical: false })
     this.partition.start()
+    this.clockSkew.start()
     this.lastBeatAt = this.clock.monotonic()
     this.heartbeatTimer = this.clock.setInterval(this.heartbeat, this.heartbeatMs())
     this.checkTimer = this.clock.setInterval(this.checkSilence, FAILURE_CHECK_INTERVAL_MS)
@@ -174,6 +186,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     this.clock.clearInterval(this.heartbeatTimer)
     this.clock.clearInterval(this.checkTimer)
     this.partition.stop()
+    this.clockSkew.stop()
     try {
       const bytes = await encodeMembershipMessage({ type: MembershipMessageType.Leave, peerId: this.peerId, incarnation: this.incarnation }, this.privateKey)
       await this.libp2p.services.pubsub.publish(this.topic, bytes)
@@ -299,6 +312,15 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     return this.partition.status()
   }
 
+  /**
+   * Is this peer's wall clock the odd one out (most peers' record stamps more than
+   * CLOCK_SKEW_OUTLIER_MS off it, the same way)? Such a peer is cut off from messaging by the HLC
+   * drift bound; `network:clock-skew` / `network:clock-synced` report the changes.
+   */
+  clockSkewStatus (): ClockSkewStatus {
+    return this.clockSkew.status()
+  }
+
   /** where partition awareness reads the Raft voters (the composition root wires ConsensusManager in) */
   setVoterSource (voters: () => readonly string[]): void {
     this.voterSource = voters
@@ -407,6 +429,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
       switch (decoded.type) {
         case MembershipMessageType.Record:
           this.apply(this.table.onRecord(decoded.record, now))
+          this.observeClock(decoded.record.peerId, decoded.record.seq, decoded.record.ts)
           break
         case MembershipMessageType.Leave:
           this.apply(this.table.markFailed(decoded.peerId, 'left the mesh'))
@@ -417,6 +440,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
         case MembershipMessageType.Heartbeat: {
           const { transitions, wantRecord } = this.table.onHeartbeat(decoded.heartbeat, now)
           this.apply(transitions)
+          this.observeClock(decoded.heartbeat.peerId, decoded.heartbeat.seq, decoded.heartbeat.ts)
           if (wantRecord) this.publisher.want(decoded.heartbeat.peerId)
           break
         }
@@ -425,6 +449,12 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
           break
       }
     }, err => { this.log.error('bad membership message: %s', describeError(err).message) })
+  }
+
+  /** a stamp the table took (not an old or replayed one) tells how far that peer's clock is from ours */
+  private observeClock (peerId: string, seq: number, ts: number): void {
+    const m = this.table.get(peerId)
+    if (m != null && m.status === 'alive' && m.record.seq === seq && m.record.ts === ts) this.clockSkew.observe(peerId, ts)
   }
 
   private readonly onPeerDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => {
@@ -526,7 +556,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
           // that makes a direct link possible (a tab's /webrtc address once its relay reservation is up)
           this.maybeDial({ id: peerIdFromString(t.member.peerId), multiaddrs: t.member.record.addrs.map(a => multiaddr(a)) })
           break
-        case 'failed': this.metrics?.failures.inc(); this.log('%s failed: %s', t.member.peerId, t.reason); break
+        case 'failed': this.clockSkew.forget(t.member.peerId); this.metrics?.failures.inc(); this.log('%s failed: %s', t.member.peerId, t.reason); break
         case 'suspect': this.log('%s suspect: %s', t.member.peerId, t.reason); break
         case 'recovered': this.log('%s recovered', t.member.peerId); break
       }

@@ -107,6 +107,18 @@ export interface PartitionStatus {
   unreachableVoters: string[]
 }
 
+/** what clock-skew outlier detection (clock-skew.ts) concludes */
+export interface ClockSkewStatus {
+  /** most peers heard from recently have clocks more than the bound off ours, the same way: ours is wrong */
+  outlier: boolean
+  /** median over those peers of (their clock - ours), ms: positive when they run ahead (ours is behind) */
+  offsetMs: number
+  /** peers whose recent stamps were compared */
+  peers: number
+  /** of those, how many are beyond the bound either way */
+  farPeers: number
+}
+
 export interface NetworkEvents {
   'node:joined': CustomEvent<NodeEventDetail>
   'node:updated': CustomEvent<NodeEventDetail>
@@ -118,4 +130,8 @@ export interface NetworkEvents {
   'network:partitioned': CustomEvent<PartitionStatus>
   /** every voter is in reach again */
   'network:healed': CustomEvent<PartitionStatus>
+  /** this peer's wall clock is off from most peers' by more than the HLC drift bound allows (it is the outlier) */
+  'network:clock-skew': CustomEvent<ClockSkewStatus>
+  /** this peer's wall clock agrees with most peers' again */
+  'network:clock-synced': CustomEvent<ClockSkewStatus>
 }

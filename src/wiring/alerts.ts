@@ -31,6 +31,27 @@ export function partitionRule (network: Pick<NetworkManager, 'partitionStatus'>)
   }
 }
 
+/** how long this peer's clock must have been the mesh's outlier before the alert fires (the verdict itself settles for 2 s) */
+export const CLOCK_SKEW_ALERT_FOR_MS = 1_000
+
+/**
+ * `network_clock_skew`: this peer's wall clock is more than the HLC drift bound off most peers'
+ * (the same way), so its messages are refused or it refuses theirs; it hands its agents off and
+ * takes none until the clock is fixed.
+ */
+export function clockSkewRule (network: Pick<NetworkManager, 'clockSkewStatus'>): AlertRule {
+  return {
+    name: 'network_clock_skew',
+    kind: 'threshold',
+    sample: () => network.clockSkewStatus().outlier ? 1 : 0,
+    op: '>',
+    value: 0,
+    forMs: CLOCK_SKEW_ALERT_FOR_MS,
+    severity: 'critical',
+    message: 'this peer\'s wall clock is off the mesh by more than the 60 s drift bound: its messages are refused, its agents are handed off; fix the clock (NTP)'
+  }
+}
+
 export function registerDefaultAlerts (monitoring: MonitoringSystem, consensus: ConsensusManager, network: NetworkManager): void {
   const selfId = network.peerId
   const read = async (): ReturnType<MonitoringSystem['metricsSnapshot']> => await monitoring.metricsSnapshot()
@@ -48,6 +69,7 @@ export function registerDefaultAlerts (monitoring: MonitoringSystem, consensus: 
     }
   }))
   monitoring.addRule(partitionRule(network))
+  monitoring.addRule(clockSkewRule(network))
   monitoring.addRule(rpcLatencyRule({ p99Seconds: histogramQuantileSource(read, { name: 'agentmesh_rpc_latency_seconds' }, 0.99) }))
   monitoring.addRule(outboxBacklogRule({ backlog: metricSumSource(read, { name: 'agentmesh_messaging_outbox_entries', labels: { state: 'pending' } }) }))
 }

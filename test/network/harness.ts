@@ -4,6 +4,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createMeshLibp2p, NetworkManager } from '../../src/network/index.ts'
 import type { NetworkManagerInit } from '../../src/network/index.ts'
+import type { Clock } from '../../src/util/clock.ts'
 
 export interface TestPeer {
   network: NetworkManager
@@ -12,11 +13,11 @@ export interface TestPeer {
   crash: () => Promise<void>
 }
 
-export async function startPeer (init: Partial<NetworkManagerInit> & { role?: 'relay' | 'node' }, mesh = 'test'): Promise<TestPeer> {
+export async function startPeer (init: Partial<NetworkManagerInit> & { role?: 'relay' | 'node' }, mesh = 'test', clock?: Clock): Promise<TestPeer> {
   const privateKey = await generateKeyPair('Ed25519')
   const role = init.role ?? 'node'
   const libp2p = await createMeshLibp2p({ privateKey, mesh, role, host: '127.0.0.1', port: 0, bootstrap: init.bootstrap })
-  const network = new NetworkManager({ libp2p, privateKey }, { mesh, role, ...init })
+  const network = new NetworkManager({ libp2p, privateKey, ...(clock != null ? { clock } : {}) }, { mesh, role, ...init })
   await network.start()
   return {
     network,
