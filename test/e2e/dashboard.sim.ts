@@ -108,7 +108,8 @@ async function linkReport (page: Page, peerId: string): Promise<string> {
 async function hostReport (page: Page): Promise<string> {
   return await page.evaluate(() => {
     const m = window.mesh!
-    const skew = m.network.clockSkewStatus()
+    // clockSkewStatus: not in every version of the network layer
+    const skew = (m.network as { clockSkewStatus?: () => unknown }).clockSkewStatus?.() ?? 'unknown'
     return `tab ${m.peerId.slice(-6)}: raft ${m.consensus.status().role}, node lease ${m.agents.lease.id} ${m.agents.lease.valid() ? 'valid' : 'not valid'}, clock ${JSON.stringify(skew)}`
   }).catch((err: unknown) => `unreadable: ${String(err)}`)
 }
