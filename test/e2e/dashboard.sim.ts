@@ -187,7 +187,7 @@ if (canUnshare && !inNamespace) {
       // without the grant Chrome gathers no ICE candidates on loopback
       context = await browser.newContext({ permissions: ['camera', 'microphone'], viewport: { width: 1400, height: 1000 } })
       // the tabs' own account of their dials, printed when a step fails
-      await context.addInitScript(() => { localStorage.setItem('debug', 'agentmesh:network,libp2p:webrtc*error,libp2p:circuit-relay*error') })
+      await context.addInitScript(() => { localStorage.setItem('debug', 'agentmesh:network*,libp2p:webrtc*error,libp2p:circuit-relay*error') })
     })
 
     after(async () => {
