@@ -114,8 +114,8 @@ export async function processFaults (ctx: NemesisContext): Promise<void> {
 
 /**
  * a skew of 1-50 s either way: within HLC_MAX_SKEW_MS (60 s) of the others. A peer further off
- * than that is cut off from messaging (its envelopes are refused, or it refuses everyone's) while
- * its Raft node lease still holds: its agents stay placed there, unreachable (docs/faults.md).
+ * than that is cut off from messaging (its envelopes are refused, or it refuses everyone's); it
+ * notices it is the outlier and hands its agents off (farSkew checks that, once per run).
  */
 function randomSkewMs (ctx: NemesisContext): number {
   const sign = ctx.rng.next() < 0.5 ? -1 : 1
@@ -131,6 +131,7 @@ function randomSkewMs (ctx: NemesisContext): number {
  */
 export async function clockSkew (ctx: NemesisContext): Promise<void> {
   const all = ctx.mesh.peers.map(p => p.index)
+  await farSkew(ctx)
   while (!ctx.done()) {
     const leader = await ctx.mesh.agreedLeader()
     // the leader (which judges lease expiry) half the time, else anyone
@@ -159,4 +160,50 @@ export async function clockSkew (ctx: NemesisContext): Promise<void> {
     }
     await ctx.sleep(HEAL_MS)
   }
+}
+
+/** how long the counter's owner, its clock stepped past the HLC bound, may take to have the counter served elsewhere */
+const FAR_SKEW_HANDOFF_MS = 30_000
+
+/**
+ * the peer that runs the counter has its wall clock stepped 70-120 s either way (past the HLC's
+ * 60 s bound): within FAR_SKEW_HANDOFF_MS the counter must be placed on another peer and answer a
+ * read there (through a peer whose clock is right; a read keeps the checker's count exact), else
+ * the run fails. The clock then comes back within the bound. The counter checker verifies every acknowledged increment is
+ * present once at the end.
+ */
+async function farSkew (ctx: NemesisContext): Promise<void> {
+  const others = (victim: number): number[] => ctx.mesh.peers.map(p => p.index).filter(i => i !== victim)
+  let owner: number | undefined
+  for (let i = 0; i < 20 && owner === undefined && !ctx.done(); i++) {
+    const r = await ctx.mesh.call(0, 'GET', '/agents/ctr', undefined, 2000).catch(() => undefined)
+    owner = r?.status === 200 ? ctx.mesh.peerById(r.json.node as string)?.index : undefined
+    if (owner === undefined) await ctx.sleep(500)
+  }
+  if (owner === undefined || ctx.done()) return
+  const name = ctx.mesh.peers[owner].name
+  const skew = (ctx.rng.next() < 0.5 ? -1 : 1) * (70_000 + ctx.rng.int(50_000))
+  ctx.note(`step ${name}'s wall clock to ${skew} ms off (past the HLC bound; it runs the counter)`)
+  ctx.mesh.setClockSkew(owner, skew)
+  const started = performance.now()
+  const via = others(owner)
+  let servedBy: string | undefined
+  while (servedBy === undefined) {
+    if (performance.now() - started > FAR_SKEW_HANDOFF_MS) {
+      throw new Error(`the counter was not served away from ${name} (clock ${skew} ms off) within ${FAR_SKEW_HANDOFF_MS} ms`)
+    }
+    const peer = via[ctx.rng.int(via.length)]
+    const where = await ctx.mesh.call(peer, 'GET', '/agents/ctr', undefined, 2000).catch(() => undefined)
+    const node = where?.status === 200 ? ctx.mesh.peerById(where.json.node as string) : undefined
+    if (node !== undefined && node.index !== owner) {
+      const get = await ctx.mesh.call(peer, 'POST', '/agents/ctr/messages', { message: { op: 'get' }, timeoutMs: 3000 }, 5000).catch(() => undefined)
+      if (get?.status === 200) servedBy = node.name
+    }
+    if (servedBy === undefined) await new Promise(resolve => setTimeout(resolve, 300))
+  }
+  ctx.note(`the counter is served by ${servedBy} ${Math.round(performance.now() - started)} ms after ${name}'s clock went ${skew} ms off`)
+  await ctx.sleep(3000)
+  const back = randomSkewMs(ctx)
+  ctx.note(`step ${name}'s wall clock back to ${back} ms off`)
+  ctx.mesh.setClockSkew(owner, back)
 }
