@@ -166,7 +166,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
           },
           snapshotInstalled: (groupId) => { void this.adoptGroup(groupId) },
           failed: () => { this.announce() },
-          applied: (cmd, term) => { this.leaseExpiry.applied(cmd, term, this.driverRef?.status().term) },
+          applied: (cmd, term) => { this.leaseExpiry.applied(cmd, term, () => this.driverRef?.status().term) },
           persisted: (s) => { this.metrics.fsync.observe(s) },
           proposalDone: (s, ok) => { this.metrics.proposals.observe(s, { outcome: ok ? 'ok' : 'error' }) }
         }

@@ -18,6 +18,13 @@ import type { ConfChange, ConfState, Entry, RawNode, Snapshot } from './raft/ind
 
 const EMPTY = new Uint8Array(0)
 
+/** what applying committed entries early reads from Raft's log */
+export interface CommittedLog {
+  readonly committed: number
+  firstIndex: () => number
+  slice: (lo: number, hi: number, maxSize: number) => Entry[]
+}
+
 export interface DriverApplierInit {
   log: DurableRaftLog
   logger: Logger
@@ -48,6 +55,28 @@ export class DriverApplier {
     this.confState = this.init.log.initialState().confState
   }
 
+  /**
+   * While a Ready's batch is being written, entries committed in the meantime (an append response
+   * on the leader, the leader's commit index on a follower) that this peer already holds durably
+   * are applied at once: their callers need not wait for that fsync and the next Ready. The next
+   * Ready hands them over again and applyEntries skips them. Stops before a membership change,
+   * which goes through the Ready in order. False when there was nothing it could apply.
+   */
+  applyDurableCommitted (raftLog: CommittedLog): boolean {
+    const from = this.sm.appliedIndex + 1
+    const to = Math.min(raftLog.committed, this.init.log.lastIndex())
+    if (to < from || from < raftLog.firstIndex()) return false
+    let ents: Entry[]
+    try {
+      ents = raftLog.slice(from, to + 1, Infinity)
+    } catch {
+      return false
+    }
+    const cc = ents.findIndex(e => e.type === EntryType.ConfChange)
+    this.applyEntries(cc < 0 ? ents : ents.slice(0, cc))
+    return true
+  }
+
   installSnapshot (snap: Snapshot): void {
     const sm = new KvStateMachine()
     if (snap.data.byteLength > 0) sm.restore(snap.data)
@@ -61,7 +90,7 @@ export class DriverApplier {
 
   applyEntries (entries: Entry[]): void {
     for (const e of entries) {
-      // applied already while a batch was being written (the driver's applyCommittedWhileWriting)
+      // applied already while a batch was being written (applyDurableCommitted)
       if (e.index <= this.sm.appliedIndex) continue
       if (e.type === EntryType.ConfChange) {
         this.sm.applyEncoded(e.index, EMPTY)

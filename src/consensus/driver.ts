@@ -7,23 +7,23 @@
  * being persisted goes into the next Ready: one fsync per batch (group commit).
  *
  * Proposals and reads wait in driver-requests.ts (request ids, resubmission, batched ReadIndex
- * rounds); the state machine, applying and snapshots are in driver-apply.ts; this file owns the
- * loop, the inputs from the transport and the timer.
+ * rounds); the state machine, applying and snapshots are in driver-apply.ts; waiting for a leader
+ * in driver-leader.ts; this file owns the loop, the inputs from the transport and the timer.
  */
 import { runAfterIo } from '#platform/immediate'
-import { NoQuorumError, NotStartedError, StorageError, describeError } from '../errors.ts'
-import { deferred, raceSignal, throwIfAborted } from '../util/abort.ts'
+import { NotStartedError, StorageError, describeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
-import { NO_LEADER_GRACE_MS, RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_TICK_MS } from './constants.ts'
+import { RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_TICK_MS } from './constants.ts'
 import { DriverApplier } from './driver-apply.ts'
+import { LeaderWatch } from './driver-leader.ts'
 import { DriverRequests } from './driver-requests.ts'
 import type { DriverHooks, RaftDriverInit } from './driver-types.ts'
 import type { KvCommand, KvResult, KvStateMachine } from './kv/index.ts'
 import type { DurableRaftLog } from './log-store.ts'
-import { EntryType, RawNode, coalesceMessages, raftConstants } from './raft/index.ts'
-import type { ConfChange, ConfState, Entry, Message, RaftStatus, Ready, SoftState, StateRole } from './raft/index.ts'
+import { RawNode, coalesceMessages, raftConstants } from './raft/index.ts'
+import type { ConfChange, ConfState, Message, RaftStatus, Ready, SoftState, StateRole } from './raft/index.ts'
 import { splitEarly } from './early-send.ts'
 
 export type { DriverHooks, RaftDriverInit } from './driver-types.ts'
@@ -46,10 +46,8 @@ export class RaftDriver {
   private idleWaiters: Array<() => void> = []
   private running = false
   private fatal: Error | undefined
-  private lead = ''
   private role: StateRole = 'follower'
-  private leaderlessSince: number
-  private readonly leaderWaiters = new Set<() => void>()
+  private readonly leaders: LeaderWatch
   /** a commit-only hard state not yet written (it rides along with the next synced batch) */
   private lazyHardState: Ready['hardState']
   /** a Ready's batch is being written (and whether it holds a snapshot) */
@@ -69,14 +67,21 @@ export class RaftDriver {
     this.clock = init.clock
     this.logger = init.logger
     this.hooks = init.hooks ?? {}
-    this.leaderlessSince = init.clock.monotonic()
+    this.leaders = new LeaderWatch(init.clock, {
+      running: () => this.running,
+      failure: () => this.fatal,
+      raftLead: () => this.raw.raft.lead,
+      isMember: () => this.isMember,
+      lastIndex: () => this.log.lastIndex(),
+      tickMs: () => this.tickMs
+    })
     this.requests = new DriverRequests({
       clock: init.clock,
       ...(init.tracing !== undefined ? { tracing: init.tracing } : {}),
       raw: () => this.raw,
       sm: () => this.sm,
       accepting: () => this.running && this.fatal === undefined,
-      waitForLeader: async (options) => await this.waitForLeader(options),
+      waitForLeader: async (options) => await this.leaders.waitForLeader(options),
       schedule: () => { this.schedule() },
       proposalDone: (seconds, ok) => { this.hooks.proposalDone?.(seconds, ok) }
     }, init.id, init.rng.int(2 ** 32), init.rng.int(2 ** 32))
@@ -105,7 +110,7 @@ export class RaftDriver {
   get failure (): Error | undefined { return this.fatal }
   get rawNode (): RawNode { return this.raw }
   /** monotonic ms without a known leader (0 while one is known) */
-  get leaderlessMs (): number { return this.raw.raft.lead === '' ? this.clock.monotonic() - this.leaderlessSince : 0 }
+  get leaderlessMs (): number { return this.leaders.leaderlessMs() }
 
   /** (re)creates the RawNode and the state machine from what the log holds */
   private buildRawNode (): void {
@@ -128,7 +133,7 @@ export class RaftDriver {
   start (): void {
     if (this.running) return
     this.running = true
-    this.leaderlessSince = this.clock.monotonic()
+    this.leaders.restart()
     this.timer = this.clock.setInterval(() => { this.onTick() }, this.tickMs)
     this.campaignIfAlone()
     this.schedule()
@@ -141,7 +146,7 @@ export class RaftDriver {
     this.timer = undefined
     await this.idle()
     this.requests.rejectAll(new NotStartedError('consensus stopped'))
-    for (const w of [...this.leaderWaiters]) w()
+    this.leaders.wakeAll()
   }
 
   /**
@@ -184,28 +189,10 @@ export class RaftDriver {
     this.schedule()
   }
 
-  /**
-   * While a Ready's batch is being written, entries committed in the meantime (an append response
-   * on the leader, the leader's commit index on a follower) that this peer already holds durably
-   * are applied at once: their callers need not wait for that fsync and the next Ready. The next
-   * Ready hands them over again and the applier skips them. Stops before a membership change,
-   * which goes through the Ready in order, and does nothing while a snapshot is being written.
-   */
+  /** while a batch is being written, committed entries already durable here are applied (driver-apply.ts) */
   private applyCommittedWhileWriting (): void {
     if (this.writingSnapshot) return
-    const raftLog = this.raw.raft.raftLog
-    const from = this.sm.appliedIndex + 1
-    const to = Math.min(raftLog.committed, this.log.lastIndex())
-    if (to < from || from < raftLog.firstIndex()) return
-    let ents: Entry[]
-    try {
-      ents = raftLog.slice(from, to + 1, Infinity)
-    } catch {
-      return
-    }
-    const cc = ents.findIndex(e => e.type === EntryType.ConfChange)
-    this.applier.applyEntries(cc < 0 ? ents : ents.slice(0, cc))
-    this.requests.reads.release(this.sm.appliedIndex)
+    if (this.applier.applyDurableCommitted(this.raw.raft.raftLog)) this.requests.reads.release(this.sm.appliedIndex)
   }
 
   reportUnreachable (peer: string): void {
@@ -228,37 +215,15 @@ export class RaftDriver {
     if (lead !== '') {
       this.requests.submitDue(now, lead)
       this.requests.issueReads(now, lead)
-    } else if (now - this.leaderlessSince > NO_LEADER_GRACE_MS && this.requests.waiting) {
-      this.requests.rejectLeaderless(this.noQuorum())
+    } else if (this.leaders.graceOver(now) && this.requests.waiting) {
+      this.requests.rejectLeaderless(this.leaders.noQuorum())
     }
     this.schedule()
   }
 
-  private noQuorum (): Error {
-    if (!this.isMember) return new NoQuorumError('this peer is not (yet) a member of the raft group')
-    return new NoQuorumError(`no raft leader known for ${Math.round(this.leaderlessMs)} ms`)
-  }
-
   /** waits until a leader is known; NoQuorumError once none has been for NO_LEADER_GRACE_MS */
   async waitForLeader (options: AbortOptions = {}): Promise<string> {
-    for (;;) {
-      if (!this.running) throw new NotStartedError('consensus is not running')
-      if (this.fatal !== undefined) throw this.fatal
-      throwIfAborted(options.signal)
-      const lead = this.raw.raft.lead
-      if (lead !== '') return lead
-      const left = NO_LEADER_GRACE_MS - (this.clock.monotonic() - this.leaderlessSince)
-      if (left <= 0 || (!this.isMember && this.log.lastIndex() === 0)) throw this.noQuorum()
-      const wake = deferred<void>()
-      const timer = this.clock.setTimeout(() => { wake.resolve() }, Math.min(left, this.tickMs))
-      this.leaderWaiters.add(wake.resolve)
-      try {
-        await raceSignal(wake.promise, options.signal)
-      } finally {
-        this.clock.clearTimeout(timer)
-        this.leaderWaiters.delete(wake.resolve)
-      }
-    }
+    return await this.leaders.waitForLeader(options)
   }
 
   /** a fresh request id (unique across peers and restarts) */
@@ -426,10 +391,7 @@ export class RaftDriver {
   }
 
   private onSoftState (ss: SoftState): void {
-    if (ss.lead !== this.lead) {
-      this.lead = ss.lead
-      if (ss.lead === '') this.leaderlessSince = this.clock.monotonic()
-      for (const w of [...this.leaderWaiters]) w()
+    if (this.leaders.reported(ss.lead)) {
       this.hooks.leaderChanged?.(ss.lead, this.raw.raft.term)
       if (ss.lead !== '') {
         const now = this.clock.monotonic()

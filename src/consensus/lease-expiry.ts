@@ -37,9 +37,9 @@ export class LeaseExpiry {
     if (d.proposeOnce({ type: 'expire-leases', nowMs: now })) this.proposedAt = mono
   }
 
-  /** a command without a request id was applied from an entry of `term`; `currentTerm` is the driver's */
-  applied (cmd: KvCommand, term: number, currentTerm: number | undefined): void {
-    if (cmd.type === 'lease-promote' && term === currentTerm) this.promotedTerm = term
+  /** a command without a request id was applied from an entry of `term`; `currentTerm` reads the driver's */
+  applied (cmd: KvCommand, term: number, currentTerm: () => number | undefined): void {
+    if (cmd.type === 'lease-promote' && term === currentTerm()) this.promotedTerm = term
     this.proposedAt = 0
   }
 }
