@@ -29,7 +29,7 @@ export function docWriteGate (gate: RoleGate, init: DocWriteGateInit = {}): DocR
   const roleFor = init.roleFor ?? ((): GateRole => 'publisher')
   return {
     allows: (peer, docId) => gate.allows(peer, roleFor(docId)),
-    refuse: (peer, docId, what) => { gate.refuse(peer, roleFor(docId), `${what} on document ${docId}`) }
+    refuse: (peer, docId, what) => { gate.refuse(peer, roleFor(docId), `${what} (document ${docId})`) }
   }
 }
 

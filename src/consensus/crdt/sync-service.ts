@@ -164,7 +164,7 @@ export class SyncService {
       const owner = open.owner !== '' ? open.owner : from
       const gate = this.init.writeGate
       if (open.hold && gate !== undefined && !gate.allows(from, open.docId)) {
-        gate.refuse(from, open.docId, 'ask this peer to hold it')
+        gate.refuse(from, open.docId, 'have it held')
         await refuseSync(stream, new UnauthorizedError(`${from} may not have document ${open.docId} held (no valid credential for it)`), { signal: s })
         return
       }
@@ -185,7 +185,7 @@ export class SyncService {
       this.init.metrics.syncs.inc(1, { outcome: 'ok' })
     } catch (err) {
       // the peer learns why (its update was refused); anything else just ends the stream
-      if (err instanceof UnauthorizedError) await refuseSync(stream, err)
+      if (err instanceof UnauthorizedError) await refuseSync(stream, err, { signal: s })
       else stream.abort(err as Error)
       const { name, message } = describeError(err)
       this.init.metrics.syncs.inc(1, { outcome: 'error' })

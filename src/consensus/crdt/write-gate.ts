@@ -30,6 +30,6 @@ export function admitRemoteUpdates (
     const list = updates instanceof Uint8Array ? [updates] : updates
     if (!list.some(u => updateChangesDoc(doc, u))) return
   }
-  gate.refuse(peer, docId, `change it by ${path}`)
+  gate.refuse(peer, docId, `send ${path} updates`)
   throw new UnauthorizedError(`${peer} may not change document ${docId} (no valid credential for it): its ${path} update is refused`)
 }
