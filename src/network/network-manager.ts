@@ -1,27 +1,29 @@
 /**
  * NetworkManager: this peer's libp2p node, its signed record, the membership view with its failure
- * detector, discovery, and the mesh-wide topology.
+ * detector, discovery, and the mesh-wide topology. Its parts: self-record.ts (what the record says),
+ * record-publisher.ts (publishing it), membership-inbound.ts (the nodes topic in), membership.ts
+ * (the table), dialer.ts (who to dial), prober.ts (is a peer reachable), partition.ts and
+ * clock-skew.ts (detectors), network-metrics.ts.
  */
 import { TypedEventEmitter } from 'main-event'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import { TopicValidatorResult } from '@libp2p/gossipsub'
-import type { Message } from '@libp2p/gossipsub'
 import type { PeerInfo, PrivateKey } from '@libp2p/interface'
-import { residentMemoryMb } from '#platform/process'
 import { InvalidArgumentError, NotStartedError, describeError } from '../errors.ts'
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts'
 import { componentLogger, type Logger } from '../util/logger.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Telemetry } from '../monitoring/types.ts'
-import {
-  BOOTSTRAP_RETRY_MAX_MS, DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_MIN_MS, DIAL_TIMEOUT_MS, MAX_DIAL_BACKOFF_PEERS, TAB_DIAL_TIMEOUT_MS, FAILURE_CHECK_INTERVAL_MS, HEARTBEAT_INTERVAL_MS,
-  HIDDEN_HEARTBEAT_INTERVAL_MS, MAX_DIALS_IN_FLIGHT, PROBE_TIMEOUT_MS, nodesTopic
-} from './constants.ts'
+import { BOOTSTRAP_RETRY_MAX_MS, DIAL_TIMEOUT_MS, FAILURE_CHECK_INTERVAL_MS, PROBE_TIMEOUT_MS, nodesTopic } from './constants.ts'
 import { RecordPublisher } from './record-publisher.ts'
+import { SelfRecord } from './self-record.ts'
+import { Dialer } from './dialer.ts'
+import { MembershipInbound } from './membership-inbound.ts'
+import { reachPeer } from './prober.ts'
+import { createNetworkMetrics, type NetworkMetrics } from './network-metrics.ts'
 import { MembershipTable, type Transition } from './membership.ts'
-import { decodeMembershipMessage, encodeMembershipMessage, MembershipMessageType } from './record-codec.ts'
-import { linksOf, meshTopology, transportOf } from './topology.ts'
+import { encodeMembershipMessage, MembershipMessageType } from './record-codec.ts'
+import { linksOf, meshTopology } from './topology.ts'
 import { PartitionDetector, partitionHealth } from './partition.ts'
 import { ClockSkewDetector, clockSkewHealth } from './clock-skew.ts'
 import type { MeshLibp2p } from './libp2p.ts'
@@ -43,7 +45,7 @@ export interface NetworkManagerInit {
   capabilities?: Partial<Capabilities>
   bootstrap?: string[]
   version?: string
-  /** heartbeat interval this node promises; default HEARTBEAT_INTERVAL_MS */
+  /** heartbeat interval this node promises; default HEARTBEAT_INTERVAL_MS (constants.ts) */
   heartbeatMs?: number
   /** load figures other components own (agents hosted, reserved cpu/memory) */
   loadSource?: () => Partial<Load>
@@ -60,25 +62,17 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   private readonly init: NetworkManagerInit
   private readonly table: MembershipTable
   private readonly topic: string
-  private readonly incarnation: number
-  private capabilities: Capabilities
-  private announcedAddrs: string[] | undefined
-  private raftRole: RaftRole
-  private hidden = false
-  private readonly ext: Record<string, unknown> = {}
+  private readonly self: SelfRecord
   private readonly publisher: RecordPublisher
   private heartbeatTimer: TimerHandle | undefined
   private checkTimer: TimerHandle | undefined
-  private lastBeatAt = 0
-  private eventLoopLagMs = 0
   private started = false
-  private readonly dialing = new Set<string>()
-  /** peers whose last dials failed: not dialled again before `until` (monotonic) */
-  private readonly dialBackoff = new Map<string, { failures: number, until: number }>()
   private readonly probing = new Map<string, Promise<MemberStatus>>()
   private readonly stopController = new AbortController()
   private readonly telemetry?: Telemetry
-  private readonly metrics: ReturnType<NetworkManager['createMetrics']>
+  private readonly metrics: NetworkMetrics | undefined
+  private readonly dialer: Dialer
+  private readonly inbound: MembershipInbound
   private readonly partition: PartitionDetector
   private readonly clockSkew: ClockSkewDetector
   private voterSource: () => readonly string[] = () => []
@@ -94,21 +88,16 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     this.init = init
     this.topic = nodesTopic(init.mesh)
     this.table = new MembershipTable({ selfId: this.peerId })
-    this.incarnation = this.clock.now()
-    this.raftRole = init.raft ?? 'none'
-    this.capabilities = {
-      cpu: init.capabilities?.cpu ?? 1,
-      memoryMb: init.capabilities?.memoryMb ?? 512,
-      tags: init.capabilities?.tags ?? []
-    }
-    this.metrics = this.createMetrics()
+    this.self = new SelfRecord(this.libp2p, this.clock, init)
+    this.metrics = createNetworkMetrics(this.telemetry, { members: () => this.table.list(), connections: () => this.libp2p.getConnections() })
+    this.dialer = new Dialer({ libp2p: this.libp2p, peerId: this.peerId, role: init.role, clock: this.clock, log: this.log, stopSignal: this.stopController.signal, started: () => this.started })
     this.publisher = new RecordPublisher({
       peerId: this.peerId,
-      incarnation: this.incarnation,
+      incarnation: this.self.incarnation,
       privateKey: this.privateKey,
       clock: this.clock,
-      describe: () => this.describeSelf(),
-      load: () => this.currentLoad(),
+      describe: () => this.self.describe(),
+      load: () => this.self.currentLoad(),
       publish: async (bytes) => { if (this.started) await this.libp2p.services.pubsub.publish(this.topic, bytes) },
       ...(init.recordRefreshMs != null ? { refreshMs: init.recordRefreshMs } : {}),
       log: this.log
@@ -129,42 +118,19 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
         this.safeDispatchEvent(status.outlier ? 'network:clock-skew' : 'network:clock-synced', { detail: status })
       }
     })
-  }
-
-  private createMetrics () {
-    const m = this.telemetry?.metrics
-    if (m == null) return undefined
-    return {
-      members: m.gauge('agentmesh_network_members', {
-        help: 'members of the mesh known to this peer, by status',
-        labelNames: ['status'],
-        collect: (g) => {
-          const counts: Record<MemberStatus, number> = { alive: 0, suspect: 0, failed: 0 }
-          for (const x of this.table.list()) counts[x.status]++
-          for (const [status, n] of Object.entries(counts)) g.set(n, { status })
-        }
-      }),
-      connections: m.gauge('agentmesh_network_connections', {
-        help: 'open connections by transport',
-        labelNames: ['transport'],
-        collect: (g) => {
-          const counts: Record<string, number> = { tcp: 0, websockets: 0, webrtc: 0, 'circuit-relay': 0 }
-          for (const c of this.libp2p.getConnections()) counts[transportOf(c.remoteAddr.toString())]++
-          for (const [transport, n] of Object.entries(counts)) g.set(n, { transport })
-        }
-      }),
-      failures: m.counter('agentmesh_network_node_failures_total', { help: 'peers this peer saw fail' }),
-      invalid: m.counter('agentmesh_network_invalid_messages_total', { help: 'membership messages rejected', labelNames: ['reason'] })
-    }
+    this.inbound = new MembershipInbound({
+      peerId: this.peerId, mesh: init.mesh, topic: this.topic, table: this.table, publisher: this.publisher, clockSkew: this.clockSkew,
+      apply: (transitions) => { this.apply(transitions) }, metrics: this.metrics, clock: this.clock, log: this.log
+    })
   }
 
   async start (): Promise<void> {
     if (this.started) return
     this.started = true
     const pubsub = this.libp2p.services.pubsub
-    pubsub.topicValidators.set(this.topic, this.validate)
+    pubsub.topicValidators.set(this.topic, this.inbound.validate)
     pubsub.subscribe(this.topic)
-    pubsub.addEventListener('message', this.onPubsubMessage)
+    pubsub.addEventListener('message', this.inbound.onPubsubMessage)
     this.libp2p.addEventListener('peer:disconnect', this.onPeerDisconnect)
     this.libp2p.addEventListener('peer:discovery', this.onPeerDiscovery)
     this.telemetry?.registerHealthCheck('network', () => this.health())
@@ -172,8 +138,8 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     this.telemetry?.registerHealthCheck('clock', () => clockSkewHealth(this.clockSkew.status()), { critical: false })
     this.partition.start()
     this.clockSkew.start()
-    this.lastBeatAt = this.clock.monotonic()
-    this.heartbeatTimer = this.clock.setInterval(this.heartbeat, this.heartbeatMs())
+    this.self.beatsStarted()
+    this.heartbeatTimer = this.clock.setInterval(this.heartbeat, this.self.heartbeatMs())
     this.checkTimer = this.clock.setInterval(this.checkSilence, FAILURE_CHECK_INTERVAL_MS)
     void this.publishRecord()
     void this.discoverNodes().catch(err => { this.log.error('initial discovery failed: %s', describeError(err).message) })
@@ -188,13 +154,13 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     this.partition.stop()
     this.clockSkew.stop()
     try {
-      const bytes = await encodeMembershipMessage({ type: MembershipMessageType.Leave, peerId: this.peerId, incarnation: this.incarnation }, this.privateKey)
+      const bytes = await encodeMembershipMessage({ type: MembershipMessageType.Leave, peerId: this.peerId, incarnation: this.self.incarnation }, this.privateKey)
       await this.libp2p.services.pubsub.publish(this.topic, bytes)
     } catch (err) {
       this.log('could not announce leave: %s', describeError(err).message)
     }
     const pubsub = this.libp2p.services.pubsub
-    pubsub.removeEventListener('message', this.onPubsubMessage)
+    pubsub.removeEventListener('message', this.inbound.onPubsubMessage)
     pubsub.topicValidators.delete(this.topic)
     pubsub.unsubscribe(this.topic)
     this.libp2p.removeEventListener('peer:disconnect', this.onPeerDisconnect)
@@ -216,9 +182,9 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
       for (const a of list) {
         try { multiaddr(a) } catch (err) { throw new InvalidArgumentError(`not a multiaddr: ${a}`, { cause: err }) }
       }
-      this.announcedAddrs = list
+      this.self.announcedAddrs = list
     }
-    if (capabilities != null) this.capabilities = { ...this.capabilities, ...capabilities }
+    if (capabilities != null) this.self.capabilities = { ...this.self.capabilities, ...capabilities }
     return await this.publishRecord()
   }
 
@@ -231,10 +197,10 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     this.assertStarted()
     const signal = AbortSignal.any([this.stopController.signal, ...(options.signal != null ? [options.signal] : [])])
     const bootstrap = this.init.bootstrap ?? []
-    if (bootstrap.length > 0 && !bootstrap.some(a => this.isConnectedTo(a))) {
+    if (bootstrap.length > 0 && !bootstrap.some(a => this.dialer.isConnectedTo(a))) {
       let delay = 100
       for (;;) {
-        const results = await Promise.allSettled(bootstrap.map(async a => await this.libp2p.dial(multiaddr(a), { signal: AbortSignal.any([signal, AbortSignal.timeout(this.dialTimeoutMs())]) })))
+        const results = await Promise.allSettled(bootstrap.map(async a => await this.libp2p.dial(multiaddr(a), { signal: AbortSignal.any([signal, AbortSignal.timeout(this.dialer.dialTimeoutMs())]) })))
         if (results.some(r => r.status === 'fulfilled') || signal.aborted) break
         this.log('no bootstrap peer answered; retrying in %d ms', delay)
         await new Promise(resolve => this.clock.setTimeout(() => { resolve(undefined) }, delay))
@@ -244,14 +210,14 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     if (this.libp2p.getConnections().length > 0 && !signal.aborted) {
       try {
         for await (const peer of this.libp2p.peerRouting.getClosestPeers(this.libp2p.peerId.toMultihash().bytes, { signal: AbortSignal.any([signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) })) {
-          this.maybeDial({ id: peer.id, multiaddrs: peer.multiaddrs })
+          this.dialer.maybeDial({ id: peer.id, multiaddrs: peer.multiaddrs })
         }
       } catch (err) {
         this.log('DHT walk ended: %s', describeError(err).message)
       }
     }
     for (const m of this.table.list()) {
-      if (m.status !== 'failed') this.maybeDial({ id: peerIdFromString(m.peerId), multiaddrs: m.record.addrs.map(a => multiaddr(a)) })
+      if (m.status !== 'failed') this.dialer.maybeDial({ id: peerIdFromString(m.peerId), multiaddrs: m.record.addrs.map(a => multiaddr(a)) })
     }
     return this.table.list().map(m => m.peerId)
   }
@@ -328,133 +294,38 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
 
   /** Other components announce facts about this peer through its record. */
   setRaftRole (role: RaftRole): void {
-    if (role === this.raftRole) return
-    this.raftRole = role
+    if (role === this.self.raftRole) return
+    this.self.raftRole = role
     void this.publishRecord().catch(() => {})
   }
 
   setExtension (key: string, value: unknown): void {
-    this.ext[key] = value
+    this.self.ext[key] = value
     void this.publishRecord().catch(() => {})
   }
 
   /** A hidden tab is throttled: it announces a slower heartbeat so it isn't declared failed. */
   setHidden (hidden: boolean): void {
-    if (hidden === this.hidden) return
-    this.hidden = hidden
+    if (hidden === this.self.hidden) return
+    this.self.hidden = hidden
     this.clock.clearInterval(this.heartbeatTimer)
-    if (this.started) this.heartbeatTimer = this.clock.setInterval(this.heartbeat, this.heartbeatMs())
+    if (this.started) this.heartbeatTimer = this.clock.setInterval(this.heartbeat, this.self.heartbeatMs())
     void this.publishRecord().catch(() => {})
   }
 
   // ---- internals ---------------------------------------------------------------------------
-
-  /**
-   * A tab's dials wait longer: to another tab a dial is several round trips through the relay, and
-   * a dial cut off before a loaded peer finishes its handshake is retried from scratch, which loads
-   * it further (a tab at load 25 never reached the relay with 5 s attempts)
-   */
-  private dialTimeoutMs (): number {
-    return this.init.role === 'browser' ? TAB_DIAL_TIMEOUT_MS : DIAL_TIMEOUT_MS
-  }
-
-  private heartbeatMs (): number {
-    return this.hidden ? HIDDEN_HEARTBEAT_INTERVAL_MS : (this.init.heartbeatMs ?? HEARTBEAT_INTERVAL_MS)
-  }
-
-  private currentLoad (): Load {
-    const external = this.init.loadSource?.() ?? {}
-    return {
-      agents: external.agents ?? 0,
-      cpu: external.cpu ?? 0,
-      memoryMb: external.memoryMb ?? 0,
-      rssMb: external.rssMb ?? residentMemoryMb(),
-      eventLoopLagMs: external.eventLoopLagMs ?? this.eventLoopLagMs
-    }
-  }
-
-  /** this peer's record as of now, but for its counters and load */
-  private describeSelf (): Omit<NodeRecord, 'seq' | 'ts' | 'load'> {
-    return {
-      peerId: this.peerId,
-      mesh: this.init.mesh,
-      role: this.init.role,
-      raft: this.raftRole,
-      addrs: (this.announcedAddrs ?? this.libp2p.getMultiaddrs().map(a => a.toString())).slice(0, 32),
-      capabilities: this.capabilities,
-      links: linksOf(this.libp2p.getConnections()),
-      version: this.init.version ?? '0.0.0',
-      incarnation: this.incarnation,
-      heartbeatMs: this.heartbeatMs(),
-      hidden: this.hidden,
-      ext: { ...this.ext }
-    }
-  }
 
   private async publishRecord (): Promise<NodeRecord> {
     return await this.publisher.publishRecord()
   }
 
   private readonly heartbeat = (): void => {
-    const now = this.clock.monotonic()
-    const drift = Math.max(0, now - this.lastBeatAt - this.heartbeatMs())
-    this.eventLoopLagMs = Math.round(this.eventLoopLagMs * 0.7 + drift * 0.3)
-    this.lastBeatAt = now
+    this.self.beat()
     this.publisher.beat().catch(err => { this.log('heartbeat publish failed: %s', describeError(err).message) })
   }
 
   private readonly checkSilence = (): void => {
     this.apply(this.table.check(this.clock.monotonic()))
-  }
-
-  /** gossipsub validator: only well-formed, correctly signed, self-authored messages are forwarded */
-  private readonly validate = async (peer: unknown, msg: Message): Promise<TopicValidatorResult> => {
-    if (msg.type !== 'signed') return TopicValidatorResult.Reject
-    try {
-      await decodeMembershipMessage(msg.data, msg.from.toString(), this.init.mesh)
-      return TopicValidatorResult.Accept
-    } catch (err) {
-      const { name, message } = describeError(err)
-      this.metrics?.invalid.inc(1, { reason: name })
-      this.log.error('rejected membership message from %s: %s: %s', msg.from.toString(), name, message)
-      return TopicValidatorResult.Reject
-    }
-  }
-
-  private readonly onPubsubMessage = (evt: CustomEvent<Message>): void => {
-    const msg = evt.detail
-    if (msg.topic !== this.topic || msg.type !== 'signed') return
-    decodeMembershipMessage(msg.data, msg.from.toString(), this.init.mesh, { verified: true }).then(decoded => {
-      const now = this.clock.monotonic()
-      switch (decoded.type) {
-        case MembershipMessageType.Record:
-          this.apply(this.table.onRecord(decoded.record, now))
-          this.observeClock(decoded.record.peerId, decoded.record.seq, decoded.record.ts)
-          break
-        case MembershipMessageType.Leave:
-          this.apply(this.table.markFailed(decoded.peerId, 'left the mesh'))
-          break
-        case MembershipMessageType.Failed:
-          this.apply(this.table.onObituary(decoded.subject, decoded.incarnation, decoded.seq, decoded.author))
-          break
-        case MembershipMessageType.Heartbeat: {
-          const { transitions, wantRecord } = this.table.onHeartbeat(decoded.heartbeat, now)
-          this.apply(transitions)
-          this.observeClock(decoded.heartbeat.peerId, decoded.heartbeat.seq, decoded.heartbeat.ts)
-          if (wantRecord) this.publisher.want(decoded.heartbeat.peerId)
-          break
-        }
-        case MembershipMessageType.Wanted:
-          if (decoded.subjects.includes(this.peerId)) this.publisher.recordRequested()
-          break
-      }
-    }, err => { this.log.error('bad membership message: %s', describeError(err).message) })
-  }
-
-  /** a stamp the table took (not an old or replayed one) tells how far that peer's clock is from ours */
-  private observeClock (peerId: string, seq: number, ts: number): void {
-    const m = this.table.get(peerId)
-    if (m != null && m.status === 'alive' && m.record.seq === seq && m.record.ts === ts) this.clockSkew.observe(peerId, ts)
   }
 
   private readonly onPeerDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => {
@@ -466,64 +337,14 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   }
 
   private readonly onPeerDiscovery = (evt: CustomEvent<PeerInfo>): void => {
-    this.maybeDial(evt.detail)
-  }
-
-  /** Dials a discovered peer when it is useful and possible from this platform. */
-  private maybeDial (info: PeerInfo): void {
-    const id = info.id.toString()
-    if (!this.started || id === this.peerId || this.dialing.has(id) || this.dialing.size >= MAX_DIALS_IN_FLIGHT) return
-    if (this.libp2p.getConnections(info.id).some(c => c.status === 'open' && c.limits == null)) return
-    const backoff = this.dialBackoff.get(id)
-    if (backoff != null && this.clock.monotonic() < backoff.until) return
-    const addrs = info.multiaddrs.map(a => a.toString())
-    const direct = this.init.role === 'browser'
-      ? addrs.filter(a => a.includes('/webrtc') || (a.includes('/ws') && !a.includes('/p2p-circuit')))
-      : addrs.filter(a => !a.includes('/p2p-circuit') && !a.includes('/webrtc'))
-    if (direct.length === 0) return
-    this.dialing.add(id)
-    const targets = direct.map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${id}`))
-    this.libp2p.dial(targets, { signal: AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.dialTimeoutMs())]) })
-      .then(() => {
-        this.dialBackoff.delete(id)
-        this.log('dialled %s', id)
-      }, err => {
-        const failures = (this.dialBackoff.get(id)?.failures ?? 0) + 1
-        const waitMs = Math.min(DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_MIN_MS * 2 ** (failures - 1))
-        const now = this.clock.monotonic()
-        // peers gone for good would fill the map and end backing off for everyone: drop long-expired ones
-        if (this.dialBackoff.size >= MAX_DIAL_BACKOFF_PEERS) for (const [peer, b] of this.dialBackoff) if (now - b.until > DIAL_BACKOFF_MAX_MS) this.dialBackoff.delete(peer)
-        if (this.dialBackoff.size < MAX_DIAL_BACKOFF_PEERS || this.dialBackoff.has(id)) this.dialBackoff.set(id, { failures, until: now + waitMs })
-        this.log('dial %s failed (%d in a row; next try in %d ms or more): %s', id, failures, waitMs, describeError(err).message)
-      })
-      .finally(() => this.dialing.delete(id))
+    this.dialer.maybeDial(evt.detail)
   }
 
   private async probe (nodeId: string, options: AbortOptions): Promise<MemberStatus> {
     const attemptSignal = (): AbortSignal => AbortSignal.any([this.stopController.signal, AbortSignal.timeout(PROBE_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
     const member = this.table.get(nodeId)
     try {
-      const id = peerIdFromString(nodeId)
-      const open = this.libp2p.getConnections(id).find(c => c.status === 'open')
-      const dialAndPing = async (): Promise<void> => {
-        const signal = attemptSignal()
-        const addrs = (member?.record.addrs ?? []).map(a => multiaddr(a))
-        const conn = await this.libp2p.dial(addrs.length > 0 ? addrs : id, { signal, force: open != null })
-        await this.libp2p.services.ping.ping(conn.remoteAddr, { signal })
-      }
-      if (open == null) {
-        await dialAndPing()
-      } else {
-        try {
-          await this.libp2p.services.ping.ping(open.remoteAddr, { signal: attemptSignal() })
-        } catch (err) {
-          // a ping that breaks on one connection (reset, EOF while the other side restarts a link)
-          // says nothing about the peer: a fresh dial decides (a dead process refuses it at once)
-          if (this.stopController.signal.aborted || options.signal?.aborted === true) throw err
-          this.log('ping of %s over its open connection failed (%s); dialling afresh', nodeId, describeError(err).message)
-          await dialAndPing()
-        }
-      }
+      await reachPeer({ libp2p: this.libp2p, nodeId, addrs: member?.record.addrs ?? [], attemptSignal, cancelled: () => this.stopController.signal.aborted || options.signal?.aborted === true, log: this.log })
       this.apply(this.table.markReachable(nodeId, this.clock.monotonic()))
       return 'alive'
     } catch (err) {
@@ -554,7 +375,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
           }
           // link up now rather than on the next discovery round; an update may bring the address
           // that makes a direct link possible (a tab's /webrtc address once its relay reservation is up)
-          this.maybeDial({ id: peerIdFromString(t.member.peerId), multiaddrs: t.member.record.addrs.map(a => multiaddr(a)) })
+          this.dialer.maybeDial({ id: peerIdFromString(t.member.peerId), multiaddrs: t.member.record.addrs.map(a => multiaddr(a)) })
           break
         case 'failed': this.clockSkew.forget(t.member.peerId); this.metrics?.failures.inc(); this.log('%s failed: %s', t.member.peerId, t.reason); break
         case 'suspect': this.log('%s suspect: %s', t.member.peerId, t.reason); break
@@ -562,13 +383,6 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
       }
       this.safeDispatchEvent(`node:${t.kind}`, { detail })
     }
-  }
-
-  private isConnectedTo (addr: string): boolean {
-    const id = multiaddr(addr).getComponents().find(c => c.name === 'p2p')?.value
-    if (id != null) return this.libp2p.getConnections(peerIdFromString(id)).length > 0
-    // no peer id in the address: connected if an open connection goes to that address
-    return this.libp2p.getConnections().some(c => c.status === 'open' && c.remoteAddr.toString().startsWith(addr))
   }
 
   private health (): { status: 'ok' | 'degraded' | 'down', detail?: string, connections: number, members: number } {

@@ -1,0 +1,93 @@
+/**
+ * Dialling for NetworkManager: discovered and known peers are dialled when a direct link is useful
+ * and possible from this platform (a tab: WebRTC or a relay's WebSocket; a Node peer: anything but
+ * relayed or WebRTC addresses), at most MAX_DIALS_IN_FLIGHT at once, with a growing backoff per
+ * peer after failed dials.
+ */
+import { peerIdFromString } from '@libp2p/peer-id'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { PeerInfo } from '@libp2p/interface'
+import { describeError } from '../errors.ts'
+import type { Clock } from '../util/clock.ts'
+import type { Logger } from '../util/logger.ts'
+import { DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_MIN_MS, DIAL_TIMEOUT_MS, MAX_DIAL_BACKOFF_PEERS, MAX_DIALS_IN_FLIGHT, TAB_DIAL_TIMEOUT_MS } from './constants.ts'
+import type { MeshLibp2p } from './libp2p.ts'
+import type { NodeRole } from './types.ts'
+
+export interface DialerInit {
+  libp2p: MeshLibp2p
+  peerId: string
+  role: NodeRole
+  clock: Clock
+  log: Logger
+  /** aborted when the network manager stops */
+  stopSignal: AbortSignal
+  /** the network manager is running */
+  started: () => boolean
+}
+
+export class Dialer {
+  private readonly init: DialerInit
+  private readonly libp2p: MeshLibp2p
+  private readonly peerId: string
+  private readonly clock: Clock
+  private readonly log: Logger
+  private readonly dialing = new Set<string>()
+  /** peers whose last dials failed: not dialled again before `until` (monotonic) */
+  private readonly dialBackoff = new Map<string, { failures: number, until: number }>()
+
+  constructor (init: DialerInit) {
+    this.init = init
+    this.libp2p = init.libp2p
+    this.peerId = init.peerId
+    this.clock = init.clock
+    this.log = init.log
+  }
+
+  /**
+   * A tab's dials wait longer: to another tab a dial is several round trips through the relay, and
+   * a dial cut off before a loaded peer finishes its handshake is retried from scratch, which loads
+   * it further (a tab at load 25 never reached the relay with 5 s attempts)
+   */
+  dialTimeoutMs (): number {
+    return this.init.role === 'browser' ? TAB_DIAL_TIMEOUT_MS : DIAL_TIMEOUT_MS
+  }
+
+  /** Dials a discovered peer when it is useful and possible from this platform. */
+  maybeDial (info: PeerInfo): void {
+    const id = info.id.toString()
+    if (!this.init.started() || id === this.peerId || this.dialing.has(id) || this.dialing.size >= MAX_DIALS_IN_FLIGHT) return
+    if (this.libp2p.getConnections(info.id).some(c => c.status === 'open' && c.limits == null)) return
+    const backoff = this.dialBackoff.get(id)
+    if (backoff != null && this.clock.monotonic() < backoff.until) return
+    const addrs = info.multiaddrs.map(a => a.toString())
+    const direct = this.init.role === 'browser'
+      ? addrs.filter(a => a.includes('/webrtc') || (a.includes('/ws') && !a.includes('/p2p-circuit')))
+      : addrs.filter(a => !a.includes('/p2p-circuit') && !a.includes('/webrtc'))
+    if (direct.length === 0) return
+    this.dialing.add(id)
+    const targets = direct.map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${id}`))
+    this.libp2p.dial(targets, { signal: AbortSignal.any([this.init.stopSignal, AbortSignal.timeout(this.dialTimeoutMs())]) })
+      .then(() => {
+        this.dialBackoff.delete(id)
+        this.log('dialled %s', id)
+      }, err => {
+        const failures = (this.dialBackoff.get(id)?.failures ?? 0) + 1
+        const waitMs = Math.min(DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_MIN_MS * 2 ** (failures - 1))
+        const now = this.clock.monotonic()
+        // peers gone for good would fill the map and end backing off for everyone: drop long-expired ones
+        if (this.dialBackoff.size >= MAX_DIAL_BACKOFF_PEERS) for (const [peer, b] of this.dialBackoff) if (now - b.until > DIAL_BACKOFF_MAX_MS) this.dialBackoff.delete(peer)
+        if (this.dialBackoff.size < MAX_DIAL_BACKOFF_PEERS || this.dialBackoff.has(id)) this.dialBackoff.set(id, { failures, until: now + waitMs })
+        this.log('dial %s failed (%d in a row; next try in %d ms or more): %s', id, failures, waitMs, describeError(err).message)
+      })
+      .finally(() => this.dialing.delete(id))
+  }
+
+  /** an open connection to the peer `addr` names (or, without a peer id, to that address) */
+  isConnectedTo (addr: string): boolean {
+    const id = multiaddr(addr).getComponents().find(c => c.name === 'p2p')?.value
+    if (id != null) return this.libp2p.getConnections(peerIdFromString(id)).length > 0
+    // no peer id in the address: connected if an open connection goes to that address
+    return this.libp2p.getConnections().some(c => c.status === 'open' && c.remoteAddr.toString().startsWith(addr))
+  }
+}
