@@ -84,6 +84,16 @@ export const PLACEMENT_PREFIX = 'agents/'
 export const STATE_DOC_PREFIX = 'agent/'
 /** the YKeyValue (array name) an agent's state lives in */
 export const STATE_MAP_NAME = 'state'
+/** the YKeyValue of a state doc that holds its generation bookkeeping (root: pointer; generation: its root) */
+export const STATE_META_MAP_NAME = 'meta'
+/** the owner looks at whether its state generation is worth compacting every this many turns */
+export const STATE_COMPACT_CHECK_TURNS = 1000
+/** a generation is compacted once its encoding exceeds this and twice its live values (~20 B of tombstones per counter turn) */
+export const STATE_COMPACT_MIN_GARBAGE_BYTES = 32 * 1024
+/** a compaction (copy, two write-concern flushes, retirement) gives up after this long; the old generation stays */
+export const STATE_COMPACT_TIMEOUT_MS = 3_000
+/** retirement marks followed at most when opening an agent's state */
+export const STATE_GENERATION_MAX_HOPS = 8
 /**
  * a node's lease in Raft: shorter than the failure detector's failure time (2.0-2.6 s after a pause),
  * so a peer declared failed by silence has already stopped serving

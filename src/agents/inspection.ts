@@ -5,7 +5,6 @@
  */
 import { NotFoundError, describeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
-import { STATE_DOC_PREFIX } from './constants.ts'
 import { encodeControl } from './control.ts'
 import type { AgentLiveView } from './failures.ts'
 import type { DistributedAgentManager } from './manager.ts'
@@ -22,17 +21,14 @@ export async function syncState (m: DistributedAgentManager, agentId: string, op
   const p = await m.read(agentId, options)
   if (p == null) throw new NotFoundError(`no agent ${agentId}`)
   const docs = m.components.docs
-  const docId = `${STATE_DOC_PREFIX}${agentId}`
   const signal = options.signal != null ? { signal: options.signal } : {}
-  if (m.local.epochOf(agentId) != null) {
-    const concern = m.writeConcern()
-    if (concern > 0) await docs.flush(docId, { minReplicas: concern, ...signal })
+  let docId = m.local.stateDocs.currentDocId(agentId)
+  if (m.local.epochOf(agentId) != null && docId !== undefined) {
+    await m.local.stateDocs.flush(agentId, signal)
   } else {
-    let held = true
-    try { docs.getDoc(docId) } catch { held = false }
-    // a copy here catches up from the owner; otherwise this peer takes one (and holds it from now on)
-    if (held) await docs.syncWith(docId, p.node, signal)
-    else await docs.replicateState(docId, { ...signal, syncFrom: [p.node] })
+    // a copy here (root and current generation) catches up from the owner; otherwise this peer
+    // takes one (and holds it from now on)
+    docId = await m.local.stateDocs.catchUpFrom(agentId, p.node, signal)
   }
   return { id: agentId, node: p.node, holders: docs.holders(docId).map(h => h.peer).sort() }
 }

@@ -4,9 +4,6 @@
  * (`commitTurn`), activation from replicated state (caught up from the previous owner and the
  * replicas first), and requests that arrive while an agent is being activated held until it is.
  */
-import type * as Y from 'yjs'
-import { selectReplicasByHash } from '../consensus/crdt/index.ts'
-import type { SelectReplicas } from '../consensus/crdt/index.ts'
 import { NotOwnerError, UnreachableError } from '../errors.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import type { AbortOptions } from '../util/abort.ts'
@@ -14,24 +11,17 @@ import { linkSignals, raceSignal } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
 import type { AgentActivation, MailboxOptions } from './activation.ts'
-import { ACTIVATION_TIMEOUT_MS, REPLIES_MAP_NAME, STATE_DOC_PREFIX, STATE_MAP_NAME } from './constants.ts'
+import { ACTIVATION_TIMEOUT_MS } from './constants.ts'
 import type { Placement } from './directory.ts'
 import { AgentHost } from './host.ts'
 import type { NodeCapacity } from './ledger.ts'
 import type { DrainedMessage, PostOptions } from './mailbox.ts'
 import type { LlmClient } from './llm-types.ts'
-import type { AgentKind, AgentServices, AgentState, JsonValue } from './types.ts'
+import { AgentStateDocs, type AgentDocs } from './state-docs.ts'
+import type { AgentKind, AgentServices, JsonValue } from './types.ts'
 
-/** what the CRDT layer gives the agents (DocReplicator fits) */
-export interface AgentDocs {
-  replicateState: (id: string, options?: AbortOptions & { syncFrom?: string[], awaitSync?: boolean, selectReplicas?: SelectReplicas }) => Promise<Y.Doc>
-  keyValue: (doc: Y.Doc, name?: string) => AgentState
-  flush: (doc: Y.Doc | string, options?: AbortOptions & { minReplicas?: number }) => Promise<void>
-  getDoc: (id: string) => Y.Doc
-  syncWith: (doc: Y.Doc | string, peer: string, options?: AbortOptions & { hold?: boolean }) => Promise<void>
-  /** other peers known to hold the doc, with what they acknowledged */
-  holders: (doc: Y.Doc | string) => Array<{ peer: string }>
-}
+export type { AgentDocs } from './state-docs.ts'
+export { stateDocId } from './state-docs.ts'
 
 export interface LocalAgentsInit {
   nodeId: string
@@ -54,10 +44,10 @@ export interface LocalAgentsInit {
   log: Logger
 }
 
-export const stateDocId = (agentId: string): string => `${STATE_DOC_PREFIX}${agentId}`
-
 export class LocalAgents {
   readonly host: AgentHost
+  /** the agents' state docs: generations, compaction, write concern */
+  readonly stateDocs: AgentStateDocs
   private readonly init: LocalAgentsInit
   private readonly activating = new Map<string, { epoch: number, done: Promise<void> }>()
   /** callers of awaitActivation, woken when an activation of their agent begins */
@@ -65,6 +55,7 @@ export class LocalAgents {
 
   constructor (init: LocalAgentsInit) {
     this.init = init
+    this.stateDocs = new AgentStateDocs({ docs: init.docs, healthy: init.healthy, writeConcern: init.writeConcern, clock: init.clock, log: init.log })
     this.host = new AgentHost({
       nodeId: init.nodeId,
       kinds: init.kinds,
@@ -126,14 +117,8 @@ export class LocalAgents {
     const linked = linkSignals([options.signal], ACTIVATION_TIMEOUT_MS, this.init.clock)
     try {
       const syncFrom = (options.syncFrom ?? []).filter(peer => peer !== this.init.nodeId && this.init.healthy(peer))
-      const doc = await this.init.docs.replicateState(stateDocId(p.id), {
-        signal: linked.signal,
-        // a failed (e.g. paused) peer may still look connected: never wait on it to catch up
-        selectReplicas: (docId, candidates, count) => selectReplicasByHash(docId, candidates.filter(this.init.healthy), count),
-        ...(syncFrom.length > 0 ? { syncFrom } : { awaitSync: options.fresh !== true })
-      })
-      const state = this.init.docs.keyValue(doc, STATE_MAP_NAME)
-      const replies = this.init.docs.keyValue(doc, REPLIES_MAP_NAME)
+      // a failed (e.g. paused) peer may still look connected: never waited on to catch up (healthy)
+      const { state, replies } = await this.stateDocs.open(p.id, { signal: linked.signal, syncFrom, fresh: options.fresh === true, compact: true })
       await this.host.activate({ agentId: p.id, kind: p.kind, config: p.config, state, replies, epoch: p.epoch, fresh: options.fresh === true }, { signal: linked.signal })
       this.init.log('activated %s (%s) under epoch %d', p.id, p.kind, p.epoch)
     } finally {
@@ -143,12 +128,16 @@ export class LocalAgents {
 
   /** stops an agent here; with `drain` its queued messages are returned for the next owner */
   async deactivate (agentId: string, options: AbortOptions & { drain?: boolean } = {}): Promise<DrainedMessage[]> {
-    return await this.host.deactivate(agentId, options)
+    try {
+      return await this.host.deactivate(agentId, options)
+    } finally {
+      this.stateDocs.close(agentId)
+    }
   }
 
   /** stops an agent whose lease went elsewhere: queued callers get NotOwnerError (and retry there) */
   async surrender (agentId: string, reason: string): Promise<void> {
-    const drained = await this.host.deactivate(agentId, { drain: true })
+    const drained = await this.deactivate(agentId, { drain: true })
     for (const d of drained) d.reject(new NotOwnerError(`agent ${agentId} moved: ${reason}`))
     if (drained.length > 0 || this.host.has(agentId)) this.init.log('surrendered %s (%s), %d queued callers redirected', agentId, reason, drained.length)
   }
@@ -197,9 +186,7 @@ export class LocalAgents {
 
   /** waits until the agent's state changes so far are held by the write concern */
   async commitTurn (agentId: string, options: AbortOptions = {}): Promise<void> {
-    const replicas = this.init.writeConcern()
-    if (replicas <= 0) return
-    await this.init.docs.flush(stateDocId(agentId), { minReplicas: replicas, ...(options.signal != null ? { signal: options.signal } : {}) })
+    await this.stateDocs.commit(agentId, options)
   }
 
   async stop (): Promise<void> {

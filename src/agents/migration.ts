@@ -20,7 +20,6 @@ import { encodeCall } from './control.ts'
 import { LOCAL_ID_PREFIX } from './mailbox.ts'
 import type { DrainedMessage } from './mailbox.ts'
 import type { JsonValue } from './types.ts'
-import { stateDocId } from './local-agents.ts'
 import type { DistributedAgentManager } from './manager.ts'
 
 export async function migrateOut (m: DistributedAgentManager, p: Placement, target: string, options: AbortOptions & { pin?: boolean } = {}): Promise<Placement> {
@@ -39,8 +38,8 @@ export async function migrateOut (m: DistributedAgentManager, p: Placement, targ
     await activation.mailbox.pause(options)
     let moved: Placement
     try {
-      const concern = m.writeConcern()
-      if (concern > 0) await m.components.docs.flush(stateDocId(p.id), { minReplicas: concern, ...(options.signal != null ? { signal: options.signal } : {}) })
+      // the current state generation (and a root pointer that changed) at the write concern
+      await m.local.stateDocs.flush(p.id, options.signal != null ? { signal: options.signal } : {})
       moved = await m.writePlacement(p, placedOn(p, target, m.nextEpoch(), pin), options)
     } catch (err) {
       activation.mailbox.resume()

@@ -64,3 +64,8 @@ export class ReplyRecords {
     this.count = n
   }
 }
+
+/** the records of `map` made within `windowMs` of `now` (what a compacted state generation keeps) */
+export function * liveReplyRecords (map: AgentState, now: number, windowMs: number): IterableIterator<[string, ReplyRecord]> {
+  for (const [id, v] of map.entries()) if (isRecord(v) && now - v.at <= windowMs) yield [id, v]
+}

@@ -106,3 +106,12 @@ export const FLUSH_RESYNC_INTERVAL_MS = 1_000
 
 /** recorded, unhandled conflicts kept per document (oldest dropped first) */
 export const MAX_CONFLICTS_PER_DOC = 1_000
+
+/**
+ * retire(): how long the member waits for the doc's other holders to take the retirement mark
+ * (they drop the doc when it arrives) before it drops the doc itself; a holder cut off meanwhile
+ * keeps its copy, which names no successor
+ */
+export const RETIRE_WAIT_MS = 1_000
+/** retire(): how often the member looks whether every holder took the mark */
+export const RETIRE_POLL_MS = 25

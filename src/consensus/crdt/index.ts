@@ -13,6 +13,7 @@ export type { DocReplicatorComponents, DocReplicatorInit, DocReplicatorEvents } 
 export { YKeyValue } from './key-value.ts'
 export type { KvEntry, StoredKvEntry, YKeyValueInit } from './key-value.ts'
 export { encodeKvEntry, decodeKvEntry } from './kv-entry.ts'
+export { successorOf, RETIREMENT_MAP } from './retirement.ts'
 export { HybridLogicalClock, compareHlc, compareHlcText, formatHlc, parseHlc } from '../../util/hlc.ts'
 export type { HlcTimestamp, PeerHlcTimestamp } from '../../util/hlc.ts'
 export { selectReplicasByHash, stableHash } from './placement.ts'

@@ -7,13 +7,14 @@
  */
 import * as Y from 'yjs'
 import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, StorageError, describeError } from '../../errors.ts'
-import { type AbortOptions, raceSignal } from '../../util/abort.ts'
+import { type AbortOptions, raceSignal, throwIfAborted } from '../../util/abort.ts'
 import { systemClock, type Clock, type TimerHandle } from '../../util/clock.ts'
 import { componentLogger, type Logger } from '../../util/logger.ts'
 import { systemRng, type Rng } from '../../util/prng.ts'
 import type { Store } from '../../storage/types.ts'
 import { syncLagRule, type AlertRule } from '../../monitoring/index.ts'
 import { decodeGossip, encodeGossip, GossipType, StateReason, validateDocId, type GossipMessage } from './codec.ts'
+import { RETIRE_POLL_MS, RETIRE_WAIT_MS } from './constants.ts'
 import { resolveInit, type DocReplicatorComponents, type DocReplicatorInit, type ResolvedInit } from './config.ts'
 import { HybridLogicalClock } from '../../util/hlc.ts'
 import { docLogPrefix, HeldRegistry, type HeldMeta } from './held-registry.ts'
@@ -23,6 +24,8 @@ import { DocPersistence } from './persistence.ts'
 import { policyFromName, policyName, storablePolicyName, validatePolicyName, type ConflictResolver } from './policy.ts'
 import { ReplicaPlacement } from './replica-placement.ts'
 import { ReplicatedDoc, type DocContext } from './replicated-doc.ts'
+import { markRetired, successorOf, watchRetirement } from './retirement.ts'
+import { covers } from './vectors.ts'
 import { SyncService } from './sync-service.ts'
 import { admitRemoteUpdates } from './write-gate.ts'
 import type { Conflict, ConflictOutcome, ConflictPolicy, DocTransport, DocWriteGate, FlushOptions, HolderInfo, PeerEvent, PeerId, ReplicateOptions } from './types.ts'
@@ -53,6 +56,10 @@ export class DocReplicator extends EventTarget {
   private readonly byDoc = new WeakMap<Y.Doc, ReplicatedDoc>()
   private readonly opening = new Map<string, Promise<ReplicatedDoc>>()
   private readonly unsubscribes = new Map<string, () => void>()
+  /** per held doc: stops watching it for a retirement mark */
+  private readonly retirementWatches = new Map<string, () => void>()
+  /** docs this peer is retiring itself (it drops them once their holders took the mark) */
+  private readonly retiring = new Set<ReplicatedDoc>()
   private readonly sync: SyncService
   private readonly ctx: DocContext
   private controller = new AbortController()
@@ -145,6 +152,8 @@ export class DocReplicator extends EventTarget {
     this.sync.stop()
     for (const unsub of this.unsubscribes.values()) unsub()
     this.unsubscribes.clear()
+    for (const unwatch of this.retirementWatches.values()) unwatch()
+    this.retirementWatches.clear()
     await Promise.allSettled([...this.opening.values()])
     await Promise.all([...this.docs.values()].map(async d => { await d.close() }))
     this.docs.clear()
@@ -257,9 +266,47 @@ export class DocReplicator extends EventTarget {
     await this.sync.run(rdoc, peer, options.hold === true, { signal: options.signal })
   }
 
+  /**
+   * Retires a doc this peer replaced with `successor` (a compacted copy the caller already brought
+   * to its write concern): marks it with the successor's id, waits up to RETIRE_WAIT_MS for its
+   * other holders to take the mark (each drops the doc when the mark arrives), then drops it here
+   * with its stored log. A peer that opens the old id later reads the mark (`successorOf`).
+   */
+  async retire (doc: Y.Doc | string, successor: string, options: AbortOptions = {}): Promise<void> {
+    try { validateDocId(successor) } catch (err) { throw new InvalidArgumentError((err as Error).message) }
+    const rdoc = this.docFor(doc)
+    if (successor === rdoc.id) throw new InvalidArgumentError(`document ${rdoc.id} cannot succeed itself`)
+    this.retiring.add(rdoc)
+    try {
+      markRetired(rdoc.doc, successor)
+      // recruits no one for it any more (a recruit would take the mark and drop it, again and again)
+      rdoc.replicas = 0
+      const target = Y.decodeStateVector(Y.encodeStateVector(rdoc.doc))
+      const deadline = this.clock.monotonic() + RETIRE_WAIT_MS
+      const lagging = (): PeerId[] => [...rdoc.holders].filter(([peer, h]) => peer !== this.peerId && !covers(h.acked, target)).map(([peer]) => peer)
+      while (!rdoc.isClosed && lagging().length > 0 && this.clock.monotonic() < deadline) {
+        throwIfAborted(options.signal)
+        await new Promise<void>(resolve => { this.clock.setTimeout(resolve, RETIRE_POLL_MS) })
+      }
+      const left = rdoc.isClosed ? [] : lagging()
+      if (left.length > 0) this.log('document %s: retired without %s taking the mark', rdoc.id, left.join(', '))
+      this.log('document %s: retired, replaced by %s', rdoc.id, successor)
+      if (!rdoc.isClosed) await this.release(rdoc.doc, { purge: true })
+    } finally {
+      this.retiring.delete(rdoc)
+    }
+  }
+
+  /** the id of the doc that replaced `doc` (its retirement mark), undefined while it is current; a Y.Doc is read even once dropped */
+  successorOf (doc: Y.Doc | string): string | undefined {
+    return successorOf(typeof doc === 'string' ? this.docFor(doc).doc : doc)
+  }
+
   /** stops replicating a doc on this peer; `purge` also deletes its stored updates */
   async release (doc: Y.Doc | string, options: AbortOptions & { purge?: boolean } = {}): Promise<void> {
     const rdoc = this.docFor(doc)
+    this.retirementWatches.get(rdoc.id)?.()
+    this.retirementWatches.delete(rdoc.id)
     // the other holders stop counting this peer (and its member stops recruiting it)
     this.publish(rdoc, rdoc.stateMessage(StateReason.Released))
     this.unsubscribes.get(rdoc.id)?.()
@@ -320,10 +367,27 @@ export class DocReplicator extends EventTarget {
     this.byDoc.set(rdoc.doc, rdoc)
     const d = rdoc
     this.unsubscribes.set(docId, this.transport.subscribe(rdoc.topic, (data, from) => { this.handleGossip(d, data, from) }))
+    this.retirementWatches.set(docId, watchRetirement(rdoc.doc, (successor) => { this.retiredSeen(d, successor) }))
     this.updateDocGauges()
     if (options.quiet !== true) this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
     if (meta.owner !== this.peerId) this.sync.request(rdoc, meta.owner, { force: true })
     return rdoc
+  }
+
+  /**
+   * a doc held here carries a retirement mark: it is dropped, whether held as a replica or as a
+   * member (a former owner's copy); the peer retiring it drops it itself once holders took the mark
+   */
+  private retiredSeen (rdoc: ReplicatedDoc, successor: string): void {
+    if (this.retiring.has(rdoc) || rdoc.isClosed || this.docs.get(rdoc.id) !== rdoc) return
+    // not inside the transaction that brought the mark: released once it is over
+    queueMicrotask(() => {
+      if (this.retiring.has(rdoc) || rdoc.isClosed || this.docs.get(rdoc.id) !== rdoc) return
+      this.log('document %s: retired by its member, replaced by %s; dropping it', rdoc.id, successor)
+      this.release(rdoc.doc, { purge: true }).catch(err => {
+        this.log.error('document %s: release after retirement failed: %s', rdoc.id, describeError(err).message)
+      })
+    })
   }
 
   private handleGossip (rdoc: ReplicatedDoc, data: Uint8Array, from: PeerId): void {
