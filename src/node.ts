@@ -165,7 +165,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
     stack.push(wiring.stop)
 
     const broker = new MessageBroker(
-      { libp2p, peerId: network.peerId, telemetry: monitoring, store: store.sub('messaging/'), clock, rng: systemRng, privateKey },
+      { libp2p, peerId: network.peerId, telemetry: monitoring, store: store.sub('messaging/'), clock, rng: systemRng, privateKey, clockSkew: network },
       { mesh })
     await broker.start()
     stack.push(async () => { await broker.stop() })
@@ -177,10 +177,13 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
     const onFailed = (evt: CustomEvent<NodeEventDetail>): void => { if (failedPeers.size < MAX_TRACKED_FAILED_PEERS) failedPeers.add(evt.detail.peerId) }
     const onRecovered = (evt: CustomEvent<NodeEventDetail>): void => { if (failedPeers.delete(evt.detail.peerId)) retryPending() }
     network.addEventListener('network:healed', retryPending)
+    // deliveries held while this peer's clock was the outlier go as soon as it agrees again
+    network.addEventListener('network:clock-synced', retryPending)
     network.addEventListener('node:failed', onFailed)
     network.addEventListener('node:recovered', onRecovered)
     stack.push(async () => {
       network.removeEventListener('network:healed', retryPending)
+      network.removeEventListener('network:clock-synced', retryPending)
       network.removeEventListener('node:failed', onFailed)
       network.removeEventListener('node:recovered', onRecovered)
     })

@@ -75,6 +75,17 @@ export interface MessageBrokerComponents {
   randomBytes?: RandomBytes
   /** where the broker's log lines go (default: the `agentmesh:messaging` debug logger) */
   logger?: ComponentLogger
+  /**
+   * this peer's clock verdict (NetworkManager fits). While it is the mesh's clock outlier its
+   * stamps are refused by the others: `send` refuses new durable messages (UnreachableError,
+   * `details.reason` 'clock-skew') and queued deliveries wait, without using up attempts
+   */
+  clockSkew?: BrokerClockSkewSource
+}
+
+/** what the broker reads of the network's clock-skew detector */
+export interface BrokerClockSkewSource {
+  clockSkewStatus: () => { outlier: boolean, offsetMs: number }
 }
 
 /** agent id -> the peer currently hosting it (undefined: nowhere known) */

@@ -12,7 +12,7 @@ import { InvalidArgumentError, InvalidMessageError, NotStartedError, Unreachable
 import { combineSignals, throwIfAborted } from '../util/abort.ts'
 import { componentLogger } from '../util/logger.ts'
 import {
-  BROKER_MAINTENANCE_INTERVAL_MS, DELIVERY_MAX_ATTEMPTS, GAP_REPAIR_INTERVAL_MS, MAX_TOPIC_CHARS,
+  BROKER_MAINTENANCE_INTERVAL_MS, CLOCK_SKEW_REASON, DELIVERY_MAX_ATTEMPTS, GAP_REPAIR_INTERVAL_MS, MAX_TOPIC_CHARS,
   ORDERING_MAX_SENDERS, PUBLICATION_SEQ_BLOCK,
   REQUEST_TIMEOUT_MS
 } from './constants.ts'
@@ -155,7 +155,11 @@ export class MessageBroker {
       rng,
       log: this.log,
       policy: retryPolicy({ maxAttempts: DELIVERY_MAX_ATTEMPTS, ...this.init.deliveryRetry }),
-      deliverOnce: async (entry, opts) => { await this.rpc.deliverOnce(entry, opts) }
+      deliverOnce: async (entry, opts) => { await this.rpc.deliverOnce(entry, opts) },
+      holdReason: () => {
+        const why = this.clockOutlier()
+        return why === undefined ? undefined : `${why} (waiting for network:clock-synced)`
+      }
     })
     await libp2p.handle(this.links.protocols, (stream, connection) => {
       this.links.adopt(stream, connection.remotePeer.toString())
@@ -266,10 +270,17 @@ export class MessageBroker {
   /**
    * durable direct message: resolves once it is written to the outbox (it survives a restart);
    * delivery (ack, retry, dedup) continues in the background — await `ensureDelivery(id)` for it.
-   * A string target is an agent id.
+   * A string target is an agent id. UnreachableError (`details.reason` 'clock-skew') while this
+   * peer is the mesh's clock outlier: nothing is accepted, the caller sends through another peer.
    */
   async send (target: string | EnvelopeTarget, message: unknown, options: SendOptions = {}): Promise<SendResult> {
     this.assertStarted()
+    const outlier = this.clockOutlier()
+    if (outlier !== undefined) {
+      // its stamps would be refused until its clock is set right and real time has caught up
+      // with the furthest it read: accepting now would promise what this peer cannot keep soon
+      throw new UnreachableError(`${outlier}: durable sends are refused here; send through another peer`, { details: { reason: CLOCK_SKEW_REASON } })
+    }
     const to = toTarget(target)
     const payload = encodePayload(message, options)
     const channel = `${to.kind}:${to.id}`
@@ -302,6 +313,13 @@ export class MessageBroker {
    */
   retryPendingNow (): void {
     this.delivery?.wake()
+  }
+
+  /** why this peer's stamps are refused by the mesh now (it is the clock outlier), or undefined */
+  private clockOutlier (): string | undefined {
+    const status = this.components.clockSkew?.clockSkewStatus()
+    if (status?.outlier !== true) return undefined
+    return `this peer's wall clock is the mesh's outlier (~${Math.round(-status.offsetMs / 1000)} s off the others)`
   }
 
   /** a sent message's state: pending / delivered / failed, or undefined if unknown */

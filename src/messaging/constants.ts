@@ -82,8 +82,16 @@ export const ACK_TIMEOUT_MS = 5_000
 export const MAX_PENDING_REPLIES = 10_000
 /** inbound requests being handled at once; more get an error-reply (CapacityError) */
 export const MAX_INBOUND_REQUESTS_IN_FLIGHT = 256
-/** attempts to deliver an outbox entry before it is marked failed */
+/** attempts to deliver an outbox entry before it is marked failed (refusals for this peer's clock do not count) */
 export const DELIVERY_MAX_ATTEMPTS = 20
+/** `details.reason` of a refusal for the sender's clock (its HLC stamp too far ahead of the receiver's clock) */
+export const CLOCK_SKEW_REASON = 'clock-skew'
+/** added to the time a clock-skew refusal says the stamp needs to come within the bound */
+export const CLOCK_SKEW_RETRY_MARGIN_MS = 250
+/** longest wait before a delivery refused for this peer's clock is tried again (not counted as an attempt) */
+export const DELIVERY_CLOCK_HOLD_MAX_MS = 30_000
+/** while this peer is the clock outlier, deliveries wait; how often they look again (a synced event wakes them sooner) */
+export const DELIVERY_OUTLIER_RECHECK_MS = 1_000
 /** opening an RPC stream to a peer */
 export const RPC_DIAL_TIMEOUT_MS = 5_000
 /** user topic names */

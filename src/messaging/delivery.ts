@@ -3,10 +3,17 @@
  * destination), each with retries (exponential backoff, full jitter) until the receiver acks, and
  * marks it delivered or, after the last attempt, failed with the reason. Pending entries left by
  * a previous run are resumed on start. `ensureDelivery` waits for an entry's outcome.
+ *
+ * Two conditions of this sender's own clock are waited out, never counted as attempts, and never
+ * make an entry fail: while `holdReason()` says so (this peer is the mesh's clock outlier) no
+ * attempt is made; and an attempt the receiver refused because the envelope's stamp is too far
+ * ahead of its clock (error-reply with reason 'clock-skew') is tried again after the time the
+ * receiver said real time needs to catch up with that stamp. `wake()` ends either wait.
  */
 import { InvalidArgumentError, MessageTooLargeError, NotFoundError, UnreachableError, UnauthorizedError } from '../errors.ts'
 import { deferred, raceSignal } from '../util/abort.ts'
-import { retry } from './retry.ts'
+import { CLOCK_SKEW_REASON, DELIVERY_CLOCK_HOLD_MAX_MS, DELIVERY_OUTLIER_RECHECK_MS } from './constants.ts'
+import { retry, sleep } from './retry.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
@@ -27,6 +34,16 @@ export interface DeliveryWorkerInit {
   onRetry?: (entry: OutboxEntry, err: unknown) => void
   /** called when an entry reached delivered or failed */
   onSettled?: (status: OutboxStatus) => void
+  /** why deliveries must wait now (e.g. this peer's clock is the outlier), or undefined to go on */
+  holdReason?: () => string | undefined
+}
+
+/** a receiver refused the envelope for this sender's clock: how long to wait before trying again */
+function clockSkewWaitMs (err: unknown): number | undefined {
+  const d = (err as { details?: Record<string, unknown> } | null)?.details
+  if (d?.reason !== CLOCK_SKEW_REASON) return undefined
+  const after = typeof d.retryAfterMs === 'number' && Number.isFinite(d.retryAfterMs) ? d.retryAfterMs : DELIVERY_CLOCK_HOLD_MAX_MS
+  return Math.min(DELIVERY_CLOCK_HOLD_MAX_MS, Math.max(0, after))
 }
 
 /** errors that another attempt cannot fix */
@@ -122,32 +139,63 @@ export class DeliveryWorker {
     while (!signal.aborted) {
       const [entry] = await outbox.pending({ channel, limit: 1 })
       if (entry == null) return
-      try {
-        await retry(async (_n, opts) => { await this.init.deliverOnce(entry, opts) }, {
-          clock: this.init.clock,
-          rng: this.init.rng,
-          policy: { ...this.init.policy, maxAttempts: Math.max(1, this.init.policy.maxAttempts - entry.attempts) },
-          signal,
-          isRetryable: (err) => !isPermanent(err),
-          wake: () => this.wakeup.signal,
-          onRetry: (err, failures, delayMs) => {
-            log('delivery of %s on %s: attempt %d failed (%s), next in %d ms', entry.id, channel, entry.attempts + failures, describe(err), delayMs)
-            this.init.onRetry?.(entry, err)
-            outbox.recordAttempt(entry.id, describe(err)).catch(e => { log.error('outbox: could not count attempt: %s', describe(e)) })
-          }
-        })
-        this.settle(await outbox.markDelivered(entry.id))
-      } catch (err) {
-        if (signal.aborted) return
-        log('delivery of %s on %s failed for good: %s', entry.id, channel, describe(err))
+      // attempts used so far (those counted while this loop runs included)
+      let used = entry.attempts
+      for (;;) {
+        const held = this.init.holdReason?.()
+        if (held !== undefined) {
+          log('delivery of %s on %s waits: %s', entry.id, channel, held)
+          if (!await this.pause(DELIVERY_OUTLIER_RECHECK_MS)) return
+          continue
+        }
         try {
-          this.settle(await outbox.markFailed(entry.id, describe(err)))
-        } catch (e) {
-          log.error('outbox: could not mark %s failed: %s', entry.id, describe(e))
-          // the store is failing: stop this loop rather than spin; the next kick or start retries
-          return
+          await retry(async (_n, opts) => { await this.init.deliverOnce(entry, opts) }, {
+            clock: this.init.clock,
+            rng: this.init.rng,
+            policy: { ...this.init.policy, maxAttempts: Math.max(1, this.init.policy.maxAttempts - used) },
+            signal,
+            isRetryable: (err) => !isPermanent(err) && clockSkewWaitMs(err) === undefined,
+            wake: () => this.wakeup.signal,
+            onRetry: (err, _failures, delayMs) => {
+              used++
+              log('delivery of %s on %s: attempt %d failed (%s), next in %d ms', entry.id, channel, used, describe(err), delayMs)
+              this.init.onRetry?.(entry, err)
+              outbox.recordAttempt(entry.id, describe(err)).catch(e => { log.error('outbox: could not count attempt: %s', describe(e)) })
+            }
+          })
+          this.settle(await outbox.markDelivered(entry.id))
+          break
+        } catch (err) {
+          if (signal.aborted) return
+          const waitMs = clockSkewWaitMs(err)
+          if (waitMs !== undefined) {
+            // this peer's stamp is ahead of the receiver's clock: a condition of this sender that
+            // passes with time, not a failed attempt
+            log('delivery of %s on %s refused for this peer\'s clock (%s), again in %d ms (not counted)', entry.id, channel, describe(err), waitMs)
+            if (!await this.pause(waitMs)) return
+            continue
+          }
+          log('delivery of %s on %s failed for good: %s', entry.id, channel, describe(err))
+          try {
+            this.settle(await outbox.markFailed(entry.id, describe(err)))
+          } catch (e) {
+            log.error('outbox: could not mark %s failed: %s', entry.id, describe(e))
+            // the store is failing: stop this loop rather than spin; the next kick or start retries
+            return
+          }
+          break
         }
       }
+    }
+  }
+
+  /** waits `ms` on the clock, or until wake(); false when the worker stopped meanwhile */
+  private async pause (ms: number): Promise<boolean> {
+    try {
+      await sleep(this.init.clock, ms, { signal: this.controller.signal, wake: this.wakeup.signal })
+      return true
+    } catch {
+      return false
     }
   }
 }

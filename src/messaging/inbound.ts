@@ -6,10 +6,10 @@
  * logged, counted and dropped; it never throws out of here.
  */
 import { CapacityError, InvalidMessageError, NotFoundError, NotOwnerError, TimeoutError, UnauthorizedError } from '../errors.ts'
-import { HANDLER_TIMEOUT_MS, MAX_INBOUND_REQUESTS_IN_FLIGHT, RESEND_CONTENT_TYPE } from './constants.ts'
+import { CLOCK_SKEW_REASON, HANDLER_TIMEOUT_MS, MAX_INBOUND_REQUESTS_IN_FLIGHT, RESEND_CONTENT_TYPE } from './constants.ts'
 import { packEnvelopes, readResendRequest } from './topic-replay.ts'
 import { PeerIdTexts } from './peer-text.ts'
-import { DUPLICATE_LABELS, KIND_LABELS, VERDICT_LABELS, directStream, runWithDeadline, spanOptions, verifySignature } from './inbound-support.ts'
+import { DUPLICATE_LABELS, KIND_LABELS, VERDICT_LABELS, clockSkewRefusal, directStream, runWithDeadline, spanOptions, verifySignature } from './inbound-support.ts'
 import { decodeEnvelope, isCorrelated } from './envelope.ts'
 import { CONTENT_TYPE_OCTET_STREAM, errorPayload, jsonPayload, octetStreamPayload, readPayload } from './payload.ts'
 import type { AbortOptions } from '../util/abort.ts'
@@ -40,8 +40,11 @@ type AnswerBuilder = (base: Pick<Envelope, 'id' | 'sender' | 'hlc'>) => Envelope
 /** gossipsub's verdict on a publication (its TopicValidatorResult values) */
 export type PublicationVerdict = 'accept' | 'reject' | 'ignore'
 
-/** an envelope that passed the checks, or why it did not */
-type CheckResult = { ok: true, decoded: DecodedEnvelope } | { ok: false, reason: string }
+/**
+ * an envelope that passed the checks, or why it did not (with the envelope and the error when it
+ * decoded and was refused for its clock: a stream sender is told so)
+ */
+type CheckResult = { ok: true, decoded: DecodedEnvelope } | { ok: false, reason: string, decoded?: DecodedEnvelope, err?: unknown }
 
 /** reasons that are no fault of the publisher's: not delivered, not forwarded, not penalised */
 const IGNORE_REASONS = new Set(['clock-skew', 'UnsupportedVersionError'])
@@ -194,7 +197,14 @@ export class InboundDispatcher {
   }
 
   private async acceptFromStream (checked: CheckResult, link: RpcLink): Promise<void> {
-    if (!checked.ok) return
+    if (!checked.ok) {
+      // a direct message or request refused for its sender's clock: say so at once (the answer
+      // carries our stamp, behind theirs, so it is taken), rather than leave it to time out; a
+      // durable sender then waits `retryAfterMs` without counting the attempt
+      const env = checked.decoded?.envelope
+      if (checked.reason === CLOCK_SKEW_REASON && env != null && (env.kind === 'message' || env.kind === 'request')) this.answerError(link, env, checked.err)
+      return
+    }
     const env = checked.decoded.envelope
     if (isCorrelated(env)) {
       if (!this.init.pending.settle(env, link.remotePeer)) this.init.dropped.inc(1, { reason: 'unexpected-answer' })
@@ -257,13 +267,23 @@ export class InboundDispatcher {
     return this.mergeClock(decoded, authenticatedPeer)
   }
 
-  /** the last check: the sender's clock must not be far ahead of ours; merged into our HLC */
+  /**
+   * the last check: the sender's clock must not be far ahead of ours; merged into our HLC. An
+   * answer (ack, reply, error-reply) to a call of ours is taken without merging its clock: it
+   * orders nothing, and refusing it would only make our call time out (a peer whose clock is
+   * behind everyone's would see every delivery it made fail and retry)
+   */
   private mergeClock (decoded: DecodedEnvelope, authenticatedPeer: string): CheckResult {
     const env = decoded.envelope
     try {
       this.init.hlc.receive(env.hlc)
     } catch (err) {
-      return this.refuse('clock-skew', authenticatedPeer, err)
+      if (isCorrelated(env)) {
+        this.init.log('answer from %s taken without its clock: %s', authenticatedPeer, (err as Error).message)
+        return { ok: true, decoded }
+      }
+      this.drop(CLOCK_SKEW_REASON, authenticatedPeer, err)
+      return { ok: false, reason: CLOCK_SKEW_REASON, decoded, err: clockSkewRefusal(err) }
     }
     return { ok: true, decoded }
   }

@@ -33,6 +33,7 @@ export { Outbox } from './outbox.ts'
 export { MessageBroker } from './broker.ts'
 export type {
   MessageBrokerComponents, MessageBrokerInit, BrokerLibp2p, BrokerPubsub, BrokerPubsubMessage, BrokerTopicValidator, BrokerTopicValidators, BrokerSigner, AgentResolver,
-  ReceivedMessage, MessageHandler, RequestHandler, SendOptions, RequestOptions, SendResult
+  ReceivedMessage, MessageHandler, RequestHandler, SendOptions, RequestOptions, SendResult,
+  BrokerClockSkewSource
 } from './broker-types.ts'
 export { errorFromRemote } from './remote-error.ts'

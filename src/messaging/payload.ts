@@ -71,14 +71,30 @@ export function readPayload (envelope: Pick<Envelope, 'contentType' | 'payload'>
 export function errorPayload (err: unknown): EncodedPayload {
   const name = err instanceof Error ? err.name : 'Error'
   const message = err instanceof Error ? err.message : String(err)
-  return jsonPayload({ name: name.slice(0, 128), message: message.slice(0, 4096) })
+  const body: Record<string, unknown> = { name: name.slice(0, 128), message: message.slice(0, 4096) }
+  // a refusal the sender can act on (e.g. 'clock-skew': its stamp is ahead; retry after retryAfterMs)
+  const details = (err as { details?: Record<string, unknown> } | null)?.details
+  if (typeof details?.reason === 'string') body.reason = details.reason.slice(0, 64)
+  if (typeof details?.retryAfterMs === 'number' && Number.isFinite(details.retryAfterMs)) body.retryAfterMs = Math.max(0, Math.round(details.retryAfterMs))
+  return jsonPayload(body)
 }
 
-/** reads an error-reply payload back; malformed ones become InvalidMessageError */
-export function readErrorPayload (envelope: Pick<Envelope, 'contentType' | 'payload'>): { name: string, message: string } {
+/** what an error-reply says: the error's name and message, and a reason and retry delay when the answer gave them */
+export interface RemoteErrorFields {
+  name: string
+  message: string
+  reason?: string
+  retryAfterMs?: number
+}
+
+/** reads an error-reply payload back; malformed ones become InvalidMessageError (unknown fields are ignored) */
+export function readErrorPayload (envelope: Pick<Envelope, 'contentType' | 'payload'>): RemoteErrorFields {
   const v = readJsonPayload(envelope) as Record<string, unknown> | null
   if (v == null || typeof v !== 'object' || typeof v.name !== 'string' || typeof v.message !== 'string') {
     throw new InvalidMessageError('error-reply payload must be { name, message }')
   }
-  return { name: v.name, message: v.message }
+  const fields: RemoteErrorFields = { name: v.name, message: v.message }
+  if (typeof v.reason === 'string' && v.reason.length <= 64) fields.reason = v.reason
+  if (typeof v.retryAfterMs === 'number' && Number.isSafeInteger(v.retryAfterMs) && v.retryAfterMs >= 0) fields.retryAfterMs = v.retryAfterMs
+  return fields
 }

@@ -84,8 +84,8 @@ export class PendingReplies {
       if (envelope.kind === 'ack') w.resolve(undefined)
       else if (envelope.kind === 'reply') w.resolve(readPayload(envelope))
       else {
-        const { name, message } = readErrorPayload(envelope)
-        w.reject(errorFromRemote(name, message, fromPeer))
+        const { name, message, ...extra } = readErrorPayload(envelope)
+        w.reject(errorFromRemote(name, message, fromPeer, extra))
       }
     } catch (err) {
       w.reject(err instanceof InvalidMessageError ? err : new InvalidMessageError(`bad answer from ${fromPeer}`, { cause: err }))

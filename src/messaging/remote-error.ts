@@ -14,9 +14,11 @@ const CLASSES = new Map<string, new (message: string, options?: { details?: Reco
     UnauthorizedError, UnreachableError, UnsupportedVersionError].map(c => [c.name, c])
 )
 
-/** the typed error for a remote `{ name, message }`; unknown names become AgentMeshError keeping the name */
-export function errorFromRemote (name: string, message: string, remotePeer: string): Error {
-  const details = { remotePeer }
+/** the typed error for a remote `{ name, message, reason?, retryAfterMs? }` (the last two in `details`); unknown names become AgentMeshError keeping the name */
+export function errorFromRemote (name: string, message: string, remotePeer: string, extra: { reason?: string, retryAfterMs?: number } = {}): Error {
+  const details: Record<string, unknown> = { remotePeer }
+  if (extra.reason !== undefined) details.reason = extra.reason
+  if (extra.retryAfterMs !== undefined) details.retryAfterMs = extra.retryAfterMs
   const Cls = CLASSES.get(name)
   if (Cls != null) return new Cls(message, { details })
   const err = new AgentMeshError(message, { details })
