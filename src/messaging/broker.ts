@@ -30,6 +30,7 @@ import { PendingReplies } from './pending.ts'
 import { LinkPool, rpcProtocols } from './link-pool.ts'
 import { TopicReplay, resendRequestPayload, unpackEnvelopes } from './topic-replay.ts'
 import { retryPolicy } from './retry.ts'
+import { registerBrokerHealth } from './broker-health.ts'
 import { decodeStrictly, readUint } from './wire.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Logger } from '../util/logger.ts'
@@ -41,7 +42,7 @@ import type {
 import type { Envelope, EnvelopeTarget } from './envelope.ts'
 import type { MessageId } from './message-id.ts'
 import type { OrderingResult, SequenceGap } from './ordering.ts'
-import type { OutboxStats, OutboxStatus } from './outbox.ts'
+import type { OutboxStatus } from './outbox.ts'
 import type { Counter } from '../monitoring/types.ts'
 import type { Store } from '../storage/types.ts'
 
@@ -407,21 +408,3 @@ export class MessageBroker {
 }
 
 export type { ReceivedMessage }
-
-/** the outbox gauge and the `messaging` health check */
-function registerBrokerHealth (telemetry: MessageBrokerComponents['telemetry'], started: () => boolean, stats: () => OutboxStats | undefined): void {
-  telemetry.metrics.gauge('agentmesh_messaging_outbox_entries', {
-    help: 'durable outbox entries, by state',
-    labelNames: ['state'],
-    collect: (g) => {
-      const st = stats()
-      if (st == null) return
-      for (const state of ['pending', 'delivered', 'failed'] as const) g.set(st[state], { state })
-    }
-  })
-  telemetry.registerHealthCheck('messaging', () => {
-    if (!started()) return { status: 'down', detail: 'broker not started' }
-    const st = stats()
-    return { status: 'ok', pending: st?.pending ?? 0, failed: st?.failed ?? 0 }
-  })
-}
