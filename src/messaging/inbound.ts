@@ -198,11 +198,13 @@ export class InboundDispatcher {
 
   private async acceptFromStream (checked: CheckResult, link: RpcLink): Promise<void> {
     if (!checked.ok) {
-      // a direct message or request refused for its sender's clock: say so at once (the answer
-      // carries our stamp, behind theirs, so it is taken), rather than leave it to time out; a
-      // durable sender then waits `retryAfterMs` without counting the attempt
+      // a durable message refused for its sender's clock: say so at once (the answer carries our
+      // stamp, behind theirs, so it is taken), rather than leave it to time out; the sender then
+      // waits `retryAfterMs` without counting the attempt. A request is left to time out as
+      // before: callers that retry requests a bounded number of times (a coordinator's tasks)
+      // would use their tries up in seconds, before the outlier has handed its agents off
       const env = checked.decoded?.envelope
-      if (checked.reason === CLOCK_SKEW_REASON && env != null && (env.kind === 'message' || env.kind === 'request')) this.answerError(link, env, checked.err)
+      if (checked.reason === CLOCK_SKEW_REASON && env?.kind === 'message') this.answerError(link, env, checked.err)
       return
     }
     const env = checked.decoded.envelope
