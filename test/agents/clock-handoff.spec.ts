@@ -10,19 +10,8 @@
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { createNode, type MeshNode } from '../../src/node.ts'
-import { systemClock, type Clock } from '../../src/util/clock.ts'
+import { OffsetClock } from '../helpers/offset-clock.ts'
 import { waitFor } from '../network/harness.ts'
-
-/** the host's clock with its wall time `offsetMs` off (monotonic time and timers untouched) */
-class OffsetClock implements Clock {
-  offsetMs = 0
-  now (): number { return systemClock.now() + this.offsetMs }
-  monotonic (): number { return systemClock.monotonic() }
-  setTimeout (fn: () => void, ms: number) { return systemClock.setTimeout(fn, ms) }
-  clearTimeout (h: Parameters<Clock['clearTimeout']>[0]): void { systemClock.clearTimeout(h) }
-  setInterval (fn: () => void, ms: number) { return systemClock.setInterval(fn, ms) }
-  clearInterval (h: Parameters<Clock['clearInterval']>[0]): void { systemClock.clearInterval(h) }
-}
 
 const advertises = (from: MeshNode, of: MeshNode): boolean =>
   of === from ? true : (from.network.member(of.peerId)?.record.ext.kinds as string[] | undefined)?.includes('counter') === true

@@ -19,22 +19,11 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createMeshLibp2p } from '../../src/network/index.ts'
 import { MessageBroker } from '../../src/messaging/broker.ts'
 import { MemoryStore } from '../../src/storage/memory.ts'
-import { systemClock, type Clock } from '../../src/util/clock.ts'
+import { OffsetClock } from '../helpers/offset-clock.ts'
 import { seededRng } from '../../src/util/prng.ts'
 import { testTelemetry } from './broker-peers.ts'
 import type { MeshLibp2p } from '../../src/network/index.ts'
 import type { BrokerClockSkewSource, ReceivedMessage } from '../../src/messaging/broker-types.ts'
-
-/** the host's clock with its wall time `offsetMs` off */
-class OffsetClock implements Clock {
-  offsetMs = 0
-  now (): number { return systemClock.now() + this.offsetMs }
-  monotonic (): number { return systemClock.monotonic() }
-  setTimeout (fn: () => void, ms: number) { return systemClock.setTimeout(fn, ms) }
-  clearTimeout (h: Parameters<Clock['clearTimeout']>[0]): void { systemClock.clearTimeout(h) }
-  setInterval (fn: () => void, ms: number) { return systemClock.setInterval(fn, ms) }
-  clearInterval (h: Parameters<Clock['clearInterval']>[0]): void { systemClock.clearInterval(h) }
-}
 
 /** a clock verdict the test sets */
 class Verdict implements BrokerClockSkewSource {

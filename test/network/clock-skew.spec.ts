@@ -9,7 +9,8 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { assessClockSkew, ClockSkewDetector, clockSkewHealth } from '../../src/network/index.ts'
 import type { ClockSkewStatus } from '../../src/network/index.ts'
-import { ManualClock, systemClock, type Clock } from '../../src/util/clock.ts'
+import { ManualClock } from '../../src/util/clock.ts'
+import { OffsetClock } from '../helpers/offset-clock.ts'
 import { relayAddr, startPeer, waitFor, type TestPeer } from './harness.ts'
 
 describe('assessClockSkew', () => {
@@ -61,15 +62,8 @@ describe('ClockSkewDetector', () => {
 
   it('after a clock that ran ahead is set right, stays the outlier until real time catches up with its stamps', () => {
     const manual = new ManualClock(1_700_000_000_000)
-    let offsetMs = 90_000
-    const clock: Clock = {
-      now: () => manual.now() + offsetMs,
-      monotonic: () => manual.monotonic(),
-      setTimeout: (fn, ms) => manual.setTimeout(fn, ms),
-      clearTimeout: (h) => { manual.clearTimeout(h) },
-      setInterval: (fn, ms) => manual.setInterval(fn, ms),
-      clearInterval: (h) => { manual.clearInterval(h) }
-    }
+    const clock = new OffsetClock(manual)
+    clock.offsetMs = 90_000
     const changes: ClockSkewStatus[] = []
     const d = new ClockSkewDetector({ clock, onChange: (s) => { changes.push(s) }, outlierMs: 55_000, hysteresisMs: 5_000, settleMs: 2000, checkIntervalMs: 500 })
     d.start()
@@ -82,7 +76,7 @@ describe('ClockSkewDetector', () => {
     assert.equal(changes.length, 1)
     assert.equal(changes[0].outlier, true)
     assert.ok(changes[0].offsetMs < -85_000, `the others are ~90 s behind (${changes[0].offsetMs})`)
-    offsetMs = 0 // set right: its HLC stamps are still ~90 s ahead, for another ~90 s
+    clock.offsetMs = 0 // set right: its HLC stamps are still ~90 s ahead, for another ~90 s
     for (let i = 0; i < 60; i++) beat() // 30 s on: the stamps still lead by ~60 s
     assert.equal(changes.length, 1, 'still the outlier while its stamps would be refused')
     assert.ok(d.status().offsetMs < -55_000, `the lead counts in the offset (${d.status().offsetMs})`)
@@ -92,17 +86,6 @@ describe('ClockSkewDetector', () => {
     d.stop()
   })
 })
-
-/** the host's clock, its wall time `offsetMs` off (monotonic time and timers untouched) */
-class OffsetClock implements Clock {
-  offsetMs = 0
-  now (): number { return systemClock.now() + this.offsetMs }
-  monotonic (): number { return systemClock.monotonic() }
-  setTimeout (fn: () => void, ms: number) { return systemClock.setTimeout(fn, ms) }
-  clearTimeout (h: Parameters<Clock['clearTimeout']>[0]): void { systemClock.clearTimeout(h) }
-  setInterval (fn: () => void, ms: number) { return systemClock.setInterval(fn, ms) }
-  clearInterval (h: Parameters<Clock['clearInterval']>[0]): void { systemClock.clearInterval(h) }
-}
 
 describe('clock-skew outlier among real peers', () => {
   let relay: TestPeer
