@@ -43,7 +43,8 @@ const MAX_GROWTH_RATIO = 0.35
  * an incarnation that was sampled for most of the run (TREND_MIN_FRACTION; see memory-trend.ts).
  * Ten minutes is not long enough for every bounded cache to fill (Raft log until its snapshot at
  * 10,000 entries, 10,000 KV idempotency records and proposal outcomes, a 10-minute dedup window),
- * and agent documents grow with every handled message (~0.5 KB each, Yjs keeps its history): the
+ * and an agent's state document grows between compactions (at a new epoch, and every 1,000 turns
+ * once it is over 32 KiB; before compaction it grew ~0.5 KB of heap per handled message): the
  * never-restarted peers showed -0.2 to 1.7 MB/min (two runs at load ~25), peers restarted
  * mid-run up to 4.6 MB/min over their shorter, younger lives. The bound is the rate of the RSS
  * creep issue 9 reported; it catches a leak of that size, not a slow one
