@@ -7,14 +7,14 @@
  */
 import * as Y from 'yjs'
 import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, StorageError, describeError } from '../../errors.ts'
-import { type AbortOptions, raceSignal, throwIfAborted } from '../../util/abort.ts'
+import { type AbortOptions, raceSignal } from '../../util/abort.ts'
 import { systemClock, type Clock, type TimerHandle } from '../../util/clock.ts'
 import { componentLogger, type Logger } from '../../util/logger.ts'
 import { systemRng, type Rng } from '../../util/prng.ts'
 import type { Store } from '../../storage/types.ts'
 import { syncLagRule, type AlertRule } from '../../monitoring/index.ts'
-import { decodeGossip, encodeGossip, GossipType, StateReason, validateDocId, type GossipMessage } from './codec.ts'
-import { RETIRE_POLL_MS, RETIRE_WAIT_MS } from './constants.ts'
+import { encodeGossip, StateReason, validateDocId, type GossipMessage } from './codec.ts'
+import { antiEntropyRound, handleDocGossip, reactToPeer, type DocGossipRoutes } from './doc-gossip.ts'
 import { resolveInit, type DocReplicatorComponents, type DocReplicatorInit, type ResolvedInit } from './config.ts'
 import { HybridLogicalClock } from '../../util/hlc.ts'
 import { docLogPrefix, HeldRegistry, type HeldMeta } from './held-registry.ts'
@@ -24,11 +24,10 @@ import { DocPersistence } from './persistence.ts'
 import { policyFromName, policyName, storablePolicyName, validatePolicyName, type ConflictResolver } from './policy.ts'
 import { ReplicaPlacement } from './replica-placement.ts'
 import { ReplicatedDoc, type DocContext } from './replicated-doc.ts'
-import { markRetired, successorOf, watchRetirement } from './retirement.ts'
-import { covers } from './vectors.ts'
+import { DocRetirer } from './retirer.ts'
+import { successorOf } from './retirement.ts'
 import { SyncService } from './sync-service.ts'
-import { admitRemoteUpdates } from './write-gate.ts'
-import type { Conflict, ConflictOutcome, ConflictPolicy, DocTransport, DocWriteGate, FlushOptions, HolderInfo, PeerEvent, PeerId, ReplicateOptions } from './types.ts'
+import type { Conflict, ConflictOutcome, ConflictPolicy, DocTransport, FlushOptions, HolderInfo, PeerId, ReplicateOptions } from './types.ts'
 
 export type { DocReplicatorComponents, DocReplicatorInit } from './config.ts'
 
@@ -41,7 +40,6 @@ export interface DocReplicatorEvents {
 export class DocReplicator extends EventTarget {
   readonly peerId: PeerId
   private readonly transport: DocTransport
-  private readonly writeGate?: DocWriteGate
   private readonly store?: Store
   private readonly held?: HeldRegistry
   private readonly clock: Clock
@@ -56,11 +54,9 @@ export class DocReplicator extends EventTarget {
   private readonly byDoc = new WeakMap<Y.Doc, ReplicatedDoc>()
   private readonly opening = new Map<string, Promise<ReplicatedDoc>>()
   private readonly unsubscribes = new Map<string, () => void>()
-  /** per held doc: stops watching it for a retirement mark */
-  private readonly retirementWatches = new Map<string, () => void>()
-  /** docs this peer is retiring itself (it drops them once their holders took the mark) */
-  private readonly retiring = new Set<ReplicatedDoc>()
+  private readonly retirer: DocRetirer
   private readonly sync: SyncService
+  private readonly gossipRoutes: DocGossipRoutes
   private readonly ctx: DocContext
   private controller = new AbortController()
   private cleanups: Array<() => void> = []
@@ -70,7 +66,6 @@ export class DocReplicator extends EventTarget {
   constructor (components: DocReplicatorComponents, init: DocReplicatorInit = {}) {
     super()
     this.transport = components.transport
-    this.writeGate = components.writeGate
     this.peerId = components.transport.peerId
     this.store = components.store
     this.clock = components.clock ?? systemClock
@@ -93,6 +88,13 @@ export class DocReplicator extends EventTarget {
         this.log('document %s: released, %s', rdoc.id, reason)
         await this.release(rdoc.doc, { purge: true })
       }
+    })
+    this.retirer = new DocRetirer({
+      selfId: this.peerId,
+      clock: this.clock,
+      log: this.log,
+      isHeld: (rdoc) => this.docs.get(rdoc.id) === rdoc,
+      releaseAndPurge: async (rdoc) => { await this.release(rdoc.doc, { purge: true }) }
     })
     this.ctx = {
       selfId: this.peerId,
@@ -127,6 +129,15 @@ export class DocReplicator extends EventTarget {
         }
       }
     })
+    this.gossipRoutes = {
+      maxGossipBytes: this.init.maxGossipBytes,
+      ...(components.writeGate !== undefined ? { writeGate: components.writeGate } : {}),
+      sync: this.sync,
+      placement: this.placement,
+      metrics: this.metrics,
+      log: this.log,
+      publish: (rdoc, message) => { this.publish(rdoc, message) }
+    }
   }
 
   /** serves the sync protocol, watches peers, reopens every doc held before a restart */
@@ -135,8 +146,8 @@ export class DocReplicator extends EventTarget {
     this.started = true
     this.controller = new AbortController()
     this.sync.start()
-    this.cleanups.push(this.transport.onPeer((e) => { this.handlePeerEvent(e) }))
-    this.timer = this.clock.setInterval(() => { this.antiEntropyRound() }, this.init.antiEntropyIntervalMs)
+    this.cleanups.push(this.transport.onPeer((e) => { if (this.started) reactToPeer(this.gossipRoutes, this.docs.values(), e) }))
+    this.timer = this.clock.setInterval(() => { if (this.started) antiEntropyRound(this.gossipRoutes, this.docs.values()) }, this.init.antiEntropyIntervalMs)
     for (const [docId, meta] of await this.held?.load(options) ?? []) {
       await this.openDoc(docId, meta, {}).catch(err => { this.log.error('could not reopen %s: %s', docId, describeError(err).message) })
     }
@@ -152,8 +163,7 @@ export class DocReplicator extends EventTarget {
     this.sync.stop()
     for (const unsub of this.unsubscribes.values()) unsub()
     this.unsubscribes.clear()
-    for (const unwatch of this.retirementWatches.values()) unwatch()
-    this.retirementWatches.clear()
+    this.retirer.stop()
     await Promise.allSettled([...this.opening.values()])
     await Promise.all([...this.docs.values()].map(async d => { await d.close() }))
     this.docs.clear()
@@ -274,27 +284,7 @@ export class DocReplicator extends EventTarget {
    */
   async retire (doc: Y.Doc | string, successor: string, options: AbortOptions = {}): Promise<void> {
     try { validateDocId(successor) } catch (err) { throw new InvalidArgumentError((err as Error).message) }
-    const rdoc = this.docFor(doc)
-    if (successor === rdoc.id) throw new InvalidArgumentError(`document ${rdoc.id} cannot succeed itself`)
-    this.retiring.add(rdoc)
-    try {
-      markRetired(rdoc.doc, successor)
-      // recruits no one for it any more (a recruit would take the mark and drop it, again and again)
-      rdoc.replicas = 0
-      const target = Y.decodeStateVector(Y.encodeStateVector(rdoc.doc))
-      const deadline = this.clock.monotonic() + RETIRE_WAIT_MS
-      const lagging = (): PeerId[] => [...rdoc.holders].filter(([peer, h]) => peer !== this.peerId && !covers(h.acked, target)).map(([peer]) => peer)
-      while (!rdoc.isClosed && lagging().length > 0 && this.clock.monotonic() < deadline) {
-        throwIfAborted(options.signal)
-        await new Promise<void>(resolve => { this.clock.setTimeout(resolve, RETIRE_POLL_MS) })
-      }
-      const left = rdoc.isClosed ? [] : lagging()
-      if (left.length > 0) this.log('document %s: retired without %s taking the mark', rdoc.id, left.join(', '))
-      this.log('document %s: retired, replaced by %s', rdoc.id, successor)
-      if (!rdoc.isClosed) await this.release(rdoc.doc, { purge: true })
-    } finally {
-      this.retiring.delete(rdoc)
-    }
+    await this.retirer.retire(this.docFor(doc), successor, options)
   }
 
   /** the id of the doc that replaced `doc` (its retirement mark), undefined while it is current; a Y.Doc is read even once dropped */
@@ -305,8 +295,7 @@ export class DocReplicator extends EventTarget {
   /** stops replicating a doc on this peer; `purge` also deletes its stored updates */
   async release (doc: Y.Doc | string, options: AbortOptions & { purge?: boolean } = {}): Promise<void> {
     const rdoc = this.docFor(doc)
-    this.retirementWatches.get(rdoc.id)?.()
-    this.retirementWatches.delete(rdoc.id)
+    this.retirer.unwatch(rdoc.id)
     // the other holders stop counting this peer (and its member stops recruiting it)
     this.publish(rdoc, rdoc.stateMessage(StateReason.Released))
     this.unsubscribes.get(rdoc.id)?.()
@@ -367,53 +356,16 @@ export class DocReplicator extends EventTarget {
     this.byDoc.set(rdoc.doc, rdoc)
     const d = rdoc
     this.unsubscribes.set(docId, this.transport.subscribe(rdoc.topic, (data, from) => { this.handleGossip(d, data, from) }))
-    this.retirementWatches.set(docId, watchRetirement(rdoc.doc, (successor) => { this.retiredSeen(d, successor) }))
+    this.retirer.watch(rdoc)
     this.updateDocGauges()
     if (options.quiet !== true) this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
     if (meta.owner !== this.peerId) this.sync.request(rdoc, meta.owner, { force: true })
     return rdoc
   }
 
-  /**
-   * a doc held here carries a retirement mark: it is dropped, whether held as a replica or as a
-   * member (a former owner's copy); the peer retiring it drops it itself once holders took the mark
-   */
-  private retiredSeen (rdoc: ReplicatedDoc, successor: string): void {
-    if (this.retiring.has(rdoc) || rdoc.isClosed || this.docs.get(rdoc.id) !== rdoc) return
-    // not inside the transaction that brought the mark: released once it is over
-    queueMicrotask(() => {
-      if (this.retiring.has(rdoc) || rdoc.isClosed || this.docs.get(rdoc.id) !== rdoc) return
-      this.log('document %s: retired by its member, replaced by %s; dropping it', rdoc.id, successor)
-      this.release(rdoc.doc, { purge: true }).catch(err => {
-        this.log.error('document %s: release after retirement failed: %s', rdoc.id, describeError(err).message)
-      })
-    })
-  }
-
   private handleGossip (rdoc: ReplicatedDoc, data: Uint8Array, from: PeerId): void {
     if (!this.started || rdoc.isClosed || from === this.peerId) return
-    let message: GossipMessage
-    try {
-      message = decodeGossip(data, this.init.maxGossipBytes)
-      if (message.type === GossipType.Update || message.type === GossipType.Updates) {
-        admitRemoteUpdates(this.writeGate, rdoc.doc, rdoc.id, from, message.type === GossipType.Update ? message.update : message.updates, 'gossip')
-        rdoc.applyRemote(message.type === GossipType.Update ? message.update : message.updates, from, 'gossip')
-        const store = rdoc.doc.store
-        if (store.pendingStructs != null || store.pendingDs != null) this.sync.request(rdoc, from, {})
-      } else if (message.type === GossipType.Holders) {
-        this.placement.handleHolders(rdoc, from, message.holders).catch(err => {
-          this.log.error('document %s: release failed: %s', rdoc.id, describeError(err).message)
-        })
-      } else if (message.reason === StateReason.Released) {
-        this.placement.holderReleased(rdoc, from)
-      } else {
-        rdoc.handleState(from, message)
-      }
-    } catch (err) {
-      const { name, message: text } = describeError(err)
-      this.metrics.invalidMessages.inc(1, { reason: name })
-      this.log.error('document %s: refused gossip from %s: %s: %s', rdoc.id, from, name, text)
-    }
+    handleDocGossip(this.gossipRoutes, rdoc, data, from)
   }
 
   private publish (rdoc: ReplicatedDoc, message: GossipMessage): void {
@@ -421,34 +373,6 @@ export class DocReplicator extends EventTarget {
     this.transport.publish(rdoc.topic, encodeGossip(message), { signal: this.controller.signal }).catch(err => {
       this.log('document %s: publish failed: %s', rdoc.id, describeError(err).message)
     })
-  }
-
-  private handlePeerEvent (e: PeerEvent): void {
-    if (!this.started) return
-    for (const rdoc of this.docs.values()) {
-      if (e.type === 'leave') {
-        rdoc.recruited.delete(e.peer)
-        this.placement.ensure(rdoc)
-        continue
-      }
-      const desired = rdoc.role === 'member' && this.placement.desired(rdoc).includes(e.peer)
-      if (desired || e.peer === rdoc.owner || rdoc.holders.has(e.peer)) {
-        this.sync.request(rdoc, e.peer, { force: true, hold: desired })
-      }
-      this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
-      this.placement.ensure(rdoc)
-    }
-  }
-
-  private antiEntropyRound (): void {
-    if (!this.started) return
-    this.sync.pruneCooldowns()
-    for (const rdoc of this.docs.values()) {
-      rdoc.releaseIdleEncoding()
-      this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
-      this.placement.ensure(rdoc)
-      this.placement.announceHolders(rdoc)
-    }
   }
 
   private pendingUpdates (): number {
