@@ -1,16 +1,16 @@
 /**
- * Everything that arrives: envelopes from RPC streams and from gossipsub. Each is decoded,
- * size-checked, tied to the authenticated sender (stream peer / gossipsub `from`), its signature
- * checked when present, its clock merged, then deduplicated and ordered before a handler sees
+ * Everything that arrives: envelopes from RPC streams and from gossipsub. Each passes the checks
+ * (inbound-checks.ts: decoded, size-checked, tied to the authenticated sender, its signature
+ * checked when present, its clock merged), then is deduplicated and ordered before a handler sees
  * it. Answers (reply / ack / error-reply) settle the pending request or delivery. Bad input is
  * logged, counted and dropped; it never throws out of here.
  */
-import { CapacityError, InvalidMessageError, NotFoundError, NotOwnerError, TimeoutError, UnauthorizedError } from '../errors.ts'
+import { CapacityError, InvalidMessageError, NotFoundError, NotOwnerError, TimeoutError } from '../errors.ts'
 import { CLOCK_SKEW_REASON, HANDLER_TIMEOUT_MS, MAX_INBOUND_REQUESTS_IN_FLIGHT, RESEND_CONTENT_TYPE } from './constants.ts'
 import { packEnvelopes, readResendRequest } from './topic-replay.ts'
-import { PeerIdTexts } from './peer-text.ts'
-import { DUPLICATE_LABELS, KIND_LABELS, VERDICT_LABELS, clockSkewRefusal, directStream, runWithDeadline, spanOptions, verifySignature } from './inbound-support.ts'
-import { decodeEnvelope, isCorrelated } from './envelope.ts'
+import { DUPLICATE_LABELS, directStream, runWithDeadline, spanOptions } from './inbound-support.ts'
+import { InboundChecks, type CheckResult, type PublicationVerdict } from './inbound-checks.ts'
+import { isCorrelated } from './envelope.ts'
 import { CONTENT_TYPE_OCTET_STREAM, errorPayload, jsonPayload, octetStreamPayload, readPayload } from './payload.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Logger } from '../util/logger.ts'
@@ -18,7 +18,7 @@ import type { Clock } from '../util/clock.ts'
 import type { Counter, Telemetry } from '../monitoring/types.ts'
 import type { BrokerPubsubMessage, MessageHandler, ReceivedMessage, RequestHandler } from './broker-types.ts'
 import type { DedupWindow } from './dedup.ts'
-import type { DecodedEnvelope, Envelope } from './envelope.ts'
+import type { Envelope } from './envelope.ts'
 import type { HybridLogicalClock } from './hlc.ts'
 import type { MessageOrdering, OrderingResult, SequenceGap, Sequenced } from './ordering.ts'
 import type { TopicReplay } from './topic-replay.ts'
@@ -36,18 +36,6 @@ export interface InboundItem extends Sequenced {
 }
 
 type AnswerBuilder = (base: Pick<Envelope, 'id' | 'sender' | 'hlc'>) => Envelope
-
-/** gossipsub's verdict on a publication (its TopicValidatorResult values) */
-export type PublicationVerdict = 'accept' | 'reject' | 'ignore'
-
-/**
- * an envelope that passed the checks, or why it did not (with the envelope and the error when it
- * decoded and was refused for its clock: a stream sender is told so)
- */
-type CheckResult = { ok: true, decoded: DecodedEnvelope } | { ok: false, reason: string, decoded?: DecodedEnvelope, err?: unknown }
-
-/** reasons that are no fault of the publisher's: not delivered, not forwarded, not penalised */
-const IGNORE_REASONS = new Set(['clock-skew', 'UnsupportedVersionError'])
 
 export interface InboundDispatcherInit {
   peerId: string
@@ -76,21 +64,26 @@ export class InboundDispatcher {
   messageHandler: MessageHandler | undefined
   private readonly init: InboundDispatcherInit
   private inFlight = 0
-  /** publications gossipsub had us validate, by their data, until they are dispatched */
-  private readonly validatedPublications = new WeakMap<Uint8Array, DecodedEnvelope>()
-  private readonly peerTexts = new PeerIdTexts()
+  private readonly checks: InboundChecks
   /** direct messages reach the handler one at a time, in order */
   private directChain: Promise<void> = Promise.resolve()
 
   constructor (init: InboundDispatcherInit) {
     this.init = init
+    this.checks = new InboundChecks({
+      log: init.log,
+      hlc: init.hlc,
+      received: init.received,
+      validated: init.validated,
+      drop: (reason, peer, err) => { this.drop(reason, peer, err) }
+    })
   }
 
   onStreamFrame (frame: Uint8Array, link: RpcLink): void {
     const onError = (err: unknown): void => { this.drop('internal', link.remotePeer, err) }
     try {
       // synchronous unless a signature has to be verified
-      const checked = this.check(frame, link.remotePeer)
+      const checked = this.checks.check(frame, link.remotePeer)
       if (checked instanceof Promise) checked.then(async c => { await this.acceptFromStream(c, link) }).catch(onError)
       else this.acceptFromStream(checked, link).catch(onError)
     } catch (err) {
@@ -100,7 +93,7 @@ export class InboundDispatcher {
 
   onPubsubMessage (msg: BrokerPubsubMessage): void {
     if (!this.init.topicHandlers.has(msg.topic)) return
-    if (this.validatedPublications.has(msg.data)) {
+    if (this.checks.isValidated(msg.data)) {
       // validated by gossipsub's topic validator just before: no second look, no async hop
       try { this.acceptValidated(msg) } catch (err) { this.drop('internal', msg.from?.toString() ?? '?', err) }
       return
@@ -109,35 +102,11 @@ export class InboundDispatcher {
   }
 
   /**
-   * gossipsub's topic validator: decides before a publication is delivered or forwarded. Forged
-   * (sender is not the signed origin), oversized, malformed, wrongly signed or non-message
-   * envelopes are rejected (never forwarded, and the forwarding peer is scored down); one from
-   * a far-ahead clock or another major version is ignored (not forwarded, not penalised).
+   * gossipsub's topic validator: decides before a publication is delivered or forwarded (see
+   * InboundChecks.validatePublication)
    */
   validatePublication (msg: BrokerPubsubMessage): PublicationVerdict | Promise<PublicationVerdict> {
-    const verdict = this.judgePublication(msg)
-    if (verdict instanceof Promise) return verdict.then(v => { this.init.validated.inc(1, VERDICT_LABELS[v]); return v })
-    this.init.validated.inc(1, VERDICT_LABELS[verdict])
-    return verdict
-  }
-
-  /** synchronous unless a signature has to be verified */
-  private judgePublication (msg: BrokerPubsubMessage): PublicationVerdict | Promise<PublicationVerdict> {
-    const from = msg.type === 'signed' && msg.from != null ? this.peerTexts.textOf(msg.from) : undefined
-    if (from == null) { this.drop('unsigned', '?', new UnauthorizedError('unsigned publication')); return 'reject' }
-    const result = this.check(msg.data, from)
-    if (result instanceof Promise) return result.then(r => this.verdictOn(msg, from, r))
-    return this.verdictOn(msg, from, result)
-  }
-
-  private verdictOn (msg: BrokerPubsubMessage, from: string, result: CheckResult): PublicationVerdict {
-    if (!result.ok) return IGNORE_REASONS.has(result.reason) ? 'ignore' : 'reject'
-    if (result.decoded.envelope.kind !== 'message') {
-      this.drop('bad-kind', from, new InvalidMessageError(`a ${result.decoded.envelope.kind} published on ${msg.topic}`))
-      return 'reject'
-    }
-    this.validatedPublications.set(msg.data, result.decoded)
-    return 'accept'
+    return this.checks.validatePublication(msg)
   }
 
   /** hands a publication to this peer's subscribers of the topic */
@@ -232,67 +201,19 @@ export class InboundDispatcher {
 
   private async acceptFromPubsub (msg: BrokerPubsubMessage): Promise<void> {
     // not checked by the topic validator (a resent publication): check it now
-    if (!this.validatedPublications.has(msg.data) && await this.judgePublication(msg) !== 'accept') return
+    if (!this.checks.isValidated(msg.data) && await this.checks.judgePublication(msg) !== 'accept') return
     this.acceptValidated(msg)
   }
 
   /** a publication the checks passed: dedup, then in order to the subscribers */
   private acceptValidated (msg: BrokerPubsubMessage): void {
-    const decoded = this.validatedPublications.get(msg.data)
+    const decoded = this.checks.takeValidated(msg.data)
     if (decoded == null) return
-    this.validatedPublications.delete(msg.data)
     const env = decoded.envelope
     const stream = `${env.sender}|t|${msg.topic}`
     // gossipsub drops repeats of a message id; what is left to catch is a seq seen before (resends)
     if (env.seq < 1 || !this.init.dedup.observeSeq(stream, env.seq)) { this.init.dropped.inc(1, DUPLICATE_LABELS); return }
     this.order({ sender: env.sender, seq: env.seq, hlc: env.hlc, stream, envelope: env, topic: msg.topic })
-  }
-
-  /** decodes and authenticates; the reason (after logging and counting) when it must be dropped */
-  private check (bytes: Uint8Array, authenticatedPeer: string): CheckResult | Promise<CheckResult> {
-    let decoded: DecodedEnvelope
-    try {
-      decoded = decodeEnvelope(bytes)
-    } catch (err) {
-      return this.refuse((err as Error).name, authenticatedPeer, err)
-    }
-    const env = decoded.envelope
-    this.init.received.inc(1, KIND_LABELS[env.kind])
-    if (env.sender !== authenticatedPeer) {
-      return this.refuse('sender-mismatch', authenticatedPeer, new UnauthorizedError(`envelope claims sender ${env.sender}`))
-    }
-    if (env.signature != null) {
-      return verifySignature(env.sender, decoded.signedBytes, env.signature).then(valid => valid
-        ? this.mergeClock(decoded, authenticatedPeer)
-        : this.refuse('bad-signature', authenticatedPeer, new UnauthorizedError('signature does not verify')))
-    }
-    return this.mergeClock(decoded, authenticatedPeer)
-  }
-
-  /**
-   * the last check: the sender's clock must not be far ahead of ours; merged into our HLC. An
-   * answer (ack, reply, error-reply) to a call of ours is taken without merging its clock: it
-   * orders nothing, and refusing it would only make our call time out (a peer whose clock is
-   * behind everyone's would see every delivery it made fail and retry)
-   */
-  private mergeClock (decoded: DecodedEnvelope, authenticatedPeer: string): CheckResult {
-    const env = decoded.envelope
-    try {
-      this.init.hlc.receive(env.hlc)
-    } catch (err) {
-      if (isCorrelated(env)) {
-        this.init.log('answer from %s taken without its clock: %s', authenticatedPeer, (err as Error).message)
-        return { ok: true, decoded }
-      }
-      this.drop(CLOCK_SKEW_REASON, authenticatedPeer, err)
-      return { ok: false, reason: CLOCK_SKEW_REASON, decoded, err: clockSkewRefusal(err) }
-    }
-    return { ok: true, decoded }
-  }
-
-  private refuse (reason: string, peer: string, err: unknown): CheckResult {
-    this.drop(reason, peer, err)
-    return { ok: false, reason }
   }
 
   private order (item: InboundItem): void {
