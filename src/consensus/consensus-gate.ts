@@ -3,10 +3,12 @@
  * Raft messages are heard from whom, and which peers count as voter candidates.
  */
 import type { Member } from '../network/index.ts'
-import type { RoleGate } from '../security/index.ts'
+import { describeError } from '../errors.ts'
+import type { GateRole, RoleGate } from '../security/index.ts'
 import type { RaftAnnouncement } from './autopilot.ts'
 import { MessageType } from './raft/types.ts'
 import type { Message } from './raft/types.ts'
+import type { RefusalSubject, RaftRefusal } from './raft-wire.ts'
 
 /** messages a peer sends only as a voter (candidate, voter or leader) */
 const VOTER_MESSAGES = new Set<MessageType>([
@@ -16,24 +18,51 @@ const VOTER_MESSAGES = new Set<MessageType>([
 /** requests a follower forwards to its leader on behalf of its callers: KV proposals and linearizable reads */
 const MEMBER_REQUESTS = new Set<MessageType>([MessageType.Prop, MessageType.ReadIndex])
 
+/** a gate that can also say why (MembershipAuthority.check: waits for a signature check still running) */
+export type ConsensusGate = RoleGate & { check?: (peerId: string, role: GateRole) => Promise<void> }
+
+/** why a message was not admitted: what to refuse, and the role its sender lacks */
+export interface GateVerdict {
+  subject: RefusalSubject
+  role: GateRole
+}
+
 /**
  * Raft messages only voters send (campaigns, votes, a leader's appends) are refused from peers
  * the gate does not allow to vote; proposals and read requests forwarded by a peer without a
  * valid credential are refused too (its callers already got UnauthorizedError from strongDriver,
- * unless it does not know the mesh is credentialed)
+ * unless it does not know the mesh is credentialed). Answers undefined when `m` is admitted.
  */
-export function admitsRaftMessage (gate: RoleGate | undefined, selfId: string, m: Message): boolean {
-  if (gate === undefined) return true
+export function admitsRaftMessage (gate: RoleGate | undefined, selfId: string, m: Message): GateVerdict | undefined {
+  if (gate === undefined) return undefined
   if (VOTER_MESSAGES.has(m.type)) {
-    if (gate.allows(m.from, 'voter')) return true
+    if (gate.allows(m.from, 'voter')) return undefined
     gate.refuse(m.from, 'voter', `send raft message type ${m.type}`)
-    return false
+    return { subject: 'raft', role: 'voter' }
   }
   if (MEMBER_REQUESTS.has(m.type) && m.from !== selfId && !gate.allows(m.from, 'member')) {
-    gate.refuse(m.from, 'member', m.type === MessageType.Prop ? 'have a KV proposal served' : 'have a linearizable read served')
-    return false
+    const proposal = m.type === MessageType.Prop
+    gate.refuse(m.from, 'member', proposal ? 'have a KV proposal served' : 'have a linearizable read served')
+    return { subject: proposal ? 'proposal' : 'read', role: 'member' }
   }
-  return true
+  return undefined
+}
+
+/**
+ * the refusal to send `peer` for a message the gate did not admit, naming why; undefined when
+ * its credential turns out valid after all (a signature check that was still running: the
+ * message was dropped, and the sender's retry goes through)
+ */
+export async function refusalFor (gate: ConsensusGate, peer: string, verdict: GateVerdict): Promise<RaftRefusal | undefined> {
+  const lacks = verdict.role === 'member' ? 'a valid membership credential' : `a valid credential for the ${verdict.role} role`
+  if (gate.check === undefined) return { subject: verdict.subject, reason: `${peer} holds no ${lacks}` }
+  try {
+    await gate.check(peer, verdict.role)
+  } catch (err) {
+    const { name, message } = describeError(err)
+    return { subject: verdict.subject, reason: name === 'UnauthorizedError' ? message : `${peer} holds no ${lacks} (${name}: ${message})` }
+  }
+  return gate.allows(peer, verdict.role) ? undefined : { subject: verdict.subject, reason: `${peer} holds no ${lacks}` }
 }
 
 /**

@@ -28,7 +28,7 @@ import type { RaftAnnouncement } from './autopilot.ts'
 import { runAutopilot, trackPeers } from './autopilot-runner.ts'
 import type { PeerTracking } from './autopilot-runner.ts'
 import { changeCommand, outcomeOf } from './changes.ts'
-import { admitsRaftMessage, eligibleMembers } from './consensus-gate.ts'
+import { admitsRaftMessage, eligibleMembers, refusalFor } from './consensus-gate.ts'
 import { consensusHealth } from './consensus-health.ts'
 import type { ConsensusEvents, ConsensusManagerComponents, ConsensusManagerInit, ConsensusRole, ConsensusStatus } from './consensus-types.ts'
 import type { ConsensusChange, ProposalOutcome } from './changes.ts'
@@ -43,6 +43,7 @@ import { LeaseExpiry } from './lease-expiry.ts'
 import { createConsensusMetrics } from './metrics.ts'
 import { MessageType } from './raft/types.ts'
 import { Libp2pRaftTransport } from './raft-transport.ts'
+import { ReceivedRefusals } from './refusals.ts'
 import { anchoredLeaseClock, stampLeaseTimes } from './lease-time.ts'
 
 export type {
@@ -77,6 +78,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
   private readonly outcomes = new Map<string, ProposalOutcome>()
   private readonly inflight = new Map<string, Promise<ProposalOutcome>>()
   private readonly metrics: ReturnType<typeof createConsensusMetrics>
+  private readonly refusals: ReceivedRefusals
 
   constructor (components: ConsensusManagerComponents, init: ConsensusManagerInit = {}) {
     super()
@@ -90,6 +92,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     this.leaseExpiry = new LeaseExpiry(this.clock, this.leaseClock)
     this.tracking = { peers: new Map(), since: this.clock.monotonic() }
     this.metrics = createConsensusMetrics(components.telemetry?.metrics, () => this.driverRef)
+    this.refusals = new ReceivedRefusals(this.clock, this.log)
   }
 
   private get driver (): RaftDriver {
@@ -110,6 +113,9 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     if (gate !== undefined && !gate.allows(this.peerId, 'member')) {
       throw new UnauthorizedError('this peer holds no valid membership credential: the mesh serves its KV proposals and reads only to members')
     }
+    // its leader refused it lately (it does not know the mesh is credentialed, or the leader judges its credential invalid)
+    const refused = this.refusals.current(driver.leader)
+    if (refused !== undefined) throw refused
     const p = this.components.network.partitionStatus?.()
     if (p !== undefined && !p.majority && !this.raftShowsQuorum(driver)) {
       throw new NoQuorumError(`on the minority side of a network partition: ${p.voters.length - p.unreachableVoters.length} of ${p.voters.length} raft voters in reach`)
@@ -179,13 +185,19 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
         log: componentLogger('consensus:transport'),
         handler: {
           receive: (m, groupId) => {
-            if (!admitsRaftMessage(this.components.gate, this.peerId, m)) return
+            const gate = this.components.gate
+            const verdict = admitsRaftMessage(gate, this.peerId, m)
+            if (verdict !== undefined) {
+              this.transport?.refuse(m.from, async () => await refusalFor(gate!, m.from, verdict))
+              return
+            }
             // a leader judges lease expiry by its own clock, so it stamps the lease renewals forwarded to it
             driver.receive(m.type === MessageType.Prop && driver.rawNode.raft.role === 'leader' ? stampLeaseTimes(m, this.leaseClock.now()) : m, groupId)
           },
           unreachable: (peer) => { driver.reportUnreachable(peer) },
           snapshotStatus: (peer, ok) => { driver.reportSnapshot(peer, ok) },
-          groupId: () => this.group
+          groupId: () => this.group,
+          refused: (peer, refusal) => { this.refusals.received(peer, refusal, driver) }
         }
       })
       await this.transport.start()

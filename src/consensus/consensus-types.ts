@@ -1,11 +1,11 @@
 /** The ConsensusManager's contract types: what it is built from, its status and its events. */
 import type { Telemetry } from '../monitoring/types.ts'
 import type { Member, NodeRecord, RaftRole } from '../network/index.ts'
-import type { RoleGate } from '../security/index.ts'
 import type { Store } from '../storage/types.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Rng } from '../util/prng.ts'
+import type { ConsensusGate } from './consensus-gate.ts'
 import type { DurableRaftLog } from './log-store.ts'
 import type { StateRole } from './raft/index.ts'
 import type { RaftLibp2p } from './raft-transport.ts'
@@ -32,7 +32,7 @@ export interface ConsensusManagerComponents {
    * membership credentials: only peers it allows as `voter` are made voters or heard as such, and
    * only `member`s (a valid credential with any roles) have proposals and reads served (default: everyone)
    */
-  gate?: RoleGate
+  gate?: ConsensusGate
   /** opens the Raft log given its Store (default: the log kept in that Store; Node data dirs use a WAL) */
   openLog?: (store: Store, options?: AbortOptions) => Promise<DurableRaftLog>
 }

@@ -48,6 +48,20 @@ export const RAFT_DIAL_BACKOFF_MIN_MS = 100
 export const RAFT_DIAL_BACKOFF_MAX_MS = 2000
 /** inbound Raft streams accepted at once (one per peer, plus replacements) */
 export const MAX_RAFT_INBOUND_STREAMS = 64
+/** longest reason in a refusal frame (UTF-8 bytes; a longer one is cut when encoded) */
+export const MAX_RAFT_REFUSAL_REASON_BYTES = 512
+/** largest frame read back on this peer's own outbound Raft stream (only refusals travel that way) */
+export const MAX_RAFT_REFUSAL_FRAME_BYTES = 1024
+/** refusals sent to one peer per second, and the burst (what is refused beyond them is dropped silently) */
+export const RAFT_REFUSALS_PER_PEER_PER_S = 2
+export const RAFT_REFUSAL_BURST = 4
+/**
+ * after its leader refused this peer's proposals or reads, new strong operations here fail at once
+ * with that refusal for this long (while the same peer leads); then the next one asks again
+ */
+export const RAFT_REFUSAL_MEMORY_MS = 5_000
+/** at most one log line per peer for refusals this peer ignores (not from its leader, malformed) in this interval */
+export const RAFT_REFUSAL_LOG_INTERVAL_MS = 10_000
 
 /** applied entries past the last snapshot before a new snapshot is taken and the log compacted */
 export const SNAPSHOT_EVERY_ENTRIES = 10_000

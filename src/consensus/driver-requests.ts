@@ -202,4 +202,13 @@ export class DriverRequests {
     this.proposals.rejectAll(err)
     this.reads.rejectAll(err)
   }
+
+  /**
+   * the leader refused this peer's proposals (every waiting one goes to it, and would be refused
+   * too) or its reads (those not yet given an index: a round already answered is served here)
+   */
+  rejectRefused (subject: 'proposal' | 'read', err: Error): void {
+    if (subject === 'proposal') this.proposals.rejectAll(err)
+    else this.reads.rejectUnanswered(err)
+  }
 }

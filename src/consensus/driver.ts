@@ -253,6 +253,11 @@ export class RaftDriver {
     return this.requests.proposals.get(requestId) !== undefined
   }
 
+  /** the leader refused this peer's proposals or reads: their callers fail with `err` (refusals.ts) */
+  rejectRefused (subject: 'proposal' | 'read', err: Error): void {
+    this.requests.rejectRefused(subject, err)
+  }
+
   /** resolves once this peer has applied everything committed before the call (ReadIndex) */
   async readBarrier (options: AbortOptions = {}): Promise<void> {
     await this.requests.readBarrier(options)

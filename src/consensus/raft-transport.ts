@@ -6,23 +6,33 @@
  * drained by its own writer, which respects backpressure. A failed dial or write drops what was
  * queued and reports the peer unreachable (and any snapshot failed), as Raft expects of a lossy
  * network; after a failed dial the peer is in backoff for a short while.
+ *
+ * Refusals: a peer that drops what another sent (a proposal or read from a peer without a valid
+ * credential) may answer with one small refusal frame, written back on the stream the refused
+ * messages came on (so a refusal only ever goes to the peer that asked, never to a third party,
+ * and needs no dial), at most RAFT_REFUSALS_PER_PEER_PER_S per peer. This peer reads its own
+ * outbound streams only for those: anything else there, or a malformed refusal, is logged and
+ * the rest of that stream's input ignored.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { MessageTooLargeError, UnreachableError, describeError } from '../errors.ts'
+import { PeerRateLimiter } from '../security/index.ts'
 import { FrameDecoder, encodeFrame } from '../messaging/framing.ts'
 import type { StreamChunk } from '../messaging/framing.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
 import {
-  MAX_RAFT_FRAME_BYTES, MAX_RAFT_INBOUND_STREAMS, MAX_RAFT_PEER_QUEUE_BYTES, MAX_RAFT_PEER_QUEUE_FRAMES,
-  RAFT_DIAL_BACKOFF_MAX_MS, RAFT_DIAL_BACKOFF_MIN_MS, RAFT_DIAL_TIMEOUT_MS, RAFT_PROTOCOL, RAFT_SNAPSHOT_CHUNK_BYTES
+  MAX_RAFT_FRAME_BYTES, MAX_RAFT_INBOUND_STREAMS, MAX_RAFT_PEER_QUEUE_BYTES, MAX_RAFT_PEER_QUEUE_FRAMES, MAX_RAFT_REFUSAL_FRAME_BYTES,
+  RAFT_DIAL_BACKOFF_MAX_MS, RAFT_DIAL_BACKOFF_MIN_MS, RAFT_DIAL_TIMEOUT_MS, RAFT_PROTOCOL, RAFT_REFUSAL_BURST,
+  RAFT_REFUSALS_PER_PEER_PER_S, RAFT_SNAPSHOT_CHUNK_BYTES
 } from './constants.ts'
 import { chunkSnapshot, SnapshotReassembler } from './raft/snapshot-chunks.ts'
 import type { Message } from './raft/types.ts'
 import {
-  PACK_OVERHEAD_BYTES, decodeRaftFrame, encodeHello, encodeMessage, encodeSnapshotChunk, packMessages
+  PACK_OVERHEAD_BYTES, decodeRaftFrame, decodeRefusalFrame, encodeHello, encodeMessage, encodeRefusal, encodeSnapshotChunk, packMessages
 } from './raft-wire.ts'
+import type { RaftRefusal } from './raft-wire.ts'
 
 /** what the transport needs from a libp2p v3 stream */
 export interface RaftStream extends AsyncIterable<StreamChunk> {
@@ -48,6 +58,8 @@ export interface RaftTransportHandler {
   snapshotStatus: (peer: string, ok: boolean) => void
   /** this peer's group id now ('' before it has one) */
   groupId: () => string
+  /** `peer` refused what this peer sent it (a well-formed refusal frame; whether to believe it is the handler's call) */
+  refused?: (peer: string, refusal: RaftRefusal) => void
 }
 
 /** what the driver sends through: the libp2p transport, or a simulated one in tests */
@@ -125,7 +137,7 @@ class PeerSender {
       const stream: RaftStream = await this.transport.libp2p.dialProtocol(peerIdFromString(this.peer), RAFT_PROTOCOL, { signal, runOnLimitedConnection: true })
       stream.send(encodeFrame(encodeHello(this.transport.handler.groupId()), { maxFrameBytes: MAX_RAFT_FRAME_BYTES }))
       this.backoffMs = RAFT_DIAL_BACKOFF_MIN_MS
-      this.transport.trackOutbound(stream)
+      this.transport.trackOutbound(stream, this.peer)
       return stream
     } catch (err) {
       this.backoffUntil = this.transport.clock.monotonic() + this.backoffMs
@@ -173,7 +185,10 @@ export class Libp2pRaftTransport implements RaftSender {
   private readonly selfId: string
   private readonly peers = new Map<string, PeerSender>()
   private readonly inbound = new Set<RaftStream>()
+  /** the latest inbound stream of each peer: where a refusal to it goes */
+  private readonly inboundOf = new Map<string, RaftStream>()
   private readonly outbound = new Set<RaftStream>()
+  private readonly refusalLimit: PeerRateLimiter
   private started = false
 
   constructor (init: Libp2pRaftTransportInit) {
@@ -182,6 +197,7 @@ export class Libp2pRaftTransport implements RaftSender {
     this.clock = init.clock
     this.log = init.log
     this.handler = init.handler
+    this.refusalLimit = new PeerRateLimiter({ ratePerS: RAFT_REFUSALS_PER_PEER_PER_S, burst: RAFT_REFUSAL_BURST, clock: init.clock })
   }
 
   async start (): Promise<void> {
@@ -201,16 +217,53 @@ export class Libp2pRaftTransport implements RaftSender {
     await Promise.allSettled(senders.map(async s => { await s.close() }))
     for (const s of [...this.inbound, ...this.outbound]) s.abort(new UnreachableError('raft transport stopped'))
     this.inbound.clear()
+    this.inboundOf.clear()
     this.outbound.clear()
   }
 
-  trackOutbound (stream: RaftStream): void {
+  /**
+   * reads an outbound stream of ours: the remote writes nothing on it but refusals, which go to
+   * the handler; reading also notices when the remote closes
+   */
+  trackOutbound (stream: RaftStream, peer: string): void {
     this.outbound.add(stream)
-    // an outbound stream's readable side only ever ends; reading it notices when the remote closes
     void (async () => {
-      try { for await (const _ of stream) { /* the remote never writes on our stream */ } } catch {}
+      const decoder = new FrameDecoder({ maxFrameBytes: MAX_RAFT_REFUSAL_FRAME_BYTES })
+      let ignoring = false
+      try {
+        for await (const chunk of stream) {
+          if (ignoring) continue
+          try {
+            for (const frame of decoder.push(chunk)) this.handler.refused?.(peer, decodeRefusalFrame(frame))
+          } catch (err) {
+            // nothing else travels this way: log it, keep the stream for our own writes, read no more of it
+            this.log.error('raft stream to %s: ignoring what %s writes back: %s: %s', peer, peer, describeError(err).name, describeError(err).message)
+            ignoring = true
+          }
+        }
+      } catch {}
       this.outbound.delete(stream)
     })()
+  }
+
+  /**
+   * answers `peer` with the refusal `make` resolves to (undefined: none), on the stream its
+   * refused messages came on, unless `peer` already had its share of refusals: false then, and
+   * `make` is not called (so a flood of refused messages costs no more than a trickle)
+   */
+  refuse (peer: string, make: () => Promise<RaftRefusal | undefined>): boolean {
+    if (!this.started || !this.refusalLimit.take(peer)) return false
+    void make().then(refusal => {
+      const stream = this.inboundOf.get(peer)
+      if (refusal === undefined || stream === undefined || !this.started) return
+      if (stream.status !== undefined && stream.status !== 'open') return
+      // tiny and rate-limited: written without waiting for the stream to drain
+      stream.send(encodeFrame(encodeRefusal(refusal), { maxFrameBytes: MAX_RAFT_REFUSAL_FRAME_BYTES }))
+      this.log('refused %s\'s %s: %s', peer, refusal.subject, refusal.reason)
+    }).catch(err => {
+      this.log('could not send a refusal to %s: %s', peer, describeError(err).message)
+    })
+    return true
   }
 
   /** queues `messages` for `to`; never throws (an undeliverable batch is reported to Raft) */
@@ -257,6 +310,7 @@ export class Libp2pRaftTransport implements RaftSender {
   private async serve (stream: RaftStream, from: string): Promise<void> {
     if (!this.started) { stream.abort(new UnreachableError('raft transport stopped')); return }
     this.inbound.add(stream)
+    this.inboundOf.set(from, stream)
     const decoder = new FrameDecoder({ maxFrameBytes: MAX_RAFT_FRAME_BYTES })
     const reassembler = new SnapshotReassembler()
     let groupId: string | undefined
@@ -293,6 +347,7 @@ export class Libp2pRaftTransport implements RaftSender {
       }
     } finally {
       this.inbound.delete(stream)
+      if (this.inboundOf.get(from) === stream) this.inboundOf.delete(from)
     }
   }
 }

@@ -5,6 +5,10 @@
  *   hello:    [version, 1, groupId]                      first frame of every stream
  *   messages: [version, 2, n, message*]                  a batch of messages for the receiver
  *   chunk:    [version, 3, message, chunk]               one chunk of a MsgSnap's snapshot
+ *   refusal:  [version, 4, subject, reason]              the only frame that travels the other way:
+ *             written back on the stream of a peer whose messages were refused (subject 1: its KV
+ *             proposals, 2: its linearizable reads, 3: its voter messages; reason: UTF-8 text of at
+ *             most MAX_RAFT_REFUSAL_REASON_BYTES, no control characters)
  *
  * A message carries neither `from` nor `to`: the receiver takes `from` from the authenticated
  * connection and `to` is itself. Snapshots never travel inside `messages`; they go as chunks.
@@ -19,7 +23,8 @@ import {
 import type { Decoder, Encoder } from './wire.ts'
 import {
   MAX_GROUP_ID_BYTES, MAX_RAFT_CONTEXT_BYTES, MAX_RAFT_ENTRIES_PER_MESSAGE, MAX_RAFT_ENTRY_BYTES,
-  MAX_RAFT_FRAME_BYTES, MAX_RAFT_MESSAGES_PER_FRAME, MAX_STORED_CONF_MEMBERS, MAX_STORED_NODE_ID_BYTES, RAFT_WIRE_VERSION
+  MAX_RAFT_FRAME_BYTES, MAX_RAFT_MESSAGES_PER_FRAME, MAX_RAFT_REFUSAL_FRAME_BYTES, MAX_RAFT_REFUSAL_REASON_BYTES,
+  MAX_STORED_CONF_MEMBERS, MAX_STORED_NODE_ID_BYTES, RAFT_WIRE_VERSION
 } from './constants.ts'
 import { EntryType, MessageType } from './raft/types.ts'
 import type { ConfState, Entry, Message, SnapshotMetadata } from './raft/types.ts'
@@ -28,6 +33,17 @@ import type { SnapshotChunk } from './raft/snapshot-chunks.ts'
 export const FRAME_HELLO = 1
 export const FRAME_MESSAGES = 2
 export const FRAME_SNAPSHOT_CHUNK = 3
+export const FRAME_REFUSAL = 4
+
+/** what a refusal is about: the refused peer's KV proposals, its linearizable reads, or its voter messages */
+export type RefusalSubject = 'proposal' | 'read' | 'raft'
+const REFUSAL_SUBJECTS: readonly RefusalSubject[] = ['proposal', 'read', 'raft']
+
+/** a peer's answer to messages it dropped: which kind, and why (e.g. the credential check's verdict) */
+export interface RaftRefusal {
+  subject: RefusalSubject
+  reason: string
+}
 
 export type RaftFrame =
   | { kind: 'hello', groupId: string }
@@ -184,7 +200,57 @@ export function decodeRaftFrame (bytes: Uint8Array, from: string, to: string): R
         if (message.type !== MessageType.Snap) throw new InvalidMessageError('snapshot chunk on a non-snapshot message')
         return { kind: 'chunk', message, chunk: readChunk(d) }
       }
+      case FRAME_REFUSAL: throw new InvalidMessageError('a refusal frame travels back on the refused peer\'s own stream, not on a stream to us')
       default: throw new InvalidMessageError(`raft frame kind ${kind} is unknown`)
     }
+  })
+}
+
+// eslint-disable-next-line no-control-regex
+const CONTROL_CHARS = /[\u0000-\u001f\u007f]/g
+// eslint-disable-next-line no-control-regex
+const HAS_CONTROL_CHAR = /[\u0000-\u001f\u007f]/
+const utf8 = new TextEncoder()
+
+/** `reason` with control characters turned into spaces, cut (by code point) to MAX_RAFT_REFUSAL_REASON_BYTES of UTF-8 */
+function boundedReason (reason: string): string {
+  const text = reason.replace(CONTROL_CHARS, ' ')
+  if (utf8.encode(text).byteLength <= MAX_RAFT_REFUSAL_REASON_BYTES) return text
+  let bytes = 0
+  let out = ''
+  for (const ch of text) {
+    const n = utf8.encode(ch).byteLength
+    if (bytes + n > MAX_RAFT_REFUSAL_REASON_BYTES - 3) break
+    bytes += n
+    out += ch
+  }
+  return out + '...'
+}
+
+/** a refusal frame body; the reason is cleaned and cut to fit, so this never throws on a long one */
+export function encodeRefusal (r: RaftRefusal): Uint8Array {
+  const subject = REFUSAL_SUBJECTS.indexOf(r.subject)
+  if (subject < 0) throw new InvalidArgumentError(`raft wire: unknown refusal subject ${JSON.stringify(r.subject)}`)
+  return encodeWith(e => {
+    encoding.writeUint8(e, RAFT_WIRE_VERSION)
+    encoding.writeUint8(e, FRAME_REFUSAL)
+    encoding.writeUint8(e, subject + 1)
+    writeString(e, boundedReason(r.reason))
+  })
+}
+
+/** decodes a frame read on this peer's own outbound stream, where only refusals may come */
+export function decodeRefusalFrame (bytes: Uint8Array): RaftRefusal {
+  return decodeWith('raft refusal', bytes, MAX_RAFT_REFUSAL_FRAME_BYTES, d => {
+    readVersion(d, 'raft refusal', RAFT_WIRE_VERSION)
+    const kind = readByte(d, 'raft frame kind')
+    if (kind !== FRAME_REFUSAL) throw new InvalidMessageError(`raft frame kind ${kind} on the refused direction (only refusals travel back)`)
+    const code = readByte(d, 'refusal subject')
+    const subject = REFUSAL_SUBJECTS[code - 1]
+    if (subject === undefined) throw new InvalidMessageError(`refusal subject ${code} is unknown`)
+    const reason = readString(d, 'refusal reason', MAX_RAFT_REFUSAL_REASON_BYTES)
+    if (reason.length === 0) throw new InvalidMessageError('refusal reason: empty')
+    if (HAS_CONTROL_CHAR.test(reason)) throw new InvalidMessageError('refusal reason: control characters')
+    return { subject, reason }
   })
 }

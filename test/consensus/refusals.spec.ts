@@ -1,0 +1,248 @@
+/**
+ * Refusals on the Raft protocol: the frame (bounded, versioned, strictly decoded), the transport
+ * (a refusal goes back on the refused peer's own stream, rate-limited; a malformed one is
+ * ignored without harm) and what a peer believes of one (only its leader, only about its own
+ * requests). The credentialed-mesh spec (refusals-mesh.spec.ts) runs the whole path.
+ */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { encodeFrame } from '../../src/messaging/framing.ts'
+import {
+  MAX_RAFT_REFUSAL_REASON_BYTES, RAFT_REFUSAL_BURST, RAFT_REFUSAL_MEMORY_MS, RAFT_WIRE_VERSION
+} from '../../src/consensus/constants.ts'
+import { decodeRaftFrame, decodeRefusalFrame, encodeRefusal, FRAME_REFUSAL } from '../../src/consensus/raft-wire.ts'
+import type { RaftRefusal } from '../../src/consensus/raft-wire.ts'
+import { Libp2pRaftTransport } from '../../src/consensus/raft-transport.ts'
+import type { RaftLibp2p, RaftStream } from '../../src/consensus/raft-transport.ts'
+import { ReceivedRefusals } from '../../src/consensus/refusals.ts'
+import { newMessage } from '../../src/consensus/raft/index.ts'
+import type { Message } from '../../src/consensus/raft/index.ts'
+import { ManualClock, systemClock } from '../../src/util/clock.ts'
+import { componentLogger } from '../../src/util/logger.ts'
+
+const MsgHeartbeatResp = 12
+const utf8 = new TextEncoder()
+
+function frame (...bytes: number[]): Uint8Array {
+  return new Uint8Array(bytes)
+}
+
+describe('the refusal frame', () => {
+  it('round-trips each subject; a long reason is cut to the bound and control characters become spaces', () => {
+    for (const subject of ['proposal', 'read', 'raft'] as const) {
+      assert.deepEqual(decodeRefusalFrame(encodeRefusal({ subject, reason: 'no credential' })), { subject, reason: 'no credential' })
+    }
+    const long = decodeRefusalFrame(encodeRefusal({ subject: 'proposal', reason: 'é'.repeat(4 * MAX_RAFT_REFUSAL_REASON_BYTES) }))
+    assert.ok(utf8.encode(long.reason).byteLength <= MAX_RAFT_REFUSAL_REASON_BYTES)
+    assert.ok(long.reason.endsWith('...') && long.reason.startsWith('éé'))
+    assert.equal(decodeRefusalFrame(encodeRefusal({ subject: 'read', reason: 'a\nforged log line\u0000' })).reason, 'a forged log line ')
+  })
+
+  it('refuses malformed, unknown and oversized refusals with typed errors', () => {
+    const reason = (s: string): number[] => [...utf8.encode(s)]
+    const cases: Array<[Uint8Array, string]> = [
+      [frame(), 'InvalidMessageError'],
+      [frame(RAFT_WIRE_VERSION + 1, FRAME_REFUSAL, 1, 1, 120), 'UnsupportedVersionError'],
+      [frame(RAFT_WIRE_VERSION, 2, 0), 'InvalidMessageError'], // a messages frame: never sent this way
+      [frame(RAFT_WIRE_VERSION, FRAME_REFUSAL, 0, 1, 120), 'InvalidMessageError'], // subject 0
+      [frame(RAFT_WIRE_VERSION, FRAME_REFUSAL, 4, 1, 120), 'InvalidMessageError'], // subject 4
+      [frame(RAFT_WIRE_VERSION, FRAME_REFUSAL, 1, 0), 'InvalidMessageError'], // empty reason
+      [frame(RAFT_WIRE_VERSION, FRAME_REFUSAL, 1, 3, ...reason('a\nb')), 'InvalidMessageError'], // control character
+      [frame(RAFT_WIRE_VERSION, FRAME_REFUSAL, 1, 5, 120), 'InvalidMessageError'], // truncated
+      [frame(RAFT_WIRE_VERSION, FRAME_REFUSAL, 1, 1, 120, 0), 'InvalidMessageError'], // trailing byte
+      [frame(RAFT_WIRE_VERSION, FRAME_REFUSAL, 1, 2, 0xc3, 0x28), 'InvalidMessageError'], // not UTF-8
+      [frame(RAFT_WIRE_VERSION, FRAME_REFUSAL, 1, 0xa0, 0x20, ...new Array(4096).fill(120)), 'MessageTooLargeError'],
+      [new Uint8Array(64 * 1024), 'MessageTooLargeError']
+    ]
+    for (const [bytes, name] of cases) assert.throws(() => decodeRefusalFrame(bytes), { name }, `${bytes.slice(0, 6).join(',')}`)
+    // and a refusal sent the wrong way (on a stream to its sender) is refused by the frame decoder
+    assert.throws(() => decodeRaftFrame(encodeRefusal({ subject: 'proposal', reason: 'x' }), 'a', 'b'), { name: 'InvalidMessageError' })
+  })
+})
+
+/** one direction of an in-memory stream pair: what `send` writes on one end is read on the other */
+class Pipe implements AsyncIterable<Uint8Array> {
+  private readonly chunks: Uint8Array[] = []
+  private waiting: (() => void) | undefined
+  private ended = false
+
+  push (b: Uint8Array): void { this.chunks.push(b); this.wake() }
+  end (): void { this.ended = true; this.wake() }
+  private wake (): void { const w = this.waiting; this.waiting = undefined; w?.() }
+
+  async * [Symbol.asyncIterator] (): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      const c = this.chunks.shift()
+      if (c !== undefined) { yield c; continue }
+      if (this.ended) return
+      await new Promise<void>(resolve => { this.waiting = resolve })
+    }
+  }
+}
+
+class FakeStream implements RaftStream {
+  status = 'open'
+  peerOf!: FakeStream
+  readonly incoming = new Pipe()
+  send (data: Uint8Array): boolean { if (this.status === 'open') this.peerOf.incoming.push(data); return true }
+  async onDrain (): Promise<void> {}
+  async close (): Promise<void> { this.status = 'closed'; this.peerOf.incoming.end(); this.incoming.end() }
+  abort (): void { void this.close() }
+  [Symbol.asyncIterator] (): AsyncIterator<Uint8Array> { return this.incoming[Symbol.asyncIterator]() }
+}
+
+/** libp2p for a set of in-process transports: dialProtocol hands the other side's handler a stream */
+class FakeNet {
+  readonly handlers = new Map<string, (stream: any, connection: { remotePeer: { toString: () => string } }) => void | Promise<void>>()
+  /** the last stream each dialled side got, by `from>to` */
+  readonly accepted = new Map<string, FakeStream>()
+
+  libp2p (self: string): RaftLibp2p {
+    return {
+      handle: async (_protocol, handler) => { this.handlers.set(self, handler) },
+      unhandle: async () => { this.handlers.delete(self) },
+      dialProtocol: async (peer: { toString: () => string }) => {
+        const to = peer.toString()
+        const handler = this.handlers.get(to)
+        if (handler === undefined) throw new Error(`${to} does not listen`)
+        const mine = new FakeStream()
+        const theirs = new FakeStream()
+        mine.peerOf = theirs
+        theirs.peerOf = mine
+        this.accepted.set(`${self}>${to}`, theirs)
+        void handler(theirs, { remotePeer: { toString: () => self } })
+        return mine
+      }
+    }
+  }
+}
+
+interface Side {
+  transport: Libp2pRaftTransport
+  received: Message[]
+  refusals: Array<{ peer: string, refusal: RaftRefusal }>
+}
+
+// two real peer ids (the transport parses them)
+const A = '12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5'
+const B = '12D3KooWLRPJAA5o6Z6ia3mzcvMyEwbBJiGSnkr35aZgbU9nDyyF'
+
+async function side (net: FakeNet, self: string, clock = systemClock): Promise<Side> {
+  const s: Side = { received: [], refusals: [] } as unknown as Side
+  s.transport = new Libp2pRaftTransport({
+    libp2p: net.libp2p(self),
+    selfId: self,
+    clock,
+    log: componentLogger('test:raft-transport'),
+    handler: {
+      receive: (m) => { s.received.push(m) },
+      unreachable: () => {},
+      snapshotStatus: () => {},
+      groupId: () => 'g',
+      refused: (peer, refusal) => { s.refusals.push({ peer, refusal }) }
+    }
+  })
+  await s.transport.start()
+  return s
+}
+
+async function until (what: string, ok: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000
+  while (!ok()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setImmediate(resolve))
+  }
+}
+
+describe('refusals on the raft transport', () => {
+  it('a refusal goes back on the stream the refused peer opened, at most the burst of them at once', async () => {
+    const net = new FakeNet()
+    const clock = new ManualClock(1_000)
+    const [a, b] = [await side(net, A), await side(net, B, clock)]
+    try {
+      a.transport.send(B, [newMessage(MsgHeartbeatResp, B, A, 1)])
+      await until('B to receive from A', () => b.received.length === 1)
+      let made = 0
+      const make = async (): Promise<RaftRefusal> => { made++; return { subject: 'proposal', reason: `${A} presents no credential` } }
+      const sent: boolean[] = []
+      for (let i = 0; i < 3 * RAFT_REFUSAL_BURST; i++) sent.push(b.transport.refuse(A, make))
+      assert.equal(sent.filter(x => x).length, RAFT_REFUSAL_BURST, 'refusals beyond the burst are dropped')
+      assert.equal(made, RAFT_REFUSAL_BURST, 'a dropped refusal is not even worked out')
+      await until('A to read the refusals', () => a.refusals.length === RAFT_REFUSAL_BURST)
+      assert.deepEqual(a.refusals[0], { peer: B, refusal: { subject: 'proposal', reason: `${A} presents no credential` } })
+      // the bucket refills with time
+      clock.advance(1_000)
+      assert.equal(b.transport.refuse(A, make), true)
+      // a refusal worked out as none (the credential checked out after all) sends nothing
+      clock.advance(1_000)
+      assert.equal(b.transport.refuse(A, async () => undefined), true)
+      await until('the last refusal', () => a.refusals.length === RAFT_REFUSAL_BURST + 1)
+      // nothing else arrives, and the stream still carries A's messages
+      a.transport.send(B, [newMessage(MsgHeartbeatResp, B, A, 1)])
+      await until('B to receive again', () => b.received.length === 2)
+      assert.equal(a.refusals.length, RAFT_REFUSAL_BURST + 1)
+      // no refusal to a peer that never opened a stream here
+      assert.equal(a.transport.refuse(B, make), true)
+      await new Promise(resolve => setTimeout(resolve, 10))
+      assert.equal(b.refusals.length, 0)
+    } finally {
+      await a.transport.stop()
+      await b.transport.stop()
+    }
+  })
+
+  it('garbage written back on our stream is ignored: no refusal believed, nothing thrown, our messages still go out', async () => {
+    const net = new FakeNet()
+    const [a, b] = [await side(net, A), await side(net, B)]
+    try {
+      a.transport.send(B, [newMessage(MsgHeartbeatResp, B, A, 1)])
+      await until('B to receive from A', () => b.received.length === 1)
+      const back = net.accepted.get(`${A}>${B}`)!
+      back.send(encodeFrame(frame(RAFT_WIRE_VERSION, FRAME_REFUSAL, 9, 1, 120))) // unknown subject
+      back.send(encodeFrame(encodeRefusal({ subject: 'read', reason: 'after garbage' }))) // not read: the rest is ignored
+      a.transport.send(B, [newMessage(MsgHeartbeatResp, B, A, 2)])
+      await until('B to receive again', () => b.received.length === 2)
+      await new Promise(resolve => setTimeout(resolve, 10))
+      assert.deepEqual(a.refusals, [])
+    } finally {
+      await a.transport.stop()
+      await b.transport.stop()
+    }
+  })
+})
+
+describe('what a peer believes of a refusal', () => {
+  function driverStub (leader: string): { leader: string, rejected: Array<{ subject: string, err: Error }>, rejectRefused: (subject: 'proposal' | 'read', err: Error) => void } {
+    const d = { leader, rejected: [] as Array<{ subject: string, err: Error }>, rejectRefused: (subject: 'proposal' | 'read', err: Error) => { d.rejected.push({ subject, err }) } }
+    return d
+  }
+
+  it('from its leader: the waiting callers fail with UnauthorizedError naming the leader and why, and new ones for a while', () => {
+    const clock = new ManualClock(0)
+    const r = new ReceivedRefusals(clock, componentLogger('test:refusals'))
+    const d = driverStub('L')
+    r.received('L', { subject: 'proposal', reason: 'P presents no credential' }, d)
+    assert.equal(d.rejected.length, 1)
+    assert.equal(d.rejected[0].subject, 'proposal')
+    assert.equal(d.rejected[0].err.name, 'UnauthorizedError')
+    assert.match(d.rejected[0].err.message, /raft leader L refuses this peer's KV proposals: P presents no credential/)
+    r.received('L', { subject: 'read', reason: 'P presents no credential' }, d)
+    assert.equal(d.rejected[1].subject, 'read')
+    assert.equal(r.current('L')?.name, 'UnauthorizedError')
+    assert.equal(r.current('M'), undefined, 'another leader is asked afresh')
+    clock.advance(RAFT_REFUSAL_MEMORY_MS)
+    assert.equal(r.current('L'), undefined, 'after a while the leader is asked again')
+  })
+
+  it('from anyone else, or about voter messages, nothing changes', () => {
+    const r = new ReceivedRefusals(new ManualClock(0), componentLogger('test:refusals'))
+    const d = driverStub('L')
+    r.received('F', { subject: 'proposal', reason: 'forged' }, d)
+    r.received('F', { subject: 'read', reason: 'forged' }, d)
+    r.received('L', { subject: 'raft', reason: 'not a voter' }, d)
+    r.received('X', { subject: 'proposal', reason: 'forged' }, driverStub(''))
+    assert.deepEqual(d.rejected, [])
+    assert.equal(r.current('L'), undefined)
+    assert.equal(r.current('F'), undefined)
+  })
+})
