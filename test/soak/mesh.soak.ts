@@ -84,6 +84,12 @@ describe(`soak: relay + ${NODES} peers for ${MINUTES} min with churn`, { timeout
   const unexpected: string[] = []
   const expectedFailures = new Map<string, number>()
   const samples: Sample[] = []
+  /**
+   * per agent: the state docs (root and generations, `agentmesh_crdt_doc_bytes{doc="agent/<id>..."}`)
+   * seen on any peer, their largest size (the replicator's estimate: the encoding plus updates since)
+   * and what the last sample saw; compaction keeps the generation small while increments pile up
+   */
+  const stateDocs = new Map<string, { ids: Set<string>, maxBytes: number, maxDoc: string, last: Map<string, number>, lastAt: number }>()
   const t0 = Date.now()
 
   after(async () => {
@@ -164,7 +170,19 @@ describe(`soak: relay + ${NODES} peers for ${MINUTES} min with churn`, { timeout
         const res = await fetch(p.ready.http + '/metrics', { signal: AbortSignal.timeout(5000) })
         const text = await res.text()
         const metric = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+]+)`, 'm').exec(text)?.[1] ?? NaN)
-        samples.push({ at: Date.now() - t0, peer: p.name, incarnation: p.incarnation, rssMb: metric('agentmesh_process_resident_memory_bytes') / 1048576, heapMb: metric('agentmesh_process_heap_used_bytes') / 1048576, heapTotalMb: metric('agentmesh_process_heap_total_bytes') / 1048576, externalMb: metric('agentmesh_process_external_memory_bytes') / 1048576, arrayBuffersMb: metric('agentmesh_process_array_buffers_bytes') / 1048576 })
+        const at = Date.now() - t0
+        for (const m of text.matchAll(/^agentmesh_crdt_doc_bytes\{[^}]*doc="agent\/([^/"]+)([^"]*)"[^}]*\} ([0-9.e+]+)$/gm)) {
+          const doc = `agent/${m[1]}${m[2]}`
+          const bytes = Number(m[3])
+          let e = stateDocs.get(m[1])
+          if (e === undefined) { e = { ids: new Set(), maxBytes: 0, maxDoc: '', last: new Map(), lastAt: 0 }; stateDocs.set(m[1], e) }
+          e.ids.add(doc)
+          if (bytes > e.maxBytes) { e.maxBytes = bytes; e.maxDoc = doc }
+          // the latest sampling round's sizes only
+          if (at > e.lastAt + SAMPLE_MS / 2) { e.last.clear(); e.lastAt = at }
+          e.last.set(doc, Math.max(bytes, e.last.get(doc) ?? 0))
+        }
+        samples.push({ at, peer: p.name, incarnation: p.incarnation, rssMb: metric('agentmesh_process_resident_memory_bytes') / 1048576, heapMb: metric('agentmesh_process_heap_used_bytes') / 1048576, heapTotalMb: metric('agentmesh_process_heap_total_bytes') / 1048576, externalMb: metric('agentmesh_process_external_memory_bytes') / 1048576, arrayBuffersMb: metric('agentmesh_process_array_buffers_bytes') / 1048576 })
       } catch {}
     }))
   }
@@ -297,6 +315,12 @@ describe(`soak: relay + ${NODES} peers for ${MINUTES} min with churn`, { timeout
         trends.push(`${p.name}#${inc} (${minutes.toFixed(1)} min${asserted ? '' : ', not asserted'}): heap used ${heap.mbPerMin.toFixed(2)}, heap total ${total.mbPerMin.toFixed(2)}, rss ${rss.mbPerMin.toFixed(2)}, external ${ext.mbPerMin.toFixed(2)} MB/min; heap floor ${heap.floors.map(f => f.mb.toFixed(0)).join(' ')}`)
         if (asserted && !(heap.mbPerMin <= MAX_HEAP_TREND_MB_PER_MIN)) problems.push(`${p.name}#${inc}: JS heap still growing ${heap.mbPerMin.toFixed(2)} MB/min after warm-up (bound ${MAX_HEAP_TREND_MB_PER_MIN})`)
       }
+    }
+    lines.push('agent state docs (root agent/<id> and generations agent/<id>/g<n>-<nonce>; bytes as the replicator estimates them, largest on any peer):')
+    for (const [id, e] of [...stateDocs].sort(([a], [b]) => a.localeCompare(b))) {
+      const i = Number(id.replace(/^c/, ''))
+      const acked = Number.isInteger(i) && counters[i] !== undefined ? `${counters[i].acked.length} increments acked, ` : ''
+      lines.push(`  ${id}: ${acked}${[...e.ids].filter(d => d !== `agent/${id}`).length} generations seen, largest ${(e.maxBytes / 1024).toFixed(1)} KB (${e.maxDoc}), at the end ${[...e.last].map(([d, b]) => `${d} ${(b / 1024).toFixed(1)} KB`).join(', ')}`)
     }
     lines.push('memory (median of the first third -> last third of each incarnation):', ...growth.map(g => '  ' + g))
     lines.push(`memory trend after warm-up (slope of the floor over the second half, 2-min windows; used heap bound ${MAX_HEAP_TREND_MB_PER_MIN} MB/min for incarnations of ${TREND_MIN_FRACTION * MINUTES} min or more):`, ...trends.map(t => '  ' + t))
