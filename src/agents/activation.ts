@@ -200,10 +200,14 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
     // aborted (and unlinked) at the latest when the mailbox ends the turn
     const { signal } = linkSignals([this.abort.signal, turn.signal])
     try {
-      const ctx = createAgentContext(this.base, { signal, span, messageId: turn.id, inTurn: true })
+      const effects = { any: false }
+      const ctx = createAgentContext(this.base, { signal, span, messageId: turn.id, inTurn: true, effects })
       const reply = await this.kind.onMessage(message, ctx)
-      // recorded in the replicated doc so the same flush carries the state changes and the reply
-      if (this.replies != null && !turn.id.startsWith(LOCAL_ID_PREFIX)) this.replies.record(turn.id, reply ?? null)
+      // recorded in the replicated doc so the same flush carries the state changes and the reply.
+      // A read-only turn (no state written, nothing sent) records nothing: running it again changes
+      // nothing, and its commit then waits only for what it read to be held by the write concern,
+      // so a peer cut off from the others still answers reads while its lease is valid
+      if (effects.any && this.replies != null && !turn.id.startsWith(LOCAL_ID_PREFIX)) this.replies.record(turn.id, reply ?? null)
       await this.components.commitTurn?.(this.agentId, { signal })
       return reply ?? null
     } catch (err) {

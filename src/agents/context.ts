@@ -41,6 +41,23 @@ export interface TurnScope {
   messageId?: string
   /** a message turn (not a lifecycle hook or a spawned task): requests to itself would deadlock */
   inTurn?: boolean
+  /**
+   * set to true once the turn writes its state or calls out (send, request, publish, deploy,
+   * spawn): a turn that did neither is read-only, and running it again changes nothing
+   */
+  effects?: { any: boolean }
+}
+
+/** `state` that notes its writes in `effects` */
+function writeNoting (state: AgentState, effects: { any: boolean }): AgentState {
+  return {
+    get: (key) => state.get(key),
+    has: (key) => state.has(key),
+    entries: () => state.entries(),
+    toJSON: () => state.toJSON(),
+    set: (key, value) => { effects.any = true; state.set(key, value) },
+    delete: (key) => { effects.any = true; state.delete(key) }
+  }
 }
 
 const NOOP_SPAN: Span = {
@@ -58,6 +75,7 @@ export function noopSpan (): Span {
 }
 
 export function createAgentContext (base: ContextBase, turn: TurnScope): AgentContext {
+  const effect = (): void => { if (turn.effects != null) turn.effects.any = true }
   /** runs a service call with the turn's signal linked to the caller's, unlinked afterwards */
   const call = async <T>(options: RequestOptions = {}, fn: (o: ServiceCallOptions) => Promise<T>): Promise<T> => {
     if (options.timeoutMs != null && !(Number.isFinite(options.timeoutMs) && options.timeoutMs > 0)) {
@@ -78,7 +96,7 @@ export function createAgentContext (base: ContextBase, turn: TurnScope): AgentCo
     nodeId: base.address.nodeId,
     kind: base.address.kind,
     config: base.config,
-    state: base.state,
+    state: turn.effects != null ? writeNoting(base.state, turn.effects) : base.state,
     signal: base.signal,
     turnSignal: turn.signal,
     local: base.local,
@@ -88,6 +106,7 @@ export function createAgentContext (base: ContextBase, turn: TurnScope): AgentCo
     clock: base.clock,
     send: async (agentId, message, options) => {
       validateAgentId(agentId)
+      effect()
       await call(options, async (o) => { await base.services.send(base.address, agentId, message, o) })
     },
     request: async (agentId, message, options) => {
@@ -96,17 +115,20 @@ export function createAgentContext (base: ContextBase, turn: TurnScope): AgentCo
         // the request would queue behind the turn that waits for it
         throw new InvalidArgumentError(`agent ${agentId} cannot request itself during a turn (use ctx.spawn for background work)`)
       }
+      effect()
       return await call(options, async (o) => await base.services.request(base.address, agentId, message, o))
     },
     publish: async (topic, message, options?: AbortOptions) => {
       if (typeof topic !== 'string' || topic.length === 0) throw new InvalidArgumentError('topic must be a non-empty string')
+      effect()
       await call(options, async (o) => { await base.services.publish(base.address, topic, message, o) })
     },
     deploy: async (agentId, spec: DeploySpec, options?: AbortOptions) => {
       validateAgentId(agentId)
+      effect()
       return await call(options, async (o) => await base.services.deploy(base.address, agentId, spec, o))
     },
-    spawn: base.spawn
+    spawn: (...args: Parameters<typeof base.spawn>) => { effect(); base.spawn(...args) }
   }
   if (turn.messageId != null) (ctx as { messageId?: string }).messageId = turn.messageId
   return Object.freeze(ctx)
