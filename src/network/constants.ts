@@ -49,6 +49,12 @@ export const DIAL_TIMEOUT_MS = 5000
  * ~0.2 s. Cut off at 5 s, every attempt was wasted and the retries loaded the relay further.
  */
 export const TAB_DIAL_TIMEOUT_MS = 30_000
+/**
+ * Between two tabs only the one with the lower peer id dials at once; the other dials after this
+ * long if no direct link has come up (the first one's dial failed, or it went away). Longer than a
+ * tab-to-tab dial on a quiet machine (~0.2 s) and on a loaded one (seconds).
+ */
+export const TAB_DIAL_YIELD_MS = 15_000
 /** the same for the libp2p node of a tab: its dials and the upgrade of a relayed connection to it */
 export const TAB_UPGRADE_TIMEOUT_MS = 30_000
 /** after a failed dial, a peer is not dialled again for this long, doubling per failure up to the max */

@@ -3,14 +3,21 @@
  * and possible from this platform (a tab: WebRTC or a relay's WebSocket; a Node peer: anything but
  * relayed or WebRTC addresses), at most MAX_DIALS_IN_FLIGHT at once, with a growing backoff per
  * peer after failed dials.
+ *
+ * Two tabs learn each other's /webrtc address from the same records at about the same moment, and
+ * when both dialled, every pair of tabs ended up with two relayed connections and two
+ * RTCPeerConnections (in each of 17 logged two-tab runs): twice the signalling through the
+ * relay, twice the ICE consent traffic, and two links to keep alive. Between tabs only the one
+ * with the lower peer id dials at once; the other dials only if no direct link has come up
+ * TAB_DIAL_YIELD_MS later (the first one's dial failed, or it is gone).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerInfo } from '@libp2p/interface'
 import { describeError } from '../errors.ts'
-import type { Clock } from '../util/clock.ts'
+import type { Clock, TimerHandle } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
-import { DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_MIN_MS, DIAL_TIMEOUT_MS, MAX_DIAL_BACKOFF_PEERS, MAX_DIALS_IN_FLIGHT, TAB_DIAL_TIMEOUT_MS } from './constants.ts'
+import { DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_MIN_MS, DIAL_TIMEOUT_MS, MAX_DIAL_BACKOFF_PEERS, MAX_DIALS_IN_FLIGHT, TAB_DIAL_TIMEOUT_MS, TAB_DIAL_YIELD_MS } from './constants.ts'
 import type { MeshLibp2p } from './libp2p.ts'
 import type { NodeRole } from './types.ts'
 
@@ -20,7 +27,7 @@ export interface DialerInit {
   role: NodeRole
   clock: Clock
   log: Logger
-  /** aborted when the network manager stops */
+  /** aborted when the network manager stops (deferred dials are dropped then) */
   stopSignal: AbortSignal
   /** the network manager is running */
   started: () => boolean
@@ -35,6 +42,8 @@ export class Dialer {
   private readonly dialing = new Set<string>()
   /** peers whose last dials failed: not dialled again before `until` (monotonic) */
   private readonly dialBackoff = new Map<string, { failures: number, until: number }>()
+  /** tabs with a higher peer id than ours: dialled later unless they dial us first */
+  private readonly deferred = new Map<string, TimerHandle>()
 
   constructor (init: DialerInit) {
     this.init = init
@@ -42,6 +51,15 @@ export class Dialer {
     this.peerId = init.peerId
     this.clock = init.clock
     this.log = init.log
+    init.stopSignal.addEventListener('abort', () => {
+      for (const timer of this.deferred.values()) this.clock.clearTimeout(timer)
+      this.deferred.clear()
+    }, { once: true })
+  }
+
+  /** tab dials waiting for the other tab to dial first */
+  get deferredDials (): number {
+    return this.deferred.size
   }
 
   /**
@@ -57,7 +75,7 @@ export class Dialer {
   maybeDial (info: PeerInfo): void {
     const id = info.id.toString()
     if (!this.init.started() || id === this.peerId || this.dialing.has(id) || this.dialing.size >= MAX_DIALS_IN_FLIGHT) return
-    if (this.libp2p.getConnections(info.id).some(c => c.status === 'open' && c.limits == null)) return
+    if (this.hasDirectConnection(info)) return
     const backoff = this.dialBackoff.get(id)
     if (backoff != null && this.clock.monotonic() < backoff.until) return
     const addrs = info.multiaddrs.map(a => a.toString())
@@ -65,6 +83,33 @@ export class Dialer {
       ? addrs.filter(a => a.includes('/webrtc') || (a.includes('/ws') && !a.includes('/p2p-circuit')))
       : addrs.filter(a => !a.includes('/p2p-circuit') && !a.includes('/webrtc'))
     if (direct.length === 0) return
+    // another tab (reachable over WebRTC only) with a lower id dials us: we wait to see it
+    if (this.init.role === 'browser' && id < this.peerId && direct.every(a => a.includes('/webrtc'))) {
+      this.deferDial(info)
+      return
+    }
+    this.dial(info, direct)
+  }
+
+  private hasDirectConnection (info: PeerInfo): boolean {
+    return this.libp2p.getConnections(info.id).some(c => c.status === 'open' && c.limits == null)
+  }
+
+  /** dials the tab `info` TAB_DIAL_YIELD_MS from now unless a direct link to it is up by then */
+  private deferDial (info: PeerInfo): void {
+    const id = info.id.toString()
+    if (this.deferred.has(id) || this.deferred.size >= MAX_DIAL_BACKOFF_PEERS) return
+    this.deferred.set(id, this.clock.setTimeout(() => {
+      this.deferred.delete(id)
+      if (!this.init.started() || this.init.stopSignal.aborted || this.dialing.has(id) || this.dialing.size >= MAX_DIALS_IN_FLIGHT || this.hasDirectConnection(info)) return
+      const direct = info.multiaddrs.map(a => a.toString()).filter(a => a.includes('/webrtc'))
+      this.log('%s has not linked to us in %d ms; dialling it', id, TAB_DIAL_YIELD_MS)
+      this.dial(info, direct)
+    }, TAB_DIAL_YIELD_MS))
+  }
+
+  private dial (info: PeerInfo, direct: string[]): void {
+    const id = info.id.toString()
     this.dialing.add(id)
     const targets = direct.map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${id}`))
     this.libp2p.dial(targets, { signal: AbortSignal.any([this.init.stopSignal, AbortSignal.timeout(this.dialTimeoutMs())]) })

@@ -110,6 +110,15 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       // a tab's links to other tabs are set up through the relay, several round trips deep
       ...(init.role === 'browser' ? { dialTimeout: TAB_DIAL_TIMEOUT_MS, addressDialTimeout: TAB_DIAL_TIMEOUT_MS, inboundUpgradeTimeout: TAB_UPGRADE_TIMEOUT_MS } : {})
     },
+    // Tabs run without libp2p's connection monitor. It pings every connection every 10 s and
+    // aborts the connection when a ping fails: on a loaded machine a tab's ping through the relay
+    // outlasts its 5 s timeout, and a ping from the prober (prober.ts) on the same connection
+    // makes the monitor's own fail (one outbound ping stream per connection), so healthy links
+    // were torn down: 17 and 26 aborts in two dashboard e2e runs at load ~25, the relay's among
+    // them (its circuits and the tab's /webrtc address went with it). A tab learns that a far end
+    // is gone from its heartbeats and probes (NetworkManager), the socket's close, and for WebRTC
+    // from the hang-up watch.
+    ...(init.role === 'browser' ? { connectionMonitor: { enabled: false } } : {}),
     peerDiscovery,
     services: services as any,
     logger: init.logger,
