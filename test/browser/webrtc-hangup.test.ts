@@ -1,5 +1,5 @@
-import { createNode, type MeshNode } from '../../src/node.ts'
-import { assert, loadFixture, openPeerTab, waitFor } from './helpers.ts'
+import type { MeshNode } from '../../src/node.ts'
+import { assert, startTwoTabs, stopTwoTabs, waitFor, type TwoTabs } from './helpers.ts'
 
 /**
  * When one tab gives up its end of a WebRTC connection (as a dial cut short by its deadline does:
@@ -10,22 +10,13 @@ import { assert, loadFixture, openPeerTab, waitFor } from './helpers.ts'
  */
 describe('a WebRTC connection whose far end hung up', function () {
   this.timeout(90_000)
-  let node: MeshNode
-  let other: Window & { mesh?: MeshNode, meshError?: string }
+  let tabs: TwoTabs | undefined
 
-  after(async () => {
-    await other?.mesh?.stop()
-    other?.close()
-    await node?.stop()
-  })
+  after(async () => { await stopTwoTabs(tabs) })
 
   it('is closed at once, and an RPC to that tab right after is answered', async () => {
-    const fixture = await loadFixture()
-    node = await createNode({ mesh: fixture.mesh, bootstrap: [fixture.relay] })
-    other = await openPeerTab(`relay=${encodeURIComponent(fixture.relay)}&mesh=${fixture.mesh}`)
-    await waitFor(() => other.mesh != null || other.meshError != null, 20_000, 'the second tab to start its node')
-    assert(other.meshError == null, `second tab failed: ${other.meshError}`)
-    const otherId = other.mesh!.peerId
+    tabs = await startTwoTabs()
+    const { node, other, otherId } = tabs
     const webrtc = (n: MeshNode, id: string): any[] => n.libp2p.getConnections()
       .filter(c => c.remotePeer.toString() === id && c.status === 'open' && c.remoteAddr.toString().includes('/webrtc'))
     await waitFor(() => webrtc(node, otherId).length > 0 && webrtc(other.mesh!, node.peerId).length > 0, 30_000, 'a webrtc link both ways')
