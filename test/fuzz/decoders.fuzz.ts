@@ -13,7 +13,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { decodeCredential, decodeCredentialBytes, signCredential } from '../../src/security/index.ts'
 import { decodeMembershipMessage, encodeMembershipMessage, MembershipMessageType } from '../../src/network/index.ts'
 import type { NodeRecord } from '../../src/network/index.ts'
-import { decodeRaftFrame, encodeHello, encodeMessage, packMessages } from '../../src/consensus/raft-wire.ts'
+import { decodeRaftFrame, decodeRefusalFrame, encodeHello, encodeMessage, encodeRefusal, packMessages } from '../../src/consensus/raft-wire.ts'
 import { newMessage } from '../../src/consensus/raft/index.ts'
 import { decodeConfChange, encodeConfChange } from '../../src/consensus/raft/conf-change.ts'
 import { decodeCommand, encodeCommand } from '../../src/consensus/kv/codec.ts'
@@ -159,6 +159,7 @@ describe('decoders under fuzz', { timeout: 30 * 60_000 }, () => {
   app.entries = [{ term: 6, index: 42, type: 0, data: new Uint8Array([1, 2, 3]) }, { term: 7, index: 43, type: 1, data: new Uint8Array([1, 0, 120]) }]
   const vote = newMessage(5, 'me', 'sender', 8)
   fuzzBytes('raft frame', b => decodeRaftFrame(b, 'sender', 'me'), () => [packMessages([encodeMessage(app), encodeMessage(vote)]), encodeHello('group-1'), encodeHello('')])
+  fuzzBytes('raft refusal frame', b => decodeRefusalFrame(b), () => [encodeRefusal({ subject: 'proposal', reason: '12D3KooW presents no credential' }), encodeRefusal({ subject: 'raft', reason: 'é' })])
   fuzzBytes('raft conf change', b => decodeConfChange(b), () => [encodeConfChange({ type: 0, nodeId: 'peer-a' }), encodeConfChange({ type: 1, nodeId: 'peer-b' })])
   fuzzBytes('raft log entry', b => decodeEntry(5, b), () => [encodeEntry({ term: 3, index: 5, type: 0, data: new Uint8Array([7, 8]) })])
   fuzzBytes('raft hard state', b => decodeHardState(b), () => [encodeHardState({ term: 3, vote: 'peer-a', commit: 9 })])
