@@ -1,24 +1,14 @@
-import { createNode, type MeshNode } from '../../src/node.ts'
-import { assert, loadFixture, openPeerTab, waitFor } from './helpers.ts'
+import { assert, startTwoTabs, stopTwoTabs, waitFor, type TwoTabs } from './helpers.ts'
 
 describe('tabs as mesh peers', function () {
   this.timeout(60_000)
-  let node: MeshNode
-  let other: Window & { mesh?: MeshNode, meshError?: string }
+  let tabs: TwoTabs | undefined
 
-  after(async () => {
-    await other?.mesh?.stop()
-    other?.close()
-    await node?.stop()
-  })
+  after(async () => { await stopTwoTabs(tabs) })
 
   it('two tabs join through the relay, link directly over WebRTC, and see the Node peers', async () => {
-    const fixture = await loadFixture()
-    node = await createNode({ mesh: fixture.mesh, bootstrap: [fixture.relay] })
-    other = await openPeerTab(`relay=${encodeURIComponent(fixture.relay)}&mesh=${fixture.mesh}`)
-    await waitFor(() => other.mesh != null || other.meshError != null, 20_000, 'the second tab to start its node')
-    assert(other.meshError == null, `second tab failed: ${other.meshError}`)
-    const otherId = other.mesh!.peerId
+    tabs = await startTwoTabs()
+    const { fixture, node, other, otherId } = tabs
 
     // membership: each tab sees the other tab, the relay and both Node peers
     const expected = [otherId, fixture.relayPeerId, ...fixture.nodePeerIds]
@@ -41,7 +31,8 @@ describe('tabs as mesh peers', function () {
   })
 
   it('a closed tab is marked failed by the other peers', async () => {
-    const otherId = other.mesh!.peerId
+    assert(tabs != null, 'the tabs the first test started')
+    const { node, other, otherId } = tabs
     await other.mesh!.stop()
     await waitFor(() => node.network.member(otherId)?.status === 'failed', 10_000, 'the stopped tab to be marked failed')
   })
