@@ -34,6 +34,9 @@ describe('coordinator and workers across processes, a worker peer killed mid-job
       await waitUntil(async () => (await post(relay, '/agents', { id: `probe-${n.ready.peerId.slice(-6)}`, kind: 'echo', node: n.ready.peerId })).status === 201, 60_000, 'the mesh to accept a deployment (the named peer holding a node lease)')
       await waitUntil(async () => (await post(relay, `/agents/probe-${n.ready.peerId.slice(-6)}/migrate`, { node: n.ready.peerId })).status === 200, 30_000, 'each peer to take agents')
     }
+    // the SIGKILL below is survivable only once the Raft group has three voters: it grows one voter
+    // at a time, and a group of two that loses either voter has no quorum until that peer returns
+    await waitUntil(async () => (await getJson<{ voters: string[] }>(relay, '/consensus')).voters.length >= 3, 30_000, 'the raft group to have three voters')
   })
 
   after(async () => {

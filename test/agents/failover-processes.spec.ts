@@ -38,6 +38,11 @@ describe('agents across real processes: deploy, talk, SIGKILL the owner, recover
     for (const p of [a, b]) {
       await waitUntil(async () => (await post(relay, '/agents/probe/migrate', { node: p.ready.peerId })).status === 200, 30_000, 'each peer to take agents')
     }
+    // the SIGKILL below is survivable only once all three peers vote: the autopilot grows the Raft
+    // group one voter at a time (1, 2, then 3), peers take agents before the third is promoted, and
+    // a group of two that loses either voter has no quorum (no leader, so no re-placement) until
+    // that peer comes back (a CI run killed A 0.5 s after this setup, and nothing moved for 30 s)
+    await waitUntil(async () => (await getJson<{ voters: string[] }>(relay, '/consensus')).voters.length === 3, 30_000, 'the raft group to have three voters')
   })
 
   after(async () => {

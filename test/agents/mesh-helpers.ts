@@ -32,3 +32,12 @@ export function leaderOf (mesh: TestMesh): MeshNode {
   if (leader == null) throw new Error('no leader')
   return leader
 }
+
+/**
+ * Waits until the Raft group has `count` voters (as the relay sees it). A test that stops or kills
+ * a peer needs three first: the autopilot grows the group one voter at a time, and a group of two
+ * that loses either voter has no quorum (no leader, no re-placement) until that peer returns.
+ */
+export async function waitForVoters (mesh: TestMesh, count = 3, timeoutMs = 20_000): Promise<void> {
+  await waitFor(() => mesh.relay.consensus.status().voters.length >= count, timeoutMs, `${count} raft voters`)
+}

@@ -6,7 +6,7 @@
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
-import { startMesh, type TestMesh } from './mesh-helpers.ts'
+import { startMesh, waitForVoters, type TestMesh } from './mesh-helpers.ts'
 import { waitFor } from './helpers.ts'
 import { builtinKinds } from '../../src/agents/index.ts'
 import type { MeshNode } from '../../src/node.ts'
@@ -56,6 +56,8 @@ describe('compacted agent state across migration and failover', () => {
     await waitFor(() => mesh.all().every(n => !generationsOn(n).includes(first)), 15_000, 'the first generation to be dropped everywhere')
 
     // the owner is lost right after its compaction: the agent comes back elsewhere with all 40
+    // (once the group has three voters, so that losing b leaves a quorum)
+    await waitForVoters(mesh)
     await b.stop()
     const survivors = [mesh.relay, a]
     let got: number | undefined

@@ -1,5 +1,11 @@
-/** Starting CLI processes in tests: spawn, wait for the ready line, talk HTTP, stop. */
+/**
+ * Starting CLI processes in tests: spawn, wait for the ready line, talk HTTP, stop. With
+ * AGENTMESH_TEST_PEER_LOG_DIR set, each process's stderr (its DEBUG log) also goes to
+ * `<dir>/<command>-<pid>.log`, e.g. `DEBUG='agentmesh:*' AGENTMESH_TEST_PEER_LOG_DIR=/tmp/x`.
+ */
 import { spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { waitForReadyLine, type ReadyInfo } from '../../src/cli/ready.ts'
 
@@ -17,6 +23,11 @@ export async function startProcess (args: string[], options: { env?: Record<stri
   const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENTMESH_PARENT_PID: String(process.pid), ...options.env } })
   let stderr = ''
   proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
+  const logDir = process.env.AGENTMESH_TEST_PEER_LOG_DIR
+  if (logDir != null && logDir !== '') {
+    const out = createWriteStream(join(logDir, `${args[0] ?? 'peer'}-${proc.pid ?? 0}.log`))
+    proc.stderr!.pipe(out)
+  }
   let ready: ReadyInfo
   try {
     ready = await waitForReadyLine(proc.stdout!, { signal: AbortSignal.timeout(options.readyTimeoutMs ?? 30_000) })
