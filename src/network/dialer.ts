@@ -9,7 +9,8 @@
  * RTCPeerConnections (in each of 17 logged two-tab runs): twice the signalling through the
  * relay, twice the ICE consent traffic, and two links to keep alive. Between tabs only the one
  * with the lower peer id dials at once; the other dials only if no direct link has come up
- * TAB_DIAL_YIELD_MS later (the first one's dial failed, or it is gone).
+ * TAB_DIAL_YIELD_MS later (the first one's dial failed, or it is gone), and from then on retries
+ * with the usual backoff rather than waiting again (until a direct link is up).
  */
 import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -42,8 +43,10 @@ export class Dialer {
   private readonly dialing = new Set<string>()
   /** peers whose last dials failed: not dialled again before `until` (monotonic) */
   private readonly dialBackoff = new Map<string, { failures: number, until: number }>()
-  /** tabs with a higher peer id than ours: dialled later unless they dial us first */
+  /** tabs with a lower peer id than ours: dialled later unless they dial us first */
   private readonly deferred = new Map<string, TimerHandle>()
+  /** tabs we already waited for: dialled at once (with the backoff) until a direct link is up */
+  private readonly yielded = new Set<string>()
 
   constructor (init: DialerInit) {
     this.init = init
@@ -54,6 +57,7 @@ export class Dialer {
     init.stopSignal.addEventListener('abort', () => {
       for (const timer of this.deferred.values()) this.clock.clearTimeout(timer)
       this.deferred.clear()
+      this.yielded.clear()
     }, { once: true })
   }
 
@@ -75,7 +79,10 @@ export class Dialer {
   maybeDial (info: PeerInfo): void {
     const id = info.id.toString()
     if (!this.init.started() || id === this.peerId || this.dialing.has(id) || this.dialing.size >= MAX_DIALS_IN_FLIGHT) return
-    if (this.hasDirectConnection(info)) return
+    if (this.hasDirectConnection(info)) {
+      this.yielded.delete(id)
+      return
+    }
     const backoff = this.dialBackoff.get(id)
     if (backoff != null && this.clock.monotonic() < backoff.until) return
     const addrs = info.multiaddrs.map(a => a.toString())
@@ -84,7 +91,7 @@ export class Dialer {
       : addrs.filter(a => !a.includes('/p2p-circuit') && !a.includes('/webrtc'))
     if (direct.length === 0) return
     // another tab (reachable over WebRTC only) with a lower id dials us: we wait to see it
-    if (this.init.role === 'browser' && id < this.peerId && direct.every(a => a.includes('/webrtc'))) {
+    if (this.init.role === 'browser' && id < this.peerId && !this.yielded.has(id) && direct.every(a => a.includes('/webrtc'))) {
       this.deferDial(info)
       return
     }
@@ -101,6 +108,8 @@ export class Dialer {
     if (this.deferred.has(id) || this.deferred.size >= MAX_DIAL_BACKOFF_PEERS) return
     this.deferred.set(id, this.clock.setTimeout(() => {
       this.deferred.delete(id)
+      // waited once: from now on (a failed dial, a retry) this tab dials it like any other peer
+      if (this.yielded.size < MAX_DIAL_BACKOFF_PEERS) this.yielded.add(id)
       if (!this.init.started() || this.init.stopSignal.aborted || this.dialing.has(id) || this.dialing.size >= MAX_DIALS_IN_FLIGHT || this.hasDirectConnection(info)) return
       const direct = info.multiaddrs.map(a => a.toString()).filter(a => a.includes('/webrtc'))
       this.log('%s has not linked to us in %d ms; dialling it', id, TAB_DIAL_YIELD_MS)

@@ -11,7 +11,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { PeerId } from '@libp2p/interface'
 import { Dialer } from '../../src/network/dialer.ts'
-import { TAB_DIAL_YIELD_MS } from '../../src/network/constants.ts'
+import { DIAL_BACKOFF_MIN_MS, TAB_DIAL_YIELD_MS } from '../../src/network/constants.ts'
 import type { MeshLibp2p } from '../../src/network/libp2p.ts'
 import { ManualClock } from '../../src/util/clock.ts'
 import type { NodeRole } from '../../src/network/types.ts'
@@ -24,21 +24,39 @@ async function peerIds (n: number): Promise<PeerId[]> {
 }
 
 /** a dialer over a stand-in libp2p whose dials hang until `connect` opens a direct connection */
-function dialerFor (self: PeerId, role: NodeRole): { dialer: Dialer, clock: ManualClock, dials: string[], connect: (peer: PeerId) => void, stop: AbortController } {
+function dialerFor (self: PeerId, role: NodeRole): {
+  dialer: Dialer, clock: ManualClock, dials: string[], connect: (peer: PeerId) => void, stop: AbortController
+  /** dials fail from now on (at once) instead of hanging */
+  failDials: () => void
+  /** resolves once every failed dial has been handled */
+  settled: () => Promise<void>
+} {
   const clock = new ManualClock(1000)
   const dials: string[] = []
   const open = new Set<string>()
+  let fail = false
+  const pending: Array<Promise<unknown>> = []
   const libp2p = {
     getConnections: (peer?: PeerId) => peer != null && open.has(peer.toString()) ? [{ status: 'open', limits: undefined, remotePeer: peer }] : [],
     dial: async (targets: unknown) => {
       dials.push((Array.isArray(targets) ? targets : [targets]).map(String).join(' '))
+      if (fail) {
+        const refused = Promise.reject(new Error('refused'))
+        pending.push(refused.catch(() => {}))
+        return await refused
+      }
       return await new Promise(() => {})
     }
   } as unknown as MeshLibp2p
   const stop = new AbortController()
   const log = Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false }) as any
   const dialer = new Dialer({ libp2p, peerId: self.toString(), role, clock, log, stopSignal: stop.signal, started: () => !stop.signal.aborted })
-  return { dialer, clock, dials, connect: (peer) => { open.add(peer.toString()) }, stop }
+  return {
+    dialer, clock, dials, connect: (peer) => { open.add(peer.toString()) }, stop,
+    failDials: () => { fail = true },
+    // the dialer's own handlers run after the refusal: a few turns of the event loop
+    settled: async () => { await Promise.all(pending); await new Promise(resolve => setImmediate(resolve)) }
+  }
 }
 
 const tabInfo = (peer: PeerId): { id: PeerId, multiaddrs: ReturnType<typeof multiaddr>[] } =>
@@ -73,6 +91,21 @@ describe('tab-to-tab dials', () => {
     highSide.clock.advance(1)
     assert.equal(highSide.dials.length, 1, 'dialled once the wait is over')
     assert.match(highSide.dials[0], new RegExp(`/webrtc/p2p/${low.toString()}`))
+  })
+
+  it('once it has waited, the higher id retries a failed dial with the usual backoff, not another wait', async () => {
+    const [low, high] = await peerIds(2)
+    const highSide = dialerFor(high, 'browser')
+    highSide.failDials()
+    highSide.dialer.maybeDial(tabInfo(low))
+    highSide.clock.advance(TAB_DIAL_YIELD_MS)
+    assert.equal(highSide.dials.length, 1)
+    await highSide.settled()
+    // the next announcement after the backoff (2 s) dials at once
+    highSide.clock.advance(DIAL_BACKOFF_MIN_MS)
+    highSide.dialer.maybeDial(tabInfo(low))
+    assert.equal(highSide.dials.length, 2, 'retried at once, not after another TAB_DIAL_YIELD_MS')
+    assert.equal(highSide.dialer.deferredDials, 0)
   })
 
   it('a stopped network manager leaves no deferred dial behind', async () => {
