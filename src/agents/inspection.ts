@@ -1,7 +1,7 @@
 /**
- * Two of the manager's per-agent operations that read more than the placement:
- * `syncState` (syncAgentState: flush on the owner, catch up elsewhere) and `inspect`
- * (GET /agents/:id: the placement plus the owner's live view).
+ * The manager's per-agent operations that read more than the placement:
+ * `syncState` (syncAgentState: flush on the owner, catch up elsewhere), `inspect`
+ * (GET /agents/:id: the placement plus the owner's live view) and `readState` (agentState).
  */
 import { NotFoundError, describeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
@@ -54,4 +54,13 @@ export async function inspect (m: DistributedAgentManager, agentId: string, opti
     }
   }
   return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch, status: p.status, live }
+}
+
+/** the agent's state as JSON, read from its owner (here, without a request, when it runs here) */
+export async function readState (m: DistributedAgentManager, agentId: string, options: AbortOptions = {}): Promise<Record<string, unknown>> {
+  const here = m.local.stateOf(agentId)
+  if (here != null) return here
+  const p = await m.read(agentId, options)
+  if (p == null) throw new NotFoundError(`no agent ${agentId}`)
+  return await m.components.broker.request({ kind: 'peer', id: p.node }, encodeControl({ op: 'state', id: agentId }), options) as Record<string, unknown>
 }

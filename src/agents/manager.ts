@@ -3,7 +3,7 @@
  *
  * - Placement records live in the Raft KV store (`agents/<id>`), changed only by compare-and-swap
  *   on the record's revision and fenced by the new epoch (a Raft commit index, so epochs only grow
- *   and a write under an older one is refused with StaleEpochError).
+ *   and a write under an older one is refused with StaleEpochError): placement-records.ts.
  * - A peer runs agents only while its node lease (Raft, renewed every 400 ms, 2 s ttl) is valid
  *   (lease-guard.ts).
  * - The broker resolves agents through a cached directory (updated by notices on the placements
@@ -15,33 +15,26 @@
  *   and inspection.ts.
  */
 import { TypedEventEmitter } from 'main-event'
-import { ConflictError, InvalidArgumentError, InvalidMessageError, NotFoundError, describeError } from '../errors.ts'
+import { InvalidArgumentError, InvalidMessageError, NotFoundError, UnauthorizedError, UnreachableError, describeError } from '../errors.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import type { RoleGate } from '../security/index.ts'
-import { UnauthorizedError, UnreachableError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
-import { systemClock } from '../util/clock.ts'
-import type { Clock, TimerHandle } from '../util/clock.ts'
-import { componentLogger } from '../util/logger.ts'
-import type { Logger } from '../util/logger.ts'
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts'
+import { componentLogger, type Logger } from '../util/logger.ts'
 import type { MailboxOptions } from './activation.ts'
-import {
-  PLACEMENT_PREFIX, PLACEMENT_RANGE_LIMIT, PLACEMENT_TOPIC, RECONCILE_INTERVAL_MS, WRITE_CONCERN_REPLICAS
-} from './constants.ts'
+import { PLACEMENT_TOPIC, RECONCILE_INTERVAL_MS, WRITE_CONCERN_REPLICAS } from './constants.ts'
 import { encodeCall, encodeControl } from './control.ts'
 import { KindRegistry, validateAgentId } from './define.ts'
-import { PlacementCache, decodePlacement, encodePlacement, placementKey } from './directory.ts'
-import type { Placement } from './directory.ts'
+import { PlacementCache, decodePlacement, type Placement } from './directory.ts'
+import { PlacementRecords } from './placement-records.ts'
 import type { NodeCapacity } from './ledger.ts'
 import type { LlmClient } from './llm-types.ts'
-import { LocalAgents } from './local-agents.ts'
-import type { AgentDocs } from './local-agents.ts'
-import { migrateOut } from './migration.ts'
+import { LocalAgents, type AgentDocs } from './local-agents.ts'
+import { migrateFrom } from './migration.ts'
 import { NodeLease } from './node-lease.ts'
 import { Placer } from './placer.ts'
-import { AgentFailureWatch } from './failures.ts'
-import type { AlertSink } from './failures.ts'
-import { inspect, syncState } from './inspection.ts'
+import { AgentFailureWatch, type AlertSink } from './failures.ts'
+import { inspect, readState, syncState } from './inspection.ts'
 import { LeaseGuard } from './lease-guard.ts'
 import { ClockSkewHandoff } from './clock-handoff.ts'
 import { writeConcernFor } from './write-concern.ts'
@@ -49,7 +42,7 @@ import { Rebalancer } from './rebalancer.ts'
 import { Recovery } from './recovery.ts'
 import { Routing } from './routing.ts'
 import type { AgentDetails, AgentInfo, AgentManagerEvents, ManagerBroker, ManagerConsensus, ManagerNetwork } from './manager-types.ts'
-import type { AgentAddress, AgentKind, AgentServices, DeployedAgent, DeploySpec, JsonObject, JsonValue, ServiceCallOptions } from './types.ts'
+import type { AgentAddress, AgentKind, AgentServices, DeployedAgent, DeploySpec, JsonValue, ServiceCallOptions } from './types.ts'
 
 export interface AgentManagerComponents {
   network: ManagerNetwork
@@ -88,6 +81,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
   readonly clock: Clock
   readonly log: Logger
   readonly placer: Placer
+  private readonly records: PlacementRecords
   private readonly init: AgentManagerInit
   private readonly recovery: Recovery
   private readonly routing: Routing
@@ -136,6 +130,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
       ...(components.telemetry != null ? { telemetry: components.telemetry } : {}),
       ...(init.mailbox != null ? { mailbox: init.mailbox } : {})
     })
+    this.records = new PlacementRecords({ kv: components.consensus.kv, broker: components.broker, cache: this.cache, log: this.log, learn: (p) => { this.learn(p) } })
     this.placer = new Placer(this)
     this.recovery = new Recovery(this)
     this.routing = new Routing(this)
@@ -226,19 +221,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     if (p.node === target) return describe(p)
     this.assertMayHost(target, `host ${agentId}`)
     this.placer.checkTarget(p, target)
-    const owner = this.components.network.member(p.node)
-    const pin = options.pin !== false
-    const { pin: _pin, ...rest } = options
-    let moved: Placement
-    if (p.node === this.peerId) {
-      moved = await migrateOut(this, p, target, options)
-    } else if (owner == null || owner.status === 'failed') {
-      moved = await this.recovery.reassign(p, { target, reason: 'migration from a failed peer', pin }, rest)
-    } else {
-      const reply = await this.components.broker.request({ kind: 'peer', id: p.node }, encodeControl({ op: 'migrate', id: agentId, node: target, ...(pin ? {} : { pin: false }) }), rest)
-      moved = decodePlacement(reply)
-      this.learn(moved, false)
-    }
+    const moved = await migrateFrom(this, p, target, options, async (q, how, o) => await this.recovery.reassign(q, how, o))
     return describe(moved)
   }
 
@@ -266,13 +249,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
 
   /** every placement (linearizable) */
   async listAgents (options: AbortOptions = {}): Promise<AgentInfo[]> {
-    const r = await this.components.consensus.kv.range(PLACEMENT_PREFIX, { limit: PLACEMENT_RANGE_LIMIT, ...options })
-    const out: Placement[] = []
-    for (const kv of r.kvs) {
-      try { out.push(decodePlacement(kv.value, kv.revision)) } catch (err) { this.log.error('bad placement record %s: %s', kv.key, describeError(err).message) }
-    }
-    this.cache.replaceAll(out)
-    return out.map(info)
+    return (await this.records.list(options)).map(info)
   }
 
   /** one placement (linearizable); NotFoundError if unknown */
@@ -293,11 +270,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
 
   /** the agent's state as JSON, read from its owner */
   async agentState (agentId: string, options: AbortOptions = {}): Promise<Record<string, unknown>> {
-    const here = this.local.stateOf(agentId)
-    if (here != null) return here
-    const p = await this.read(agentId, options)
-    if (p == null) throw new NotFoundError(`no agent ${agentId}`)
-    return await this.components.broker.request({ kind: 'peer', id: p.node }, encodeControl({ op: 'state', id: agentId }), options) as Record<string, unknown>
+    return await readState(this, agentId, options)
   }
 
   /**
@@ -312,11 +285,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
 
   /** the placement in Raft (linearizable), cached; undefined when there is none */
   async read (agentId: string, options: AbortOptions = {}): Promise<Placement | undefined> {
-    const kv = await this.components.consensus.kv.get(placementKey(agentId), options)
-    if (kv == null) { this.cache.forget(agentId); return undefined }
-    const p = decodePlacement(kv.value, kv.revision)
-    this.learn(p)
-    return p
+    return await this.records.read(agentId, options)
   }
 
   /** a tab going hidden hands its agents to visible peers */
@@ -358,40 +327,19 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
 
   /**
    * replaces a placement with a compare-and-swap on its revision, fenced by the new epoch;
-   * ConflictError if it changed meanwhile
+   * ConflictError if it changed meanwhile (placement-records.ts)
    */
   async writePlacement (prev: Placement | undefined, next: Placement, options: AbortOptions = {}): Promise<Placement> {
-    const key = placementKey(next.id)
-    const r = await this.components.consensus.kv.txn({
-      compare: [prev == null ? { key, target: 'createRevision', op: '==', value: 0 } : { key, target: 'modRevision', op: '==', value: prev.revision ?? 0 }],
-      success: [{ type: 'put', key, value: encodePlacement(next) }],
-      failure: [{ type: 'get', key }]
-    }, { ...options, fence: { key, token: next.epoch } })
-    if (!r.succeeded) {
-      const cur = r.responses[0]
-      if (cur?.type === 'get' && cur.kv != null) this.learn(decodePlacement(cur.kv.value, cur.kv.revision))
-      throw new ConflictError(prev == null ? `agent ${next.id} exists` : `agent ${next.id} was changed meanwhile`)
-    }
-    const written = { ...next, revision: r.revision }
-    this.learn(written)
-    this.announce(written)
-    return written
+    return await this.records.write(prev, next, options)
   }
 
   async deletePlacement (p: Placement, options: AbortOptions = {}): Promise<void> {
-    const key = placementKey(p.id)
-    await this.components.consensus.kv.txn({
-      compare: [{ key, target: 'modRevision', op: '==', value: p.revision ?? 0 }],
-      success: [{ type: 'delete', key }]
-    }, options)
-    this.cache.forget(p.id)
+    await this.records.delete(p, options)
   }
 
   /** tells every peer's routing cache (best effort) */
   announce (p: Placement): void {
-    this.components.broker.publishMessage(PLACEMENT_TOPIC, encodePlacement(p) as unknown as JsonObject).catch((err: unknown) => {
-      this.log('placement notice for %s not published: %s', p.id, describeError(err).message)
-    })
+    this.records.announce(p)
   }
 
   /** membership credentials: may `peer` host agents? (placement skips those that may not) */

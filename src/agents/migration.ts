@@ -14,13 +14,33 @@
  */
 import { ConflictError, describeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
-import { placedOn } from './directory.ts'
+import { decodePlacement, placedOn } from './directory.ts'
 import type { Placement } from './directory.ts'
-import { encodeCall } from './control.ts'
+import { encodeCall, encodeControl } from './control.ts'
 import { LOCAL_ID_PREFIX } from './mailbox.ts'
 import type { DrainedMessage } from './mailbox.ts'
 import type { JsonValue } from './types.ts'
 import type { DistributedAgentManager } from './manager.ts'
+
+/**
+ * moves `p` to `target` from wherever this peer is: the owner moves it live (migrateOut); the agent
+ * of a failed or unknown owner is re-placed (`reassign`, the recovery's); otherwise the owner is
+ * asked to move it. Pinned to `target` unless `pin: false`.
+ */
+export async function migrateFrom (
+  m: DistributedAgentManager, p: Placement, target: string, options: AbortOptions & { pin?: boolean },
+  reassign: (p: Placement, how: { target: string, reason: string, pin: boolean }, options: AbortOptions) => Promise<Placement>
+): Promise<Placement> {
+  const owner = m.components.network.member(p.node)
+  const pin = options.pin !== false
+  const { pin: _pin, ...rest } = options
+  if (p.node === m.peerId) return await migrateOut(m, p, target, options)
+  if (owner == null || owner.status === 'failed') return await reassign(p, { target, reason: 'migration from a failed peer', pin }, rest)
+  const reply = await m.components.broker.request({ kind: 'peer', id: p.node }, encodeControl({ op: 'migrate', id: p.id, node: target, ...(pin ? {} : { pin: false }) }), rest)
+  const moved = decodePlacement(reply)
+  m.learn(moved, false)
+  return moved
+}
 
 export async function migrateOut (m: DistributedAgentManager, p: Placement, target: string, options: AbortOptions & { pin?: boolean } = {}): Promise<Placement> {
   const pin = options.pin !== false
