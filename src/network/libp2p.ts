@@ -5,7 +5,6 @@
  */
 import { createLibp2p } from 'libp2p'
 import { noise } from '@libp2p/noise'
-import { yamux } from '@libp2p/yamux'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import { gossipsub } from '@libp2p/gossipsub'
@@ -22,6 +21,7 @@ import { platformLibp2pOptions } from '#platform/libp2p'
 import { DISCOVERY_INTERVAL_MS, TAB_DIAL_TIMEOUT_MS, TAB_UPGRADE_TIMEOUT_MS, dhtProtocol, discoveryTopic } from './constants.ts'
 import type { NodeRole } from './types.ts'
 import { webrtcHangup } from './webrtc-hangup.ts'
+import { meshYamux } from './yamux-window.ts'
 
 export interface MeshServices {
   identify: Identify
@@ -102,7 +102,9 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
     addresses: { listen: platform.listen },
     transports: platform.transports,
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    // yamux whose window updates go out at half the window, not after every data frame, over
+    // a transport that writes each encrypted packet at once (yamux-window.ts, packet-writes.ts)
+    streamMuxers: [meshYamux()],
     connectionGater: platform.connectionGater,
     connectionManager: {
       maxConnections: 512,
