@@ -41,14 +41,26 @@ export class LeaderWatch {
     this.leaderlessSince = this.clock.monotonic()
   }
 
+  /**
+   * when the current stretch without a leader began. Raft drops its leader inside a tick (a
+   * follower turning pre-candidate) and the Ready reporting it comes after: until then the last
+   * report still names a leader and the stretch began just now, not at the last reported loss
+   * (taking that one rejected every waiting request at the first tick of an election, NoQuorumError
+   * "no raft leader known for 31467 ms" 1.5 s after the leader died)
+   */
+  private leaderlessStart (now: number): number {
+    return this.lead !== '' ? now : this.leaderlessSince
+  }
+
   /** monotonic ms without a known leader (0 while one is known) */
   leaderlessMs (): number {
-    return this.host.raftLead() === '' ? this.clock.monotonic() - this.leaderlessSince : 0
+    const now = this.clock.monotonic()
+    return this.host.raftLead() === '' ? now - this.leaderlessStart(now) : 0
   }
 
   /** true once no leader has been known for longer than NO_LEADER_GRACE_MS */
   graceOver (now: number): boolean {
-    return now - this.leaderlessSince > NO_LEADER_GRACE_MS
+    return now - this.leaderlessStart(now) > NO_LEADER_GRACE_MS
   }
 
   /** a Ready reported `lead`; true when that is a change (waiters are woken) */
@@ -79,7 +91,8 @@ export class LeaderWatch {
       throwIfAborted(options.signal)
       const lead = this.host.raftLead()
       if (lead !== '') return lead
-      const left = NO_LEADER_GRACE_MS - (this.clock.monotonic() - this.leaderlessSince)
+      const now = this.clock.monotonic()
+      const left = NO_LEADER_GRACE_MS - (now - this.leaderlessStart(now))
       if (left <= 0 || (!this.host.isMember() && this.host.lastIndex() === 0)) throw this.noQuorum()
       const wake = deferred<void>()
       const timer = this.clock.setTimeout(() => { wake.resolve() }, Math.min(left, this.host.tickMs()))
