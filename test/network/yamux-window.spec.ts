@@ -37,7 +37,7 @@ function observed (inner: () => StreamMuxerFactory, seen: Seen): () => StreamMux
       protocol: factory.protocol,
       createStreamMuxer: (maConn: MessageStream) => {
         const transport = transportConnectionOf(maConn)
-        if (transport === undefined) seen.shapeProblems.push('the connection under the muxer has no stream.sendData')
+        if (transport === undefined) seen.shapeProblems.push('the connection under the muxer has no stream.sendData: see src/network/packet-writes.ts')
         const muxer = factory.createStreamMuxer(maConn)
         seen.shapeProblems.push(...yamuxMuxerShapeProblems(muxer))
         if (transport !== undefined) {
@@ -186,6 +186,8 @@ describe('meshYamux over TCP + Noise', () => {
       // and a keep-alive ping or two may go out; a per-message update would be 400 writes
       assert.ok(writes <= 5, `the receiver wrote ${writes} times while receiving ${MESSAGES} messages`)
       assert.deepEqual(seenMesh.shapeProblems, [])
+      // the stream libp2p hands out is yamux's own, with the members the threshold update uses
+      assert.deepEqual(yamuxStreamShapeProblems(stream), [], '@libp2p/yamux stream internals changed: see src/network/yamux-window.ts')
       await stream.close({ signal: AbortSignal.timeout(10_000) })
     } finally {
       await Promise.all([sender.stop(), receiver.stop()])
