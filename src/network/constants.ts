@@ -55,6 +55,12 @@ export const TAB_DIAL_TIMEOUT_MS = 30_000
  * tab-to-tab dial on a quiet machine (~0.2 s) and on a loaded one (seconds).
  */
 export const TAB_DIAL_YIELD_MS = 15_000
+/**
+ * A tab's relay reservation (and each refresh of it) must complete within this (circuit-relay-v2's
+ * default is 5 s). Without a reservation no other tab can reach this one (the relay answers
+ * NO_RESERVATION); at load ~25 reservations timed out at 5 s 0-8 times per dashboard e2e run.
+ */
+export const TAB_RESERVATION_TIMEOUT_MS = 30_000
 /** the same for the libp2p node of a tab: its dials and the upgrade of a relayed connection to it */
 export const TAB_UPGRADE_TIMEOUT_MS = 30_000
 /** after a failed dial, a peer is not dialled again for this long, doubling per failure up to the max */

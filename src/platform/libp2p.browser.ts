@@ -3,6 +3,7 @@ import { webRTC } from '@libp2p/webrtc'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import type { ConnectionGater } from '@libp2p/interface'
 import type { NodeRole } from '../network/types.ts'
+import { TAB_RESERVATION_TIMEOUT_MS } from '../network/constants.ts'
 
 export interface PlatformLibp2pInit {
   host: string
@@ -20,7 +21,8 @@ export function platformLibp2pOptions (init: PlatformLibp2pInit): { transports: 
     transports: [
       webSockets(),
       webRTC({ rtcConfiguration: { iceServers: [] } }),
-      circuitRelayTransport()
+      // a loaded relay answers a reservation in more than the default 5 s; without one no tab reaches us
+      circuitRelayTransport({ reservationCompletionTimeout: TAB_RESERVATION_TIMEOUT_MS })
     ],
     listen: ['/p2p-circuit', '/webrtc'],
     // the default browser gater refuses ws:// and private addresses: a local mesh needs both
