@@ -51,10 +51,14 @@ export const DIAL_TIMEOUT_MS = 5000
 export const TAB_DIAL_TIMEOUT_MS = 30_000
 /**
  * Between two tabs only the one with the lower peer id dials at once; the other dials after this
- * long if no direct link has come up (the first one's dial failed, or it went away). Longer than a
- * tab-to-tab dial on a quiet machine (~0.2 s) and on a loaded one (seconds).
+ * long if no direct link has come up (the first one's dial failed or is slow, or it went away).
+ * Longer than a tab-to-tab dial on a quiet machine (~0.2 s), so a quiet pair holds one connection;
+ * short, because on a loaded machine a dial through the relay takes 10-40 s and fails often, and
+ * there a second attempt from the other side got links up where waiting did not (with 15 s, 6 of
+ * 9 dashboard e2e runs at load 17-39 had no WebRTC link between tabs after 45 s, against 2 of the
+ * 7 runs that got that far with both tabs dialling at once).
  */
-export const TAB_DIAL_YIELD_MS = 15_000
+export const TAB_DIAL_YIELD_MS = 3000
 /**
  * A tab's relay reservation (and each refresh of it) must complete within this (circuit-relay-v2's
  * default is 5 s). Without a reservation no other tab can reach this one (the relay answers
