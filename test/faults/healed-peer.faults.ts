@@ -3,7 +3,8 @@
  * and repeatable: the short scenario (a relay and two Node peers) with the counter agent PINNED to
  * the Raft leader, the leader cut off for 8 s, then healed. Within REACH_MS of the heal the formerly
  * cut-off peer must reach the counter and the inbox (wherever they live now), and within DRAIN_MS
- * its reliable outbox must be empty. FAULTS_HEALED_RUNS=n repeats it n times (default 1);
+ * every send it accepted before the heal must be in the inbox (healed.ts says why not "its outbox
+ * is empty"). FAULTS_HEALED_RUNS=n repeats it n times (default 1);
  * FAULTS_VERBOSE=1 prints the run log; FAULTS_PEER_LOG_DIR keeps every peer's stderr (with
  * DEBUG=agentmesh:* their debug logs).
  */
@@ -18,12 +19,12 @@ const available = netnsAvailable()
 const RUNS = Number(process.env.FAULTS_HEALED_RUNS ?? 1)
 /** the healed peer reaches the counter and the inbox within this of the heal */
 const REACH_MS = 15_000
-/** and its outbox, holding what clients sent it during the cut, is empty within this */
+/** and what clients sent through it before the heal (its outbox's backlog) is delivered within this */
 const DRAIN_MS = 45_000
 
 describe('a cut-off leader holding a pinned agent, healed', { concurrency: 1 }, () => {
   for (let run = 1; run <= RUNS; run++) {
-    it(`run ${run}: after the heal it reaches agents elsewhere within ${REACH_MS / 1000} s and its outbox drains within ${DRAIN_MS / 1000} s`, {
+    it(`run ${run}: after the heal it reaches agents elsewhere within ${REACH_MS / 1000} s and its backlog is delivered within ${DRAIN_MS / 1000} s`, {
       skip: available.ok ? false : `skipped: ${available.reason}`,
       timeout: 300_000
     }, async () => {
@@ -52,7 +53,8 @@ describe('a cut-off leader holding a pinned agent, healed', { concurrency: 1 }, 
           await ctx.sleep(8000)
           await ctx.mesh.lab.heal()
           ctx.note('heal')
-          healed = await healedPeerCheck(ctx.mesh, pinned, { reachMs: REACH_MS, drainMs: DRAIN_MS }, line => { ctx.note(line) })
+          const backlog = ctx.acceptedSends().filter(s => s.peer === pinned).map(s => s.key)
+          healed = await healedPeerCheck(ctx.mesh, pinned, { reachMs: REACH_MS, drainMs: DRAIN_MS, backlog }, line => { ctx.note(line) })
         }
       })
       console.log(summarize(`pinned, healed (run ${run})`, r))

@@ -4,7 +4,7 @@
  * network heals. On the minority side: strong operations (KV write, linearizable read, deploy)
  * fail fast with NoQuorumError, and a shared document keeps taking writes and, after the heal,
  * holds both sides' writes on every peer; the isolated peer reports the partition (health, alert)
- * and recovers (after the heal it reaches agents on the other peers and its outbox drains), and the
+ * and recovers (after the heal it reaches agents on the other peers and what it accepted goes out), and the
  * histories pass the checkers (KV, counter, single activation, reliable
  * messages). Skips only where namespaces cannot be built (not root, or no `ip netns`).
  */
@@ -18,10 +18,11 @@ import { healedPeerCheck, type HealedVerdict } from './healed.ts'
 const available = netnsAvailable()
 const DOC = 'notes'
 /**
- * after the heal the cut-off peer reaches the counter and the inbox within 15 s, and its outbox
- * (the 100-ish messages clients sent it while it was cut off) is empty within 60 s: delivery goes
- * one message per ack round trip, 0.1-0.6 s each right after a heal on a loaded machine; 7-15 s
- * at load 5 (docs/faults.md)
+ * after the heal the cut-off peer reaches the counter and the inbox within 15 s, and the sends it
+ * accepted before the heal (20-40 at load 20-28, the backlog its outbox built while cut off) are
+ * all in the inbox within 60 s: delivery goes one message per ack round trip, 0.1-0.6 s each right
+ * after a heal on a loaded machine. Judged by those messages, not by an empty outbox: clients keep
+ * sending through it during the check, near the inbox's turn rate under load (healed.ts)
  */
 const HEALED_BOUNDS = { reachMs: 15_000, drainMs: 60_000 }
 
@@ -92,7 +93,8 @@ describe('a real partition (network namespaces), short', () => {
         await ctx.mesh.lab.heal()
         ctx.note('heal')
         // the healed peer reaches agents elsewhere again, and what it accepted while cut off goes out
-        const healing = healedPeerCheck(ctx.mesh, leader.index, HEALED_BOUNDS, line => { ctx.note(line) })
+        const backlog = ctx.acceptedSends().filter(s => s.peer === leader.index).map(s => s.key)
+        const healing = healedPeerCheck(ctx.mesh, leader.index, { ...HEALED_BOUNDS, backlog }, line => { ctx.note(line) })
         // the document merges: both writes on every peer
         for (const p of ctx.mesh.peers) {
           await untilOk(`${p.name} holds both sides' writes`, async () => {

@@ -20,6 +20,8 @@ export interface NemesisContext {
   sleep: (ms: number) => Promise<void>
   /** true once the nemesis time is up */
   done: () => boolean
+  /** the durable sends accepted so far (202), each with the peer that accepted it and when (ms into the run) */
+  acceptedSends: () => ReadonlyArray<{ key: string, peer: number, at: number }>
 }
 
 export interface ScenarioOptions {
@@ -91,6 +93,7 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
   let attempted = 0
   let fastFailures = 0
   const accepted: string[] = []
+  const acceptedVia: Array<{ key: string, peer: number, at: number }> = []
   const unknownSends: string[] = []
   try {
     await mesh.waitForGroup(o.voters, 90_000)
@@ -170,7 +173,7 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
         if (peer === undefined) { await sleep(50); continue }
         const key = `s${id}-${++sends}`
         const r = await mesh.call(peer, 'POST', `/agents/${INBOX}/send`, { message: { op: 'record', key } }, KV_CALL_TIMEOUT_MS).catch(() => undefined)
-        if (r?.status === 202) accepted.push(key)
+        if (r?.status === 202) { accepted.push(key); acceptedVia.push({ key, peer, at: now() }) }
         else { unknownSends.push(key); await sleep(100) }
         await sleep(20)
       }
@@ -202,7 +205,8 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
       rng,
       note: (what) => { faults.push(`${Math.round(now())} ms: ${what}`); log(`${Math.round(now())} ms: ${what}`) },
       sleep: async (ms) => { await sleep(Math.max(0, Math.min(ms, deadline - performance.now()))) },
-      done: () => performance.now() >= deadline
+      done: () => performance.now() >= deadline,
+      acceptedSends: () => [...acceptedVia]
     }
     const workers = [
       ...Array.from({ length: o.kvClients ?? 3 }, async (_, i) => { await kvClient(i) }),
