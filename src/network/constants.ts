@@ -73,6 +73,11 @@ export const DIAL_BACKOFF_MAX_MS = 30_000
 /** peers remembered with a dial backoff at most (beyond that, new failures are not held back) */
 export const MAX_DIAL_BACKOFF_PEERS = 1024
 export const BOOTSTRAP_RETRY_MAX_MS = 5000
+/**
+ * a peer with bootstrap addresses and no connection at all dials them again, at most this often
+ * (its first connection can close before any node record arrives, and then no member is known)
+ */
+export const BOOTSTRAP_REDIAL_INTERVAL_MS = 2000
 export const MAX_DIALS_IN_FLIGHT = 8
 
 export const nodesTopic = (mesh: string): string => `agentmesh/${mesh}/v1/nodes`

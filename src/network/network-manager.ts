@@ -14,7 +14,7 @@ import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts'
 import { componentLogger, type Logger } from '../util/logger.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Telemetry } from '../monitoring/types.ts'
-import { BOOTSTRAP_RETRY_MAX_MS, DIAL_TIMEOUT_MS, FAILURE_CHECK_INTERVAL_MS, PROBE_TIMEOUT_MS, nodesTopic } from './constants.ts'
+import { BOOTSTRAP_REDIAL_INTERVAL_MS, BOOTSTRAP_RETRY_MAX_MS, DIAL_TIMEOUT_MS, FAILURE_CHECK_INTERVAL_MS, PROBE_TIMEOUT_MS, nodesTopic } from './constants.ts'
 import { RecordPublisher } from './record-publisher.ts'
 import { SelfRecord } from './self-record.ts'
 import { Dialer } from './dialer.ts'
@@ -66,6 +66,9 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   private readonly publisher: RecordPublisher
   private heartbeatTimer: TimerHandle | undefined
   private checkTimer: TimerHandle | undefined
+  /** a discovery round (the first, or a redial of the bootstrap list) is under way */
+  private discovering = false
+  private lastDiscoveryAt = Number.NEGATIVE_INFINITY
   private started = false
   private readonly probing = new Map<string, Promise<MemberStatus>>()
   private readonly stopController = new AbortController()
@@ -142,7 +145,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     this.heartbeatTimer = this.clock.setInterval(this.heartbeat, this.self.heartbeatMs())
     this.checkTimer = this.clock.setInterval(this.checkSilence, FAILURE_CHECK_INTERVAL_MS)
     void this.publishRecord()
-    void this.discoverNodes().catch(err => { this.log.error('initial discovery failed: %s', describeError(err).message) })
+    this.discoverInBackground('initial discovery')
   }
 
   async stop (): Promise<void> {
@@ -326,6 +329,27 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
 
   private readonly checkSilence = (): void => {
     this.apply(this.table.check(this.clock.monotonic()))
+    this.redialIfAlone()
+  }
+
+  /**
+   * a peer with bootstrap addresses and no connection at all dials them again: a first connection
+   * that closed before any node record arrived left it alone for good (no member known to dial)
+   */
+  private redialIfAlone (): void {
+    if (this.discovering || (this.init.bootstrap ?? []).length === 0 || this.libp2p.getConnections().length > 0) return
+    if (this.clock.monotonic() - this.lastDiscoveryAt < BOOTSTRAP_REDIAL_INTERVAL_MS) return
+    this.log('not connected to any peer: dialling the bootstrap list again')
+    this.discoverInBackground('bootstrap redial')
+  }
+
+  /** one discovery round at a time, not awaited; failures are logged */
+  private discoverInBackground (what: string): void {
+    this.discovering = true
+    this.lastDiscoveryAt = this.clock.monotonic()
+    this.discoverNodes()
+      .catch(err => { if (this.started) this.log.error('%s failed: %s', what, describeError(err).message) })
+      .finally(() => { this.discovering = false; this.lastDiscoveryAt = this.clock.monotonic() })
   }
 
   private readonly onPeerDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => {
