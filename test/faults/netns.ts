@@ -152,16 +152,26 @@ export class NetnsLab {
     await this.exec(this.peer(to).ns, 'iptables', '-A', CHAIN, '-s', this.peer(from).host, '-j', 'DROP')
   }
 
-  /** no packet crosses between the two groups, in either direction; peers in no group are untouched */
+  /**
+   * no packet crosses between the two groups, in either direction; peers in no group are untouched.
+   * One iptables call per namespace (its sources comma-joined), all namespaces at once: the cut
+   * lands within one call's time. Added one pair at a time (four calls in a row to isolate one of
+   * three peers) it took ~1.5 s at load ~25, as long as a node lease lasts after its last renewal,
+   * so minority-read's read right after the cut found the lease already lapsed in 4 of 4 cuts.
+   */
   async partition (...groups: number[][]): Promise<void> {
+    const sources = new Map<number, string[]>()
     for (const [gi, group] of groups.entries()) {
       for (const a of group) {
         for (const [gj, other] of groups.entries()) {
           if (gi === gj) continue
-          for (const b of other) await this.dropFrom(a, b)
+          for (const b of other) sources.set(a, [...(sources.get(a) ?? []), this.peer(b).host])
         }
       }
     }
+    await Promise.all([...sources].map(async ([to, hosts]) => {
+      await this.exec(this.peer(to).ns, 'iptables', '-A', CHAIN, '-s', hosts.join(','), '-j', 'DROP')
+    }))
   }
 
   /** `peer` can talk to nobody (but the client) */
