@@ -74,10 +74,15 @@ export const DIAL_BACKOFF_MAX_MS = 30_000
 export const MAX_DIAL_BACKOFF_PEERS = 1024
 export const BOOTSTRAP_RETRY_MAX_MS = 5000
 /**
- * a peer with bootstrap addresses and no connection at all dials them again, at most this often
- * (its first connection can close before any node record arrives, and then no member is known)
+ * A peer with bootstrap addresses and no bootstrap peer connected (its first connection closed
+ * before any node record arrived, or it lost the relay while it kept other connections) dials the
+ * list again (bootstrap-keeper.ts): the first time after a jittered wait of half to all of
+ * BOOTSTRAP_REDIAL_MIN_MS, the wait doubling per attempt up to BOOTSTRAP_REDIAL_MAX_MS; the
+ * attempts count from zero again once a bootstrap connection has held for BOOTSTRAP_REDIAL_STABLE_MS
  */
-export const BOOTSTRAP_REDIAL_INTERVAL_MS = 2000
+export const BOOTSTRAP_REDIAL_MIN_MS = 1000
+export const BOOTSTRAP_REDIAL_MAX_MS = 30_000
+export const BOOTSTRAP_REDIAL_STABLE_MS = 10_000
 export const MAX_DIALS_IN_FLIGHT = 8
 
 export const nodesTopic = (mesh: string): string => `agentmesh/${mesh}/v1/nodes`

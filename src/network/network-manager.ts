@@ -13,11 +13,13 @@ import { InvalidArgumentError, NotStartedError, describeError } from '../errors.
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts'
 import { componentLogger, type Logger } from '../util/logger.ts'
 import type { AbortOptions } from '../util/abort.ts'
+import { systemRng, type Rng } from '../util/prng.ts'
 import type { Telemetry } from '../monitoring/types.ts'
-import { BOOTSTRAP_REDIAL_INTERVAL_MS, BOOTSTRAP_RETRY_MAX_MS, DIAL_TIMEOUT_MS, FAILURE_CHECK_INTERVAL_MS, PROBE_TIMEOUT_MS, nodesTopic } from './constants.ts'
+import { BOOTSTRAP_RETRY_MAX_MS, DIAL_TIMEOUT_MS, FAILURE_CHECK_INTERVAL_MS, PROBE_TIMEOUT_MS, nodesTopic } from './constants.ts'
 import { RecordPublisher } from './record-publisher.ts'
 import { SelfRecord } from './self-record.ts'
 import { Dialer } from './dialer.ts'
+import { BootstrapKeeper } from './bootstrap-keeper.ts'
 import { MembershipInbound } from './membership-inbound.ts'
 import { reachPeer } from './prober.ts'
 import { createNetworkMetrics, type NetworkMetrics } from './network-metrics.ts'
@@ -36,6 +38,8 @@ export interface NetworkManagerComponents {
   privateKey: PrivateKey
   telemetry?: Telemetry
   clock?: Clock
+  /** jitter of the bootstrap redial backoff; default systemRng */
+  rng?: Rng
 }
 
 export interface NetworkManagerInit {
@@ -68,13 +72,13 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   private checkTimer: TimerHandle | undefined
   /** a discovery round (the first, or a redial of the bootstrap list) is under way */
   private discovering = false
-  private lastDiscoveryAt = Number.NEGATIVE_INFINITY
   private started = false
   private readonly probing = new Map<string, Promise<MemberStatus>>()
   private readonly stopController = new AbortController()
   private readonly telemetry?: Telemetry
   private readonly metrics: NetworkMetrics | undefined
   private readonly dialer: Dialer
+  private readonly bootstrapKeeper: BootstrapKeeper
   private readonly inbound: MembershipInbound
   private readonly partition: PartitionDetector
   private readonly clockSkew: ClockSkewDetector
@@ -94,6 +98,19 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     this.self = new SelfRecord(this.libp2p, this.clock, init)
     this.metrics = createNetworkMetrics(this.telemetry, { members: () => this.table.list(), connections: () => this.libp2p.getConnections() })
     this.dialer = new Dialer({ libp2p: this.libp2p, peerId: this.peerId, role: init.role, clock: this.clock, log: this.log, stopSignal: this.stopController.signal, started: () => this.started })
+    this.bootstrapKeeper = new BootstrapKeeper({
+      bootstrap: init.bootstrap ?? [],
+      dial: async (addr, options) => await this.libp2p.dial(multiaddr(addr), options),
+      isConnectedTo: (addr) => this.dialer.isConnectedTo(addr),
+      dialTimeoutMs: () => this.dialer.dialTimeoutMs(),
+      busy: () => this.discovering,
+      // the members we knew may be gone or unknown (a first connection lost): look for them again
+      onReconnected: () => { if (this.started && !this.discovering) this.discoverInBackground('discovery after a bootstrap redial') },
+      clock: this.clock,
+      rng: components.rng ?? systemRng,
+      log: this.log,
+      stopSignal: this.stopController.signal
+    })
     this.publisher = new RecordPublisher({
       peerId: this.peerId,
       incarnation: this.self.incarnation,
@@ -329,27 +346,16 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
 
   private readonly checkSilence = (): void => {
     this.apply(this.table.check(this.clock.monotonic()))
-    this.redialIfAlone()
-  }
-
-  /**
-   * a peer with bootstrap addresses and no connection at all dials them again: a first connection
-   * that closed before any node record arrived left it alone for good (no member known to dial)
-   */
-  private redialIfAlone (): void {
-    if (this.discovering || (this.init.bootstrap ?? []).length === 0 || this.libp2p.getConnections().length > 0) return
-    if (this.clock.monotonic() - this.lastDiscoveryAt < BOOTSTRAP_REDIAL_INTERVAL_MS) return
-    this.log('not connected to any peer: dialling the bootstrap list again')
-    this.discoverInBackground('bootstrap redial')
+    // a peer with a bootstrap list keeps one of them connected, not merely some peer
+    this.bootstrapKeeper.tick()
   }
 
   /** one discovery round at a time, not awaited; failures are logged */
   private discoverInBackground (what: string): void {
     this.discovering = true
-    this.lastDiscoveryAt = this.clock.monotonic()
     this.discoverNodes()
       .catch(err => { if (this.started) this.log.error('%s failed: %s', what, describeError(err).message) })
-      .finally(() => { this.discovering = false; this.lastDiscoveryAt = this.clock.monotonic() })
+      .finally(() => { this.discovering = false })
   }
 
   private readonly onPeerDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => {

@@ -1,0 +1,153 @@
+/**
+ * BootstrapKeeper on a manual clock with a scripted dial: when no bootstrap peer is connected it
+ * redials after a jittered wait that doubles per attempt up to the cap (a relay that is down is not
+ * hammered), counts from zero again once a connection has held, leaves the list alone while a
+ * discovery round is dialling it, and does nothing once stopped.
+ */
+import { describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { BootstrapKeeper, bootstrapRedialDelayMs } from '../../src/network/bootstrap-keeper.ts'
+import { BOOTSTRAP_REDIAL_MAX_MS, BOOTSTRAP_REDIAL_MIN_MS, BOOTSTRAP_REDIAL_STABLE_MS, FAILURE_CHECK_INTERVAL_MS } from '../../src/network/constants.ts'
+import { ManualClock } from '../../src/util/clock.ts'
+import { seededRng } from '../../src/util/prng.ts'
+import { componentLogger } from '../../src/util/logger.ts'
+
+const ADDR = '/ip4/127.0.0.1/tcp/4001/ws/p2p/12D3KooWRelay'
+
+interface Rig {
+  keeper: BootstrapKeeper
+  clock: ManualClock
+  stop: AbortController
+  /** monotonic times of the dials */
+  dials: number[]
+  state: { connected: boolean, answer: boolean, busy: boolean, reconnected: number }
+  /** ticks every FAILURE_CHECK_INTERVAL_MS for `ms`, letting each dial settle */
+  run: (ms: number) => Promise<void>
+  /** runs until the next dial (at most the capped wait and a bit) */
+  untilDial: () => Promise<void>
+}
+
+function rig (seed = 7): Rig {
+  const clock = new ManualClock(1000)
+  const stop = new AbortController()
+  const dials: number[] = []
+  const state = { connected: true, answer: false, busy: false, reconnected: 0 }
+  const keeper = new BootstrapKeeper({
+    bootstrap: [ADDR],
+    dial: async (addr) => {
+      assert.equal(addr, ADDR)
+      dials.push(clock.monotonic())
+      if (!state.answer) throw new Error('connection refused')
+      state.connected = true
+    },
+    isConnectedTo: () => state.connected,
+    dialTimeoutMs: () => 5000,
+    busy: () => state.busy,
+    onReconnected: () => { state.reconnected++ },
+    clock,
+    rng: seededRng(seed),
+    log: componentLogger('test:bootstrap-keeper'),
+    stopSignal: stop.signal
+  })
+  const run = async (ms: number): Promise<void> => {
+    for (let t = 0; t < ms; t += FAILURE_CHECK_INTERVAL_MS) {
+      keeper.tick()
+      // the scripted dial settles within a few microtask turns
+      for (let i = 0; i < 10; i++) await Promise.resolve()
+      clock.advance(FAILURE_CHECK_INTERVAL_MS)
+    }
+  }
+  const untilDial = async (): Promise<void> => {
+    const before = dials.length
+    for (let t = 0; dials.length === before; t += FAILURE_CHECK_INTERVAL_MS) {
+      assert.ok(t <= BOOTSTRAP_REDIAL_MAX_MS + 1000, 'no dial within the capped wait')
+      await run(FAILURE_CHECK_INTERVAL_MS)
+    }
+  }
+  return { keeper, clock, stop, dials, state, run, untilDial }
+}
+
+describe('bootstrap keeper', () => {
+  it('the redial wait doubles per attempt, is capped, and is jittered within [half, whole]', () => {
+    const rng = seededRng(42)
+    for (let attempt = 0; attempt < 40; attempt++) {
+      const base = Math.min(BOOTSTRAP_REDIAL_MAX_MS, BOOTSTRAP_REDIAL_MIN_MS * 2 ** attempt)
+      for (let i = 0; i < 50; i++) {
+        const d = bootstrapRedialDelayMs(attempt, rng)
+        assert.ok(d >= base / 2 && d <= base, `attempt ${attempt}: ${d} ms outside [${base / 2}, ${base}]`)
+      }
+    }
+  })
+
+  it('does not dial while a bootstrap peer is connected', async () => {
+    const r = rig()
+    await r.run(60_000)
+    assert.equal(r.dials.length, 0)
+  })
+
+  it('a lost bootstrap connection is redialled with a growing, capped backoff, not hammered', async () => {
+    const r = rig()
+    await r.run(1000)
+    r.state.connected = false
+    const lostAt = r.clock.monotonic()
+    await r.run(5 * 60_000)
+    assert.ok(r.dials.length >= 5, `dialled ${r.dials.length} times in 5 min`)
+    assert.ok(r.dials[0]! - lostAt <= BOOTSTRAP_REDIAL_MIN_MS + 2 * FAILURE_CHECK_INTERVAL_MS, `first redial ${r.dials[0]! - lostAt} ms after the loss`)
+    // a relay that is down sees at most one dial per (capped) wait: ~5 min / 15 s at the cap plus the ramp
+    assert.ok(r.dials.length <= 5 * 60_000 / (BOOTSTRAP_REDIAL_MAX_MS / 2) + 6, `dialled ${r.dials.length} times in 5 min`)
+    const gaps = r.dials.slice(1).map((t, i) => t - r.dials[i]!)
+    for (const [i, gap] of gaps.entries()) {
+      const base = Math.min(BOOTSTRAP_REDIAL_MAX_MS, BOOTSTRAP_REDIAL_MIN_MS * 2 ** (i + 1))
+      assert.ok(gap >= base / 2 && gap <= base + 2 * FAILURE_CHECK_INTERVAL_MS, `gap ${i}: ${gap} ms, base ${base}`)
+    }
+    assert.ok(gaps.at(-1)! >= BOOTSTRAP_REDIAL_MAX_MS / 2, 'the wait reached the cap')
+    // the relay comes back: the next attempt connects and the members are looked for again
+    r.state.answer = true
+    await r.run(BOOTSTRAP_REDIAL_MAX_MS + 1000)
+    assert.equal(r.state.connected, true)
+    assert.equal(r.state.reconnected, 1)
+  })
+
+  it('the backoff starts over once a connection has held, not while the relay keeps dropping us', async () => {
+    const r = rig()
+    r.state.answer = true
+    r.state.connected = false
+    // accepted and dropped at once, five times: the waits still grow
+    for (let i = 0; i < 5; i++) {
+      await r.untilDial()
+      r.state.connected = false
+    }
+    const gaps = r.dials.slice(1).map((t, i) => t - r.dials[i]!)
+    assert.ok(gaps.at(-1)! >= BOOTSTRAP_REDIAL_MIN_MS * 2 ** 4 / 2, `last gap ${gaps.at(-1)} ms: the backoff did not grow`)
+    // now the connection holds for longer than the stable period: the next loss is redialled quickly
+    await r.untilDial()
+    assert.equal(r.state.connected, true)
+    await r.run(BOOTSTRAP_REDIAL_STABLE_MS + 1000)
+    r.state.connected = false
+    const lostAt = r.clock.monotonic()
+    await r.untilDial()
+    assert.ok(r.dials.at(-1)! - lostAt <= BOOTSTRAP_REDIAL_MIN_MS + 2 * FAILURE_CHECK_INTERVAL_MS, `redial ${r.dials.at(-1)! - lostAt} ms after the loss`)
+  })
+
+  it('leaves the list to a discovery round that is dialling it', async () => {
+    const r = rig()
+    r.state.connected = false
+    r.state.busy = true
+    await r.run(60_000)
+    assert.equal(r.dials.length, 0)
+    r.state.busy = false
+    await r.run(BOOTSTRAP_REDIAL_MIN_MS + 500)
+    assert.equal(r.dials.length, 1)
+  })
+
+  it('does nothing once stopped, and a dial that ends after the stop schedules nothing', async () => {
+    const r = rig()
+    r.state.connected = false
+    await r.run(BOOTSTRAP_REDIAL_MIN_MS + 500)
+    assert.equal(r.dials.length, 1)
+    r.stop.abort()
+    await r.run(10 * 60_000)
+    assert.equal(r.dials.length, 1)
+    assert.equal(r.clock.pendingTimers, 0)
+  })
+})
