@@ -8,7 +8,8 @@
  *
  * Checked on the network manager's failure-check tick (no timer of its own): when no bootstrap
  * peer is connected, the list is dialled after a jittered wait that doubles with every attempt
- * (BOOTSTRAP_REDIAL_MIN_MS .. BOOTSTRAP_REDIAL_MAX_MS, so a relay that is down is not hammered).
+ * (BOOTSTRAP_REDIAL_MIN_MS .. BOOTSTRAP_REDIAL_MAX_MS: a relay that is down is not hammered, one
+ * that comes back is found within BOOTSTRAP_REDIAL_MAX_MS).
  * The attempt count goes back to zero once a bootstrap connection has held for
  * BOOTSTRAP_REDIAL_STABLE_MS: a relay that accepts and then drops us at once (overloaded, pruning
  * connections) still sees the growing backoff.

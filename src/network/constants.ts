@@ -81,7 +81,7 @@ export const BOOTSTRAP_RETRY_MAX_MS = 5000
  * attempts count from zero again once a bootstrap connection has held for BOOTSTRAP_REDIAL_STABLE_MS
  */
 export const BOOTSTRAP_REDIAL_MIN_MS = 1000
-export const BOOTSTRAP_REDIAL_MAX_MS = 30_000
+export const BOOTSTRAP_REDIAL_MAX_MS = 10_000
 export const BOOTSTRAP_REDIAL_STABLE_MS = 10_000
 export const MAX_DIALS_IN_FLIGHT = 8
 
