@@ -223,7 +223,12 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
         const results = await Promise.allSettled(bootstrap.map(async a => await this.libp2p.dial(multiaddr(a), { signal: AbortSignal.any([signal, AbortSignal.timeout(this.dialer.dialTimeoutMs())]) })))
         if (results.some(r => r.status === 'fulfilled') || signal.aborted) break
         this.log('no bootstrap peer answered; retrying in %d ms', delay)
-        await new Promise(resolve => this.clock.setTimeout(() => { resolve(undefined) }, delay))
+        // ends at once when the manager stops: no timer outlives stop()
+        await new Promise<void>(resolve => {
+          const t = this.clock.setTimeout(() => { signal.removeEventListener('abort', done); resolve() }, delay)
+          const done = (): void => { this.clock.clearTimeout(t); resolve() }
+          signal.addEventListener('abort', done, { once: true })
+        })
         delay = Math.min(delay * 2, BOOTSTRAP_RETRY_MAX_MS)
       }
     }
