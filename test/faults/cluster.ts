@@ -187,7 +187,7 @@ export class LabMesh {
         agent: this.agent,
         method,
         path: `/${p.host}:${HTTP_PORT}${path}`,
-        headers: { 'x-timeout-ms': String(timeoutMs), ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}) }
+        headers: { 'x-timeout-ms': String(Math.round(timeoutMs)), ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}) }
       }, res => {
         const chunks: Buffer[] = []
         res.on('data', (c: Buffer) => chunks.push(c))

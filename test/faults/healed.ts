@@ -74,7 +74,7 @@ export async function healedPeerCheck (mesh: LabMesh, index: number, bounds: Hea
   const timeline: string[] = []
   let lastSampleMs = -1000
   for (;;) {
-    const left = Math.max(500, Math.min(3000, reachBy - performance.now()))
+    const left = Math.round(Math.max(500, Math.min(3000, reachBy - performance.now())))
     const [c, i, m, keys] = await Promise.all([
       firstCounterMs !== undefined ? undefined : mesh.call(index, 'POST', '/agents/ctr/messages', { message: { op: 'get' }, timeoutMs: left }, left + 1000).catch((err: Error) => ({ status: 0, json: err.message })),
       firstInboxMs !== undefined ? undefined : mesh.call(index, 'POST', '/agents/inbox/messages', { message: { op: 'count' }, timeoutMs: left }, left + 1000).catch((err: Error) => ({ status: 0, json: err.message })),

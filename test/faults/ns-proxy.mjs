@@ -26,7 +26,9 @@ const server = http.createServer((req, res) => {
   // a client that goes away mid-request (its own timeout) must not take the proxy down with it
   req.on('error', () => {})
   res.on('error', () => {})
-  const timeoutMs = Math.min(Number(req.headers['x-timeout-ms'] ?? 4000) || 4000, 30_000)
+  // a whole number of ms: AbortSignal.timeout throws a RangeError on a fraction, and thrown in the
+  // 'end' handler it ended the proxy (every later call then got ECONNREFUSED on its socket)
+  const timeoutMs = Math.max(1, Math.min(Math.round(Number(req.headers['x-timeout-ms'] ?? 4000)) || 4000, 30_000))
   const chunks = []
   let size = 0
   req.on('data', (c) => {
