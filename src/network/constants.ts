@@ -108,3 +108,11 @@ export const MAX_CLOCK_SAMPLES = 1024
 /** how often the verdict is re-judged, and how long a new verdict must hold before it is reported */
 export const CLOCK_SKEW_CHECK_INTERVAL_MS = 500
 export const CLOCK_SKEW_SETTLE_MS = 2000
+
+/**
+ * gossip-repair.ts: how long after a connection closes it looks for peers gossipsub dropped while
+ * another connection to them stays open (gossipsub drops them when the closed connection's stream
+ * errors, just after the close), and its slow sweep for any it missed
+ */
+export const GOSSIP_REPAIR_AFTER_CLOSE_MS = 250
+export const GOSSIP_REPAIR_SWEEP_MS = 2_000

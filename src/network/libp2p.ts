@@ -20,6 +20,7 @@ import type { Identify } from '@libp2p/identify'
 import { platformLibp2pOptions } from '#platform/libp2p'
 import { DISCOVERY_INTERVAL_MS, TAB_DIAL_TIMEOUT_MS, TAB_UPGRADE_TIMEOUT_MS, dhtProtocol, discoveryTopic } from './constants.ts'
 import type { NodeRole } from './types.ts'
+import { gossipRepair } from './gossip-repair.ts'
 import { webrtcHangup } from './webrtc-hangup.ts'
 import { meshYamux } from './yamux-window.ts'
 
@@ -79,7 +80,10 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       peerInfoMapper: localMesh ? passthroughMapper : removePrivateAddressesMapper
     }),
     // a WebRTC connection whose far end hung up is closed at once, not 5-30 s later (issue 8)
-    webrtcHangup: webrtcHangup()
+    webrtcHangup: webrtcHangup(),
+    // a peer gossipsub dropped while a connection to it is still open is handed back (after a
+    // heal, a late abort of the pre-cut connection dropped it for good)
+    gossipRepair: gossipRepair()
   }
   if (init.role === 'relay') {
     services.relay = circuitRelayServer({
