@@ -41,13 +41,20 @@ export class LeaseGuard {
     this.m.lease.removeEventListener('lease:granted', this.onLeaseGranted)
   }
 
-  /** the lease is valid and, after a lost lease, what runs here is checked against the store */
+  /**
+   * the lease is valid and, after a lost lease, what runs here is checked against the store. A
+   * request that waited for the lease through a loss and a new grant (a partition healing) waits
+   * for that check too: served at once, it would run under an epoch that may have been superseded
+   * while this peer was cut off, and its state write would merge into the new owner's state
+   */
   async mayServe (signal?: AbortSignal): Promise<boolean> {
     if (this.skewed) return false
     const linked = linkSignals([signal], LEASE_GRACE_MS, this.m.clock)
     try {
       if (this.revalidating != null) await raceSignal(this.revalidating, linked.signal)
-      return await this.m.lease.whenValid(LEASE_GRACE_MS, linked.signal) && !this.skewed
+      const valid = await this.m.lease.whenValid(LEASE_GRACE_MS, linked.signal)
+      if (this.revalidating != null) await raceSignal(this.revalidating, linked.signal)
+      return valid && this.m.lease.valid() && !this.skewed
     } catch {
       return false
     } finally {
