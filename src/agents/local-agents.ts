@@ -118,7 +118,7 @@ export class LocalAgents {
     try {
       const syncFrom = (options.syncFrom ?? []).filter(peer => peer !== this.init.nodeId && this.init.healthy(peer))
       // a failed (e.g. paused) peer may still look connected: never waited on to catch up (healthy)
-      const { state, replies } = await this.stateDocs.open(p.id, { signal: linked.signal, syncFrom, fresh: options.fresh === true, compact: true })
+      const { state, replies } = await this.stateDocs.open(p.id, { signal: linked.signal, syncFrom, fresh: options.fresh === true, compact: true, epoch: p.epoch })
       await this.host.activate({ agentId: p.id, kind: p.kind, config: p.config, state, replies, epoch: p.epoch, fresh: options.fresh === true }, { signal: linked.signal })
       this.init.log('activated %s (%s) under epoch %d', p.id, p.kind, p.epoch)
     } finally {

@@ -38,10 +38,27 @@ import {
 import { liveReplyRecords } from './reply-records.ts'
 import type { AgentState } from './types.ts'
 
+/** an agent state map whose writes carry the owner's placement epoch */
+export type EpochState = AgentState & { writerEpoch: number | undefined }
+
+/**
+ * the map of `name` in `doc`, its writes from now on under `epoch` (when given): a deposed owner's
+ * late write then loses to what the next owner wrote, whichever way the docs merge
+ */
+function epochMap (docs: AgentDocs, doc: Y.Doc, name: string, epoch: number | undefined): EpochState {
+  const kv = docs.keyValue(doc, name)
+  if (epoch !== undefined) kv.writerEpoch = epoch
+  return kv
+}
+
 /** what the CRDT layer gives the agents (DocReplicator fits) */
 export interface AgentDocs {
   replicateState: (id: string, options?: AbortOptions & { syncFrom?: string[], awaitSync?: boolean, selectReplicas?: SelectReplicas }) => Promise<Y.Doc>
-  keyValue: (doc: Y.Doc, name?: string) => AgentState
+  /**
+   * a doc's key-value map; `writerEpoch`, once set, goes with this peer's writes, and where two
+   * writes of a key conflict the higher epoch's is kept (YKeyValue)
+   */
+  keyValue: (doc: Y.Doc, name?: string) => EpochState
   flush: (doc: Y.Doc | string, options?: AbortOptions & { minReplicas?: number }) => Promise<void>
   getDoc: (id: string) => Y.Doc
   syncWith: (doc: Y.Doc | string, peer: string, options?: AbortOptions & { hold?: boolean }) => Promise<void>
@@ -120,6 +137,8 @@ interface Entry {
   /** replaced generations to retire once the root's pointer is at the write concern */
   retiring: Array<{ doc: Y.Doc, successor: string }>
   selectReplicas: SelectReplicas
+  /** the owner's placement epoch, stamped on its state writes */
+  epoch: number | undefined
 }
 
 export class AgentStateDocs {
@@ -146,7 +165,7 @@ export class AgentStateDocs {
    * replicas, unless `fresh`), its pointer and any retirement marks followed; then, under a new
    * epoch, the generation is compacted if it is worth it.
    */
-  async open (agentId: string, options: AbortOptions & { fresh?: boolean, syncFrom?: string[], compact?: boolean } = {}): Promise<OpenedState> {
+  async open (agentId: string, options: AbortOptions & { fresh?: boolean, syncFrom?: string[], compact?: boolean, epoch?: number } = {}): Promise<OpenedState> {
     const { docs } = this.init
     const rootId = stateDocId(agentId)
     // every generation of the agent gets the root's replicas: they also catch a new owner up on it
@@ -155,7 +174,8 @@ export class AgentStateDocs {
     const catchUp = syncFrom.length > 0 ? { syncFrom } : { awaitSync: options.fresh !== true }
     const signal = options.signal != null ? { signal: options.signal } : {}
     const root = await docs.replicateState(rootId, { ...signal, selectReplicas, ...catchUp })
-    const meta = docs.keyValue(root, STATE_META_MAP_NAME)
+    const epoch = options.epoch
+    const meta = epochMap(docs, root, STATE_META_MAP_NAME, epoch)
     let gen = root
     let genId = rootId
     let next = pointerOf(meta, rootId)
@@ -194,12 +214,13 @@ export class AgentStateDocs {
       meta,
       gen,
       genId,
-      state: new SwitchableState(docs.keyValue(gen, STATE_MAP_NAME)),
-      replies: new SwitchableState(docs.keyValue(gen, REPLIES_MAP_NAME)),
+      state: new SwitchableState(epochMap(docs, gen, STATE_MAP_NAME, epoch)),
+      replies: new SwitchableState(epochMap(docs, gen, REPLIES_MAP_NAME, epoch)),
       turns: 0,
       rootPending,
       retiring: [],
-      selectReplicas
+      selectReplicas,
+      epoch
     }
     this.entries.set(agentId, entry)
     if (options.compact === true && options.fresh !== true && this.worthCompacting(entry)) await this.compactBounded(entry, options.signal)
@@ -300,9 +321,9 @@ export class AgentStateDocs {
     let next: Y.Doc | undefined
     try {
       next = await docs.replicateState(nextId, { ...opts, selectReplicas: e.selectReplicas })
-      const nextState = docs.keyValue(next, STATE_MAP_NAME)
-      const nextReplies = docs.keyValue(next, REPLIES_MAP_NAME)
-      const nextMeta = docs.keyValue(next, STATE_META_MAP_NAME)
+      const nextState = epochMap(docs, next, STATE_MAP_NAME, e.epoch)
+      const nextReplies = epochMap(docs, next, REPLIES_MAP_NAME, e.epoch)
+      const nextMeta = epochMap(docs, next, STATE_META_MAP_NAME, e.epoch)
       const now = this.init.clock.now()
       next.transact(() => {
         nextMeta.set(ROOT_KEY, e.rootId)

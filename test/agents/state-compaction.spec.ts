@@ -147,4 +147,33 @@ describe('agent state compaction', () => {
     const next = stateDocs(c, 'r1')
     await assert.rejects(settled(c, next.open(AGENT), 'open on r1'), { name: 'UnreachableError' })
   })
+
+  it('after a split, the next owner\'s acknowledged turns outlive the deposed owner\'s late write (writer epochs)', async () => {
+    // Yjs orders concurrent writes of a key by client id, random per run: a few rounds reach both orders
+    for (let round = 0; round < 4; round++) {
+      cluster = await Cluster.create(['owner', 'r1', 'r2'])
+      const c = cluster
+      const sd = stateDocs(c, 'owner', 1_000_000)
+      const opened = await settled(c, sd.open(AGENT, { fresh: true, epoch: 5 }), 'open')
+      const records = new ReplyRecords(opened.replies, c.clock)
+      let i = 0
+      for (; i < 10; i++) await turn(c, sd, opened, records, i)
+      // the owner is cut off; r1 takes the agent over under the next epoch and acknowledges turns
+      c.net.partition([['owner'], ['r1', 'r2']])
+      const next = stateDocs(c, 'r1')
+      const reopened = await settled(c, next.open(AGENT, { epoch: 6 }), 'open on r1')
+      assert.equal(reopened.state.get('value'), 10)
+      const more = new ReplyRecords(reopened.replies, c.clock)
+      let acked = 0
+      for (; i < 15; i++) acked = await turn(c, next, reopened, more, i)
+      assert.equal(acked, 15)
+      // the deposed owner, not yet told, takes one more turn on its own copy (never acknowledged)
+      opened.state.set('value', 11)
+      c.net.heal()
+      await c.until(() => ['owner', 'r1', 'r2'].every(p => c.peer(p).replicator.keyValue(sd.currentDocId(AGENT)!, 'state').get('value') === 15), 30,
+        `every peer to read the next owner's 15 (round ${round})`)
+      await c.stopAll()
+      cluster = undefined
+    }
+  })
 })

@@ -9,9 +9,12 @@
  * of the array, so a write costs the same with 10 keys or 20,000.
  *
  * Concurrent writes of one key leave two live entries; every peer keeps the same one and deletes
- * the others: the rightmost entry under the 'crdt' policy, the latest hybrid-logical-clock stamp
- * under 'lww' and custom policies, which also report the concurrent writes as a conflict. Only the
- * keys a transaction touched are reconciled.
+ * the others. A map with writer epochs (`writerEpoch`, set by an agent's owner to its placement
+ * epoch) keeps an entry of the highest epoch first, so a deposed owner's late write never beats
+ * what the next owner wrote (an entry without one counts as the lowest). Among entries of one
+ * epoch: the rightmost under the 'crdt' policy, the latest hybrid-logical-clock stamp under 'lww'
+ * and custom policies, which also report the concurrent writes as a conflict. Only the keys a
+ * transaction touched are reconciled.
  */
 import * as Y from 'yjs'
 import { InvalidArgumentError } from '../../errors.ts'
@@ -54,6 +57,11 @@ export class YKeyValue<V = unknown> {
   private readonly onConflict?: YKeyValueInit['onConflict']
   private readonly name: string
   private readonly observer: (event: Y.YArrayEvent<StoredKvEntry>) => void
+  /**
+   * stamped on this peer's writes from now on (an agent's owner sets its placement epoch): where
+   * writes of one key conflict, the highest epoch's entry is kept
+   */
+  writerEpoch: number | undefined
 
   constructor (yarray: Y.Array<StoredKvEntry>, init: YKeyValueInit = {}) {
     const policy = init.policy ?? 'crdt'
@@ -128,6 +136,7 @@ export class YKeyValue<V = unknown> {
    */
   private write (key: string, entry: KvEntry | undefined): void {
     if (entry != null && this.stamped) entry.t = this.stamp()
+    if (entry != null && this.writerEpoch !== undefined) entry.e = this.writerEpoch
     this.doc.transact(tr => {
       const old = this.index.get(key)
       if (entry != null) {
@@ -197,11 +206,14 @@ export class YKeyValue<V = unknown> {
     if (contested.length === 0) return
     const losers: Y.ID[] = []
     const distances = this.stamped ? undefined : distancesFromEnd(this.doc, contested.flatMap(([, list]) => list.map(c => c.id)))
-    for (const [k, list] of contested) {
-      const win = this.stamped ? latestStamped(list, this.doc) : list.reduce((a, b) => (distances!.get(b.id)! < distances!.get(a.id)! ? b : a))
+    for (const [k, all] of contested) {
+      // a later owner's write wins over an earlier owner's, whatever the order or the stamps
+      const top = Math.max(...all.map(epochOf))
+      const list = all.filter(c => epochOf(c) === top)
+      const win = list.length === 1 ? list[0] : this.stamped ? latestStamped(list, this.doc) : list.reduce((a, b) => (distances!.get(b.id)! < distances!.get(a.id)! ? b : a))
       this.index.set(k, win)
-      for (const c of list) if (c !== win) losers.push(c.id)
-      if (this.stamped) this.reportConflict(k, list.map(c => c.entry))
+      for (const c of all) if (c !== win) losers.push(c.id)
+      if (this.stamped && list.length > 1) this.reportConflict(k, list.map(c => c.entry))
     }
     this.doc.transact(tr => { for (const id of losers) deleteElement(tr, this.yarray, id) })
   }
@@ -233,6 +245,11 @@ export class YKeyValue<V = unknown> {
     }).sort((a, b) => compareHlcText(a.hlc, b.hlc))
     this.onConflict({ map: this.name, key, candidates, detectedAt: this.stamp() })
   }
+}
+
+/** the writer's epoch of a live entry; one written without (or before epochs) counts as the lowest */
+function epochOf (c: Live): number {
+  return c.entry.e ?? -1
 }
 
 /** the entry with the latest stamp; equal stamps (or none) fall back to the rightmost entry */

@@ -8,12 +8,16 @@
 import * as decoding from 'lib0/decoding'
 import * as encoding from 'lib0/encoding'
 
-/** one stored entry: key, value, and for lww policies the write's stamp and a tombstone flag */
+/**
+ * one stored entry: key, value, for lww policies the write's stamp and a tombstone flag, and the
+ * writer's epoch where the map has one (an agent's state: the placement epoch of its owner)
+ */
 export interface KvEntry {
   k: string
   v?: unknown
   t?: string
   d?: 1
+  e?: number
 }
 
 /** an element of a YKeyValue's array: an encoded entry, or an entry object in the earlier format */
@@ -27,7 +31,8 @@ function isBytes (x: unknown): x is Uint8Array {
 function isEntry (x: unknown): x is KvEntry {
   if (typeof x !== 'object' || x === null || isBytes(x)) return false
   const e = x as KvEntry
-  return typeof e.k === 'string' && (e.t === undefined || typeof e.t === 'string') && (e.d === undefined || e.d === 1)
+  return typeof e.k === 'string' && (e.t === undefined || typeof e.t === 'string') && (e.d === undefined || e.d === 1) &&
+    (e.e === undefined || (Number.isSafeInteger(e.e) && e.e >= 0))
 }
 
 export function encodeKvEntry (entry: KvEntry): Uint8Array {
