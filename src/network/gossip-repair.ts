@@ -61,8 +61,7 @@ export class GossipRepair implements Startable {
   private afterClose: ReturnType<typeof setTimeout> | undefined
   private sweeping = false
   private started = false
-  /** peers handed back to gossipsub so far */
-  repaired = 0
+  private handedBack = 0
 
   constructor (components: GossipRepairComponents) {
     this.components = components
@@ -73,6 +72,11 @@ export class GossipRepair implements Startable {
 
   isStarted (): boolean {
     return this.started
+  }
+
+  /** peers handed back to gossipsub so far */
+  get repaired (): number {
+    return this.handedBack
   }
 
   start (): void {
@@ -128,7 +132,7 @@ export class GossipRepair implements Startable {
     if (!this.started || !protocols.some(p => pubsub.protocols.includes(p))) return
     // the sweep awaited: gossipsub may have taken the peer back meanwhile
     if (connection.status !== 'open' || pubsub.getPeers().some(p => p.equals(peer))) return
-    this.repaired++
+    this.handedBack++
     this.log('gossipsub dropped %p while connection %s is open: handing the peer back', peer, connection.id)
     // gossipsub closed its streams to the peer gracefully, which only half-closes them: the far
     // end keeps writing into the one it holds, and never sends its subscriptions again. Reset

@@ -7,16 +7,23 @@
  * Here the relay closes its connection to one node and hangs up on that node's dials for REFUSE_MS
  * (so the probe fails) while the node stays connected to the other node; the node must be
  * connected to the relay again soon after the relay accepts it.
+ *
+ * And a peer whose first connection to its bootstrap relay closes before any node record arrived
+ * knows no member to dial again; it must dial the bootstrap list again rather than stay alone.
+ * Seen in minority-read.spec.ts at load ~25: node1 dialled the relay, the connection went away at
+ * once, node1 reported "not connected to any peer" for the 90 s that followed and was never added
+ * to the Raft group (`["none",0,null,0]`), the relay never having seen it.
  */
 import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
-import type { Connection } from '@libp2p/interface'
-import { relayAddr, startPeer, waitFor, type TestPeer } from './harness.ts'
+import { hangUpOnNewConnections, relayAddr, startPeer, waitFor, type TestPeer } from './harness.ts'
 import { ManualClock } from '../../src/util/clock.ts'
 import { FAILURE_CHECK_INTERVAL_MS } from '../../src/network/constants.ts'
 
 /** how long the relay hangs up on the node's new connections (longer than its probe of the relay) */
 const REFUSE_MS = 3000
+/** how long the relay hangs up on a new peer's first connections (longer than its first dial and retries) */
+const REFUSE_FIRST_MS = 4000
 
 describe('bootstrap keep', () => {
   const peers: TestPeer[] = []
@@ -35,14 +42,7 @@ describe('bootstrap keep', () => {
     const connected = (p: TestPeer, to: typeof relayId): boolean => p.network.libp2p.getConnections(to).some(c => c.status === 'open')
     await waitFor(() => connected(a, relayId) && connected(b, relayId) && connected(a, bId), 30_000, 'node a to be connected to the relay and to node b')
 
-    let refusing = true
-    let hungUp = 0
-    const onOpen = (evt: CustomEvent<Connection>): void => {
-      if (!refusing || !evt.detail.remotePeer.equals(aId)) return
-      hungUp++
-      void evt.detail.close().catch(() => {})
-    }
-    relay.network.libp2p.addEventListener('connection:open', onOpen)
+    const hangUps = hangUpOnNewConnections(relay, aId)
     try {
       // the relay side closes its connection(s) to node a
       await Promise.all(relay.network.libp2p.getConnections(aId).map(async c => { await c.close().catch(() => {}) }))
@@ -51,11 +51,31 @@ describe('bootstrap keep', () => {
       const refusedUntil = Date.now() + REFUSE_MS
       await waitFor(() => Date.now() >= refusedUntil, REFUSE_MS + 5000, 'the refusal window to end')
     } finally {
-      refusing = false
-      relay.network.libp2p.removeEventListener('connection:open', onOpen)
+      hangUps.end()
     }
     await waitFor(() => connected(a, relayId), 30_000,
-      `node a to be connected to the relay again (${hungUp} of its connections hung up; its connections: ${a.network.libp2p.getConnections().map(c => c.remotePeer.toString()).join(', ')})`)
+      `node a to be connected to the relay again (${hangUps.count} of its connections hung up; its connections: ${a.network.libp2p.getConnections().map(c => c.remotePeer.toString()).join(', ')})`)
+  })
+
+  it('a peer whose only connection closed before it learnt of any member dials its bootstrap list again', { timeout: 60_000 }, async () => {
+    const relay = await startPeer({ role: 'relay' }, 'redial')
+    peers.push(relay)
+    const hangUps = hangUpOnNewConnections(relay)
+    let node: TestPeer
+    try {
+      node = await startPeer({ role: 'node', bootstrap: [relayAddr(relay)] }, 'redial')
+      peers.push(node)
+      await waitFor(() => hangUps.count > 0, 20_000, 'the node to dial the relay')
+      await new Promise(resolve => setTimeout(resolve, REFUSE_FIRST_MS))
+    } finally {
+      hangUps.end()
+    }
+    const nodeId = node.network.libp2p.peerId.toString()
+    const relayId = relay.network.libp2p.peerId.toString()
+    const member = (p: TestPeer, id: string): boolean => p.network.members().some(m => m.peerId === id && m.status === 'alive')
+    await waitFor(() => member(relay, nodeId) && member(node, relayId), 20_000,
+      `the node and the relay to see each other after the relay stopped hanging up (${hangUps.count} connections hung up; node connections: ${node.network.libp2p.getConnections().length})`)
+    assert.ok(hangUps.count >= 1)
   })
 
   it('stop() while a bootstrap redial is pending leaves no timer behind', { timeout: 60_000 }, async () => {

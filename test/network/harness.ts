@@ -4,6 +4,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createMeshLibp2p, NetworkManager } from '../../src/network/index.ts'
 import type { NetworkManagerInit } from '../../src/network/index.ts'
+import type { Connection } from '@libp2p/interface'
 import type { Clock } from '../../src/util/clock.ts'
 
 export interface TestPeer {
@@ -39,4 +40,25 @@ export function relayAddr (relay: TestPeer): string {
   const ws = relay.network.libp2p.getMultiaddrs().map(a => a.toString()).find(a => a.includes('/ws'))
   if (ws == null) throw new Error('relay has no websocket address')
   return ws
+}
+
+/** a peer hanging up on every new connection (from `from`, or from anyone) until `end()` */
+export interface HangUps {
+  /** connections hung up on so far */
+  readonly count: number
+  end: () => void
+}
+
+export function hangUpOnNewConnections (peer: TestPeer, from?: { equals: (other: unknown) => boolean }): HangUps {
+  let count = 0
+  const onOpen = (evt: CustomEvent<Connection>): void => {
+    if (from != null && !from.equals(evt.detail.remotePeer)) return
+    count++
+    void evt.detail.close().catch(() => {})
+  }
+  peer.network.libp2p.addEventListener('connection:open', onOpen)
+  return {
+    get count () { return count },
+    end: () => { peer.network.libp2p.removeEventListener('connection:open', onOpen) }
+  }
 }
