@@ -90,6 +90,12 @@ export const CLOCK_SKEW_REASON = 'clock-skew'
 export const CLOCK_SKEW_RETRY_MARGIN_MS = 250
 /** longest wait before a delivery refused for this peer's clock is tried again (not counted as an attempt) */
 export const DELIVERY_CLOCK_HOLD_MAX_MS = 30_000
+/**
+ * most time one delivery spends in such uncounted waits: a stamp that is still refused after it is
+ * not this sender's clock running ahead (that passes with time) but the receiver's running behind,
+ * and the entry fails rather than waiting for ever
+ */
+export const DELIVERY_CLOCK_HOLD_TOTAL_MAX_MS = 10 * 60_000
 /** while this peer is the clock outlier, deliveries wait; how often they look again (a synced event wakes them sooner) */
 export const DELIVERY_OUTLIER_RECHECK_MS = 1_000
 /** opening an RPC stream to a peer */

@@ -12,7 +12,7 @@
  */
 import { InvalidArgumentError, MessageTooLargeError, NotFoundError, UnreachableError, UnauthorizedError } from '../errors.ts'
 import { deferred, raceSignal } from '../util/abort.ts'
-import { CLOCK_SKEW_REASON, DELIVERY_CLOCK_HOLD_MAX_MS, DELIVERY_OUTLIER_RECHECK_MS } from './constants.ts'
+import { CLOCK_SKEW_REASON, DELIVERY_CLOCK_HOLD_MAX_MS, DELIVERY_CLOCK_HOLD_TOTAL_MAX_MS, DELIVERY_OUTLIER_RECHECK_MS } from './constants.ts'
 import { retry, sleep } from './retry.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
@@ -141,13 +141,18 @@ export class DeliveryWorker {
       if (entry == null) return
       // attempts used so far (those counted while this loop runs included)
       let used = entry.attempts
+      // time spent in uncounted clock-skew waits (bounded), and the hold last logged
+      let skewWaitedMs = 0
+      let loggedHold: string | undefined
       for (;;) {
         const held = this.init.holdReason?.()
         if (held !== undefined) {
-          log('delivery of %s on %s waits: %s', entry.id, channel, held)
+          if (held !== loggedHold) log('delivery of %s on %s waits: %s', entry.id, channel, held)
+          loggedHold = held
           if (!await this.pause(DELIVERY_OUTLIER_RECHECK_MS)) return
           continue
         }
+        loggedHold = undefined
         try {
           await retry(async (_n, opts) => { await this.init.deliverOnce(entry, opts) }, {
             clock: this.init.clock,
@@ -168,13 +173,15 @@ export class DeliveryWorker {
         } catch (err) {
           if (signal.aborted) return
           const waitMs = clockSkewWaitMs(err)
-          if (waitMs !== undefined) {
+          if (waitMs !== undefined && skewWaitedMs + waitMs <= DELIVERY_CLOCK_HOLD_TOTAL_MAX_MS) {
+            skewWaitedMs += waitMs
             // this peer's stamp is ahead of the receiver's clock: a condition of this sender that
             // passes with time, not a failed attempt
             log('delivery of %s on %s refused for this peer\'s clock (%s), again in %d ms (not counted)', entry.id, channel, describe(err), waitMs)
             if (!await this.pause(waitMs)) return
             continue
           }
+          if (waitMs !== undefined) log('delivery of %s on %s still refused for the clock after %d ms of waits: the receiver\'s clock is behind', entry.id, channel, skewWaitedMs)
           log('delivery of %s on %s failed for good: %s', entry.id, channel, describe(err))
           try {
             this.settle(await outbox.markFailed(entry.id, describe(err)))

@@ -26,7 +26,7 @@ export type PublicationVerdict = 'accept' | 'reject' | 'ignore'
 export type CheckResult = { ok: true, decoded: DecodedEnvelope } | { ok: false, reason: string, decoded?: DecodedEnvelope, err?: unknown }
 
 /** reasons that are no fault of the publisher's: not delivered, not forwarded, not penalised */
-const IGNORE_REASONS = new Set(['clock-skew', 'UnsupportedVersionError'])
+const IGNORE_REASONS = new Set([CLOCK_SKEW_REASON, 'UnsupportedVersionError'])
 
 export interface InboundChecksInit {
   log: Logger

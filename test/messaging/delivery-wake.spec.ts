@@ -10,7 +10,8 @@ import { DeliveryWorker } from '../../src/messaging/delivery.ts'
 import { Outbox } from '../../src/messaging/outbox.ts'
 import { createMessageId, rngRandomBytes } from '../../src/messaging/message-id.ts'
 import { retryPolicy, sleep } from '../../src/messaging/retry.ts'
-import { UnreachableError } from '../../src/errors.ts'
+import { InvalidMessageError, UnreachableError } from '../../src/errors.ts'
+import { CLOCK_SKEW_REASON, DELIVERY_CLOCK_HOLD_MAX_MS, DELIVERY_CLOCK_HOLD_TOTAL_MAX_MS } from '../../src/messaging/constants.ts'
 import { MemoryStore } from '../../src/storage/memory.ts'
 import { ManualClock } from '../../src/util/clock.ts'
 import { componentLogger } from '../../src/util/logger.ts'
@@ -125,6 +126,40 @@ describe('DeliveryWorker.wake', () => {
     await worker.start()
     await worker.stop()
     worker.wake()
+    assert.equal(timersOf(clock), 0)
+  })
+})
+
+describe('DeliveryWorker: deliveries refused for the clock', () => {
+  it('are not counted as attempts while the waits add up to the bound, then fail instead of waiting for ever', async () => {
+    const clock = new ManualClock(1000)
+    const outbox = await Outbox.open(new MemoryStore(), { clock })
+    let refusals = 0
+    // the receiver's clock is behind: every attempt is refused for the stamp, with a 30 s retry-after
+    const worker = slowRetryWorker(clock, outbox, async () => {
+      refusals++
+      throw new InvalidMessageError('stamp ahead of the receiver\'s clock', { details: { reason: CLOCK_SKEW_REASON, retryAfterMs: DELIVERY_CLOCK_HOLD_MAX_MS } })
+    })
+    await worker.start()
+    try {
+      const entry = await outbox.accept('agent:inbox', seq => sampleEnvelope({ id: createMessageId(ids), seq }))
+      const settled = worker.ensureDelivery(entry.id).then(() => undefined, (err: Error) => err)
+      worker.kick(entry.channel)
+      const rounds = DELIVERY_CLOCK_HOLD_TOTAL_MAX_MS / DELIVERY_CLOCK_HOLD_MAX_MS
+      for (let i = 1; i <= rounds; i++) {
+        await settle(() => refusals === i)
+        assert.equal(refusals, i)
+        assert.equal(outbox.status(entry.id)?.attempts, 0, 'a clock refusal is not an attempt')
+        clock.advance(DELIVERY_CLOCK_HOLD_MAX_MS)
+      }
+      // the waits reached the bound: the next refusal fails the entry
+      const err = await settled
+      assert.equal(err?.name, 'UnreachableError', 'ensureDelivery reports the message undelivered')
+      assert.equal(refusals, rounds + 1)
+      assert.equal(outbox.status(entry.id)?.state, 'failed')
+    } finally {
+      await worker.stop()
+    }
     assert.equal(timersOf(clock), 0)
   })
 })
