@@ -102,7 +102,14 @@ export function createAgentContext (base: ContextBase, turn: TurnScope): AgentCo
     local: base.local,
     log: base.log,
     span: turn.span,
-    llm: base.llm,
+    // an LLM call counts as an effect: its answer differs (and costs) each time, so a turn that made
+    // one records its reply, and a repeated message id gets that reply, not a second call
+    llm: turn.effects != null
+      ? {
+          chat: async (messages, options) => { effect(); return await base.llm.chat(messages, options) },
+          chatStream: (messages, options) => { effect(); return base.llm.chatStream(messages, options) }
+        }
+      : base.llm,
     clock: base.clock,
     send: async (agentId, message, options) => {
       validateAgentId(agentId)
