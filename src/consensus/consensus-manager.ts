@@ -188,7 +188,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
             const gate = this.components.gate
             const verdict = admitsRaftMessage(gate, this.peerId, m)
             if (verdict !== undefined) {
-              this.transport?.refuse(m.from, async () => await refusalFor(gate!, m.from, verdict))
+              this.transport?.refuse(m.from, async () => await refusalFor(gate!, m.from, verdict), verdict.subject)
               return
             }
             // a leader judges lease expiry by its own clock, so it stamps the lease renewals forwarded to it

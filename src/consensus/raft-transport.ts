@@ -248,11 +248,13 @@ export class Libp2pRaftTransport implements RaftSender {
 
   /**
    * answers `peer` with the refusal `make` resolves to (undefined: none), on the stream its
-   * refused messages came on, unless `peer` already had its share of refusals: false then, and
-   * `make` is not called (so a flood of refused messages costs no more than a trickle)
+   * refused messages came on, unless `peer` already had its share of refusals of that `subject`:
+   * false then, and `make` is not called (so a flood of refused messages costs no more than a
+   * trickle). Each subject has its own share: refused voter messages never use up the refusals
+   * that end a refused peer's waiting proposals and reads.
    */
-  refuse (peer: string, make: () => Promise<RaftRefusal | undefined>): boolean {
-    if (!this.started || !this.refusalLimit.take(peer)) return false
+  refuse (peer: string, make: () => Promise<RaftRefusal | undefined>, subject = ''): boolean {
+    if (!this.started || !this.refusalLimit.take(`${peer}/${subject}`)) return false
     void make().then(refusal => {
       const stream = this.inboundOf.get(peer)
       if (refusal === undefined || stream === undefined || !this.started) return
