@@ -51,8 +51,8 @@ export class LeaseGuard {
     if (this.skewed) return false
     const linked = linkSignals([signal], LEASE_GRACE_MS, this.m.clock)
     try {
-      if (this.revalidating != null) await raceSignal(this.revalidating, linked.signal)
       const valid = await this.m.lease.whenValid(LEASE_GRACE_MS, linked.signal)
+      // after the wait: a re-check started before it or during it (a lost lease, then a new grant)
       if (this.revalidating != null) await raceSignal(this.revalidating, linked.signal)
       return valid && this.m.lease.valid() && !this.skewed
     } catch {
