@@ -204,8 +204,11 @@ export class DriverRequests {
   }
 
   /**
-   * the leader refused this peer's proposals (every waiting one goes to it, and would be refused
-   * too) or its reads (those not yet given an index: a round already answered is served here)
+   * the leader refused this peer's proposals or its reads (those not yet given an index: a round
+   * already answered is served here). Every waiting proposal fails: those forwarded since the
+   * refusal were refused, but one the leader had appended before this peer's credential lapsed
+   * may still commit, so for those the UnauthorizedError means "outcome unknown", as a lost
+   * leader's NoQuorumError does
    */
   rejectRefused (subject: 'proposal' | 'read', err: Error): void {
     if (subject === 'proposal') this.proposals.rejectAll(err)
