@@ -88,7 +88,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     this.peerId = components.network.peerId
     // lease times are the leader's, and immune to wall-clock steps (lease-time.ts)
     this.leaseClock = anchoredLeaseClock(this.clock)
-    this.kv = new ConsensusKv(() => this.strongDriver(), this.leaseClock)
+    this.kv = new ConsensusKv(subject => this.strongDriver(subject), this.leaseClock)
     this.leaseExpiry = new LeaseExpiry(this.clock, this.leaseClock)
     this.tracking = { peers: new Map(), since: this.clock.monotonic() }
     this.metrics = createConsensusMetrics(components.telemetry?.metrics, () => this.driverRef)
@@ -106,15 +106,16 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
    * Raft itself shows a working quorum (this peer leads, or heard from its leader within an election
    * timeout), which the network's view, built from gossip, must not overrule
    */
-  private strongDriver (): RaftDriver {
+  private strongDriver (subject: 'proposal' | 'read'): RaftDriver {
     const driver = this.driver
     // a peer without a valid credential in a credentialed mesh: its leader would drop what it forwards
     const gate = this.components.gate
     if (gate !== undefined && !gate.allows(this.peerId, 'member')) {
       throw new UnauthorizedError('this peer holds no valid membership credential: the mesh serves its KV proposals and reads only to members')
     }
-    // its leader refused it lately (it does not know the mesh is credentialed, or the leader judges its credential invalid)
-    const refused = this.refusals.current(driver.leader)
+    // its leader refused this kind of operation lately (it does not know the mesh is credentialed,
+    // or the leader judges its credential invalid)
+    const refused = this.refusals.current(driver.leader, subject)
     if (refused !== undefined) throw refused
     const p = this.components.network.partitionStatus?.()
     if (p !== undefined && !p.majority && !this.raftShowsQuorum(driver)) {
@@ -283,7 +284,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
    */
   async proposeChange (changeId: string, changeData: ConsensusChange, options: AbortOptions = {}): Promise<ProposalOutcome> {
     const cmd = changeCommand(changeId, changeData)
-    const driver = this.strongDriver()
+    const driver = this.strongDriver('proposal')
     const running = this.inflight.get(changeId)
     if (running !== undefined) return await running
     const p = driver.propose(cmd, { signal: combineSignals([options.signal], DEFAULT_OPERATION_TIMEOUT_MS) })

@@ -149,17 +149,18 @@ export function txnResult (r: KvResult): KvTxnResult {
 }
 
 export class ConsensusKv {
-  private readonly driver: () => RaftDriver
+  /** the driver for a strong operation of `subject` (it may throw at once: refused, minority side) */
+  private readonly driver: (subject: 'proposal' | 'read') => RaftDriver
   private readonly clock: Clock
 
-  constructor (driver: () => RaftDriver, clock: Clock) {
+  constructor (driver: (subject: 'proposal' | 'read') => RaftDriver, clock: Clock) {
     this.driver = driver
     this.clock = clock
   }
 
   /** the key's value and revision (linearizable), or undefined when absent */
   async get (key: string, options: AbortOptions = {}): Promise<KvEntry | undefined> {
-    const d = this.driver()
+    const d = this.driver('read')
     await d.readBarrier(withDeadline(options))
     const kv = d.sm.get(key)
     return kv === undefined ? undefined : toEntry(kv)
@@ -167,7 +168,7 @@ export class ConsensusKv {
 
   /** keys starting with `prefix`, in key order (linearizable) */
   async range (prefix: string, options: AbortOptions & { limit?: number } = {}): Promise<{ kvs: KvEntry[], more: boolean, revision: number }> {
-    const d = this.driver()
+    const d = this.driver('read')
     await d.readBarrier(withDeadline(options))
     const r = d.sm.range(prefix, options.limit)
     return { kvs: r.kvs.map(toEntry), more: r.more, revision: d.sm.revision }
@@ -185,7 +186,7 @@ export class ConsensusKv {
       }
       return { revision: r.revision }
     }
-    const r = unwrapResult(await this.driver().propose({ type: 'put', key, value: bytes, ...lease, ...writeMeta(options) }, withDeadline(options)))
+    const r = unwrapResult(await this.driver('proposal').propose({ type: 'put', key, value: bytes, ...lease, ...writeMeta(options) }, withDeadline(options)))
     if (r.type !== 'put') throw new InvalidArgumentError(`unexpected ${r.type} result for a put`)
     return { revision: r.revision }
   }
@@ -196,26 +197,26 @@ export class ConsensusKv {
       type: 'cas', key, value: encodeValue(value), expectModRevision: expectRevision,
       ...(options.lease !== undefined ? { lease: options.lease } : {}), ...writeMeta(options)
     }
-    const r = unwrapResult(await this.driver().propose(cmd, withDeadline(options)))
+    const r = unwrapResult(await this.driver('proposal').propose(cmd, withDeadline(options)))
     if (r.type !== 'cas') throw new InvalidArgumentError(`unexpected ${r.type} result for a cas`)
     return { succeeded: r.succeeded, revision: r.revision, ...(r.kv !== undefined ? { kv: toEntry(r.kv) } : {}) }
   }
 
   /** deletes the key (or every key with the prefix); resolves with how many went */
   async delete (key: string, options: KvWriteOptions & { prefix?: boolean } = {}): Promise<{ revision: number, deleted: number }> {
-    const r = unwrapResult(await this.driver().propose({ type: 'delete', key, ...(options.prefix === true ? { prefix: true } : {}), ...writeMeta(options) }, withDeadline(options)))
+    const r = unwrapResult(await this.driver('proposal').propose({ type: 'delete', key, ...(options.prefix === true ? { prefix: true } : {}), ...writeMeta(options) }, withDeadline(options)))
     if (r.type !== 'delete') throw new InvalidArgumentError(`unexpected ${r.type} result for a delete`)
     return { revision: r.revision, deleted: r.deleted }
   }
 
   /** an etcd-style transaction: if every compare holds, the success ops run, else the failure ops */
   async txn (t: KvTxn, options: KvWriteOptions = {}): Promise<KvTxnResult> {
-    return txnResult(await this.driver().propose(txnCommand(t, options), withDeadline(options)))
+    return txnResult(await this.driver('proposal').propose(txnCommand(t, options), withDeadline(options)))
   }
 
   /** a lease of `ttlMs`; its id is also a fencing token (with `fenceKey`, that fence is raised to it) */
   async grantLease (ttlMs: number, options: AbortOptions & { fenceKey?: string, requestId?: string } = {}): Promise<KvLease> {
-    const d = this.driver()
+    const d = this.driver('proposal')
     const r = unwrapResult(await d.propose({
       type: 'lease-grant', ttlMs, nowMs: this.clock.now(),
       ...(options.fenceKey !== undefined ? { fenceKey: options.fenceKey } : {}),
@@ -227,14 +228,14 @@ export class ConsensusKv {
 
   /** extends a lease by its ttl from now; NotFoundError when it has expired or was revoked */
   async keepAlive (lease: number, options: AbortOptions = {}): Promise<KvLease> {
-    const r = unwrapResult(await this.driver().propose({ type: 'lease-keepalive', lease, nowMs: this.clock.now() }, withDeadline(options)))
+    const r = unwrapResult(await this.driver('proposal').propose({ type: 'lease-keepalive', lease, nowMs: this.clock.now() }, withDeadline(options)))
     if (r.type !== 'lease-keepalive') throw new InvalidArgumentError(`unexpected ${r.type} result for a keepalive`)
     return { id: r.lease, ttlMs: r.ttlMs, expiresAtMs: r.expiresAtMs }
   }
 
   /** ends a lease now, deleting its keys */
   async revoke (lease: number, options: KvWriteOptions = {}): Promise<{ revision: number, deleted: number }> {
-    const r = unwrapResult(await this.driver().propose({ type: 'lease-revoke', lease, ...writeMeta(options) }, withDeadline(options)))
+    const r = unwrapResult(await this.driver('proposal').propose({ type: 'lease-revoke', lease, ...writeMeta(options) }, withDeadline(options)))
     if (r.type !== 'lease-revoke') throw new InvalidArgumentError(`unexpected ${r.type} result for a revoke`)
     return { revision: r.revision, deleted: r.deleted }
   }

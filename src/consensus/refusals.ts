@@ -3,7 +3,8 @@
  * a peer that dropped what it sent). Only its current leader is believed, and only about what
  * this peer asks of a leader (proposals, reads): then the callers waiting for that leader fail at
  * once with UnauthorizedError naming the leader's reason, and for RAFT_REFUSAL_MEMORY_MS new strong
- * operations fail the same way without asking (while that peer still leads). A leader could as
+ * operations of the same kind fail the same way without asking (while that peer still leads). A
+ * refusal of reads says nothing about proposals, nor the other way round: each is remembered apart. A leader could as
  * well drop what it refuses, so believing it costs nothing; a refusal from anyone else (a forger,
  * a deposed leader) changes nothing here and is only logged. A refusal of voter messages is logged.
  */
@@ -27,7 +28,8 @@ const MAX_LOGGED_PEERS = 1024
 export class ReceivedRefusals {
   private readonly clock: Clock
   private readonly log: Logger
-  private last: { leader: string, message: string, until: number } | undefined
+  /** the last believed refusal of each subject */
+  private readonly last = new Map<'proposal' | 'read', { leader: string, message: string, until: number }>()
   private readonly loggedAt = new Map<string, number>()
 
   constructor (clock: Clock, log: Logger) {
@@ -48,21 +50,22 @@ export class ReceivedRefusals {
     }
     const what = refusal.subject === 'proposal' ? 'KV proposals' : 'linearizable reads'
     const message = `the raft leader ${peer} refuses this peer's ${what}: ${refusal.reason}`
-    const fresh = this.last === undefined || this.last.leader !== peer || this.last.message !== message || this.clock.monotonic() >= this.last.until
-    this.last = { leader: peer, message, until: this.clock.monotonic() + RAFT_REFUSAL_MEMORY_MS }
+    const prev = this.last.get(refusal.subject)
+    const fresh = prev === undefined || prev.leader !== peer || prev.message !== message || this.clock.monotonic() >= prev.until
+    this.last.set(refusal.subject, { leader: peer, message, until: this.clock.monotonic() + RAFT_REFUSAL_MEMORY_MS })
     if (fresh) this.log.error('%s', message)
     requests.rejectRefused(refusal.subject, new UnauthorizedError(message, { details: { leader: peer, subject: refusal.subject, reason: refusal.reason } }))
   }
 
-  /** the UnauthorizedError a strong operation gets now without asking, if `leader` refused lately */
-  current (leader: string): UnauthorizedError | undefined {
-    const l = this.last
+  /** the UnauthorizedError a strong operation of `subject` gets now without asking, if `leader` refused that lately */
+  current (leader: string, subject: 'proposal' | 'read'): UnauthorizedError | undefined {
+    const l = this.last.get(subject)
     if (l === undefined || leader === '' || l.leader !== leader) return undefined
     if (this.clock.monotonic() >= l.until) {
-      this.last = undefined
+      this.last.delete(subject)
       return undefined
     }
-    return new UnauthorizedError(`${l.message} (refused within the last ${RAFT_REFUSAL_MEMORY_MS / 1000} s; not asked again yet)`, { details: { leader } })
+    return new UnauthorizedError(`${l.message} (refused within the last ${RAFT_REFUSAL_MEMORY_MS / 1000} s; not asked again yet)`, { details: { leader, subject } })
   }
 
   private logLimited (peer: string, format: string, ...args: unknown[]): void {

@@ -90,8 +90,8 @@ describe('refusals in a credentialed mesh', () => {
     // the leader believed none of the forged frames on its stream to C: it remembers no refusal,
     // so nothing of its own was failed (the frames went out before the puts above, which C also
     // took part in; were one still in flight this would pass without having looked at it)
-    const remembered = (leader.consensus as unknown as { refusals: { last: unknown } }).refusals.last
-    assert.equal(remembered, undefined, 'the leader believed a refusal forged by C')
+    const remembered = (leader.consensus as unknown as { refusals: { last: Map<string, unknown> } }).refusals.last
+    assert.equal(remembered.size, 0, 'the leader believed a refusal forged by C')
     // and the group still serves C's reads of nothing: C stays refused, the leader stays the leader
     assert.equal(status(relay)!.leader, leaderId)
     assert.equal((await failure(c.consensus.kv.put('ref/c2', 1))).name, 'UnauthorizedError')

@@ -226,12 +226,24 @@ describe('what a peer believes of a refusal', () => {
     assert.equal(d.rejected[0].subject, 'proposal')
     assert.equal(d.rejected[0].err.name, 'UnauthorizedError')
     assert.match(d.rejected[0].err.message, /raft leader L refuses this peer's KV proposals: P presents no credential/)
-    r.received('L', { subject: 'read', reason: 'P presents no credential' }, d)
+    assert.equal(r.current('L', 'proposal')?.name, 'UnauthorizedError')
+    assert.equal(r.current('L', 'read'), undefined, 'a refusal of proposals says nothing about reads')
+    r.received('L', { subject: 'read', reason: 'P may not read' }, d)
     assert.equal(d.rejected[1].subject, 'read')
-    assert.equal(r.current('L')?.name, 'UnauthorizedError')
-    assert.equal(r.current('M'), undefined, 'another leader is asked afresh')
+    assert.match(r.current('L', 'read')?.message ?? '', /refuses this peer's linearizable reads: P may not read/)
+    assert.match(r.current('L', 'proposal')?.message ?? '', /refuses this peer's KV proposals: P presents no credential/,
+      'a later refusal of reads does not stand in for the refusal of proposals')
+    assert.equal(r.current('M', 'proposal'), undefined, 'another leader is asked afresh')
     clock.advance(RAFT_REFUSAL_MEMORY_MS)
-    assert.equal(r.current('L'), undefined, 'after a while the leader is asked again')
+    assert.equal(r.current('L', 'proposal'), undefined, 'after a while the leader is asked again')
+    assert.equal(r.current('L', 'read'), undefined)
+  })
+
+  it('a refusal of reads alone does not fail proposals (each kind is remembered apart)', () => {
+    const r = new ReceivedRefusals(new ManualClock(0), componentLogger('test:refusals'))
+    r.received('L', { subject: 'read', reason: 'P may not read' }, driverStub('L'))
+    assert.equal(r.current('L', 'proposal'), undefined)
+    assert.equal(r.current('L', 'read')?.name, 'UnauthorizedError')
   })
 
   it('from anyone else, or about voter messages, nothing changes', () => {
@@ -242,7 +254,9 @@ describe('what a peer believes of a refusal', () => {
     r.received('L', { subject: 'raft', reason: 'not a voter' }, d)
     r.received('X', { subject: 'proposal', reason: 'forged' }, driverStub(''))
     assert.deepEqual(d.rejected, [])
-    assert.equal(r.current('L'), undefined)
-    assert.equal(r.current('F'), undefined)
+    for (const subject of ['proposal', 'read'] as const) {
+      assert.equal(r.current('L', subject), undefined)
+      assert.equal(r.current('F', subject), undefined)
+    }
   })
 })
