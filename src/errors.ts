@@ -99,6 +99,23 @@ export type NotStartedError = InstanceType<typeof NotStartedError>
 export const UnreachableError = defineError('UnreachableError', 502)
 export type UnreachableError = InstanceType<typeof UnreachableError>
 
+/** `details.reason` of a ClockSkewError, and the error-reply `reason` of a clock refusal on the wire */
+export const CLOCK_SKEW_REASON = 'clock-skew'
+
+/**
+ * a wall clock is too far off the mesh's: a remote stamp ahead of this peer's clock by more than
+ * the allowed skew (`details.retryAfterMs`: when real time will have caught up with it), or this
+ * peer is the mesh's clock outlier and accepts no work whose stamps the others would refuse.
+ * `details.reason` stays 'clock-skew' (the error-reply field older peers read)
+ */
+export class ClockSkewError extends AgentMeshError {
+  static override readonly status: number = 503
+  constructor (message: string, options: AgentMeshErrorOptions = {}) {
+    super(message, { ...options, details: { ...options.details, reason: CLOCK_SKEW_REASON } })
+    this.name = 'ClockSkewError'
+  }
+}
+
 /** a storage backend failed to read or write */
 export const StorageError = defineError('StorageError', 500)
 export type StorageError = InstanceType<typeof StorageError>

@@ -1,8 +1,7 @@
 /** Admin API routes of the DistributedAgentManager: /agents (docs/API.md section 3). */
 import { route, v, type Route } from '../http/index.ts'
 import type { MeshNode } from '../node.ts'
-import { InvalidArgumentError, UnreachableError } from '../errors.ts'
-import { CLOCK_SKEW_REASON } from '../messaging/index.ts'
+import { InvalidArgumentError } from '../errors.ts'
 import { validateAgentId } from '../agents/index.ts'
 import type { JsonObject, JsonValue } from '../agents/index.ts'
 
@@ -53,18 +52,11 @@ export function agentsRoutes (node: MeshNode): Route[] {
     }),
     // a durable one-way message: 202 once this peer's outbox holds it; delivered (ack, retry,
     // dedup) in the background, through restarts of either side and moves of the agent. A peer
-    // whose clock is the mesh's outlier accepts nothing: 503 UnreachableError, send elsewhere
+    // whose clock is the mesh's outlier accepts nothing: 503 ClockSkewError, send elsewhere
     route('POST', '/agents/:id/send', async (req) => {
       const body = await req.json(sendBody)
-      try {
-        const sent = await node.broker.send(validateAgentId(req.params.id), body.message, { signal: req.signal })
-        return { status: 202, json: { id: sent.id, seq: sent.seq } }
-      } catch (err) {
-        if (err instanceof UnreachableError && err.details?.reason === CLOCK_SKEW_REASON) {
-          return { status: 503, json: { error: { name: err.name, message: err.message } } }
-        }
-        throw err
-      }
+      const sent = await node.broker.send(validateAgentId(req.params.id), body.message, { signal: req.signal })
+      return { status: 202, json: { id: sent.id, seq: sent.seq } }
     }),
     route('GET', '/agents/:id/state', async (req) => ({ json: await agents.agentState(req.params.id, { signal: req.signal }) }))
   ]

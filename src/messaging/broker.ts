@@ -8,11 +8,11 @@
  */
 import * as encoding from 'lib0/encoding'
 import { TopicValidatorResult } from '@libp2p/gossipsub'
-import { InvalidArgumentError, InvalidMessageError, NotStartedError, UnreachableError } from '../errors.ts'
+import { ClockSkewError, InvalidArgumentError, InvalidMessageError, NotStartedError, UnreachableError } from '../errors.ts'
 import { combineSignals, throwIfAborted } from '../util/abort.ts'
 import { componentLogger } from '../util/logger.ts'
 import {
-  BROKER_MAINTENANCE_INTERVAL_MS, CLOCK_SKEW_REASON, DELIVERY_MAX_ATTEMPTS, GAP_REPAIR_INTERVAL_MS, MAX_TOPIC_CHARS,
+  BROKER_MAINTENANCE_INTERVAL_MS, DELIVERY_MAX_ATTEMPTS, GAP_REPAIR_INTERVAL_MS, MAX_TOPIC_CHARS,
   ORDERING_MAX_SENDERS, PUBLICATION_SEQ_BLOCK,
   REQUEST_TIMEOUT_MS
 } from './constants.ts'
@@ -271,8 +271,8 @@ export class MessageBroker {
   /**
    * durable direct message: resolves once it is written to the outbox (it survives a restart);
    * delivery (ack, retry, dedup) continues in the background — await `ensureDelivery(id)` for it.
-   * A string target is an agent id. UnreachableError (`details.reason` 'clock-skew') while this
-   * peer is the mesh's clock outlier: nothing is accepted, the caller sends through another peer.
+   * A string target is an agent id. ClockSkewError (HTTP 503) while this peer is the mesh's clock
+   * outlier: nothing is accepted, the caller sends through another peer.
    */
   async send (target: string | EnvelopeTarget, message: unknown, options: SendOptions = {}): Promise<SendResult> {
     this.assertStarted()
@@ -280,7 +280,7 @@ export class MessageBroker {
     if (outlier !== undefined) {
       // its stamps would be refused until its clock is set right and real time has caught up
       // with the furthest it read: accepting now would promise what this peer cannot keep soon
-      throw new UnreachableError(`${outlier}: durable sends are refused here; send through another peer`, { details: { reason: CLOCK_SKEW_REASON } })
+      throw new ClockSkewError(`${outlier}: durable sends are refused here; send through another peer`)
     }
     const to = toTarget(target)
     const payload = encodePayload(message, options)

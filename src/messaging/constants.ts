@@ -84,8 +84,8 @@ export const MAX_PENDING_REPLIES = 10_000
 export const MAX_INBOUND_REQUESTS_IN_FLIGHT = 256
 /** attempts to deliver an outbox entry before it is marked failed (refusals for this peer's clock do not count) */
 export const DELIVERY_MAX_ATTEMPTS = 20
-/** `details.reason` of a refusal for the sender's clock (its HLC stamp too far ahead of the receiver's clock) */
-export const CLOCK_SKEW_REASON = 'clock-skew'
+/** `details.reason` of a ClockSkewError (a refusal for the sender's clock) and its error-reply `reason` */
+export { CLOCK_SKEW_REASON } from '../errors.ts'
 /** added to the time a clock-skew refusal says the stamp needs to come within the bound */
 export const CLOCK_SKEW_RETRY_MARGIN_MS = 250
 /** longest wait before a delivery refused for this peer's clock is tried again (not counted as an attempt) */

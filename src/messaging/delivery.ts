@@ -10,9 +10,9 @@
  * ahead of its clock (error-reply with reason 'clock-skew') is tried again after the time the
  * receiver said real time needs to catch up with that stamp. `wake()` ends either wait.
  */
-import { InvalidArgumentError, MessageTooLargeError, NotFoundError, UnreachableError, UnauthorizedError } from '../errors.ts'
+import { ClockSkewError, InvalidArgumentError, MessageTooLargeError, NotFoundError, UnreachableError, UnauthorizedError } from '../errors.ts'
 import { deferred, raceSignal } from '../util/abort.ts'
-import { CLOCK_SKEW_REASON, DELIVERY_CLOCK_HOLD_MAX_MS, DELIVERY_CLOCK_HOLD_TOTAL_MAX_MS, DELIVERY_OUTLIER_RECHECK_MS } from './constants.ts'
+import { DELIVERY_CLOCK_HOLD_MAX_MS, DELIVERY_CLOCK_HOLD_TOTAL_MAX_MS, DELIVERY_OUTLIER_RECHECK_MS } from './constants.ts'
 import { retry, sleep } from './retry.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
@@ -40,8 +40,8 @@ export interface DeliveryWorkerInit {
 
 /** a receiver refused the envelope for this sender's clock: how long to wait before trying again */
 function clockSkewWaitMs (err: unknown): number | undefined {
-  const d = (err as { details?: Record<string, unknown> } | null)?.details
-  if (d?.reason !== CLOCK_SKEW_REASON) return undefined
+  if (!(err instanceof ClockSkewError)) return undefined
+  const d = err.details ?? {}
   const after = typeof d.retryAfterMs === 'number' && Number.isFinite(d.retryAfterMs) ? d.retryAfterMs : DELIVERY_CLOCK_HOLD_MAX_MS
   return Math.min(DELIVERY_CLOCK_HOLD_MAX_MS, Math.max(0, after))
 }

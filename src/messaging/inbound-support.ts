@@ -4,8 +4,8 @@
  * envelope signature checks, and the refusal sent for a sender stamped too far ahead.
  */
 import { peerIdFromString } from '@libp2p/peer-id'
-import { InvalidMessageError, TimeoutError } from '../errors.ts'
-import { CLOCK_SKEW_REASON, CLOCK_SKEW_RETRY_MARGIN_MS } from './constants.ts'
+import { ClockSkewError, InvalidMessageError, TimeoutError } from '../errors.ts'
+import { CLOCK_SKEW_RETRY_MARGIN_MS } from './constants.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
 import type { Labels, SpanKind, StartSpanOptions } from '../monitoring/types.ts'
@@ -76,15 +76,15 @@ export async function verifySignature (sender: string, signedBytes: Uint8Array, 
 }
 
 /**
- * the refusal sent back for an envelope stamped too far ahead: InvalidMessageError with
- * `details.reason` 'clock-skew' and `retryAfterMs`, how long until real time has caught up with
+ * the refusal sent back for an envelope stamped too far ahead: ClockSkewError with
+ * `details.retryAfterMs`, how long until real time has caught up with
  * its stamp (the stamp is fixed, so the same envelope is taken then)
  */
-export function clockSkewRefusal (err: unknown): InvalidMessageError {
+export function clockSkewRefusal (err: unknown): ClockSkewError {
   const d = (err as { details?: Record<string, unknown> }).details ?? {}
   const skewMs = typeof d.skewMs === 'number' ? d.skewMs : 0
   const maxSkewMs = typeof d.maxSkewMs === 'number' ? d.maxSkewMs : 0
-  return new InvalidMessageError(`refused: the sender's clock is ${Math.round(skewMs)} ms ahead of this peer's (max ${Math.round(maxSkewMs)} ms)`, {
-    details: { reason: CLOCK_SKEW_REASON, retryAfterMs: Math.max(0, Math.ceil(skewMs - maxSkewMs)) + CLOCK_SKEW_RETRY_MARGIN_MS }
+  return new ClockSkewError(`refused: the sender's clock is ${Math.round(skewMs)} ms ahead of this peer's (max ${Math.round(maxSkewMs)} ms)`, {
+    details: { retryAfterMs: Math.max(0, Math.ceil(skewMs - maxSkewMs)) + CLOCK_SKEW_RETRY_MARGIN_MS }
   })
 }

@@ -2,15 +2,14 @@
  * The hybrid logical clock (Kulkarni et al.) of the whole codebase: timestamps that follow physical
  * time but still order causally related events, over the injected Clock. `send()` stamps a local
  * event or an outgoing message; `receive(remote)` merges a timestamp seen from another peer. A
- * remote wall time further in the future than `maxSkewMs` is refused (InvalidMessageError, reason
- * 'clock-skew') and does not move this clock, so one peer with a wrong clock cannot drag
- * everyone's time forward.
+ * remote wall time further in the future than `maxSkewMs` is refused (ClockSkewError) and does not
+ * move this clock, so one peer with a wrong clock cannot drag everyone's time forward.
  *
  * Two encodings: messaging writes timestamps into envelopes as two varuints (src/messaging/hlc.ts);
  * the text form here, `wall.logical[.peer]` with fixed-width digits, sorts like compareHlc and is
  * what the CRDT key-value maps stamp their writes with (the writer's peer id breaks ties).
  */
-import { InvalidArgumentError, InvalidMessageError } from '../errors.ts'
+import { ClockSkewError, InvalidArgumentError, InvalidMessageError } from '../errors.ts'
 import type { Clock } from './clock.ts'
 
 export interface HlcTimestamp {
@@ -119,7 +118,7 @@ export class HybridLogicalClock {
 
   /**
    * merges the timestamp of a received message; the result is after both it and every local
-   * timestamp. Throws InvalidMessageError (details.reason 'clock-skew') when the remote wall time
+   * timestamp. Throws ClockSkewError (details skewMs, maxSkewMs) when the remote wall time
    * is more than maxSkewMs ahead of our physical clock, leaving this clock unchanged.
    */
   receive (remote: HlcTimestamp): HlcTimestamp {
@@ -127,8 +126,8 @@ export class HybridLogicalClock {
     const pt = this.physicalNow()
     const skewMs = remote.wallMs - pt
     if (skewMs > this.maxSkewMs) {
-      throw new InvalidMessageError(`remote clock ${skewMs} ms ahead (max ${this.maxSkewMs} ms)`, {
-        details: { reason: 'clock-skew', skewMs, maxSkewMs: this.maxSkewMs }
+      throw new ClockSkewError(`remote clock ${skewMs} ms ahead (max ${this.maxSkewMs} ms)`, {
+        details: { skewMs, maxSkewMs: this.maxSkewMs }
       })
     }
     const l = this.last

@@ -1,6 +1,6 @@
 /**
  * `POST /agents/:id/send` on a peer whose wall clock is the mesh's outlier: nothing is accepted
- * (503 UnreachableError; the client sends through another peer), since the others refuse its
+ * (503 ClockSkewError; the client sends through another peer), since the others refuse its
  * stamps and an accepted message would wait until its clock is set right and real time caught up.
  * The verdict is the network's (NetworkManager.clockSkewStatus); here it is set by hand.
  */
@@ -37,7 +37,7 @@ describe('admin POST /agents/:id/send', () => {
     outlier = true
     const refused = await send('k1')
     assert.equal(refused.status, 503)
-    assert.equal(refused.json.error.name, 'UnreachableError')
+    assert.equal(refused.json.error.name, 'ClockSkewError')
     assert.match(refused.json.error.message, /clock is the mesh's outlier/)
     outlier = false
     const accepted = await send('k2')

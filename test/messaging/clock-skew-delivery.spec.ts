@@ -10,7 +10,7 @@
  *   attempt, and the same envelope is taken once real time has caught up with its stamp.
  * - a sender far behind takes the receiver's ack (before, its HLC refused the ack: the message was
  *   handled, yet the sender retried it until it was marked failed).
- * - a sender that knows it is the mesh's clock outlier refuses new sends (UnreachableError) and
+ * - a sender that knows it is the mesh's clock outlier refuses new sends (ClockSkewError) and
  *   holds the deliveries it has, counting no attempt, until it agrees again and is woken.
  */
 import { after, before, describe, it } from 'node:test'
@@ -22,6 +22,7 @@ import { MemoryStore } from '../../src/storage/memory.ts'
 import { OffsetClock } from '../helpers/offset-clock.ts'
 import { seededRng } from '../../src/util/prng.ts'
 import { testTelemetry } from './broker-peers.ts'
+import { ClockSkewError } from '../../src/errors.ts'
 import type { MeshLibp2p } from '../../src/network/index.ts'
 import type { BrokerClockSkewSource, ReceivedMessage } from '../../src/messaging/broker-types.ts'
 
@@ -99,7 +100,7 @@ describe('durable sends around a clock-skewed peer', () => {
     b.verdict.outlier = false
     a.verdict.outlier = true
     await assert.rejects(a.broker.send({ kind: 'peer', id: b.id }, { n: 'refused' }),
-      (err: Error & { details?: Record<string, unknown> }) => err.name === 'UnreachableError' && err.details?.reason === 'clock-skew')
+      (err: Error) => err instanceof ClockSkewError && err.status === 503)
     // a message accepted just before the verdict came (the check is made before send's first await)
     a.verdict.outlier = false
     const accepting = a.broker.send({ kind: 'peer', id: b.id }, { n: 'held' })

@@ -10,8 +10,8 @@ import { DeliveryWorker } from '../../src/messaging/delivery.ts'
 import { Outbox } from '../../src/messaging/outbox.ts'
 import { createMessageId, rngRandomBytes } from '../../src/messaging/message-id.ts'
 import { retryPolicy, sleep } from '../../src/messaging/retry.ts'
-import { InvalidMessageError, UnreachableError } from '../../src/errors.ts'
-import { CLOCK_SKEW_REASON, DELIVERY_CLOCK_HOLD_MAX_MS, DELIVERY_CLOCK_HOLD_TOTAL_MAX_MS } from '../../src/messaging/constants.ts'
+import { ClockSkewError, UnreachableError } from '../../src/errors.ts'
+import { DELIVERY_CLOCK_HOLD_MAX_MS, DELIVERY_CLOCK_HOLD_TOTAL_MAX_MS } from '../../src/messaging/constants.ts'
 import { MemoryStore } from '../../src/storage/memory.ts'
 import { ManualClock } from '../../src/util/clock.ts'
 import { componentLogger } from '../../src/util/logger.ts'
@@ -138,7 +138,7 @@ describe('DeliveryWorker: deliveries refused for the clock', () => {
     // the receiver's clock is behind: every attempt is refused for the stamp, with a 30 s retry-after
     const worker = slowRetryWorker(clock, outbox, async () => {
       refusals++
-      throw new InvalidMessageError('stamp ahead of the receiver\'s clock', { details: { reason: CLOCK_SKEW_REASON, retryAfterMs: DELIVERY_CLOCK_HOLD_MAX_MS } })
+      throw new ClockSkewError('stamp ahead of the receiver\'s clock', { details: { retryAfterMs: DELIVERY_CLOCK_HOLD_MAX_MS } })
     })
     await worker.start()
     try {

@@ -9,6 +9,8 @@ import {
   CONTENT_TYPE_JSON, CONTENT_TYPE_OCTET_STREAM, errorPayload, jsonPayload, octetStreamPayload, readErrorPayload, readJsonPayload, readPayload
 } from '../../src/messaging/payload.ts'
 import { MAX_ENVELOPE_BYTES, MAX_PAYLOAD_BYTES, MAX_PEER_ID_BYTES } from '../../src/messaging/constants.ts'
+import { errorFromRemote } from '../../src/messaging/remote-error.ts'
+import { ClockSkewError } from '../../src/errors.ts'
 import { seededRng } from '../../src/util/prng.ts'
 import { sampleEnvelope, thrownName } from './helpers.ts'
 
@@ -158,5 +160,20 @@ describe('payloads', () => {
     const p = errorPayload(Object.assign(new Error('no such agent'), { name: 'NotFoundError' }))
     assert.deepEqual(readErrorPayload(p), { name: 'NotFoundError', message: 'no such agent' })
     assert.equal(thrownName(() => readErrorPayload(jsonPayload({ name: 1 }))), 'InvalidMessageError')
+  })
+
+  it('a clock refusal comes back as ClockSkewError with its retry delay, also from a peer that sent InvalidMessageError', () => {
+    const sent = readErrorPayload(errorPayload(new ClockSkewError('stamp ahead', { details: { retryAfterMs: 1234 } })))
+    assert.deepEqual(sent, { name: 'ClockSkewError', message: 'stamp ahead', reason: 'clock-skew', retryAfterMs: 1234 })
+    const { name, message, ...extra } = sent
+    const back = errorFromRemote(name, message, 'peerB', extra)
+    assert.ok(back instanceof ClockSkewError)
+    assert.equal(back.status, 503)
+    assert.equal(back.details?.retryAfterMs, 1234)
+    // before ClockSkewError a receiver refused with InvalidMessageError and reason 'clock-skew'
+    const older = errorFromRemote('InvalidMessageError', 'refused', 'peerB', { reason: 'clock-skew', retryAfterMs: 9 })
+    assert.ok(older instanceof ClockSkewError)
+    assert.equal(older.details?.retryAfterMs, 9)
+    assert.equal(errorFromRemote('InvalidMessageError', 'bad', 'peerB').name, 'InvalidMessageError')
   })
 })

@@ -44,8 +44,8 @@ describe('HybridLogicalClock', () => {
     const before = hlc.send()
     let err: any
     try { hlc.receive({ wallMs: 1000 + 501, logical: 0 }) } catch (e) { err = e }
-    assert.equal(err?.name, 'InvalidMessageError')
-    assert.equal(err.details.reason, 'clock-skew')
+    assert.equal(err?.name, 'ClockSkewError')
+    assert.equal(err.details.skewMs, 501)
     assert.deepEqual(hlc.peek(), before)
     assert.deepEqual(hlc.receive({ wallMs: 1500, logical: 7 }), { wallMs: 1500, logical: 8 })
     assert.equal(thrownName(() => hlc.receive({ wallMs: -1, logical: 0 })), 'InvalidMessageError')
