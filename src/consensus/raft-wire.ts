@@ -16,6 +16,7 @@
  * UnsupportedVersionError; the Raft core validates the decoded message's claims (validateMessage).
  */
 import { InvalidArgumentError, InvalidMessageError } from '../errors.ts'
+import { truncateUtf8 } from '../util/utf8.ts'
 import {
   decodeWith, encodeWith, encoding, readBool, readByte, readBytes, readCount, readString, readUint, readVersion,
   writeBool, writeBytes, writeString, writeUint
@@ -210,21 +211,10 @@ export function decodeRaftFrame (bytes: Uint8Array, from: string, to: string): R
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/g
 // eslint-disable-next-line no-control-regex
 const HAS_CONTROL_CHAR = /[\u0000-\u001f\u007f]/
-const utf8 = new TextEncoder()
 
 /** `reason` with control characters turned into spaces, cut (by code point) to MAX_RAFT_REFUSAL_REASON_BYTES of UTF-8 */
 function boundedReason (reason: string): string {
-  const text = reason.replace(CONTROL_CHARS, ' ')
-  if (utf8.encode(text).byteLength <= MAX_RAFT_REFUSAL_REASON_BYTES) return text
-  let bytes = 0
-  let out = ''
-  for (const ch of text) {
-    const n = utf8.encode(ch).byteLength
-    if (bytes + n > MAX_RAFT_REFUSAL_REASON_BYTES - 3) break
-    bytes += n
-    out += ch
-  }
-  return out + '...'
+  return truncateUtf8(reason.replace(CONTROL_CHARS, ' '), MAX_RAFT_REFUSAL_REASON_BYTES)
 }
 
 /** a refusal frame body; the reason is cleaned and cut to fit, so this never throws on a long one */

@@ -4,6 +4,7 @@
  * and throws only our typed decode errors.
  */
 import { InvalidMessageError } from '../../errors.ts'
+import { truncateUtf8 } from '../../util/utf8.ts'
 import {
   decodeWith, encodeWith, encoding, readBool, readByte, readCount, readString, readUint, readVersion,
   writeBool, writeBytes, writeString, writeUint
@@ -157,12 +158,4 @@ export function encodeResult (r: KvResult): Uint8Array {
 
 export function decodeResult (bytes: Uint8Array): KvResult {
   return decodeWith('kv result', bytes, MAX_RESULT_BYTES, readResult)
-}
-
-const utf8 = new TextEncoder()
-function truncateUtf8 (s: string, maxBytes: number): string {
-  if (utf8.encode(s).byteLength <= maxBytes) return s
-  let out = s.slice(0, maxBytes)
-  while (utf8.encode(out).byteLength > maxBytes - 3) out = out.slice(0, -1)
-  return out + '...'
 }
