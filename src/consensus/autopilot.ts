@@ -3,13 +3,18 @@
  * ConsensusManager builds the view from NetworkManager's membership and the Raft status, and
  * carries out what is decided).
  *
- * Bootstrap: a peer with no log that is a voter candidate bootstraps a single-voter group only
- * when no peer it sees announces a group, it has the lowest peer id among the groupless voter
- * candidates it sees, that set has been unchanged for BOOTSTRAP_SETTLE_MS, and either it holds at
- * least `expect` candidates or BOOTSTRAP_WAIT_MS have passed since start. Everyone else waits to
- * be added by the group's leader. (Two groups can only form if two sets of peers cannot hear each
- * other for the whole settle window at birth; a peer then refuses the other group's streams and
- * the health check reports it.)
+ * Bootstrap: a peer with no log that is a voter candidate bootstraps a group only when no peer it
+ * sees announces a group, it has the lowest peer id among the groupless voter candidates it sees,
+ * that set has been unchanged for BOOTSTRAP_SETTLE_MS, and either it holds at least `expect`
+ * candidates or BOOTSTRAP_WAIT_MS have passed since start. It founds the group with the
+ * BOOTSTRAP_FOUNDERS lowest of that set as voters (alone when it sees fewer), so a group born among
+ * three candidates has three voters from its first entry, never two. Everyone else waits: the other
+ * founders vote for it (a founder with an empty log votes like any follower) and learn that they
+ * are voters from its snapshot, the rest are added by the autopilot. (Two groups can only form if
+ * two sets of peers cannot hear each other for the whole settle window at birth, since only the
+ * lowest candidate a peer sees may found a group; a peer then refuses the other group's streams and
+ * the health check reports it. A founded group of three elects a leader only with a second
+ * founder's vote.)
  *
  * Autopilot (on the leader, one membership change at a time): replace a voter failed for longer
  * than the grace period by promoting a caught-up learner, then remove the failed one; remove
@@ -21,7 +26,7 @@
 import {
   AUTOPILOT_CATCHUP_ENTRIES, AUTOPILOT_LARGE_GROUP_PEERS, AUTOPILOT_LEARNER_GRACE_MS, AUTOPILOT_MAX_LEARNERS,
   AUTOPILOT_STABLE_MS, AUTOPILOT_VOTER_GRACE_MS, AUTOPILOT_VOTERS, AUTOPILOT_VOTERS_LARGE,
-  BOOTSTRAP_SETTLE_MS, BOOTSTRAP_WAIT_MS
+  BOOTSTRAP_FOUNDERS, BOOTSTRAP_SETTLE_MS, BOOTSTRAP_WAIT_MS
 } from './constants.ts'
 
 /** what a peer announces in its record's `ext.raft` */
@@ -154,6 +159,7 @@ export class BootstrapWatch {
   private readonly expect: number
   private readonly startedAt: number
   private lastSet = ''
+  private set: string[] = []
   private lastChangeAt: number
 
   constructor (self: string, expect: number, now: number) {
@@ -165,7 +171,7 @@ export class BootstrapWatch {
 
   /**
    * `candidates`: peer ids (besides self) that are up, candidates and groupless; `groupSeen`: some
-   * peer announces a group. True when this peer should bootstrap now.
+   * peer announces a group. True when this peer should bootstrap now (with `founders()`).
    */
   observe (now: number, candidates: string[], groupSeen: boolean): boolean {
     const set = [...new Set([this.self, ...candidates])].sort()
@@ -173,10 +179,20 @@ export class BootstrapWatch {
     if (key !== this.lastSet) {
       this.lastSet = key
       this.lastChangeAt = now
+      this.set = set
     }
     if (groupSeen) return false
     if (set[0] !== this.self) return false
     if (now - this.lastChangeAt < BOOTSTRAP_SETTLE_MS) return false
     return set.length >= this.expect || now - this.startedAt >= BOOTSTRAP_WAIT_MS
+  }
+
+  /**
+   * the voters to found the group with, once observe() said so: the BOOTSTRAP_FOUNDERS lowest ids
+   * of the settled candidate set (this peer, the lowest, among them), or this peer alone when
+   * fewer are seen (never two: a group of two has no quorum once either is lost)
+   */
+  founders (): string[] {
+    return this.set.length >= BOOTSTRAP_FOUNDERS ? this.set.slice(0, BOOTSTRAP_FOUNDERS) : [this.self]
   }
 }

@@ -30,7 +30,9 @@ import type { PeerTracking } from './autopilot-runner.ts'
 import { changeCommand, outcomeOf } from './changes.ts'
 import { admitsRaftMessage, eligibleMembers, refusalFor } from './consensus-gate.ts'
 import { consensusHealth } from './consensus-health.ts'
-import type { ConsensusEvents, ConsensusManagerComponents, ConsensusManagerInit, ConsensusRole, ConsensusStatus } from './consensus-types.ts'
+import type {
+  ConsensusEvents, ConsensusManagerComponents, ConsensusManagerInit, ConsensusRaftTransport, ConsensusRole, ConsensusStatus
+} from './consensus-types.ts'
 import type { ConsensusChange, ProposalOutcome } from './changes.ts'
 import {
   AUTOPILOT_INTERVAL_MS, BOOTSTRAP_CHECK_MS, BOOTSTRAP_EXPECT, DEFAULT_OPERATION_TIMEOUT_MS, LEASE_EXPIRY_CHECK_MS,
@@ -43,11 +45,12 @@ import { LeaseExpiry } from './lease-expiry.ts'
 import { createConsensusMetrics } from './metrics.ts'
 import { MessageType } from './raft/types.ts'
 import { Libp2pRaftTransport } from './raft-transport.ts'
+import type { RaftTransportHandler } from './raft-transport.ts'
 import { ReceivedRefusals } from './refusals.ts'
 import { anchoredLeaseClock, stampLeaseTimes } from './lease-time.ts'
 
 export type {
-  ConsensusEvents, ConsensusManagerComponents, ConsensusManagerInit, ConsensusNetwork, ConsensusRole, ConsensusStatus
+  ConsensusEvents, ConsensusManagerComponents, ConsensusManagerInit, ConsensusNetwork, ConsensusRaftTransport, ConsensusRole, ConsensusStatus
 } from './consensus-types.ts'
 
 const GROUP_KEY = 'group'
@@ -63,7 +66,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
   private readonly leaseClock: Clock
   private readonly log = componentLogger('consensus')
   private driverRef: RaftDriver | undefined
-  private transport: Libp2pRaftTransport | undefined
+  private transport: ConsensusRaftTransport | undefined
   private meta: Store | undefined
   private group = ''
   private started = false
@@ -179,28 +182,25 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
         }
       })
       this.driverRef = driver
-      this.transport = new Libp2pRaftTransport({
-        libp2p: this.components.libp2p,
-        selfId: this.peerId,
-        clock,
-        log: componentLogger('consensus:transport'),
-        handler: {
-          receive: (m, groupId) => {
-            const gate = this.components.gate
-            const verdict = admitsRaftMessage(gate, this.peerId, m)
-            if (verdict !== undefined) {
-              this.transport?.refuse(m.from, async () => await refusalFor(gate!, m.from, verdict), verdict.subject)
-              return
-            }
-            // a leader judges lease expiry by its own clock, so it stamps the lease renewals forwarded to it
-            driver.receive(m.type === MessageType.Prop && driver.rawNode.raft.role === 'leader' ? stampLeaseTimes(m, this.leaseClock.now()) : m, groupId)
-          },
-          unreachable: (peer) => { driver.reportUnreachable(peer) },
-          snapshotStatus: (peer, ok) => { driver.reportSnapshot(peer, ok) },
-          groupId: () => this.group,
-          refused: (peer, refusal) => { this.refusals.received(peer, refusal, driver) }
-        }
-      })
+      const handler: RaftTransportHandler = {
+        receive: (m, groupId) => {
+          const gate = this.components.gate
+          const verdict = admitsRaftMessage(gate, this.peerId, m)
+          if (verdict !== undefined) {
+            this.transport?.refuse(m.from, async () => await refusalFor(gate!, m.from, verdict), verdict.subject)
+            return
+          }
+          // a leader judges lease expiry by its own clock, so it stamps the lease renewals forwarded to it
+          driver.receive(m.type === MessageType.Prop && driver.rawNode.raft.role === 'leader' ? stampLeaseTimes(m, this.leaseClock.now()) : m, groupId)
+        },
+        unreachable: (peer) => { driver.reportUnreachable(peer) },
+        snapshotStatus: (peer, ok) => { driver.reportSnapshot(peer, ok) },
+        groupId: () => this.group,
+        refused: (peer, refusal) => { this.refusals.received(peer, refusal, driver) }
+      }
+      this.transport = this.components.raftTransport !== undefined
+        ? this.components.raftTransport({ selfId: this.peerId, clock, handler })
+        : new Libp2pRaftTransport({ libp2p: this.components.libp2p, selfId: this.peerId, clock, log: componentLogger('consensus:transport'), handler })
       await this.transport.start()
     } catch (err) {
       // a start that fails leaves nothing open: the log's file handles are released
@@ -372,17 +372,18 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     }
     if (this.init.joining === true && !members.some(m => m.peerId !== this.peerId && m.status !== 'failed' && m.record.ext.raft !== undefined)) return
     if (!this.bootstrapWatch!.observe(now, candidates, groupSeen)) return
-    void this.bootstrapGroup(candidates.length + 1)
+    void this.bootstrapGroup(this.bootstrapWatch!.founders(), candidates.length + 1)
   }
 
-  private async bootstrapGroup (seen: number): Promise<void> {
+  /** founds a group with `founders` as its voters (this peer, the lowest of them, first) */
+  private async bootstrapGroup (founders: string[], seen: number): Promise<void> {
     this.bootstrapping = true
     try {
       const group = `${this.peerId.slice(-6)}-${this.clock.now().toString(36)}`
       await this.meta!.put(GROUP_KEY, encoder.encode(group), { sync: true })
       this.group = group
-      await this.driver.bootstrap({ voters: [this.peerId], learners: [] })
-      this.log('bootstrapped group %s (lowest of %d voter candidates)', group, seen)
+      await this.driver.bootstrap({ voters: [...founders].sort(), learners: [] })
+      this.log('bootstrapped group %s with voters %s (lowest of %d voter candidates)', group, founders.join(', '), seen)
       this.announce()
     } catch (err) {
       this.log.error('bootstrap failed: %s', describeError(err).message)

@@ -8,7 +8,9 @@ import type { Rng } from '../util/prng.ts'
 import type { ConsensusGate } from './consensus-gate.ts'
 import type { DurableRaftLog } from './log-store.ts'
 import type { StateRole } from './raft/index.ts'
-import type { RaftLibp2p } from './raft-transport.ts'
+import type { Message } from './raft/index.ts'
+import type { RaftLibp2p, RaftTransportHandler } from './raft-transport.ts'
+import type { RaftRefusal } from './raft-wire.ts'
 
 /** what the manager needs from the NetworkManager */
 export interface ConsensusNetwork {
@@ -19,6 +21,15 @@ export interface ConsensusNetwork {
   setExtension: (key: string, value: unknown) => void
   /** partition awareness: on the minority side strong operations fail fast (NoQuorumError) */
   partitionStatus?: () => { majority: boolean, voters: string[], unreachableVoters: string[] }
+}
+
+/** what the manager needs of its Raft transport (Libp2pRaftTransport, or an in-memory one in tests) */
+export interface ConsensusRaftTransport {
+  start: () => Promise<void>
+  stop: () => Promise<void>
+  send: (to: string, messages: Message[]) => void
+  /** writes a refusal back to `peer` (rate-limited per peer and subject); false when dropped */
+  refuse: (peer: string, make: () => Promise<RaftRefusal | undefined>, subject?: string) => boolean
 }
 
 export interface ConsensusManagerComponents {
@@ -35,6 +46,8 @@ export interface ConsensusManagerComponents {
   gate?: ConsensusGate
   /** opens the Raft log given its Store (default: the log kept in that Store; Node data dirs use a WAL) */
   openLog?: (store: Store, options?: AbortOptions) => Promise<DurableRaftLog>
+  /** makes the Raft transport (default: Libp2pRaftTransport over `libp2p`; deterministic tests pass an in-memory one) */
+  raftTransport?: (init: { selfId: string, clock: Clock, handler: RaftTransportHandler }) => ConsensusRaftTransport
 }
 
 export interface ConsensusManagerInit {

@@ -98,6 +98,12 @@ export const BOOTSTRAP_SETTLE_MS = 1_500
 export const BOOTSTRAP_EXPECT = 3
 /** with fewer candidates, the lowest bootstraps once this long has passed since start */
 export const BOOTSTRAP_WAIT_MS = 4_000
+/**
+ * voters a new group is founded with when that many candidates are seen (the lowest ids of the
+ * settled set; etcd's initial cluster): a group born with 3 voters never passes through 2, where
+ * the loss of either voter leaves no quorum. With fewer candidates the lowest founds a group alone.
+ */
+export const BOOTSTRAP_FOUNDERS = 3
 
 /** how often the leader's autopilot reviews the membership */
 export const AUTOPILOT_INTERVAL_MS = 500

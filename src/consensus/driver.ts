@@ -151,14 +151,15 @@ export class RaftDriver {
 
   /**
    * replaces the log's (empty) content with a new group's bootstrap snapshot holding `confState`
-   * and restarts the RawNode from it
+   * and restarts the RawNode from it; the founder campaigns at once (with other founders, their
+   * votes make it leader, and its snapshot then tells them they are voters)
    */
   async bootstrap (confState: ConfState): Promise<void> {
     await this.idle()
     await this.log.applySnapshot({ metadata: { index: 1, term: 1, confState }, data: EMPTY })
     this.buildRawNode()
     this.hooks.confChanged?.(this.confState)
-    this.campaignIfAlone()
+    if (this.running && this.confState.voters.includes(this.id)) this.raw.campaign()
     this.schedule()
   }
 

@@ -5,7 +5,7 @@
  */
 export { ConsensusManager } from './consensus-manager.ts'
 export type {
-  ConsensusManagerComponents, ConsensusManagerInit, ConsensusNetwork, ConsensusStatus, ConsensusRole, ConsensusEvents
+  ConsensusManagerComponents, ConsensusManagerInit, ConsensusNetwork, ConsensusRaftTransport, ConsensusStatus, ConsensusRole, ConsensusEvents
 } from './consensus-manager.ts'
 export { ConsensusKv, encodeValue, decodeValue } from './kv.ts'
 export type {

@@ -1,0 +1,98 @@
+/**
+ * Group formation without a two-voter window: a mesh born with three voter candidates founds its
+ * group with all three as voters (no membership with exactly two voters is ever committed), so it
+ * survives the loss of any one founder right after formation; only the lowest candidate a peer sees
+ * may found a group, so peers whose views differ still form one. Deterministic: ConsensusManagers
+ * on one ManualClock over an in-memory network (mem-mesh.ts), seeded Rngs.
+ */
+import { afterEach, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { MemMesh } from './mem-mesh.ts'
+import type { MemPeer } from './mem-mesh.ts'
+
+let mesh: MemMesh | undefined
+afterEach(async () => { await mesh?.stop(); mesh = undefined })
+
+/** every voter set any peer's membership ever held */
+function voterSetsSeen (m: MemMesh): string[][] {
+  return [...m.peers.values()].flatMap(p => p.voterSets)
+}
+
+function formed (m: MemMesh, peers: MemPeer[], voters: number): boolean {
+  if (m.leader() === undefined) return false
+  return peers.every(p => p.consensus.status().voters.length === voters && p.consensus.status().role !== 'none')
+}
+
+async function threeFounders (seed: number): Promise<MemMesh> {
+  const m = new MemMesh()
+  for (const [i, id] of ['p1', 'p2', 'p3'].entries()) await m.add(id, seed * 10 + i)
+  await m.runUntil(() => formed(m, m.live(), 3), 15_000, 'a group of three voters with a leader')
+  return m
+}
+
+describe('group formation: three voters at birth', () => {
+  it('three candidates found one group of three voters; no peer ever holds a membership of two voters', async () => {
+    mesh = await threeFounders(1)
+    const m = mesh
+    const groups = new Set(m.live().map(p => p.consensus.status().group))
+    assert.equal(groups.size, 1, `one group: ${[...groups].join(', ')}`)
+    assert.match([...groups][0], /^p1-/, 'founded by the lowest id')
+    for (const p of m.live()) assert.deepEqual(p.consensus.status().voters, ['p1', 'p2', 'p3'])
+    // let the autopilot run a while: nothing to add, nothing removed
+    await m.runUntil(() => false, 5_000, 'idle').catch(() => {})
+    const sets = voterSetsSeen(m)
+    assert.ok(sets.length >= 3, 'every peer saw its membership')
+    assert.deepEqual(sets.filter(s => s.length !== 3), [], 'only memberships of three voters')
+  })
+
+  for (const victim of [0, 1, 2]) {
+    it(`the mesh survives the loss of founder ${victim + 1} of 3 right after formation`, async () => {
+      mesh = await threeFounders(2 + victim)
+      const m = mesh
+      const before = m.leader()!
+      const dead = m.live()[victim]
+      const leaderDied = dead.id === before
+      m.crash(dead.id)
+      const rest = m.live()
+      await m.runUntil(() => m.leader() !== undefined, 10_000, 'a leader among the two founders left')
+      if (leaderDied) assert.notEqual(m.leader(), dead.id)
+      const { revision } = await m.settle(rest[0].consensus.kv.put('after/loss', { victim }), 10_000, 'a put after the loss')
+      assert.ok(revision > 0)
+      const got = await m.settle(rest[1].consensus.kv.get('after/loss'), 10_000, 'a read after the loss')
+      assert.deepEqual(got?.value, { victim })
+      assert.deepEqual(voterSetsSeen(m).filter(s => s.length === 2), [], 'no membership of two voters')
+    })
+  }
+
+  it('with four candidates the three lowest found the group and the fourth joins as a learner', async () => {
+    const m = mesh = new MemMesh()
+    for (const [i, id] of ['p1', 'p2', 'p3', 'p4'].entries()) await m.add(id, 60 + i)
+    await m.runUntil(() => formed(m, m.live(), 3) && m.peers.get('p4')!.consensus.status().role === 'learner', 20_000, 'three voters and a learner')
+    assert.deepEqual(m.peers.get('p1')!.consensus.status().voters, ['p1', 'p2', 'p3'])
+    assert.deepEqual(m.peers.get('p1')!.consensus.status().learners, ['p4'])
+    assert.deepEqual(voterSetsSeen(m).filter(s => s.length !== 3), [])
+  })
+
+  it('peers that see different candidates form one group: only the lowest a peer sees may found one', async () => {
+    const m = mesh = new MemMesh()
+    // p4 does not see p1 in its membership, and p1 is not seen by anyone during the first second
+    for (const [i, id] of ['p2', 'p3', 'p4'].entries()) await m.add(id, 70 + i)
+    m.hide('p4', 'p1')
+    await m.runUntil(() => false, 1_000, 'p2-p4 settle for a second').catch(() => {})
+    assert.equal(m.live().filter(p => p.consensus.status().group !== '').length, 0, 'nobody founded a group within the settle window')
+    await m.add('p1', 69)
+    await m.runUntil(() => formed(m, m.live().filter(p => p.id !== 'p4'), 3) && m.peers.get('p4')!.consensus.status().group !== '', 20_000, 'one group')
+    const groups = new Set(m.live().map(p => p.consensus.status().group))
+    assert.equal(groups.size, 1, `one group: ${[...groups].join(', ')}`)
+    assert.match([...groups][0], /^p1-/)
+    assert.deepEqual(m.peers.get('p1')!.consensus.status().voters, ['p1', 'p2', 'p3'])
+    assert.deepEqual(voterSetsSeen(m).filter(s => s.length === 2), [])
+  })
+
+  it('with two candidates the lowest founds the group alone (never a group of two at birth)', async () => {
+    const m = mesh = new MemMesh()
+    for (const [i, id] of ['p1', 'p2'].entries()) await m.add(id, 80 + i)
+    await m.runUntil(() => m.peers.get('p1')!.consensus.status().group !== '', 10_000, 'p1 to found a group')
+    assert.deepEqual(m.peers.get('p1')!.voterSets[0], ['p1'])
+  })
+})
