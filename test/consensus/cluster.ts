@@ -42,7 +42,10 @@ export async function startConsensusPeer (o: PeerOptions = {}): Promise<Consensu
   const libp2p = await createMeshLibp2p({ privateKey: key, mesh, role, host: '127.0.0.1', port: 0, bootstrap: o.bootstrap })
   const network = new NetworkManager({ libp2p, privateKey: key }, { mesh, role, raft: 'voter', bootstrap: o.bootstrap })
   await network.start()
-  const consensus = new ConsensusManager({ libp2p, network, store }, o.consensus)
+  // a peer given bootstrap addresses joins an existing mesh, as node.ts tells it: without `joining`
+  // a late joiner that heard nobody within BOOTSTRAP_WAIT_MS (discovery at load) founded a group of
+  // its own and never caught up (snapshots.spec: 'the late joiner to catch up' timed out at load 25)
+  const consensus = new ConsensusManager({ libp2p, network, store }, { joining: (o.bootstrap ?? []).length > 0, ...o.consensus })
   await consensus.start()
   const stopAll = async (): Promise<void> => {
     await consensus.stop()
