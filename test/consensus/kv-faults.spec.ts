@@ -23,6 +23,6 @@ describe('KV over HTTP under process faults', { timeout: 300_000 }, () => {
     if (r.check.outcome === 'unknown') console.log(`kv-faults seed ${seed}: ${r.check.message} (not decided, not failed)`)
     assert.ok(r.faults.length >= 3, `the nemesis acted (${r.faults.length} faults)\n${context}`)
     assert.ok(r.okWrites >= 50, `writes made progress: ${r.okWrites} acknowledged\n${context}`)
-    for (const v of r.finalValues) assert.deepEqual(v, r.finalValues[0], `final reads agree\n${context}`)
+    r.finalValues.forEach((v, i) => { assert.deepEqual(v, r.finalValues[0], `final reads agree (peer ${i} against peer 0)\n${context}`) })
   })
 })

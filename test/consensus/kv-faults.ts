@@ -180,7 +180,13 @@ export async function runKvFaults (o: FaultRunOptions): Promise<FaultRunResult> 
       finalValues = []
       for (const p of peers) {
         const values: Record<string, string | undefined> = {}
-        for (const key of keys) values[key] = (await recordGet(history, 1000 + peers.indexOf(p), p.proc!.ready.http, key, now, 20_000))?.value
+        for (const key of keys) {
+          // a read that got no answer is told apart from an absent key (both were undefined, so a
+          // peer that could not answer looked like one that lost a write)
+          const last: { error?: string } = {}
+          const read = await recordGet(history, 1000 + peers.indexOf(p), p.proc!.ready.http, key, now, 20_000, last)
+          values[key] = read !== undefined ? read.value : `(no answer from ${p.name} within 20 s: ${last.error ?? 'none'})`
+        }
         finalValues.push(values)
       }
       const first = JSON.stringify(finalValues[0])
@@ -208,7 +214,7 @@ export async function runKvFaults (o: FaultRunOptions): Promise<FaultRunResult> 
 }
 
 /** a linearizable read, recorded; undefined when it failed (a failed read is left out) */
-async function recordGet (history: KvOperation[], clientId: number, base: string, key: string, now: () => number, retryForMs = 0): Promise<{ value: string | undefined, revision: number } | undefined> {
+async function recordGet (history: KvOperation[], clientId: number, base: string, key: string, now: () => number, retryForMs = 0, last?: { error?: string }): Promise<{ value: string | undefined, revision: number } | undefined> {
   const deadline = performance.now() + retryForMs
   for (;;) {
     const call0 = now()
@@ -219,7 +225,10 @@ async function recordGet (history: KvOperation[], clientId: number, base: string
         history.push({ clientId, input: { op: 'get', key }, call: call0, return: now(), output: { value } })
         return { value, revision: r.status === 200 ? r.json.revision as number : 0 }
       }
-    } catch {}
+      if (last !== undefined) last.error = `HTTP ${r.status} ${JSON.stringify(r.json).slice(0, 300)}`
+    } catch (err) {
+      if (last !== undefined) last.error = `${(err as Error).name}: ${(err as Error).message}`
+    }
     if (performance.now() >= deadline) return undefined
     await sleep(100)
   }
