@@ -13,8 +13,15 @@
  * The attempt count goes back to zero once a bootstrap connection has held for
  * BOOTSTRAP_REDIAL_STABLE_MS: a relay that accepts and then drops us at once (overloaded, pruning
  * connections) still sees the growing backoff.
+ *
+ * It is the only loop that dials the bootstrap list: a discovery round (the first one at start
+ * included) asks it for one attempt now (`dialNow`) and goes on with what it has; when that
+ * attempt fails the keeper's backoff takes over, and its reconnect starts a discovery round again.
+ * `status()` says whether a bootstrap peer is connected and since when none is (the `network`
+ * health component reports it).
  */
 import { describeError } from '../errors.ts'
+import { raceSignal, type AbortOptions } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Rng } from '../util/prng.ts'
 import type { Logger } from '../util/logger.ts'
@@ -28,9 +35,7 @@ export interface BootstrapKeeperInit {
   /** an open connection to the peer `addr` names */
   isConnectedTo: (addr: string) => boolean
   dialTimeoutMs: () => number
-  /** another discovery round (which dials the bootstrap list itself) is under way: leave it be */
-  busy: () => boolean
-  /** a redial connected: e.g. look for the members again */
+  /** a redial of the keeper's own (not one asked for with dialNow) connected: e.g. look for the members again */
   onReconnected?: () => void
   clock: Clock
   rng: Rng
@@ -45,6 +50,20 @@ export function bootstrapRedialDelayMs (attempt: number, rng: Rng): number {
   return Math.round(base / 2 + rng.next() * base / 2)
 }
 
+/** what the keeper knows of the bootstrap list, for health */
+export interface BootstrapStatus {
+  /** bootstrap addresses configured (0: the keeper does nothing, e.g. on a relay) */
+  configured: number
+  /** a bootstrap peer is connected now */
+  connected: boolean
+  /** while none is: how long since one was last seen connected (undefined: never yet) */
+  lostForMs?: number
+  /** dial attempts since a bootstrap connection last held */
+  attempts: number
+  /** why the last attempt failed, while none is connected */
+  lastError?: string
+}
+
 export class BootstrapKeeper {
   private readonly init: BootstrapKeeperInit
   /** redial attempts since a bootstrap connection last held for BOOTSTRAP_REDIAL_STABLE_MS */
@@ -53,19 +72,52 @@ export class BootstrapKeeper {
   private nextAttemptAt: number | undefined
   /** since when (monotonic) a bootstrap peer has been connected without a break */
   private connectedSince: number | undefined
-  private dialing = false
+  /** when (monotonic) a bootstrap peer was last seen connected */
+  private lastSeenConnectedAt: number | undefined
+  private lastError: string | undefined
+  /** the attempt in flight (resolves true when a bootstrap peer answered) */
+  private dialing: Promise<boolean> | undefined
 
   constructor (init: BootstrapKeeperInit) {
     this.init = init
   }
 
+  /** whether a bootstrap peer is connected, and since when none is */
+  status (): BootstrapStatus {
+    const { bootstrap, clock } = this.init
+    const connected = this.anyConnected()
+    const out: BootstrapStatus = { configured: bootstrap.length, connected, attempts: this.attempts }
+    if (!connected && this.lastSeenConnectedAt !== undefined) out.lostForMs = Math.max(0, clock.monotonic() - this.lastSeenConnectedAt)
+    if (!connected && this.lastError !== undefined) out.lastError = this.lastError
+    return out
+  }
+
+  /**
+   * One attempt now, for a discovery round: true once a bootstrap peer is connected (at once if
+   * one already is; an attempt already in flight is joined, not doubled). A failed attempt counts
+   * toward the backoff, and the keeper's ticks go on trying. AbortError when `signal` fires first
+   * (the attempt itself ends with its dial timeout or the keeper's stop).
+   */
+  async dialNow (options: AbortOptions = {}): Promise<boolean> {
+    if (this.init.bootstrap.length === 0 || this.init.stopSignal.aborted) return false
+    if (this.anyConnected()) return true
+    return await raceSignal(this.dialing ?? this.redial(false), options.signal)
+  }
+
+  private anyConnected (): boolean {
+    const connected = this.init.bootstrap.some(a => this.init.isConnectedTo(a))
+    if (connected) this.lastSeenConnectedAt = this.init.clock.monotonic()
+    return connected
+  }
+
   /** Called on every failure-check tick: notices a lost bootstrap connection and redials when due. */
   tick (): void {
     const { bootstrap, clock, stopSignal } = this.init
-    if (bootstrap.length === 0 || stopSignal.aborted || this.dialing) return
+    if (bootstrap.length === 0 || stopSignal.aborted || this.dialing !== undefined) return
     const now = clock.monotonic()
-    if (bootstrap.some(a => this.init.isConnectedTo(a))) {
+    if (this.anyConnected()) {
       this.nextAttemptAt = undefined
+      this.lastError = undefined
       this.connectedSince ??= now
       if (this.attempts > 0 && now - this.connectedSince >= BOOTSTRAP_REDIAL_STABLE_MS) {
         this.init.log('bootstrap connection held for %d ms: redial backoff reset', now - this.connectedSince)
@@ -73,8 +125,6 @@ export class BootstrapKeeper {
       }
       return
     }
-    // the initial discovery round retries the bootstrap list itself
-    if (this.init.busy()) return
     if (this.nextAttemptAt == null) {
       const waitMs = bootstrapRedialDelayMs(this.attempts, this.init.rng)
       this.nextAttemptAt = now + waitMs
@@ -83,32 +133,38 @@ export class BootstrapKeeper {
       return
     }
     if (now < this.nextAttemptAt) return
-    this.redial()
+    void this.redial(true)
   }
 
-  private redial (): void {
+  /** dials the whole list once; `own`: the keeper's backoff asked for it (else a discovery round did) */
+  private async redial (own: boolean): Promise<boolean> {
     const { bootstrap, stopSignal } = this.init
-    this.dialing = true
     this.nextAttemptAt = undefined
     this.attempts++
     const signal = AbortSignal.any([stopSignal, AbortSignal.timeout(this.init.dialTimeoutMs())])
-    Promise.allSettled(bootstrap.map(async a => await this.init.dial(a, { signal })))
+    const attempt = Promise.allSettled(bootstrap.map(async a => await this.init.dial(a, { signal })))
       .then(results => {
-        if (stopSignal.aborted) return
+        if (stopSignal.aborted) return false
         const ok = results.filter(r => r.status === 'fulfilled').length
         const now = this.init.clock.monotonic()
         if (ok > 0) {
           this.connectedSince = now
-          this.init.log('reconnected to %d of %d bootstrap peers (attempt %d)', ok, bootstrap.length, this.attempts)
-          this.init.onReconnected?.()
-          return
+          this.lastSeenConnectedAt = now
+          this.lastError = undefined
+          this.init.log('connected to %d of %d bootstrap peers (attempt %d)', ok, bootstrap.length, this.attempts)
+          if (own) this.init.onReconnected?.()
+          return true
         }
         const waitMs = bootstrapRedialDelayMs(this.attempts, this.init.rng)
         this.nextAttemptAt = now + waitMs
         const first = results.find((r): r is PromiseRejectedResult => r.status === 'rejected')
-        this.init.log('no bootstrap peer answered (%d attempts in a row); next try in %d ms: %s', this.attempts, waitMs, describeError(first?.reason).message)
+        this.lastError = describeError(first?.reason).message
+        this.init.log('no bootstrap peer answered (%d attempts in a row); next try in %d ms: %s', this.attempts, waitMs, this.lastError)
+        return false
       })
-      .finally(() => { this.dialing = false })
+      .finally(() => { this.dialing = undefined })
+    this.dialing = attempt
+    return await attempt
   }
 }
 

@@ -72,7 +72,6 @@ export const DIAL_BACKOFF_MIN_MS = 2000
 export const DIAL_BACKOFF_MAX_MS = 30_000
 /** peers remembered with a dial backoff at most (beyond that, new failures are not held back) */
 export const MAX_DIAL_BACKOFF_PEERS = 1024
-export const BOOTSTRAP_RETRY_MAX_MS = 5000
 /**
  * A peer with bootstrap addresses and no bootstrap peer connected (its first connection closed
  * before any node record arrived, or it lost the relay while it kept other connections) dials the

@@ -15,11 +15,12 @@ import { componentLogger, type Logger } from '../util/logger.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { systemRng, type Rng } from '../util/prng.ts'
 import type { Telemetry } from '../monitoring/types.ts'
-import { BOOTSTRAP_RETRY_MAX_MS, DIAL_TIMEOUT_MS, FAILURE_CHECK_INTERVAL_MS, PROBE_TIMEOUT_MS, nodesTopic } from './constants.ts'
+import { DIAL_TIMEOUT_MS, FAILURE_CHECK_INTERVAL_MS, PROBE_TIMEOUT_MS, nodesTopic } from './constants.ts'
 import { RecordPublisher } from './record-publisher.ts'
 import { SelfRecord } from './self-record.ts'
 import { Dialer } from './dialer.ts'
 import { BootstrapKeeper } from './bootstrap-keeper.ts'
+import { networkHealth, type NetworkHealth } from './network-health.ts'
 import { MembershipInbound } from './membership-inbound.ts'
 import { reachPeer } from './prober.ts'
 import { createNetworkMetrics, type NetworkMetrics } from './network-metrics.ts'
@@ -70,7 +71,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   private readonly publisher: RecordPublisher
   private heartbeatTimer: TimerHandle | undefined
   private checkTimer: TimerHandle | undefined
-  /** a discovery round (the first, or a redial of the bootstrap list) is under way */
+  /** a discovery round (the first, or one after a bootstrap redial) is under way */
   private discovering = false
   private started = false
   private readonly probing = new Map<string, Promise<MemberStatus>>()
@@ -103,7 +104,6 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
       dial: async (addr, options) => await this.libp2p.dial(multiaddr(addr), options),
       isConnectedTo: (addr) => this.dialer.isConnectedTo(addr),
       dialTimeoutMs: () => this.dialer.dialTimeoutMs(),
-      busy: () => this.discovering,
       // the members we knew may be gone or unknown (a first connection lost): look for them again
       onReconnected: () => { if (this.started && !this.discovering) this.discoverInBackground('discovery after a bootstrap redial') },
       clock: this.clock,
@@ -209,29 +209,15 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
   }
 
   /**
-   * Finds peers: dials the bootstrap list (retrying with backoff until one answers), walks the DHT
-   * for peers close to us, and dials members we know of but are not connected to.
+   * Finds peers: dials the bootstrap list when no bootstrap peer is connected (one attempt; the
+   * bootstrap keeper goes on redialling with backoff and runs discovery again once one answers),
+   * walks the DHT for peers close to us, and dials members we know of but are not connected to.
    * Returns the peer ids known after the round.
    */
   async discoverNodes (options: AbortOptions = {}): Promise<string[]> {
     this.assertStarted()
     const signal = AbortSignal.any([this.stopController.signal, ...(options.signal != null ? [options.signal] : [])])
-    const bootstrap = this.init.bootstrap ?? []
-    if (bootstrap.length > 0 && !bootstrap.some(a => this.dialer.isConnectedTo(a))) {
-      let delay = 100
-      for (;;) {
-        const results = await Promise.allSettled(bootstrap.map(async a => await this.libp2p.dial(multiaddr(a), { signal: AbortSignal.any([signal, AbortSignal.timeout(this.dialer.dialTimeoutMs())]) })))
-        if (results.some(r => r.status === 'fulfilled') || signal.aborted) break
-        this.log('no bootstrap peer answered; retrying in %d ms', delay)
-        // ends at once when the manager stops: no timer outlives stop()
-        await new Promise<void>(resolve => {
-          const t = this.clock.setTimeout(() => { signal.removeEventListener('abort', done); resolve() }, delay)
-          const done = (): void => { this.clock.clearTimeout(t); resolve() }
-          signal.addEventListener('abort', done, { once: true })
-        })
-        delay = Math.min(delay * 2, BOOTSTRAP_RETRY_MAX_MS)
-      }
-    }
+    await this.bootstrapKeeper.dialNow({ signal })
     if (this.libp2p.getConnections().length > 0 && !signal.aborted) {
       try {
         for await (const peer of this.libp2p.peerRouting.getClosestPeers(this.libp2p.peerId.toMultihash().bytes, { signal: AbortSignal.any([signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)]) })) {
@@ -420,13 +406,8 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     }
   }
 
-  private health (): { status: 'ok' | 'degraded' | 'down', detail?: string, connections: number, members: number } {
-    const connections = this.libp2p.getConnections().length
-    const members = this.aliveMembers().length
-    if ((this.init.bootstrap ?? []).length > 0 && connections === 0) {
-      return { status: 'degraded', detail: 'not connected to any peer', connections, members }
-    }
-    return { status: 'ok', connections, members }
+  private health (): NetworkHealth {
+    return networkHealth({ connections: this.libp2p.getConnections().length, members: this.aliveMembers().length, bootstrap: this.bootstrapKeeper.status() })
   }
 
   private assertStarted (): void {

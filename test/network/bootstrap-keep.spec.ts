@@ -6,7 +6,8 @@
  * behind the relay and the relay's Raft vote stayed out of its reach for the 60 s the setup waited.
  * Here the relay closes its connection to one node and hangs up on that node's dials for REFUSE_MS
  * (so the probe fails) while the node stays connected to the other node; the node must be
- * connected to the relay again soon after the relay accepts it.
+ * connected to the relay again soon after the relay accepts it. Meanwhile its `network` health
+ * component (GET /health, the dashboard) is degraded and says so, and ok again after.
  *
  * And a peer whose first connection to its bootstrap relay closes before any node record arrived
  * knows no member to dial again; it must dial the bootstrap list again rather than stay alone.
@@ -18,12 +19,24 @@ import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { hangUpOnNewConnections, relayAddr, startPeer, waitFor, type TestPeer } from './harness.ts'
 import { ManualClock } from '../../src/util/clock.ts'
+import { MonitoringSystem } from '../../src/monitoring/index.ts'
 import { FAILURE_CHECK_INTERVAL_MS } from '../../src/network/constants.ts'
 
 /** how long the relay hangs up on the node's new connections (longer than its probe of the relay) */
 const REFUSE_MS = 3000
 /** how long the relay hangs up on a new peer's first connections (longer than its first dial and retries) */
 const REFUSE_FIRST_MS = 4000
+
+/** polls an async health reading until `ok` holds (the reading that did), or fails at the deadline */
+async function healthUntil<H> (read: () => Promise<H>, ok: (h: H) => boolean, timeoutMs: number, what: string): Promise<H> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const h = await read()
+    if (ok(h)) return h
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(h)}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
 
 describe('bootstrap keep', () => {
   const peers: TestPeer[] = []
@@ -32,8 +45,10 @@ describe('bootstrap keep', () => {
   it('a peer that lost its bootstrap relay but kept another connection dials the relay again', { timeout: 90_000 }, async () => {
     const relay = await startPeer({ role: 'relay' }, 'keep')
     peers.push(relay)
-    const a = await startPeer({ role: 'node', bootstrap: [relayAddr(relay)] }, 'keep')
+    const aMonitoring = new MonitoringSystem({ peerId: 'node-a', eventLoop: false })
+    const a = await startPeer({ role: 'node', bootstrap: [relayAddr(relay)] }, 'keep', undefined, aMonitoring)
     peers.push(a)
+    const networkHealth = async (): Promise<{ status: string, detail?: string }> => await aMonitoring.checkHealth('network')
     const b = await startPeer({ role: 'node', bootstrap: [relayAddr(relay)] }, 'keep')
     peers.push(b)
     const relayId = relay.network.libp2p.peerId
@@ -41,6 +56,7 @@ describe('bootstrap keep', () => {
     const bId = b.network.libp2p.peerId
     const connected = (p: TestPeer, to: typeof relayId): boolean => p.network.libp2p.getConnections(to).some(c => c.status === 'open')
     await waitFor(() => connected(a, relayId) && connected(b, relayId) && connected(a, bId), 30_000, 'node a to be connected to the relay and to node b')
+    assert.equal((await networkHealth()).status, 'ok')
 
     const hangUps = hangUpOnNewConnections(relay, aId)
     try {
@@ -48,6 +64,9 @@ describe('bootstrap keep', () => {
       await Promise.all(relay.network.libp2p.getConnections(aId).map(async c => { await c.close().catch(() => {}) }))
       await waitFor(() => !connected(a, relayId), 20_000, 'node a to see its relay connection closed')
       assert.ok(connected(a, bId), 'node a kept its connection to node b (it is not alone)')
+      // polled: a redial the relay is about to hang up on may be open for a moment
+      const cut = await healthUntil(networkHealth, h => h.status === 'degraded', 10_000, 'node a\'s network health to be degraded without its relay')
+      assert.match(cut.detail ?? '', /no bootstrap peer connected .*other connection/)
       const refusedUntil = Date.now() + REFUSE_MS
       await waitFor(() => Date.now() >= refusedUntil, REFUSE_MS + 5000, 'the refusal window to end')
     } finally {
@@ -55,6 +74,7 @@ describe('bootstrap keep', () => {
     }
     await waitFor(() => connected(a, relayId), 30_000,
       `node a to be connected to the relay again (${hangUps.count} of its connections hung up; its connections: ${a.network.libp2p.getConnections().map(c => c.remotePeer.toString()).join(', ')})`)
+    await healthUntil(networkHealth, h => h.status === 'ok', 10_000, 'node a\'s network health to be ok again once the relay is back')
   })
 
   it('a peer whose only connection closed before it learnt of any member dials its bootstrap list again', { timeout: 60_000 }, async () => {

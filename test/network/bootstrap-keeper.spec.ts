@@ -1,8 +1,10 @@
 /**
  * BootstrapKeeper on a manual clock with a scripted dial: when no bootstrap peer is connected it
  * redials after a jittered wait that doubles per attempt up to the cap (a relay that is down is not
- * hammered), counts from zero again once a connection has held, leaves the list alone while a
- * discovery round is dialling it, and does nothing once stopped.
+ * hammered), counts from zero again once a connection has held, and does nothing once stopped.
+ * It is the one loop that dials the list: a discovery round asks it for one attempt (dialNow),
+ * which joins an attempt in flight and leaves the retries to the backoff. status() is what the
+ * `network` health component reports.
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -20,7 +22,7 @@ interface Rig {
   stop: AbortController
   /** monotonic times of the dials */
   dials: number[]
-  state: { connected: boolean, answer: boolean, busy: boolean, reconnected: number }
+  state: { connected: boolean, answer: boolean, reconnected: number, hold?: Promise<void> }
   /** ticks every FAILURE_CHECK_INTERVAL_MS for `ms`, letting each dial settle */
   run: (ms: number) => Promise<void>
   /** runs until the next dial (at most the capped wait and a bit) */
@@ -31,18 +33,18 @@ function rig (seed = 7): Rig {
   const clock = new ManualClock(1000)
   const stop = new AbortController()
   const dials: number[] = []
-  const state = { connected: true, answer: false, busy: false, reconnected: 0 }
+  const state: Rig['state'] = { connected: true, answer: false, reconnected: 0 }
   const keeper = new BootstrapKeeper({
     bootstrap: [ADDR],
     dial: async (addr) => {
       assert.equal(addr, ADDR)
       dials.push(clock.monotonic())
+      if (state.hold !== undefined) await state.hold
       if (!state.answer) throw new Error('connection refused')
       state.connected = true
     },
     isConnectedTo: () => state.connected,
     dialTimeoutMs: () => 5000,
-    busy: () => state.busy,
     onReconnected: () => { state.reconnected++ },
     clock,
     rng: seededRng(seed),
@@ -129,15 +131,69 @@ describe('bootstrap keeper', () => {
     assert.ok(r.dials.at(-1)! - lostAt <= BOOTSTRAP_REDIAL_MIN_MS + 2 * FAILURE_CHECK_INTERVAL_MS, `redial ${r.dials.at(-1)! - lostAt} ms after the loss`)
   })
 
-  it('leaves the list to a discovery round that is dialling it', async () => {
+  it('dialNow: true at once while connected; otherwise one attempt, and the backoff goes on after a failed one', async () => {
+    const r = rig()
+    assert.equal(await r.keeper.dialNow(), true)
+    assert.equal(r.dials.length, 0, 'no dial while a bootstrap peer is connected')
+    r.state.connected = false
+    assert.equal(await r.keeper.dialNow(), false)
+    assert.equal(r.dials.length, 1)
+    // the keeper's ticks take over: the next dial comes after the backoff of a second attempt
+    const failedAt = r.clock.monotonic()
+    await r.untilDial()
+    const gap = r.dials[1]! - failedAt
+    const base = Math.min(BOOTSTRAP_REDIAL_MAX_MS, BOOTSTRAP_REDIAL_MIN_MS * 2)
+    assert.ok(gap >= base / 2 && gap <= base + 2 * FAILURE_CHECK_INTERVAL_MS, `next dial ${gap} ms after the failed one`)
+    // the relay answers: dialNow connects, and does not ask for another discovery round (its caller is one)
+    r.state.answer = true
+    assert.equal(await r.keeper.dialNow(), true)
+    assert.equal(r.state.connected, true)
+    assert.equal(r.state.reconnected, 0)
+  })
+
+  it('dialNow joins an attempt in flight instead of dialling twice, and gives up waiting on its signal', async () => {
     const r = rig()
     r.state.connected = false
-    r.state.busy = true
-    await r.run(60_000)
-    assert.equal(r.dials.length, 0)
-    r.state.busy = false
-    await r.run(BOOTSTRAP_REDIAL_MIN_MS + 500)
-    assert.equal(r.dials.length, 1)
+    let release!: () => void
+    r.state.hold = new Promise<void>(resolve => { release = resolve })
+    await r.untilDial()
+    assert.equal(r.dials.length, 1, 'the keeper\'s own redial is in flight')
+    const joined = r.keeper.dialNow()
+    const aborted = new AbortController()
+    const gaveUp = r.keeper.dialNow({ signal: aborted.signal })
+    aborted.abort()
+    await assert.rejects(gaveUp, { name: 'AbortError' })
+    r.state.answer = true
+    release()
+    assert.equal(await joined, true)
+    assert.equal(r.dials.length, 1, 'one dial for both')
+    assert.equal(r.state.reconnected, 1, 'the keeper\'s own redial connected: discovery runs again')
+  })
+
+  it('status(): connected, or since when not, how many attempts and the last error', async () => {
+    const r = rig()
+    await r.run(1000)
+    assert.deepEqual(r.keeper.status(), { configured: 1, connected: true, attempts: 0 })
+    r.state.connected = false
+    const lostAt = r.clock.monotonic()
+    await r.untilDial()
+    const s = r.keeper.status()
+    assert.equal(s.connected, false)
+    assert.ok(s.lostForMs !== undefined && s.lostForMs >= r.clock.monotonic() - lostAt && s.lostForMs > 0, `lost for ${s.lostForMs} ms`)
+    assert.equal(s.attempts, 1)
+    assert.equal(s.lastError, 'connection refused')
+    r.state.answer = true
+    await r.untilDial()
+    assert.deepEqual(r.keeper.status(), { configured: 1, connected: true, attempts: 2 })
+  })
+
+  it('status() of a keeper that never saw a bootstrap peer has no loss time', async () => {
+    const r = rig()
+    r.state.connected = false
+    assert.equal(await r.keeper.dialNow(), false)
+    const s = r.keeper.status()
+    assert.equal(s.lostForMs, undefined)
+    assert.equal(s.attempts, 1)
   })
 
   it('does nothing once stopped, and a dial that ends after the stop schedules nothing', async () => {

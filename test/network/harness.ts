@@ -6,6 +6,7 @@ import { createMeshLibp2p, NetworkManager } from '../../src/network/index.ts'
 import type { NetworkManagerInit } from '../../src/network/index.ts'
 import type { Connection } from '@libp2p/interface'
 import type { Clock } from '../../src/util/clock.ts'
+import type { Telemetry } from '../../src/monitoring/types.ts'
 
 export interface TestPeer {
   network: NetworkManager
@@ -14,11 +15,12 @@ export interface TestPeer {
   crash: () => Promise<void>
 }
 
-export async function startPeer (init: Partial<NetworkManagerInit> & { role?: 'relay' | 'node' }, mesh = 'test', clock?: Clock): Promise<TestPeer> {
+/** `telemetry`: where the network registers its health checks and metrics (e.g. a MonitoringSystem) */
+export async function startPeer (init: Partial<NetworkManagerInit> & { role?: 'relay' | 'node' }, mesh = 'test', clock?: Clock, telemetry?: Telemetry): Promise<TestPeer> {
   const privateKey = await generateKeyPair('Ed25519')
   const role = init.role ?? 'node'
   const libp2p = await createMeshLibp2p({ privateKey, mesh, role, host: '127.0.0.1', port: 0, bootstrap: init.bootstrap })
-  const network = new NetworkManager({ libp2p, privateKey, ...(clock != null ? { clock } : {}) }, { mesh, role, ...init })
+  const network = new NetworkManager({ libp2p, privateKey, ...(clock != null ? { clock } : {}), ...(telemetry != null ? { telemetry } : {}) }, { mesh, role, ...init })
   await network.start()
   return {
     network,
