@@ -99,7 +99,9 @@ describe('ConsensusManager: in-process peers over libp2p', { timeout: 120_000 },
 
   it('the leader expires leases that are not kept alive, deleting their keys everywhere', async () => {
     const [a, b, c] = peers
-    const lease = await a.consensus.kv.grantLease(300)
+    // the put and the read must land before the lease lapses, so its TTL is not what a loaded
+    // machine's three Raft round trips can outlast (300 ms was); expiry is still checked below
+    const lease = await a.consensus.kv.grantLease(3000)
     await b.consensus.kv.put('ephemeral', 'here', { lease: lease.id })
     assert.equal((await c.consensus.kv.get('ephemeral'))?.value, 'here')
     await eventually(async () => (await c.consensus.kv.get('ephemeral')) === undefined, 10_000, 'the lease to expire')
