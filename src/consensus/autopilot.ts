@@ -20,7 +20,8 @@
  * than the grace period by promoting a caught-up learner, then remove the failed one; remove
  * voters beyond the target only when they are down beyond the grace or not eligible; promote
  * caught-up, stable, eligible learners (Node peers before tabs; tabs never by default) while below
- * the target (3, or 5 with at least 5 stable eligible peers); add peers that run consensus as
+ * the target (3, or 5 with at least 5 stable eligible peers), from an odd voter count only when two
+ * can be promoted (1 -> 3 back to back, never resting at 2); add peers that run consensus as
  * learners; drop learners gone for long.
  */
 import {
@@ -129,8 +130,10 @@ export function planAutopilot (view: AutopilotView): AutopilotAction | undefined
       return { kind: 'remove', peer: victims[0], reason: `${voters.length} voters, ${target} wanted; ${victims[0]} is ${downFor(victims[0]) > 0 ? 'down' : 'not eligible'}` }
     }
   }
-  // 3. fewer voters than wanted
-  if (voters.length < target && promotable.length > 0) {
+  // 3. fewer voters than wanted: from an odd count only when two learners can be promoted, so the
+  // group goes 1 -> 3 (3 -> 5) back to back instead of sitting at an even count, whose quorum is
+  // no easier to lose than the odd one below it (two voters: either one lost stops the group)
+  if (voters.length < target && promotable.length >= (voters.length % 2 === 1 && voters.length + 1 < target ? 2 : 1)) {
     return { kind: 'promote', peer: promotable[0].id, reason: `${voters.length} voters, ${target} wanted` }
   }
   // 4. peers running consensus outside the group join as learners

@@ -74,6 +74,8 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
   private bootstrapWatch: BootstrapWatch | undefined
   private bootstrapping = false
   private autopilotBusy = false
+  /** an autopilot round due right after a membership change was applied */
+  private autopilotSoon: TimerHandle | undefined
   private readonly leaseExpiry: LeaseExpiry
   private readonly tracking: PeerTracking
   private announced = ''
@@ -173,6 +175,10 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
           confChanged: (cs) => {
             this.safeDispatchEvent('membership:changed', { detail: { voters: [...cs.voters], learners: [...cs.learners] } })
             this.announce()
+            // the next change (the second promotion of 1 -> 3) goes out now, not a round later
+            if (this.started && this.autopilotSoon === undefined) {
+              this.autopilotSoon = clock.setTimeout(() => { this.autopilotSoon = undefined; void this.autopilotRound() }, 0)
+            }
           },
           snapshotInstalled: (groupId) => { void this.adoptGroup(groupId) },
           failed: () => { this.announce() },
@@ -224,6 +230,8 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     if (!this.started) return
     for (const t of this.timers) this.clock.clearInterval(t)
     this.timers = []
+    this.clock.clearTimeout(this.autopilotSoon)
+    this.autopilotSoon = undefined
     const driver = this.driverRef!
     await this.handOffLeadership(driver)
     this.started = false

@@ -28,7 +28,10 @@ describe('voter autopilot', () => {
   it('adds peers that run consensus as learners, Node peers before tabs, and ignores other groups', () => {
     const v = view({ peerList: [peer('tab', { role: 'browser' }), peer('n2'), peer('other', { raft: { candidate: true, group: 'g2' } }), peer('plain', { raft: undefined })] })
     assert.deepEqual(planAutopilot(v), { kind: 'add-learner', peer: 'n2', reason: 'runs consensus outside the group' })
-    assert.equal(planAutopilot({ ...v, learners: ['n2', 'tab'] })?.kind, 'promote')
+    assert.equal(planAutopilot({ ...v, learners: ['n2', 'tab'] }), undefined, 'one promotable learner: one voter rather than two')
+    const two = view({ peerList: [peer('n2'), peer('n3')], learners: ['n2', 'n3'] })
+    assert.equal(planAutopilot(two)?.kind, 'promote', 'two promotable learners: 1 -> 3')
+    assert.deepEqual(planAutopilot({ ...two, voters: ['leader', 'n2'], learners: ['n3'] }), { kind: 'promote', peer: 'n3', reason: '2 voters, 3 wanted' })
   })
 
   it('promotes caught-up stable Node peers up to 3 voters, 5 with five stable peers, never tabs', () => {

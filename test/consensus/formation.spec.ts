@@ -89,6 +89,24 @@ describe('group formation: three voters at birth', () => {
     assert.deepEqual(voterSetsSeen(m).filter(s => s.length === 2), [])
   })
 
+  it('a group founded alone grows 1 -> 3 back to back: it never rests at two voters', async () => {
+    const m = mesh = new MemMesh()
+    const p1 = await m.add('p1', 90)
+    const changes: Array<{ at: number, voters: number }> = []
+    p1.consensus.addEventListener('membership:changed', e => { changes.push({ at: m.clock.monotonic(), voters: e.detail.voters.length }) })
+    await m.runUntil(() => p1.consensus.status().leader === 'p1', 10_000, 'p1 to found a group alone')
+    await m.add('p2', 91)
+    await m.runUntil(() => p1.consensus.status().learners.includes('p2'), 10_000, 'p2 to join as a learner')
+    // p2 is caught up and stable long before p3 comes: the group stays at one voter meanwhile
+    await m.runUntil(() => false, 6_000, 'p2 alone with p1').catch(() => {})
+    assert.deepEqual(p1.consensus.status().voters, ['p1'], 'not promoted while it would make two voters')
+    await m.add('p3', 92)
+    await m.runUntil(() => formed(m, m.live(), 3), 15_000, 'three voters')
+    const two = changes.findIndex(c => c.voters === 2)
+    assert.ok(two >= 0 && changes[two + 1]?.voters === 3, JSON.stringify(changes))
+    assert.ok(changes[two + 1].at - changes[two].at <= 100, `two voters for ${changes[two + 1].at - changes[two].at} simulated ms (the second promotion waits for no autopilot round)`)
+  })
+
   it('with two candidates the lowest founds the group alone (never a group of two at birth)', async () => {
     const m = mesh = new MemMesh()
     for (const [i, id] of ['p1', 'p2'].entries()) await m.add(id, 80 + i)
