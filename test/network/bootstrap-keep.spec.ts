@@ -17,7 +17,7 @@
  */
 import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { hangUpOnNewConnections, relayAddr, startPeer, waitFor, type TestPeer } from './harness.ts'
+import { hangUpOnNewConnections, pollUntil, relayAddr, startPeer, waitFor, type TestPeer } from './harness.ts'
 import { ManualClock } from '../../src/util/clock.ts'
 import { MonitoringSystem } from '../../src/monitoring/index.ts'
 import { FAILURE_CHECK_INTERVAL_MS } from '../../src/network/constants.ts'
@@ -27,17 +27,6 @@ const REFUSE_MS = 3000
 /** how long the relay hangs up on a new peer's first connections (longer than its first dial and retries) */
 const REFUSE_FIRST_MS = 4000
 
-/** polls an async health reading until `ok` holds (the reading that did), or fails at the deadline */
-async function healthUntil<H> (read: () => Promise<H>, ok: (h: H) => boolean, timeoutMs: number, what: string): Promise<H> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const h = await read()
-    if (ok(h)) return h
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(h)}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
-
 describe('bootstrap keep', () => {
   const peers: TestPeer[] = []
   after(async () => { await Promise.all(peers.map(async p => { await p.stop() })) })
@@ -46,7 +35,7 @@ describe('bootstrap keep', () => {
     const relay = await startPeer({ role: 'relay' }, 'keep')
     peers.push(relay)
     const aMonitoring = new MonitoringSystem({ peerId: 'node-a', eventLoop: false })
-    const a = await startPeer({ role: 'node', bootstrap: [relayAddr(relay)] }, 'keep', undefined, aMonitoring)
+    const a = await startPeer({ role: 'node', bootstrap: [relayAddr(relay)] }, 'keep', { telemetry: aMonitoring })
     peers.push(a)
     const networkHealth = async (): Promise<{ status: string, detail?: string }> => await aMonitoring.checkHealth('network')
     const b = await startPeer({ role: 'node', bootstrap: [relayAddr(relay)] }, 'keep')
@@ -65,7 +54,7 @@ describe('bootstrap keep', () => {
       await waitFor(() => !connected(a, relayId), 20_000, 'node a to see its relay connection closed')
       assert.ok(connected(a, bId), 'node a kept its connection to node b (it is not alone)')
       // polled: a redial the relay is about to hang up on may be open for a moment
-      const cut = await healthUntil(networkHealth, h => h.status === 'degraded', 10_000, 'node a\'s network health to be degraded without its relay')
+      const cut = await pollUntil(networkHealth, h => h.status === 'degraded', 10_000, 'node a\'s network health to be degraded without its relay')
       assert.match(cut.detail ?? '', /no bootstrap peer connected .*other connection/)
       const refusedUntil = Date.now() + REFUSE_MS
       await waitFor(() => Date.now() >= refusedUntil, REFUSE_MS + 5000, 'the refusal window to end')
@@ -74,7 +63,7 @@ describe('bootstrap keep', () => {
     }
     await waitFor(() => connected(a, relayId), 30_000,
       `node a to be connected to the relay again (${hangUps.count} of its connections hung up; its connections: ${a.network.libp2p.getConnections().map(c => c.remotePeer.toString()).join(', ')})`)
-    await healthUntil(networkHealth, h => h.status === 'ok', 10_000, 'node a\'s network health to be ok again once the relay is back')
+    await pollUntil(networkHealth, h => h.status === 'ok', 10_000, 'node a\'s network health to be ok again once the relay is back')
   })
 
   it('a peer whose only connection closed before it learnt of any member dials its bootstrap list again', { timeout: 60_000 }, async () => {
@@ -102,7 +91,7 @@ describe('bootstrap keep', () => {
     const relay = await startPeer({ role: 'relay' }, 'keep-stop')
     peers.push(relay)
     const clock = new ManualClock(0)
-    const node = await startPeer({ role: 'node', bootstrap: [relayAddr(relay)] }, 'keep-stop', clock)
+    const node = await startPeer({ role: 'node', bootstrap: [relayAddr(relay)] }, 'keep-stop', { clock })
     const relayId = relay.network.libp2p.peerId
     const connected = (): boolean => node.network.libp2p.getConnections(relayId).some(c => c.status === 'open')
     try {

@@ -94,7 +94,7 @@ describe('clock-skew outlier among real peers', () => {
 
   before(async () => {
     relay = await startPeer({ role: 'relay' }, 'clock-skew')
-    peers.push(await startPeer({ bootstrap: [relayAddr(relay)] }, 'clock-skew', skewed))
+    peers.push(await startPeer({ bootstrap: [relayAddr(relay)] }, 'clock-skew', { clock: skewed }))
     for (let i = 0; i < 2; i++) peers.push(await startPeer({ bootstrap: [relayAddr(relay)] }, 'clock-skew'))
     await waitFor(() => [relay, ...peers].every(p => p.network.aliveMembers().length === 3), 20_000, 'membership')
   })

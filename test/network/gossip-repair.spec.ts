@@ -8,19 +8,12 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Message } from '@libp2p/gossipsub'
 import { createMeshLibp2p, type MeshLibp2p } from '../../src/network/libp2p.ts'
 import type { GossipRepair } from '../../src/network/gossip-repair.ts'
+import { waitFor } from './harness.ts'
 
 const TOPIC = 'agentmesh-test/gossip-repair'
 
 async function startNode (): Promise<MeshLibp2p> {
   return await createMeshLibp2p({ privateKey: await generateKeyPair('Ed25519'), mesh: 'gossip-repair', role: 'node', host: '127.0.0.1', port: 0 })
-}
-
-async function waitFor (cond: () => boolean, ms: number, what: string): Promise<void> {
-  const end = Date.now() + ms
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out after ${ms} ms waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
 }
 
 /** publishes from `a` until `b` received a publication made after this call, or the deadline */

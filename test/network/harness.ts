@@ -4,7 +4,7 @@
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createMeshLibp2p, NetworkManager } from '../../src/network/index.ts'
 import type { NetworkManagerInit } from '../../src/network/index.ts'
-import type { Connection } from '@libp2p/interface'
+import type { Connection, PrivateKey } from '@libp2p/interface'
 import type { Clock } from '../../src/util/clock.ts'
 import type { Telemetry } from '../../src/monitoring/types.ts'
 
@@ -15,9 +15,18 @@ export interface TestPeer {
   crash: () => Promise<void>
 }
 
-/** `telemetry`: where the network registers its health checks and metrics (e.g. a MonitoringSystem) */
-export async function startPeer (init: Partial<NetworkManagerInit> & { role?: 'relay' | 'node' }, mesh = 'test', clock?: Clock, telemetry?: Telemetry): Promise<TestPeer> {
-  const privateKey = await generateKeyPair('Ed25519')
+export interface StartPeerOptions {
+  /** the network's clock (default the system clock) */
+  clock?: Clock
+  /** where the network registers its health checks and metrics (e.g. a MonitoringSystem) */
+  telemetry?: Telemetry
+  /** the peer's key: the same key again is the same peer restarted (default a new one) */
+  privateKey?: PrivateKey
+}
+
+export async function startPeer (init: Partial<NetworkManagerInit> & { role?: 'relay' | 'node' }, mesh = 'test', options: StartPeerOptions = {}): Promise<TestPeer> {
+  const { clock, telemetry } = options
+  const privateKey = options.privateKey ?? await generateKeyPair('Ed25519')
   const role = init.role ?? 'node'
   const libp2p = await createMeshLibp2p({ privateKey, mesh, role, host: '127.0.0.1', port: 0, bootstrap: init.bootstrap })
   const network = new NetworkManager({ libp2p, privateKey, ...(clock != null ? { clock } : {}), ...(telemetry != null ? { telemetry } : {}) }, { mesh, role, ...init })
@@ -34,6 +43,17 @@ export async function waitFor (predicate: () => boolean, timeoutMs: number, what
   const deadline = Date.now() + timeoutMs
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 20))
+  }
+}
+
+/** polls an async reading until `ok` holds for it (returns that reading), or fails at the deadline with the last one */
+export async function pollUntil<T> (read: () => Promise<T>, ok: (value: T) => boolean, timeoutMs: number, what: string): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await read()
+    if (ok(value)) return value
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(value)}`)
     await new Promise(resolve => setTimeout(resolve, 20))
   }
 }

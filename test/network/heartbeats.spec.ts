@@ -6,21 +6,13 @@
 import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
 import type { Message } from '@libp2p/gossipsub'
-import { createMeshLibp2p, NetworkManager, MembershipMessageType, nodesTopic } from '../../src/network/index.ts'
+import { MembershipMessageType, nodesTopic } from '../../src/network/index.ts'
 import { relayAddr, startPeer, waitFor, type TestPeer } from './harness.ts'
 
 const MESH = 'hb'
 /** long enough that only a change, a join or a request can bring a record within a test */
 const REFRESH_MS = 120_000
-
-async function startWithKey (privateKey: PrivateKey, bootstrap: string[]): Promise<TestPeer> {
-  const libp2p = await createMeshLibp2p({ privateKey, mesh: MESH, role: 'node', host: '127.0.0.1', port: 0, bootstrap })
-  const network = new NetworkManager({ libp2p, privateKey }, { mesh: MESH, role: 'node', bootstrap, recordRefreshMs: REFRESH_MS })
-  await network.start()
-  return { network, stop: async () => { await network.stop(); await libp2p.stop() }, crash: async () => { await libp2p.stop() } }
-}
 
 describe('heartbeats and records', () => {
   const peers: TestPeer[] = []
@@ -69,14 +61,14 @@ describe('heartbeats and records', () => {
     const a = await startPeer({ bootstrap, recordRefreshMs: REFRESH_MS }, MESH)
     peers.push(a)
     const key = await generateKeyPair('Ed25519')
-    const b1 = await startWithKey(key, bootstrap)
+    const b1 = await startPeer({ bootstrap, recordRefreshMs: REFRESH_MS }, MESH, { privateKey: key })
     await waitFor(() => b1.network.member(a.network.peerId)?.status === 'alive' && a.network.member(b1.network.peerId)?.status === 'alive', 10_000, 'A and B to see each other')
     await b1.stop()
     await waitFor(() => a.network.member(b1.network.peerId)?.status === 'failed', 10_000, 'A to see B leave')
 
     // the same peer again (same key, a new incarnation): the others see it come back, not join,
     // so nothing makes them republish; it must ask
-    const b2 = await startWithKey(key, bootstrap)
+    const b2 = await startPeer({ bootstrap, recordRefreshMs: REFRESH_MS }, MESH, { privateKey: key })
     peers.push(b2)
     await waitFor(() => a.network.member(b2.network.peerId)?.status === 'alive', 10_000, 'A to see B back')
     await waitFor(() => b2.network.member(a.network.peerId)?.status === 'alive' && b2.network.member(relay.network.peerId)?.status === 'alive',
