@@ -14,6 +14,7 @@ import { Dialer } from '../../src/network/dialer.ts'
 import { DIAL_BACKOFF_MIN_MS, TAB_DIAL_YIELD_MS } from '../../src/network/constants.ts'
 import type { MeshLibp2p } from '../../src/network/libp2p.ts'
 import { ManualClock } from '../../src/util/clock.ts'
+import { componentLogger } from '../../src/util/logger.ts'
 import type { NodeRole } from '../../src/network/types.ts'
 
 const RELAY = '/ip4/127.0.0.1/tcp/9090/ws/p2p/12D3KooWQdbirDNJJfXB9wURKptaXmNYRJpFKdrE2Sj4ik6fiPQx'
@@ -49,8 +50,7 @@ function dialerFor (self: PeerId, role: NodeRole): {
     }
   } as unknown as MeshLibp2p
   const stop = new AbortController()
-  const log = Object.assign(() => {}, { error: () => {}, trace: () => {}, enabled: false }) as any
-  const dialer = new Dialer({ libp2p, peerId: self.toString(), role, clock, log, stopSignal: stop.signal, started: () => !stop.signal.aborted })
+  const dialer = new Dialer({ libp2p, peerId: self.toString(), role, clock, log: componentLogger('test:tab-dial-yield'), stopSignal: stop.signal, started: () => !stop.signal.aborted })
   return {
     dialer, clock, dials, connect: (peer) => { open.add(peer.toString()) }, stop,
     failDials: () => { fail = true },
@@ -61,6 +61,15 @@ function dialerFor (self: PeerId, role: NodeRole): {
 
 const tabInfo = (peer: PeerId): { id: PeerId, multiaddrs: ReturnType<typeof multiaddr>[] } =>
   ({ id: peer, multiaddrs: [multiaddr(`${RELAY}/p2p-circuit/webrtc/p2p/${peer.toString()}`)] })
+
+/** the tab with the higher id, just told of the lower one's /webrtc address (its dials refused at once with `failing`) */
+async function higherTabHearsOfLower (options: { failing?: boolean } = {}): Promise<{ low: PeerId, highSide: ReturnType<typeof dialerFor> }> {
+  const [low, high] = await peerIds(2)
+  const highSide = dialerFor(high, 'browser')
+  if (options.failing === true) highSide.failDials()
+  highSide.dialer.maybeDial(tabInfo(low))
+  return { low, highSide }
+}
 
 describe('tab-to-tab dials', () => {
   it('the tab with the lower peer id dials at once; the other waits and, once the link is up, never dials', async () => {
@@ -83,9 +92,7 @@ describe('tab-to-tab dials', () => {
   })
 
   it('the higher id dials after TAB_DIAL_YIELD_MS when the other tab never linked', async () => {
-    const [low, high] = await peerIds(2)
-    const highSide = dialerFor(high, 'browser')
-    highSide.dialer.maybeDial(tabInfo(low))
+    const { low, highSide } = await higherTabHearsOfLower()
     highSide.clock.advance(TAB_DIAL_YIELD_MS - 1)
     assert.equal(highSide.dials.length, 0)
     highSide.clock.advance(1)
@@ -94,10 +101,7 @@ describe('tab-to-tab dials', () => {
   })
 
   it('once it has waited, the higher id retries a failed dial with the usual backoff, not another wait', async () => {
-    const [low, high] = await peerIds(2)
-    const highSide = dialerFor(high, 'browser')
-    highSide.failDials()
-    highSide.dialer.maybeDial(tabInfo(low))
+    const { low, highSide } = await higherTabHearsOfLower({ failing: true })
     highSide.clock.advance(TAB_DIAL_YIELD_MS)
     assert.equal(highSide.dials.length, 1)
     await highSide.settled()
@@ -109,9 +113,7 @@ describe('tab-to-tab dials', () => {
   })
 
   it('a stopped network manager leaves no deferred dial behind', async () => {
-    const [low, high] = await peerIds(2)
-    const highSide = dialerFor(high, 'browser')
-    highSide.dialer.maybeDial(tabInfo(low))
+    const { highSide } = await higherTabHearsOfLower()
     highSide.stop.abort()
     assert.equal(highSide.dialer.deferredDials, 0)
     highSide.clock.advance(TAB_DIAL_YIELD_MS * 2)
