@@ -159,7 +159,7 @@ describe('KvStateMachine: leases', () => {
     assert.equal(put.type === 'error' && put.name, 'NotFoundError')
   })
 
-  it('promotes leases for a new leader so none expires before a full TTL from its clock', () => {
+  it('promotes leases for a new leader: each gets a full TTL in its frame, whatever the old frame said', () => {
     const { sm, run } = replica()
     const a = ok(run({ type: 'lease-grant', ttlMs: 1000, nowMs: 0 }))
     const b = ok(run({ type: 'lease-grant', ttlMs: 5000, nowMs: 0 }))
@@ -168,10 +168,15 @@ describe('KvStateMachine: leases', () => {
     assert.deepEqual(run({ type: 'lease-promote', nowMs: 900 }), { type: 'lease-promote', leases: 2 })
     assert.equal(sm.lease(a.lease)?.expiresAtMs, 1900)
     assert.equal(sm.lease(b.lease)?.expiresAtMs, 5900)
-    assert.deepEqual(run({ type: 'lease-promote', nowMs: 0 }), { type: 'lease-promote', leases: 2 })
-    assert.equal(sm.lease(a.lease)?.expiresAtMs, 1900, 'promotion never shortens a lease')
     assert.deepEqual(ok(run({ type: 'expire-leases', nowMs: 1500 })), { type: 'expire-leases', revision: 1, expired: [] })
     assert.deepEqual(ok(run({ type: 'expire-leases', nowMs: 1900 })), { type: 'expire-leases', revision: 1, expired: [a.lease] })
+    // a lease granted by a leader whose clock was 10 min ahead, then a leader with a normal clock
+    // (900): a full TTL in its frame, not the old frame's expiry 10 min away in its own
+    const c = ok(run({ type: 'lease-grant', ttlMs: 3000, nowMs: 600_000 }))
+    assert.ok(c.type === 'lease-grant')
+    assert.deepEqual(run({ type: 'lease-promote', nowMs: 900 }), { type: 'lease-promote', leases: 2 })
+    assert.equal(sm.lease(c.lease)?.expiresAtMs, 3900)
+    assert.deepEqual(ok(run({ type: 'expire-leases', nowMs: 3900 })), { type: 'expire-leases', revision: 1, expired: [c.lease] })
   })
 
   it('revokes a lease with its keys in one revision; re-putting a key without the lease detaches it', () => {

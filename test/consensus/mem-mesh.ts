@@ -10,6 +10,7 @@ import type { Message } from '../../src/consensus/raft/index.ts'
 import type { Member, NodeRecord, RaftRole } from '../../src/network/index.ts'
 import { MemoryStore } from '../../src/storage/memory.ts'
 import { ManualClock } from '../../src/util/clock.ts'
+import type { Clock } from '../../src/util/clock.ts'
 import { seededRng } from '../../src/util/prng.ts'
 
 export interface MemPeer {
@@ -23,6 +24,17 @@ export interface MemPeer {
   handler?: RaftTransportHandler
 }
 
+function offsetClock (c: Clock, offsetMs: number): Clock {
+  return {
+    now: () => c.now() + offsetMs,
+    monotonic: () => c.monotonic(),
+    setTimeout: (fn, ms) => c.setTimeout(fn, ms),
+    clearTimeout: (h) => { c.clearTimeout(h) },
+    setInterval: (fn, ms) => c.setInterval(fn, ms),
+    clearInterval: (h) => { c.clearInterval(h) }
+  }
+}
+
 const turn = async (): Promise<void> => { await new Promise<void>(resolve => { setImmediate(resolve) }) }
 
 export class MemMesh {
@@ -31,8 +43,11 @@ export class MemMesh {
   /** `a>b`: a does not see b in its membership (one way) */
   private readonly hidden = new Set<string>()
 
-  /** starts a peer (ids order the peers: the lowest id founds the group) */
-  async add (id: string, seed: number, init: ConsensusManagerInit = {}): Promise<MemPeer> {
+  /**
+   * starts a peer (ids order the peers: the lowest id founds the group); `wallOffsetMs`: its wall
+   * clock reads that far off the mesh's (its monotonic clock and timers are the shared ones)
+   */
+  async add (id: string, seed: number, init: ConsensusManagerInit = {}, wallOffsetMs = 0): Promise<MemPeer> {
     const peer: MemPeer = { id, consensus: undefined as unknown as ConsensusManager, voterSets: [], down: false, raftRole: 'none' }
     this.peers.set(id, peer)
     const network: ConsensusNetwork = {
@@ -46,7 +61,7 @@ export class MemMesh {
       libp2p: undefined as never,
       network,
       store: new MemoryStore(),
-      clock: this.clock,
+      clock: wallOffsetMs === 0 ? this.clock : offsetClock(this.clock, wallOffsetMs),
       rng: seededRng(seed),
       raftTransport: ({ handler }) => this.transport(peer, handler)
     }, init)

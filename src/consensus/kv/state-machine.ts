@@ -227,7 +227,11 @@ export class KvStateMachine {
         return { type: 'expire-leases', revision: this.s.revision, expired }
       }
       case 'lease-promote': {
-        for (const l of this.s.leases.values()) l.expiresAtMs = Math.max(l.expiresAtMs, cmd.nowMs + l.ttlMs)
+        // a full ttl in the new leader's frame, also when that is shorter than what the old leader's
+        // frame said: after a leader whose clock was minutes ahead, max() held every lease (and a
+        // dead holder's agents) minutes past its last renewal. Never early: the holder stops serving
+        // within a ttl of a renewal sent before this was proposed.
+        for (const l of this.s.leases.values()) l.expiresAtMs = cmd.nowMs + l.ttlMs
         return { type: 'lease-promote', leases: this.s.leases.size }
       }
     }
