@@ -103,6 +103,20 @@ export const NODE_LEASE_TTL_MS = 2_000
 export const NODE_LEASE_RENEW_MS = 400
 /** the holder treats its lease as lapsed this long before the renewal it sent says */
 export const NODE_LEASE_SAFETY_MS = 200
+/**
+ * A browser tab's node lease (src/platform/node-lease.browser.ts). A tab is a Raft learner, so each
+ * renewal crosses the leader's loop, the voters' and the leader's again before the tab hears of its
+ * commit: on a loaded machine (load 25-35 on 2 cores) that took 3-18 s, and a 2 s lease never held.
+ * It renews every second (what a background tab's throttled timers still allow) and is valid while
+ * a renewal commits within ttl - safety - renew (8 s). The cost: a tab that vanishes without giving
+ * its lease back (crash, cut off) keeps its agents unplaced until the lease expires, up to 10 s
+ * after its last renewal, rather than the failure detector's 2-2.6 s (agents/recovery.ts waits for it)
+ */
+export const NODE_LEASE_TAB_TTL_MS = 10_000
+export const NODE_LEASE_TAB_RENEW_MS = 1_000
+export const NODE_LEASE_TAB_SAFETY_MS = 1_000
+/** the leader, waiting for a failed peer's longer lease to expire before it re-places its agents, looks this often */
+export const LEASE_EXPIRY_RECHECK_MS = 500
 /** a request that finds this peer's lease lapsed waits this long for a late renewal before NotOwnerError */
 export const LEASE_GRACE_MS = 1_000
 /**

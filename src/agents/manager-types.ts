@@ -24,6 +24,8 @@ export interface ManagerKv extends LeaseKv {
   get: (key: string, options?: AbortOptions) => Promise<KvEntry | undefined>
   range: (prefix: string, options?: AbortOptions & { limit?: number }) => Promise<{ kvs: KvEntry[], more: boolean, revision: number }>
   txn: (t: KvTxn, options?: KvWriteOptions) => Promise<KvTxnResult>
+  /** a lease's ttl and what is left of it, undefined once it expired or was revoked (recovery.ts) */
+  timeToLive?: (lease: number, options?: AbortOptions) => Promise<{ id: number, ttlMs: number, remainingMs: number } | undefined>
 }
 
 export interface ManagerConsensus {

@@ -1,6 +1,7 @@
 /**
  * This peer's lease in Raft: the credential under which it runs agents. Granted once, renewed
- * (keepAlive) every NODE_LEASE_RENEW_MS. The peer counts it valid until the send time of its last
+ * (keepAlive) every renewMs; its timing is the runtime's (#platform/node-lease: 2 s in Node
+ * processes, 10 s in browser tabs, whose renewals take longer to commit). The peer counts it valid until the send time of its last
  * successful renewal plus the ttl minus a safety margin, which always ends before the state
  * machine could expire it (the state machine counts from the renewal's own, later, timestamp). A
  * peer that cannot renew (partitioned from the majority, or its lease expired or was revoked)
@@ -12,10 +13,7 @@ import { describeError } from '../errors.ts'
 import { linkSignals } from '../util/abort.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
-import { NODE_LEASE_RENEW_MS, NODE_LEASE_SAFETY_MS, NODE_LEASE_TTL_MS } from './constants.ts'
-
-/** renewals in flight at once */
-const MAX_RENEWALS_IN_FLIGHT = 4
+import { NODE_LEASE_TIMING } from '#platform/node-lease'
 
 /** the part of ConsensusKv the lease uses */
 export interface LeaseKv {
@@ -47,11 +45,15 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
   private readonly ttlMs: number
   private readonly renewMs: number
   private readonly safetyMs: number
+  /** renewals in flight at once: one per renewMs of the ttl, so slow commits still overlap */
+  private readonly maxInflight: number
   private leaseId = 0
   /** monotonic time until which this peer may serve */
   private validUntil = 0
   private timer?: TimerHandle
   private lapseTimer?: TimerHandle
+  /** the lease whose lapse was last announced (a lapse is announced once) */
+  private lapseAnnounced = 0
   /** renewals in flight: one delayed proposal must not stall the others */
   private inflight = 0
   private granting = false
@@ -63,17 +65,31 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
     this.kv = init.kv
     this.clock = init.clock
     this.log = init.log
-    this.ttlMs = init.ttlMs ?? NODE_LEASE_TTL_MS
-    this.renewMs = init.renewMs ?? NODE_LEASE_RENEW_MS
-    this.safetyMs = init.safetyMs ?? NODE_LEASE_SAFETY_MS
+    this.ttlMs = init.ttlMs ?? NODE_LEASE_TIMING.ttlMs
+    this.renewMs = init.renewMs ?? NODE_LEASE_TIMING.renewMs
+    this.safetyMs = init.safetyMs ?? NODE_LEASE_TIMING.safetyMs
+    this.maxInflight = Math.max(1, Math.ceil(this.ttlMs / this.renewMs))
   }
 
   /** the lease id (0 before the first grant) */
   get id (): number { return this.leaseId }
 
-  /** this peer may serve its agents now */
+  /** the lease's ttl: how long after its last renewal the store expires it */
+  get ttl (): number { return this.ttlMs }
+
+  /**
+   * this peer may serve its agents now. Judged by the monotonic clock at the call, not by a timer:
+   * a throttled tab's timers fire late, so a lapse found here is announced (`lease:lapsed`) at once
+   * after the caller's turn rather than when the lapse timer gets round to it
+   */
   valid (): boolean {
-    return this.leaseId !== 0 && this.clock.monotonic() < this.validUntil
+    if (this.leaseId === 0) return false
+    if (this.clock.monotonic() < this.validUntil) return true
+    if (this.running && this.lapseAnnounced !== this.leaseId) {
+      const lease = this.leaseId
+      queueMicrotask(() => { this.announceLapse(lease) })
+    }
+    return false
   }
 
   start (): void {
@@ -120,7 +136,7 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
 
   /** one renewal (or the first grant); several may be in flight; never throws */
   async renew (): Promise<void> {
-    if (!this.running || this.granting || this.inflight >= MAX_RENEWALS_IN_FLIGHT) return
+    if (!this.running || this.granting || this.inflight >= this.maxInflight) return
     if (this.leaseId === 0) this.granting = true
     this.inflight++
     const sentAt = this.clock.monotonic()
@@ -161,15 +177,30 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
   }
 
   private extend (sentAt: number): void {
-    this.validUntil = Math.max(this.validUntil, sentAt + this.ttlMs - this.safetyMs)
+    const until = sentAt + this.ttlMs - this.safetyMs
+    const now = this.clock.monotonic()
+    // an older renewal answered after a newer one
+    if (until <= this.validUntil) return
+    // answered after the validity it brings had ended (it took longer than ttl - safety): it
+    // extends nothing, and a lease that is lapsed now (a late first grant) says so
+    if (until <= now) {
+      if (now >= this.validUntil) this.announceLapse(this.leaseId)
+      return
+    }
+    this.validUntil = until
+    this.lapseAnnounced = 0
     this.clock.clearTimeout(this.lapseTimer)
     const lease = this.leaseId
     this.safeDispatchEvent('lease:renewed', { detail: { lease } })
     this.lapseTimer = this.clock.setTimeout(() => {
-      if (this.running && !this.valid() && this.leaseId === lease) {
-        this.log.error('node lease %d lapsed: no renewal reached the majority in time', lease)
-        this.safeDispatchEvent('lease:lapsed', { detail: { lease } })
-      }
+      if (this.running && this.leaseId === lease && this.clock.monotonic() >= this.validUntil) this.announceLapse(lease)
     }, Math.max(0, this.validUntil - this.clock.monotonic()) + 1)
+  }
+
+  private announceLapse (lease: number): void {
+    if (!this.running || this.leaseId !== lease || this.lapseAnnounced === lease || this.clock.monotonic() < this.validUntil) return
+    this.lapseAnnounced = lease
+    this.log.error('node lease %d lapsed: no renewal reached the majority in time', lease)
+    this.safeDispatchEvent('lease:lapsed', { detail: { lease } })
   }
 }

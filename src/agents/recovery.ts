@@ -13,10 +13,11 @@
  *   replicated state with exponential backoff; after MAX_AGENT_RESTARTS in a row it is
  *   quarantined (placement status `quarantined`, not served), counted in monitoring.
  */
-import { describeError } from '../errors.ts'
+import { UnreachableError, describeError } from '../errors.ts'
 import type { Counter } from '../monitoring/types.ts'
+import { raceSignal } from '../util/abort.ts'
 import type { AbortOptions } from '../util/abort.ts'
-import { AGENT_RESTART_BACKOFF_MS, MAX_AGENT_RESTARTS, MAX_PLACEMENT_ATTEMPTS } from './constants.ts'
+import { AGENT_RESTART_BACKOFF_MS, LEASE_EXPIRY_RECHECK_MS, MAX_AGENT_RESTARTS, MAX_PLACEMENT_ATTEMPTS, NODE_LEASE_TTL_MS } from './constants.ts'
 import { placedOn } from './directory.ts'
 import type { Placement } from './directory.ts'
 import type { DistributedAgentManager } from './manager.ts'
@@ -27,6 +28,8 @@ const noop: Counter = { inc: () => {} }
 export class Recovery {
   private readonly m: DistributedAgentManager
   private readonly inflight = new Map<string, Promise<Placement | undefined>>()
+  /** peers whose node lease is being waited out (leaseOver), shared by their agents' re-placements */
+  private readonly leaseWaits = new Map<string, Promise<void>>()
   private readonly unclaimedSince = new Map<string, number>()
   private readonly restarts = new Map<string, number>()
   private reconciling = false
@@ -47,7 +50,6 @@ export class Recovery {
   /** the leader re-places the agents of `node`; [] elsewhere */
   async reassignFrom (node: string, options: AbortOptions = {}): Promise<Placement[]> {
     if (!this.isLeader() || node === this.m.peerId) return []
-    this.revokeLeaseOf(node)
     const all = await this.m.listAgents(options)
     const mine = all.filter(a => a.node === node && a.status !== 'quarantined')
     if (mine.length > 0) this.m.log('re-placing %d agents of failed peer %s', mine.length, node)
@@ -63,15 +65,46 @@ export class Recovery {
   }
 
   /**
-   * a peer declared failed may renew no more: if it is alive after all, it stops serving once the
-   * validity of its last renewal ends, and surrenders what was re-placed when it sees the epochs
+   * Resolves once `node` (declared failed, or unknown) can no longer be serving its agents, so
+   * they may be placed elsewhere. A node lease no longer than NODE_LEASE_TTL_MS (a Node peer's)
+   * ends before the failure detector's verdict (2.0-2.6 s of silence): it is revoked, so the peer
+   * renews no more if it is alive after all (it then stops serving once the validity of its last
+   * renewal ends and surrenders what was re-placed when it sees the epochs), and the agents move at
+   * once. A longer one (a browser tab's, 10 s) may still be valid where its holder is, alive but
+   * cut off: the agents move once the store has expired it (its holder stopped serving ttl - safety
+   * after its last renewal was sent, before that). While the holder keeps renewing it, its agents
+   * stay: this throws after two ttls, and the next reconcile round asks again.
    */
-  private revokeLeaseOf (node: string): void {
+  private async leaseOver (node: string, options: AbortOptions): Promise<void> {
     const lease = this.m.components.network.member(node)?.record.ext.agentLease
     if (typeof lease !== 'number' || !Number.isSafeInteger(lease) || lease <= 0) return
-    this.m.components.consensus.kv.revoke(lease).then(
-      () => { this.m.log('revoked the node lease %d of failed peer %s', lease, node) },
-      (err: unknown) => { this.m.log('revoking the node lease of %s: %s', node, describeError(err).message) })
+    const running = this.leaseWaits.get(node)
+    if (running != null) { await raceSignal(running, options.signal); return }
+    const job = this.waitOutLease(node, lease)
+    this.leaseWaits.set(node, job)
+    job.then(() => {}, () => {}).finally(() => { if (this.leaseWaits.get(node) === job) this.leaseWaits.delete(node) })
+    await raceSignal(job, options.signal)
+  }
+
+  private async waitOutLease (node: string, lease: number): Promise<void> {
+    const kv = this.m.components.consensus.kv
+    const started = this.m.clock.monotonic()
+    for (let round = 0; ; round++) {
+      const ttl = await kv.timeToLive?.(lease, { signal: AbortSignal.timeout(5000) })
+      if (kv.timeToLive == null || (ttl != null && ttl.ttlMs <= NODE_LEASE_TTL_MS)) {
+        kv.revoke(lease).then(
+          () => { this.m.log('revoked the node lease %d of failed peer %s', lease, node) },
+          (err: unknown) => { this.m.log('revoking the node lease of %s: %s', node, describeError(err).message) })
+        return
+      }
+      if (ttl == null) return
+      const waited = this.m.clock.monotonic() - started
+      if (waited >= 2 * ttl.ttlMs) {
+        throw new UnreachableError(`peer ${node} still renews its node lease ${lease} (${ttl.ttlMs} ms): its agents stay until it expires`)
+      }
+      if (round === 0) this.m.log('waiting for the node lease %d of failed peer %s to expire (%d of %d ms left)', lease, node, ttl.remainingMs, ttl.ttlMs)
+      await new Promise<void>(resolve => { this.m.clock.setTimeout(resolve, Math.min(LEASE_EXPIRY_RECHECK_MS, ttl.remainingMs + 1)) })
+    }
   }
 
   /** re-places one agent away from its (failed) node, on `target` or the best candidate */
@@ -92,6 +125,8 @@ export class Recovery {
 
   private async reassignNow (p: Placement, how: { target?: string, reason: string, pin?: boolean }, options: AbortOptions): Promise<Placement> {
     const from = p.node
+    // the old owner must have stopped serving it first
+    if (from !== this.m.peerId) await this.leaseOver(from, options)
     const kind: Pick<AgentKind, 'kind' | 'requirements'> = this.m.kinds.get(p.kind) ?? { kind: p.kind, requirements: { cpu: 0, memoryMb: 0, tags: [] } }
     const targets = how.target != null
       ? [how.target]

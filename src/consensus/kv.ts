@@ -233,6 +233,18 @@ export class ConsensusKv {
     return { id: r.lease, ttlMs: r.ttlMs, expiresAtMs: r.expiresAtMs }
   }
 
+  /**
+   * a lease's ttl and how much of it is left (etcd's LeaseTimeToLive; a linearizable read), or
+   * undefined once it has expired or was revoked. `remainingMs` is by the leader's lease time:
+   * exact on the leader, approximate on other peers
+   */
+  async timeToLive (lease: number, options: AbortOptions = {}): Promise<{ id: number, ttlMs: number, remainingMs: number } | undefined> {
+    const d = this.driver('read')
+    await d.readBarrier(withDeadline(options))
+    const l = d.sm.lease(lease)
+    return l === undefined ? undefined : { id: l.id, ttlMs: l.ttlMs, remainingMs: Math.max(0, l.expiresAtMs - this.clock.now()) }
+  }
+
   /** ends a lease now, deleting its keys */
   async revoke (lease: number, options: KvWriteOptions = {}): Promise<{ revision: number, deleted: number }> {
     const r = unwrapResult(await this.driver('proposal').propose({ type: 'lease-revoke', lease, ...writeMeta(options) }, withDeadline(options)))
