@@ -82,6 +82,17 @@ describe('bootstrap watch', () => {
     assert.equal(b.observe(2000, ['c'], false), false, 'the candidate set changed: wait again')
   })
 
+  it('founds with the three lowest of the settled set, or alone with fewer (never two)', () => {
+    const w = new BootstrapWatch('a', 3, 0)
+    assert.equal(w.observe(2000, ['d', 'c', 'b'], false), false, 'the set just changed')
+    assert.equal(w.observe(4000, ['d', 'c', 'b'], false), true)
+    assert.deepEqual(w.founders(), ['a', 'b', 'c'])
+    const two = new BootstrapWatch('a', 3, 0)
+    two.observe(0, ['b'], false)
+    assert.equal(two.observe(5000, ['b'], false), true, 'after the wait, with two candidates')
+    assert.deepEqual(two.founders(), ['a'])
+  })
+
   it('with fewer candidates it waits longer; never when a group is already announced', () => {
     const w = new BootstrapWatch('a', 3, 0)
     assert.equal(w.observe(0, [], false), false)
