@@ -87,6 +87,21 @@ describe('bootstrap keep', () => {
     assert.ok(hangUps.count >= 1)
   })
 
+  it('with its relay down, discoverNodes returns after one attempt and the peer reports why it is degraded', { timeout: 60_000 }, async () => {
+    const gone = await startPeer({ role: 'relay' }, 'keep-down')
+    const addr = relayAddr(gone)
+    await gone.stop()
+    const monitoring = new MonitoringSystem({ peerId: 'node-down', eventLoop: false })
+    const node = await startPeer({ role: 'node', bootstrap: [addr] }, 'keep-down', { telemetry: monitoring })
+    peers.push(node)
+    // a refused dial ends at once: the round goes on without a bootstrap peer instead of waiting for
+    // one (before, it retried until a bootstrap peer answered: this call never returned)
+    assert.deepEqual(await node.network.discoverNodes(), [])
+    const health = await monitoring.checkHealth('network')
+    assert.equal(health.status, 'degraded')
+    assert.match(health.detail ?? '', /^not connected to any peer \(no bootstrap peer: never connected yet; \d+ dial attempts?, last: /)
+  })
+
   it('stop() while a bootstrap redial is pending leaves no timer behind', { timeout: 60_000 }, async () => {
     const relay = await startPeer({ role: 'relay' }, 'keep-stop')
     peers.push(relay)
