@@ -363,9 +363,11 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
 
   private async probe (nodeId: string, options: AbortOptions): Promise<MemberStatus> {
     const attemptSignal = (): AbortSignal => AbortSignal.any([this.stopController.signal, AbortSignal.timeout(PROBE_TIMEOUT_MS), ...(options.signal != null ? [options.signal] : [])])
+    // a fresh connection gets a dial's budget, not a ping's (a dead process refuses it at once)
+    const dialSignal = (): AbortSignal => AbortSignal.any([this.stopController.signal, AbortSignal.timeout(this.dialer.dialTimeoutMs()), ...(options.signal != null ? [options.signal] : [])])
     const member = this.table.get(nodeId)
     try {
-      await reachPeer({ libp2p: this.libp2p, nodeId, addrs: member?.record.addrs ?? [], attemptSignal, cancelled: () => this.stopController.signal.aborted || options.signal?.aborted === true, log: this.log })
+      await reachPeer({ libp2p: this.libp2p, nodeId, addrs: member?.record.addrs ?? [], attemptSignal, dialSignal, cancelled: () => this.stopController.signal.aborted || options.signal?.aborted === true, log: this.log })
       this.apply(this.table.markReachable(nodeId, this.clock.monotonic()))
       return 'alive'
     } catch (err) {

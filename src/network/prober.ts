@@ -13,8 +13,14 @@ export interface ReachPeerInit {
   nodeId: string
   /** the addresses in the peer's record */
   addrs: string[]
-  /** a signal for one attempt (a ping, or a dial and a ping) */
+  /** a signal for a ping over the open connection */
   attemptSignal: () => AbortSignal
+  /**
+   * a signal for a fresh dial and its ping (default: attemptSignal). A new connection's handshakes
+   * (TCP, Noise, yamux, identify) take far longer than a ping on an open one: on a loaded machine
+   * they outlast a ping's budget, and a live peer was declared failed and announced so.
+   */
+  dialSignal?: () => AbortSignal
   /** the probe was cut short (the manager stopped, the caller gave up): no fresh dial then */
   cancelled: () => boolean
   log: Logger
@@ -26,7 +32,7 @@ export async function reachPeer (init: ReachPeerInit): Promise<void> {
   const id = peerIdFromString(nodeId)
   const open = libp2p.getConnections(id).find(c => c.status === 'open')
   const dialAndPing = async (): Promise<void> => {
-    const signal = attemptSignal()
+    const signal = (init.dialSignal ?? attemptSignal)()
     const addrs = init.addrs.map(a => multiaddr(a))
     const conn = await libp2p.dial(addrs.length > 0 ? addrs : id, { signal, force: open != null })
     await libp2p.services.ping.ping(conn.remoteAddr, { signal })
