@@ -64,6 +64,22 @@ describe('group formation: three voters at birth', () => {
     })
   }
 
+  it('a founder lost before the others hold its snapshot: they found a group of their own once they see it failed', async () => {
+    const m = mesh = new MemMesh()
+    for (const [i, id] of ['p1', 'p2', 'p3'].entries()) await m.add(id, 50 + i)
+    const p1 = m.peers.get('p1')!
+    // p1 dies the moment it has founded the group (its campaign never reaches anyone)
+    p1.consensus.addEventListener('membership:changed', () => { m.crash('p1') }, { once: true })
+    await m.runUntil(() => p1.down, 10_000, 'p1 to found the group')
+    assert.deepEqual(p1.consensus.status().voters, ['p1', 'p2', 'p3'])
+    const rest = m.live()
+    assert.ok(rest.every(p => p.consensus.status().group === ''), 'the others never heard of it')
+    await m.runUntil(() => m.leader() !== undefined && rest.every(p => p.consensus.status().group !== '' && p.consensus.status().role !== 'none'), 15_000, 'p2 and p3 in a group with a leader')
+    assert.match(rest[0].consensus.status().group, /^p2-/)
+    const { revision } = await m.settle(rest[1].consensus.kv.put('reborn', 1), 10_000, 'a put in the new group')
+    assert.equal((await m.settle(rest[0].consensus.kv.get('reborn'), 10_000, 'a read'))?.revision, revision)
+  })
+
   it('with four candidates the three lowest found the group and the fourth joins as a learner', async () => {
     const m = mesh = new MemMesh()
     for (const [i, id] of ['p1', 'p2', 'p3', 'p4'].entries()) await m.add(id, 60 + i)
