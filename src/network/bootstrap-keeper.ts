@@ -151,7 +151,7 @@ export class BootstrapKeeper {
           this.connectedSince = now
           this.lastSeenConnectedAt = now
           this.lastError = undefined
-          this.init.log('connected to %d of %d bootstrap peers (attempt %d)', ok, bootstrap.length, this.attempts)
+          this.init.log('%s to %d of %d bootstrap peers (attempt %d)', own ? 'reconnected' : 'connected', ok, bootstrap.length, this.attempts)
           if (own) this.init.onReconnected?.()
           return true
         }
