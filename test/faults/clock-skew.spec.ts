@@ -108,7 +108,7 @@ describe('hybrid logical clocks between skewed peers', () => {
           const before = hlcs[m.to].peek()
           const ahead = m.stamp.wallMs - clocks[m.to].now()
           if (ahead > HLC_MAX_SKEW_MS) {
-            assert.throws(() => hlcs[m.to].receive(m.stamp), { name: 'InvalidMessageError' })
+            assert.throws(() => hlcs[m.to].receive(m.stamp), { name: 'ClockSkewError' })
             assert.deepEqual(hlcs[m.to].peek(), before, 'a refused stamp does not move the clock')
             refused++
             continue
