@@ -11,7 +11,9 @@ import { ManualClock } from '../../src/util/clock.ts'
 
 const TICK_MS = 100
 
-function watch (clock: ManualClock): { leaders: LeaderWatch, raft: { lead: string } } {
+/** a watch whose Raft has had leader 'a' (elected and reported) for `ms` */
+function ledFor (ms: number): { clock: ManualClock, leaders: LeaderWatch, raft: { lead: string } } {
+  const clock = new ManualClock(1_000)
   const raft = { lead: '' }
   const leaders = new LeaderWatch(clock, {
     running: () => true,
@@ -21,7 +23,10 @@ function watch (clock: ManualClock): { leaders: LeaderWatch, raft: { lead: strin
     lastIndex: () => 10,
     tickMs: () => TICK_MS
   })
-  return { leaders, raft }
+  raft.lead = 'a'
+  leaders.reported('a')
+  clock.advance(ms)
+  return { clock, leaders, raft }
 }
 
 /** settles the promise's outcome without waiting on it */
@@ -35,11 +40,7 @@ const flush = async (): Promise<void> => { for (let i = 0; i < 5; i++) await Pro
 
 describe('LeaderWatch', () => {
   it('a leader lost a minute after it was elected: callers wait out the grace from the loss, not from the election', async () => {
-    const clock = new ManualClock(1_000)
-    const { leaders, raft } = watch(clock)
-    raft.lead = 'a'
-    leaders.reported('a')
-    clock.advance(60_000)
+    const { clock, leaders, raft } = ledFor(60_000)
     // the tick that turned this follower pre-candidate; its Ready is not handled yet
     raft.lead = ''
     assert.equal(leaders.leaderlessMs(), 0, 'no time without a leader counted yet')
@@ -61,11 +62,7 @@ describe('LeaderWatch', () => {
   })
 
   it('with no leader for longer than the grace, callers get NoQuorumError naming how long', async () => {
-    const clock = new ManualClock(1_000)
-    const { leaders, raft } = watch(clock)
-    raft.lead = 'a'
-    leaders.reported('a')
-    clock.advance(5_000)
+    const { clock, leaders, raft } = ledFor(5_000)
     raft.lead = ''
     leaders.reported('')
     const waiting = outcome(leaders.waitForLeader())
