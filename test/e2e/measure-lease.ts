@@ -15,7 +15,7 @@
  *   node --conditions=agentmesh-source --import tsx --import ./test/setup-node.js test/e2e/measure-lease.ts [SECONDS] [TABS]
  */
 import { spawnSync, execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir, loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -31,6 +31,21 @@ const cpuTicks = (pid: number): number => {
   } catch {
     return 0
   }
+}
+const cmdline = (pid: number): string => {
+  try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ') } catch { return '' }
+}
+/** every process below `root` (by /proc's parent links) */
+const descendants = (root: number): number[] => {
+  const parent = new Map<number, number>()
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try { parent.set(Number(name), Number(readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1].split(' ')[1])) } catch {}
+  }
+  const out: number[] = []
+  const walk = (p: number): void => { for (const [c, pp] of parent) if (pp === p) { out.push(c); walk(c) } }
+  walk(root)
+  return out
 }
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const SECONDS = Number(process.argv[2] ?? 40)
@@ -159,14 +174,16 @@ try {
     await instrument(page)
     pages.push(page)
   }
-  const renderers = execFileSync('sh', ['-c', 'pgrep -f -- "--type=renderer" | wc -l']).toString().trim()
+  const renderers = descendants(process.pid).filter(pid => cmdline(pid).includes('--type=renderer')).length
   const t0 = Date.now()
   // once a second, from tab 0: who leads, and every peer's event-loop lag as its record says
   const lagsByPeer = new Map<string, number[]>()
   const leaders: string[] = []
-  const procs = (pattern: string): number[] => execFileSync('sh', ['-c', `pgrep -f -- '${pattern}' || true`]).toString().trim().split('\n').filter(x => x !== '').map(Number)
-  const watched = [...procs('agentmesh.js relay').map(pid => ({ name: 'relay', pid })), ...procs('agentmesh.js node').map(pid => ({ name: 'node', pid })),
-    ...procs('--type=renderer').map(pid => ({ name: 'renderer', pid })), ...procs('chromium.*--type=gpu|--type=utility.*network').map(pid => ({ name: 'chromium-other', pid }))]
+  // this run's processes only (other people's peers and browsers run on the same machine)
+  const mine = descendants(process.pid)
+  const procs = (pattern: RegExp): number[] => mine.filter(pid => pattern.test(cmdline(pid)))
+  const watched = [...procs(/agentmesh\.js relay/).map(pid => ({ name: 'relay', pid })), ...procs(/agentmesh\.js node/).map(pid => ({ name: 'node', pid })),
+    ...procs(/--type=renderer/).map(pid => ({ name: 'renderer', pid })), ...procs(/--type=(gpu|utility)/).map(pid => ({ name: 'chromium-other', pid }))]
   const cpu0 = watched.map(w => cpuTicks(w.pid))
   while (Date.now() - t0 < SECONDS * 1000) {
     await new Promise(resolve => setTimeout(resolve, 1000))
