@@ -200,6 +200,8 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
     // aborted (and unlinked) at the latest when the mailbox ends the turn
     const { signal } = linkSignals([this.abort.signal, turn.signal])
     try {
+      // refused here (NotOwnerError) when this peer may not serve the agent now: nothing has run
+      const ticket = await this.components.beginTurn?.(this.agentId, { signal })
       const effects = { any: false }
       const ctx = createAgentContext(this.base, { signal, span, messageId: turn.id, inTurn: true, effects })
       const reply = await this.kind.onMessage(message, ctx)
@@ -208,7 +210,7 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
       // nothing, and its commit then waits only for what it read to be held by the write concern,
       // so a peer cut off from the others still answers reads while its lease is valid
       if (effects.any && this.replies != null && !turn.id.startsWith(LOCAL_ID_PREFIX)) this.replies.record(turn.id, reply ?? null)
-      await this.components.commitTurn?.(this.agentId, { signal })
+      await this.components.commitTurn?.(this.agentId, { signal, ...(ticket != null ? { ticket } : {}) })
       return reply ?? null
     } catch (err) {
       span.recordError(err)

@@ -120,6 +120,13 @@ export const LEASE_EXPIRY_RECHECK_MS = 500
 /** a request that finds this peer's lease lapsed waits this long for a late renewal before NotOwnerError */
 export const LEASE_GRACE_MS = 1_000
 /**
+ * a turn during which this peer's node lease lapsed reads the agent's placement back before its
+ * reply is released (turn-fence.ts): each read gives up after this long, and a failed one is tried
+ * again this much later (for as long as the turn may last)
+ */
+export const TURN_CONFIRM_TIMEOUT_MS = 2_000
+export const TURN_CONFIRM_RETRY_MS = 250
+/**
  * a request that reaches the peer an agent was just placed on, before its activation began (the
  * migration's or recovery's activate is on its way), waits this long for it before NotOwnerError
  */

@@ -1,7 +1,8 @@
 /**
  * The agents this peer runs under a lease: an AgentHost whose activations keep their state in
  * replicated Y.Docs (`agent/<id>`), with the write concern applied before every reply
- * (`commitTurn`), activation from replicated state (caught up from the previous owner and the
+ * (`commitTurn`) and a message's reply released only while this peer provably owns the agent
+ * (the turn fence, turn-fence.ts, when an `authority` is given), activation from replicated state (caught up from the previous owner and the
  * replicas first), and requests that arrive while an agent is being activated held until it is.
  */
 import { NotOwnerError, UnreachableError } from '../errors.ts'
@@ -18,7 +19,8 @@ import type { NodeCapacity } from './ledger.ts'
 import type { DrainedMessage, PostOptions } from './mailbox.ts'
 import type { LlmClient } from './llm-types.ts'
 import { AgentStateDocs, type AgentDocs } from './state-docs.ts'
-import type { AgentKind, AgentServices, JsonValue } from './types.ts'
+import { TurnFence, type OwnerAuthority } from './turn-fence.ts'
+import type { AgentKind, AgentServices, JsonValue, TurnTicket } from './types.ts'
 
 export type { AgentDocs } from './state-docs.ts'
 export { stateDocId } from './state-docs.ts'
@@ -36,6 +38,13 @@ export interface LocalAgentsInit {
   healthy: (peer: string) => boolean
   /** this peer may serve (its lease is valid, or became so within a short wait) */
   mayServe: (signal?: AbortSignal) => Promise<boolean>
+  /**
+   * this peer's node lease and the agents' placements: with it every message's turn begins only
+   * under a valid lease and its reply is released only as turn-fence.ts says
+   */
+  authority?: OwnerAuthority
+  /** why this peer serves nothing now (for NotOwnerError's message) */
+  why?: () => string
   /** why this peer takes no activation now (its clock is the mesh's outlier); undefined: it does */
   refusal?: () => string | undefined
   telemetry?: Telemetry
@@ -49,12 +58,17 @@ export class LocalAgents {
   /** the agents' state docs: generations, compaction, write concern */
   readonly stateDocs: AgentStateDocs
   private readonly init: LocalAgentsInit
+  private readonly fence?: TurnFence
   private readonly activating = new Map<string, { epoch: number, done: Promise<void> }>()
   /** callers of awaitActivation, woken when an activation of their agent begins */
   private readonly arrivals = new Map<string, Set<() => void>>()
 
   constructor (init: LocalAgentsInit) {
     this.init = init
+    const fence = init.authority != null
+      ? new TurnFence({ nodeId: init.nodeId, authority: init.authority, epochOf: (id) => this.epochOf(id), clock: init.clock, log: init.log })
+      : undefined
+    this.fence = fence
     this.stateDocs = new AgentStateDocs({ docs: init.docs, healthy: init.healthy, writeConcern: init.writeConcern, clock: init.clock, log: init.log })
     this.host = new AgentHost({
       nodeId: init.nodeId,
@@ -66,6 +80,7 @@ export class LocalAgents {
         services: init.services,
         llm: init.llm,
         ...(init.telemetry != null ? { telemetry: init.telemetry } : {}),
+        ...(fence != null ? { beginTurn: async (agentId, options) => await fence.begin(agentId, options) } : {}),
         commitTurn: async (agentId, options) => { await this.commitTurn(agentId, options) }
       }
     })
@@ -175,7 +190,10 @@ export class LocalAgents {
     if (running != null) await raceSignal(running.done, options.signal)
     const epoch = this.epochOf(agentId)
     if (epoch == null) throw new NotOwnerError(`agent ${agentId} is not active on ${this.init.nodeId}`)
-    if (!await this.init.mayServe(options.signal)) throw new NotOwnerError(`peer ${this.init.nodeId} cannot serve ${agentId}: its lease has lapsed`)
+    if (!await this.init.mayServe(options.signal)) {
+      throw new NotOwnerError(`peer ${this.init.nodeId} cannot serve ${agentId}: ${this.init.why?.() ?? 'its lease has lapsed'}`,
+        { details: { agentId, node: this.init.nodeId, reason: 'lease-lapsed', outcome: 'refused' } })
+    }
     return await this.host.deliver(agentId, message, { ...options, epoch })
   }
 
@@ -184,9 +202,15 @@ export class LocalAgents {
     return this.host.activation(agentId)?.state.toJSON()
   }
 
-  /** waits until the agent's state changes so far are held by the write concern */
-  async commitTurn (agentId: string, options: AbortOptions = {}): Promise<void> {
-    await this.stateDocs.commit(agentId, options)
+  /**
+   * waits until the agent's state changes so far are held by the write concern; for a message's
+   * turn (`ticket`), also until its reply may be released (NotOwnerError when it may not)
+   */
+  async commitTurn (agentId: string, options: AbortOptions & { ticket?: TurnTicket } = {}): Promise<void> {
+    const { ticket, ...rest } = options
+    const commit = this.stateDocs.commit(agentId, rest)
+    if (ticket == null || this.fence == null) { await commit; return }
+    await this.fence.release(agentId, ticket, commit, rest)
   }
 
   async stop (): Promise<void> {

@@ -10,12 +10,13 @@
  * - A handler that throws one of our 4xx errors (InvalidArgumentError, NotFoundError, ...) has
  *   answered: the caller gets that error at once; no retry, no restart.
  * - Message ids are remembered for `dedupWindowMs`: a retried delivery of an id is handled once
- *   and gets the first handling's outcome again.
+ *   and gets the first handling's outcome again, except a NotOwnerError (this peer did not answer
+ *   for the agent): that id is forgotten, so its retry consults the replicated reply records.
  * - pause() lets the current turn finish and queues the rest; drain() hands the queued messages
  *   over (on migration) so the new owner can handle them and settle their callers.
  */
 import { TypedEventEmitter } from 'main-event'
-import { AgentMeshError, CapacityError, InvalidArgumentError, NotStartedError, TimeoutError } from '../errors.ts'
+import { AgentMeshError, CapacityError, InvalidArgumentError, NotOwnerError, NotStartedError, TimeoutError } from '../errors.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import { deferred, raceSignal } from '../util/abort.ts'
 import type { AbortOptions } from '../util/abort.ts'
@@ -323,6 +324,13 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
       if (!timedOut && isAnswer(err)) {
         this.consecutiveFailures = 0
         this.metrics.turns.inc(1, { kind: this.kind, outcome: 'rejected' })
+        if (err instanceof NotOwnerError) {
+          // this peer did not answer for the agent (turn-fence.ts): its id is not remembered, so a
+          // retry with it is looked up in the replicated reply records again, or runs
+          entry.outcome.reject(err)
+          this.replies.delete(entry.id)
+          return
+        }
         this.settle(entry, () => { entry.outcome.reject(err) })
         return
       }

@@ -110,6 +110,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
       ...(init.leaseTtlMs != null ? { ttlMs: init.leaseTtlMs } : {}),
       ...(init.leaseRenewMs != null ? { renewMs: init.leaseRenewMs } : {})
     })
+    this.leaseGuard = new LeaseGuard(this, () => { void this.recovery.reconcile() })
     this.local = new LocalAgents({
       nodeId: this.peerId,
       kinds: this.kinds.names().map(k => this.kinds.get(k) as AgentKind),
@@ -124,6 +125,8 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
         return status == null ? peer === this.peerId : status === 'alive' && this.mayHost(peer)
       },
       mayServe: async (signal) => await this.leaseGuard.mayServe(signal),
+      why: () => this.leaseGuard.why(),
+      authority: this.leaseGuard,
       refusal: () => this.clockHandoff.refusal(),
       clock: this.clock,
       log: this.log,
@@ -135,7 +138,6 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     this.recovery = new Recovery(this)
     this.routing = new Routing(this)
     this.rebalancer = new Rebalancer(this)
-    this.leaseGuard = new LeaseGuard(this, () => { void this.recovery.reconcile() })
     this.clockHandoff = new ClockSkewHandoff(this, { setSkewed: (skewed) => { this.leaseGuard.setSkewed(skewed) } })
     this.failures = new AgentFailureWatch({
       host: this.local.host,

@@ -159,8 +159,21 @@ export interface ActivationComponents {
   llm: LlmClient
   telemetry?: Telemetry
   /**
-   * called after a handler (or init/onStart) returned and before its reply is released: the
-   * integrator waits here until the turn's state changes are held by enough replicas
+   * called before a message's handler runs: the integrator refuses the turn (NotOwnerError, nothing
+   * run) when this peer may not serve the agent now, and answers what commitTurn gets back
    */
-  commitTurn?: (agentId: string, options: AbortOptions) => Promise<void>
+  beginTurn?: (agentId: string, options: AbortOptions) => Promise<TurnTicket>
+  /**
+   * called after a handler (or init/onStart) returned and before its reply is released: the
+   * integrator waits here until the turn's state changes are held by enough replicas and, for a
+   * message's turn (`ticket` from beginTurn), refuses the release (NotOwnerError) when this peer
+   * did not hold the agent throughout (turn-fence.ts)
+   */
+  commitTurn?: (agentId: string, options: AbortOptions & { ticket?: TurnTicket }) => Promise<void>
+}
+
+/** what a turn began under: the activation's epoch and the node lease's term (lapses so far) */
+export interface TurnTicket {
+  readonly epoch: number
+  readonly term: number
 }
