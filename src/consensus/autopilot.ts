@@ -106,9 +106,12 @@ export function planAutopilot (view: AutopilotView): AutopilotAction | undefined
   const learners = view.learners
   const peer = (id: string): AutopilotPeer | undefined => view.peers.get(id)
   const downFor = (id: string): number => id === view.self ? 0 : (peer(id)?.downForMs ?? Number.POSITIVE_INFINITY)
+  // a learner that has acknowledged nothing yet (no snapshot installed) is not caught up, however
+  // short the log: a new group's commit index is below AUTOPILOT_CATCHUP_ENTRIES, and one added a
+  // moment ago was promoted before it had even joined (seen at load 25: a voter that joined 10 s later)
   const caughtUp = (id: string): boolean => {
     const pr = view.progress[id]
-    return pr !== undefined && pr.recentActive && pr.match + AUTOPILOT_CATCHUP_ENTRIES >= view.commit
+    return pr !== undefined && pr.recentActive && pr.match > 0 && pr.match + AUTOPILOT_CATCHUP_ENTRIES >= view.commit
   }
   const target = voterTarget(view)
   const promotable = learners

@@ -45,6 +45,10 @@ describe('voter autopilot', () => {
     assert.equal(planAutopilot(five)?.kind, 'promote')
     const behind = { ...five, commit: 1000, progress: { ...five.progress, c: { match: 1, recentActive: true }, d: { match: 1, recentActive: true } } }
     assert.equal(planAutopilot(behind), undefined, 'learners far behind the commit index wait')
+    const young = view({ peerList: [peer('c'), peer('d')], learners: ['c', 'd'], commit: 30 })
+    assert.equal(planAutopilot({ ...young, progress: { ...young.progress, c: { match: 30, recentActive: true }, d: { match: 0, recentActive: true } } }), undefined,
+      'a learner that acknowledged nothing yet is not caught up, even 30 entries into a new group')
+    assert.equal(planAutopilot({ ...young, progress: { ...young.progress, c: { match: 30, recentActive: true }, d: { match: 1, recentActive: true } } })?.kind, 'promote')
   })
 
   it('replaces a voter failed beyond the grace: promote a spare first, then remove the failed one', () => {
