@@ -35,7 +35,7 @@ import type {
 } from './consensus-types.ts'
 import type { ConsensusChange, ProposalOutcome } from './changes.ts'
 import {
-  AUTOPILOT_INTERVAL_MS, BOOTSTRAP_CHECK_MS, BOOTSTRAP_EXPECT, DEFAULT_OPERATION_TIMEOUT_MS, LEASE_EXPIRY_CHECK_MS,
+  AUTOPILOT_INTERVAL_MS, AUTOPILOT_SOON_RETRY_MS, BOOTSTRAP_CHECK_MS, BOOTSTRAP_EXPECT, DEFAULT_OPERATION_TIMEOUT_MS, LEASE_EXPIRY_CHECK_MS,
   MAX_REMEMBERED_OUTCOMES
 } from './constants.ts'
 import { RaftDriver } from './driver.ts'
@@ -176,9 +176,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
             this.safeDispatchEvent('membership:changed', { detail: { voters: [...cs.voters], learners: [...cs.learners] } })
             this.announce()
             // the next change (the second promotion of 1 -> 3) goes out now, not a round later
-            if (this.started && this.autopilotSoon === undefined) {
-              this.autopilotSoon = clock.setTimeout(() => { this.autopilotSoon = undefined; void this.autopilotRound() }, 0)
-            }
+            if (this.started && this.autopilotSoon === undefined) this.autopilotSoonRound(clock.monotonic() + AUTOPILOT_INTERVAL_MS, 0)
           },
           snapshotInstalled: (groupId) => { void this.adoptGroup(groupId) },
           failed: () => { this.announce() },
@@ -398,6 +396,20 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     } finally {
       this.bootstrapping = false
     }
+  }
+
+  /**
+   * an autopilot round as soon as the membership change just applied is marked applied (the
+   * driver marks it after its batch is written), or at `until`, whichever is first
+   */
+  private autopilotSoonRound (until: number, delayMs: number): void {
+    this.autopilotSoon = this.clock.setTimeout(() => {
+      this.autopilotSoon = undefined
+      const d = this.driverRef
+      if (!this.started || d === undefined) return
+      if (d.pendingConfChange && this.clock.monotonic() < until) this.autopilotSoonRound(until, AUTOPILOT_SOON_RETRY_MS)
+      else void this.autopilotRound()
+    }, delayMs)
   }
 
   private async autopilotRound (): Promise<void> {
