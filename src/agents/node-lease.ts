@@ -137,13 +137,15 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
   /** one renewal (or the first grant); several may be in flight; never throws */
   async renew (): Promise<void> {
     if (!this.running || this.granting || this.inflight >= this.maxInflight) return
-    if (this.leaseId === 0) this.granting = true
+    // the lease this call renews (0: it asks for a grant)
+    const forLease = this.leaseId
+    if (forLease === 0) this.granting = true
     this.inflight++
     const sentAt = this.clock.monotonic()
     const linked = linkSignals([this.stopController.signal], this.ttlMs, this.clock)
     const signal = linked.signal
     try {
-      if (this.leaseId === 0) {
+      if (forLease === 0) {
         const lease = await this.kv.grantLease(this.ttlMs, { signal })
         if (!this.running) return
         this.leaseId = lease.id
@@ -151,14 +153,15 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
         this.log('granted node lease %d (%d ms)', lease.id, this.ttlMs)
         this.safeDispatchEvent('lease:granted', { detail: { lease: lease.id } })
       } else {
-        const id = this.leaseId
-        await this.kv.keepAlive(id, { signal })
-        if (this.running && id === this.leaseId) this.extend(sentAt)
+        await this.kv.keepAlive(forLease, { signal })
+        if (this.running && forLease === this.leaseId) this.extend(sentAt)
       }
     } catch (err) {
       if (!this.running) return
       const { name, message } = describeError(err)
-      if (name === 'NotFoundError' && this.leaseId !== 0) {
+      // only a renewal of the current lease can lose it: one of a lease already lost and replaced,
+      // answered late (renewals overlap), says nothing about the new one
+      if (name === 'NotFoundError' && forLease !== 0 && forLease === this.leaseId) {
         const lost = this.leaseId
         this.leaseId = 0
         this.validUntil = 0
@@ -172,7 +175,8 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
     } finally {
       linked.dispose()
       this.inflight--
-      this.granting = false
+      // a keepalive ending while a grant is out must not let a second grant start
+      if (forLease === 0) this.granting = false
     }
   }
 

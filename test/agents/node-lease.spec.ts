@@ -105,4 +105,44 @@ describe('NodeLease under load', () => {
     assert.deepEqual(lapses, [5000], 'announced once')
     await lease.stop()
   })
+
+  it('a late "not found" for a lease already replaced leaves the new lease alone, and one grant is out at a time', async () => {
+    const clock = new ManualClock(0)
+    const calls: Array<{ what: string, lease?: number, resolve: (v: LeaseAnswer) => void, reject: (e: Error) => void }> = []
+    const call = async (what: string, lease?: number): Promise<LeaseAnswer> => await new Promise((resolve, reject) => { calls.push({ what, lease, resolve, reject }) })
+    const gone = (): Error => Object.assign(new Error('lease not found'), { name: 'NotFoundError' })
+    const kv: LeaseKv = {
+      grantLease: async () => await call('grant'),
+      keepAlive: async (lease) => await call('keepAlive', lease),
+      revoke: async () => {}
+    }
+    const lease = new NodeLease({ kv, clock, log: componentLogger('test:lease'), ttlMs: 10_000, renewMs: 1000, safetyMs: 1000 })
+    const lost: number[] = []
+    lease.addEventListener('lease:lost', (e) => { lost.push(e.detail.lease) })
+    lease.start()
+    calls[0].resolve({ id: 7, ttlMs: 10_000, expiresAtMs: 0 })
+    await settle()
+    clock.advance(1000)
+    clock.advance(1000)
+    clock.advance(1000)
+    assert.deepEqual(calls.map(c => `${c.what}${c.lease ?? ''}`), ['grant', 'keepAlive7', 'keepAlive7', 'keepAlive7'])
+    calls[1].reject(gone()) // lease 7 expired in the store: lost, and a new grant goes out
+    await settle()
+    assert.deepEqual(lost, [7])
+    assert.equal(calls[4].what, 'grant')
+    calls[2].reject(gone()) // a keepalive of lease 7 ends while the grant is out
+    await settle()
+    clock.advance(1000)
+    assert.equal(calls.filter(c => c.what === 'grant').length, 2, 'no second grant while one is out')
+    calls[4].resolve({ id: 9, ttlMs: 10_000, expiresAtMs: 0 })
+    await settle()
+    assert.equal(lease.id, 9)
+    assert.equal(lease.valid(), true)
+    calls[3].reject(gone()) // the last keepalive of lease 7, answered after lease 9 was granted
+    await settle()
+    assert.deepEqual(lost, [7], 'lease 9 is not taken for lost')
+    assert.equal(lease.id, 9)
+    assert.equal(lease.valid(), true)
+    await lease.stop()
+  })
 })
