@@ -89,8 +89,9 @@ describe('leases between peers with skewed clocks', { timeout: 180_000 }, () => 
         assert.equal((await leader.consensus.kv.get(key))?.value, 'here', `the lease of a holder ${leader.clock.offsetMs - holder.clock.offsetMs} ms behind the leader survived`)
         await holder.consensus.kv.revoke(lease.id)
       } else {
-        // a 1 s lease never renewed: gone within seconds, not when the holder's clock says
-        const lease = await holder.consensus.kv.grantLease(1000)
+        // a 3 s lease never renewed: gone within seconds, not when the holder's clock says (5 min
+        // ahead). Not 1 s: the put under it must commit before it lapses, which at load took ~1 s
+        const lease = await holder.consensus.kv.grantLease(3000)
         await holder.consensus.kv.put(key, 'here', { lease: lease.id })
         await waitUntil(async () => (await leader.consensus.kv.get(key)) === undefined, 15_000,
           `the lease of a holder ${holder.clock.offsetMs - leader.clock.offsetMs} ms ahead of the leader to expire`)
@@ -111,8 +112,8 @@ describe('leases between peers with skewed clocks', { timeout: 180_000 }, () => 
       await new Promise(resolve => setTimeout(resolve, 500))
     }
     assert.equal((await leader.consensus.kv.get('stepped'))?.value, 'here', 'the renewed lease outlived both steps')
-    // and unrenewed, it still ends after its ttl of real time
-    const short = await holder.consensus.kv.grantLease(1000)
+    // and unrenewed, it still ends after its ttl of real time (3 s: the put under it must land first)
+    const short = await holder.consensus.kv.grantLease(3000)
     await holder.consensus.kv.put('stepped-short', 'here', { lease: short.id })
     await waitUntil(async () => (await leader.consensus.kv.get('stepped-short')) === undefined, 15_000, 'the unrenewed lease to expire')
   })
