@@ -115,3 +115,6 @@ export const CLOCK_SKEW_SETTLE_MS = 2000
  */
 export const GOSSIP_REPAIR_AFTER_CLOSE_MS = 250
 export const GOSSIP_REPAIR_SWEEP_MS = 2_000
+
+/** outbound ping streams per connection: the connection monitor's and a failure probe's (libp2p/ping accepts two inbound) */
+export const PING_MAX_OUTBOUND_STREAMS = 2

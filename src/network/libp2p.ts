@@ -18,7 +18,7 @@ import type { KadDHT } from '@libp2p/kad-dht'
 import type { Ping } from '@libp2p/ping'
 import type { Identify } from '@libp2p/identify'
 import { platformLibp2pOptions } from '#platform/libp2p'
-import { DISCOVERY_INTERVAL_MS, TAB_DIAL_TIMEOUT_MS, TAB_UPGRADE_TIMEOUT_MS, dhtProtocol, discoveryTopic } from './constants.ts'
+import { DISCOVERY_INTERVAL_MS, PING_MAX_OUTBOUND_STREAMS, TAB_DIAL_TIMEOUT_MS, TAB_UPGRADE_TIMEOUT_MS, dhtProtocol, discoveryTopic } from './constants.ts'
 import type { NodeRole } from './types.ts'
 import { gossipRepair } from './gossip-repair.ts'
 import { webrtcHangup } from './webrtc-hangup.ts'
@@ -61,7 +61,11 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
   const platform = platformLibp2pOptions({ host: init.host ?? '127.0.0.1', port: init.port ?? 0, role: init.role, localMesh })
   const services: Record<string, unknown> = {
     identify: identify(),
-    ping: ping(),
+    // two outbound ping streams per connection, not libp2p's one: libp2p's connection monitor pings
+    // every connection on its own schedule, and a failure probe (prober.ts) pinging while the
+    // monitor's ping was open got 'Too many outbound protocol streams ... 2/1' (seen at load 29),
+    // which it took for an unreachable peer. The far side accepts two inbound (ping's default)
+    ping: ping({ maxOutboundStreams: PING_MAX_OUTBOUND_STREAMS }),
     pubsub: gossipsub({
       allowPublishToZeroTopicPeers: true,
       emitSelf: false,

@@ -72,6 +72,21 @@ describe('a relay and three Node peers', () => {
     }
   })
 
+  it('a probe pings a live peer while another ping (the connection monitor\'s) is open on the same connection', async () => {
+    const libp2p = peers[0].network.libp2p
+    const target = peers[1].network.peerId
+    const conn = libp2p.getConnections(peerIdFromString(target)).find(c => c.status === 'open')
+    assert.ok(conn != null, 'an open connection to the target')
+    // the monitor's ping, held open as one is while its answer is slow at load
+    const held = await conn.newStream('/ipfs/ping/1.0.0')
+    try {
+      await libp2p.services.ping.ping(conn.remoteAddr)
+      assert.equal(await peers[0].network.handleNodeFailure(target), 'alive')
+    } finally {
+      held.abort(new Error('test done'))
+    }
+  })
+
   it('a ping that breaks on an open connection does not fail a live peer: a fresh dial decides', async () => {
     const ping = peers[0].network.libp2p.services.ping
     const original = ping.ping.bind(ping)
