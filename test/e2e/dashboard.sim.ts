@@ -45,7 +45,10 @@
  * peers flap failed and 'partitioned'; Raft streams on a connection whose muxer had closed; tabs
  * not made learners, or their 10 s grants timing out, for 60 s: 2 runs), on the RPC to the hosting
  * tab over a circuit through the relay (dial failing or the stream open timing out: 3), or with no
- * WebRTC link between tabs after 45 s (1). Not 10 in a row, so it stays in `npm run test:sim`.
+ * WebRTC link between tabs after 45 s (1). As the load fell to 3-9 at the end of the session, 10 of
+ * 10 passed in a row (25-53 s each). It stays in `npm run test:sim` all the same: a test in
+ * `npm test` must pass on a loaded machine, and at load 13-36 about half the runs still fail on
+ * the causes above, which are the mesh's, not the lease's.
  * The agents and peers tables are redrawn every refresh, so rows are waited for with one in-page
  * check per poll (waitForShown) rather than waitForSelector.
  * A failed run writes the whole output (the tabs' network logs are on) to
