@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // Runs the Node test suite: every test/**/*.spec.ts (not test/browser), TypeScript through tsx,
 // package conditions pointing at the sources. Prints `N passed, N failed` last.
-//   node test/run-node.js [--sim | --faults | --fuzz | --soak] [file-or-dir-filter ...]
+//   node test/run-node.js [--sim | --faults | --fuzz | --soak | --e2e] [file-or-dir-filter ...]
 // Without a flag it runs *.spec.ts; a flag picks the longer suites instead (*.sim.ts,
-// *.faults.ts, *.fuzz.ts, *.soak.ts), each bounded in time by its own files.
+// *.faults.ts, *.fuzz.ts, *.soak.ts, *.e2e.ts), each bounded in time by its own files. The e2e
+// suite (the real `agentmesh start` and three Chromium tabs) is the last step of `npm test`, run
+// alone so no other spec's peers load the machine while it runs.
 import { spawn } from 'node:child_process'
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -12,7 +14,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const args = process.argv.slice(2)
-const suites = ['sim', 'faults', 'fuzz', 'soak']
+const suites = ['sim', 'faults', 'fuzz', 'soak', 'e2e']
 const suite = suites.find(s => args.includes(`--${s}`))
 const suffix = suite === undefined ? '.spec.ts' : `.${suite}.ts`
 const filters = args.filter(a => !a.startsWith('--'))
