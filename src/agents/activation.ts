@@ -24,7 +24,7 @@ import type { DrainedMessage, MailboxInit, PostOptions } from './mailbox.ts'
 import { createActivationMetrics } from './metrics.ts'
 import { linkSignals } from '../util/abort.ts'
 import type { ActivationMetrics } from './metrics.ts'
-import type { ActivationComponents, AgentContext, AgentKind, AgentState, JsonObject, JsonValue, LifecycleHook } from './types.ts'
+import type { ActivationComponents, AgentContext, AgentKind, AgentState, JsonObject, JsonValue, LifecycleHook, TurnTicket } from './types.ts'
 
 export type ActivationStatus = 'idle' | 'starting' | 'active' | 'stopping' | 'stopped' | 'failed'
 
@@ -72,6 +72,11 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
   private readonly hookTimeoutMs: number
   private current: ActivationStatus = 'idle'
   private readonly replies?: ReplyRecords
+  /**
+   * the turn whose handler ran (with effects) but whose commit has not succeeded yet: the
+   * mailbox retries a failed turn at once, before any other, and that retry must not run it again
+   */
+  private uncommitted: { id: string, attempt: number, reply: JsonValue, ticket?: TurnTicket } | undefined
 
   constructor (init: AgentActivationInit, components: ActivationComponents) {
     super()
@@ -200,18 +205,34 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
     // aborted (and unlinked) at the latest when the mailbox ends the turn
     const { signal } = linkSignals([this.abort.signal, turn.signal])
     try {
+      const retried = this.uncommitted
+      this.uncommitted = undefined
+      if (retried !== undefined && retried.id === turn.id && turn.attempt > retried.attempt) {
+        // the mailbox's retry of a turn whose handler finished but whose commit failed (its write
+        // concern timed out, say): its state changes and sends are in place already, so running
+        // the handler again would apply them twice. The retry waits for the commit again, under
+        // the first try's ticket (so the turn fence sees every lapse since that turn began), and
+        // answers the first reply
+        this.uncommitted = { ...retried, attempt: turn.attempt }
+        span.setAttribute('turn.commit-retry', true)
+        await this.components.commitTurn?.(this.agentId, { signal, ...(retried.ticket != null ? { ticket: retried.ticket } : {}) })
+        this.uncommitted = undefined
+        return retried.reply
+      }
       // refused here (NotOwnerError) when this peer may not serve the agent now: nothing has run
       const ticket = await this.components.beginTurn?.(this.agentId, { signal })
       const effects = { any: false }
       const ctx = createAgentContext(this.base, { signal, span, messageId: turn.id, inTurn: true, effects })
-      const reply = await this.kind.onMessage(message, ctx)
+      const reply = await this.kind.onMessage(message, ctx) ?? null
       // recorded in the replicated doc so the same flush carries the state changes and the reply.
       // A read-only turn (no state written, nothing sent) records nothing: running it again changes
       // nothing, and its commit then waits only for what it read to be held by the write concern,
       // so a peer cut off from the others still answers reads while its lease is valid
-      if (effects.any && this.replies != null && !turn.id.startsWith(LOCAL_ID_PREFIX)) this.replies.record(turn.id, reply ?? null)
+      if (effects.any && this.replies != null && !turn.id.startsWith(LOCAL_ID_PREFIX)) this.replies.record(turn.id, reply)
+      if (effects.any) this.uncommitted = { id: turn.id, attempt: turn.attempt, reply, ...(ticket != null ? { ticket } : {}) }
       await this.components.commitTurn?.(this.agentId, { signal, ...(ticket != null ? { ticket } : {}) })
-      return reply ?? null
+      this.uncommitted = undefined
+      return reply
     } catch (err) {
       span.recordError(err)
       throw err

@@ -4,6 +4,7 @@ import { AgentActivation, MemoryAgentState, createLlmClient, defineAgent } from 
 import type { AgentAddress, AgentContext, AgentKind, AgentServices, JsonValue, ServiceCallOptions } from '../../src/agents/index.ts'
 import { parseTraceparent } from '../../src/monitoring/index.ts'
 import { deferred } from '../../src/util/abort.ts'
+import { TimeoutError } from '../../src/errors.ts'
 import { flush, metricValue, testTelemetry } from './helpers.ts'
 
 /** services that record every call and answer requests with `answer` */
@@ -163,6 +164,36 @@ describe('AgentActivation', () => {
     assert.equal(released, false, 'the reply waits for the commit')
     commit.resolve()
     assert.equal(await reply, 'ok')
+    await a.stop()
+  })
+
+  it('a turn whose commit failed is retried by committing again, not by running the handler again', async () => {
+    let handled = 0
+    const commits: string[] = []
+    const kind = defineAgent({
+      kind: 'counter',
+      requirements: { cpu: 0.1, memoryMb: 1 },
+      onMessage: (_m, ctx) => { handled++; ctx.state.set('n', (ctx.state.get('n') as number ?? 0) + 1); return ctx.state.get('n') as number }
+    })
+    // the first commit fails as a write concern that timed out does; the mailbox retries the turn
+    const { a, state } = activation(kind, {
+      commitTurn: async (id) => {
+        commits.push(id)
+        if (commits.length === 1) throw new TimeoutError('write concern not met in time')
+      }
+    })
+    await a.start()
+    // the mailbox's restart timer is unref'd (it must not keep a peer's process alive): this keeps
+    // the test's event loop running until the retry
+    const alive = setInterval(() => {}, 20)
+    const first = await a.deliver('inc').finally(() => { clearInterval(alive) })
+    assert.equal(first, 1, 'the first try\'s reply')
+    assert.equal(handled, 1, 'the handler ran once')
+    assert.equal(state.get('n'), 1, 'the increment applied once')
+    assert.deepEqual(commits, ['a1', 'a1'], 'the retry committed again')
+    // the next message runs its handler as usual
+    assert.equal(await a.deliver('inc'), 2)
+    assert.equal(handled, 2)
     await a.stop()
   })
 
