@@ -14,24 +14,12 @@
  * Chromium runs. Not a test. As root it puts itself in a loopback-only network namespace. Run:
  *   node --conditions=agentmesh-source --import tsx --import ./test/setup-node.js test/e2e/measure-lease.ts [SECONDS] [TABS]
  */
-import { spawnSync, execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
-import { tmpdir, loadavg } from 'node:os'
+import { readFileSync, readdirSync } from 'node:fs'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { Page } from 'playwright-core'
-import { startProcess } from '../helpers/processes.ts'
+import { CLK_TCK, cpuTicks, reexecInNamespace, startMeshWithBrowser } from './measure-harness.ts'
 
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
-/** user+system ticks of a process (0 once it is gone) */
-const cpuTicks = (pid: number): number => {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-    return Number(fields[11]) + Number(fields[12])
-  } catch {
-    return 0
-  }
-}
 const cmdline = (pid: number): string => {
   try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ') } catch { return '' }
 }
@@ -47,16 +35,10 @@ const descendants = (root: number): number[] => {
   walk(root)
   return out
 }
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const SECONDS = Number(process.argv[2] ?? 40)
 const TABS = Number(process.argv[3] ?? 3)
 
-if (process.getuid?.() === 0 && process.env.AGENTMESH_NETNS !== '1') {
-  const self = fileURLToPath(import.meta.url)
-  const r = spawnSync('unshare', ['-n', '--', 'sh', '-c', `ip link set lo up && exec "${process.execPath}" ${process.execArgv.map(a => `'${a}'`).join(' ')} "${self}" ${SECONDS} ${TABS}`],
-    { stdio: 'inherit', cwd: ROOT, env: { ...process.env, AGENTMESH_NETNS: '1' } })
-  process.exit(r.status ?? 1)
-}
+reexecInNamespace(fileURLToPath(import.meta.url), [SECONDS, TABS])
 
 interface Trace { id: string, type: number, queued: number, sent?: number, entry?: number, index?: number, commit?: number, applied?: number }
 interface TabReport { traces: Trace[], lateMs: number[], visibility: string, hidden: boolean, focus: boolean, role: string, lease: string }
@@ -153,16 +135,8 @@ const summary = (xs: number[]): string => {
   return `n=${s.length} p50=${pct(0.5)} p90=${pct(0.9)} p99=${pct(0.99)} max=${Math.round(s[s.length - 1])}`
 }
 
-const data = mkdtempSync(join(tmpdir(), 'agentmesh-measure-'))
-const start = await startProcess(['start', '--data', data, '--nodes', '2', '--port', '0', '--demo-port', '0'], { readyTimeoutMs: 120_000 })
-const { chromium } = await import('playwright-core')
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection']
-})
+const { start, context, stop } = await startMeshWithBrowser()
 try {
-  const context = await browser.newContext({ permissions: ['camera', 'microphone'] })
   // tsx keeps function names with a helper the page does not have
   await context.addInitScript('window.__name = (f) => f')
   const pages: Page[] = []
@@ -224,7 +198,5 @@ try {
     }
   }
 } finally {
-  await browser.close().catch(() => {})
-  await start.stop()
-  rmSync(data, { recursive: true, force: true })
+  await stop()
 }

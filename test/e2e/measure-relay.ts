@@ -8,39 +8,17 @@
  * network namespace, like the e2e test. Run:
  *   node --conditions=agentmesh-source --import tsx --import ./test/setup-node.js test/e2e/measure-relay.ts [SECONDS]
  */
-import { spawnSync, execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
-import { join } from 'node:path'
-import { tmpdir, loadavg } from 'node:os'
+import { execFileSync } from 'node:child_process'
+import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { startProcess } from '../helpers/processes.ts'
+import { CLK_TCK, cpuTicks, reexecInNamespace, startMeshWithBrowser } from './measure-harness.ts'
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const SECONDS = Number(process.argv[2] ?? 30)
 
-if (process.getuid?.() === 0 && process.env.AGENTMESH_NETNS !== '1') {
-  const self = fileURLToPath(import.meta.url)
-  const r = spawnSync('unshare', ['-n', '--', 'sh', '-c', `ip link set lo up && exec "${process.execPath}" ${process.execArgv.map(a => `'${a}'`).join(' ')} "${self}" ${SECONDS}`],
-    { stdio: 'inherit', cwd: ROOT, env: { ...process.env, AGENTMESH_NETNS: '1' } })
-  process.exit(r.status ?? 1)
-}
+reexecInNamespace(fileURLToPath(import.meta.url), [SECONDS])
 
-const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
-const cpuTicks = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-  return Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14 and 15 of stat)
-}
-
-const data = mkdtempSync(join(tmpdir(), 'agentmesh-measure-'))
-const start = await startProcess(['start', '--data', data, '--nodes', '2', '--port', '0', '--demo-port', '0'], { readyTimeoutMs: 120_000 })
-const { chromium } = await import('playwright-core')
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection']
-})
+const { start, context, stop } = await startMeshWithBrowser()
 try {
-  const context = await browser.newContext({ permissions: ['camera', 'microphone'] })
   const ids: string[] = []
   const pages = []
   for (let i = 0; i < 3; i++) {
@@ -92,7 +70,5 @@ try {
     load1: [Math.round(load0 * 100) / 100, Math.round(loadavg()[0] * 100) / 100]
   }))
 } finally {
-  await browser.close().catch(() => {})
-  await start.stop()
-  rmSync(data, { recursive: true, force: true })
+  await stop()
 }

@@ -1,0 +1,78 @@
+/**
+ * What the e2e measurement scripts (measure-relay.ts, measure-lease.ts) share: running themselves
+ * in a loopback-only network namespace when root, per-process CPU ticks from /proc, and the real
+ * `agentmesh start` (relay + 2 Node peers + the demo page) with a headless Chromium beside it.
+ */
+import { spawnSync, execFileSync } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
+import { tmpdir } from 'node:os'
+import { fileURLToPath } from 'node:url'
+import type { Browser, BrowserContext } from 'playwright-core'
+import { startProcess } from '../helpers/processes.ts'
+
+export const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Chromium's flags for tabs that link over WebRTC on loopback (ENVIRONMENT.md) */
+export const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+  '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection']
+
+/**
+ * As root outside a namespace: runs the script `self` again inside one that has only loopback
+ * (so ICE can pick nothing else) with `args`, and exits with its status. Otherwise returns.
+ */
+export function reexecInNamespace (self: string, args: Array<string | number>): void {
+  if (process.getuid?.() !== 0 || process.env.AGENTMESH_NETNS === '1') return
+  const r = spawnSync('unshare', ['-n', '--', 'sh', '-c', `ip link set lo up && exec "${process.execPath}" ${process.execArgv.map(a => `'${a}'`).join(' ')} "${self}" ${args.join(' ')}`],
+    { stdio: 'inherit', cwd: ROOT, env: { ...process.env, AGENTMESH_NETNS: '1' } })
+  process.exit(r.status ?? 1)
+}
+
+export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
+
+/** user+system ticks of a process (0 once it is gone) */
+export function cpuTicks (pid: number): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14 and 15 of stat)
+  } catch {
+    return 0
+  }
+}
+
+export interface MeshWithBrowser {
+  start: Awaited<ReturnType<typeof startProcess>>
+  browser: Browser
+  /** a context granted camera+microphone (without it Chrome gathers no ICE candidates on loopback) */
+  context: BrowserContext
+  /** closes the browser, stops the mesh and removes its data dir */
+  stop: () => Promise<void>
+}
+
+/** the real `agentmesh start` with 2 Node peers on a fresh data dir, and a headless Chromium */
+export async function startMeshWithBrowser (): Promise<MeshWithBrowser> {
+  const data = mkdtempSync(join(tmpdir(), 'agentmesh-measure-'))
+  const start = await startProcess(['start', '--data', data, '--nodes', '2', '--port', '0', '--demo-port', '0'], { readyTimeoutMs: 120_000 })
+  const stopMesh = async (): Promise<void> => {
+    await start.stop()
+    rmSync(data, { recursive: true, force: true })
+  }
+  let browser: Browser
+  try {
+    const { chromium } = await import('playwright-core')
+    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', headless: true, args: CHROMIUM_ARGS })
+  } catch (err) {
+    await stopMesh()
+    throw err
+  }
+  const context = await browser.newContext({ permissions: ['camera', 'microphone'] })
+  return {
+    start,
+    browser,
+    context,
+    stop: async () => {
+      await browser.close().catch(() => {})
+      await stopMesh()
+    }
+  }
+}
