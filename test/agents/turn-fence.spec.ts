@@ -170,17 +170,23 @@ async function started (): Promise<ReturnType<typeof rig>> {
   return r
 }
 
+/** the cut (neither renewals nor the replicas are reached) with a turn begun within the lease, then `ms` pass */
+async function cutWithTurnInFlight (r: ReturnType<typeof rig>, ms: number): Promise<ReturnType<typeof watch>> {
+  r.store.cut = true
+  r.docs.cut = true
+  const inc = watch(r.local.deliver('ctr', { op: 'inc' }, { id: 'm1' }))
+  await flush()
+  r.clock.advance(ms)
+  await flush()
+  return inc
+}
+
 describe('turn fence', () => {
   it('a turn whose write concern outlasts the lease, the agent re-placed meanwhile: NotOwnerError, no reply', async () => {
     const r = await started()
     assert.deepEqual(await r.local.deliver('ctr', { op: 'inc' }, { id: 'm0' }), { value: 1 })
-    // the cut: neither renewals nor the replicas are reached; a turn begins within the lease
-    r.store.cut = true
-    r.docs.cut = true
-    const inc = watch(r.local.deliver('ctr', { op: 'inc' }, { id: 'm1' }))
-    await flush()
-    r.clock.advance(1_900) // past the lease's validity: lapsed
-    await flush()
+    // the cut, a turn begun within the lease; then past the lease's validity: lapsed
+    const inc = await cutWithTurnInFlight(r, 1_900)
     // the leader expired the lease and re-placed the agent; the heal, within the grace
     r.store.placement = { ...r.store.placement, node: 'other', epoch: 40 }
     r.store.expired = true
@@ -201,12 +207,7 @@ describe('turn fence', () => {
 
   it('a lease that lapsed and was renewed with the same placement: the reply is released once, after the placement is read back', async () => {
     const r = await started()
-    r.store.cut = true
-    r.docs.cut = true
-    const inc = watch(r.local.deliver('ctr', { op: 'inc' }, { id: 'm1' }))
-    await flush()
-    r.clock.advance(1_900)
-    await flush()
+    const inc = await cutWithTurnInFlight(r, 1_900)
     // healed within the grace: the same lease is renewed, nobody else took the agent
     r.store.cut = false
     r.docs.heal()
@@ -260,12 +261,7 @@ describe('turn fence', () => {
 
   it('a turn in flight on a cut-off owner is neither refused nor released until the lease is back and the placement read back', async () => {
     const r = await started()
-    r.store.cut = true
-    r.docs.cut = true
-    const inc = watch(r.local.deliver('ctr', { op: 'inc' }, { id: 'm1' }))
-    await flush()
-    r.clock.advance(5_000) // cut off for well past the grace
-    await flush()
+    const inc = await cutWithTurnInFlight(r, 5_000) // cut off for well past the grace
     assert.equal(inc.state(), 'pending', 'no NotOwnerError (the broker would re-send it as a new message; its write may stand)')
     r.store.cut = false
     r.docs.heal()
