@@ -47,6 +47,28 @@ function splitBrain (oldClient: number, newClient: number, epochs: boolean, orde
 const PAIRS = Array.from({ length: 20 }, (_, i) => [1_000 + i * 7919, 2_000_000 - i * 104_729] as const)
 
 describe('YKeyValue writer epochs', () => {
+  it('the next owner\'s delete survives a merge with the deposed owner\'s late write of the key, for every client-id order', () => {
+    for (const [a, b] of PAIRS) {
+      for (const [oldClient, newClient] of [[a, b], [b, a]]) {
+        for (const order of ['old-first', 'new-first'] as const) {
+          const oldDoc = docWithClient(oldClient)
+          const newDoc = docWithClient(newClient)
+          const oldKv = new YKeyValue<number>(oldDoc.getArray<StoredKvEntry>('state'))
+          const newKv = new YKeyValue<number>(newDoc.getArray<StoredKvEntry>('state'))
+          oldKv.writerEpoch = 56
+          oldKv.set('value', 0)
+          exchange(oldDoc, newDoc)
+          oldKv.set('value', 1) // the deposed owner's late write
+          newKv.writerEpoch = 57
+          newKv.delete('value') // the next owner's acknowledged delete
+          if (order === 'old-first') exchange(oldDoc, newDoc)
+          else exchange(newDoc, oldDoc)
+          assert.deepEqual([oldKv.has('value'), newKv.has('value')], [false, false], `clients ${oldClient}/${newClient}, ${order}`)
+        }
+      }
+    }
+  })
+
   it('the next owner\'s writes survive a merge with the deposed owner\'s late write, for every client-id order', () => {
     for (const [a, b] of PAIRS) {
       for (const order of ['old-first', 'new-first'] as const) {
