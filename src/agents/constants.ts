@@ -117,6 +117,8 @@ export const NODE_LEASE_TAB_RENEW_MS = 1_000
 export const NODE_LEASE_TAB_SAFETY_MS = 1_000
 /** the leader, waiting for a failed peer's longer lease to expire before it re-places its agents, looks this often */
 export const LEASE_EXPIRY_RECHECK_MS = 500
+/** each of those looks (a linearizable lease read) gives up after this */
+export const LEASE_TTL_READ_TIMEOUT_MS = 5_000
 /** a request that finds this peer's lease lapsed waits this long for a late renewal before NotOwnerError */
 export const LEASE_GRACE_MS = 1_000
 /**

@@ -181,6 +181,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     network.removeEventListener('node:failed', this.onNodeFailed)
     consensus.removeEventListener('leader:changed', this.onLeaderChanged)
     this.leaseGuard.stop()
+    this.recovery.stop()
     await this.clockHandoff.stop()
     broker.setResolver(undefined)
     broker.setRequestHandler(undefined)

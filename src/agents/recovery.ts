@@ -13,11 +13,12 @@
  *   replicated state with exponential backoff; after MAX_AGENT_RESTARTS in a row it is
  *   quarantined (placement status `quarantined`, not served), counted in monitoring.
  */
-import { UnreachableError, describeError } from '../errors.ts'
+import { NotStartedError, UnreachableError, describeError } from '../errors.ts'
 import type { Counter } from '../monitoring/types.ts'
-import { raceSignal } from '../util/abort.ts'
+import { linkSignals, raceSignal } from '../util/abort.ts'
+import { sleep } from '../messaging/index.ts'
 import type { AbortOptions } from '../util/abort.ts'
-import { AGENT_RESTART_BACKOFF_MS, LEASE_EXPIRY_RECHECK_MS, MAX_AGENT_RESTARTS, MAX_PLACEMENT_ATTEMPTS, NODE_LEASE_TTL_MS } from './constants.ts'
+import { AGENT_RESTART_BACKOFF_MS, LEASE_EXPIRY_RECHECK_MS, LEASE_TTL_READ_TIMEOUT_MS, MAX_AGENT_RESTARTS, MAX_PLACEMENT_ATTEMPTS, NODE_LEASE_TTL_MS } from './constants.ts'
 import { placedOn } from './directory.ts'
 import type { Placement } from './directory.ts'
 import type { DistributedAgentManager } from './manager.ts'
@@ -30,6 +31,8 @@ export class Recovery {
   private readonly inflight = new Map<string, Promise<Placement | undefined>>()
   /** peers whose node lease is being waited out (leaseOver), shared by their agents' re-placements */
   private readonly leaseWaits = new Map<string, Promise<void>>()
+  /** aborted by stop(): ends the lease waits, which no one caller's signal may end (they are shared) */
+  private stopping = new AbortController()
   private readonly unclaimedSince = new Map<string, number>()
   private readonly restarts = new Map<string, number>()
   private reconciling = false
@@ -86,11 +89,20 @@ export class Recovery {
     await raceSignal(job, options.signal)
   }
 
+  /** ends the lease waits under way (the manager is stopping) */
+  stop (): void {
+    this.stopping.abort(new NotStartedError('the agent manager stopped'))
+    this.stopping = new AbortController()
+  }
+
   private async waitOutLease (node: string, lease: number): Promise<void> {
     const kv = this.m.components.consensus.kv
-    const started = this.m.clock.monotonic()
+    const clock = this.m.clock
+    const stopping = this.stopping.signal
+    const started = clock.monotonic()
     for (let round = 0; ; round++) {
-      const ttl = await kv.timeToLive?.(lease, { signal: AbortSignal.timeout(5000) })
+      const read = linkSignals([stopping], LEASE_TTL_READ_TIMEOUT_MS, clock)
+      const ttl = await kv.timeToLive?.(lease, { signal: read.signal }).finally(() => { read.dispose() })
       if (kv.timeToLive == null || (ttl != null && ttl.ttlMs <= NODE_LEASE_TTL_MS)) {
         kv.revoke(lease).then(
           () => { this.m.log('revoked the node lease %d of failed peer %s', lease, node) },
@@ -103,7 +115,8 @@ export class Recovery {
         throw new UnreachableError(`peer ${node} still renews its node lease ${lease} (${ttl.ttlMs} ms): its agents stay until it expires`)
       }
       if (round === 0) this.m.log('waiting for the node lease %d of failed peer %s to expire (%d of %d ms left)', lease, node, ttl.remainingMs, ttl.ttlMs)
-      await new Promise<void>(resolve => { this.m.clock.setTimeout(resolve, Math.min(LEASE_EXPIRY_RECHECK_MS, ttl.remainingMs + 1)) })
+      // just past its expiry, or (expiry due but not applied yet: remainingMs 0) the usual interval
+      await sleep(clock, ttl.remainingMs > 0 ? Math.min(LEASE_EXPIRY_RECHECK_MS, ttl.remainingMs + 1) : LEASE_EXPIRY_RECHECK_MS, { signal: stopping })
     }
   }
 
