@@ -77,8 +77,8 @@ export interface MessageBrokerComponents {
   logger?: ComponentLogger
   /**
    * this peer's clock verdict (NetworkManager fits). While it is the mesh's clock outlier its
-   * stamps are refused by the others: `send` refuses new durable messages (UnreachableError,
-   * `details.reason` 'clock-skew') and queued deliveries wait, without using up attempts
+   * stamps are refused by the others: `send` refuses new durable messages (ClockSkewError, 503)
+   * and queued deliveries wait, without using up attempts
    */
   clockSkew?: BrokerClockSkewSource
 }

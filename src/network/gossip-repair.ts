@@ -87,7 +87,7 @@ export class GossipRepair implements Startable {
       return
     }
     this.components.events.addEventListener('connection:close', this.onClose)
-    this.sweepTimer = setInterval(() => { void this.sweep() }, GOSSIP_REPAIR_SWEEP_MS)
+    this.sweepTimer = setInterval(() => { this.sweepLogged() }, GOSSIP_REPAIR_SWEEP_MS)
     this.started = true
   }
 
@@ -155,8 +155,13 @@ export class GossipRepair implements Startable {
     if (this.afterClose !== undefined) clearTimeout(this.afterClose)
     this.afterClose = setTimeout(() => {
       this.afterClose = undefined
-      void this.sweep()
+      this.sweepLogged()
     }, GOSSIP_REPAIR_AFTER_CLOSE_MS)
+  }
+
+  /** a sweep from a timer: what it throws is logged, never an unhandled rejection */
+  private sweepLogged (): void {
+    this.sweep().catch((err: unknown) => { this.log.error('gossip repair sweep failed: %s', describeError(err).message) })
   }
 }
 
