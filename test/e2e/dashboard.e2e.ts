@@ -68,6 +68,7 @@ import { createServer } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { startProcess, waitUntil, type PeerProcess } from '../helpers/processes.ts'
+import { CHROMIUM_ARGS } from './measure-harness.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const SELF = fileURLToPath(import.meta.url)
@@ -75,8 +76,6 @@ const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const SCREENSHOT = join(ROOT, 'test-artifacts', 'dashboard-e2e.png')
 const OUTPUT_LOG = join(ROOT, 'test-artifacts', 'dashboard-e2e-output.log')
 const CONSOLE_LOG = join(ROOT, 'test-artifacts', 'dashboard-e2e-console.log')
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--allow-loopback-in-peer-connection']
 
 const inNamespace = process.env.AGENTMESH_NETNS === '1'
 const canUnshare = process.getuid?.() === 0 && spawnSync('which', ['unshare']).status === 0

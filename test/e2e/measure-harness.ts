@@ -1,7 +1,8 @@
 /**
- * What the e2e measurement scripts (measure-relay.ts, measure-lease.ts) share: running themselves
- * in a loopback-only network namespace when root, per-process CPU ticks from /proc, and the real
- * `agentmesh start` (relay + 2 Node peers + the demo page) with a headless Chromium beside it.
+ * What the dashboard e2e and the measurement scripts (measure-relay.ts, measure-lease.ts) share:
+ * Chromium's flags; and for the scripts, running themselves in a loopback-only network namespace
+ * when root, per-process CPU ticks from /proc, and the real `agentmesh start` (relay + 2 Node
+ * peers + the demo page) with a headless Chromium beside it.
  */
 import { spawnSync, execFileSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
