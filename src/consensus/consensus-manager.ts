@@ -35,7 +35,7 @@ import type {
 } from './consensus-types.ts'
 import type { ConsensusChange, ProposalOutcome } from './changes.ts'
 import {
-  AUTOPILOT_INTERVAL_MS, AUTOPILOT_SOON_RETRY_MS, BOOTSTRAP_CHECK_MS, BOOTSTRAP_EXPECT, DEFAULT_OPERATION_TIMEOUT_MS, LEASE_EXPIRY_CHECK_MS,
+  AUTOPILOT_INTERVAL_MS, BOOTSTRAP_CHECK_MS, BOOTSTRAP_EXPECT, DEFAULT_OPERATION_TIMEOUT_MS, LEASE_EXPIRY_CHECK_MS,
   MAX_REMEMBERED_OUTCOMES
 } from './constants.ts'
 import { RaftDriver } from './driver.ts'
@@ -75,7 +75,8 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
   private bootstrapping = false
   private autopilotBusy = false
   /** an autopilot round due right after a membership change was applied */
-  private autopilotSoon: TimerHandle | undefined
+  /** stop() is under way (handing leadership off): no membership change starts */
+  private stopping = false
   private readonly leaseExpiry: LeaseExpiry
   private readonly tracking: PeerTracking
   private announced = ''
@@ -175,9 +176,9 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
           confChanged: (cs) => {
             this.safeDispatchEvent('membership:changed', { detail: { voters: [...cs.voters], learners: [...cs.learners] } })
             this.announce()
-            // the next change (the second promotion of 1 -> 3) goes out now, not a round later
-            if (this.started && this.autopilotSoon === undefined) this.autopilotSoonRound(clock.monotonic() + AUTOPILOT_INTERVAL_MS, 0)
           },
+          // the next change (the second promotion of 1 -> 3) goes out now, not a round later
+          confApplied: () => { void this.autopilotRound() },
           snapshotInstalled: (groupId) => { void this.adoptGroup(groupId) },
           failed: () => { this.announce() },
           applied: (cmd, term) => { this.leaseExpiry.applied(cmd, term, () => this.driverRef?.status().term) },
@@ -214,6 +215,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
       throw err
     }
     this.started = true
+    this.stopping = false
     driver.start()
     this.bootstrapWatch = new BootstrapWatch(this.peerId, this.init.bootstrapExpect ?? BOOTSTRAP_EXPECT, clock.monotonic())
     this.timers.push(clock.setInterval(() => { this.maintain() }, BOOTSTRAP_CHECK_MS))
@@ -228,8 +230,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     if (!this.started) return
     for (const t of this.timers) this.clock.clearInterval(t)
     this.timers = []
-    this.clock.clearTimeout(this.autopilotSoon)
-    this.autopilotSoon = undefined
+    this.stopping = true
     const driver = this.driverRef!
     await this.handOffLeadership(driver)
     this.started = false
@@ -398,22 +399,8 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     }
   }
 
-  /**
-   * an autopilot round as soon as the membership change just applied is marked applied (the
-   * driver marks it after its batch is written), or at `until`, whichever is first
-   */
-  private autopilotSoonRound (until: number, delayMs: number): void {
-    this.autopilotSoon = this.clock.setTimeout(() => {
-      this.autopilotSoon = undefined
-      const d = this.driverRef
-      if (!this.started || d === undefined) return
-      if (d.pendingConfChange && this.clock.monotonic() < until) this.autopilotSoonRound(until, AUTOPILOT_SOON_RETRY_MS)
-      else void this.autopilotRound()
-    }, delayMs)
-  }
-
   private async autopilotRound (): Promise<void> {
-    if (!this.started || this.autopilotBusy || this.init.autopilot === false) return
+    if (!this.started || this.stopping || this.autopilotBusy || this.init.autopilot === false) return
     const d = this.driverRef!
     if (d.status().role !== 'leader' || d.pendingConfChange) return
     this.autopilotBusy = true

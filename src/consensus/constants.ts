@@ -107,12 +107,6 @@ export const BOOTSTRAP_FOUNDERS = 3
 
 /** how often the leader's autopilot reviews the membership */
 export const AUTOPILOT_INTERVAL_MS = 500
-/**
- * after a membership change is applied the next round runs at once (the second promotion of
- * 1 -> 3); while the change is not yet marked applied (the loop is still writing its batch) it is
- * tried again this often, until the next regular round
- */
-export const AUTOPILOT_SOON_RETRY_MS = 10
 /** voters wanted, and with at least AUTOPILOT_LARGE_GROUP_PEERS stable Node peers */
 export const AUTOPILOT_VOTERS = 3
 export const AUTOPILOT_VOTERS_LARGE = 5

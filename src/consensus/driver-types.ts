@@ -14,6 +14,8 @@ export interface DriverHooks {
   roleChanged?: (role: StateRole) => void
   /** the membership changed (a conf change or a snapshot was applied) */
   confChanged?: (cs: ConfState) => void
+  /** a Ready that applied a membership change is done: Raft takes the next change from now on */
+  confApplied?: () => void
   /** a snapshot sent by a member of `groupId` was installed */
   snapshotInstalled?: (groupId: string) => void
   /** a command without a request id (expire-leases, lease-promote) was applied from an entry of `term` */

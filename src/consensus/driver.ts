@@ -314,6 +314,7 @@ export class RaftDriver {
   }
 
   private async handleReady (rd: Ready): Promise<void> {
+    const confBefore = this.applier.confState
     const hs = rd.hardState
     const durableVote = hs === undefined || (hs.term === this.persistedTerm && hs.vote === this.persistedVote)
     const sendFirst = this.raw.raft.role === 'leader' && rd.snapshot === undefined && durableVote
@@ -360,6 +361,8 @@ export class RaftDriver {
     this.applier.applyEntries(committed)
     if (rd.softState !== undefined) this.onSoftState(rd.softState)
     this.raw.advance()
+    // only now is a membership change applied as far as Raft knows (the next one may be proposed)
+    if (this.applier.confState !== confBefore) this.hooks.confApplied?.()
     this.requests.reads.release(this.sm.appliedIndex)
     const lead = this.raw.raft.lead
     if (answered && lead !== '') this.requests.issueReads(this.clock.monotonic(), lead)
