@@ -115,6 +115,12 @@ export const NODE_LEASE_SAFETY_MS = 200
 export const NODE_LEASE_TAB_TTL_MS = 10_000
 export const NODE_LEASE_TAB_RENEW_MS = 1_000
 export const NODE_LEASE_TAB_SAFETY_MS = 1_000
+/** a platform's node lease timing (#platform/node-lease: a Node process's or a tab's) */
+export interface NodeLeaseTiming {
+  ttlMs: number
+  renewMs: number
+  safetyMs: number
+}
 /** the leader, waiting for a failed peer's longer lease to expire before it re-places its agents, looks this often */
 export const LEASE_EXPIRY_RECHECK_MS = 500
 /** each of those looks (a linearizable lease read) gives up after this */

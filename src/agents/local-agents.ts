@@ -43,8 +43,6 @@ export interface LocalAgentsInit {
    * under a valid lease and its reply is released only as turn-fence.ts says
    */
   authority?: OwnerAuthority
-  /** why this peer serves nothing now (for NotOwnerError's message) */
-  why?: () => string
   /** why this peer takes no activation now (its clock is the mesh's outlier); undefined: it does */
   refusal?: () => string | undefined
   telemetry?: Telemetry
@@ -191,7 +189,7 @@ export class LocalAgents {
     const epoch = this.epochOf(agentId)
     if (epoch == null) throw new NotOwnerError(`agent ${agentId} is not active on ${this.init.nodeId}`)
     if (!await this.init.mayServe(options.signal)) {
-      throw new NotOwnerError(`peer ${this.init.nodeId} cannot serve ${agentId}: ${this.init.why?.() ?? 'its lease has lapsed'}`,
+      throw new NotOwnerError(`peer ${this.init.nodeId} cannot serve ${agentId}: ${this.init.authority?.why() ?? 'its lease has lapsed'}`,
         { details: { agentId, node: this.init.nodeId, reason: 'lease-lapsed', outcome: 'refused' } })
     }
     return await this.host.deliver(agentId, message, { ...options, epoch })

@@ -125,7 +125,6 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
         return status == null ? peer === this.peerId : status === 'alive' && this.mayHost(peer)
       },
       mayServe: async (signal) => await this.leaseGuard.mayServe(signal),
-      why: () => this.leaseGuard.why(),
       authority: this.leaseGuard,
       refusal: () => this.clockHandoff.refusal(),
       clock: this.clock,

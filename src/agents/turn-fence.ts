@@ -39,10 +39,11 @@
  * records included, survives the merge.
  */
 import { NotOwnerError, describeError } from '../errors.ts'
-import { deferred, linkSignals, raceSignal, throwIfAborted } from '../util/abort.ts'
+import { deferred, linkSignals, raceSignal } from '../util/abort.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
+import { sleep } from '../messaging/index.ts'
 import { TURN_CONFIRM_RETRY_MS, TURN_CONFIRM_TIMEOUT_MS } from './constants.ts'
 import type { TurnTicket } from './types.ts'
 
@@ -154,7 +155,7 @@ export class TurnFence {
       } catch (err) {
         if (options.signal?.aborted === true) throw err
         this.init.log('agent %s: reading its placement back after a lapse failed: %s', agentId, describeError(err).message)
-        await sleep(clock, TURN_CONFIRM_RETRY_MS, options.signal)
+        await sleep(clock, TURN_CONFIRM_RETRY_MS, { signal: options.signal })
         continue
       } finally {
         linked.dispose()
@@ -174,14 +175,4 @@ export class TurnFence {
     return new NotOwnerError(`peer ${this.init.nodeId} cannot serve ${agentId}: ${this.init.authority.why()}; nothing was run`,
       { details: { agentId, node: this.init.nodeId, reason: 'lease-lapsed', outcome: 'refused' } })
   }
-}
-
-async function sleep (clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
-  const linked = linkSignals([signal], ms, clock)
-  try {
-    await new Promise<void>(resolve => { linked.signal.addEventListener('abort', () => { resolve() }, { once: true }) })
-  } finally {
-    linked.dispose()
-  }
-  throwIfAborted(signal)
 }

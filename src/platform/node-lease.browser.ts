@@ -5,11 +5,6 @@
  * longer lease costs when a tab vanishes).
  */
 import { NODE_LEASE_TAB_RENEW_MS, NODE_LEASE_TAB_SAFETY_MS, NODE_LEASE_TAB_TTL_MS } from '../agents/constants.ts'
-
-export interface NodeLeaseTiming {
-  ttlMs: number
-  renewMs: number
-  safetyMs: number
-}
+import type { NodeLeaseTiming } from '../agents/constants.ts'
 
 export const NODE_LEASE_TIMING: NodeLeaseTiming = { ttlMs: NODE_LEASE_TAB_TTL_MS, renewMs: NODE_LEASE_TAB_RENEW_MS, safetyMs: NODE_LEASE_TAB_SAFETY_MS }

@@ -117,7 +117,6 @@ function rig (): { clock: ManualClock, store: FakeStore, docs: FakeDocs, lease: 
     writeConcern: () => 1,
     healthy: () => true,
     mayServe: async (signal) => await guard!.mayServe(signal),
-    why: () => guard!.why(),
     authority: {
       valid: () => guard!.valid(),
       term: () => guard!.term(),
