@@ -74,7 +74,6 @@ export class DedupWindow {
     return true
   }
 
-  /** ids currently remembered */
   /**
    * records a sequenced message by its stream and seq alone (no id kept): for publications, whose
    * ids gossipsub already deduplicates. False if the seq was seen.
@@ -86,6 +85,7 @@ export class DedupWindow {
     return true
   }
 
+  /** ids currently remembered */
   get size (): number {
     return this.ids.size
   }

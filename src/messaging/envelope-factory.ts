@@ -10,7 +10,7 @@ import { CONTENT_TYPE_OCTET_STREAM, jsonPayload, octetStreamPayload } from './pa
 import type { BrokerSigner, SendOptions } from './broker-types.ts'
 import type { Envelope, EnvelopeTarget } from './envelope.ts'
 import type { HybridLogicalClock } from './hlc.ts'
-import type { RandomBytes } from './message-id.ts'
+import type { MessageId, RandomBytes } from './message-id.ts'
 import type { EncodedPayload } from './payload.ts'
 
 export interface EnvelopeFactoryInit {
@@ -32,14 +32,20 @@ export class EnvelopeFactory {
     this.signing = init.privateKey != null && init.signEnvelopes === true
   }
 
-  /** a new id, this sender, the next HLC timestamp */
-  baseFields (): Pick<Envelope, 'id' | 'sender' | 'hlc'> {
-    return { id: createMessageId(this.init.randomBytes), sender: this.init.peerId, hlc: this.init.hlc.send() }
+  /** a fresh message id */
+  newId (): MessageId {
+    return createMessageId(this.init.randomBytes)
   }
 
-  build (kind: 'message' | 'request', seq: number, payload: EncodedPayload, traceparent: string, target?: EnvelopeTarget): Envelope {
+  /** a new id, this sender, the next HLC timestamp */
+  baseFields (): Pick<Envelope, 'id' | 'sender' | 'hlc'> {
+    return { id: this.newId(), sender: this.init.peerId, hlc: this.init.hlc.send() }
+  }
+
+  /** `id`: an id chosen before (a request re-sent to an agent's new owner keeps its first id) */
+  build (kind: 'message' | 'request', seq: number, payload: EncodedPayload, traceparent: string, target?: EnvelopeTarget, id?: MessageId): Envelope {
     const base = this.baseFields()
-    const envelope: Envelope = { kind, id: base.id, sender: base.sender, hlc: base.hlc, seq, traceparent, contentType: payload.contentType, payload: payload.payload }
+    const envelope: Envelope = { kind, id: id ?? base.id, sender: base.sender, hlc: base.hlc, seq, traceparent, contentType: payload.contentType, payload: payload.payload }
     if (target != null) envelope.target = target
     return envelope
   }

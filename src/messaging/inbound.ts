@@ -292,6 +292,9 @@ export class InboundDispatcher {
       }))
     } catch (err) {
       span.recordError(err)
+      // not served here (agent moved or not started yet): the sender re-sends under the same id,
+      // maybe to this peer again once the agent is here, and that must not be taken for a repeat
+      if (err instanceof NotOwnerError || err instanceof NotFoundError) this.init.dedup.forget({ id: env.id, stream: `${env.sender}|r` })
       this.answerError(link, env, err)
     } finally {
       this.inFlight--

@@ -21,6 +21,7 @@ import type { EnvelopeFactory } from './envelope-factory.ts'
 import type { InboundDispatcher } from './inbound.ts'
 import type { LinkPool } from './link-pool.ts'
 import type { OutboxEntry } from './outbox.ts'
+import type { MessageId } from './message-id.ts'
 import type { EncodedPayload } from './payload.ts'
 import type { PendingReplies } from './pending.ts'
 import type { RpcLink } from './rpc-link.ts'
@@ -72,7 +73,12 @@ export class RpcClient {
       const link = to.kind === 'peer' && options.signal == null ? this.links.openLink(to.id) : undefined
       if (link != null) return await this.requestOverLink(link, to, payload, span.traceparent(), undefined, timeoutMs)
       const signal = combineSignals([options.signal], timeoutMs)
-      return await retry(async () => await this.requestOnce(to, payload, span.traceparent(), signal), {
+      // every attempt carries the first one's id: a request refused with NotOwnerError by a deposed
+      // owner whose turn did run (the turn fence's 'superseded') is the same message to the new
+      // owner, which answers it from the reply record that turn left, if it caught up from it,
+      // instead of applying it a second time
+      const id = this.envelopes.newId()
+      return await retry(async () => await this.requestOnce(to, payload, span.traceparent(), signal, id), {
         clock: this.init.clock,
         rng: this.init.rng,
         policy: REQUEST_OWNER_RETRY,
@@ -89,17 +95,18 @@ export class RpcClient {
   }
 
   /** one attempt: resolve, then over the stream (or to this peer's own handler) */
-  async requestOnce (to: EnvelopeTarget, payload: EncodedPayload, traceparent: string, signal: AbortSignal): Promise<unknown> {
+  /** `id`: the envelope id to send under (a fresh one when absent) */
+  async requestOnce (to: EnvelopeTarget, payload: EncodedPayload, traceparent: string, signal: AbortSignal, id?: MessageId): Promise<unknown> {
     const peer = await this.resolvePeer(to, { signal })
     if (peer === this.init.peerId) {
-      return await this.inbound.handleLocalRequest(await this.envelopes.sign(this.envelopes.build('request', 0, payload, traceparent, to)), { signal })
+      return await this.inbound.handleLocalRequest(await this.envelopes.sign(this.envelopes.build('request', 0, payload, traceparent, to, id)), { signal })
     }
     const link = await this.links.linkTo(peer, { signal })
-    return await this.requestOverLink(link, to, payload, traceparent, signal)
+    return await this.requestOverLink(link, to, payload, traceparent, signal, undefined, id)
   }
 
-  private async requestOverLink (link: RpcLink, to: EnvelopeTarget, payload: EncodedPayload, traceparent: string, signal?: AbortSignal, timeoutMs?: number): Promise<unknown> {
-    const built = this.envelopes.build('request', 0, payload, traceparent, to)
+  private async requestOverLink (link: RpcLink, to: EnvelopeTarget, payload: EncodedPayload, traceparent: string, signal?: AbortSignal, timeoutMs?: number, id?: MessageId): Promise<unknown> {
+    const built = this.envelopes.build('request', 0, payload, traceparent, to, id)
     const envelope = this.envelopes.signing ? await this.envelopes.sign(built) : built
     const reply = this.pending.expect(envelope.id, link.remotePeer, signal, timeoutMs, link)
     try {

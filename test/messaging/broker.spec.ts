@@ -108,6 +108,29 @@ describe('MessageBroker over libp2p', { timeout: 60_000 }, () => {
     assert.ok(moved)
   })
 
+  it('re-sends a refused request under its first id, to the same peer or the next owner', async () => {
+    // the receiving agent dedups on the envelope id (reply records): a re-send after NotOwnerError
+    // must be the same message, not a new one that a handler would apply a second time
+    const seenAtB: string[] = []
+    const seenAtA: string[] = []
+    agents.set('hopper', b.id)
+    b.broker.setRequestHandler(async (req) => {
+      seenAtB.push(req.id)
+      if (seenAtB.length === 1) throw new NotOwnerError('placed here, not started yet')
+      if (seenAtB.length === 2) { agents.set('hopper', a.id); throw new NotOwnerError('hopper left') }
+      return null
+    })
+    a.broker.setRequestHandler(async (req) => { seenAtA.push(req.id); return 'served by a' })
+    assert.equal(await a.broker.request('hopper', 'once'), 'served by a')
+    assert.equal(seenAtB.length, 2, 'the re-send to the same peer was served, not dropped as a repeat')
+    assert.equal(seenAtB[1], seenAtB[0])
+    assert.deepEqual(seenAtA, [seenAtB[0]])
+    // a fresh request is a new message
+    agents.set('hopper', b.id)
+    b.broker.setRequestHandler(async (req) => req.id)
+    assert.notEqual(await a.broker.request('hopper', 'again'), seenAtB[0])
+  })
+
   it('drops forged, unsigned-as-someone-else and malformed input, and keeps serving', async () => {
     b.broker.setRequestHandler(async () => 'still here')
     const dropped = (reason: string): number => b.counts.get(`agentmesh_messaging_dropped_total{"reason":"${reason}"}`) ?? 0
