@@ -15,7 +15,7 @@
  *   and inspection.ts.
  */
 import { TypedEventEmitter } from 'main-event'
-import { InvalidArgumentError, InvalidMessageError, NotFoundError, UnauthorizedError, UnreachableError, describeError } from '../errors.ts'
+import { ClockSkewError, InvalidArgumentError, InvalidMessageError, NotFoundError, UnauthorizedError, describeError } from '../errors.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import type { RoleGate } from '../security/index.ts'
 import type { AbortOptions } from '../util/abort.ts'
@@ -23,6 +23,7 @@ import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts'
 import { componentLogger, type Logger } from '../util/logger.ts'
 import type { MailboxOptions } from './activation.ts'
 import { PLACEMENT_TOPIC, RECONCILE_INTERVAL_MS, WRITE_CONCERN_REPLICAS } from './constants.ts'
+import type { NodeLeaseTiming } from './constants.ts'
 import { encodeCall, encodeControl } from './control.ts'
 import { KindRegistry, validateAgentId } from './define.ts'
 import { PlacementCache, decodePlacement, type Placement } from './directory.ts'
@@ -64,9 +65,8 @@ export interface AgentManagerInit {
   /** other peers that must hold a turn's state before its reply (default 1; fewer if fewer are around) */
   writeConcern?: number
   mailbox?: MailboxOptions
-  /** node lease timing (tests) */
-  leaseTtlMs?: number
-  leaseRenewMs?: number
+  /** the node lease's timing instead of the runtime's (#platform/node-lease); tests only */
+  nodeLease?: Partial<NodeLeaseTiming>
   /** the Raft leader moves agents toward peers that join and off hidden tabs (default true) */
   rebalance?: boolean
 }
@@ -107,8 +107,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
       kv: components.consensus.kv,
       clock: this.clock,
       log: componentLogger('agents:lease'),
-      ...(init.leaseTtlMs != null ? { ttlMs: init.leaseTtlMs } : {}),
-      ...(init.leaseRenewMs != null ? { renewMs: init.leaseRenewMs } : {})
+      ...init.nodeLease
     })
     this.leaseGuard = new LeaseGuard(this, () => { void this.recovery.reconcile() })
     this.local = new LocalAgents({
@@ -194,7 +193,8 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
   /**
    * places and starts an agent: ConflictError if the id exists, CapacityError if nothing fits;
    * with `spec.node`, UnreachableError when that peer holds no node lease within `nodeWaitMs`
-   * (default DEPLOY_NODE_WAIT_MS); UnreachableError on a peer whose clock is the mesh's outlier
+   * (default DEPLOY_NODE_WAIT_MS); ClockSkewError (HTTP 503) on a peer whose clock is the mesh's
+   * outlier, as its other refusals for that (deploy through another peer)
    */
   async deployAgent (agentId: string, spec: DeploySpec, options: AbortOptions & { nodeWaitMs?: number } = {}): Promise<DeployedAgent> {
     validateAgentId(agentId)
@@ -205,7 +205,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
     if (spec.node != null) this.assertMayHost(spec.node, `host ${agentId}`)
     // its requests to other peers are refused (HLC drift bound): the deploy could not complete from here
     const refusal = this.clockHandoff.refusal()
-    if (refusal != null) throw new UnreachableError(`cannot deploy ${agentId} from here, deploy through another peer: ${refusal}`)
+    if (refusal != null) throw new ClockSkewError(`cannot deploy ${agentId} from here, deploy through another peer: ${refusal}`, { details: { agentId } })
     const p = await this.placer.deploy(agentId, kind, spec, options)
     this.safeDispatchEvent('agent:deployed', { detail: info(p) })
     return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch }

@@ -77,7 +77,7 @@ describe('a peer whose clock is the mesh\'s outlier hands its agents off', () =>
     // no new placement on the skewed peer: it advertises no kinds and refuses activations
     await waitFor(() => !advertises(caller, x), 10_000, 'the skewed peer to stop advertising kinds')
     await assert.rejects(caller.agents.deployAgent('skew-pinned', { kind: 'counter', node: x.peerId }, { nodeWaitMs: 1_000 }), { name: 'UnreachableError' })
-    await assert.rejects(x.agents.deployAgent('skew-any', { kind: 'echo' }), { name: 'UnreachableError' }, 'a deploy through the skewed peer could not reach anyone')
+    await assert.rejects(x.agents.deployAgent('skew-any', { kind: 'echo' }), { name: 'ClockSkewError' }, 'a deploy through the skewed peer could not reach anyone')
     for (let i = 0; i < 3; i++) assert.notEqual((await caller.agents.deployAgent(`skew-any-${i}`, { kind: 'echo' })).node, x.peerId)
     await waitFor(() => x.monitoring.activeAlerts().some(a => a.name === 'network_clock_skew'), 15_000, 'the network_clock_skew alert')
 
