@@ -241,7 +241,7 @@ export class ConsensusKv {
   async timeToLive (lease: number, options: AbortOptions = {}): Promise<{ id: number, ttlMs: number, remainingMs: number } | undefined> {
     const d = this.driver('read')
     await d.readBarrier(withDeadline(options))
-    const l = d.sm.lease(lease)
+    const l = d.sm.leaseTimes(lease)
     return l === undefined ? undefined : { id: l.id, ttlMs: l.ttlMs, remainingMs: Math.max(0, l.expiresAtMs - this.clock.now()) }
   }
 

@@ -104,7 +104,10 @@ describe('ConsensusManager: in-process peers over libp2p', { timeout: 120_000 },
     const lease = await a.consensus.kv.grantLease(3000)
     await b.consensus.kv.put('ephemeral', 'here', { lease: lease.id })
     assert.equal((await c.consensus.kv.get('ephemeral'))?.value, 'here')
+    const ttl = await c.consensus.kv.timeToLive(lease.id)
+    assert.ok(ttl !== undefined && ttl.id === lease.id && ttl.ttlMs === 3000 && ttl.remainingMs >= 0 && ttl.remainingMs <= 3000, JSON.stringify(ttl))
     await eventually(async () => (await c.consensus.kv.get('ephemeral')) === undefined, 10_000, 'the lease to expire')
+    assert.equal(await c.consensus.kv.timeToLive(lease.id), undefined, 'an expired lease has no time to live')
     await assert.rejects(b.consensus.kv.keepAlive(lease.id), { name: 'NotFoundError' })
   })
 

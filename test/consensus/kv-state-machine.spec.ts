@@ -143,6 +143,7 @@ describe('KvStateMachine: leases', () => {
     assert.equal(sm.get('l/a')!.lease, idx)
     const ka = ok(run({ type: 'lease-keepalive', lease: idx, nowMs: 10_800 }))
     assert.ok(ka.type === 'lease-keepalive' && ka.expiresAtMs === 11_800)
+    assert.deepEqual(sm.leaseTimes(idx), { id: idx, ttlMs: 1000, expiresAtMs: 11_800 })
     assert.equal(sm.nextLeaseExpiryMs(), 10_500)
     const rev = sm.revision
     const e1 = ok(run({ type: 'expire-leases', nowMs: 11_000 }))
@@ -153,6 +154,7 @@ describe('KvStateMachine: leases', () => {
     assert.deepEqual(e2, { type: 'expire-leases', revision: rev + 2, expired: [idx] })
     assert.deepEqual(sm.range('').kvs.map(kv => kv.key), ['free'])
     assert.deepEqual(sm.leases(), [])
+    assert.equal(sm.leaseTimes(idx), undefined)
     const gone = run({ type: 'lease-keepalive', lease: idx, nowMs: 12_000 })
     assert.equal(gone.type === 'error' && gone.name, 'NotFoundError')
     const put = run({ type: 'put', key: 'x', value: enc('x'), lease: idx })

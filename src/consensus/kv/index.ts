@@ -4,7 +4,7 @@
  * that the consensus driver applies committed entries to.
  */
 export { KvStateMachine } from './state-machine.ts'
-export type { LeaseInfo } from './state-machine.ts'
+export type { LeaseInfo, LeaseTimes } from './state-machine.ts'
 export { encodeCommand, decodeCommand, commandTypeOf, KV_COMMAND_VERSION } from './codec.ts'
 export { encodeResult, decodeResult, KV_RESULT_VERSION } from './result-codec.ts'
 export { KV_SNAPSHOT_VERSION } from './snapshot.ts'

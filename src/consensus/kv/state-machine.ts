@@ -16,10 +16,14 @@ import { errorResult } from './types.ts'
 import type { Compare, Fence, KeyValue, KvCommand, KvResult, OpResult, TxnOp } from './types.ts'
 import { validateCommand } from './validate.ts'
 
-export interface LeaseInfo {
+/** a lease's times: its ttl and when it expires (by the leader's lease time) */
+export interface LeaseTimes {
   id: number
   ttlMs: number
   expiresAtMs: number
+}
+
+export interface LeaseInfo extends LeaseTimes {
   keys: string[]
 }
 
@@ -102,6 +106,12 @@ export class KvStateMachine {
   lease (id: number): LeaseInfo | undefined {
     const l = this.s.leases.get(id)
     return l === undefined ? undefined : { id: l.id, ttlMs: l.ttlMs, expiresAtMs: l.expiresAtMs, keys: [...l.keys].sort() }
+  }
+
+  /** a lease's ttl and expiry without its key list (what a time-to-live question needs) */
+  leaseTimes (id: number): LeaseTimes | undefined {
+    const l = this.s.leases.get(id)
+    return l === undefined ? undefined : { id: l.id, ttlMs: l.ttlMs, expiresAtMs: l.expiresAtMs }
   }
 
   leases (): LeaseInfo[] {
