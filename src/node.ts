@@ -17,7 +17,7 @@ import { MessageBroker } from './messaging/index.ts'
 import { createDocReplicator, Libp2pDocTransport, type DocReplicator } from './consensus/crdt/index.ts'
 import { ConsensusManager } from './consensus/index.ts'
 import { DistributedAgentManager, builtinKinds, createLlmClient } from './agents/index.ts'
-import type { AgentKind, LlmClient } from './agents/index.ts'
+import type { AgentKind, LlmClient, NodeLeaseTiming } from './agents/index.ts'
 import { systemRng } from './util/prng.ts'
 import type { Store } from './storage/types.ts'
 import { systemClock } from './util/clock.ts'
@@ -57,6 +57,11 @@ export interface CreateNodeOptions extends SecurityOptions {
   clock?: Clock
   /** the LLM client agents get (default: from AGENTMESH_LLM_URL / _MODEL / _KEY) */
   llm?: LlmClient
+  /**
+   * tests only: this peer's node lease timing instead of its runtime's (#platform/node-lease), e.g.
+   * a browser tab's 10 s lease on a Node peer; no CLI flag sets it
+   */
+  nodeLease?: Partial<NodeLeaseTiming>
   monitoring?: {
     /** record spans (default true; the broker benchmark measures the cost) */
     tracing?: boolean
@@ -210,7 +215,7 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
     const capabilities = network.localRecord().capabilities
     agents = new DistributedAgentManager(
       { network, broker, consensus, docs, llm: options.llm ?? createLlmClient(), telemetry: monitoring, clock, gate: security.authority },
-      { kinds: options.agents ?? builtinKinds, capacity: { cpu: capabilities.cpu, memoryMb: capabilities.memoryMb } })
+      { kinds: options.agents ?? builtinKinds, capacity: { cpu: capabilities.cpu, memoryMb: capabilities.memoryMb }, ...(options.nodeLease != null ? { nodeLease: options.nodeLease } : {}) })
     agents.start()
     countAgentMoves(monitoring, agents)
     stack.push(async () => { await agents?.stop() })
