@@ -180,6 +180,23 @@ export class NetnsLab {
   }
 
   /**
+   * one direction only, the whole cut at once: `peer` drops everything it receives from the other
+   * peers (its own packets still go out; TCP to it stalls once its acks are missed)
+   */
+  async deafen (peer: number): Promise<void> {
+    const others = this.peers.filter(p => p.index !== peer).map(p => p.host)
+    await this.exec(this.peer(peer).ns, 'iptables', '-A', CHAIN, '-s', others.join(','), '-j', 'DROP')
+  }
+
+  /** one direction only, the whole cut at once: every other peer drops what `peer` sends (it still receives) */
+  async mute (peer: number): Promise<void> {
+    const from = this.peer(peer).host
+    await Promise.all(this.peers.filter(p => p.index !== peer).map(async p => {
+      await this.exec(p.ns, 'iptables', '-A', CHAIN, '-s', from, '-j', 'DROP')
+    }))
+  }
+
+  /**
    * a bridge partition: `bridge` talks to both sides, the sides do not talk to each other
    * (Jepsen's "bridge": the middle peer sees a majority on each side)
    */
