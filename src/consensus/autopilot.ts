@@ -164,7 +164,7 @@ export class BootstrapWatch {
   private readonly self: string
   private readonly expect: number
   private readonly startedAt: number
-  private lastSet = ''
+  /** the candidate set (this peer included), sorted, as last observed */
   private set: string[] = []
   private lastChangeAt: number
 
@@ -181,9 +181,7 @@ export class BootstrapWatch {
    */
   observe (now: number, candidates: string[], groupSeen: boolean): boolean {
     const set = [...new Set([this.self, ...candidates])].sort()
-    const key = set.join(',')
-    if (key !== this.lastSet) {
-      this.lastSet = key
+    if (set.length !== this.set.length || set.some((id, i) => id !== this.set[i])) {
       this.lastChangeAt = now
       this.set = set
     }

@@ -46,6 +46,7 @@ import { createConsensusMetrics } from './metrics.ts'
 import { MessageType } from './raft/types.ts'
 import { Libp2pRaftTransport } from './raft-transport.ts'
 import type { RaftTransportHandler } from './raft-transport.ts'
+import type { StrongOperation } from './raft-wire.ts'
 import { ReceivedRefusals } from './refusals.ts'
 import { anchoredLeaseClock, stampLeaseTimes } from './lease-time.ts'
 
@@ -112,7 +113,7 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
    * Raft itself shows a working quorum (this peer leads, or heard from its leader within an election
    * timeout), which the network's view, built from gossip, must not overrule
    */
-  private strongDriver (subject: 'proposal' | 'read'): RaftDriver {
+  private strongDriver (subject: StrongOperation): RaftDriver {
     const driver = this.driver
     // a peer without a valid credential in a credentialed mesh: its leader would drop what it forwards
     const gate = this.components.gate

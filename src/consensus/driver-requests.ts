@@ -17,6 +17,7 @@ import { PendingProposals, ReadQueue } from './pending.ts'
 import type { ProposalWaiter, ReadWaiter } from './pending.ts'
 import { ProposalDroppedError } from './raft/index.ts'
 import type { RawNode } from './raft/index.ts'
+import type { StrongOperation } from './raft-wire.ts'
 
 /** commands that carry a request id (the state machine applies each id once) */
 const IDEMPOTENT_COMMANDS = new Set<KvCommand['type']>(['put', 'delete', 'cas', 'txn', 'lease-grant', 'lease-keepalive', 'lease-revoke'])
@@ -210,7 +211,7 @@ export class DriverRequests {
    * may still commit, so for those the UnauthorizedError means "outcome unknown", as a lost
    * leader's NoQuorumError does
    */
-  rejectRefused (subject: 'proposal' | 'read', err: Error): void {
+  rejectRefused (subject: StrongOperation, err: Error): void {
     if (subject === 'proposal') this.proposals.rejectAll(err)
     else this.reads.rejectUnanswered(err)
   }

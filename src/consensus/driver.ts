@@ -11,7 +11,7 @@
  * in driver-leader.ts; this file owns the loop, the inputs from the transport and the timer.
  */
 import { runAfterIo } from '#platform/immediate'
-import { NotStartedError, StorageError, describeError } from '../errors.ts'
+import { InvalidArgumentError, NotStartedError, StorageError, describeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
@@ -25,6 +25,7 @@ import type { DurableRaftLog } from './log-store.ts'
 import { RawNode, coalesceMessages, raftConstants } from './raft/index.ts'
 import type { ConfChange, ConfState, Message, RaftStatus, Ready, SoftState, StateRole } from './raft/index.ts'
 import { splitEarly } from './early-send.ts'
+import type { StrongOperation } from './raft-wire.ts'
 
 export type { DriverHooks, RaftDriverInit } from './driver-types.ts'
 
@@ -152,14 +153,17 @@ export class RaftDriver {
   /**
    * replaces the log's (empty) content with a new group's bootstrap snapshot holding `confState`
    * and restarts the RawNode from it; the founder campaigns at once (with other founders, their
-   * votes make it leader, and its snapshot then tells them they are voters)
+   * votes make it leader, and its snapshot then tells them they are voters). Only a founder
+   * bootstraps: InvalidArgumentError, the log untouched, when `confState` does not make this peer
+   * a voter (a group it is not in would leave it with a log, so never founding nor joining one)
    */
   async bootstrap (confState: ConfState): Promise<void> {
+    if (!confState.voters.includes(this.id)) throw new InvalidArgumentError(`cannot bootstrap a group whose voters (${confState.voters.join(', ')}) do not include this peer ${this.id}`)
     await this.idle()
     await this.log.applySnapshot({ metadata: { index: 1, term: 1, confState }, data: EMPTY })
     this.buildRawNode()
     this.hooks.confChanged?.(this.confState)
-    if (this.running && this.confState.voters.includes(this.id)) this.raw.campaign()
+    if (this.running) this.raw.campaign()
     this.schedule()
   }
 
@@ -255,7 +259,7 @@ export class RaftDriver {
   }
 
   /** the leader refused this peer's proposals or reads: their callers fail with `err` (refusals.ts) */
-  rejectRefused (subject: 'proposal' | 'read', err: Error): void {
+  rejectRefused (subject: StrongOperation, err: Error): void {
     this.requests.rejectRefused(subject, err)
   }
 

@@ -12,6 +12,7 @@ import { unwrapResult } from './kv/index.ts'
 import type { CompareOp, Fence, KeyValue, KvCommand, KvResult, OpResult, TxnOp } from './kv/index.ts'
 import type { Clock } from '../util/clock.ts'
 import type { RaftDriver } from './driver.ts'
+import type { StrongOperation } from './raft-wire.ts'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -150,10 +151,10 @@ export function txnResult (r: KvResult): KvTxnResult {
 
 export class ConsensusKv {
   /** the driver for a strong operation of `subject` (it may throw at once: refused, minority side) */
-  private readonly driver: (subject: 'proposal' | 'read') => RaftDriver
+  private readonly driver: (subject: StrongOperation) => RaftDriver
   private readonly clock: Clock
 
-  constructor (driver: (subject: 'proposal' | 'read') => RaftDriver, clock: Clock) {
+  constructor (driver: (subject: StrongOperation) => RaftDriver, clock: Clock) {
     this.driver = driver
     this.clock = clock
   }

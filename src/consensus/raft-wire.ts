@@ -36,8 +36,10 @@ export const FRAME_MESSAGES = 2
 export const FRAME_SNAPSHOT_CHUNK = 3
 export const FRAME_REFUSAL = 4
 
-/** what a refusal is about: the refused peer's KV proposals, its linearizable reads, or its voter messages */
-export type RefusalSubject = 'proposal' | 'read' | 'raft'
+/** what a strong operation asks of the Raft leader: a KV proposal or a linearizable read (ReadIndex) */
+export type StrongOperation = 'proposal' | 'read'
+/** what a refusal is about: the refused peer's strong operations of one kind, or its voter messages */
+export type RefusalSubject = StrongOperation | 'raft'
 const REFUSAL_SUBJECTS: readonly RefusalSubject[] = ['proposal', 'read', 'raft']
 
 /** a peer's answer to messages it dropped: which kind, and why (e.g. the credential check's verdict) */

@@ -12,14 +12,14 @@ import { UnauthorizedError } from '../errors.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
 import { RAFT_REFUSAL_LOG_INTERVAL_MS, RAFT_REFUSAL_MEMORY_MS } from './constants.ts'
-import type { RaftRefusal } from './raft-wire.ts'
+import type { RaftRefusal, StrongOperation } from './raft-wire.ts'
 
 /** what a believed refusal acts on: the driver's waiting callers */
 export interface RefusedRequests {
   /** the leader this peer knows now ('' for none) */
   readonly leader: string
   /** fails the waiting proposals (subject 'proposal') or the reads not yet given an index ('read') with `err` */
-  rejectRefused: (subject: 'proposal' | 'read', err: Error) => void
+  rejectRefused: (subject: StrongOperation, err: Error) => void
 }
 
 /** most peers remembered for rate-limiting log lines (the map is cleared beyond it) */
@@ -29,7 +29,7 @@ export class ReceivedRefusals {
   private readonly clock: Clock
   private readonly log: Logger
   /** the last believed refusal of each subject */
-  private readonly last = new Map<'proposal' | 'read', { leader: string, message: string, until: number }>()
+  private readonly last = new Map<StrongOperation, { leader: string, message: string, until: number }>()
   private readonly loggedAt = new Map<string, number>()
 
   constructor (clock: Clock, log: Logger) {
@@ -58,7 +58,7 @@ export class ReceivedRefusals {
   }
 
   /** the UnauthorizedError a strong operation of `subject` gets now without asking, if `leader` refused that lately */
-  current (leader: string, subject: 'proposal' | 'read'): UnauthorizedError | undefined {
+  current (leader: string, subject: StrongOperation): UnauthorizedError | undefined {
     const l = this.last.get(subject)
     if (l === undefined || leader === '' || l.leader !== leader) return undefined
     if (this.clock.monotonic() >= l.until) {

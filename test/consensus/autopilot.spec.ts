@@ -86,6 +86,16 @@ describe('bootstrap watch', () => {
     assert.equal(b.observe(2000, ['c'], false), false, 'the candidate set changed: wait again')
   })
 
+  it('the same candidates in another order (or repeated) are no change; another candidate of the same count is', () => {
+    const w = new BootstrapWatch('a', 3, 0)
+    w.observe(0, ['c', 'b'], false)
+    assert.equal(w.observe(1000, ['b', 'c', 'b'], false), false, 'not settled yet')
+    assert.equal(w.observe(1500, ['b', 'c'], false), true, 'settled since 0: the reordering changed nothing')
+    assert.equal(w.observe(1600, ['b', 'd'], false), false, 'd instead of c: wait again')
+    assert.equal(w.observe(3100, ['d', 'b'], false), true)
+    assert.deepEqual(w.founders(), ['a', 'b', 'd'])
+  })
+
   it('founds with the three lowest of the settled set, or alone with fewer (never two)', () => {
     const w = new BootstrapWatch('a', 3, 0)
     assert.equal(w.observe(2000, ['d', 'c', 'b'], false), false, 'the set just changed')

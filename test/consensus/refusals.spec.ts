@@ -11,7 +11,7 @@ import {
   MAX_RAFT_REFUSAL_REASON_BYTES, RAFT_REFUSAL_BURST, RAFT_REFUSAL_MEMORY_MS, RAFT_WIRE_VERSION
 } from '../../src/consensus/constants.ts'
 import { decodeRaftFrame, decodeRefusalFrame, encodeRefusal, FRAME_REFUSAL } from '../../src/consensus/raft-wire.ts'
-import type { RaftRefusal } from '../../src/consensus/raft-wire.ts'
+import type { RaftRefusal, StrongOperation } from '../../src/consensus/raft-wire.ts'
 import { Libp2pRaftTransport } from '../../src/consensus/raft-transport.ts'
 import type { RaftLibp2p, RaftStream } from '../../src/consensus/raft-transport.ts'
 import { ReceivedRefusals } from '../../src/consensus/refusals.ts'
@@ -212,8 +212,8 @@ describe('refusals on the raft transport', () => {
 })
 
 describe('what a peer believes of a refusal', () => {
-  function driverStub (leader: string): { leader: string, rejected: Array<{ subject: string, err: Error }>, rejectRefused: (subject: 'proposal' | 'read', err: Error) => void } {
-    const d = { leader, rejected: [] as Array<{ subject: string, err: Error }>, rejectRefused: (subject: 'proposal' | 'read', err: Error) => { d.rejected.push({ subject, err }) } }
+  function driverStub (leader: string): { leader: string, rejected: Array<{ subject: string, err: Error }>, rejectRefused: (subject: StrongOperation, err: Error) => void } {
+    const d = { leader, rejected: [] as Array<{ subject: string, err: Error }>, rejectRefused: (subject: StrongOperation, err: Error) => { d.rejected.push({ subject, err }) } }
     return d
   }
 
