@@ -115,3 +115,8 @@ export const MAX_CONFLICTS_PER_DOC = 1_000
 export const RETIRE_WAIT_MS = 1_000
 /** retire(): how often the member looks whether every holder took the mark */
 export const RETIRE_POLL_MS = 25
+
+/** a writer fence's encoded state vector (fences.ts); a bigger one is ignored */
+export const FENCE_MAX_BYTES = 64 * 1024
+/** fences read per doc (the highest epochs); one is written per new writer epoch of the doc */
+export const FENCE_MAX_PER_DOC = 256

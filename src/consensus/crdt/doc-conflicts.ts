@@ -57,6 +57,7 @@ export class DocConflicts {
         hlc: this.init.hlc,
         peer: this.init.peer,
         name,
+        log: this.init.log,
         onConflict: (c) => { this.record(c) }
       })
       this.kvs.set(name, kv)

@@ -15,11 +15,21 @@
  * epoch: the rightmost under the 'crdt' policy, the latest hybrid-logical-clock stamp under 'lww'
  * and custom policies, which also report the concurrent writes as a conflict. Only the keys a
  * transaction touched are reconciled.
+ *
+ * Writer fences (fences.ts) hide the entries a new writer took the doc over without: a deposed
+ * owner's write of a key the next owner never wrote is invisible, on every replica. Hiding an entry
+ * must bring back what it replaced, and Yjs does not say who deleted an element, so a key with an
+ * entry under a writer epoch, and every key of a doc with a fence, is *kept*: a rewrite appends
+ * without deleting, losers stay, and the key's value is the winner among its visible entries. Such
+ * a doc is garbage-collected by copying its visible state into a new doc (an agent's state
+ * generations), not in place.
  */
 import * as Y from 'yjs'
 import { InvalidArgumentError } from '../../errors.ts'
 import { compareHlcText, formatHlc, parseHlc, type HybridLogicalClock } from '../../util/hlc.ts'
 import { appendElement, deleteElement, distancesFromEnd, forEachAddedElement, forEachDeletedElement, sameId } from './array-elements.ts'
+import type { Logger } from '../../util/logger.ts'
+import { FENCE_MAP, readFences, type FenceSet } from './fences.ts'
 import { decodeKvEntry, encodeKvEntry, type KvEntry, type StoredKvEntry } from './kv-entry.ts'
 import type { Conflict, ConflictPolicy, ConflictCandidate } from './types.ts'
 
@@ -35,6 +45,8 @@ export interface YKeyValueInit {
   onConflict?: (conflict: Omit<Conflict, 'id' | 'docId'>) => void
   /** name reported in conflicts */
   name?: string
+  /** where a malformed fence in the doc is reported */
+  log?: Logger
 }
 
 /** a live entry and the id of its array element */
@@ -46,7 +58,16 @@ interface Live {
 export class YKeyValue<V = unknown> {
   readonly yarray: Y.Array<StoredKvEntry>
   private readonly doc: Y.Doc
+  /** per key, the winner among its visible entries (a tombstone under lww and epochs) */
   private readonly index = new Map<string, Live>()
+  /** kept keys (see above): every live entry, visible or hidden by a fence */
+  private readonly kept = new Map<string, Live[]>()
+  /** stored elements this map appended itself (indexed when written) */
+  private readonly written = new WeakSet<object>()
+  private readonly fenceMap: Y.Map<unknown>
+  private fences: FenceSet
+  private readonly log?: Logger
+  private readonly fenceObserver: () => void
   /** the key of each stored element read or written, by the element's value object */
   private readonly keyOf = new WeakMap<object, string>()
   /** an item at or near the end of the array, where appends start looking for the end */
@@ -74,8 +95,13 @@ export class YKeyValue<V = unknown> {
     this.peer = init.peer ?? ''
     this.onConflict = init.onConflict
     this.name = init.name ?? 'kv'
+    if (init.log != null) this.log = init.log
+    this.fenceMap = this.doc.getMap(FENCE_MAP)
+    this.fences = readFences(this.doc, this.log)
     this.observer = (event) => { this.applyTransaction(event.transaction) }
+    this.fenceObserver = () => { this.applyFences() }
     yarray.observe(this.observer)
+    this.fenceMap.observe(this.fenceObserver)
     this.indexAll()
   }
 
@@ -131,6 +157,7 @@ export class YKeyValue<V = unknown> {
 
   destroy (): void {
     this.yarray.unobserve(this.observer)
+    this.fenceMap.unobserve(this.fenceObserver)
   }
 
   /**
@@ -140,18 +167,68 @@ export class YKeyValue<V = unknown> {
   private write (key: string, entry: KvEntry | undefined): void {
     if (entry != null && this.stamped) entry.t = this.stamp()
     if (entry != null && this.writerEpoch !== undefined) entry.e = this.writerEpoch
+    const keep = entry?.e !== undefined || this.keeps(key)
     this.doc.transact(tr => {
       const old = this.index.get(key)
       if (entry != null) {
         this.tail = appendElement(this.yarray, encodeKvEntry(entry), this.tail)
         // Yjs stores a copy of the bytes: note the key of the copy
-        this.keyOf.set(this.tail.content.getContent()[0] as object, key)
-        this.index.set(key, { entry, id: this.tail.id })
+        const stored = this.tail.content.getContent()[0] as object
+        this.keyOf.set(stored, key)
+        this.written.add(stored)
+        const live = { entry, id: this.tail.id }
+        if (keep) {
+          this.keptList(key).push(live)
+          this.recompute(key)
+        } else {
+          this.index.set(key, live)
+        }
       } else {
         this.index.delete(key)
       }
-      if (old != null) deleteElement(tr, this.yarray, old.id)
+      if (old != null && !keep) deleteElement(tr, this.yarray, old.id)
     })
+  }
+
+  /** the key is kept (never deleted from the array): it has an epoch entry, or the doc has a fence */
+  private keeps (key: string): boolean {
+    return this.fences.size > 0 || this.kept.has(key)
+  }
+
+  /** the key's kept entries, starting from its indexed one when it was not kept until now */
+  private keptList (key: string): Live[] {
+    let list = this.kept.get(key)
+    if (list == null) {
+      const current = this.index.get(key)
+      list = current == null ? [] : [current]
+      this.kept.set(key, list)
+    }
+    return list
+  }
+
+  /**
+   * indexes the winner among a kept key's visible entries (none visible: the key is absent);
+   * `fresh`, the entries a remote transaction just brought, may make a conflict to report
+   */
+  private recompute (key: string, fresh?: Live[]): void {
+    const visible = (this.kept.get(key) ?? []).filter(c => !this.fences.hides(c.id.client, c.id.clock, epochOf(c)))
+    if (visible.length === 0) { this.index.delete(key); return }
+    const top = Math.max(...visible.map(epochOf))
+    const list = visible.filter(c => epochOf(c) === top)
+    const win = list.length === 1 ? list[0] : this.stamped ? latestStamped(list, this.doc) : rightmost(list, this.doc)
+    this.index.set(key, win)
+    if (!this.stamped || fresh == null || !fresh.some(f => list.includes(f))) return
+    // writers of one epoch that had not seen each other: the latest entry of each client
+    const latest = new Map<number, Live>()
+    for (const c of list) if ((latest.get(c.id.client)?.id.clock ?? -1) < c.id.clock) latest.set(c.id.client, c)
+    if (latest.size > 1) this.reportConflict(key, [...latest.values()].map(c => c.entry))
+  }
+
+  /** the doc's fences changed: every key is judged again (all of them kept once there is a fence) */
+  private applyFences (): void {
+    this.fences = readFences(this.doc, this.log)
+    if (this.fences.size > 0) for (const k of [...this.index.keys()]) this.keptList(k)
+    for (const k of [...this.kept.keys()]) this.recompute(k)
   }
 
   /** builds the index from the whole array (once, at construction) and removes losing duplicates */
@@ -168,24 +245,54 @@ export class YKeyValue<V = unknown> {
         list.push({ entry, id: Y.createID(item.id.client, item.id.clock + j) })
       }
     }
+    for (const [k, list] of byKey) {
+      if (this.fences.size === 0 && !list.some(c => c.entry.e !== undefined)) continue
+      if (this.stamped) for (const c of list) this.observeStamp(c.entry)
+      this.kept.set(k, list)
+      this.recompute(k)
+      byKey.delete(k)
+    }
     this.settle(byKey)
   }
 
   /** updates the index from one transaction's changes to the array: only the keys it touched */
   private applyTransaction (tr: Y.Transaction): void {
+    // a fence that came in the same transaction counts at once (its own observer may run later)
+    if (tr.changed.has(this.fenceMap as unknown as Y.AbstractType<Y.YEvent<any>>)) this.fences = readFences(this.doc, this.log) // eslint-disable-line @typescript-eslint/no-explicit-any
+    /** kept keys touched, with the entries the transaction brought */
+    const touched = new Map<string, Live[]>()
     forEachDeletedElement(tr, this.yarray, (value, id) => {
       // every live entry's stored element was seen (and its key noted) when it was indexed
       const key = typeof value === 'object' && value !== null ? this.keyOf.get(value) : undefined
-      const live = key == null ? undefined : this.index.get(key)
-      if (live != null && sameId(live.id, id)) this.index.delete(key!)
+      if (key == null) return
+      const list = this.kept.get(key)
+      if (list != null) {
+        // kept entries are deleted only by peers that do not keep them (older code)
+        const i = list.findIndex(c => sameId(c.id, id))
+        if (i >= 0) { list.splice(i, 1); if (!touched.has(key)) touched.set(key, []) }
+        return
+      }
+      const live = this.index.get(key)
+      if (live != null && sameId(live.id, id)) this.index.delete(key)
     })
     const byKey = new Map<string, Live[]>()
     forEachAddedElement(tr, this.yarray, (value, id) => {
-      const known = typeof value === 'object' && value !== null ? this.keyOf.get(value) : undefined
-      const live = known == null ? undefined : this.index.get(known)
-      if (live != null && sameId(live.id, id)) return // our own write, indexed when made
+      if (typeof value === 'object' && value !== null && this.written.has(value)) return // our own write, indexed when made
       const entry = this.decode(value)
       if (entry == null) return
+      const live = { entry, id }
+      if (entry.e !== undefined || this.keeps(entry.k)) {
+        if (this.stamped) this.observeStamp(entry)
+        const list = this.keptList(entry.k)
+        // plain entries of the key met earlier in this transaction are kept with it
+        for (const c of byKey.get(entry.k) ?? []) if (!list.includes(c)) list.push(c)
+        byKey.delete(entry.k)
+        list.push(live)
+        const fresh = touched.get(entry.k)
+        if (fresh == null) touched.set(entry.k, [live])
+        else fresh.push(live)
+        return
+      }
       const current = this.index.get(entry.k)
       if (current != null && sameId(current.id, id)) return
       let list = byKey.get(entry.k)
@@ -193,12 +300,13 @@ export class YKeyValue<V = unknown> {
         list = current == null ? [] : [current]
         byKey.set(entry.k, list)
       }
-      list.push({ entry, id })
+      list.push(live)
     })
     if (byKey.size > 0) this.settle(byKey)
+    for (const [k, fresh] of touched) this.recompute(k, fresh)
   }
 
-  /** indexes one winner per key among its live entries and deletes the others */
+  /** indexes one winner per plain (not kept) key among its live entries and deletes the others */
   private settle (byKey: Map<string, Live[]>): void {
     const contested: Array<[string, Live[]]> = []
     for (const [k, list] of byKey) {
@@ -209,14 +317,11 @@ export class YKeyValue<V = unknown> {
     if (contested.length === 0) return
     const losers: Y.ID[] = []
     const distances = this.stamped ? undefined : distancesFromEnd(this.doc, contested.flatMap(([, list]) => list.map(c => c.id)))
-    for (const [k, all] of contested) {
-      // a later owner's write wins over an earlier owner's, whatever the order or the stamps
-      const top = Math.max(...all.map(epochOf))
-      const list = all.filter(c => epochOf(c) === top)
-      const win = list.length === 1 ? list[0] : this.stamped ? latestStamped(list, this.doc) : list.reduce((a, b) => (distances!.get(b.id)! < distances!.get(a.id)! ? b : a))
+    for (const [k, list] of contested) {
+      const win = this.stamped ? latestStamped(list, this.doc) : list.reduce((a, b) => (distances!.get(b.id)! < distances!.get(a.id)! ? b : a))
       this.index.set(k, win)
-      for (const c of all) if (c !== win) losers.push(c.id)
-      if (this.stamped && list.length > 1) this.reportConflict(k, list.map(c => c.entry))
+      for (const c of list) if (c !== win) losers.push(c.id)
+      if (this.stamped) this.reportConflict(k, list.map(c => c.entry))
     }
     this.doc.transact(tr => { for (const id of losers) deleteElement(tr, this.yarray, id) })
   }
@@ -253,6 +358,13 @@ export class YKeyValue<V = unknown> {
 /** the writer's epoch of a live entry; one written without (or before epochs) counts as the lowest */
 function epochOf (c: Live): number {
   return c.entry.e ?? -1
+}
+
+/** the rightmost entry: a client's later write lies right of its earlier ones, else walk from the end */
+function rightmost (list: Live[], doc: Y.Doc): Live {
+  if (list.every(c => c.id.client === list[0].id.client)) return list.reduce((a, b) => (b.id.clock > a.id.clock ? b : a))
+  const distances = distancesFromEnd(doc, list.map(c => c.id))
+  return list.reduce((a, b) => (distances.get(b.id)! < distances.get(a.id)! ? b : a))
 }
 
 /** the entry with the latest stamp; equal stamps (or none) fall back to the rightmost entry */
