@@ -6,6 +6,9 @@
  * of the relay failed, and because it still had a connection to another Node peer nothing dialled
  * the relay again; the setup timed out 60 s later.
  *
+ * The list is fixed for the keeper's life and parsed once, when it is built (a bad address is an
+ * InvalidArgumentError then, not a throw on every tick).
+ *
  * Checked on the network manager's failure-check tick (no timer of its own): when no bootstrap
  * peer is connected, the list is dialled after a jittered wait that doubles with every attempt
  * (BOOTSTRAP_REDIAL_MIN_MS .. BOOTSTRAP_REDIAL_MAX_MS: a relay that is down is not hammered, one
@@ -20,20 +23,45 @@
  * `status()` says whether a bootstrap peer is connected and since when none is (the `network`
  * health component reports it).
  */
-import { describeError } from '../errors.ts'
+import { peerIdFromString } from '@libp2p/peer-id'
+import type { PeerId } from '@libp2p/interface'
+import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import { InvalidArgumentError, describeError } from '../errors.ts'
 import { raceSignal, type AbortOptions } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Rng } from '../util/prng.ts'
 import type { Logger } from '../util/logger.ts'
 import { BOOTSTRAP_REDIAL_MAX_MS, BOOTSTRAP_REDIAL_MIN_MS, BOOTSTRAP_REDIAL_STABLE_MS } from './constants.ts'
 
+/** one bootstrap address, parsed once (the keeper asks about it on every tick) */
+export interface BootstrapTarget {
+  /** as configured */
+  readonly text: string
+  readonly addr: Multiaddr
+  /** the peer the address names, if it names one */
+  readonly peer?: PeerId
+}
+
+/** parses the bootstrap list; InvalidArgumentError naming the first address that is no multiaddr (or names no valid peer id) */
+export function parseBootstrapTargets (list: readonly string[]): BootstrapTarget[] {
+  return list.map(text => {
+    try {
+      const addr = multiaddr(text)
+      const id = addr.getComponents().find(c => c.name === 'p2p')?.value
+      return id != null ? { text, addr, peer: peerIdFromString(id) } : { text, addr }
+    } catch (err) {
+      throw new InvalidArgumentError(`bootstrap address is not a multiaddr with a valid peer id: ${text}: ${describeError(err).message}`, { cause: err })
+    }
+  })
+}
+
 export interface BootstrapKeeperInit {
-  /** the bootstrap multiaddrs (empty: the keeper does nothing) */
+  /** the bootstrap multiaddrs (empty: the keeper does nothing); parsed once, at construction */
   bootstrap: readonly string[]
   /** dials one address; resolves once connected */
-  dial: (addr: string, options: { signal: AbortSignal }) => Promise<unknown>
-  /** an open connection to the peer `addr` names */
-  isConnectedTo: (addr: string) => boolean
+  dial: (target: BootstrapTarget, options: { signal: AbortSignal }) => Promise<unknown>
+  /** an open connection to the peer `target` names (or, without a peer id, to that address) */
+  isConnectedTo: (target: BootstrapTarget) => boolean
   dialTimeoutMs: () => number
   /** a redial of the keeper's own (not one asked for with dialNow) connected: e.g. look for the members again */
   onReconnected?: () => void
@@ -66,6 +94,7 @@ export interface BootstrapStatus {
 
 export class BootstrapKeeper {
   private readonly init: BootstrapKeeperInit
+  private readonly targets: readonly BootstrapTarget[]
   /** redial attempts since a bootstrap connection last held for BOOTSTRAP_REDIAL_STABLE_MS */
   private attempts = 0
   /** monotonic time of the next attempt while no bootstrap peer is connected */
@@ -78,15 +107,17 @@ export class BootstrapKeeper {
   /** the attempt in flight (resolves true when a bootstrap peer answered) */
   private dialing: Promise<boolean> | undefined
 
+  /** InvalidArgumentError when a bootstrap address is no multiaddr */
   constructor (init: BootstrapKeeperInit) {
     this.init = init
+    this.targets = parseBootstrapTargets(init.bootstrap)
   }
 
   /** whether a bootstrap peer is connected, and since when none is */
   status (): BootstrapStatus {
-    const { bootstrap, clock } = this.init
+    const { clock } = this.init
     const connected = this.anyConnected()
-    const out: BootstrapStatus = { configured: bootstrap.length, connected, attempts: this.attempts }
+    const out: BootstrapStatus = { configured: this.targets.length, connected, attempts: this.attempts }
     if (!connected && this.lastSeenConnectedAt !== undefined) out.lostForMs = Math.max(0, clock.monotonic() - this.lastSeenConnectedAt)
     if (!connected && this.lastError !== undefined) out.lastError = this.lastError
     return out
@@ -99,21 +130,21 @@ export class BootstrapKeeper {
    * (the attempt itself ends with its dial timeout or the keeper's stop).
    */
   async dialNow (options: AbortOptions = {}): Promise<boolean> {
-    if (this.init.bootstrap.length === 0 || this.init.stopSignal.aborted) return false
+    if (this.targets.length === 0 || this.init.stopSignal.aborted) return false
     if (this.anyConnected()) return true
     return await raceSignal(this.dialing ?? this.redial(false), options.signal)
   }
 
   private anyConnected (): boolean {
-    const connected = this.init.bootstrap.some(a => this.init.isConnectedTo(a))
+    const connected = this.targets.some(t => this.init.isConnectedTo(t))
     if (connected) this.lastSeenConnectedAt = this.init.clock.monotonic()
     return connected
   }
 
   /** Called on every failure-check tick: notices a lost bootstrap connection and redials when due. */
   tick (): void {
-    const { bootstrap, clock, stopSignal } = this.init
-    if (bootstrap.length === 0 || stopSignal.aborted || this.dialing !== undefined) return
+    const { clock, stopSignal } = this.init
+    if (this.targets.length === 0 || stopSignal.aborted || this.dialing !== undefined) return
     const now = clock.monotonic()
     if (this.anyConnected()) {
       this.nextAttemptAt = undefined
@@ -138,11 +169,12 @@ export class BootstrapKeeper {
 
   /** dials the whole list once; `own`: the keeper's backoff asked for it (else a discovery round did) */
   private async redial (own: boolean): Promise<boolean> {
-    const { bootstrap, stopSignal } = this.init
+    const { stopSignal } = this.init
+    const targets = this.targets
     this.nextAttemptAt = undefined
     this.attempts++
     const signal = AbortSignal.any([stopSignal, AbortSignal.timeout(this.init.dialTimeoutMs())])
-    const attempt = Promise.allSettled(bootstrap.map(async a => await this.init.dial(a, { signal })))
+    const attempt = Promise.allSettled(targets.map(async t => await this.init.dial(t, { signal })))
       .then(results => {
         if (stopSignal.aborted) return false
         const ok = results.filter(r => r.status === 'fulfilled').length
@@ -151,7 +183,7 @@ export class BootstrapKeeper {
           this.connectedSince = now
           this.lastSeenConnectedAt = now
           this.lastError = undefined
-          this.init.log('%s to %d of %d bootstrap peers (attempt %d)', own ? 'reconnected' : 'connected', ok, bootstrap.length, this.attempts)
+          this.init.log('%s to %d of %d bootstrap peers (attempt %d)', own ? 'reconnected' : 'connected', ok, targets.length, this.attempts)
           if (own) this.init.onReconnected?.()
           return true
         }

@@ -12,9 +12,8 @@
  * TAB_DIAL_YIELD_MS later (the first one's dial failed, or it is gone), and from then on retries
  * with the usual backoff rather than waiting again (until a direct link is up).
  */
-import { peerIdFromString } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
-import type { PeerInfo } from '@libp2p/interface'
+import type { PeerId, PeerInfo } from '@libp2p/interface'
 import { describeError } from '../errors.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
@@ -137,11 +136,10 @@ export class Dialer {
       .finally(() => this.dialing.delete(id))
   }
 
-  /** an open connection to the peer `addr` names (or, without a peer id, to that address) */
-  isConnectedTo (addr: string): boolean {
-    const id = multiaddr(addr).getComponents().find(c => c.name === 'p2p')?.value
-    if (id != null) return this.libp2p.getConnections(peerIdFromString(id)).length > 0
+  /** an open connection to the peer `target` names (or, without a peer id, to that address) */
+  isConnectedTo (target: { text: string, peer?: PeerId }): boolean {
+    if (target.peer != null) return this.libp2p.getConnections(target.peer).length > 0
     // no peer id in the address: connected if an open connection goes to that address
-    return this.libp2p.getConnections().some(c => c.status === 'open' && c.remoteAddr.toString().startsWith(addr))
+    return this.libp2p.getConnections().some(c => c.status === 'open' && c.remoteAddr.toString().startsWith(target.text))
   }
 }

@@ -101,8 +101,8 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     this.dialer = new Dialer({ libp2p: this.libp2p, peerId: this.peerId, role: init.role, clock: this.clock, log: this.log, stopSignal: this.stopController.signal, started: () => this.started })
     this.bootstrapKeeper = new BootstrapKeeper({
       bootstrap: init.bootstrap ?? [],
-      dial: async (addr, options) => await this.libp2p.dial(multiaddr(addr), options),
-      isConnectedTo: (addr) => this.dialer.isConnectedTo(addr),
+      dial: async (target, options) => await this.libp2p.dial(target.addr, options),
+      isConnectedTo: (target) => this.dialer.isConnectedTo(target),
       dialTimeoutMs: () => this.dialer.dialTimeoutMs(),
       // the members we knew may be gone or unknown (a first connection lost): look for them again
       onReconnected: () => { if (this.started && !this.discovering) this.discoverInBackground('discovery after a bootstrap redial') },

@@ -9,12 +9,13 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { BootstrapKeeper, bootstrapRedialDelayMs } from '../../src/network/bootstrap-keeper.ts'
+import type { BootstrapTarget } from '../../src/network/bootstrap-keeper.ts'
 import { BOOTSTRAP_REDIAL_MAX_MS, BOOTSTRAP_REDIAL_MIN_MS, BOOTSTRAP_REDIAL_STABLE_MS, FAILURE_CHECK_INTERVAL_MS } from '../../src/network/constants.ts'
 import { ManualClock } from '../../src/util/clock.ts'
 import { seededRng } from '../../src/util/prng.ts'
 import { componentLogger } from '../../src/util/logger.ts'
 
-const ADDR = '/ip4/127.0.0.1/tcp/4001/ws/p2p/12D3KooWRelay'
+const ADDR = '/ip4/127.0.0.1/tcp/4001/ws/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA'
 
 interface Rig {
   keeper: BootstrapKeeper
@@ -23,6 +24,8 @@ interface Rig {
   /** monotonic times of the dials */
   dials: number[]
   state: { connected: boolean, answer: boolean, reconnected: number, hold?: Promise<void> }
+  /** every target the keeper asked about or dialled */
+  asked: BootstrapTarget[]
   /** ticks every FAILURE_CHECK_INTERVAL_MS for `ms`, letting each dial settle */
   run: (ms: number) => Promise<void>
   /** runs until the next dial (at most the capped wait and a bit) */
@@ -34,16 +37,18 @@ function rig (seed = 7): Rig {
   const stop = new AbortController()
   const dials: number[] = []
   const state: Rig['state'] = { connected: true, answer: false, reconnected: 0 }
+  const asked: BootstrapTarget[] = []
   const keeper = new BootstrapKeeper({
     bootstrap: [ADDR],
-    dial: async (addr) => {
-      assert.equal(addr, ADDR)
+    dial: async (target) => {
+      asked.push(target)
+      assert.equal(target.text, ADDR)
       dials.push(clock.monotonic())
       if (state.hold !== undefined) await state.hold
       if (!state.answer) throw new Error('connection refused')
       state.connected = true
     },
-    isConnectedTo: () => state.connected,
+    isConnectedTo: (target) => { asked.push(target); return state.connected },
     dialTimeoutMs: () => 5000,
     onReconnected: () => { state.reconnected++ },
     clock,
@@ -66,7 +71,7 @@ function rig (seed = 7): Rig {
       await run(FAILURE_CHECK_INTERVAL_MS)
     }
   }
-  return { keeper, clock, stop, dials, state, run, untilDial }
+  return { keeper, clock, stop, dials, state, asked, run, untilDial }
 }
 
 describe('bootstrap keeper', () => {
@@ -79,6 +84,34 @@ describe('bootstrap keeper', () => {
         assert.ok(d >= base / 2 && d <= base, `attempt ${attempt}: ${d} ms outside [${base / 2}, ${base}]`)
       }
     }
+  })
+
+  it('parses its addresses once: every tick and dial gets the same parsed target, naming the peer', async () => {
+    const r = rig()
+    await r.run(1000)
+    r.state.connected = false
+    await r.untilDial()
+    assert.ok(r.asked.length > 10)
+    const first = r.asked[0]!
+    assert.ok(r.asked.every(t => t === first), 'one parsed target, not a new one per tick')
+    assert.equal(first.peer?.toString(), ADDR.split('/p2p/')[1])
+    assert.equal(first.addr.toString(), ADDR)
+  })
+
+  it('refuses an address that is no multiaddr, or names no valid peer id, when it is built', () => {
+    const init = (addr: string): ConstructorParameters<typeof BootstrapKeeper>[0] => ({
+      bootstrap: [ADDR, addr],
+      dial: async () => {},
+      isConnectedTo: () => false,
+      dialTimeoutMs: () => 5000,
+      clock: new ManualClock(0),
+      rng: seededRng(1),
+      log: componentLogger('test:bootstrap-keeper'),
+      stopSignal: new AbortController().signal
+    })
+    assert.throws(() => new BootstrapKeeper(init('not-a-multiaddr')), { name: 'InvalidArgumentError', message: /not-a-multiaddr/ })
+    assert.throws(() => new BootstrapKeeper(init('/ip4/127.0.0.1/tcp/4001/p2p/12D3KooWRelay')), { name: 'InvalidArgumentError', message: /12D3KooWRelay/ })
+    assert.equal(new BootstrapKeeper(init('/ip4/127.0.0.1/tcp/4002/ws')).status().configured, 2, 'an address without a peer id is fine')
   })
 
   it('does not dial while a bootstrap peer is connected', async () => {
