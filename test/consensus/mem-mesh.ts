@@ -137,6 +137,15 @@ export class MemMesh {
     return this.clock.monotonic() - start
   }
 
+  /** lets `ms` of simulated time pass, in steps of `stepMs`, everything due running as it goes */
+  async advance (ms: number, stepMs = 50): Promise<void> {
+    await this.flush()
+    for (let t = 0; t < ms; t += stepMs) {
+      this.clock.advance(Math.min(stepMs, ms - t))
+      await this.flush()
+    }
+  }
+
   /** waits for `p` while the clock runs */
   async settle<T>(p: Promise<T>, maxMs: number, what: string): Promise<T> {
     let outcome: { ok: true, value: T } | { ok: false, err: unknown } | undefined
