@@ -20,11 +20,15 @@
  *   taken for empty state: the activation fails with UnreachableError and is retried, as for any
  *   state that is not reachable.
  *
+ * - An activation under an epoch fences the root and the generation once caught up (fences.ts):
+ *   what a deposed owner writes later, which this activation did not take over, is hidden on every
+ *   replica, so a superseded turn never shows beside its re-run here.
+ *
  * Every generation of one agent has the same replicas (picked by the root's id), so the peers that
  * catch a new owner up on the root are the ones holding the generation too.
  */
 import * as Y from 'yjs'
-import { decodeKvEntry, selectReplicasByHash, successorOf, type SelectReplicas } from '../consensus/crdt/index.ts'
+import { decodeKvEntry, fenceDoc, selectReplicasByHash, successorOf, type SelectReplicas } from '../consensus/crdt/index.ts'
 import { UnreachableError, describeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { linkSignals } from '../util/abort.ts'
@@ -198,6 +202,13 @@ export class AgentStateDocs {
       // this copy of the root lagged a switch (found through retirement marks): it catches up too
       meta.set(POINTER_KEY, genId)
       rootPending = true
+    }
+    if (epoch !== undefined) {
+      // the fence (docs/crdt.md): what earlier owners wrote that this activation did not take over
+      // (a deposed owner's late turn) is hidden on every replica, whichever keys it wrote. The
+      // root's goes out with the first turn's commit, like the generation's
+      if (fenceDoc(root, epoch)) rootPending = true
+      if (gen !== root) fenceDoc(gen, epoch)
     }
     // generations this peer held as a replica and that were replaced since (their mark missed it)
     for (const id of docs.docIds()) {
