@@ -5,6 +5,7 @@
  */
 import type { MeshNode } from '../src/node.ts'
 import type { MeshSnapshot, SnapshotAlert } from '../src/monitoring/index.ts'
+import type { NodeRecord } from '../src/network/index.ts'
 import type { SnapshotAgent, SnapshotRaft } from '../src/wiring/dashboard.ts'
 
 export type Transport = 'tcp' | 'websockets' | 'webrtc' | 'circuit-relay'
@@ -144,13 +145,21 @@ export function raftFromSnapshots (snapshots: MeshSnapshot[]): RaftView | undefi
   return best
 }
 
-export function buildModel (node: MeshNode): MeshModel {
-  const self = node.peerId
-  const snapshots = node.meshView.snapshots()
+/** a member as the dashboard reads it: this peer (alive) or one of its membership */
+export interface MemberView {
+  peerId: string
+  status: string
+  self: boolean
+  record: NodeRecord
+}
+
+/**
+ * One row per member. A failed peer hosts nothing: it shows 0 agents at once, not the count its
+ * last record carried (its agents are re-placed elsewhere, and show there once those report).
+ */
+export function peerRows (members: MemberView[], snapshots: MeshSnapshot[], selfRaftRole: string): PeerRow[] {
   const bySnap = new Map(snapshots.map(s => [s.peerId, s]))
-  const record = node.network.localRecord()
-  const members = [{ peerId: self, status: 'alive', record, self: true }, ...node.network.members().map(m => ({ ...m, self: false }))]
-  const peers: PeerRow[] = members.map(m => {
+  return members.map(m => {
     const snap = bySnap.get(m.peerId)
     const raft = snap != null ? snapshotRaft(snap) : undefined
     return {
@@ -159,14 +168,32 @@ export function buildModel (node: MeshNode): MeshModel {
       status: m.status,
       role: m.record.role,
       raftCandidate: m.record.raft,
-      raftRole: m.self ? node.consensus.status().role : (raft?.role ?? '–'),
+      raftRole: m.self ? selfRaftRole : (raft?.role ?? '–'),
       health: snap?.health.status ?? '–',
-      agents: m.record.load.agents,
+      agents: m.status === 'failed' ? 0 : m.record.load.agents,
       lagMs: m.record.load.eventLoopLagMs,
       memoryMb: m.record.load.rssMb,
       hidden: m.record.hidden === true
     }
   })
+}
+
+/**
+ * the topology's edges without those touching a failed peer: a connection of ours to it (a tab's
+ * WebRTC link) may stay open a while after it failed, and would be drawn until the next refresh
+ */
+export function liveEdges (edges: MeshModel['edges'], peers: PeerRow[]): MeshModel['edges'] {
+  const failed = new Set(peers.filter(p => p.status === 'failed').map(p => p.peerId))
+  return edges.filter(e => !failed.has(e.from) && !failed.has(e.to))
+}
+
+export function buildModel (node: MeshNode): MeshModel {
+  const self = node.peerId
+  const snapshots = node.meshView.snapshots()
+  const bySnap = new Map(snapshots.map(s => [s.peerId, s]))
+  const record = node.network.localRecord()
+  const members: MemberView[] = [{ peerId: self, status: 'alive', record, self: true }, ...node.network.members().map(m => ({ ...m, self: false }))]
+  const peers = peerRows(members, snapshots, node.consensus.status().role)
   const kinds = new Set<string>()
   for (const m of members) {
     const k = m.record.ext?.kinds
@@ -177,7 +204,7 @@ export function buildModel (node: MeshNode): MeshModel {
   return {
     self,
     peers,
-    edges: node.network.getTopology().edges,
+    edges: liveEdges(node.network.getTopology().edges, peers),
     agents: agentsFromSnapshots(snapshots),
     raft: raftFromSnapshots(snapshots),
     alerts,

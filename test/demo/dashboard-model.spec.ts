@@ -6,7 +6,9 @@
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import type { MeshSnapshot, MetricsSnapshot, SpanRecord } from '../../src/monitoring/index.ts'
-import { agentsFromSnapshots, alertsFromSnapshots, raftFromSnapshots, snapshotPartition } from '../../demo/model.ts'
+import { agentsFromSnapshots, alertsFromSnapshots, liveEdges, peerRows, raftFromSnapshots, snapshotPartition } from '../../demo/model.ts'
+import type { MemberView } from '../../demo/model.ts'
+import type { NodeRecord } from '../../src/network/index.ts'
 import { LatencyTracker, RateTracker, tickLabel } from '../../demo/rates.ts'
 import { orderTrace } from '../../demo/traces.ts'
 import { wsUrlOf } from '../../demo/doctor.ts'
@@ -19,7 +21,31 @@ function snap (peerId: string, fields: { seq?: number, time?: number, metrics?: 
 const raft = (role: string, term: number, leader: string | null, commitIndex: number): Record<string, unknown> =>
   ({ role, term, leader, commitIndex, appliedIndex: commitIndex, voters: ['a', 'b', 'c'], learners: [] })
 
+function member (peerId: string, status: string, role: NodeRecord['role'], agents: number): MemberView {
+  const record: NodeRecord = {
+    peerId, mesh: 'demo', role, raft: 'none', addrs: [], capabilities: { cpu: 1, memoryMb: 64, tags: [] },
+    load: { agents, cpu: 0, memoryMb: 0, rssMb: 50, eventLoopLagMs: 1 }, links: [], version: '0', incarnation: 1, seq: 1, ts: 0,
+    heartbeatMs: 1000, hidden: false, ext: {}
+  }
+  return { peerId, status, self: peerId === 'me', record }
+}
+
 describe('dashboard model', () => {
+  it('a failed peer shows 0 agents and no edges at once, not what its last record and our open link said', () => {
+    const members = [member('me', 'alive', 'browser', 1), member('tab', 'failed', 'browser', 3), member('node', 'alive', 'node', 2), member('slow', 'suspect', 'browser', 4)]
+    const rows = peerRows(members, [snap('node', { ext: { raft: raft('follower', 2, 'x', 5) } })], 'learner')
+    assert.deepEqual(rows.map(r => [r.peerId, r.status, r.agents, r.raftRole]), [
+      ['me', 'alive', 1, 'learner'], ['tab', 'failed', 0, '–'], ['node', 'alive', 2, 'follower'], ['slow', 'suspect', 4, '–']
+    ])
+    const edges = liveEdges([
+      { from: 'me', to: 'tab', transport: 'webrtc' },
+      { from: 'node', to: 'tab', transport: 'circuit-relay' },
+      { from: 'me', to: 'node', transport: 'websockets' },
+      { from: 'me', to: 'slow', transport: 'webrtc' }
+    ], rows)
+    assert.deepEqual(edges, [{ from: 'me', to: 'node', transport: 'websockets' }, { from: 'me', to: 'slow', transport: 'webrtc' }])
+  })
+
   it('shows an alert the whole mesh raises once, naming the peers that raise it, newest first', () => {
     const alert = (name: string, message: string, firedAt: number) =>
       ({ name, severity: 'warning' as const, message, labels: {}, firedAt })
