@@ -7,14 +7,14 @@
  * what was applied, which read states arrived and who leads.
  */
 import type { Tracing } from '../monitoring/types.ts'
-import { InvalidArgumentError } from '../errors.ts'
+import { InvalidArgumentError, TimeoutError } from '../errors.ts'
 import { deferred, raceSignal, throwIfAborted } from '../util/abort.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock } from '../util/clock.ts'
 import { encodeCommand } from './kv/index.ts'
 import type { KvCommand, KvResult, KvStateMachine } from './kv/index.ts'
 import { PendingProposals, ReadQueue } from './pending.ts'
-import type { ProposalWaiter, ReadWaiter } from './pending.ts'
+import type { Deadline, ProposalWaiter, ReadWaiter } from './pending.ts'
 import { ProposalDroppedError } from './raft/index.ts'
 import type { RawNode } from './raft/index.ts'
 import type { StrongOperation } from './raft-wire.ts'
@@ -24,6 +24,21 @@ const IDEMPOTENT_COMMANDS = new Set<KvCommand['type']>(['put', 'delete', 'cas', 
 
 /** proposals not worth a span: periodic housekeeping, not anyone's request */
 const UNTRACED_COMMANDS = new Set<string>(['lease-keepalive', 'expire-leases', 'lease-promote'])
+
+/**
+ * A request's options: `timeoutMs` ends the caller's wait with TimeoutError that long after the
+ * call, checked on the driver's tick (no timer or AbortSignal per request: a proposal or read
+ * on the KV path is many thousands a second)
+ */
+export type DriverRequestOptions = AbortOptions & { timeoutMs?: number }
+
+function deadlineOf (options: DriverRequestOptions, now: number): Deadline | undefined {
+  return options.timeoutMs === undefined ? undefined : { at: now + options.timeoutMs, ms: options.timeoutMs }
+}
+
+function deadlineError (d: Deadline): TimeoutError {
+  return new TimeoutError(`deadline of ${d.ms} ms passed`)
+}
 
 export function requestIdOf (cmd: KvCommand): string | undefined {
   return 'requestId' in cmd && typeof cmd.requestId === 'string' ? cmd.requestId : undefined
@@ -63,7 +78,7 @@ export class DriverRequests {
   }
 
   /** see RaftDriver.propose */
-  async propose (command: KvCommand, options: AbortOptions & { traceparent?: string } = {}): Promise<KvResult> {
+  async propose (command: KvCommand, options: DriverRequestOptions & { traceparent?: string } = {}): Promise<KvResult> {
     const tracing = this.host.tracing
     // housekeeping (lease renewals every few hundred ms, expiry) would crowd real work out of the span ring
     if (tracing == null || UNTRACED_COMMANDS.has(command.type)) return await this.proposeCommand(command, options)
@@ -82,8 +97,9 @@ export class DriverRequests {
     }
   }
 
-  private async proposeCommand (command: KvCommand, options: AbortOptions): Promise<KvResult> {
+  private async proposeCommand (command: KvCommand, options: DriverRequestOptions): Promise<KvResult> {
     throwIfAborted(options.signal)
+    const deadline = deadlineOf(options, this.host.clock.monotonic())
     if (!IDEMPOTENT_COMMANDS.has(command.type)) throw new InvalidArgumentError(`a ${command.type} command carries no request id: use proposeOnce`)
     const { clock } = this.host
     let cmd = command
@@ -100,6 +116,10 @@ export class DriverRequests {
     const d = deferred<KvResult>()
     const started = clock.monotonic()
     const w: ProposalWaiter = { requestId, data, resolve: d.resolve, reject: d.reject, submittedAt: 0, submittedTo: '', startedAt: started }
+    if (deadline !== undefined) {
+      if (deadline.at <= started) throw deadlineError(deadline)
+      w.deadline = deadline
+    }
     this.proposals.add(w)
     this.submit(w, clock.monotonic(), this.host.raw().raft.lead)
     this.host.schedule()
@@ -148,11 +168,16 @@ export class DriverRequests {
   }
 
   /** see RaftDriver.readBarrier */
-  async readBarrier (options: AbortOptions = {}): Promise<void> {
+  async readBarrier (options: DriverRequestOptions = {}): Promise<void> {
     throwIfAborted(options.signal)
+    const deadline = deadlineOf(options, this.host.clock.monotonic())
     await this.host.waitForLeader(options)
     const d = deferred<void>()
     const w: ReadWaiter = { resolve: d.resolve, reject: d.reject }
+    if (deadline !== undefined) {
+      if (deadline.at <= this.host.clock.monotonic()) throw deadlineError(deadline)
+      w.deadline = deadline
+    }
     this.reads.add(w)
     this.issueReads(this.host.clock.monotonic(), this.host.raw().raft.lead)
     this.host.schedule()
@@ -174,6 +199,12 @@ export class DriverRequests {
       if (!(err instanceof ProposalDroppedError)) throw err
       this.reads.unissue()
     }
+  }
+
+  /** ends the waits whose deadline has passed (TimeoutError); a proposal may still commit */
+  expireDue (now: number): void {
+    if (this.proposals.size > 0) for (const w of this.proposals.expire(now)) w.reject(deadlineError(w.deadline!))
+    for (const w of this.reads.expire(now)) w.reject(deadlineError(w.deadline!))
   }
 
   /** the entry carrying `requestId` was applied with `result` */

@@ -19,6 +19,7 @@ import { RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_TICK_MS } from './const
 import { DriverApplier } from './driver-apply.ts'
 import { LeaderWatch } from './driver-leader.ts'
 import { DriverRequests } from './driver-requests.ts'
+import type { DriverRequestOptions } from './driver-requests.ts'
 import type { DriverHooks, RaftDriverInit } from './driver-types.ts'
 import type { KvCommand, KvResult, KvStateMachine } from './kv/index.ts'
 import type { DurableRaftLog } from './log-store.ts'
@@ -216,6 +217,7 @@ export class RaftDriver {
     if (!this.running || this.fatal !== undefined) return
     this.raw.tick()
     const now = this.clock.monotonic()
+    this.requests.expireDue(now)
     const lead = this.raw.raft.lead
     if (lead !== '') {
       this.requests.submitDue(now, lead)
@@ -240,7 +242,7 @@ export class RaftDriver {
    * proposes a KV command and resolves with its result once it is applied here. A write without a
    * requestId gets one. The result may be an error result (see unwrapResult).
    */
-  async propose (command: KvCommand, options: AbortOptions & { traceparent?: string } = {}): Promise<KvResult> {
+  async propose (command: KvCommand, options: DriverRequestOptions & { traceparent?: string } = {}): Promise<KvResult> {
     return await this.requests.propose(command, options)
   }
 
@@ -264,7 +266,7 @@ export class RaftDriver {
   }
 
   /** resolves once this peer has applied everything committed before the call (ReadIndex) */
-  async readBarrier (options: AbortOptions = {}): Promise<void> {
+  async readBarrier (options: DriverRequestOptions = {}): Promise<void> {
     await this.requests.readBarrier(options)
   }
 

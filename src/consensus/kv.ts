@@ -6,7 +6,6 @@
  */
 import { ConflictError, InvalidArgumentError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
-import { combineSignals } from '../util/abort.ts'
 import { DEFAULT_OPERATION_TIMEOUT_MS } from './constants.ts'
 import { unwrapResult } from './kv/index.ts'
 import type { CompareOp, Fence, KeyValue, KvCommand, KvResult, OpResult, TxnOp } from './kv/index.ts'
@@ -139,8 +138,9 @@ function writeMeta (o: KvWriteOptions): { requestId?: string, fence?: Fence } {
   return { ...(o.requestId !== undefined ? { requestId: o.requestId } : {}), ...(o.fence !== undefined ? { fence: o.fence } : {}) }
 }
 
-function withDeadline<T extends AbortOptions> (options: T): T {
-  return { ...options, signal: combineSignals([options.signal], DEFAULT_OPERATION_TIMEOUT_MS) }
+/** the operation's deadline: the driver ends the wait on its tick (no timer or signal per call) */
+function withDeadline<T extends AbortOptions> (options: T): T & { timeoutMs: number } {
+  return { ...options, timeoutMs: DEFAULT_OPERATION_TIMEOUT_MS }
 }
 
 export function txnResult (r: KvResult): KvTxnResult {

@@ -8,6 +8,12 @@ import { CapacityError } from '../errors.ts'
 import { MAX_PENDING_PROPOSALS, MAX_PENDING_READS, PROPOSAL_RETRY_MS, READ_INDEX_RETRY_MS } from './constants.ts'
 import type { KvResult } from './kv/index.ts'
 
+/** a caller's deadline: when (monotonic ms) and the timeout it came from, for the error */
+export interface Deadline {
+  at: number
+  ms: number
+}
+
 export interface ProposalWaiter {
   requestId: string
   data: Uint8Array
@@ -19,6 +25,8 @@ export interface ProposalWaiter {
   submittedTo: string
   /** monotonic time the caller asked */
   startedAt: number
+  /** the caller stops waiting then (TimeoutError); the entry may still commit */
+  deadline?: Deadline
 }
 
 export class PendingProposals {
@@ -65,11 +73,22 @@ export class PendingProposals {
     this.map.clear()
     for (const w of all) w.reject(err)
   }
+
+  /** the waiters whose deadline has passed, removed */
+  expire (now: number): ProposalWaiter[] {
+    const out: ProposalWaiter[] = []
+    for (const w of this.map.values()) {
+      if (w.deadline !== undefined && w.deadline.at <= now) out.push(w)
+    }
+    for (const w of out) this.map.delete(w.requestId)
+    return out
+  }
 }
 
 export interface ReadWaiter {
   resolve: () => void
   reject: (e: Error) => void
+  deadline?: Deadline
 }
 
 interface ReadBatch {
@@ -176,6 +195,25 @@ export class ReadQueue {
     this.ready = []
     this.count = 0
     for (const w of all) w.reject(err)
+  }
+
+  /** the readers whose deadline has passed, removed (from whichever stage they wait in) */
+  expire (now: number): ReadWaiter[] {
+    if (this.count === 0) return []
+    const out: ReadWaiter[] = []
+    const keep = (list: ReadWaiter[]): ReadWaiter[] => {
+      if (!list.some(w => w.deadline !== undefined && w.deadline.at <= now)) return list
+      return list.filter(w => {
+        if (w.deadline === undefined || w.deadline.at > now) return true
+        out.push(w)
+        return false
+      })
+    }
+    this.next = keep(this.next)
+    if (this.inflight !== undefined) this.inflight.waiters = keep(this.inflight.waiters)
+    for (const b of this.ready) b.waiters = keep(b.waiters)
+    this.count -= out.length
+    return out
   }
 
   /** rejects the readers not yet given a read index (they depend on a leader); ready ones stay */
