@@ -20,7 +20,7 @@ import type { AbortOptions } from '../util/abort.ts'
 import type { Placement } from './directory.ts'
 import { LEASE_GRACE_MS } from './constants.ts'
 import type { DistributedAgentManager } from './manager.ts'
-import type { OwnerAuthority } from './turn-fence.ts'
+import type { OwnerAuthority, TurnAdmission } from './turn-fence.ts'
 
 export class LeaseGuard implements OwnerAuthority {
   private readonly m: DistributedAgentManager
@@ -67,11 +67,6 @@ export class LeaseGuard implements OwnerAuthority {
     return this.lapses
   }
 
-  /** the lease is valid now (no wait) */
-  valid (): boolean {
-    return this.m.lease.valid() && !this.skewed
-  }
-
   /** calls `listener` once, at the next lapse or loss of the lease; answers how to stop listening */
   onLapse (listener: () => void): () => void {
     const once = (): void => { this.lapseListeners.delete(once); listener() }
@@ -88,11 +83,6 @@ export class LeaseGuard implements OwnerAuthority {
   superseded (agentId: string, epoch: number): boolean {
     const news = this.m.cache.get(agentId)
     return news != null && news.epoch > epoch && news.node !== this.m.peerId
-  }
-
-  /** what runs here is being re-checked against the store after a lost lease */
-  checking (): boolean {
-    return this.revalidating != null
   }
 
   /** why this peer serves nothing now, for the error its callers get */
@@ -141,13 +131,19 @@ export class LeaseGuard implements OwnerAuthority {
     return await this.waitForLease(signal, true)
   }
 
-  /** the lease is valid, or became so within what is left of the grace; no wait for the re-check */
-  async awaitLease (signal?: AbortSignal): Promise<boolean> {
-    return await this.waitForLease(signal, false)
+  /**
+   * a turn may begin: the lease is valid, or became so within the grace; 'checking' (no wait) while
+   * what runs here is re-checked after a lost lease
+   */
+  async admitTurn (signal?: AbortSignal): Promise<TurnAdmission> {
+    if (!await this.waitForLease(signal, false)) return 'refused'
+    return this.revalidating != null ? 'checking' : 'ok'
   }
 
   private async waitForLease (signal: AbortSignal | undefined, recheck: boolean): Promise<boolean> {
     if (this.skewed) return false
+    // valid now, nothing to re-check first: no wait (and no timer)
+    if (this.m.lease.valid() && (!recheck || this.revalidating == null)) return true
     // a lapse that outlasted the grace is no late renewal: refused at once until the lease is back
     if (!this.m.lease.valid() && this.lapsedAt !== undefined && this.cutOff() !== undefined) return false
     const waitMs = LEASE_GRACE_MS

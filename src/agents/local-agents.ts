@@ -2,8 +2,9 @@
  * The agents this peer runs under a lease: an AgentHost whose activations keep their state in
  * replicated Y.Docs (`agent/<id>`), with the write concern applied before every reply
  * (`commitTurn`) and a message's reply released only while this peer provably owns the agent
- * (the turn fence, turn-fence.ts, when an `authority` is given), activation from replicated state (caught up from the previous owner and the
- * replicas first), and requests that arrive while an agent is being activated held until it is.
+ * (the turn fence, turn-fence.ts, judged by the peer's `authority`), activation from replicated
+ * state (caught up from the previous owner and the replicas first), and requests that arrive while
+ * an agent is being activated held until it is.
  */
 import { NotOwnerError, UnreachableError } from '../errors.ts'
 import type { Telemetry } from '../monitoring/types.ts'
@@ -36,13 +37,11 @@ export interface LocalAgentsInit {
   writeConcern: () => number
   /** a peer the membership does not consider failed or suspect: only those hold or feed agent state */
   healthy: (peer: string) => boolean
-  /** this peer may serve (its lease is valid, or became so within a short wait) */
-  mayServe: (signal?: AbortSignal) => Promise<boolean>
   /**
    * this peer's node lease and the agents' placements: with it every message's turn begins only
    * under a valid lease and its reply is released only as turn-fence.ts says
    */
-  authority?: OwnerAuthority
+  authority: OwnerAuthority
   /** why this peer takes no activation now (its clock is the mesh's outlier); undefined: it does */
   refusal?: () => string | undefined
   telemetry?: Telemetry
@@ -56,17 +55,14 @@ export class LocalAgents {
   /** the agents' state docs: generations, compaction, write concern */
   readonly stateDocs: AgentStateDocs
   private readonly init: LocalAgentsInit
-  private readonly fence?: TurnFence
+  private readonly fence: TurnFence
   private readonly activating = new Map<string, { epoch: number, done: Promise<void> }>()
   /** callers of awaitActivation, woken when an activation of their agent begins */
   private readonly arrivals = new Map<string, Set<() => void>>()
 
   constructor (init: LocalAgentsInit) {
     this.init = init
-    const fence = init.authority != null
-      ? new TurnFence({ nodeId: init.nodeId, authority: init.authority, epochOf: (id) => this.epochOf(id), clock: init.clock, log: init.log })
-      : undefined
-    this.fence = fence
+    this.fence = new TurnFence({ nodeId: init.nodeId, authority: init.authority, epochOf: (id) => this.epochOf(id), clock: init.clock, log: init.log })
     this.stateDocs = new AgentStateDocs({ docs: init.docs, healthy: init.healthy, writeConcern: init.writeConcern, clock: init.clock, log: init.log })
     this.host = new AgentHost({
       nodeId: init.nodeId,
@@ -78,7 +74,7 @@ export class LocalAgents {
         services: init.services,
         llm: init.llm,
         ...(init.telemetry != null ? { telemetry: init.telemetry } : {}),
-        ...(fence != null ? { beginTurn: async (agentId, options) => await fence.begin(agentId, options) } : {}),
+        beginTurn: async (agentId, options) => await this.fence.begin(agentId, options),
         commitTurn: async (agentId, options) => { await this.commitTurn(agentId, options) }
       }
     })
@@ -188,8 +184,8 @@ export class LocalAgents {
     if (running != null) await raceSignal(running.done, options.signal)
     const epoch = this.epochOf(agentId)
     if (epoch == null) throw new NotOwnerError(`agent ${agentId} is not active on ${this.init.nodeId}`)
-    if (!await this.init.mayServe(options.signal)) {
-      throw new NotOwnerError(`peer ${this.init.nodeId} cannot serve ${agentId}: ${this.init.authority?.why() ?? 'its lease has lapsed'}`,
+    if (!await this.init.authority.mayServe(options.signal)) {
+      throw new NotOwnerError(`peer ${this.init.nodeId} cannot serve ${agentId}: ${this.init.authority.why()}`,
         { details: { agentId, node: this.init.nodeId, reason: 'lease-lapsed', outcome: 'refused' } })
     }
     return await this.host.deliver(agentId, message, { ...options, epoch })
@@ -207,7 +203,7 @@ export class LocalAgents {
   async commitTurn (agentId: string, options: AbortOptions & { ticket?: TurnTicket } = {}): Promise<void> {
     const { ticket, ...rest } = options
     const commit = this.stateDocs.commit(agentId, rest)
-    if (ticket == null || this.fence == null) { await commit; return }
+    if (ticket == null) { await commit; return }
     await this.fence.release(agentId, ticket, commit, rest)
   }
 

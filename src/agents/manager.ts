@@ -123,7 +123,6 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
         // replicas of agent state only on peers that may host agents (credentialed meshes)
         return status == null ? peer === this.peerId : status === 'alive' && this.mayHost(peer)
       },
-      mayServe: async (signal) => await this.leaseGuard.mayServe(signal),
       authority: this.leaseGuard,
       refusal: () => this.clockHandoff.refusal(),
       clock: this.clock,

@@ -47,10 +47,28 @@ import { sleep } from '../messaging/index.ts'
 import { TURN_CONFIRM_RETRY_MS, TURN_CONFIRM_TIMEOUT_MS } from './constants.ts'
 import type { TurnTicket } from './types.ts'
 
-/** what the fence needs to know of this peer's lease and the agent's placement (LeaseGuard + store) */
+/**
+ * whether a new turn may begin here: 'ok'; 'refused' when the node lease is not valid within the
+ * grace (at once while cut off) or this peer's clock is the mesh's outlier (`why()` says which);
+ * 'checking' while what runs here is re-checked against the store after a lost lease
+ */
+export type TurnAdmission = 'ok' | 'refused' | 'checking'
+
+/**
+ * what this peer's lease and the agent's placement say (LeaseGuard + store), one way to ask each:
+ * may a request be served / a turn begin (before it), does the lease hold (during and after it)
+ */
 export interface OwnerAuthority {
-  /** this peer may take a turn now: the node lease is valid (and its clock is no outlier) */
-  valid: () => boolean
+  /**
+   * a request may be handed to an agent here: the lease is valid (waiting a moment for a late
+   * renewal) and, after a lost lease, what runs here has been re-checked against the store
+   */
+  mayServe: (signal?: AbortSignal) => Promise<boolean>
+  /**
+   * a turn may begin: as mayServe, but not waiting for the re-check after a lost lease ('checking'
+   * instead): that re-check may surrender the agent, which waits for the running turn, the one asking
+   */
+  admitTurn: (signal?: AbortSignal) => Promise<TurnAdmission>
   /** the node lease itself is valid now (what a turn in flight is judged by) */
   leaseValid: () => boolean
   /** waits, as long as `signal` allows, until the node lease is valid again */
@@ -59,13 +77,6 @@ export interface OwnerAuthority {
   term: () => number
   /** calls `listener` at the next lapse or loss; answers how to stop listening */
   onLapse: (listener: () => void) => () => void
-  /**
-   * the lease is valid, or became so within the grace (false at once while cut off). Not waiting for the re-check after a lost lease: that re-check may surrender the agent, which
-   * waits for the running turn, the one asking
-   */
-  awaitLease: (signal?: AbortSignal) => Promise<boolean>
-  /** what runs here is being re-checked against the store after a lost lease */
-  checking: () => boolean
   /** why this peer serves nothing now */
   why: () => string
   /** a newer placement of the agent elsewhere has been heard of (unconfirmed) */
@@ -96,8 +107,9 @@ export class TurnFence {
     const { authority, epochOf } = this.init
     const epoch = epochOf(agentId)
     if (epoch == null) throw new NotOwnerError(`agent ${agentId} is not active on ${this.init.nodeId}`)
-    if (!authority.valid() && !await authority.awaitLease(options.signal)) throw this.refused(agentId)
-    if (authority.checking()) {
+    const admission = await authority.admitTurn(options.signal)
+    if (admission === 'refused') throw this.refused(agentId)
+    if (admission === 'checking') {
       // after a lost lease: this agent may have been re-placed; the re-check surrenders it then
       throw new NotOwnerError(`peer ${this.init.nodeId} is re-checking its agents against the store after losing its node lease; ${agentId} was not run`,
         { details: { agentId, node: this.init.nodeId, reason: 'lease-lost', outcome: 'refused' } })

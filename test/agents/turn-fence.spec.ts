@@ -116,15 +116,13 @@ function rig (): { clock: ManualClock, store: FakeStore, docs: FakeDocs, lease: 
     docs,
     writeConcern: () => 1,
     healthy: () => true,
-    mayServe: async (signal) => await guard!.mayServe(signal),
     authority: {
-      valid: () => guard!.valid(),
+      mayServe: async (signal) => await guard!.mayServe(signal),
+      admitTurn: async (signal) => await guard!.admitTurn(signal),
       term: () => guard!.term(),
       onLapse: (l) => guard!.onLapse(l),
-      awaitLease: async (signal) => await guard!.awaitLease(signal),
       leaseValid: () => guard!.leaseValid(),
       untilLeaseValid: async (signal) => { await guard!.untilLeaseValid(signal) },
-      checking: () => guard!.checking(),
       why: () => guard!.why(),
       read: async () => await store.read()
     },
