@@ -107,6 +107,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
       kv: components.consensus.kv,
       clock: this.clock,
       log: componentLogger('agents:lease'),
+      holder: this.peerId,
       ...init.nodeLease
     })
     this.leaseGuard = new LeaseGuard(this, () => { void this.recovery.reconcile() })

@@ -20,6 +20,7 @@ import { sleep } from '../messaging/index.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { AGENT_RESTART_BACKOFF_MS, LEASE_EXPIRY_RECHECK_MS, LEASE_TTL_READ_TIMEOUT_MS, MAX_AGENT_RESTARTS, MAX_PLACEMENT_ATTEMPTS, NODE_LEASE_TTL_MS } from './constants.ts'
 import { placedOn } from './directory.ts'
+import { nodeLeaseKey } from './node-lease.ts'
 import type { Placement } from './directory.ts'
 import type { DistributedAgentManager } from './manager.ts'
 import type { AgentKind } from './types.ts'
@@ -77,16 +78,40 @@ export class Recovery {
    * cut off: the agents move once the store has expired it (its holder stopped serving ttl - safety
    * after its last renewal was sent, before that). While the holder keeps renewing it, its agents
    * stay: this throws after two ttls, and the next reconcile round asks again.
+   * The leases waited out are the one the peer's record names and the one the store has
+   * registered for it (leasesOf): the record can name an older lease.
    */
   private async leaseOver (node: string, options: AbortOptions): Promise<void> {
-    const lease = this.m.components.network.member(node)?.record.ext.agentLease
-    if (typeof lease !== 'number' || !Number.isSafeInteger(lease) || lease <= 0) return
     const running = this.leaseWaits.get(node)
     if (running != null) { await raceSignal(running, options.signal); return }
-    const job = this.waitOutLease(node, lease)
+    const job = (async () => {
+      for (const lease of await this.leasesOf(node)) await this.waitOutLease(node, lease)
+    })()
     this.leaseWaits.set(node, job)
     job.then(() => {}, () => {}).finally(() => { if (this.leaseWaits.get(node) === job) this.leaseWaits.delete(node) })
     await raceSignal(job, options.signal)
+  }
+
+  /**
+   * the node leases `node` may hold: the one its gossiped record names, and the one registered for
+   * it in the store (NodeLease: `node-leases/<peer>`, a key attached to the peer's current lease,
+   * written before the peer uses a new grant). The record alone is not enough: a peer that lost its
+   * lease, was granted another and was cut off before its record with the new id spread is known
+   * here by the old, expired, id while it serves under the new one. A failed read throws (nothing
+   * is moved on a guess; the next reconcile round asks again)
+   */
+  private async leasesOf (node: string): Promise<number[]> {
+    const leases = new Set<number>()
+    const recorded = this.m.components.network.member(node)?.record.ext.agentLease
+    if (isLeaseId(recorded)) leases.add(recorded)
+    const read = linkSignals([this.stopping.signal], LEASE_TTL_READ_TIMEOUT_MS, this.m.clock)
+    try {
+      const registered = await this.m.components.consensus.kv.get(nodeLeaseKey(node), { signal: read.signal })
+      if (registered != null && isLeaseId(registered.lease)) leases.add(registered.lease)
+    } finally {
+      read.dispose()
+    }
+    return [...leases]
   }
 
   /** ends the lease waits under way (the manager is stopping) */
@@ -251,4 +276,8 @@ export class Recovery {
     this.m.safeDispatchEvent('agent:failed', { detail: { id: agentId, action: 'restarted', restarts: n, error: 'restarted by handleAgentFailure' } })
     return { id: agentId, action: 'restarted', restarts: n }
   }
+}
+
+function isLeaseId (x: unknown): x is number {
+  return typeof x === 'number' && Number.isSafeInteger(x) && x > 0
 }
