@@ -179,7 +179,7 @@ export class YKeyValue<V = unknown> {
         const live = { entry, id: this.tail.id }
         if (keep) {
           this.keptList(key).push(live)
-          this.recompute(key)
+          this.recompute(key, [live])
         } else {
           this.index.set(key, live)
         }
@@ -207,17 +207,24 @@ export class YKeyValue<V = unknown> {
   }
 
   /**
-   * indexes the winner among a kept key's visible entries (none visible: the key is absent);
-   * `fresh`, the entries a remote transaction just brought, may make a conflict to report
+   * indexes the winner among a kept key's visible entries (none visible: the key is absent).
+   * Without `fresh` (the fences changed, or the winner's element was deleted) every entry is
+   * judged again; with it, only the current winner and the new entries: no fence changed, so no
+   * other entry's visibility did. Remote entries (`report`) may make a conflict to report.
    */
-  private recompute (key: string, fresh?: Live[]): void {
-    const visible = (this.kept.get(key) ?? []).filter(c => !this.fences.hides(c.id.client, c.id.clock, epochOf(c)))
-    if (visible.length === 0) { this.index.delete(key); return }
+  private recompute (key: string, fresh?: Live[], report = false): void {
+    const current = this.index.get(key)
+    const candidates = fresh == null ? (this.kept.get(key) ?? []) : current == null ? fresh : [current, ...fresh]
+    const visible = candidates.filter(c => !this.fences.hides(c.id.client, c.id.clock, epochOf(c)))
+    if (visible.length === 0) {
+      if (fresh == null) this.index.delete(key)
+      return
+    }
     const top = Math.max(...visible.map(epochOf))
     const list = visible.filter(c => epochOf(c) === top)
     const win = list.length === 1 ? list[0] : this.stamped ? latestStamped(list, this.doc) : rightmost(list, this.doc)
     this.index.set(key, win)
-    if (!this.stamped || fresh == null || !fresh.some(f => list.includes(f))) return
+    if (!this.stamped || !report || fresh == null || !fresh.some(f => list.includes(f))) return
     // writers of one epoch that had not seen each other: the latest entry of each client
     const latest = new Map<number, Live>()
     for (const c of list) if ((latest.get(c.id.client)?.id.clock ?? -1) < c.id.clock) latest.set(c.id.client, c)
@@ -258,9 +265,12 @@ export class YKeyValue<V = unknown> {
   /** updates the index from one transaction's changes to the array: only the keys it touched */
   private applyTransaction (tr: Y.Transaction): void {
     // a fence that came in the same transaction counts at once (its own observer may run later)
-    if (tr.changed.has(this.fenceMap as unknown as Y.AbstractType<Y.YEvent<any>>)) this.fences = readFences(this.doc, this.log) // eslint-disable-line @typescript-eslint/no-explicit-any
+    const fencesChanged = tr.changed.has(this.fenceMap as unknown as Y.AbstractType<Y.YEvent<any>>) // eslint-disable-line @typescript-eslint/no-explicit-any
+    if (fencesChanged) this.fences = readFences(this.doc, this.log)
     /** kept keys touched, with the entries the transaction brought */
     const touched = new Map<string, Live[]>()
+    /** kept keys whose winner the transaction deleted: all their entries are judged again */
+    const rejudge = new Set<string>()
     forEachDeletedElement(tr, this.yarray, (value, id) => {
       // every live entry's stored element was seen (and its key noted) when it was indexed
       const key = typeof value === 'object' && value !== null ? this.keyOf.get(value) : undefined
@@ -269,7 +279,9 @@ export class YKeyValue<V = unknown> {
       if (list != null) {
         // kept entries are deleted only by peers that do not keep them (older code)
         const i = list.findIndex(c => sameId(c.id, id))
-        if (i >= 0) { list.splice(i, 1); if (!touched.has(key)) touched.set(key, []) }
+        if (i >= 0) list.splice(i, 1)
+        const winner = this.index.get(key)
+        if (winner != null && sameId(winner.id, id)) { this.index.delete(key); rejudge.add(key) }
         return
       }
       const live = this.index.get(key)
@@ -284,13 +296,13 @@ export class YKeyValue<V = unknown> {
       if (entry.e !== undefined || this.keeps(entry.k)) {
         if (this.stamped) this.observeStamp(entry)
         const list = this.keptList(entry.k)
+        let fresh = touched.get(entry.k)
+        if (fresh == null) touched.set(entry.k, fresh = [])
         // plain entries of the key met earlier in this transaction are kept with it
-        for (const c of byKey.get(entry.k) ?? []) if (!list.includes(c)) list.push(c)
+        for (const c of byKey.get(entry.k) ?? []) if (!list.includes(c)) { list.push(c); fresh.push(c) }
         byKey.delete(entry.k)
         list.push(live)
-        const fresh = touched.get(entry.k)
-        if (fresh == null) touched.set(entry.k, [live])
-        else fresh.push(live)
+        fresh.push(live)
         return
       }
       const current = this.index.get(entry.k)
@@ -303,7 +315,12 @@ export class YKeyValue<V = unknown> {
       list.push(live)
     })
     if (byKey.size > 0) this.settle(byKey)
-    for (const [k, fresh] of touched) this.recompute(k, fresh)
+    for (const k of rejudge) this.recompute(k)
+    for (const [k, fresh] of touched) {
+      // new fences: every entry of the key is judged again (the fences' own observer does the rest)
+      if (fencesChanged) this.recompute(k)
+      else if (!rejudge.has(k)) this.recompute(k, fresh, true)
+    }
   }
 
   /** indexes one winner per plain (not kept) key among its live entries and deletes the others */
