@@ -8,54 +8,39 @@
  * `ext.raft = { candidate, group }` (whether it wants to vote, and its group's id) for the
  * bootstrap and autopilot decisions of others.
  *
- * Beside it: its contract types (consensus-types.ts), what credentials decide (consensus-gate.ts),
- * lease expiry on the leader (lease-expiry.ts) and its health check (consensus-health.ts).
+ * Beside it: its contract types (consensus-types.ts), its group membership — the group id, what it
+ * announces, bootstrap and autopilot (consensus-group.ts) —, the driver and transport it runs
+ * (consensus-driver.ts), what credentials decide (consensus-gate.ts), lease expiry on the leader
+ * (lease-expiry.ts) and its health check (consensus-health.ts).
  */
 import { TypedEventEmitter } from 'main-event'
-import { NoQuorumError, NotFoundError, NotStartedError, UnauthorizedError, describeError } from '../errors.ts'
+import { NoQuorumError, NotFoundError, NotStartedError, UnauthorizedError } from '../errors.ts'
 import { combineSignals, throwIfAborted } from '../util/abort.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { systemClock } from '../util/clock.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
 import { componentLogger } from '../util/logger.ts'
-import { systemRng } from '../util/prng.ts'
-import { utf8Decoder } from '../util/utf8.ts'
-import type { Rng } from '../util/prng.ts'
-import type { Store } from '../storage/types.ts'
-import type { Member, RaftRole } from '../network/index.ts'
-import { BootstrapWatch } from './autopilot.ts'
-import type { RaftAnnouncement } from './autopilot.ts'
-import { runAutopilot, trackPeers } from './autopilot-runner.ts'
-import type { PeerTracking } from './autopilot-runner.ts'
 import { changeCommand, outcomeOf } from './changes.ts'
-import { admitsRaftMessage, eligibleMembers, refusalFor } from './consensus-gate.ts'
+import { openConsensusDriver } from './consensus-driver.ts'
+import { ConsensusGroup, consensusRole } from './consensus-group.ts'
 import { consensusHealth } from './consensus-health.ts'
 import type {
   ConsensusEvents, ConsensusManagerComponents, ConsensusManagerInit, ConsensusRaftTransport, ConsensusRole, ConsensusStatus
 } from './consensus-types.ts'
 import type { ConsensusChange, ProposalOutcome } from './changes.ts'
-import {
-  AUTOPILOT_INTERVAL_MS, BOOTSTRAP_CHECK_MS, BOOTSTRAP_EXPECT, DEFAULT_OPERATION_TIMEOUT_MS, LEASE_EXPIRY_CHECK_MS,
-  MAX_REMEMBERED_OUTCOMES
-} from './constants.ts'
-import { RaftDriver } from './driver.ts'
+import { AUTOPILOT_INTERVAL_MS, BOOTSTRAP_CHECK_MS, DEFAULT_OPERATION_TIMEOUT_MS, LEASE_EXPIRY_CHECK_MS, MAX_REMEMBERED_OUTCOMES } from './constants.ts'
+import type { RaftDriver } from './driver.ts'
 import { ConsensusKv } from './kv.ts'
 import { DurableRaftLog } from './log-store.ts'
 import { LeaseExpiry } from './lease-expiry.ts'
 import { createConsensusMetrics } from './metrics.ts'
-import { MessageType } from './raft/types.ts'
-import { Libp2pRaftTransport } from './raft-transport.ts'
-import type { RaftTransportHandler } from './raft-transport.ts'
 import type { StrongOperation } from './raft-wire.ts'
 import { ReceivedRefusals } from './refusals.ts'
-import { anchoredLeaseClock, stampLeaseTimes } from './lease-time.ts'
+import { anchoredLeaseClock } from './lease-time.ts'
 
 export type {
   ConsensusEvents, ConsensusManagerComponents, ConsensusManagerInit, ConsensusNetwork, ConsensusRaftTransport, ConsensusRole, ConsensusStatus
 } from './consensus-types.ts'
-
-const GROUP_KEY = 'group'
-const encoder = new TextEncoder()
 
 export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
   readonly peerId: string
@@ -68,20 +53,13 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
   private readonly log = componentLogger('consensus')
   private driverRef: RaftDriver | undefined
   private transport: ConsensusRaftTransport | undefined
-  private meta: Store | undefined
-  private group = ''
   private started = false
   private timers: TimerHandle[] = []
-  private bootstrapWatch: BootstrapWatch | undefined
-  private bootstrapping = false
-  private autopilotBusy = false
-  /** an autopilot round due right after a membership change was applied */
   /** stop() is under way (handing leadership off): no membership change starts */
   private stopping = false
   private readonly leaseExpiry: LeaseExpiry
-  private readonly tracking: PeerTracking
-  private announced = ''
-  private lastRole: ConsensusRole = 'none'
+  /** the group id, announcements, bootstrap and autopilot */
+  private readonly group: ConsensusGroup
   private readonly outcomes = new Map<string, ProposalOutcome>()
   private readonly inflight = new Map<string, Promise<ProposalOutcome>>()
   private readonly metrics: ReturnType<typeof createConsensusMetrics>
@@ -97,7 +75,17 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     this.leaseClock = anchoredLeaseClock(this.clock)
     this.kv = new ConsensusKv(subject => this.strongDriver(subject), this.leaseClock)
     this.leaseExpiry = new LeaseExpiry(this.clock, this.leaseClock)
-    this.tracking = { peers: new Map(), since: this.clock.monotonic() }
+    this.group = new ConsensusGroup({
+      peerId: this.peerId,
+      clock: this.clock,
+      log: this.log,
+      components,
+      init,
+      started: () => this.started,
+      stopping: () => this.stopping,
+      driver: () => this.driverRef,
+      roleChanged: (role) => { this.safeDispatchEvent('role:changed', { detail: { role } }) }
+    })
     this.metrics = createConsensusMetrics(components.telemetry?.metrics, () => this.driverRef)
     this.refusals = new ReceivedRefusals(this.clock, this.log)
   }
@@ -139,92 +127,50 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
   }
 
   get candidate (): boolean {
-    return this.init.voter !== false
+    return this.group.candidate
   }
 
   async start (options: AbortOptions = {}): Promise<void> {
     if (this.started) return
     throwIfAborted(options.signal)
     const raftStore = this.components.store.sub('raft/')
-    this.meta = raftStore.sub('meta/')
-    const stored = await this.meta.get(GROUP_KEY)
-    this.group = stored !== undefined ? utf8Decoder.decode(stored) : ''
+    await this.group.load(raftStore.sub('meta/'))
     const log = this.components.openLog !== undefined
       ? await this.components.openLog(raftStore.sub('log/'), options)
       : await DurableRaftLog.open(raftStore.sub('log/'), {}, options)
     const clock = this.clock
     let driver: RaftDriver
     try {
-      driver = new RaftDriver({
-        id: this.peerId,
+      ({ driver, transport: this.transport } = await openConsensusDriver({
+        peerId: this.peerId,
         log,
-        sender: { send: (to, msgs) => { this.transport?.send(to, msgs) } },
         clock,
-        rng: this.components.rng ?? systemRng,
-        logger: componentLogger('consensus:driver'),
-        ...(this.components.telemetry != null ? { tracing: this.components.telemetry } : {}),
-        tickMs: this.init.tickMs,
-        electionTicks: this.init.electionTicks,
-        snapshotEveryEntries: this.init.snapshotEveryEntries,
-        compactKeepEntries: this.init.compactKeepEntries,
-        hooks: {
-          leaderChanged: (leader, term) => {
-            this.metrics.leaderChanges.inc()
-            this.safeDispatchEvent('leader:changed', { detail: { leader: leader === '' ? null : leader, term } })
-            this.announce()
-          },
-          roleChanged: () => { this.announce() },
-          confChanged: (cs) => {
-            this.safeDispatchEvent('membership:changed', { detail: { voters: [...cs.voters], learners: [...cs.learners] } })
-            this.announce()
-          },
-          // the next change (the second promotion of 1 -> 3) goes out now, not a round later
-          confApplied: () => { void this.autopilotRound() },
-          snapshotInstalled: (groupId) => { void this.adoptGroup(groupId) },
-          failed: () => { this.announce() },
-          applied: (cmd, term) => { this.leaseExpiry.applied(cmd, term, () => this.driverRef?.status().term) },
-          persisted: (s) => { this.metrics.fsync.observe(s) },
-          proposalDone: (s, ok) => { this.metrics.proposals.observe(s, { outcome: ok ? 'ok' : 'error' }) }
-        }
-      })
+        leaseClock: this.leaseClock,
+        components: this.components,
+        init: this.init,
+        metrics: this.metrics,
+        refusals: this.refusals,
+        leaseExpiry: this.leaseExpiry,
+        group: this.group,
+        events: this
+      }))
       this.driverRef = driver
-      const handler: RaftTransportHandler = {
-        receive: (m, groupId) => {
-          const gate = this.components.gate
-          const verdict = admitsRaftMessage(gate, this.peerId, m)
-          if (verdict !== undefined) {
-            this.transport?.refuse(m.from, async () => await refusalFor(gate!, m.from, verdict), verdict.subject)
-            return
-          }
-          // a leader judges lease expiry by its own clock, so it stamps the lease renewals forwarded to it
-          driver.receive(m.type === MessageType.Prop && driver.rawNode.raft.role === 'leader' ? stampLeaseTimes(m, this.leaseClock.now()) : m, groupId)
-        },
-        unreachable: (peer) => { driver.reportUnreachable(peer) },
-        snapshotStatus: (peer, ok) => { driver.reportSnapshot(peer, ok) },
-        groupId: () => this.group,
-        refused: (peer, refusal) => { this.refusals.received(peer, refusal, driver) }
-      }
-      this.transport = this.components.raftTransport !== undefined
-        ? this.components.raftTransport({ selfId: this.peerId, clock, handler })
-        : new Libp2pRaftTransport({ libp2p: this.components.libp2p, selfId: this.peerId, clock, log: componentLogger('consensus:transport'), handler })
-      await this.transport.start()
     } catch (err) {
-      // a start that fails leaves nothing open: the log's file handles are released
+      // a start that fails leaves nothing open (openConsensusDriver closed the log)
       this.transport = undefined
       this.driverRef = undefined
-      await log.close()
       throw err
     }
     this.started = true
     this.stopping = false
     driver.start()
-    this.bootstrapWatch = new BootstrapWatch(this.peerId, this.init.bootstrapExpect ?? BOOTSTRAP_EXPECT, clock.monotonic())
-    this.timers.push(clock.setInterval(() => { this.maintain() }, BOOTSTRAP_CHECK_MS))
-    this.timers.push(clock.setInterval(() => { void this.autopilotRound() }, AUTOPILOT_INTERVAL_MS))
+    this.group.watch(clock.monotonic())
+    this.timers.push(clock.setInterval(() => { this.group.maintain() }, BOOTSTRAP_CHECK_MS))
+    this.timers.push(clock.setInterval(() => { void this.group.autopilotRound() }, AUTOPILOT_INTERVAL_MS))
     this.timers.push(clock.setInterval(() => { if (this.started) this.leaseExpiry.check(this.driverRef!) }, LEASE_EXPIRY_CHECK_MS))
-    this.components.telemetry?.registerHealthCheck('consensus', () => consensusHealth(this.started ? this.driverRef : undefined, this.role(), this.peerId, this.group), { critical: false })
-    this.announce()
-    this.log('started: group %s, log up to %d', this.group === '' ? '(none)' : this.group, log.lastIndex())
+    this.components.telemetry?.registerHealthCheck('consensus', () => consensusHealth(this.started ? this.driverRef : undefined, this.role(), this.peerId, this.group.id), { critical: false })
+    this.group.announce()
+    this.log('started: group %s, log up to %d', this.group.id === '' ? '(none)' : this.group.id, log.lastIndex())
   }
 
   async stop (): Promise<void> {
@@ -271,16 +217,13 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
       appliedIndex: d.sm.appliedIndex,
       voters: [...d.confState.voters],
       learners: [...d.confState.learners],
-      group: this.group,
+      group: this.group.id,
       snapshotIndex: d.log.snapshot().metadata.index
     }
   }
 
   private role (): ConsensusRole {
-    const d = this.driverRef
-    if (d === undefined || !d.isMember) return 'none'
-    if (!d.isVoter) return 'learner'
-    return d.rawNode.raft.role
+    return consensusRole(this.driverRef)
   }
 
   /**
@@ -329,98 +272,5 @@ export class ConsensusManager extends TypedEventEmitter<ConsensusEvents> {
     this.outcomes.set(o.id, o)
     while (this.outcomes.size > MAX_REMEMBERED_OUTCOMES) this.outcomes.delete(this.outcomes.keys().next().value!)
     return o
-  }
-
-  // ---- group membership ----
-
-  private announce (): void {
-    if (!this.started) return
-    const role = this.role()
-    const raftRole: RaftRole = role === 'none' ? 'none' : role === 'learner' ? 'learner' : 'voter'
-    this.components.network.setRaftRole(raftRole)
-    const a: RaftAnnouncement = { candidate: this.candidate, group: this.group }
-    const key = JSON.stringify(a)
-    if (key !== this.announced) {
-      this.announced = key
-      this.components.network.setExtension('raft', a)
-    }
-    if (role !== this.lastRole) {
-      this.lastRole = role
-      this.safeDispatchEvent('role:changed', { detail: { role } })
-    }
-  }
-
-  private async adoptGroup (groupId: string): Promise<void> {
-    if (this.group !== '' || groupId === '') return
-    this.group = groupId
-    this.log('joined group %s', groupId)
-    try {
-      await this.meta?.put(GROUP_KEY, encoder.encode(groupId), { sync: true })
-    } catch (err) {
-      this.log.error('cannot record the group id: %s', describeError(err).message)
-    }
-    this.announce()
-  }
-
-  /** runs every BOOTSTRAP_CHECK_MS: peer tracking, and bootstrapping while this peer has no log */
-  private maintain (): void {
-    if (!this.started) return
-    const now = this.clock.monotonic()
-    const members = this.eligibleMembers()
-    trackPeers(this.tracking, members, now)
-    const d = this.driverRef!
-    if (d.log.lastIndex() > 0 || this.bootstrapping || !this.candidate || d.failure !== undefined) return
-    const candidates: string[] = []
-    let groupSeen = false
-    for (const m of members) {
-      const a = m.record.ext.raft as RaftAnnouncement | undefined
-      if (m.status === 'failed' || a === undefined) continue
-      if (a.group !== '') groupSeen = true
-      else if (a.candidate && m.record.role !== 'browser') candidates.push(m.peerId)
-    }
-    if (this.init.joining === true && !members.some(m => m.peerId !== this.peerId && m.status !== 'failed' && m.record.ext.raft !== undefined)) return
-    if (!this.bootstrapWatch!.observe(now, candidates, groupSeen)) return
-    void this.bootstrapGroup(this.bootstrapWatch!.founders(), candidates.length + 1)
-  }
-
-  /** founds a group with `founders` as its voters (this peer, the lowest of them, first) */
-  private async bootstrapGroup (founders: string[], seen: number): Promise<void> {
-    this.bootstrapping = true
-    try {
-      const group = `${this.peerId.slice(-6)}-${this.clock.now().toString(36)}`
-      await this.meta!.put(GROUP_KEY, encoder.encode(group), { sync: true })
-      this.group = group
-      await this.driver.bootstrap({ voters: [...founders].sort(), learners: [] })
-      this.log('bootstrapped group %s with voters %s (lowest of %d voter candidates)', group, founders.join(', '), seen)
-      this.announce()
-    } catch (err) {
-      this.log.error('bootstrap failed: %s', describeError(err).message)
-    } finally {
-      this.bootstrapping = false
-    }
-  }
-
-  private async autopilotRound (): Promise<void> {
-    if (!this.started || this.stopping || this.autopilotBusy || this.init.autopilot === false) return
-    const d = this.driverRef!
-    if (d.status().role !== 'leader' || d.pendingConfChange) return
-    this.autopilotBusy = true
-    try {
-      runAutopilot({
-        driver: d,
-        group: this.group,
-        members: this.eligibleMembers(),
-        tracking: this.tracking,
-        now: this.clock.monotonic(),
-        tabVoters: this.init.tabVoters === true,
-        log: this.log
-      })
-    } finally {
-      this.autopilotBusy = false
-    }
-  }
-
-  private eligibleMembers (): Member[] {
-    return eligibleMembers(this.components.network.members(), this.components.gate, this.group)
   }
 }
