@@ -12,6 +12,7 @@ import { ManualClock } from '../../src/util/clock.ts'
 import { componentLogger } from '../../src/util/logger.ts'
 import { seededRng } from '../../src/util/prng.ts'
 import type { ConfState } from '../../src/consensus/raft/index.ts'
+import { waitFor } from '../network/harness.ts'
 
 async function driverAlone (id: string): Promise<{ driver: RaftDriver, log: DurableRaftLog, confs: ConfState[] }> {
   const log = await DurableRaftLog.open(new MemoryStore())
@@ -29,14 +30,6 @@ async function driverAlone (id: string): Promise<{ driver: RaftDriver, log: Dura
   return { driver, log, confs }
 }
 
-async function until (done: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + 10_000
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`not within 10 s: ${what}`)
-    await new Promise<void>(resolve => { setImmediate(resolve) })
-  }
-}
-
 describe('RaftDriver.bootstrap', () => {
   it('a founder alone writes the group and leads at once, without waiting for an election timeout', async () => {
     const { driver, log, confs } = await driverAlone('a')
@@ -44,7 +37,7 @@ describe('RaftDriver.bootstrap', () => {
       await driver.bootstrap({ voters: ['a'], learners: [] })
       assert.equal(log.lastIndex(), 1, 'the bootstrap snapshot is the log')
       assert.deepEqual(confs.map(c => c.voters), [['a']])
-      await until(() => driver.status().role === 'leader', 'the founder to lead')
+      await waitFor(() => driver.status().role === 'leader', 10_000, 'the founder to lead')
     } finally {
       await driver.stop()
     }
