@@ -23,7 +23,7 @@ import assert from 'node:assert/strict'
 import { netnsAvailable } from './netns.ts'
 import { runScenario, summarize } from './scenario.ts'
 import type { NemesisContext } from './scenario.ts'
-import { checkKeyedIncrements, checkWatchedActivations, placementsOff, recoverPlacements, sleep, startKeyedClient, watchPlacements } from './replacement.ts'
+import { checkKeyedIncrements, checkWatchedActivations, placementsOff, recoverPlacements, sleep, startKeyedClient, unansweredApplied, watchPlacements } from './replacement.ts'
 import type { Verdict } from './checkers.ts'
 
 const available = netnsAvailable()
@@ -48,7 +48,7 @@ interface RunFigures {
   replacements: number
   /** agentmesh_agent_placements_total{reason="recover"} summed over peers: the run's increase */
   recoverMetric: number
-  keyed: { sent: number, acked: number, unknown: number }
+  keyed: { sent: number, acked: number, unknown: number, unknownApplied: number }
   /** the keyed check through each peer */
   perPeer: Array<{ peer: string, verdict: Verdict }>
   activations: Verdict
@@ -120,8 +120,10 @@ async function replacementNemesis (ctx: NemesisContext, run: number, cut: Cut, o
     await sleep(4000)
     await client.stop()
     const perPeer: RunFigures['perPeer'] = []
+    let unknownApplied = 0
     for (const p of mesh.peers) {
       const state = await ledgerState(ctx, p.index, client.history.acked)
+      if (state !== undefined) unknownApplied = unansweredApplied(client.history, state)
       perPeer.push({ peer: p.name, verdict: state === undefined ? { ok: false, problems: [`the ledger's state was not read through ${p.name}`] } : checkKeyedIncrements(client.history, state) })
     }
     await watch.stop()
@@ -132,7 +134,7 @@ async function replacementNemesis (ctx: NemesisContext, run: number, cut: Cut, o
       movedAfterMs,
       replacements,
       recoverMetric,
-      keyed: { sent: client.sent(), acked: client.history.acked.length, unknown: client.history.unknown.length },
+      keyed: { sent: client.sent(), acked: client.history.acked.length, unknown: client.history.unknown.length, unknownApplied },
       perPeer,
       activations: checkWatchedActivations(watch)
     })
@@ -180,7 +182,7 @@ describe('an owner cut off long enough to be re-placed, then healed', { concurre
       assert.ok(figures !== undefined, 'the re-placement run finished')
       const f = figures
       console.log(`re-placed owner (run ${run}, ${cut}): cut ${Math.round(f.cutMs / 100) / 10} s, first re-placement seen after ${f.movedAfterMs === undefined ? '-' : Math.round(f.movedAfterMs)} ms, ` +
-        `${f.replacements} placements off the owner during the cut (recover metric +${f.recoverMetric}); keyed increments ${f.keyed.sent} sent, ${f.keyed.acked} acknowledged, ${f.keyed.unknown} unanswered; ` +
+        `${f.replacements} placements off the owner during the cut (recover metric +${f.recoverMetric}); keyed increments ${f.keyed.sent} sent, ${f.keyed.acked} acknowledged, ${f.keyed.unknown} unanswered (${f.keyed.unknownApplied} of them applied); ` +
         f.perPeer.map(p => `${p.peer} ${p.verdict.ok ? 'ok' : p.verdict.problems.join('; ')}`).join(', '))
       const context = `faults:\n  ${r.faults.join('\n  ')}`
       assert.ok(f.replacements >= 1 && f.recoverMetric >= 1, `no agent was re-placed during the cut (${f.replacements} seen, recover metric +${f.recoverMetric}): the run checked nothing about a re-placement\n${context}`)

@@ -39,6 +39,11 @@ export function checkKeyedIncrements (h: KeyedHistory, state: Record<string, unk
   return { ok: problems.length === 0, problems }
 }
 
+/** how many unanswered increments are in the state anyway (applied, their reply lost or withheld): a figure, not a fault */
+export function unansweredApplied (h: KeyedHistory, state: Record<string, unknown>): number {
+  return h.unknown.filter(k => state[`m/${k}`] !== undefined).length
+}
+
 /** the placements of an agent that took it off `owner` (distinct epochs naming another node), by epoch */
 export function placementsOff (obs: PlacementObservation[], owner: string): Array<{ epoch: number, node: string, firstSeen: number }> {
   const byEpoch = new Map<number, { epoch: number, node: string, firstSeen: number }>()
