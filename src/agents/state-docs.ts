@@ -212,7 +212,8 @@ export class AgentStateDocs {
     }
     // generations this peer held as a replica and that were replaced since (their mark missed it)
     for (const id of docs.docIds()) {
-      if (id === genId || !isGenerationOf(id, rootId) || generationNumber(id) > generationNumber(genId)) continue
+      // (while the root is the generation, any generation held here is newer: a compaction's orphan)
+      if (gen === root || id === genId || !isGenerationOf(id, rootId) || generationNumber(id) > generationNumber(genId)) continue
       let held: Y.Doc | undefined
       try { held = docs.getDoc(id) } catch {}
       // an agent id may itself look like a generation suffix: only a doc naming this root is one
@@ -234,7 +235,7 @@ export class AgentStateDocs {
       epoch
     }
     this.entries.set(agentId, entry)
-    if (options.compact === true && options.fresh !== true && this.worthCompacting(entry)) await this.compactBounded(entry, options.signal)
+    if (options.compact === true && (this.keptInRoot(entry) || (options.fresh !== true && this.worthCompacting(entry)))) await this.compactBounded(entry, options.signal)
     return { state: entry.state, replies: entry.replies }
   }
 
@@ -249,7 +250,7 @@ export class AgentStateDocs {
     if (e == null) return
     if (e.retiring.length > 0) await this.retireReplaced(e, options.signal)
     e.turns++
-    if (e.turns % this.checkTurns === 0 && this.worthCompacting(e)) await this.compactBounded(e, options.signal)
+    if (e.turns % this.checkTurns === 0 && (this.keptInRoot(e) || this.worthCompacting(e))) await this.compactBounded(e, options.signal)
   }
 
   /** waits until the agent's state written so far (and a changed root pointer) is held by the write concern */
@@ -301,6 +302,15 @@ export class AgentStateDocs {
     this.entries.delete(agentId)
   }
 
+  /**
+   * the root is still the generation while writes carry an epoch: they are kept (never deleted in
+   * place, docs/crdt.md) and the root is never copied, so the state moves to a generation (g0) at
+   * once, before it grows: at a new agent's first activation
+   */
+  private keptInRoot (e: Entry): boolean {
+    return e.epoch !== undefined && e.gen === e.root
+  }
+
   /** the generation's encoding is past the minimum and more than twice what its live values take */
   private worthCompacting (e: Entry): boolean {
     const encoded = Y.encodeStateAsUpdate(e.gen).byteLength
@@ -326,7 +336,8 @@ export class AgentStateDocs {
     const { docs } = this.init
     const replicas = this.init.writeConcern()
     const opts = signal != null ? { signal } : {}
-    const nextId = `${e.rootId}/g${generationNumber(e.genId) + 1}-${this.rng.int(0x100000000).toString(16).padStart(8, '0')}`
+    // the first generation out of the root is g0 (the root itself counts as 0 only while it is the generation)
+    const nextId = `${e.rootId}/g${e.gen === e.root ? 0 : generationNumber(e.genId) + 1}-${this.rng.int(0x100000000).toString(16).padStart(8, '0')}`
     e.state.journal = []
     e.replies.journal = []
     let next: Y.Doc | undefined
