@@ -122,11 +122,12 @@ export class YKeyValue<V = unknown> {
   }
 
   delete (key: string): void {
-    if (!this.index.has(key)) return
+    if (!this.has(key)) return
     // a tombstone where the delete must win a conflict by its stamp or its writer epoch: without
     // one a new owner's delete carried no epoch, and a deposed owner's late write of the key,
-    // the only live entry left after the merge, brought the key back
-    if (this.stamped || this.writerEpoch !== undefined) { this.write(key, { k: key, d: 1 }); return }
+    // the only live entry left after the merge, brought the key back. A kept key deletes nothing
+    // in place either (a fence may hide the entry that would have deleted it)
+    if (this.stamped || this.writerEpoch !== undefined || this.keeps(key)) { this.write(key, { k: key, d: 1 }); return }
     this.write(key, undefined)
   }
 

@@ -181,6 +181,18 @@ describe('writer fences', () => {
     assert.deepEqual([...r.nextKv.entries()].map(([k]) => k).sort(), ['other', 'value'])
   })
 
+  it('a writer without an epoch counts as the lowest: after a fence its writes and deletes are hidden, alike on every replica', () => {
+    const a = docWithClient(1)
+    const b = docWithClient(2)
+    const plain = kv(a)
+    plain.set('x', 1)
+    fenceDoc(a, 1)
+    plain.delete('x')
+    plain.set('y', 2)
+    push(a, b)
+    assert.deepEqual([plain.toJSON(), kv(a).toJSON(), kv(b).toJSON()], [{ x: 1 }, { x: 1 }, { x: 1 }])
+  })
+
   it('malformed fences are ignored, not thrown', () => {
     const doc = docWithClient(5)
     const m = kv(doc, 1)
