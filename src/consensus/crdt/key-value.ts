@@ -163,7 +163,8 @@ export class YKeyValue<V = unknown> {
 
   /**
    * replaces the key's entry with `entry` (or just removes it) in one transaction. The index is
-   * updated at once, so several writes of a key inside one outer transaction leave one entry.
+   * updated at once, so several writes of a key inside one outer transaction leave one entry (one
+   * live entry: a kept key's earlier ones stay in the array, unread).
    */
   private write (key: string, entry: KvEntry | undefined): void {
     if (entry != null && this.stamped) entry.t = this.stamp()
@@ -191,9 +192,12 @@ export class YKeyValue<V = unknown> {
     })
   }
 
-  /** the key is kept (never deleted from the array): it has an epoch entry, or the doc has a fence */
+  /**
+   * the key is kept (never deleted from the array): it has an epoch entry, or the doc has a fence
+   * (read from the map itself: a fence set earlier in the same transaction counts already)
+   */
   private keeps (key: string): boolean {
-    return this.fences.size > 0 || this.kept.has(key)
+    return this.kept.has(key) || this.fences.size > 0 || this.fenceMap.size > 0
   }
 
   /** the key's kept entries, starting from its indexed one when it was not kept until now */

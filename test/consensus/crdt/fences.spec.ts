@@ -193,6 +193,17 @@ describe('writer fences', () => {
     assert.deepEqual([plain.toJSON(), kv(a).toJSON(), kv(b).toJSON()], [{ x: 1 }, { x: 1 }, { x: 1 }])
   })
 
+  it('a fence set earlier in the same transaction already keeps the entries a rewrite replaces', () => {
+    const a = docWithClient(3)
+    const m = kv(a)
+    m.set('k', 0)
+    a.transact(() => {
+      fenceDoc(a, 1)
+      m.set('k', 1) // no epoch, after the fence: hidden, so the entry it replaced must still be there
+    })
+    assert.deepEqual([m.toJSON(), kv(a).toJSON()], [{ k: 0 }, { k: 0 }])
+  })
+
   it('malformed fences are ignored, not thrown', () => {
     const doc = docWithClient(5)
     const m = kv(doc, 1)
