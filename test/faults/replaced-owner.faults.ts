@@ -16,7 +16,7 @@
  * never re-placed anything fails instead of passing vacuously.
  *
  * FAULTS_REPLACED_RUNS=n (default 3: one of each cut), FAULTS_REPLACED_CUTS=isolate,deaf,mute
- * (the cuts to cycle through), FAULTS_VERBOSE=1, FAULTS_PEER_LOG_DIR as for the other scenarios.
+ * (the cuts to cycle through; `leader` is a fourth: the owner is the Raft leader, cut off both ways), FAULTS_VERBOSE=1, FAULTS_PEER_LOG_DIR as for the other scenarios.
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -29,7 +29,7 @@ import type { Verdict } from './checkers.ts'
 const available = netnsAvailable()
 const RUNS = Number(process.env.FAULTS_REPLACED_RUNS ?? 3)
 const CUTS = (process.env.FAULTS_REPLACED_CUTS ?? 'isolate,deaf,mute').split(',') as Cut[]
-type Cut = 'isolate' | 'deaf' | 'mute'
+type Cut = 'isolate' | 'deaf' | 'mute' | 'leader'
 const LEDGER = 'ledger'
 /** the cut lasts until the agents were seen re-placed (at most this long) ... */
 const REPLACE_WAIT_MS = 30_000
@@ -70,8 +70,8 @@ async function ledgerState (ctx: NemesisContext, via: number, acked: string[]): 
 
 async function cutOff (ctx: NemesisContext, cut: Cut, owner: number): Promise<void> {
   const name = ctx.mesh.peers[owner].name
-  if (cut === 'isolate') {
-    ctx.note(`isolate ${name} (owner of the counter and the ledger)`)
+  if (cut === 'isolate' || cut === 'leader') {
+    ctx.note(`isolate ${name} (owner of the counter and the ledger${cut === 'leader' ? ', the Raft leader' : ''})`)
     await ctx.mesh.lab.isolate(owner)
   } else if (cut === 'deaf') {
     ctx.note(`${name} (owner) drops everything it receives from peers; its packets still go out`)
@@ -163,12 +163,13 @@ describe('an owner cut off long enough to be re-placed, then healed', { concurre
         nemesisMs: 10_000,
         kvClients: 1,
         log: line => { if (process.env.FAULTS_VERBOSE === '1') process.stderr.write(`repl${run}: ${line}\n`) },
-        // a follower, so the leader that re-places its agents is not the one cut off
+        // a follower, so the leader that re-places its agents is not the one cut off; with the
+        // `leader` cut the leader itself (a new one must be elected before anything moves)
         pinCounter: async mesh => {
           const deadline = performance.now() + 30_000
           while (owner === undefined && performance.now() < deadline) {
             const leader = (await mesh.agreedLeader())?.index
-            if (leader !== undefined) owner = mesh.peers.map(p => p.index).filter(i => i !== leader)[run % 2]
+            if (leader !== undefined) owner = cut === 'leader' ? leader : mesh.peers.map(p => p.index).filter(i => i !== leader)[run % 2]
             else await sleep(200)
           }
           return owner
