@@ -69,7 +69,7 @@ export interface AgentDocs {
   /** other peers known to hold the doc, with what they acknowledged */
   holders: (doc: Y.Doc | string) => Array<{ peer: string }>
   /** marks a doc replaced by `successor` and drops it here (every other holder drops it on the mark) */
-  retire: (doc: Y.Doc | string, successor: string, options?: AbortOptions) => Promise<void>
+  retire: (doc: Y.Doc | string, successor: string, options?: AbortOptions & { epoch?: number }) => Promise<void>
   release: (doc: Y.Doc | string, options?: AbortOptions & { purge?: boolean }) => Promise<void>
   /** the docs held here */
   docIds: () => string[]
@@ -391,7 +391,8 @@ export class AgentStateDocs {
   /** marks replaced generations with their successor (held by the write concern) and drops them here */
   private async retireReplaced (e: Entry, signal?: AbortSignal): Promise<void> {
     for (const r of e.retiring.splice(0)) {
-      await this.init.docs.retire(r.doc, r.successor, signal != null ? { signal } : {}).catch(err => {
+      // under the owner's epoch: a mark written after the next owner fenced the doc does not count
+      await this.init.docs.retire(r.doc, r.successor, { ...(signal != null ? { signal } : {}), ...(e.epoch !== undefined ? { epoch: e.epoch } : {}) }).catch(err => {
         this.init.log('agent %s: retiring a replaced state generation failed: %s', e.agentId, describeError(err).message)
       })
     }

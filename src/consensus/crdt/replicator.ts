@@ -281,8 +281,9 @@ export class DocReplicator extends EventTarget {
    * to its write concern): marks it with the successor's id, waits up to RETIRE_WAIT_MS for its
    * other holders to take the mark (each drops the doc when the mark arrives), then drops it here
    * with its stored log. A peer that opens the old id later reads the mark (`successorOf`).
+   * `epoch`: the writer's epoch the mark carries (writer fences judge it, retirement.ts).
    */
-  async retire (doc: Y.Doc | string, successor: string, options: AbortOptions = {}): Promise<void> {
+  async retire (doc: Y.Doc | string, successor: string, options: AbortOptions & { epoch?: number } = {}): Promise<void> {
     try { validateDocId(successor) } catch (err) { throw new InvalidArgumentError((err as Error).message) }
     await this.retirer.retire(this.docFor(doc), successor, options)
   }

@@ -56,12 +56,12 @@ export class DocRetirer {
    * marks `rdoc` with the successor's id (a valid doc id, checked by the caller), waits up to RETIRE_WAIT_MS for its other holders to
    * take the mark, then drops it here with its stored log
    */
-  async retire (rdoc: ReplicatedDoc, successor: string, options: AbortOptions = {}): Promise<void> {
+  async retire (rdoc: ReplicatedDoc, successor: string, options: AbortOptions & { epoch?: number } = {}): Promise<void> {
     if (successor === rdoc.id) throw new InvalidArgumentError(`document ${rdoc.id} cannot succeed itself`)
     const { clock, log, selfId } = this.host
     this.retiring.add(rdoc)
     try {
-      markRetired(rdoc.doc, successor)
+      markRetired(rdoc.doc, successor, options.epoch)
       // recruits no one for it any more (a recruit would take the mark and drop it, again and again)
       rdoc.replicas = 0
       const target = Y.decodeStateVector(Y.encodeStateVector(rdoc.doc))
