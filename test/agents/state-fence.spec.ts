@@ -12,7 +12,7 @@ import { afterEach, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import * as Y from 'yjs'
 import { Cluster } from '../consensus/crdt/harness.ts'
-import { decodeKvEntry, type StoredKvEntry } from '../../src/consensus/crdt/index.ts'
+import { decodeKvEntry, successorOf, type StoredKvEntry } from '../../src/consensus/crdt/index.ts'
 import { AgentStateDocs, stateDocId, type OpenedState } from '../../src/agents/state-docs.ts'
 import { ReplyRecords } from '../../src/agents/reply-records.ts'
 import { componentLogger } from '../../src/util/logger.ts'
@@ -24,11 +24,11 @@ afterEach(async () => { await cluster?.stopAll(); cluster = undefined })
 const AGENT = 'f1'
 const PEERS = ['owner', 'r1', 'r2']
 
-function stateDocs (c: Cluster, peer: string): AgentStateDocs {
+function stateDocs (c: Cluster, peer: string, writeConcern = (): number => 1): AgentStateDocs {
   return new AgentStateDocs({
     docs: c.peer(peer).replicator,
     healthy: () => true,
-    writeConcern: () => 1,
+    writeConcern,
     clock: c.clock,
     log: componentLogger(`test:fence-${peer}`),
     rng: seededRng(peer.length * 104_729),
@@ -147,5 +147,51 @@ describe('the per-document fence of agent state', () => {
     assert.deepEqual(stored('replies'), ['msg-1', 'msg-2', 'msg-3'])
     await c.until(() => PEERS.every(p => c.peer(p).replicator.keyValue(newId, 'state').get('value') === 3 && !c.peer(p).replicator.docIds().includes(genId)), 30,
       'every peer to read the new generation and drop the old one')
+  })
+
+  it('a late compaction by the deposed owner does not move the root: the owner after next takes over the next owner\'s generation', async () => {
+    cluster = await Cluster.create(PEERS)
+    const c = cluster
+    let ownerConcern = 1
+    const sd = stateDocs(c, 'owner', () => ownerConcern)
+    const opened = await settled(c, sd.open(AGENT, { fresh: true, epoch: 5, compact: true }), 'open')
+    const genId = sd.currentDocId(AGENT)!
+    assert.match(genId, /\/g0-[0-9a-f]{8}$/, 'an owner starts a new agent in a generation')
+    const records = new ReplyRecords(opened.replies, c.clock)
+    for (let i = 1; i <= 3; i++) await turn(c, sd, opened, records, `msg-${i}`, 'owner')
+    c.net.partition([['owner'], ['r1', 'r2']])
+    const next = stateDocs(c, 'r1')
+    const reopened = await settled(c, next.open(AGENT, { epoch: 6, compact: true }), 'open on r1')
+    assert.equal(next.currentDocId(AGENT), genId)
+    const nextRecords = new ReplyRecords(reopened.replies, c.clock)
+    for (let i = 4; i <= 5; i++) await turn(c, next, reopened, nextRecords, `msg-${i}`, 'r1')
+    // the deposed owner, believing itself alone, takes a turn and compacts: a new generation, the
+    // root pointed at it, the generation the next owner writes to marked retired
+    ownerConcern = 0
+    writeTurn(opened, records, 'msg-late', 'owner')
+    await settled(c, sd.compact(AGENT), 'the deposed owner\'s compaction')
+    const lateId = sd.currentDocId(AGENT)!
+    assert.notEqual(lateId, genId)
+    c.net.heal()
+    const pointer = (p: string): unknown => c.peer(p).replicator.keyValue(stateDocId(AGENT), 'meta').get('doc')
+    // every update of the owner's root (its late pointer) on r1 and r2
+    const holdsAllOf = (p: string, from: string, id: string): boolean => {
+      const have = Y.decodeStateVector(Y.encodeStateVector(c.peer(p).replicator.getDoc(id)))
+      return [...Y.decodeStateVector(Y.encodeStateVector(c.peer(from).replicator.getDoc(id)))].every(([client, clock]) => (have.get(client) ?? 0) >= clock)
+    }
+    await c.until(() => ['r1', 'r2'].every(p => holdsAllOf(p, 'owner', stateDocId(AGENT))), 30, 'the late root to reach r1 and r2')
+    await c.tick(5_000, 250)
+    for (const p of ['r1', 'r2']) {
+      assert.equal(pointer(p), genId, `${p}: the root still points at the next owner's generation`)
+      assert.ok(c.peer(p).replicator.docIds().includes(genId), `${p} keeps the next owner's generation`)
+      assert.equal(successorOf(c.peer(p).replicator.getDoc(genId)), undefined)
+      assert.equal(c.peer(p).replicator.keyValue(genId, 'state').get('value'), 5)
+    }
+    // the owner after next (r2, epoch 7) takes over every acknowledged turn, none of the late one
+    const third = stateDocs(c, 'r2')
+    const third7 = await settled(c, third.open(AGENT, { epoch: 7 }), 'open on r2')
+    assert.equal(third.currentDocId(AGENT), genId)
+    assert.deepEqual(third7.state.toJSON(), { value: 5, 'item-owner-1': 'msg-1', 'item-owner-2': 'msg-2', 'item-owner-3': 'msg-3', 'item-r1-4': 'msg-4', 'item-r1-5': 'msg-5' })
+    assert.equal(new ReplyRecords(third7.replies, c.clock).get('msg-late'), undefined)
   })
 })
