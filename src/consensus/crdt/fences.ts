@@ -23,6 +23,7 @@
  * own late writes it activated from.
  */
 import * as Y from 'yjs'
+import { InvalidArgumentError } from '../../errors.ts'
 import type { Logger } from '../../util/logger.ts'
 import { FENCE_MAX_BYTES, FENCE_MAX_PER_DOC } from './constants.ts'
 import { decodeStateVectorSafe, type StateVector } from './vectors.ts'
@@ -74,7 +75,7 @@ export class FenceSet {
  * Answers whether a fence was written.
  */
 export function fenceDoc (doc: Y.Doc, epoch: number): boolean {
-  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new RangeError(`fence epoch must be a non-negative integer, got ${epoch}`)
+  if (!Number.isSafeInteger(epoch) || epoch < 0) throw new InvalidArgumentError(`fence epoch must be a non-negative integer, got ${epoch}`)
   const map = doc.getMap<Uint8Array>(FENCE_MAP)
   const key = `${epoch}:${doc.clientID}`
   if (map.has(key)) return false

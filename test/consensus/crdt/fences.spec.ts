@@ -216,7 +216,7 @@ describe('writer fences', () => {
     assert.deepEqual(m.toJSON(), { a: 1 })
     assert.equal(fenceDoc(doc, 2), true)
     assert.equal(fenceDoc(doc, 2), false, 'a client fences an epoch once')
-    assert.throws(() => fenceDoc(doc, -1), RangeError)
+    assert.throws(() => fenceDoc(doc, -1), { name: 'InvalidArgumentError' })
     m.set('b', 2) // still under epoch 1, after the epoch-2 fence: hidden at once
     assert.deepEqual([m.toJSON(), kv(doc).toJSON()], [{ a: 1 }, { a: 1 }])
     m.writerEpoch = 2
