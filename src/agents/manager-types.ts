@@ -26,6 +26,8 @@ export interface ManagerKv extends LeaseKv {
   txn: (t: KvTxn, options?: KvWriteOptions) => Promise<KvTxnResult>
   /** a lease's ttl and what is left of it, undefined once it expired or was revoked (recovery.ts) */
   timeToLive?: (lease: number, options?: AbortOptions) => Promise<{ id: number, ttlMs: number, remainingMs: number } | undefined>
+  /** a fence key's highest token: for nodeLeaseKey(peer), the id of the peer's latest node lease (recovery.ts) */
+  fenceToken?: (key: string, options?: AbortOptions) => Promise<number>
 }
 
 export interface ManagerConsensus {

@@ -8,11 +8,11 @@
  * stops serving when that time passes: `lease:lapsed`; a lease the store no longer knows is
  * `lease:lost` and a new one is granted.
  *
- * With a `holder`, each grant is registered in the store before the peer counts the lease valid:
- * the key `node-leases/<holder>` (nodeLeaseKey), attached to the lease, so it lives exactly as long
- * as the lease. The leader looks a failed peer's current lease up there (recovery.ts): the lease id
- * in the peer's gossiped record can be an older one, when the peer lost its lease, was granted
- * another and was cut off before its record carrying the new id spread.
+ * With a `holder`, each grant raises the fence `node-leases/<holder>` (nodeLeaseKey) to the new
+ * lease's id, in the grant's own Raft entry, so the store always knows the peer's latest lease. The
+ * leader looks a failed peer's lease up there (recovery.ts): the lease id in the peer's gossiped
+ * record can be an older one, when the peer lost its lease, was granted another and was cut off
+ * before its record carrying the new id spread.
  */
 import { TypedEventEmitter } from 'main-event'
 import { describeError } from '../errors.ts'
@@ -23,14 +23,12 @@ import { NODE_LEASE_TIMING } from '#platform/node-lease'
 
 /** the part of ConsensusKv the lease uses */
 export interface LeaseKv {
-  grantLease: (ttlMs: number, options?: { signal?: AbortSignal }) => Promise<{ id: number, ttlMs: number, expiresAtMs: number }>
+  grantLease: (ttlMs: number, options?: { signal?: AbortSignal, fenceKey?: string }) => Promise<{ id: number, ttlMs: number, expiresAtMs: number }>
   keepAlive: (lease: number, options?: { signal?: AbortSignal }) => Promise<{ id: number, ttlMs: number, expiresAtMs: number }>
   revoke: (lease: number, options?: { signal?: AbortSignal }) => Promise<unknown>
-  /** a key attached to a lease (the grant's registration); needed with NodeLeaseInit.holder */
-  put?: (key: string, value: unknown, options?: { lease?: number, signal?: AbortSignal }) => Promise<unknown>
 }
 
-/** where a peer's current node lease is registered: a key attached to that lease */
+/** the fence key each of a peer's node lease grants raises to its id: its highest token is the peer's latest lease */
 export const NODE_LEASE_KEY_PREFIX = 'node-leases/'
 
 export function nodeLeaseKey (peerId: string): string {
@@ -51,7 +49,7 @@ export interface NodeLeaseInit {
   ttlMs?: number
   renewMs?: number
   safetyMs?: number
-  /** this peer's id: each grant is registered under nodeLeaseKey(holder) before it is used */
+  /** this peer's id: each grant raises the fence nodeLeaseKey(holder) to the lease's id */
   holder?: string
 }
 
@@ -86,10 +84,7 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
     this.ttlMs = init.ttlMs ?? NODE_LEASE_TIMING.ttlMs
     this.renewMs = init.renewMs ?? NODE_LEASE_TIMING.renewMs
     this.safetyMs = init.safetyMs ?? NODE_LEASE_TIMING.safetyMs
-    if (init.holder !== undefined) {
-      if (init.kv.put === undefined) throw new TypeError('a node lease with a holder needs a kv that can put')
-      this.holder = init.holder
-    }
+    if (init.holder !== undefined) this.holder = init.holder
     this.maxInflight = Math.max(1, Math.ceil(this.ttlMs / this.renewMs))
   }
 
@@ -168,8 +163,7 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
     const signal = linked.signal
     try {
       if (forLease === 0) {
-        const lease = await this.kv.grantLease(this.ttlMs, { signal })
-        await this.register(lease.id, signal)
+        const lease = await this.kv.grantLease(this.ttlMs, { signal, ...(this.holder !== undefined ? { fenceKey: nodeLeaseKey(this.holder) } : {}) })
         if (!this.running) return
         this.leaseId = lease.id
         this.extend(sentAt)
@@ -200,22 +194,6 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
       this.inflight--
       // a keepalive ending while a grant is out must not let a second grant start
       if (forLease === 0) this.granting = false
-    }
-  }
-
-  /**
-   * registers a granted lease under nodeLeaseKey(holder) (no holder: nothing to do). A lease whose
-   * registration failed is not used, the leader would not find it: it is given back (best effort;
-   * it expires anyway) and the next renewal asks for a new grant
-   */
-  private async register (lease: number, signal: AbortSignal): Promise<void> {
-    if (this.holder === undefined) return
-    try {
-      await this.kv.put!(nodeLeaseKey(this.holder), this.holder, { lease, signal })
-    } catch (err) {
-      const giveBack = linkSignals([this.stopController.signal], this.ttlMs, this.clock)
-      this.kv.revoke(lease, { signal: giveBack.signal }).catch(() => {}).finally(() => { giveBack.dispose() })
-      throw err
     }
   }
 

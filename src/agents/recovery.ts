@@ -78,8 +78,8 @@ export class Recovery {
    * cut off: the agents move once the store has expired it (its holder stopped serving ttl - safety
    * after its last renewal was sent, before that). While the holder keeps renewing it, its agents
    * stay: this throws after two ttls, and the next reconcile round asks again.
-   * The leases waited out are the one the peer's record names and the one the store has
-   * registered for it (leasesOf): the record can name an older lease.
+   * The leases waited out are the one the peer's record names and its latest grant in the store
+   * (leasesOf): the record can name an older lease.
    */
   private async leaseOver (node: string, options: AbortOptions): Promise<void> {
     const running = this.leaseWaits.get(node)
@@ -93,21 +93,23 @@ export class Recovery {
   }
 
   /**
-   * the node leases `node` may hold: the one its gossiped record names, and the one registered for
-   * it in the store (NodeLease: `node-leases/<peer>`, a key attached to the peer's current lease,
-   * written before the peer uses a new grant). The record alone is not enough: a peer that lost its
-   * lease, was granted another and was cut off before its record with the new id spread is known
-   * here by the old, expired, id while it serves under the new one. A failed read throws (nothing
-   * is moved on a guess; the next reconcile round asks again)
+   * the node leases `node` may hold: the one its gossiped record names, and its latest grant as the
+   * store knows it (NodeLease: each grant raises the fence `node-leases/<peer>` to its id, in the
+   * same Raft entry). The record alone is not enough: a peer that lost its lease, was granted
+   * another and was cut off before its record with the new id spread is known here by the old,
+   * expired, id while it serves under the new one. A failed read throws (nothing is moved on a
+   * guess; the next reconcile round asks again)
    */
   private async leasesOf (node: string): Promise<number[]> {
     const leases = new Set<number>()
     const recorded = this.m.components.network.member(node)?.record.ext.agentLease
     if (isLeaseId(recorded)) leases.add(recorded)
+    const kv = this.m.components.consensus.kv
+    if (kv.fenceToken == null) return [...leases]
     const read = linkSignals([this.stopping.signal], LEASE_TTL_READ_TIMEOUT_MS, this.m.clock)
     try {
-      const registered = await this.m.components.consensus.kv.get(nodeLeaseKey(node), { signal: read.signal })
-      if (registered != null && isLeaseId(registered.lease)) leases.add(registered.lease)
+      const latest = await kv.fenceToken(nodeLeaseKey(node), { signal: read.signal })
+      if (isLeaseId(latest)) leases.add(latest)
     } finally {
       read.dispose()
     }

@@ -246,6 +246,16 @@ export class ConsensusKv {
     return l === undefined ? undefined : { id: l.id, ttlMs: l.ttlMs, remainingMs: Math.max(0, l.expiresAtMs - this.clock.now()) }
   }
 
+  /**
+   * the highest token a fence key has accepted, 0 for none (a linearizable read). A lease granted
+   * with `fenceKey` raises that fence to its id, so this is the id of the latest such grant
+   */
+  async fenceToken (key: string, options: AbortOptions = {}): Promise<number> {
+    const d = this.driver('read')
+    await d.readBarrier(withDeadline(options))
+    return d.sm.fenceToken(key)
+  }
+
   /** ends a lease now, deleting its keys */
   async revoke (lease: number, options: KvWriteOptions = {}): Promise<{ revision: number, deleted: number }> {
     const r = unwrapResult(await this.driver('proposal').propose({ type: 'lease-revoke', lease, ...writeMeta(options) }, withDeadline(options)))

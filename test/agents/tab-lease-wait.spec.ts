@@ -10,8 +10,9 @@
  *
  * The second case: the tab lost its lease and was granted another, and is cut off before its
  * record carrying the new lease id reached anyone (its record is held back here). The leader must
- * wait out the new lease, which it finds registered in the store (`node-leases/<peer>`), not only
- * the expired one the record names; checking the record's id alone moves the agent at once.
+ * wait out the new lease, which it finds in the store (each grant raises the fence
+ * `node-leases/<peer>` to its id), not only the expired one the record names; checking the record's
+ * id alone moves the agent at once.
  */
 import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -101,14 +102,14 @@ describe('a cut-off peer holding a tab\'s node lease', () => {
     await mesh.relay.agents.deployAgent('t2', { kind: 'counter', node: tab.peerId })
     assert.deepEqual(await mesh.relay.broker.request('t2', { op: 'inc' }), { value: 1 })
     const first = tab.agents.lease.id
-    assert.equal((await mesh.relay.consensus.kv.get(nodeLeaseKey(tab.peerId)))?.lease, first, 'the grant is registered in the store')
+    assert.equal(await mesh.relay.consensus.kv.fenceToken(nodeLeaseKey(tab.peerId)), first, 'the store knows the grant as the tab\'s latest')
     // from here on the tab's record stays as the mesh last saw it (naming the first lease): what a
     // cut just after the new grant, before its record spread, leaves the others with
     tab.network.setExtension = () => {}
     await mesh.relay.consensus.kv.revoke(first)
     await waitFor(() => tab.agents.lease.id !== first && tab.agents.lease.valid(), 20_000, 'the tab to be granted a new lease')
     const second = tab.agents.lease.id
-    assert.equal((await mesh.relay.consensus.kv.get(nodeLeaseKey(tab.peerId)))?.lease, second, 'the new grant is registered')
+    assert.equal(await mesh.relay.consensus.kv.fenceToken(nodeLeaseKey(tab.peerId)), second, 'and the new grant as its latest')
     for (const x of mesh.all()) assert.equal(x.network.member(tab.peerId)?.record.ext.agentLease, first, 'the others still know the tab by its first lease')
     // still its owner after the re-check that follows a lost lease
     assert.deepEqual(await mesh.relay.broker.request('t2', { op: 'inc' }, { timeoutMs: 15_000 }), { value: 2 })
