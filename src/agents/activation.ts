@@ -20,6 +20,7 @@ import type { ContextBase, TurnScope } from './context.ts'
 import { validateAgentId } from './define.ts'
 import { LOCAL_ID_PREFIX, Mailbox } from './mailbox.ts'
 import type { ReplyRecords } from './reply-records.ts'
+import { markForSettle } from './state-docs.ts'
 import type { DrainedMessage, MailboxInit, PostOptions } from './mailbox.ts'
 import { createActivationMetrics } from './metrics.ts'
 import { linkSignals } from '../util/abort.ts'
@@ -230,8 +231,12 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
       // so a peer cut off from the others still answers reads while its lease is valid
       if (effects.any && this.replies != null && !turn.id.startsWith(LOCAL_ID_PREFIX)) this.replies.record(turn.id, reply)
       if (effects.any) this.uncommitted = { id: turn.id, attempt: turn.attempt, reply, ...(ticket != null ? { ticket } : {}) }
+      // with a ticket, a commit that returns is the turn fence's release: every later owner takes
+      // over from what the state held before it, so what that made unreadable for good can go
+      const settle = ticket != null && effects.any ? markForSettle([this.base.state, this.replies?.state]) : undefined
       await this.components.commitTurn?.(this.agentId, { signal, ...(ticket != null ? { ticket } : {}) })
       this.uncommitted = undefined
+      settle?.()
       return reply
     } catch (err) {
       span.recordError(err)

@@ -33,6 +33,11 @@ export class ReplyRecords {
     this.count = [...map.entries()].length
   }
 
+  /** the map the records are kept in */
+  get state (): AgentState {
+    return this.map
+  }
+
   /** the recorded reply of `id` within the window; undefined when there is none */
   get (id: string): { reply: JsonValue } | undefined {
     const rec: unknown = this.map.get(id)

@@ -28,6 +28,7 @@ import * as Y from 'yjs'
 import { InvalidArgumentError } from '../../errors.ts'
 import { compareHlcText, formatHlc, parseHlc, type HybridLogicalClock } from '../../util/hlc.ts'
 import { appendElement, deleteElement, distancesFromEnd, forEachAddedElement, forEachDeletedElement, sameId } from './array-elements.ts'
+import { epochOf, latestStamped, rightmost, type Live } from './kv-winner.ts'
 import type { Logger } from '../../util/logger.ts'
 import { FENCE_MAP, readFences, type FenceSet } from './fences.ts'
 import { decodeKvEntry, encodeKvEntry, type KvEntry, type StoredKvEntry } from './kv-entry.ts'
@@ -49,11 +50,6 @@ export interface YKeyValueInit {
   log?: Logger
 }
 
-/** a live entry and the id of its array element */
-interface Live {
-  entry: KvEntry
-  id: Y.ID
-}
 
 export class YKeyValue<V = unknown> {
   readonly yarray: Y.Array<StoredKvEntry>
@@ -62,6 +58,8 @@ export class YKeyValue<V = unknown> {
   private readonly index = new Map<string, Live>()
   /** kept keys (see above): every live entry, visible or hidden by a fence */
   private readonly kept = new Map<string, Live[]>()
+  /** kept keys with more than one entry, or a tombstone: what `collapse` looks at */
+  private readonly crowded = new Set<string>()
   /** stored elements this map appended itself (indexed when written) */
   private readonly written = new WeakSet<object>()
   private readonly fenceMap: Y.Map<unknown>
@@ -151,6 +149,44 @@ export class YKeyValue<V = unknown> {
     return out
   }
 
+  /** what the doc holds now, to pass to `collapse` once it is known to be settled */
+  stateVector (): Map<number, number> {
+    return Y.decodeStateVector(Y.encodeStateVector(this.doc))
+  }
+
+  /**
+   * Deletes, in place, the entries of kept keys that can never be read again: once every entry
+   * within `settled` (a state vector of this doc) is known to be in the view of every later
+   * writer (an agent's owner: a turn committed under a lease held throughout, so every later owner
+   * takes over from it), a key whose winner lies within it keeps only the winner; the other
+   * visible entries within it lose to the winner in every later view, whatever arrives. A key
+   * whose only entry left is a tombstone within it loses the tombstone too. Hidden entries stay
+   * (the copy drops them). Answers how many entries were deleted.
+   */
+  collapse (settled: Map<number, number>): number {
+    const within = (c: Live): boolean => c.id.clock < (settled.get(c.id.client) ?? 0)
+    const gone: Y.ID[] = []
+    for (const k of this.crowded) {
+      const list = this.kept.get(k) ?? []
+      const win = this.index.get(k)
+      if (win == null) { this.crowded.delete(k); continue }
+      if (!within(win)) continue
+      const keep = list.filter(c => c === win || !within(c) || this.fences.hides(c.id.client, c.id.clock, epochOf(c)))
+      for (const c of list) if (!keep.includes(c)) gone.push(c.id)
+      if (keep.length === 1 && win.entry.d === 1) {
+        gone.push(win.id)
+        this.kept.delete(k)
+        this.index.delete(k)
+        this.crowded.delete(k)
+        continue
+      }
+      this.kept.set(k, keep)
+      if (keep.length === 1) this.crowded.delete(k)
+    }
+    if (gone.length > 0) this.doc.transact(tr => { for (const id of gone) deleteElement(tr, this.yarray, id) })
+    return gone.length
+  }
+
   /** the stamped live entry of a key (lww policies), for conflict handling */
   entryOf (key: string): KvEntry | undefined {
     return this.index.get(key)?.entry
@@ -229,6 +265,7 @@ export class YKeyValue<V = unknown> {
     const list = visible.filter(c => epochOf(c) === top)
     const win = list.length === 1 ? list[0] : this.stamped ? latestStamped(list, this.doc) : rightmost(list, this.doc)
     this.index.set(key, win)
+    if (win.entry.d === 1 || (this.kept.get(key)?.length ?? 0) > 1) this.crowded.add(key)
     if (!this.stamped || !report || fresh == null || !fresh.some(f => list.includes(f))) return
     // writers of one epoch that had not seen each other: the latest entry of each client
     const latest = new Map<number, Live>()
@@ -375,25 +412,4 @@ export class YKeyValue<V = unknown> {
     }).sort((a, b) => compareHlcText(a.hlc, b.hlc))
     this.onConflict({ map: this.name, key, candidates, detectedAt: this.stamp() })
   }
-}
-
-/** the writer's epoch of a live entry; one written without (or before epochs) counts as the lowest */
-function epochOf (c: Live): number {
-  return c.entry.e ?? -1
-}
-
-/** the rightmost entry: a client's later write lies right of its earlier ones, else walk from the end */
-function rightmost (list: Live[], doc: Y.Doc): Live {
-  if (list.every(c => c.id.client === list[0].id.client)) return list.reduce((a, b) => (b.id.clock > a.id.clock ? b : a))
-  const distances = distancesFromEnd(doc, list.map(c => c.id))
-  return list.reduce((a, b) => (distances.get(b.id)! < distances.get(a.id)! ? b : a))
-}
-
-/** the entry with the latest stamp; equal stamps (or none) fall back to the rightmost entry */
-function latestStamped (list: Live[], doc: Y.Doc): Live {
-  const top = list.reduce((a, b) => (compareHlcText(b.entry.t, a.entry.t) > 0 ? b : a))
-  const tied = list.filter(c => compareHlcText(c.entry.t, top.entry.t) === 0)
-  if (tied.length === 1) return top
-  const distances = distancesFromEnd(doc, tied.map(c => c.id))
-  return tied.reduce((a, b) => (distances.get(b.id)! < distances.get(a.id)! ? b : a))
 }
