@@ -163,7 +163,7 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
     const signal = linked.signal
     try {
       if (forLease === 0) {
-        const lease = await this.kv.grantLease(this.ttlMs, { signal, ...(this.holder !== undefined ? { fenceKey: nodeLeaseKey(this.holder) } : {}) })
+        const lease = await this.grant(signal)
         if (!this.running) return
         this.leaseId = lease.id
         this.extend(sentAt)
@@ -194,6 +194,24 @@ export class NodeLease extends TypedEventEmitter<NodeLeaseEvents> {
       this.inflight--
       // a keepalive ending while a grant is out must not let a second grant start
       if (forLease === 0) this.granting = false
+    }
+  }
+
+  /**
+   * a grant; with a holder it raises the fence nodeLeaseKey(holder). Fence keys are never removed
+   * (one per peer id, as one per agent id), so a store that holds its maximum refuses a new one
+   * (CapacityError): the lease is then granted without it, and the leader knows it only from this
+   * peer's record, rather than this peer never holding a lease
+   */
+  private async grant (signal: AbortSignal): Promise<{ id: number }> {
+    if (this.holder === undefined) return await this.kv.grantLease(this.ttlMs, { signal })
+    try {
+      return await this.kv.grantLease(this.ttlMs, { signal, fenceKey: nodeLeaseKey(this.holder) })
+    } catch (err) {
+      const { name, message } = describeError(err)
+      if (name !== 'CapacityError') throw err
+      this.log.error('node lease granted without its fence %s: %s', nodeLeaseKey(this.holder), message)
+      return await this.kv.grantLease(this.ttlMs, { signal })
     }
   }
 

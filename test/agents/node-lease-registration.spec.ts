@@ -63,6 +63,24 @@ describe('NodeLease grants raise the holder\'s fence', () => {
     assert.equal(clock.pendingTimers, 0, 'stop leaves no timer behind')
   })
 
+  it('a store that holds no more fence keys still grants the lease, without the fence', async () => {
+    const clock = new ManualClock(0)
+    const kv = machineKv(clock)
+    const full: LeaseKv = {
+      ...kv,
+      grantLease: async (ttlMs, options) => {
+        if (options?.fenceKey !== undefined) throw Object.assign(new Error('at most 100000 fence keys'), { name: 'CapacityError' })
+        return await kv.grantLease(ttlMs, options)
+      }
+    }
+    const lease = new NodeLease({ kv: full, clock, log: componentLogger('test:lease'), ttlMs: 10_000, renewMs: 1000, safetyMs: 1000, holder: 'peerA' })
+    lease.start()
+    await settle()
+    assert.ok(lease.id > 0 && lease.valid(), 'the peer holds a lease')
+    assert.equal(kv.sm.fenceToken(nodeLeaseKey('peerA')), 0)
+    await lease.stop()
+  })
+
   it('without a holder a grant raises no fence', async () => {
     const clock = new ManualClock(0)
     const kv = machineKv(clock)
