@@ -21,22 +21,19 @@
  *    - Still placed here, under the turn's epoch (the lease merely lapsed and was renewed, or was
  *      lost and re-granted with no new owner) or a newer one (this peer claimed the agent again:
  *      the new activation opened this peer's doc, write included): the write stands, so the reply
- *      is released once the write concern holds it. Refusing it would be wrong: the broker re-sends
- *      a refused request under a new envelope id, i.e. as a new, unkeyed message, and it would be
- *      applied twice.
+ *      is released once the write concern holds it (refusing it would only cost a round trip: the
+ *      broker's re-send keeps the envelope id, which the turn's reply record is kept under).
  *    While the lease stays lapsed (cut off) the turn just waits, until its handler timeout: the
  *    outcome is unknown, and its caller's own deadline says so (TimeoutError, which nobody
  *    re-sends), rather than a NotOwnerError the broker would re-send.
  *
- * Which requests need a message id (`call(..., { messageId })`, or an outbox delivery): none in
- * case 1 and the still-here cases of 2 (the reply goes out, nobody re-sends). After a 'superseded'
- * refusal the new owner usually started without this write (it was cut off with this peer), so the
- * re-sent request is applied once; but the write may have reached a replica the new owner caught
- * up from (a one-sided cut), and then an unkeyed re-send is applied twice, while a keyed one finds
- * the reply record that travelled in the same flush. A caller that re-sends after a TimeoutError
- * needs a message id for the same reason (as it always did). Not covered here (the CRDT layer's
- * epoch rule is per key): a deposed owner's late write of a key the next owner never wrote, reply
- * records included, survives the merge.
+ * Which requests need a message id (`call(..., { messageId })`, or an outbox delivery): none. After
+ * a 'superseded' refusal the broker re-sends under the first attempt's envelope id. The new owner
+ * either started without this turn's write (it was cut off with this peer): its fence hides the
+ * late write on every replica (AgentStateDocs, docs/crdt.md *Writer fences*) and the re-send runs
+ * once; or it caught up from a replica the write reached (a one-sided cut): the reply record that
+ * travelled in the same flush answers the re-send. Only a caller that retries on its own after a
+ * TimeoutError needs a message id, as it always did.
  */
 import { NotOwnerError, describeError } from '../errors.ts'
 import { deferred, linkSignals, raceSignal } from '../util/abort.ts'
