@@ -80,6 +80,13 @@ export const SYNC_TIMEOUT_MS = 30_000
 
 export const MAX_CONCURRENT_SYNCS = 64
 
+/**
+ * outbound syncs with one peer at a time (the others queue): libp2p's muxer aborts a connection
+ * that is sent more than 10 streams before its far end has set it up, which a burst of one sync
+ * per doc at a peer's join did (peer-slots.ts)
+ */
+export const MAX_SYNCS_PER_PEER = 4
+
 /** compaction merges the update log once it holds this many entries ... */
 export const COMPACT_AFTER_UPDATES = 200
 

@@ -1,15 +1,18 @@
 /**
  * Runs the catch-up exchanges of one replicator: outbound ones (requested by anti-entropy, peer
  * joins, replica recruitment and waiting flushes; at most one per doc and peer at a time, with a
- * cooldown, and a cap overall) and inbound ones on `/agentmesh/sync/1.0.0`.
+ * cooldown, and a cap overall; at most MAX_SYNCS_PER_PEER streams open to one peer, the rest
+ * queued) and inbound ones on `/agentmesh/sync/1.0.0`.
  */
+import { setMaxListeners } from 'main-event'
 import { CapacityError, InvalidArgumentError, NotFoundError, NotStartedError, UnauthorizedError, UnreachableError, describeError } from '../../errors.ts'
 import { combineSignals, deferred, raceSignal, throwIfAborted, type AbortOptions } from '../../util/abort.ts'
 import type { Clock } from '../../util/clock.ts'
 import type { Logger } from '../../util/logger.ts'
 import { SyncType } from './codec.ts'
-import { MAX_CONCURRENT_SYNCS, SYNC_PROTOCOL } from './constants.ts'
+import { MAX_CONCURRENT_SYNCS, MAX_SYNCS_PER_PEER, SYNC_PROTOCOL } from './constants.ts'
 import type { CrdtMetrics } from './metrics.ts'
+import { PeerSlots } from './peer-slots.ts'
 import { policyName } from './policy.ts'
 import type { ReplicatedDoc, SyncRequest } from './replicated-doc.ts'
 import { refuseSync, runSyncExchange, sendSyncMessage, SyncMessageReader, type SyncTarget } from './sync-session.ts'
@@ -44,6 +47,8 @@ export class SyncService {
   private activeTotal = 0
   private readonly lastSync = new Map<string, number>()
   private readonly streams = new Set<DocStream>()
+  /** outbound exchanges per peer: a burst (one per doc at a join) goes out a few streams at a time */
+  private readonly slots = new PeerSlots(MAX_SYNCS_PER_PEER)
   private controller = new AbortController()
   private running = false
   private unhandle: (() => void) | undefined
@@ -54,6 +59,8 @@ export class SyncService {
     if (this.running) return
     this.running = true
     this.controller = new AbortController()
+    // every exchange, and every one queued for a peer's slot, listens to it: many at once is normal
+    setMaxListeners(Infinity, this.controller.signal)
     this.unhandle = this.init.transport.handle(SYNC_PROTOCOL, (stream, from) => { void this.serve(stream, from) })
   }
 
@@ -119,10 +126,15 @@ export class SyncService {
     if (!this.running) throw new NotStartedError('replicator not started')
     const key = `${rdoc.id}\u0000${peer}`
     this.enter(key)
-    const s = combineSignals([this.controller.signal, signal], this.init.timeoutMs)
-    const stopTimer = this.init.metrics.syncSeconds.startTimer()
+    let release: (() => void) | undefined
     let stream: DocStream | undefined
+    let stopTimer: (() => void) | undefined
     try {
+      // queued behind the peer's other exchanges (the deadline counts from the stream's opening)
+      release = await this.slots.acquire(peer, combineSignals([this.controller.signal, signal]))
+      if (rdoc.isClosed) throw new NotStartedError(`document ${rdoc.id} was closed while its sync with ${peer} waited`)
+      const s = combineSignals([this.controller.signal, signal], this.init.timeoutMs)
+      stopTimer = this.init.metrics.syncSeconds.startTimer()
       stream = await this.init.transport.openStream(peer, SYNC_PROTOCOL, { signal: s })
       this.streams.add(stream)
       const reader = new SyncMessageReader(stream, this.init.maxMessageBytes)
@@ -137,8 +149,9 @@ export class SyncService {
       this.init.log('document %s: sync with %s failed: %s', rdoc.id, peer, describeError(err).message)
       throw err
     } finally {
-      stopTimer()
+      stopTimer?.()
       if (stream != null) this.streams.delete(stream)
+      release?.()
       this.leave(key)
     }
   }
