@@ -78,6 +78,12 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
    * mailbox retries a failed turn at once, before any other, and that retry must not run it again
    */
   private uncommitted: { id: string, attempt: number, reply: JsonValue, ticket?: TurnTicket } | undefined
+  /**
+   * the collapse a released turn allows (markForSettle), run as the next turn's handler starts:
+   * local updates made in one tick leave as one gossip message, where a collapse of its own after
+   * the commit was one more update (and its acknowledgements from every holder) per turn
+   */
+  private pendingSettle: (() => void) | undefined
 
   constructor (init: AgentActivationInit, components: ActivationComponents) {
     super()
@@ -224,6 +230,10 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
       const ticket = await this.components.beginTurn?.(this.agentId, { signal })
       const effects = { any: false }
       const ctx = createAgentContext(this.base, { signal, span, messageId: turn.id, inTurn: true, effects })
+      // the previous released turn's collapse, in the same tick as this handler's first writes
+      const settlePrevious = this.pendingSettle
+      this.pendingSettle = undefined
+      settlePrevious?.()
       const reply = await this.kind.onMessage(message, ctx) ?? null
       // recorded in the replicated doc so the same flush carries the state changes and the reply.
       // A read-only turn (no state written, nothing sent) records nothing: running it again changes
@@ -233,10 +243,11 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
       if (effects.any) this.uncommitted = { id: turn.id, attempt: turn.attempt, reply, ...(ticket != null ? { ticket } : {}) }
       // with a ticket, a commit that returns is the turn fence's release: every later owner takes
       // over from what the state held before it, so what that made unreadable for good can go
+      // (as the next turn starts, above: a released mark stays true however late it is used)
       const settle = ticket != null && effects.any ? markForSettle([this.base.state, this.replies?.state]) : undefined
       await this.components.commitTurn?.(this.agentId, { signal, ...(ticket != null ? { ticket } : {}) })
       this.uncommitted = undefined
-      settle?.()
+      if (settle != null) this.pendingSettle = settle
       return reply
     } catch (err) {
       span.recordError(err)

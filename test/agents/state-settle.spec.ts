@@ -77,6 +77,30 @@ describe('settling agent state after released turns', () => {
     assert.deepEqual(new YKeyValue(copy.getArray<StoredKvEntry>('state')).toJSON(), state.toJSON(), 'a replica reads the same')
   })
 
+  it('a settle leaves with the next turn\'s writes: no more update bursts per turn than without the release', async () => {
+    // a replicated doc sends the local updates of one tick as one gossip message, and every holder
+    // acknowledges each: a collapse in a tick of its own after the commit made a third per turn
+    const bursts = async (withFence: boolean): Promise<{ bursts: number, entries: number }> => {
+      const { a, doc } = setup(withFence)
+      await a.start()
+      let n = 0
+      let open = false
+      doc.on('update', () => {
+        if (open) return
+        open = true
+        n++
+        queueMicrotask(() => { open = false })
+      })
+      for (let i = 1; i <= 30; i++) assert.equal(await a.deliver('inc', { id: `m-${i}` }), i)
+      await a.stop()
+      return { bursts: n, entries: doc.getArray('state').length }
+    }
+    const released = await bursts(true)
+    const plain = await bursts(false)
+    assert.equal(released.bursts, plain.bursts, `update bursts over 30 turns, released ${released.bursts}, without release ${plain.bursts}`)
+    assert.ok(released.entries <= 3 * 3, `settled all the same: ${released.entries} state entries`)
+  })
+
   it('without the turn fence\'s release nothing is deleted', async () => {
     const { a, doc, state } = setup(false)
     await a.start()
