@@ -11,7 +11,7 @@ export type {
 export { DocReplicator, createDocReplicator } from './replicator.ts'
 export type { DocReplicatorComponents, DocReplicatorInit, DocReplicatorEvents } from './replicator.ts'
 export { YKeyValue } from './key-value.ts'
-export type { KvEntry, StoredKvEntry, YKeyValueInit } from './key-value.ts'
+export type { KvEntry, KvRetention, StoredKvEntry, YKeyValueInit } from './key-value.ts'
 export { encodeKvEntry, decodeKvEntry } from './kv-entry.ts'
 export { successorOf, RETIREMENT_MAP } from './retirement.ts'
 export { fenceDoc, readFences, FenceSet, FENCE_MAP } from './fences.ts'

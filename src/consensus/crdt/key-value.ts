@@ -50,6 +50,17 @@ export interface YKeyValueInit {
   log?: Logger
 }
 
+/** what a map holds per key (read for metrics: how much a copy or a collapse would free) */
+export interface KvRetention {
+  /** keys with a live entry: values and the tombstones not yet collapsed */
+  indexedKeys: number
+  /** kept keys (see above): their rewrites append without deleting */
+  keptKeys: number
+  /** the kept keys' entries still in the array, visible or hidden by a fence */
+  keptEntries: number
+  /** kept keys `collapse` would look at: more than one entry, or a tombstone */
+  crowdedKeys: number
+}
 
 export class YKeyValue<V = unknown> {
   readonly yarray: Y.Array<StoredKvEntry>
@@ -187,6 +198,13 @@ export class YKeyValue<V = unknown> {
     return gone.length
   }
 
+  /** how much per-key state this map holds now */
+  retention (): KvRetention {
+    let keptEntries = 0
+    for (const list of this.kept.values()) keptEntries += list.length
+    return { indexedKeys: this.index.size, keptKeys: this.kept.size, keptEntries, crowdedKeys: this.crowded.size }
+  }
+
   /** the stamped live entry of a key (lww policies), for conflict handling */
   entryOf (key: string): KvEntry | undefined {
     return this.index.get(key)?.entry
@@ -259,18 +277,27 @@ export class YKeyValue<V = unknown> {
     const visible = candidates.filter(c => !this.fences.hides(c.id.client, c.id.clock, epochOf(c)))
     if (visible.length === 0) {
       if (fresh == null) this.index.delete(key)
+      this.noteCrowding(key)
       return
     }
     const top = Math.max(...visible.map(epochOf))
     const list = visible.filter(c => epochOf(c) === top)
     const win = list.length === 1 ? list[0] : this.stamped ? latestStamped(list, this.doc) : rightmost(list, this.doc)
     this.index.set(key, win)
-    if (win.entry.d === 1 || (this.kept.get(key)?.length ?? 0) > 1) this.crowded.add(key)
+    this.noteCrowding(key)
     if (!this.stamped || !report || fresh == null || !fresh.some(f => list.includes(f))) return
     // writers of one epoch that had not seen each other: the latest entry of each client
     const latest = new Map<number, Live>()
     for (const c of list) if ((latest.get(c.id.client)?.id.clock ?? -1) < c.id.clock) latest.set(c.id.client, c)
     if (latest.size > 1) this.reportConflict(key, [...latest.values()].map(c => c.entry))
+  }
+
+  /** marks a kept key crowded when `collapse` may shrink it: a visible winner, and other entries or a tombstone */
+  private noteCrowding (key: string): void {
+    const list = this.kept.get(key)
+    const win = this.index.get(key)
+    if (list != null && win != null && (list.length > 1 || win.entry.d === 1)) this.crowded.add(key)
+    else this.crowded.delete(key)
   }
 
   /** the doc's fences changed: every key is judged again (all of them kept once there is a fence) */
@@ -313,17 +340,23 @@ export class YKeyValue<V = unknown> {
     const touched = new Map<string, Live[]>()
     /** kept keys whose winner the transaction deleted: all their entries are judged again */
     const rejudge = new Set<string>()
+    /** kept keys the transaction deleted entries of */
+    const shrunk = new Set<string>()
     forEachDeletedElement(tr, this.yarray, (value, id) => {
       // every live entry's stored element was seen (and its key noted) when it was indexed
       const key = typeof value === 'object' && value !== null ? this.keyOf.get(value) : undefined
       if (key == null) return
       const list = this.kept.get(key)
       if (list != null) {
-        // kept entries are deleted only by peers that do not keep them (older code)
+        // kept entries are deleted by the writer's `collapse`, and by peers that do not keep them (older code)
         const i = list.findIndex(c => sameId(c.id, id))
         if (i >= 0) list.splice(i, 1)
         const winner = this.index.get(key)
         if (winner != null && sameId(winner.id, id)) { this.index.delete(key); rejudge.add(key) }
+        // no entry left: the key is forgotten here as on the writer that collapsed it (an entry
+        // under an epoch, or a fence, keeps it again; an empty list kept per key was a leak)
+        if (list.length === 0) this.kept.delete(key)
+        shrunk.add(key)
         return
       }
       const live = this.index.get(key)
@@ -363,6 +396,8 @@ export class YKeyValue<V = unknown> {
       if (fencesChanged) this.recompute(k)
       else if (!rejudge.has(k)) this.recompute(k, fresh, true)
     }
+    // a replica never collapses: a key whose losers the writer collapsed is no longer crowded here
+    for (const k of shrunk) this.noteCrowding(k)
   }
 
   /** indexes one winner per plain (not kept) key among its live entries and deletes the others */
