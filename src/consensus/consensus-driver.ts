@@ -1,8 +1,8 @@
 /**
  * The Raft driver and transport a ConsensusManager runs, wired to it: the driver's hooks feed the
  * manager's metrics, events, announcements, autopilot and lease expiry; the transport hands the
- * driver what the credential gate admits (a leader stamps the lease renewals forwarded to it with
- * its own lease time) and the manager what peers refused.
+ * driver what the credential gate admits (a leader stamps the lease grants forwarded to it with
+ * its own lease time; renewals it answers itself, driver-leases.ts) and the manager what peers refused.
  */
 import type { TypedEventEmitter } from 'main-event'
 import type { Clock } from '../util/clock.ts'
@@ -50,6 +50,7 @@ export async function openConsensusDriver (ctx: ConsensusDriverContext): Promise
       log,
       sender: { send: (to, msgs) => { transport?.send(to, msgs) } },
       clock,
+      leaseClock: ctx.leaseClock,
       rng: components.rng ?? systemRng,
       logger: componentLogger('consensus:driver'),
       ...(components.telemetry != null ? { tracing: components.telemetry } : {}),
@@ -72,7 +73,8 @@ export async function openConsensusDriver (ctx: ConsensusDriverContext): Promise
         confApplied: () => { void group.autopilotRound() },
         snapshotInstalled: (groupId) => { void group.adoptGroup(groupId) },
         failed: () => { group.announce() },
-        applied: (cmd, term) => { ctx.leaseExpiry.applied(cmd, term, () => driver.status().term) },
+        applied: () => { ctx.leaseExpiry.applied() },
+        leaseRenewed: () => { metrics.leaseRenewals.inc() },
         persisted: (s) => { metrics.fsync.observe(s) },
         proposalDone: (s, ok) => { metrics.proposals.observe(s, { outcome: ok ? 'ok' : 'error' }) }
       }
@@ -85,7 +87,8 @@ export async function openConsensusDriver (ctx: ConsensusDriverContext): Promise
           transport?.refuse(m.from, async () => await refusalFor(gate!, m.from, verdict), verdict.subject)
           return
         }
-        // a leader judges lease expiry by its own clock, so it stamps the lease renewals forwarded to it
+        // a leader judges lease expiry by its own clock, so it stamps the lease grants forwarded to it
+        // (and the renewal entries older peers still propose)
         driver.receive(m.type === MessageType.Prop && driver.rawNode.raft.role === 'leader' ? stampLeaseTimes(m, ctx.leaseClock.now()) : m, groupId)
       },
       unreachable: (peer) => { driver.reportUnreachable(peer) },

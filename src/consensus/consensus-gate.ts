@@ -6,6 +6,7 @@ import type { Member } from '../network/index.ts'
 import { describeError } from '../errors.ts'
 import type { GateRole, RoleGate } from '../security/index.ts'
 import type { RaftAnnouncement } from './autopilot.ts'
+import { leaseAskKindOf } from './lease-wire.ts'
 import { MessageType } from './raft/types.ts'
 import type { Message } from './raft/types.ts'
 import type { RefusalSubject, RaftRefusal } from './raft-wire.ts'
@@ -15,7 +16,7 @@ const VOTER_MESSAGES = new Set<MessageType>([
   MessageType.Vote, MessageType.VoteResp, MessageType.PreVote, MessageType.PreVoteResp,
   MessageType.App, MessageType.Heartbeat, MessageType.Snap, MessageType.TimeoutNow
 ])
-/** requests a follower forwards to its leader on behalf of its callers: KV proposals and linearizable reads */
+/** requests a follower forwards to its leader on behalf of its callers: KV proposals and linearizable reads (lease questions ride on the latter) */
 const MEMBER_REQUESTS = new Set<MessageType>([MessageType.Prop, MessageType.ReadIndex])
 
 /** a gate that can also say why (MembershipAuthority.check: waits for a signature check still running) */
@@ -41,8 +42,10 @@ export function admitsRaftMessage (gate: RoleGate | undefined, selfId: string, m
     return { subject: 'raft', role: 'voter' }
   }
   if (MEMBER_REQUESTS.has(m.type) && m.from !== selfId && !gate.allows(m.from, 'member')) {
-    const proposal = m.type === MessageType.Prop
-    gate.refuse(m.from, 'member', proposal ? 'have a KV proposal served' : 'have a linearizable read served')
+    // a lease renewal asked of the leader (lease-wire.ts) is refused as a proposal, a time-to-live as a read
+    const lease = leaseAskKindOf(m)
+    const proposal = m.type === MessageType.Prop || lease === 'keepalive'
+    gate.refuse(m.from, 'member', lease === 'keepalive' ? 'have a lease renewal served' : proposal ? 'have a KV proposal served' : 'have a linearizable read served')
     return { subject: proposal ? 'proposal' : 'read', role: 'member' }
   }
   return undefined

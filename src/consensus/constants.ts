@@ -89,6 +89,14 @@ export const MAX_REMEMBERED_OUTCOMES = 10_000
 export const NO_LEADER_GRACE_MS = 2 * RAFT_ELECTION_TICKS * RAFT_TICK_MS + 500
 /** how often the leader checks for expired leases */
 export const LEASE_EXPIRY_CHECK_MS = 250
+/** a lease renewal or time-to-live asked of the leader (lease-wire.ts) and not answered this long is asked again */
+export const LEASE_ASK_RETRY_MS = 1_000
+/** the leader's wait for the linearizable barrier before it answers one lease question */
+export const LEASE_SERVE_TIMEOUT_MS = 2_000
+/** lease questions waiting for the leader's answer at once on one peer; beyond, CapacityError */
+export const MAX_PENDING_LEASE_ASKS = 10_000
+/** lease questions a leader answers at once; beyond, it drops them (the asker asks again) */
+export const MAX_LEASE_ASKS_SERVING = 10_000
 
 /** how often a peer without a log considers bootstrapping a group */
 export const BOOTSTRAP_CHECK_MS = 250

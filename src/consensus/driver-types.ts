@@ -26,6 +26,8 @@ export interface DriverHooks {
   persisted?: (seconds: number) => void
   /** seconds from a proposal to its result */
   proposalDone?: (seconds: number, ok: boolean) => void
+  /** this peer, as leader, renewed a lease from memory (lease-renewals.ts) */
+  leaseRenewed?: () => void
 }
 
 export interface RaftDriverInit {
@@ -33,6 +35,8 @@ export interface RaftDriverInit {
   log: DurableRaftLog
   sender: RaftSender
   clock: Clock
+  /** the time leases are renewed by on the leader (lease-time.ts); `clock` when not given */
+  leaseClock?: Clock
   rng: Rng
   logger: Logger
   hooks?: DriverHooks

@@ -7,8 +7,10 @@
  * being persisted goes into the next Ready: one fsync per batch (group commit).
  *
  * Proposals and reads wait in driver-requests.ts (request ids, resubmission, batched ReadIndex
- * rounds); the state machine, applying and snapshots are in driver-apply.ts; waiting for a leader
- * in driver-leader.ts; this file owns the loop, the inputs from the transport and the timer.
+ * rounds); lease renewals and time-to-live questions, answered by the leader without an entry, in
+ * driver-leases.ts and lease-renewals.ts; the state machine, applying and snapshots are in
+ * driver-apply.ts; waiting for a leader in driver-leader.ts; this file owns the loop, the inputs
+ * from the transport and the timer.
  */
 import { runAfterIo } from '#platform/immediate'
 import { InvalidArgumentError, NotStartedError, StorageError, describeError } from '../errors.ts'
@@ -17,12 +19,16 @@ import type { Clock, TimerHandle } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
 import { RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_TICK_MS } from './constants.ts'
 import { DriverApplier } from './driver-apply.ts'
+import { DriverLeases } from './driver-leases.ts'
+import type { LeaseTimesAnswer } from './driver-leases.ts'
 import { LeaderWatch } from './driver-leader.ts'
 import { DriverRequests } from './driver-requests.ts'
 import type { DriverRequestOptions } from './driver-requests.ts'
 import type { DriverHooks, RaftDriverInit } from './driver-types.ts'
 import type { KvCommand, KvResult, KvStateMachine } from './kv/index.ts'
 import type { DurableRaftLog } from './log-store.ts'
+import type { LeaderLeases } from './lease-renewals.ts'
+import type { LeaseAskKind } from './lease-wire.ts'
 import { RawNode, coalesceMessages, raftConstants } from './raft/index.ts'
 import type { ConfChange, ConfState, Message, RaftStatus, Ready, SoftState, StateRole } from './raft/index.ts'
 import { splitEarly } from './early-send.ts'
@@ -43,6 +49,8 @@ export class RaftDriver {
   private raw!: RawNode
   private readonly applier: DriverApplier
   private readonly requests: DriverRequests
+  /** this peer's lease questions and, as leader, its answers (driver-leases.ts) */
+  private readonly leaseAsks: DriverLeases
   private timer: TimerHandle | undefined
   private loopRunning = false
   private idleWaiters: Array<() => void> = []
@@ -87,10 +95,23 @@ export class RaftDriver {
       schedule: () => { this.schedule() },
       proposalDone: (seconds, ok) => { this.hooks.proposalDone?.(seconds, ok) }
     }, init.id, init.rng.int(2 ** 32), init.rng.int(2 ** 32))
+    // the nonce of this driver's lease questions: the wall clock at start (no draw from the seeded rng)
+    this.leaseAsks = new DriverLeases({
+      id: init.id,
+      clock: init.clock,
+      leaseClock: init.leaseClock ?? init.clock,
+      logger: init.logger,
+      renewed: () => { this.hooks.leaseRenewed?.() },
+      raft: () => this.raw.raft,
+      sm: () => this.sm,
+      send: (to, msgs) => { this.init.sender.send(to, msgs) },
+      readBarrier: async (options) => { await this.requests.readBarrier(options) },
+      waitForLeader: async (options) => await this.leaders.waitForLeader(options)
+    }, init.clock.now())
     this.applier = new DriverApplier({
       log: init.log,
       logger: init.logger,
-      hooks: this.hooks,
+      hooks: { ...this.hooks, applied: (cmd, term, result) => { this.leases.applied(cmd, term); this.hooks.applied?.(cmd, term, result) } },
       requests: this.requests,
       raw: () => this.raw,
       ...(init.snapshotEveryEntries !== undefined ? { snapshotEveryEntries: init.snapshotEveryEntries } : {}),
@@ -101,6 +122,8 @@ export class RaftDriver {
 
   /** the replicated KV state machine (replaced when a snapshot is installed) */
   get sm (): KvStateMachine { return this.applier.sm }
+  /** the lease renewals this peer holds as leader (lease-renewals.ts) */
+  get leases (): LeaderLeases { return this.leaseAsks.lessor }
   /** the membership as applied here */
   get confState (): ConfState { return this.applier.confState }
   get tickMs (): number { return this.init.tickMs ?? RAFT_TICK_MS }
@@ -148,6 +171,7 @@ export class RaftDriver {
     this.timer = undefined
     await this.idle()
     this.requests.rejectAll(new NotStartedError('consensus stopped'))
+    this.leaseAsks.rejectAll(new NotStartedError('consensus stopped'))
     this.leaders.wakeAll()
   }
 
@@ -184,6 +208,8 @@ export class RaftDriver {
   /** a message from the transport */
   receive (m: Message, groupId: string): void {
     if (!this.running || this.fatal !== undefined) return
+    // a lease question or answer (driver-leases.ts) is not Raft's
+    if (m.entries.length === 1 && this.leaseAsks.receive(m)) return
     if (m.snapshot !== undefined) this.applier.snapshotGroup = groupId
     try {
       this.raw.step(m)
@@ -219,11 +245,13 @@ export class RaftDriver {
     const now = this.clock.monotonic()
     this.requests.expireDue(now)
     const lead = this.raw.raft.lead
+    this.leaseAsks.tick(now, lead)
     if (lead !== '') {
       this.requests.submitDue(now, lead)
       this.requests.issueReads(now, lead)
-    } else if (this.leaders.graceOver(now) && this.requests.waiting) {
+    } else if (this.leaders.graceOver(now) && (this.requests.waiting || this.leaseAsks.size > 0)) {
       this.requests.rejectLeaderless(this.leaders.noQuorum())
+      this.leaseAsks.rejectAll(this.leaders.noQuorum())
     }
     this.schedule()
   }
@@ -263,6 +291,15 @@ export class RaftDriver {
   /** the leader refused this peer's proposals or reads: their callers fail with `err` (refusals.ts) */
   rejectRefused (subject: StrongOperation, err: Error): void {
     this.requests.rejectRefused(subject, err)
+    this.leaseAsks.rejectRefused(subject, err)
+  }
+
+  /**
+   * asks the leader to renew a lease (`keepalive`) or for its time to live (`ttl`), answered from
+   * its memory without a Raft entry (driver-leases.ts): the lease's times, undefined when it is gone
+   */
+  async leaseRequest (kind: LeaseAskKind, lease: number, options: DriverRequestOptions = {}): Promise<LeaseTimesAnswer | undefined> {
+    return await this.leaseAsks.request(kind, lease, options)
   }
 
   /** resolves once this peer has applied everything committed before the call (ReadIndex) */
@@ -427,6 +464,7 @@ export class RaftDriver {
     this.clock.clearInterval(this.timer)
     this.timer = undefined
     this.requests.rejectAll(e)
+    this.leaseAsks.rejectAll(e)
     this.hooks.failed?.(e)
   }
 }

@@ -4,7 +4,7 @@
  * state machine once it has applied that far), from any member of the group, learners included.
  * Values are stored as their JSON text (UTF-8); a `value` compare in a txn compares that text.
  */
-import { ConflictError, InvalidArgumentError } from '../errors.ts'
+import { ConflictError, InvalidArgumentError, NotFoundError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { DEFAULT_OPERATION_TIMEOUT_MS } from './constants.ts'
 import { unwrapResult } from './kv/index.ts'
@@ -227,23 +227,28 @@ export class ConsensusKv {
     return { id: r.lease, ttlMs: r.ttlMs, expiresAtMs: r.expiresAtMs }
   }
 
-  /** extends a lease by its ttl from now; NotFoundError when it has expired or was revoked */
+  /**
+   * extends a lease by its ttl from now (etcd's LeaseKeepAlive). The Raft leader answers it from
+   * memory, after confirming its leadership, without a Raft entry (lease-renewals.ts); from another
+   * peer the question goes to the leader (driver-leases.ts). NotFoundError when the lease has
+   * expired, is due to expire, or was revoked. `expiresAtMs` is by the leader's lease time; a
+   * holder counts from when it asked (agents/node-lease.ts), which is earlier
+   */
   async keepAlive (lease: number, options: AbortOptions = {}): Promise<KvLease> {
-    const r = unwrapResult(await this.driver('proposal').propose({ type: 'lease-keepalive', lease, nowMs: this.clock.now() }, withDeadline(options)))
-    if (r.type !== 'lease-keepalive') throw new InvalidArgumentError(`unexpected ${r.type} result for a keepalive`)
-    return { id: r.lease, ttlMs: r.ttlMs, expiresAtMs: r.expiresAtMs }
+    const r = await this.driver('proposal').leaseRequest('keepalive', lease, withDeadline(options))
+    if (r === undefined) throw new NotFoundError(`lease ${lease} not found (expired or revoked)`)
+    return { id: lease, ttlMs: r.ttlMs, expiresAtMs: r.expiresAtMs }
   }
 
   /**
-   * a lease's ttl and how much of it is left (etcd's LeaseTimeToLive; a linearizable read), or
-   * undefined once it has expired or was revoked. `remainingMs` is by the leader's lease time:
-   * exact on the leader, approximate on other peers
+   * a lease's ttl and how much of it is left (etcd's LeaseTimeToLive), or undefined once it has
+   * expired or was revoked. Asked of the leader on every peer: it confirms its leadership and
+   * applies up to the read index (linearizable), and `remainingMs` is by its lease time with the
+   * renewals it answered from memory counted, so a renewed lease never looks expired anywhere
    */
   async timeToLive (lease: number, options: AbortOptions = {}): Promise<{ id: number, ttlMs: number, remainingMs: number } | undefined> {
-    const d = this.driver('read')
-    await d.readBarrier(withDeadline(options))
-    const l = d.sm.leaseTimes(lease)
-    return l === undefined ? undefined : { id: l.id, ttlMs: l.ttlMs, remainingMs: Math.max(0, l.expiresAtMs - this.clock.now()) }
+    const r = await this.driver('read').leaseRequest('ttl', lease, withDeadline(options))
+    return r === undefined ? undefined : { id: lease, ttlMs: r.ttlMs, remainingMs: r.remainingMs }
   }
 
   /**

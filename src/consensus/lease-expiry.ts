@@ -1,19 +1,20 @@
 /**
- * Lease time on the leader: a new leader first proposes lease-promote (so leases kept alive
- * through the old leader are not expired early), then expire-leases once the earliest is due.
- * Each is proposed again if it has not been applied within a lease check or two.
+ * Lease expiry on the leader: a new leader first proposes lease-promote (so leases renewed through
+ * the old leader are not expired early: each gets a full ttl from the new leader's now), then,
+ * once a lease's effective expiry has passed (its replicated expiry or a later renewal the leader
+ * answered from memory, lease-renewals.ts), expire-leases naming the due leases. Renewals are not
+ * Raft entries, so these and grants and revokes are the only lease entries. Each is proposed again
+ * if it has not been applied within a lease check or two.
  */
 import type { Clock } from '../util/clock.ts'
 import { LEASE_EXPIRY_CHECK_MS } from './constants.ts'
 import type { RaftDriver } from './driver.ts'
-import type { KvCommand } from './kv/index.ts'
+import { MAX_EXPIRE_LEASES_PER_COMMAND } from './kv/index.ts'
 
 export class LeaseExpiry {
   private readonly clock: Clock
   /** the leader's lease time (lease-time.ts) */
   private readonly leaseClock: Clock
-  /** the term in which this peer, as leader, has had lease-promote applied */
-  private promotedTerm = -1
   private proposedAt = 0
 
   constructor (clock: Clock, leaseClock: Clock) {
@@ -23,23 +24,22 @@ export class LeaseExpiry {
 
   /** runs every LEASE_EXPIRY_CHECK_MS: proposes what is due when this peer leads */
   check (d: RaftDriver): void {
-    const st = d.status()
-    if (st.role !== 'leader') return
+    if (!d.leases.leads()) return
     const now = this.leaseClock.now()
     const mono = this.clock.monotonic()
     if (mono - this.proposedAt < 2 * LEASE_EXPIRY_CHECK_MS) return
-    if (this.promotedTerm !== st.term) {
+    if (!d.leases.promoted()) {
       if (d.proposeOnce({ type: 'lease-promote', nowMs: now })) this.proposedAt = mono
       return
     }
-    const next = d.sm.nextLeaseExpiryMs()
+    const next = d.leases.nextExpiryMs(d.sm)
     if (next === undefined || next > now) return
-    if (d.proposeOnce({ type: 'expire-leases', nowMs: now })) this.proposedAt = mono
+    const leases = d.leases.due(d.sm, now, MAX_EXPIRE_LEASES_PER_COMMAND)
+    if (leases.length > 0 && d.proposeOnce({ type: 'expire-leases', nowMs: now, leases })) this.proposedAt = mono
   }
 
-  /** a command without a request id was applied from an entry of `term`; `currentTerm` reads the driver's */
-  applied (cmd: KvCommand, term: number, currentTerm: () => number | undefined): void {
-    if (cmd.type === 'lease-promote' && term === currentTerm()) this.promotedTerm = term
+  /** a command without a request id (expire-leases, lease-promote) was applied: the next may be proposed */
+  applied (): void {
     this.proposedAt = 0
   }
 }

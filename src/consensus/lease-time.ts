@@ -1,13 +1,15 @@
 /**
  * Lease time is the leader's time. A lease's expiry is `nowMs + ttlMs` of the command that granted
- * or renewed it, and the leader expires it when its own clock passes that; the holder stops serving
- * `ttl - safety` after it sent the renewal, by its monotonic clock. That is only safe when the
- * `nowMs` is the leader's: a holder whose wall clock ran behind the leader's had its lease expired
- * (and its agents placed elsewhere) while it still served them, and one whose clock ran ahead held
- * a lease minutes past its death. So:
+ * it, or of the renewal the leader answered (renewals are no Raft entries: the leader keeps them in
+ * memory, lease-renewals.ts), and the leader expires it when its own clock passes that; the holder
+ * stops serving `ttl - safety` after it sent the renewal, by its monotonic clock. That is only safe
+ * when the `nowMs` is the leader's: a holder whose wall clock ran behind the leader's had its lease
+ * expired (and its agents placed elsewhere) while it still served them, and one whose clock ran
+ * ahead held a lease minutes past its death. So:
  *
- * - the leader stamps every lease grant and renewal forwarded to it with its own lease time
- *   (`stampLeaseTimes`), as local ones already are;
+ * - the leader stamps every lease grant forwarded to it with its own lease time
+ *   (`stampLeaseTimes`; also a `lease-keepalive` entry, which only older peers propose), as local
+ *   ones already are, and renews by its own lease time;
  * - lease time is the wall clock read once at start, advanced by monotonic time since
  *   (`anchoredLeaseClock`): a wall clock stepped while the peer runs does not shorten or stretch a
  *   lease. A new leader's frame may differ from the old one's; `lease-promote` (every lease gets a

@@ -8,8 +8,9 @@ export function createConsensusMetrics (m: MetricsRegistry | undefined, driver: 
   leaderChanges: { inc: () => void }
   fsync: { observe: (s: number) => void }
   proposals: { observe: (s: number, labels: { outcome: string }) => void }
+  leaseRenewals: { inc: () => void }
 } {
-  if (m === undefined) return { leaderChanges: noop, fsync: noop, proposals: noop }
+  if (m === undefined) return { leaderChanges: noop, fsync: noop, proposals: noop, leaseRenewals: noop }
   const status = (): ReturnType<RaftDriver['status']> | undefined => {
     const d = driver()
     try { return d?.status() } catch { return undefined }
@@ -29,8 +30,10 @@ export function createConsensusMetrics (m: MetricsRegistry | undefined, driver: 
     labelNames: ['outcome'],
     buckets: [0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
   })
+  const leaseRenewals = m.counter('agentmesh_raft_lease_renewals_total', { help: 'lease renewals this peer answered as leader, from memory (no Raft entry)' })
   return {
     leaderChanges: { inc: () => { leaderChanges.inc() } },
+    leaseRenewals: { inc: () => { leaseRenewals.inc() } },
     fsync: { observe: (s) => { fsync.observe(s) } },
     proposals: { observe: (s, labels) => { proposals.observe(s, labels) } }
   }

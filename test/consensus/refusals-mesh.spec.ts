@@ -62,6 +62,17 @@ describe('refusals in a credentialed mesh', () => {
     await Promise.all(all.map(async x => { await x.stop() }))
   })
 
+  it('a peer without the mesh key cannot renew a lease: the leader refuses its renewal as a proposal (UnauthorizedError, not a timeout)', async () => {
+    // first, so no refusal of C's proposals is remembered yet: this one comes back over the wire
+    const lease = await a.consensus.kv.grantLease(60_000)
+    const renew = await failure(c.consensus.kv.keepAlive(lease.id))
+    assert.equal(renew.name, 'UnauthorizedError', `${renew.name}: ${renew.message}`)
+    assert.match(renew.message, new RegExp(`raft leader ${status(relay)!.leader!} refuses this peer's KV proposals: ${c.peerId} presents no credential`))
+    // a member renews it as ever
+    assert.equal((await a.consensus.kv.keepAlive(lease.id)).id, lease.id)
+    await a.consensus.kv.revoke(lease.id)
+  })
+
   it('a peer without the mesh key: its put, get and proposeChange fail with UnauthorizedError naming why, not with a timeout', async () => {
     assert.equal(c.security.authority.open, true, 'C believes the mesh open, so nothing stops its calls locally')
     const put = await failure(c.consensus.kv.put('ref/c', 1))

@@ -4,13 +4,14 @@
  * strings sit behind a flags byte. Decoding is size-limited and validates every field, so it only
  * ever throws InvalidMessageError, MessageTooLargeError or UnsupportedVersionError.
  */
+import * as decoding from 'lib0/decoding'
 import { InvalidMessageError, MessageTooLargeError } from '../../errors.ts'
 import {
   decodeWith, encodeWith, encoding, readBool, readByte, readBytes, readCount, readString, readUint, readVersion,
   writeBool, writeBytes, writeString, writeUint
 } from '../wire.ts'
 import type { Decoder, Encoder } from '../wire.ts'
-import { MAX_COMMAND_BYTES, MAX_KEY_BYTES, MAX_REQUEST_ID_BYTES, MAX_TXN_OPS, MAX_VALUE_BYTES } from './constants.ts'
+import { MAX_COMMAND_BYTES, MAX_EXPIRE_LEASES_PER_COMMAND, MAX_KEY_BYTES, MAX_REQUEST_ID_BYTES, MAX_TXN_OPS, MAX_VALUE_BYTES } from './constants.ts'
 import type { Compare, CompareOp, Fence, KvCommand, KvCommandType, TxnOp, WriteMeta } from './types.ts'
 import { validateCommand } from './validate.ts'
 
@@ -168,6 +169,13 @@ export function encodeCommand (cmd: KvCommand): Uint8Array {
       case 'lease-keepalive': writeUint(e, cmd.lease); writeUint(e, cmd.nowMs); writeMeta(e, { requestId: cmd.requestId }); break
       case 'lease-revoke': writeUint(e, cmd.lease); writeMeta(e, cmd); break
       case 'expire-leases':
+        writeUint(e, cmd.nowMs)
+        // the named leases follow nowMs; an entry of the older form ends after it
+        if (cmd.leases !== undefined) {
+          writeUint(e, cmd.leases.length)
+          for (const id of cmd.leases) writeUint(e, id)
+        }
+        break
       case 'lease-promote':
         writeUint(e, cmd.nowMs); break
     }
@@ -225,7 +233,14 @@ export function decodeCommand (bytes: Uint8Array): KvCommand {
         return { type: 'lease-keepalive', lease, nowMs, ...noFence(readMeta(d), 'lease-keepalive') }
       }
       case COMMAND_TAGS['lease-revoke']: return { type: 'lease-revoke', lease: readUint(d, 'lease'), ...readMeta(d) }
-      case COMMAND_TAGS['expire-leases']: return { type: 'expire-leases', nowMs: readUint(d, 'nowMs') }
+      case COMMAND_TAGS['expire-leases']: {
+        const nowMs = readUint(d, 'nowMs')
+        if (!decoding.hasContent(d)) return { type: 'expire-leases', nowMs }
+        const n = readCount(d, 'expired leases', MAX_EXPIRE_LEASES_PER_COMMAND)
+        const leases: number[] = []
+        for (let i = 0; i < n; i++) leases.push(readUint(d, 'expired lease'))
+        return { type: 'expire-leases', nowMs, leases }
+      }
       case COMMAND_TAGS['lease-promote']: return { type: 'lease-promote', nowMs: readUint(d, 'nowMs') }
       default: throw new InvalidMessageError(`unknown command type ${tag}`)
     }

@@ -17,6 +17,8 @@ export const MIN_LEASE_TTL_MS = 100
 export const MAX_LEASE_TTL_MS = 7 * 24 * 60 * 60 * 1000
 /** most live leases; a grant beyond fails with CapacityError */
 export const MAX_LEASES = 100_000
+/** most leases one expire-leases command names (more due ones go in the next) */
+export const MAX_EXPIRE_LEASES_PER_COMMAND = 1_000
 /** most fence keys remembered; a new fence beyond fails with CapacityError */
 export const MAX_FENCES = 100_000
 /** idempotency records kept; the oldest (by Raft index) is forgotten first */

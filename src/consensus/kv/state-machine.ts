@@ -114,6 +114,14 @@ export class KvStateMachine {
     return l === undefined ? undefined : { id: l.id, ttlMs: l.ttlMs, expiresAtMs: l.expiresAtMs }
   }
 
+  /** calls `fn` with every lease's times (no key lists; in no particular order) */
+  forEachLease (fn: (l: Readonly<LeaseTimes>) => void): void {
+    for (const l of this.s.leases.values()) fn(l)
+  }
+
+  /** how many leases exist */
+  get leaseCount (): number { return this.s.leases.size }
+
   leases (): LeaseInfo[] {
     return [...this.s.leases.keys()].sort((a, b) => a - b).map(id => this.lease(id)!)
   }
@@ -229,6 +237,8 @@ export class KvStateMachine {
         return { type: 'lease-revoke', revision: this.s.revision, deleted }
       }
       case 'expire-leases': {
+        if (cmd.leases !== undefined) return this.expireNamed(cmd.leases)
+        // the older form: by the replicated expiries, one revision per lease (as it was applied then)
         const expired = [...this.s.leases.values()]
           .filter(l => l.expiresAtMs <= cmd.nowMs)
           .map(l => l.id)
@@ -331,6 +341,19 @@ export class KvStateMachine {
       w.changed = true
     }
     return deleted
+  }
+
+  /** deletes the named leases that still exist and all their keys, in one revision */
+  private expireNamed (ids: number[]): KvResult {
+    const expired = [...new Set(ids)].filter(id => this.s.leases.has(id)).sort((a, b) => a - b)
+    const w = this.begin()
+    for (const id of expired) {
+      const lease = this.s.leases.get(id)!
+      for (const k of [...lease.keys].sort()) this.deleteKeys(w, k, false)
+      this.s.leases.delete(id)
+    }
+    this.finish(w)
+    return { type: 'expire-leases', revision: this.s.revision, expired }
   }
 
   /** removes a lease and deletes its keys in one revision; returns how many keys went */

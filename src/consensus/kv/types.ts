@@ -73,7 +73,14 @@ export type KvCommand =
   | { type: 'lease-grant', ttlMs: number, nowMs: number, fenceKey?: string, requestId?: string }
   | { type: 'lease-keepalive', lease: number, nowMs: number, requestId?: string }
   | ({ type: 'lease-revoke', lease: number } & WriteMeta)
-  | { type: 'expire-leases', nowMs: number }
+  /**
+   * with `leases` (what a leader proposes now): exactly those leases are deleted, each that still
+   * exists, all their keys in one revision; the leader names the leases whose expiry by its lease
+   * time has passed, its own renewals counted (lease-renewals.ts). Without `leases` (entries
+   * written before renewals stayed on the leader): every lease whose replicated expiry is at or
+   * before `nowMs`, one revision per lease
+   */
+  | { type: 'expire-leases', nowMs: number, leases?: number[] }
   /**
    * proposed by a new leader before it expires anything: every lease gets at least a full TTL from
    * `nowMs`, so keepalives sent to the old leader, or a clock running ahead of the old leader's,

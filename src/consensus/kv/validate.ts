@@ -4,7 +4,7 @@
  */
 import { InvalidArgumentError, MessageTooLargeError } from '../../errors.ts'
 import {
-  MAX_KEY_BYTES, MAX_LEASE_TTL_MS, MAX_REQUEST_ID_BYTES, MAX_TXN_OPS, MAX_VALUE_BYTES, MIN_LEASE_TTL_MS
+  MAX_EXPIRE_LEASES_PER_COMMAND, MAX_KEY_BYTES, MAX_LEASE_TTL_MS, MAX_REQUEST_ID_BYTES, MAX_TXN_OPS, MAX_VALUE_BYTES, MIN_LEASE_TTL_MS
 } from './constants.ts'
 import type { Compare, Fence, KvCommand, TxnOp } from './types.ts'
 
@@ -114,6 +114,14 @@ export function validateCommand (cmd: KvCommand): void {
     case 'lease-keepalive': checkUint(cmd.lease, 'lease', 1); checkUint(cmd.nowMs, 'nowMs'); checkMeta(cmd); return
     case 'lease-revoke': checkUint(cmd.lease, 'lease', 1); checkMeta(cmd); return
     case 'expire-leases':
+      checkUint(cmd.nowMs, 'nowMs')
+      if (cmd.leases !== undefined) {
+        if (!Array.isArray(cmd.leases) || cmd.leases.length > MAX_EXPIRE_LEASES_PER_COMMAND) {
+          throw new InvalidArgumentError(`expire-leases names an array of at most ${MAX_EXPIRE_LEASES_PER_COMMAND} leases`)
+        }
+        for (const id of cmd.leases) checkUint(id, 'expired lease', 1)
+      }
+      return
     case 'lease-promote':
       checkUint(cmd.nowMs, 'nowMs'); return
     default: throw new InvalidArgumentError(`unknown command type ${String((cmd as { type?: unknown }).type)}`)
