@@ -1,9 +1,10 @@
 /**
  * This peer's lease in Raft: the credential under which it runs agents. Granted once, renewed
  * (keepAlive) every renewMs; its timing is the runtime's (#platform/node-lease: 2 s in Node
- * processes, 10 s in browser tabs, whose renewals take longer to commit). The peer counts it valid until the send time of its last
- * successful renewal plus the ttl minus a safety margin, which always ends before the state
- * machine could expire it (the state machine counts from the renewal's own, later, timestamp). A
+ * processes, 10 s in browser tabs, whose renewals take longer to reach the leader). The peer counts it valid until the send time of its last
+ * successful renewal plus the ttl minus a safety margin, which always ends before the leader
+ * could expire it (the Raft leader answers a renewal from memory and counts from when it answered,
+ * later: consensus/lease-renewals.ts). A
  * peer that cannot renew (partitioned from the majority, or its lease expired or was revoked)
  * stops serving when that time passes: `lease:lapsed`; a lease the store no longer knows is
  * `lease:lost` and a new one is granted.
