@@ -19,6 +19,12 @@ export const RAFT_PROTOCOL = '/agentmesh/raft/1.0.0'
 export const RAFT_WIRE_VERSION = 1
 /** length of one tick: elections time out after ELECTION_TICKS..2*ELECTION_TICKS of them */
 export const RAFT_TICK_MS = 100
+/**
+ * how long the leader holds an empty append that only moves a caught-up follower's commit index
+ * (commit-notices.ts), waiting for a message that carries it anyway; a follower waiting for an
+ * entry it forwarded is told at once
+ */
+export const COMMIT_NOTICE_DELAY_MS = 3
 /** ticks without a leader before a follower campaigns (1-2 s at RAFT_TICK_MS) */
 export const RAFT_ELECTION_TICKS = 10
 /** ticks between heartbeats */

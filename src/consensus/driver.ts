@@ -17,7 +17,9 @@ import { InvalidArgumentError, NotStartedError, StorageError, describeError } fr
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
-import { RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_TICK_MS } from './constants.ts'
+import { COMMIT_NOTICE_DELAY_MS, RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_TICK_MS } from './constants.ts'
+import { CommitNotices } from './commit-notices.ts'
+import type { CommitNoticeView } from './commit-notices.ts'
 import { DriverApplier } from './driver-apply.ts'
 import { DriverLeases } from './driver-leases.ts'
 import type { LeaseTimesAnswer } from './driver-leases.ts'
@@ -29,7 +31,7 @@ import type { KvCommand, KvResult, KvStateMachine } from './kv/index.ts'
 import type { DurableRaftLog } from './log-store.ts'
 import type { LeaderLeases } from './lease-renewals.ts'
 import type { LeaseAskKind } from './lease-wire.ts'
-import { RawNode, coalesceMessages, raftConstants } from './raft/index.ts'
+import { MessageType, RawNode, coalesceMessages, raftConstants } from './raft/index.ts'
 import type { ConfChange, ConfState, Message, RaftStatus, Ready, SoftState, StateRole } from './raft/index.ts'
 import { splitEarly } from './early-send.ts'
 import type { StrongOperation } from './raft-wire.ts'
@@ -69,6 +71,9 @@ export class RaftDriver {
   private earlyDue = false
   private persistedTerm = 0
   private persistedVote = ''
+  /** a leader's empty appends that only move a follower's commit index, held briefly (commit-notices.ts) */
+  private readonly notices = new CommitNotices()
+  private noticeTimer: TimerHandle | undefined
 
   constructor (init: RaftDriverInit) {
     this.init = init
@@ -169,6 +174,9 @@ export class RaftDriver {
     this.running = false
     this.clock.clearInterval(this.timer)
     this.timer = undefined
+    this.clock.clearTimeout(this.noticeTimer)
+    this.noticeTimer = undefined
+    this.notices.clear()
     await this.idle()
     this.requests.rejectAll(new NotStartedError('consensus stopped'))
     this.leaseAsks.rejectAll(new NotStartedError('consensus stopped'))
@@ -211,8 +219,13 @@ export class RaftDriver {
     // a lease question or answer (driver-leases.ts) is not Raft's
     if (m.entries.length === 1 && this.leaseAsks.receive(m)) return
     if (m.snapshot !== undefined) this.applier.snapshotGroup = groupId
+    const lastBefore = m.type === MessageType.Prop ? this.raw.raft.raftLog.lastIndex() : 0
     try {
       this.raw.step(m)
+      if (m.type === MessageType.Prop && this.raw.raft.role === 'leader') {
+        const last = this.raw.raft.raftLog.lastIndex()
+        if (last > lastBefore) this.notices.noteForwarded(m.from, last, this.raw.raft.term)
+      }
     } catch (err) {
       this.logger('dropped a raft message from %s: %s', m.from, describeError(err).message)
       return
@@ -433,6 +446,24 @@ export class RaftDriver {
 
   private sendAll (messages: Message[]): void {
     if (messages.length === 0) return
+    messages = this.notices.filter(messages, this.noticeView())
+    if (this.notices.pending && this.noticeTimer === undefined) {
+      this.noticeTimer = this.clock.setTimeout(() => {
+        this.noticeTimer = undefined
+        if (this.running && this.fatal === undefined) this.deliver(this.notices.takeHeld(this.noticeView()))
+      }, COMMIT_NOTICE_DELAY_MS)
+    }
+    this.deliver(messages)
+  }
+
+  private noticeView (): CommitNoticeView {
+    const r = this.raw.raft
+    return { role: r.role, term: r.term, lastIndex: r.raftLog.lastIndex(), progress: (peer) => r.prs.progress.get(peer) }
+  }
+
+  /** sends `messages` as they are, one frame per peer */
+  private deliver (messages: Message[]): void {
+    if (messages.length === 0) return
     const byPeer = new Map<string, Message[]>()
     for (const m of messages) {
       const list = byPeer.get(m.to)
@@ -463,6 +494,8 @@ export class RaftDriver {
     this.fatal = e
     this.clock.clearInterval(this.timer)
     this.timer = undefined
+    this.clock.clearTimeout(this.noticeTimer)
+    this.noticeTimer = undefined
     this.requests.rejectAll(e)
     this.leaseAsks.rejectAll(e)
     this.hooks.failed?.(e)

@@ -40,6 +40,8 @@ const turn = async (): Promise<void> => { await new Promise<void>(resolve => { s
 export class MemMesh {
   readonly clock = new ManualClock(1_000_000)
   readonly peers = new Map<string, MemPeer>()
+  /** sees every Raft message a live peer sends, as it is sent */
+  onSend: ((from: string, to: string, m: Message) => void) | undefined
   /** `a>b`: a does not see b in its membership (one way) */
   private readonly hidden = new Set<string>()
 
@@ -103,6 +105,7 @@ export class MemMesh {
       stop: async () => { from.handler = undefined },
       refuse: () => false,
       send: (to: string, messages: Message[]) => {
+        if (!from.down) for (const m of messages) this.onSend?.(from.id, to, m)
         const copies = structuredClone(messages)
         const group = handler.groupId()
         setImmediate(() => {
