@@ -103,8 +103,25 @@ export function writeBool (e: Encoder, b: boolean): void {
   encoding.writeUint8(e, b ? 1 : 0)
 }
 
+/**
+ * encoders kept for the next encodeWith, each with the buffer it grew to (at most
+ * MAX_KEPT_ENCODER_BYTES): a frame, a command or a record is then written into a buffer of the
+ * right size at once instead of lib0's 100 bytes doubled and joined. A stack, since encodeWith
+ * nests (a frame's writer encoding a command).
+ */
+const spareEncoders: Encoder[] = []
+const MAX_SPARE_ENCODERS = 4
+const MAX_KEPT_ENCODER_BYTES = 64 * 1024
+
 export function encodeWith (write: (e: Encoder) => void): Uint8Array {
-  const e = encoding.createEncoder()
-  write(e)
-  return encoding.toUint8Array(e)
+  const e = spareEncoders.pop() ?? encoding.createEncoder()
+  try {
+    write(e)
+    return encoding.toUint8Array(e)
+  } finally {
+    e.cpos = 0
+    e.bufs.length = 0
+    if (e.cbuf.byteLength > MAX_KEPT_ENCODER_BYTES) e.cbuf = new Uint8Array(100)
+    if (spareEncoders.length < MAX_SPARE_ENCODERS) spareEncoders.push(e)
+  }
 }

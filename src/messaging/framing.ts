@@ -23,9 +23,10 @@ export function encodeFrame (body: Uint8Array, options: FrameOptions = {}): Uint
   const max = options.maxFrameBytes ?? MAX_FRAME_BYTES
   if (!(body instanceof Uint8Array)) throw new InvalidArgumentError('frame body must be a Uint8Array')
   if (body.length > max) throw new MessageTooLargeError(`frame: ${body.length} bytes exceeds ${max}`)
-  const enc = encoding.createEncoder()
-  encoding.writeVarUint8Array(enc, body)
-  return encoding.toUint8Array(enc)
+  // one allocation of the exact size (a lib0 encoder starts at 100 bytes and joins its buffers)
+  const out = new Uint8Array(varuintLength(body.length) + body.length)
+  out.set(body, writeVaruint(out, 0, body.length))
+  return out
 }
 
 function varuintLength (n: number): number {
