@@ -9,19 +9,19 @@
  * Proposals and reads wait in driver-requests.ts (request ids, resubmission, batched ReadIndex
  * rounds); lease renewals and time-to-live questions, answered by the leader without an entry, in
  * driver-leases.ts and lease-renewals.ts; the state machine, applying and snapshots are in
- * driver-apply.ts; waiting for a leader in driver-leader.ts; this file owns the loop, the inputs
- * from the transport and the timer.
+ * driver-apply.ts; waiting for a leader in driver-leader.ts; what is sent and when (early sends
+ * while a batch is written, held commit notices) in driver-outbox.ts; this file owns the loop,
+ * the inputs from the transport and the timer.
  */
 import { runAfterIo } from '#platform/immediate'
 import { InvalidArgumentError, NotStartedError, StorageError, describeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Clock, TimerHandle } from '../util/clock.ts'
 import type { Logger } from '../util/logger.ts'
-import { COMMIT_NOTICE_DELAY_MS, RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_TICK_MS } from './constants.ts'
-import { CommitNotices } from './commit-notices.ts'
-import type { CommitNoticeView } from './commit-notices.ts'
+import { RAFT_ELECTION_TICKS, RAFT_HEARTBEAT_TICKS, RAFT_TICK_MS } from './constants.ts'
 import { DriverApplier } from './driver-apply.ts'
 import { DriverLeases } from './driver-leases.ts'
+import { DriverOutbox } from './driver-outbox.ts'
 import type { LeaseTimesAnswer } from './driver-leases.ts'
 import { LeaderWatch } from './driver-leader.ts'
 import { DriverRequests } from './driver-requests.ts'
@@ -31,15 +31,13 @@ import type { KvCommand, KvResult, KvStateMachine } from './kv/index.ts'
 import type { DurableRaftLog } from './log-store.ts'
 import type { LeaderLeases } from './lease-renewals.ts'
 import type { LeaseAskKind } from './lease-wire.ts'
-import { MessageType, RawNode, coalesceMessages, raftConstants } from './raft/index.ts'
+import { MessageType, RawNode } from './raft/index.ts'
 import type { ConfChange, ConfState, Message, RaftStatus, Ready, SoftState, StateRole } from './raft/index.ts'
-import { splitEarly } from './early-send.ts'
 import type { StrongOperation } from './raft-wire.ts'
 
 export type { DriverHooks, RaftDriverInit } from './driver-types.ts'
 
 const EMPTY = new Uint8Array(0)
-const { MAX_SIZE_PER_MSG_BYTES } = raftConstants
 
 export class RaftDriver {
   readonly id: string
@@ -65,15 +63,12 @@ export class RaftDriver {
   /** a Ready's batch is being written (and whether it holds a snapshot) */
   private writing = false
   private writingSnapshot = false
-  /** peers with messages waiting for the batch being written (see sendWhileWriting) */
-  private held = new Set<string>()
   /** sendWhileWriting is due after the I/O already waiting */
   private earlyDue = false
   private persistedTerm = 0
   private persistedVote = ''
-  /** a leader's empty appends that only move a follower's commit index, held briefly (commit-notices.ts) */
-  private readonly notices = new CommitNotices()
-  private noticeTimer: TimerHandle | undefined
+  /** what goes out, and when (driver-outbox.ts) */
+  private readonly outbox: DriverOutbox
 
   constructor (init: RaftDriverInit) {
     this.init = init
@@ -121,6 +116,14 @@ export class RaftDriver {
       raw: () => this.raw,
       ...(init.snapshotEveryEntries !== undefined ? { snapshotEveryEntries: init.snapshotEveryEntries } : {}),
       ...(init.compactKeepEntries !== undefined ? { compactKeepEntries: init.compactKeepEntries } : {})
+    })
+    this.outbox = new DriverOutbox({
+      clock: init.clock,
+      sender: init.sender,
+      raft: () => this.raw.raft,
+      active: () => this.running && this.fatal === undefined,
+      durableLastIndex: () => this.log.lastIndex(),
+      persisted: () => ({ term: this.persistedTerm, vote: this.persistedVote })
     })
     this.buildRawNode()
   }
@@ -174,9 +177,7 @@ export class RaftDriver {
     this.running = false
     this.clock.clearInterval(this.timer)
     this.timer = undefined
-    this.clock.clearTimeout(this.noticeTimer)
-    this.noticeTimer = undefined
-    this.notices.clear()
+    this.outbox.stop()
     await this.idle()
     this.requests.rejectAll(new NotStartedError('consensus stopped'))
     this.leaseAsks.rejectAll(new NotStartedError('consensus stopped'))
@@ -222,10 +223,7 @@ export class RaftDriver {
     const lastBefore = m.type === MessageType.Prop ? this.raw.raft.raftLog.lastIndex() : 0
     try {
       this.raw.step(m)
-      if (m.type === MessageType.Prop && this.raw.raft.role === 'leader') {
-        const last = this.raw.raft.raftLog.lastIndex()
-        if (last > lastBefore) this.notices.noteForwarded(m.from, last, this.raw.raft.term)
-      }
+      this.outbox.stepped(m, lastBefore)
     } catch (err) {
       this.logger('dropped a raft message from %s: %s', m.from, describeError(err).message)
       return
@@ -344,7 +342,7 @@ export class RaftDriver {
       this.earlyDue = true
       runAfterIo(() => {
         this.earlyDue = false
-        if (this.writing && this.running && this.fatal === undefined) this.sendWhileWriting()
+        if (this.writing && !this.writingSnapshot && this.running && this.fatal === undefined) this.outbox.sendWhileWriting()
       })
     }
     if (this.loopRunning) return
@@ -374,8 +372,8 @@ export class RaftDriver {
     const hs = rd.hardState
     const durableVote = hs === undefined || (hs.term === this.persistedTerm && hs.vote === this.persistedVote)
     const sendFirst = this.raw.raft.role === 'leader' && rd.snapshot === undefined && durableVote
-    if (sendFirst) this.sendAll(rd.messages)
-    this.held = new Set(sendFirst ? [] : rd.messages.map(m => m.to))
+    if (sendFirst) this.outbox.send(rd.messages)
+    this.outbox.writing(sendFirst ? [] : rd.messages)
     // committed entries this peer already holds durably are applied now, not after this Ready's
     // fsync: they are on a majority, so their callers need not wait for newer entries to be written
     let committed = rd.committedEntries
@@ -410,7 +408,7 @@ export class RaftDriver {
     } else if (hs !== undefined) {
       this.lazyHardState = hs
     }
-    if (!sendFirst) this.sendAll(rd.messages)
+    if (!sendFirst) this.outbox.send(rd.messages)
     if (rd.snapshot !== undefined) this.applier.installSnapshot(rd.snapshot)
     let answered = false
     for (const rs of rd.readStates) if (this.requests.reads.answered(rs.requestCtx, rs.index)) answered = true
@@ -423,54 +421,6 @@ export class RaftDriver {
     const lead = this.raw.raft.lead
     if (answered && lead !== '') this.requests.issueReads(this.clock.monotonic(), lead)
     await this.applier.maybeSnapshot()
-  }
-
-  /**
-   * While a batch is being written, sends the messages Raft produced since that need not wait for
-   * it (forwarded proposals and reads; the leader's appends and heartbeats whose commit index its
-   * durable log covers: see early-send.ts); the others go with the next Ready as before.
-   */
-  private sendWhileWriting (): void {
-    const r = this.raw.raft
-    if (r.msgs.length === 0 || this.writingSnapshot) return
-    const { now, later } = splitEarly(r.msgs, {
-      role: r.role,
-      termVoteDurable: r.term === this.persistedTerm && r.vote === this.persistedVote,
-      durableLastIndex: this.log.lastIndex(),
-      held: this.held
-    })
-    if (now.length === 0) return
-    r.msgs = later
-    this.sendAll(now)
-  }
-
-  private sendAll (messages: Message[]): void {
-    if (messages.length === 0) return
-    messages = this.notices.filter(messages, this.noticeView())
-    if (this.notices.pending && this.noticeTimer === undefined) {
-      this.noticeTimer = this.clock.setTimeout(() => {
-        this.noticeTimer = undefined
-        if (this.running && this.fatal === undefined) this.deliver(this.notices.takeHeld(this.noticeView()))
-      }, COMMIT_NOTICE_DELAY_MS)
-    }
-    this.deliver(messages)
-  }
-
-  private noticeView (): CommitNoticeView {
-    const r = this.raw.raft
-    return { role: r.role, term: r.term, lastIndex: r.raftLog.lastIndex(), progress: (peer) => r.prs.progress.get(peer) }
-  }
-
-  /** sends `messages` as they are, one frame per peer */
-  private deliver (messages: Message[]): void {
-    if (messages.length === 0) return
-    const byPeer = new Map<string, Message[]>()
-    for (const m of messages) {
-      const list = byPeer.get(m.to)
-      if (list === undefined) byPeer.set(m.to, [m])
-      else list.push(m)
-    }
-    for (const [to, list] of byPeer) this.init.sender.send(to, coalesceMessages(list, MAX_SIZE_PER_MSG_BYTES))
   }
 
   private onSoftState (ss: SoftState): void {
@@ -494,8 +444,7 @@ export class RaftDriver {
     this.fatal = e
     this.clock.clearInterval(this.timer)
     this.timer = undefined
-    this.clock.clearTimeout(this.noticeTimer)
-    this.noticeTimer = undefined
+    this.outbox.stop()
     this.requests.rejectAll(e)
     this.leaseAsks.rejectAll(e)
     this.hooks.failed?.(e)
