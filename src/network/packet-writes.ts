@@ -64,3 +64,42 @@ export function coalescePacketWrites (conn: unknown): boolean {
   }
   return true
 }
+
+/** the parts of @libp2p/utils' LengthPrefixedDecoder that Noise reads its packets with */
+interface PacketLengthDecoder {
+  lengthDecoder: (data: ByteRead) => number
+  encodingLength: (n: number) => number
+  maxDataLength: number
+}
+
+/** the parts of a Uint8ArrayList a length reader uses */
+interface ByteRead {
+  readonly length: number
+  get: (index: number) => number
+}
+
+/**
+ * a 2-byte big-endian packet length; with fewer than 2 bytes, `max`: a packet that long cannot be
+ * complete yet, so the decoder stops and waits for more bytes, as when a length throws
+ */
+export function packetLengthOr (max: number): (data: ByteRead) => number {
+  return (data) => data.length < 2 ? max : (data.get(0) << 8) | data.get(1)
+}
+
+/**
+ * No exception per socket read. @libp2p/noise 17 decodes packets with @libp2p/utils'
+ * LengthPrefixedDecoder, whose length reader (Noise's `uint16BEDecode`) throws a RangeError,
+ * stack trace and all, when fewer than 2 bytes are left, and the decoder catches it to stop: so
+ * once at the end of every read it decodes (~4% of a busy Raft leader's CPU). This gives the
+ * decoder a reader that answers its `maxDataLength` instead, which makes it stop the same way
+ * (a packet that long is never complete in the bytes there are). The same internals as above:
+ * the connection under the muxer is Noise's EncryptedMessageStream, holding `decoder`; anything
+ * of another shape is left alone (false).
+ */
+export function quietPacketLengths (conn: unknown): boolean {
+  const d = (conn as { decoder?: Partial<PacketLengthDecoder> } | undefined)?.decoder
+  if (d == null || typeof d.lengthDecoder !== 'function' || typeof d.encodingLength !== 'function' || typeof d.maxDataLength !== 'number') return false
+  if (d.encodingLength(0) !== 2 || !Number.isSafeInteger(d.maxDataLength) || d.maxDataLength < 2) return false
+  d.lengthDecoder = packetLengthOr(d.maxDataLength)
+  return true
+}

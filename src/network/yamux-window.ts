@@ -28,7 +28,7 @@ import { StreamState } from '@libp2p/yamux/stream'
 import type { YamuxMuxerInit } from '@libp2p/yamux'
 import type { MessageStream, StreamMuxer, StreamMuxerFactory } from '@libp2p/interface'
 import { componentLogger } from '../util/logger.ts'
-import { coalescePacketWrites } from './packet-writes.ts'
+import { coalescePacketWrites, quietPacketLengths } from './packet-writes.ts'
 
 const log = componentLogger('agentmesh:network:yamux-window')
 
@@ -132,7 +132,8 @@ export function installThresholdWindowUpdates (muxer: unknown): boolean {
 
 /**
  * `yamux(init)` whose streams send window updates at half the window (see above), over a
- * transport that writes each encrypted packet at once (packet-writes.ts); use in place of
+ * transport that writes each encrypted packet at once, and Noise reading packet lengths without an
+ * exception per read (packet-writes.ts); use in place of
  * `yamux()` in `streamMuxers`. It speaks /yamux/1.0.0 with any yamux peer.
  */
 export function meshYamux (init: Partial<YamuxMuxerInit> = {}): () => StreamMuxerFactory {
@@ -144,6 +145,7 @@ export function meshYamux (init: Partial<YamuxMuxerInit> = {}): () => StreamMuxe
       [Symbol.toStringTag]: 'agentmesh:yamux',
       createStreamMuxer: (maConn: MessageStream): StreamMuxer => {
         coalescePacketWrites(maConn)
+        quietPacketLengths(maConn)
         const muxer = factory.createStreamMuxer(maConn)
         installThresholdWindowUpdates(muxer)
         return muxer

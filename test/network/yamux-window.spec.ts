@@ -17,7 +17,7 @@ import {
   meshYamux, sendThresholdWindowUpdate, yamuxMuxerShapeProblems, yamuxStreamShapeProblems
 } from '../../src/network/yamux-window.ts'
 import type { YamuxStreamInternals } from '../../src/network/yamux-window.ts'
-import { joinWrite, transportConnectionOf } from '../../src/network/packet-writes.ts'
+import { joinWrite, packetLengthOr, quietPacketLengths, transportConnectionOf } from '../../src/network/packet-writes.ts'
 
 const PROTOCOL = '/agentmesh-test/bulk/1.0.0'
 const WINDOW = 256 * 1024
@@ -38,6 +38,10 @@ function observed (inner: () => StreamMuxerFactory, seen: Seen): () => StreamMux
       createStreamMuxer: (maConn: MessageStream) => {
         const transport = transportConnectionOf(maConn)
         if (transport === undefined) seen.shapeProblems.push('the connection under the muxer has no stream.sendData: see src/network/packet-writes.ts')
+        const decoder = (maConn as { decoder?: { lengthDecoder?: unknown, encodingLength?: (n: number) => number, maxDataLength?: unknown } }).decoder
+        if (typeof decoder?.lengthDecoder !== 'function' || decoder.encodingLength?.(0) !== 2 || typeof decoder.maxDataLength !== 'number') {
+          seen.shapeProblems.push('the connection under the muxer has no Noise packet decoder of the expected shape: see quietPacketLengths in src/network/packet-writes.ts')
+        }
         const muxer = factory.createStreamMuxer(maConn)
         seen.shapeProblems.push(...yamuxMuxerShapeProblems(muxer))
         if (transport !== undefined) {
@@ -309,5 +313,26 @@ describe('joinWrite', () => {
     const big = new Uint8ArrayList(new Uint8Array(10), new Uint8Array(10))
     joinWrite(big, 15)
     assert.equal([...big].length, 2)
+  })
+})
+
+describe('Noise packet lengths without an exception per read (quietPacketLengths)', () => {
+  const bytes = (...b: number[]): { length: number, get: (i: number) => number } => ({ length: b.length, get: (i) => b[i] })
+
+  it('reads a 2-byte big-endian length, and answers the largest length (not complete yet) with fewer bytes', () => {
+    const read = packetLengthOr(4_194_304)
+    assert.equal(read(bytes(0x01, 0x02, 0xff)), 0x0102)
+    assert.equal(read(bytes(0xff, 0xff)), 65_535)
+    assert.equal(read(bytes(0x07)), 4_194_304)
+    assert.equal(read(bytes()), 4_194_304)
+  })
+
+  it('replaces the reader of a decoder of the expected shape only', () => {
+    const conn = { decoder: { lengthDecoder: () => { throw new RangeError('short') }, encodingLength: () => 2, maxDataLength: 1024 } }
+    assert.equal(quietPacketLengths(conn), true)
+    assert.equal((conn.decoder.lengthDecoder as (d: unknown) => number)(bytes(1)), 1024, "the reader installed answers the largest length")
+    assert.equal(quietPacketLengths({ decoder: { lengthDecoder: () => 0, encodingLength: () => 1, maxDataLength: 10 } }), false, 'a varint-prefixed decoder is left alone')
+    assert.equal(quietPacketLengths({ stream: {} }), false)
+    assert.equal(quietPacketLengths(undefined), false)
   })
 })
