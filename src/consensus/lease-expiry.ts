@@ -32,8 +32,6 @@ export class LeaseExpiry {
       if (d.proposeOnce({ type: 'lease-promote', nowMs: now })) this.proposedAt = mono
       return
     }
-    const next = d.leases.nextExpiryMs(d.sm)
-    if (next === undefined || next > now) return
     const leases = d.leases.due(d.sm, now, MAX_EXPIRE_LEASES_PER_COMMAND)
     if (leases.length > 0 && d.proposeOnce({ type: 'expire-leases', nowMs: now, leases })) this.proposedAt = mono
   }

@@ -120,17 +120,6 @@ export class LeaderLeases {
     return due.slice(0, max).map(d => d.id).sort((a, b) => a - b)
   }
 
-  /** the earliest effective expiry, undefined with no lease */
-  nextExpiryMs (sm: KvStateMachine): number | undefined {
-    this.leads()
-    let next: number | undefined
-    sm.forEachLease(l => {
-      const at = this.effective(l.id, l.expiresAtMs)
-      if (next === undefined || at < next) next = at
-    })
-    return next
-  }
-
   /** renewals held here now (for tests and inspection) */
   get size (): number {
     return this.renewals.size

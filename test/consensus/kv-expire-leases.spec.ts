@@ -46,7 +46,7 @@ describe('expire-leases naming its leases', () => {
     assert.deepEqual(unwrapResult(run({ type: 'expire-leases', nowMs: 20_000, leases: [a, b] })), { type: 'expire-leases', revision: rev + 1, expired: [] })
     assert.deepEqual(unwrapResult(run({ type: 'expire-leases', nowMs: 20_000, leases: [] })), { type: 'expire-leases', revision: rev + 1, expired: [] })
     assert.deepEqual(sm.leases().map(l => l.id), [c], 'c is past its replicated expiry but was not named')
-    // a named lease without keys goes without a revision
+    // c, named now, goes with its key in a revision of its own
     assert.deepEqual(unwrapResult(run({ type: 'expire-leases', nowMs: 20_000, leases: [c] })).type, 'expire-leases')
     assert.equal(sm.get('c/1'), undefined)
     assert.equal(sm.revision, rev + 2)

@@ -144,7 +144,7 @@ describe('KvStateMachine: leases', () => {
     const ka = ok(run({ type: 'lease-keepalive', lease: idx, nowMs: 10_800 }))
     assert.ok(ka.type === 'lease-keepalive' && ka.expiresAtMs === 11_800)
     assert.deepEqual(sm.leaseTimes(idx), { id: idx, ttlMs: 1000, expiresAtMs: 11_800 })
-    assert.equal(sm.nextLeaseExpiryMs(), 10_500)
+    assert.equal(sm.leaseTimes(short.lease)?.expiresAtMs, 10_500)
     const rev = sm.revision
     const e1 = ok(run({ type: 'expire-leases', nowMs: 11_000 }))
     assert.deepEqual(e1, { type: 'expire-leases', revision: rev + 1, expired: [short.lease] })

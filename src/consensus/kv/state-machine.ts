@@ -119,9 +119,6 @@ export class KvStateMachine {
     for (const l of this.s.leases.values()) fn(l)
   }
 
-  /** how many leases exist */
-  get leaseCount (): number { return this.s.leases.size }
-
   leases (): LeaseInfo[] {
     return [...this.s.leases.keys()].sort((a, b) => a - b).map(id => this.lease(id)!)
   }
@@ -137,12 +134,6 @@ export class KvStateMachine {
     return r === undefined ? undefined : { index: r.index, result: r.result }
   }
 
-  /** the earliest lease expiry, so the leader knows when to propose expire-leases */
-  nextLeaseExpiryMs (): number | undefined {
-    let next: number | undefined
-    for (const l of this.s.leases.values()) if (next === undefined || l.expiresAtMs < next) next = l.expiresAtMs
-    return next
-  }
 
   // ---- snapshots ----
 
@@ -347,23 +338,25 @@ export class KvStateMachine {
   private expireNamed (ids: number[]): KvResult {
     const expired = [...new Set(ids)].filter(id => this.s.leases.has(id)).sort((a, b) => a - b)
     const w = this.begin()
-    for (const id of expired) {
-      const lease = this.s.leases.get(id)!
-      for (const k of [...lease.keys].sort()) this.deleteKeys(w, k, false)
-      this.s.leases.delete(id)
-    }
+    for (const id of expired) this.dropLease(w, id)
     this.finish(w)
     return { type: 'expire-leases', revision: this.s.revision, expired }
   }
 
   /** removes a lease and deletes its keys in one revision; returns how many keys went */
   private revokeLease (id: number): number {
-    const lease = this.s.leases.get(id)!
     const w = this.begin()
+    const deleted = this.dropLease(w, id)
+    this.finish(w)
+    return deleted
+  }
+
+  /** deletes an existing lease and its keys within the writer's revision; returns how many keys went */
+  private dropLease (w: Writer, id: number): number {
+    const lease = this.s.leases.get(id)!
     let deleted = 0
     for (const k of [...lease.keys].sort()) deleted += this.deleteKeys(w, k, false)
     this.s.leases.delete(id)
-    this.finish(w)
     return deleted
   }
 }
