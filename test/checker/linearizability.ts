@@ -9,6 +9,13 @@
  *
  * Intervals that touch (one returns at the time another is invoked) count as concurrent, the
  * conservative choice.
+ *
+ * Two reductions keep histories with many unanswered writes tractable (a fault run's bridge
+ * partition left ~50 unanswered puts per key among ~400 operations, and the plain search gave up
+ * after 2 million steps and 25 minutes): a model may `canonicalize` a partition into an equivalent
+ * one (the KV model makes every value nobody observes one value), and among the calls that never
+ * returned and are open at the same point, those with equal inputs are interchangeable, so the
+ * search tries one of them there, not each.
  */
 
 export interface Operation<I, O> {
@@ -39,6 +46,14 @@ export interface Model<S, I, O> {
    * never breaks a linearization); one that never returned is dropped (it cannot matter).
    */
   readOnly?: (input: I) => boolean
+  /**
+   * rewrites one partition into an equivalent one for the search (same length and order, same
+   * calls and returns; only inputs and outputs may change): linearizable iff the original is.
+   * Verdicts name the original operations.
+   */
+  canonicalize?: (ops: Array<Operation<I, O>>) => Array<Operation<I, O>>
+  /** a string equal for inputs with the same effect on every state (default: JSON of the input) */
+  inputKey?: (input: I) => string
   describe?: (op: Operation<I, O>) => string
 }
 
@@ -60,9 +75,13 @@ export type CheckResult<I, O> =
 export interface CheckOptions {
   /** search steps per partition before giving up with 'unknown' (default 10 million) */
   maxSteps?: number
+  /** wall-clock time for the whole check before giving up with 'unknown', ms (default: none) */
+  maxMs?: number
 }
 
 const DEFAULT_MAX_STEPS = 10_000_000
+/** how many steps go between looks at the clock */
+const STEPS_PER_CLOCK_CHECK = 4096
 
 /** a node of the doubly linked list of call and return events, ordered by time */
 interface Node {
@@ -140,61 +159,100 @@ class LinearizedSet {
     for (let i = 0; i < words.length; i++) if (words[i] !== this.words[i]) return false
     return true
   }
-
-  /** true when every bit of `words` is set here */
-  contains (words: Uint32Array): boolean {
-    for (let i = 0; i < words.length; i++) if ((words[i] & ~this.words[i]) !== 0) return false
-    return true
-  }
 }
 
-type PartitionResult<I, O> =
+/** true when a[i] >= b[i] for every i */
+function atLeast (a: Uint32Array, b: Uint32Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] < b[i]) return false
+  return true
+}
+
+/** ids are indexes into the partition searched */
+type PartitionResult =
   | { ok: true }
-  | { ok: false, longest: Array<Operation<I, O>>, unplaceable: Operation<I, O> }
-  | { ok: 'unknown' }
+  | { ok: false, longest: number[], unplaceable: number }
+  | { ok: 'unknown', steps: number }
 
 /** where the search stands at one depth: how far it scanned, and the pending calls it put off */
 interface Level {
   pos: Node | undefined
   deferred: Node[]
   nextDeferred: number
+  /** classes of the never-returned calls tried here: another of a class would lead to the same places */
+  triedPending: Set<number> | undefined
 }
 
 /**
- * Wing & Gong's search with Lowe's memoization. One refinement: calls that never returned are
- * tried after every completed call at the same depth, so a write that may never have happened
- * does not make the search try it at every position before finding that leaving it out works.
+ * Wing & Gong's search with Lowe's memoization. Refinements for calls that never returned
+ * ("pending"): they are tried after every completed call at the same depth, so a write that may
+ * never have happened does not make the search try it at every position before finding that
+ * leaving it out works; and pending calls with equal inputs form a class whose members are
+ * interchangeable once called, so the search counts how many of each class it linearized instead
+ * of naming them, and tries one per class at each depth.
  */
-function checkPartition<S, I, O> (model: Model<S, I, O>, ops: Array<Operation<I, O>>, maxSteps: number): PartitionResult<I, O> {
+function checkPartition<S, I, O> (model: Model<S, I, O>, ops: Array<Operation<I, O>>, maxSteps: number, deadline: number): PartitionResult {
   const head = buildList(ops)
   const pending = ops.map(op => op.return == null || op.return === Infinity)
   /** linearized calls that returned, and those that never did */
   const completed = new LinearizedSet(ops.length)
-  const pendingDone = new LinearizedSet(ops.length)
-  const toggle = (id: number): void => { (pending[id] ? pendingDone : completed).toggle(id) }
-  const cache = new Map<string, Array<{ completed: Uint32Array, pending: Uint32Array }>>()
+  const inputKey = model.inputKey ?? ((input: I) => JSON.stringify(input))
+  const classes = new Map<string, number>()
+  /** a pending call's class: equal inputs, one class */
+  const classOf = ops.map((op, id) => {
+    if (!pending[id]) return -1
+    const key = inputKey(op.input)
+    const have = classes.get(key)
+    if (have !== undefined) return have
+    classes.set(key, classes.size)
+    return classes.size - 1
+  })
+  /** how many pending calls of each class are linearized */
+  const used = new Uint32Array(classes.size)
+  const mark = (id: number, on: boolean): void => {
+    if (pending[id]) used[classOf[id]] += on ? 1 : -1
+    else completed.toggle(id)
+  }
+  const cache = new Map<string, Array<{ completed: Uint32Array, used: Uint32Array }>>()
   const readOnly = ops.map(op => model.readOnly?.(op.input) === true)
   const stack: Array<{ call: Node, state: S, level: Level, forced: boolean }> = []
   let longest: number[] = []
   let state = model.init()
-  let level: Level = { pos: head.next, deferred: [], nextDeferred: 0 }
+  let level: Level = { pos: head.next, deferred: [], nextDeferred: 0, triedPending: undefined }
   let steps = 0
   /** completed calls not yet linearized; at 0 the rest (calls that never returned) fit at the end */
   let completedLeft = pending.filter(p => !p).length
 
   /**
    * Lowe's memo, strengthened for calls that never returned: a configuration is skipped when one
-   * with the same completed calls linearized, the same state, and a SUBSET of the pending calls
-   * linearized was already explored (or is being explored below on the stack). Anything the larger
-   * one can finish, the smaller one can too (pending calls fit at the end), so nothing is lost.
+   * with the same completed calls linearized, the same state, and no more pending calls of any
+   * class linearized was already explored (or is being explored below on the stack). The same
+   * completed calls make the same pending calls open (every one called before the first return
+   * left), the linearized ones among them; so the other configuration has, per class, at least as
+   * many open ones left, and anything this one can finish it can too (pending calls fit at the
+   * end). An entry that some new one covers is dropped, so each bucket stays an antichain.
    */
   const seen = (s: S): boolean => {
     const key = `${completed.hash}|${model.stateKey(s)}`
     const bucket = cache.get(key)
-    if (bucket?.some(e => completed.equals(e.completed) && pendingDone.contains(e.pending)) === true) return true
-    const entry = { completed: completed.words.slice(), pending: pendingDone.words.slice() }
-    if (bucket == null) cache.set(key, [entry])
-    else bucket.push(entry)
+    if (bucket == null) {
+      cache.set(key, [{ completed: completed.words.slice(), used: used.slice() }])
+      return false
+    }
+    let same = 0
+    for (const e of bucket) {
+      if (!completed.equals(e.completed)) continue
+      if (atLeast(used, e.used)) return true
+      same++
+    }
+    const entry = { completed: completed.words.slice(), used: used.slice() }
+    if (same > 0) {
+      // entries this one covers (same completed calls, at least as many pending used) are redundant
+      const kept = bucket.filter(e => !(completed.equals(e.completed) && atLeast(e.used, used)))
+      kept.push(entry)
+      cache.set(key, kept)
+    } else {
+      bucket.push(entry)
+    }
     return false
   }
 
@@ -203,9 +261,9 @@ function checkPartition<S, I, O> (model: Model<S, I, O>, ops: Array<Operation<I,
     const op = ops[call.id]
     const { ok, state: next } = model.step(state, op.input, pending[call.id] ? undefined : op.output)
     if (!ok) return false
-    toggle(call.id)
+    mark(call.id, true)
     if (seen(next)) {
-      toggle(call.id)
+      mark(call.id, false)
       return false
     }
     stack.push({ call, state, level, forced: readOnly[call.id] })
@@ -213,12 +271,12 @@ function checkPartition<S, I, O> (model: Model<S, I, O>, ops: Array<Operation<I,
     lift(call)
     if (!pending[call.id]) completedLeft--
     if (stack.length > longest.length) longest = stack.map(f => f.call.id)
-    level = { pos: head.next, deferred: [], nextDeferred: 0 }
+    level = { pos: head.next, deferred: [], nextDeferred: 0, triedPending: undefined }
     return true
   }
 
   while (completedLeft > 0) {
-    if (++steps > maxSteps) return { ok: 'unknown' }
+    if (++steps > maxSteps || (steps % STEPS_PER_CLOCK_CHECK === 0 && performance.now() > deadline)) return { ok: 'unknown', steps }
     const entry = level.pos
     if (entry?.isCall === true) {
       level.pos = entry.next
@@ -228,14 +286,20 @@ function checkPartition<S, I, O> (model: Model<S, I, O>, ops: Array<Operation<I,
     }
     // a return (or the end): nothing completed can go next, so try the calls put off
     if (level.nextDeferred < level.deferred.length) {
-      tryCall(level.deferred[level.nextDeferred++])
+      // calls that never returned with equal inputs, all open here, are interchangeable: whatever
+      // follows one of them going next follows the other (swap them everywhere after), so one is tried
+      const call = level.deferred[level.nextDeferred++]
+      const tried = level.triedPending ??= new Set()
+      if (tried.has(classOf[call.id])) continue
+      tried.add(classOf[call.id])
+      tryCall(call)
       continue
     }
     // dead end: backtrack, past reads linearized greedily (no alternative to them can help)
     let top = stack.pop()
     while (top?.forced === true) {
       state = top.state
-      toggle(top.call.id)
+      mark(top.call.id, false)
       unlift(top.call)
       completedLeft++
       top = stack.pop()
@@ -244,10 +308,10 @@ function checkPartition<S, I, O> (model: Model<S, I, O>, ops: Array<Operation<I,
       const placed = new Set(longest)
       const missing = ops.map((op, id) => ({ op, id })).filter(({ id }) => !placed.has(id) && !pending[id])
         .sort((a, b) => returnTime(a.op) - returnTime(b.op))
-      return { ok: false, longest: longest.map(id => ops[id]), unplaceable: missing[0].op }
+      return { ok: false, longest, unplaceable: missing[0].id }
     }
     state = top.state
-    toggle(top.call.id)
+    mark(top.call.id, false)
     unlift(top.call)
     if (!pending[top.call.id]) completedLeft++
     level = top.level
@@ -258,29 +322,37 @@ function checkPartition<S, I, O> (model: Model<S, I, O>, ops: Array<Operation<I,
 /** checks a whole history against a model */
 export function checkOperations<S, I, O> (model: Model<S, I, O>, history: Array<Operation<I, O>>, options: CheckOptions = {}): CheckResult<I, O> {
   const maxSteps = options.maxSteps ?? DEFAULT_MAX_STEPS
+  const deadline = performance.now() + (options.maxMs ?? Infinity)
   for (const op of history) {
     if (!Number.isFinite(op.call)) throw new RangeError('every operation needs a finite call time')
     if (op.return != null && op.return < op.call) throw new RangeError('an operation returned before it was called')
   }
   const matters = (op: Operation<I, O>): boolean => !(model.readOnly?.(op.input) === true && (op.return == null || op.return === Infinity))
   const partitions = (model.partition?.(history) ?? [history]).map(part => part.filter(matters))
-  let unknown = false
+  const gaveUp: string[] = []
   for (const part of partitions) {
-    const r = checkPartition(model, part, maxSteps)
-    if (r.ok === 'unknown') { unknown = true; continue }
+    const r = checkPartition(model, model.canonicalize?.(part) ?? part, maxSteps, deadline)
+    if (r.ok === 'unknown') {
+      const pendingOps = part.filter(op => op.return == null || op.return === Infinity).length
+      gaveUp.push(`a partition of ${part.length} operations (${pendingOps} never returned) after ${r.steps} steps`)
+      continue
+    }
     if (!r.ok) {
       const describe = model.describe ?? ((op: Operation<I, O>) => JSON.stringify(op))
+      const longest = r.longest.map(id => part[id])
+      const unplaceable = part[r.unplaceable]
       return {
         outcome: 'illegal',
         partition: part,
-        longestLinearizable: r.longest,
-        unplaceable: r.unplaceable,
-        message: `not linearizable: no legal order places ${describe(r.unplaceable)}; longest legal prefix:\n  ` +
-          r.longest.map(describe).join('\n  ')
+        longestLinearizable: longest,
+        unplaceable,
+        message: `not linearizable: no legal order places ${describe(unplaceable)}; longest legal prefix:\n  ` +
+          longest.map(describe).join('\n  ')
       }
     }
   }
-  return unknown ? { outcome: 'unknown', message: `search gave up after ${maxSteps} steps in some partition` } : { outcome: 'ok' }
+  const budget = `${maxSteps} steps per partition${options.maxMs !== undefined ? ` or ${options.maxMs} ms` : ''}`
+  return gaveUp.length > 0 ? { outcome: 'unknown', message: `the search gave up (budget ${budget}) on ${gaveUp.join('; ')}` } : { outcome: 'ok' }
 }
 
 // ---- a key-value register model, partitioned by key ----
@@ -311,6 +383,26 @@ function partitionByKey (history: KvOperation[]): KvOperation[][] {
   return [...byKey.values()]
 }
 
+/** what the KV model writes for every value that no completed read returned and no cas expected */
+const UNOBSERVED = '\u0000unobserved'
+
+/**
+ * The register's behaviour depends on a value only through reads that return it and cas that
+ * expect it: values no completed get returned and no cas expected (most writes that timed out,
+ * and writes overwritten before anyone read them) act alike, so they become one value. Each such
+ * write still changes the state (a cas expecting the value before it then fails).
+ */
+function canonicalizeKv (ops: KvOperation[]): KvOperation[] {
+  const observed = new Set<string | undefined>()
+  for (const op of ops) {
+    if (op.input.op === 'get' && op.return != null && op.return !== Infinity) observed.add(op.output?.value)
+    if (op.input.op === 'cas') observed.add(op.input.expect)
+  }
+  return ops.map(op => (op.input.op === 'put' || op.input.op === 'cas') && !observed.has(op.input.value)
+    ? { ...op, input: { ...op.input, value: UNOBSERVED } }
+    : op)
+}
+
 /** each key is an independent register holding a string or nothing */
 export const kvModel: Model<string | undefined, KvInput, KvOutput> = {
   partition: partitionByKey,
@@ -328,6 +420,7 @@ export const kvModel: Model<string | undefined, KvInput, KvOutput> = {
   },
   stateKey: (state) => state === undefined ? '\u0000' : 'v' + state,
   readOnly: (input) => input.op === 'get',
+  canonicalize: canonicalizeKv,
   describe: (op) => {
     const i = op.input
     const args = i.op === 'put' ? `(${i.key}, ${i.value})` : i.op === 'cas' ? `(${i.key}, ${String(i.expect)} -> ${i.value})` : `(${i.key})`
