@@ -5,6 +5,8 @@
  * sees it; a nemesis doing network faults for `nemesisMs`. Then everything heals, the group must
  * settle, and the checkers judge the histories.
  */
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { checkOperations, kvModel } from '../checker/linearizability.ts'
 import type { KvInput, KvOperation, KvOutput } from '../checker/linearizability.ts'
 import { seededRng, type Rng } from '../../src/util/prng.ts'
@@ -66,6 +68,10 @@ const RELIABLE_SETTLE_MS = 90_000
 /** a client's bound on one call: answers later than this count as unknown outcomes */
 const KV_CALL_TIMEOUT_MS = 8000
 const COORDINATOR = 'coord'
+/** the KV linearizability search's budget: past it the verdict is 'unknown', and the run fails */
+const KV_CHECK_MAX_STEPS = 2_000_000
+const KV_CHECK_MAX_MS = 120_000
+const PEER_LOG_DIR = process.env.FAULTS_PEER_LOG_DIR
 
 /** primes in [from, to), by a sieve: what a job's result must be */
 export function countPrimes (from: number, to: number): number {
@@ -272,7 +278,11 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
       if (Array.isArray(reply.failed) && reply.failed.length > 0) problems.push(`${reply.failed.length} tasks given up`)
       job = { total: reply.total, done: reply.done, result: reply.result, expected, verdict: { ok: problems.length === 0, problems } }
     }
-    const check = checkOperations(kvModel, history, { maxSteps: 2_000_000 })
+    // with FAULTS_PEER_LOG_DIR the KV history is kept beside the peer logs, to check again offline
+    if (PEER_LOG_DIR !== undefined) writeFileSync(join(PEER_LOG_DIR, `${mesh.mesh}-kv-history.json`), JSON.stringify(history))
+    const checkStarted = performance.now()
+    const check = checkOperations(kvModel, history, { maxSteps: KV_CHECK_MAX_STEPS, maxMs: KV_CHECK_MAX_MS })
+    log(`${Math.round(now())} ms: ${history.length} KV operations checked in ${Math.round(performance.now() - checkStarted)} ms: ${check.outcome}`)
     return {
       nemesisMs,
       faults,
