@@ -58,9 +58,12 @@ export function parseJson (bytes: Buffer): unknown {
   }
 }
 
+/** one decoder for every body: a fatal decoder is stateless between whole (non-streaming) calls */
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
+
 function decodeUtf8 (bytes: Buffer): string {
   try {
-    return new TextDecoder('utf-8', { fatal: true }).decode(bytes)
+    return UTF8.decode(bytes)
   } catch {
     throw new InvalidMessageError('request body is not valid UTF-8')
   }
@@ -70,23 +73,35 @@ export class IncomingAdminRequest implements AdminRequest {
   readonly method: string
   readonly path: string
   readonly params: Record<string, string>
-  readonly query: URLSearchParams
   readonly headers: IncomingHttpHeaders
-  readonly signal: AbortSignal
   private readonly maxBodyBytes: number
+  private readonly rawQuery: string
+  private parsedQuery?: URLSearchParams
+  private readonly controller: AbortController
   private body?: Promise<Buffer>
 
+  /** `controller`'s signal is `req.signal` (AbortController makes it on first use) */
   constructor (
     private readonly req: IncomingMessage,
-    init: { path: string, query: string, params: Record<string, string>, signal: AbortSignal, maxBodyBytes: number }
+    init: { path: string, query: string, params: Record<string, string>, controller: AbortController, maxBodyBytes: number }
   ) {
     this.method = req.method ?? 'GET'
     this.path = init.path
     this.params = init.params
-    this.query = new URLSearchParams(init.query)
+    this.rawQuery = init.query
     this.headers = req.headers
-    this.signal = init.signal
+    this.controller = init.controller
     this.maxBodyBytes = init.maxBodyBytes
+  }
+
+  /** parsed on first use */
+  get query (): URLSearchParams {
+    this.parsedQuery ??= new URLSearchParams(this.rawQuery)
+    return this.parsedQuery
+  }
+
+  get signal (): AbortSignal {
+    return this.controller.signal
   }
 
   /** whether the body was read to its end (false: the connection must not be reused) */

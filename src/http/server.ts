@@ -10,7 +10,7 @@ import {
   AbortError, AgentMeshError, CapacityError, ConflictError, InvalidArgumentError, InvalidMessageError,
   MessageTooLargeError, NotFoundError, NotStartedError, TimeoutError, describeError, statusOf
 } from '../errors.ts'
-import { systemClock, type Clock } from '../util/clock.ts'
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts'
 import { deferred, type AbortOptions, raceSignal } from '../util/abort.ts'
 import { componentLogger, type Logger } from '../util/logger.ts'
 import {
@@ -71,7 +71,7 @@ export class AdminServer {
   private readonly sseHeartbeatMs: number
   private readonly closeGraceMs: number
   private readonly handlerTimeoutMs: number
-  private readonly inflight = new Set<AbortController>()
+  private readonly inflight = new Set<RequestAbort>()
   private readonly streams = new Set<SseStream>()
   /** open sockets and how many requests each has in flight (idle ones are dropped on close) */
   private readonly sockets = new Map<Socket, number>()
@@ -154,7 +154,7 @@ export class AdminServer {
     if (!this.server.listening) return
     const closed = new Promise<void>(resolve => { this.server.close(() => { resolve() }) })
     for (const stream of [...this.streams]) stream.close()
-    for (const ac of [...this.inflight]) ac.abort(new NotStartedError('admin server is stopping'))
+    for (const ra of [...this.inflight]) ra.abort(new NotStartedError('admin server is stopping'))
     // idle keep-alive sockets, and ones that connected but sent nothing yet
     for (const [socket, busy] of this.sockets) if (busy === 0) socket.destroy()
     const grace = this.clock.setTimeout(() => { this.server.closeAllConnections() }, this.closeGraceMs)
@@ -167,24 +167,26 @@ export class AdminServer {
   }
 
   private async handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const controller = new AbortController()
-    this.inflight.add(controller)
+    const abort = new RequestAbort()
+    this.inflight.add(abort)
     const socket = req.socket
     this.sockets.set(socket, (this.sockets.get(socket) ?? 0) + 1)
+    let deadline: TimerHandle | undefined
     res.on('close', () => {
-      this.inflight.delete(controller)
-      if (!res.writableFinished) controller.abort(new AbortError('client disconnected'))
+      this.inflight.delete(abort)
+      if (deadline !== undefined) this.clock.clearTimeout(deadline)
+      if (!res.writableFinished) abort.abort(new AbortError('client disconnected'))
       const busy = Math.max(0, (this.sockets.get(socket) ?? 1) - 1)
       if (this.sockets.has(socket)) this.sockets.set(socket, busy)
       // while stopping, a socket whose last response is done is ended (after its bytes flush)
       if (this.closing !== undefined && busy === 0) socket.end()
     })
-    if (this.closing !== undefined) controller.abort(new NotStartedError('admin server is stopping'))
+    if (this.closing !== undefined) abort.abort(new NotStartedError('admin server is stopping'))
     const url = req.url ?? '/'
     const method = req.method ?? 'GET'
     let request: IncomingAdminRequest | undefined
     try {
-      if (controller.signal.aborted) throw new NotStartedError('admin server is stopping')
+      if (abort.aborted) throw new NotStartedError('admin server is stopping')
       if (url.length > MAX_URL_CHARS) throw new InvalidMessageError(`URL longer than ${MAX_URL_CHARS} characters`)
       if (!url.startsWith('/')) throw new InvalidMessageError('request target must be a path')
       const q = url.indexOf('?')
@@ -195,15 +197,14 @@ export class AdminServer {
         throw new MethodNotAllowedError(`${method} is not allowed on ${path.slice(0, 200)}; allowed: ${match.allowed.join(', ')}`, match.allowed)
       }
       request = new IncomingAdminRequest(req, {
-        path, query: q === -1 ? '' : url.slice(q + 1), params: match.params, signal: controller.signal, maxBodyBytes: this.maxBodyBytes
+        path, query: q === -1 ? '' : url.slice(q + 1), params: match.params, controller: abort.controller, maxBodyBytes: this.maxBodyBytes
       })
-      const deadline = this.clock.setTimeout(() => {
-        controller.abort(new TimeoutError(`request not answered within ${this.handlerTimeoutMs} ms`))
+      deadline = this.clock.setTimeout(() => {
+        abort.abort(new TimeoutError(`request not answered within ${this.handlerTimeoutMs} ms`))
       }, this.handlerTimeoutMs)
-      res.once('close', () => { this.clock.clearTimeout(deadline) })
-      const response = await this.untilAborted(match.route, request, controller.signal)
+      const response = await this.untilAborted(match.route, request, abort)
       this.clock.clearTimeout(deadline)
-      this.respond(res, response, controller)
+      this.respond(res, response, abort)
     } catch (err) {
       this.respondError(req, res, err, request)
     }
@@ -211,35 +212,29 @@ export class AdminServer {
 
   /**
    * The handler's response, or the abort reason (TimeoutError, NotStartedError on close, AbortError
-   * on disconnect) as soon as the request signal fires, even if the handler ignores the signal.
+   * on disconnect) as soon as the request is aborted, even if the handler ignores its signal.
+   * The abort ends this wait directly (no listener on the request's signal per request).
    */
-  private async untilAborted (route: Route, request: IncomingAdminRequest, signal: AbortSignal): Promise<AdminResponse> {
-    const running = Promise.resolve().then(async () => await route.handler(request))
-    let onAbort: (() => void) | undefined
-    const aborted = new Promise<never>((_resolve, reject) => {
-      onAbort = () => { reject(signal.reason) }
-      signal.addEventListener('abort', onAbort, { once: true })
-    })
+  private async untilAborted (route: Route, request: IncomingAdminRequest, abort: RequestAbort): Promise<AdminResponse> {
+    const running = (async () => await route.handler(request))()
     try {
-      return await Promise.race([running, aborted])
+      return await Promise.race([running, abort.rejected()])
     } finally {
-      signal.removeEventListener('abort', onAbort as () => void)
       // a handler that outlives its request must not leave an unhandled rejection behind
       running.catch((err: unknown) => {
-        if (signal.aborted) this.log('%s %s: handler failed after the request ended: %s', request.method, request.path, describeError(err).message)
+        if (abort.aborted) this.log('%s %s: handler failed after the request ended: %s', request.method, request.path, describeError(err).message)
       })
-      aborted.catch(() => {})
     }
   }
 
-  private respond (res: ServerResponse, response: AdminResponse, controller: AbortController): void {
+  private respond (res: ServerResponse, response: AdminResponse, abort: RequestAbort): void {
     if (res.headersSent || res.destroyed) return
     if (this.closing !== undefined) res.setHeader('Connection', 'close')
     const bodies = (['json', 'text', 'sse'] as const).filter(k => response[k] !== undefined)
     // a handler bug, not the client's: 500
     if (bodies.length > 1) throw new AgentMeshError(`handler returned more than one body (${bodies.join(', ')})`)
     for (const [k, val] of Object.entries(response.headers ?? {})) res.setHeader(k, val)
-    if (response.sse !== undefined) { this.startSse(res, response.sse, controller); return }
+    if (response.sse !== undefined) { this.startSse(res, response.sse, abort); return }
     if (response.json !== undefined) {
       const body = JSON.stringify(response.json)
       if (body === undefined) throw new AgentMeshError('handler returned a body that is not JSON-serialisable')
@@ -259,13 +254,13 @@ export class AdminServer {
     }).end(body)
   }
 
-  private startSse (res: ServerResponse, handler: NonNullable<AdminResponse['sse']>, controller: AbortController): void {
+  private startSse (res: ServerResponse, handler: NonNullable<AdminResponse['sse']>, abort: RequestAbort): void {
     if (this.streams.size >= this.maxSseStreams) throw new CapacityError(`too many event streams open (limit ${this.maxSseStreams})`)
     const stream = openSse(res, { clock: this.clock, heartbeatMs: this.sseHeartbeatMs, log: this.log })
     this.streams.add(stream)
     stream.onClose(() => { this.streams.delete(stream) })
     // the stream is the response now: a client disconnect closes it, not the request signal
-    this.inflight.delete(controller)
+    this.inflight.delete(abort)
     try {
       const cleanup = handler(stream)
       if (typeof cleanup === 'function') stream.onClose(cleanup)
@@ -305,6 +300,38 @@ export class AdminServer {
         : [400, 'Bad Request', 'InvalidMessageError']
     const body = JSON.stringify({ error: { name, message: `malformed HTTP request (${err.code ?? 'parse error'})` } })
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nContent-Type: ${JSON_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
+  }
+}
+
+/**
+ * One request's abort: fires the signal handlers see (`req.signal`) and rejects the server's wait
+ * for the handler, which so needs no listener on the signal (a listener added and removed per
+ * request was a measurable part of a KV call's cost on a busy peer)
+ */
+class RequestAbort {
+  readonly controller = new AbortController()
+  private reason: Error | undefined
+  private reject: ((err: Error) => void) | undefined
+  private waiting: Promise<never> | undefined
+
+  get aborted (): boolean { return this.reason !== undefined }
+
+  abort (reason: Error): void {
+    if (this.reason !== undefined) return
+    this.reason = reason
+    this.controller.abort(reason)
+    this.reject?.(reason)
+  }
+
+  /** a promise that rejects with the reason once aborted (never settles otherwise) */
+  rejected (): Promise<never> {
+    if (this.waiting === undefined) {
+      this.waiting = this.reason !== undefined
+        ? Promise.reject(this.reason)
+        : new Promise<never>((_resolve, reject) => { this.reject = reject })
+      this.waiting.catch(() => {})
+    }
+    return this.waiting
   }
 }
 
