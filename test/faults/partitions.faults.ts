@@ -47,6 +47,7 @@ describe('fault scenarios in network namespaces', { concurrency: 1 }, () => {
       assert.ok(r.reliable.verdict.ok, `${r.reliable.verdict.problems.join('; ')}\n${context}`)
       if (r.job !== undefined) assert.ok(r.job.verdict.ok, `${r.job.verdict.problems.join('; ')}\n${context}`)
       assert.ok(r.kv.okWrites > 0, `some writes succeeded\n${context}`)
+      assert.equal(r.kv.finalReads.answered, r.kv.finalReads.asked, `every peer answers a read of every key once healed\n${context}`)
     })
   }
 })

@@ -52,7 +52,18 @@ export interface ScenarioOptions {
 export interface ScenarioResult {
   nemesisMs: number
   faults: string[]
-  kv: { ops: number, okWrites: number, okReads: number, unknown: number, fastFailures: number, check: ReturnType<typeof checkOperations<string | undefined, KvInput, KvOutput>> }
+  kv: {
+    ops: number
+    okWrites: number
+    okReads: number
+    unknown: number
+    fastFailures: number
+    /** why writes' outcomes are unknown: status and error name (or 'no answer') -> count */
+    unknownWhy: Record<string, number>
+    /** reads of every key through every peer once healed and settled, and how many were answered */
+    finalReads: { asked: number, answered: number }
+    check: ReturnType<typeof checkOperations<string | undefined, KvInput, KvOutput>>
+  }
   counter: { attempted: number, acked: number, final: number, verdict: Verdict }
   activation: { observations: number, epochs: number, verdict: Verdict }
   reliable: { sent: number, accepted: number, unknown: number, delivered: number, verdict: Verdict }
@@ -68,6 +79,8 @@ const RELIABLE_SETTLE_MS = 90_000
 /** a client's bound on one call: answers later than this count as unknown outcomes */
 const KV_CALL_TIMEOUT_MS = 8000
 const COORDINATOR = 'coord'
+/** how long after the group settles every peer has to answer a read of every key */
+const FINAL_READS_MS = 60_000
 /** the KV linearizability search's budget: past it the verdict is 'unknown', and the run fails */
 const KV_CHECK_MAX_STEPS = 2_000_000
 const KV_CHECK_MAX_MS = 120_000
@@ -96,6 +109,8 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
   const acked: number[] = []
   const observations: PlacementObservation[] = []
   const noQuorumLatenciesMs: number[] = []
+  /** why writes have an unknown outcome: status and error name (or 'no answer') -> count */
+  const unknownWhy = new Map<string, number>()
   let attempted = 0
   let fastFailures = 0
   const accepted: string[] = []
@@ -138,6 +153,11 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
         fastFailures++
         noQuorumLatenciesMs.push(now() - op.call)
         return
+      }
+      if (out === undefined) {
+        const why = r === undefined ? 'no answer' : `${r.status} ${String(r.json?.error?.name ?? '')}`.trim()
+        if (!unknownWhy.has(why)) log(`${Math.round(now())} ms: a write's outcome unknown (${why}): ${String(r?.json?.error?.message ?? '').slice(0, 200)}`)
+        unknownWhy.set(why, (unknownWhy.get(why) ?? 0) + 1)
       }
       history.push(op)
     }
@@ -242,13 +262,22 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
     running = false
     await Promise.all(workers)
     await mesh.waitForGroup(0, 60_000)
+    log(`${Math.round(now())} ms: clients stopped, the group settled`)
 
-    // final reads, from every peer: the same values everywhere
+    // final reads, from every peer (the checker sees them like any other read): one deadline for all
+    const finalReadsBy = performance.now() + FINAL_READS_MS
+    const finalReads = { asked: 0, answered: 0 }
     for (const p of mesh.peers) {
-      for (const key of keys) await retry(async () => await get(1000 + p.index, p.index, key), r => r !== undefined, 20_000)
+      for (const key of keys) {
+        finalReads.asked++
+        const r = await retry(async () => await get(1000 + p.index, p.index, key), r => r !== undefined, Math.max(0, finalReadsBy - performance.now()))
+        if (r !== undefined) finalReads.answered++
+      }
     }
+    log(`${Math.round(now())} ms: ${finalReads.answered} of ${finalReads.asked} final reads answered`)
     const finalAnswer = await retry(async () => await mesh.call(0, 'POST', `/agents/${COUNTER}/messages`, { message: { op: 'get' }, timeoutMs: 5000 }, 8000).catch(() => undefined), r => r?.status === 200, 60_000)
     const final = finalAnswer?.status === 200 ? finalAnswer.json.reply.value as number : -1
+    log(`${Math.round(now())} ms: the counter reads ${final}`)
     if (final === -1) log(`${Math.round(now())} ms: no final counter value: ${JSON.stringify(finalAnswer)}; placement ${JSON.stringify((await mesh.call(0, 'GET', `/agents/${COUNTER}`).catch(() => undefined))?.json)}`)
     // every accepted message must arrive (outboxes retry through restarts and moves): wait for it
     const delivered = new Map<string, number>()
@@ -292,6 +321,8 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
         okReads: history.filter(h => h.input.op === 'get' && h.return !== undefined).length,
         unknown: history.filter(h => h.return === undefined).length,
         fastFailures,
+        unknownWhy: Object.fromEntries(unknownWhy),
+        finalReads,
         check
       },
       counter: { attempted, acked: acked.length, final, verdict: checkCounter({ attempted, acked, final }) },
@@ -328,7 +359,7 @@ async function retry<T> (fn: () => Promise<T>, good: (t: T) => boolean, timeoutM
 export function summarize (name: string, r: ScenarioResult): string {
   const lat = [...r.noQuorumLatenciesMs].sort((a, b) => a - b)
   const p50 = lat.length > 0 ? Math.round(lat[Math.floor(lat.length / 2)]) : 0
-  return `${name}: nemesis ${Math.round(r.nemesisMs / 1000)} s, ${r.faults.length} faults; kv ${r.kv.ops} ops (${r.kv.okWrites} writes ok, ${r.kv.okReads} reads, ${r.kv.unknown} unknown, ${r.kv.fastFailures} refused fast, p50 ${p50} ms) -> ${r.kv.check.outcome}; ` +
+  return `${name}: nemesis ${Math.round(r.nemesisMs / 1000)} s, ${r.faults.length} faults; kv ${r.kv.ops} ops (${r.kv.okWrites} writes ok, ${r.kv.okReads} reads, ${r.kv.unknown} unknown${r.kv.unknown > 0 ? ` (${Object.entries(r.kv.unknownWhy).map(([k, n]) => `${k}: ${n}`).join(', ')})` : ''}, ${r.kv.fastFailures} refused fast, p50 ${p50} ms; final reads ${r.kv.finalReads.answered}/${r.kv.finalReads.asked}) -> ${r.kv.check.outcome}; ` +
     `counter ${r.counter.attempted} sent, ${r.counter.acked} acked, final ${r.counter.final} -> ${r.counter.verdict.ok ? 'ok' : r.counter.verdict.problems.join('; ')}; ` +
     `activation ${r.activation.observations} observations over ${r.activation.epochs} epochs -> ${r.activation.verdict.ok ? 'ok' : r.activation.verdict.problems.join('; ')}; ` +
     `messages ${r.reliable.sent} sent, ${r.reliable.accepted} accepted, ${r.reliable.unknown} unanswered, ${r.reliable.delivered} delivered -> ${r.reliable.verdict.ok ? 'ok' : r.reliable.verdict.problems.join('; ')}` +
