@@ -141,6 +141,8 @@ export const TURN_CONFIRM_RETRY_MS = 250
 export const ACTIVATION_ARRIVAL_WAIT_MS = 2_000
 /** peers besides the owner that must hold a turn's state changes before its reply is released */
 export const WRITE_CONCERN_REPLICAS = 1
+/** a placement record naming more state replicas than this is refused */
+export const MAX_STATE_REPLICAS = 16
 /** a placement record's JSON is refused above this */
 export const MAX_PLACEMENT_BYTES = 64 * 1024
 /** a control message between managers is refused above this */

@@ -11,7 +11,7 @@
 import { InvalidMessageError, MessageTooLargeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { raceSignal } from '../util/abort.ts'
-import { MAX_PLACEMENT_BYTES, PLACEMENT_PREFIX } from './constants.ts'
+import { MAX_PLACEMENT_BYTES, MAX_STATE_REPLICAS, PLACEMENT_PREFIX } from './constants.ts'
 import { validateAgentId, validateKindName } from './define.ts'
 import type { JsonObject } from './types.ts'
 
@@ -36,6 +36,15 @@ export interface Placement {
    * leaves it there (failures and hidden tabs still move it, and the move unpins it)
    */
   pinned?: boolean
+  /**
+   * the peers besides the owner that hold its acknowledged state under this record (the replica
+   * set R of its state docs): every acknowledged turn is on `acks` of them, so the next owner
+   * catches up from |R| - acks + 1 of them before it fences (state-replicas.ts). Absent on records
+   * written before replica sets were recorded, and before the first activation
+   */
+  replicas?: string[]
+  /** how many of `replicas` hold each acknowledged turn (the write concern the owner counts over them) */
+  acks?: number
   /** the KV revision of the record (set when read from the store) */
   revision?: number
 }
@@ -51,7 +60,7 @@ export function decodePlacement (value: unknown, revision?: number): Placement {
   if (!isObject(value)) throw new InvalidMessageError('placement record must be an object')
   const size = JSON.stringify(value).length
   if (size > MAX_PLACEMENT_BYTES) throw new MessageTooLargeError(`placement record of ${size} bytes exceeds ${MAX_PLACEMENT_BYTES}`)
-  const { id, kind, node, epoch, config, status, pinned } = value
+  const { id, kind, node, epoch, config, status, pinned, replicas, acks } = value
   if (typeof id !== 'string' || typeof kind !== 'string' || typeof node !== 'string' || node.length === 0 || node.length > 256) {
     throw new InvalidMessageError('placement record needs string id, kind and node')
   }
@@ -65,12 +74,29 @@ export function decodePlacement (value: unknown, revision?: number): Placement {
   if (!isObject(config)) throw new InvalidMessageError('placement config must be an object')
   if (typeof status !== 'string' || !STATUSES.has(status)) throw new InvalidMessageError(`placement status ${String(status)} is unknown`)
   if (pinned != null && typeof pinned !== 'boolean') throw new InvalidMessageError('placement pinned must be a boolean')
-  return { id, kind, node, epoch, config: config as JsonObject, status: status as PlacementStatus, ...(pinned === true ? { pinned } : {}), ...(revision != null ? { revision } : {}) }
+  if (replicas != null && (!Array.isArray(replicas) || replicas.length > MAX_STATE_REPLICAS ||
+    !replicas.every(r => typeof r === 'string' && r.length > 0 && r.length <= 256) || new Set(replicas).size !== replicas.length)) {
+    throw new InvalidMessageError(`placement replicas must be at most ${MAX_STATE_REPLICAS} distinct peer ids`)
+  }
+  if ((replicas == null) !== (acks == null)) throw new InvalidMessageError('placement replicas and acks go together')
+  if (acks != null && (typeof acks !== 'number' || !Number.isSafeInteger(acks) || acks < 0 || acks > MAX_STATE_REPLICAS)) {
+    throw new InvalidMessageError(`placement acks must be an integer from 0 to ${MAX_STATE_REPLICAS}`)
+  }
+  return {
+    id, kind, node, epoch, config: config as JsonObject, status: status as PlacementStatus,
+    ...(pinned === true ? { pinned } : {}),
+    ...(replicas != null ? { replicas: replicas as string[], acks: acks as number } : {}),
+    ...(revision != null ? { revision } : {})
+  }
 }
 
 /** the record as stored (no revision: that is the store's) */
 export function encodePlacement (p: Placement): JsonObject {
-  return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch, config: p.config, status: p.status, ...(p.pinned === true ? { pinned: true } : {}) }
+  return {
+    id: p.id, kind: p.kind, node: p.node, epoch: p.epoch, config: p.config, status: p.status,
+    ...(p.pinned === true ? { pinned: true } : {}),
+    ...(p.replicas != null && p.acks != null ? { replicas: p.replicas, acks: p.acks } : {})
+  }
 }
 
 /** `p` moved to `node`: pinned there when an operator named it, unpinned otherwise */

@@ -20,6 +20,7 @@ import type { NodeCapacity } from './ledger.ts'
 import type { DrainedMessage, PostOptions } from './mailbox.ts'
 import type { LlmClient } from './llm-types.ts'
 import { AgentStateDocs, type AgentDocs } from './state-docs.ts'
+import type { ReplicaSet } from './state-replicas.ts'
 import { TurnFence, type OwnerAuthority } from './turn-fence.ts'
 import type { AgentKind, AgentServices, JsonValue, TurnTicket } from './types.ts'
 
@@ -44,6 +45,13 @@ export interface LocalAgentsInit {
   authority: OwnerAuthority
   /** why this peer takes no activation now (its clock is the mesh's outlier); undefined: it does */
   refusal?: () => string | undefined
+  /**
+   * records an agent's state replica set in its placement if it is still this peer's under
+   * `epoch` (state-replicas.ts); without it replies wait for any holders
+   */
+  recordReplicas?: (agentId: string, epoch: number, set: ReplicaSet, options: AbortOptions) => Promise<void>
+  /** a peer the membership declared failed or no longer knows (default: not healthy) */
+  lost?: (peer: string) => boolean
   telemetry?: Telemetry
   mailbox?: MailboxOptions
   clock: Clock
@@ -63,7 +71,14 @@ export class LocalAgents {
   constructor (init: LocalAgentsInit) {
     this.init = init
     this.fence = new TurnFence({ nodeId: init.nodeId, authority: init.authority, epochOf: (id) => this.epochOf(id), clock: init.clock, log: init.log })
-    this.stateDocs = new AgentStateDocs({ docs: init.docs, healthy: init.healthy, writeConcern: init.writeConcern, clock: init.clock, log: init.log })
+    this.stateDocs = new AgentStateDocs({
+      docs: init.docs,
+      healthy: init.healthy,
+      writeConcern: init.writeConcern,
+      clock: init.clock,
+      log: init.log,
+      ...(init.recordReplicas != null ? { replicaSets: { self: init.nodeId, record: init.recordReplicas, ...(init.lost != null ? { lost: init.lost } : {}) } } : {})
+    })
     this.host = new AgentHost({
       nodeId: init.nodeId,
       kinds: init.kinds,
@@ -127,7 +142,8 @@ export class LocalAgents {
     try {
       const syncFrom = (options.syncFrom ?? []).filter(peer => peer !== this.init.nodeId && this.init.healthy(peer))
       // a failed (e.g. paused) peer may still look connected: never waited on to catch up (healthy)
-      const { state, replies } = await this.stateDocs.open(p.id, { signal: linked.signal, syncFrom, fresh: options.fresh === true, compact: true, epoch: p.epoch })
+      const replicaSet = p.replicas != null && p.acks != null ? { replicaSet: { replicas: p.replicas, acks: p.acks } } : {}
+      const { state, replies } = await this.stateDocs.open(p.id, { signal: linked.signal, syncFrom, fresh: options.fresh === true, compact: true, epoch: p.epoch, ...replicaSet })
       await this.host.activate({ agentId: p.id, kind: p.kind, config: p.config, state, replies, epoch: p.epoch, fresh: options.fresh === true }, { signal: linked.signal })
       this.init.log('activated %s (%s) under epoch %d', p.id, p.kind, p.epoch)
     } finally {

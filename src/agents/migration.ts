@@ -69,7 +69,9 @@ export async function migrateOut (m: DistributedAgentManager, p: Placement, targ
       await m.activateOn(moved, { ...options, syncFrom: [m.peerId] })
     } catch (err) {
       m.log.error('migration of %s to %s failed (%s): taking it back', p.id, target, describeError(err).message)
-      const back = await m.writePlacement(moved, placedOn(moved, m.peerId, m.nextEpoch(), p.pinned === true))
+      // (the target may have recorded its replica set before it failed)
+      const latest = await m.refreshed(moved).catch(() => moved)
+      const back = await m.writePlacement(latest, placedOn(latest, m.peerId, m.nextEpoch(), p.pinned === true))
       // the paused activation runs under the old epoch: start it again under the new one and hand it what queued
       const queued = await m.local.deactivate(p.id, { drain: true })
       m.migrating.delete(p.id)

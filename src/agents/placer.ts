@@ -159,6 +159,8 @@ export class Placer {
         lastError = err
         this.m.log('deploying %s on %s failed: %s', agentId, p.node, describeError(err).message)
         if (options.signal?.aborted === true || err instanceof ConflictError) break
+        // the activation may have recorded its replica set before it failed
+        try { p = await this.m.refreshed(p, options) } catch { break }
       }
     }
     await this.m.deletePlacement(p).catch(() => {})

@@ -186,6 +186,10 @@ export class Recovery {
         lastError = err
         this.m.log.error('re-placing %s on %s failed: %s', p.id, target, describeError(err).message)
         if (describeError(err).name === 'ConflictError' || options.signal?.aborted === true) break
+        // the activation may have recorded its replica set before it failed
+        if (current.node === target) {
+          try { current = await this.m.refreshed(current, options) } catch { break }
+        }
       }
     }
     throw lastError instanceof Error ? lastError : new Error(`agent ${p.id} could not be re-placed`)

@@ -24,8 +24,11 @@
  *   what a deposed owner writes later, which this activation did not take over, is hidden on every
  *   replica, so a superseded turn never shows beside its re-run here.
  *
- * Every generation of one agent has the same replicas (picked by the root's id), so the peers that
- * catch a new owner up on the root are the ones holding the generation too.
+ * - A failover activation catches up from a read quorum of the agent's replica set, recorded in
+ *   its placement, and then records its own (state-replicas.ts); a reply waits for members of it.
+ *
+ * Every generation of one agent has the same replicas (the recorded set, or picked by the root's
+ * id), so the peers that catch a new owner up on the root are the ones holding the generation too.
  */
 import * as Y from 'yjs'
 import { decodeKvEntry, fenceDoc, selectReplicasByHash, successorOf, type SelectReplicas } from '../consensus/crdt/index.ts'
@@ -40,17 +43,11 @@ import {
   STATE_DOC_PREFIX, STATE_GENERATION_MAX_HOPS, STATE_MAP_NAME, STATE_META_MAP_NAME
 } from './constants.ts'
 import { liveReplyRecords } from './reply-records.ts'
+import { AgentReplicas, type ReplicaSet } from './state-replicas.ts'
 import type { AgentState } from './types.ts'
+import { SwitchableState, type EpochState } from './switchable-state.ts'
 
-/**
- * an agent state map whose writes carry the owner's placement epoch; YKeyValue also collapses
- * (deletes in place) what a settled turn made unreadable for good
- */
-export type EpochState = AgentState & {
-  writerEpoch: number | undefined
-  stateVector?: () => Map<number, number>
-  collapse?: (settled: Map<number, number>) => number
-}
+export { SwitchableState, markForSettle, type EpochState, type SettleMark } from './switchable-state.ts'
 
 /**
  * the map of `name` in `doc`, its writes from now on under `epoch` (when given): a deposed owner's
@@ -70,7 +67,7 @@ export interface AgentDocs {
    * writes of a key conflict the higher epoch's is kept (YKeyValue)
    */
   keyValue: (doc: Y.Doc, name?: string) => EpochState
-  flush: (doc: Y.Doc | string, options?: AbortOptions & { minReplicas?: number }) => Promise<void>
+  flush: (doc: Y.Doc | string, options?: AbortOptions & { minReplicas?: number, among?: readonly string[] }) => Promise<void>
   getDoc: (id: string) => Y.Doc
   syncWith: (doc: Y.Doc | string, peer: string, options?: AbortOptions & { hold?: boolean }) => Promise<void>
   /** other peers known to hold the doc, with what they acknowledged */
@@ -80,6 +77,10 @@ export interface AgentDocs {
   release: (doc: Y.Doc | string, options?: AbortOptions & { purge?: boolean }) => Promise<void>
   /** the docs held here */
   docIds: () => string[]
+  /** peers reachable now */
+  peers: () => string[]
+  /** holders besides this peer a doc is placed on */
+  replicasOf: (doc: Y.Doc | string) => number
 }
 
 export const stateDocId = (agentId: string): string => `${STATE_DOC_PREFIX}${agentId}`
@@ -87,68 +88,6 @@ export const stateDocId = (agentId: string): string => `${STATE_DOC_PREFIX}${age
 /** root: the current generation's doc id; a generation: its root's id (present from its first update) */
 const POINTER_KEY = 'doc'
 const ROOT_KEY = 'root'
-
-/**
- * An AgentState whose backing map can be swapped (compaction moves it to a new generation). While
- * `journal` is set, writes are also recorded, to be replayed onto the next map.
- */
-export class SwitchableState implements AgentState {
-  journal: Array<[string, unknown]> | undefined
-  constructor (public target: AgentState) {}
-  get (key: string): any { return this.target.get(key) } // eslint-disable-line @typescript-eslint/no-explicit-any
-  set (key: string, value: unknown): void {
-    this.target.set(key, value)
-    this.journal?.push([key, value])
-  }
-
-  delete (key: string): void {
-    this.target.delete(key)
-    this.journal?.push([key, undefined])
-  }
-
-  has (key: string): boolean { return this.target.has(key) }
-  entries (): IterableIterator<[string, unknown]> { return this.target.entries() }
-  toJSON (): Record<string, unknown> { return this.target.toJSON() }
-
-  /**
-   * what the map's doc holds now; pass it to `settle` once a turn that began after it was
-   * committed under a lease held throughout (undefined: the map cannot collapse)
-   */
-  mark (): SettleMark | undefined {
-    const vector = (this.target as Partial<EpochState>).stateVector?.()
-    return vector == null ? undefined : { target: this.target, vector }
-  }
-
-  /**
-   * everything within `mark` is in every later owner's view (the turn fence released a turn
-   * committed after it): entries it made unreadable for good are deleted in place. Nothing when
-   * compaction moved the map meanwhile (the copy left them behind anyway)
-   */
-  settle (mark: SettleMark | undefined): void {
-    if (mark == null || mark.target !== this.target) return
-    (this.target as Partial<EpochState>).collapse?.(mark.vector)
-  }
-}
-
-export interface SettleMark {
-  target: AgentState
-  vector: Map<number, number>
-}
-
-/**
- * before a turn's commit: marks for the given states; the function returned settles them, to be
- * called once the turn fence released that turn (a lease held throughout, or the placement read
- * back here), never otherwise: a deposed owner's deletions could remove what the next owner reads
- */
-export function markForSettle (states: Array<AgentState | undefined>): () => void {
-  const marks: Array<[SwitchableState, SettleMark]> = []
-  for (const s of states) {
-    if (!(s instanceof SwitchableState)) continue
-    const mark = s.mark()
-    if (mark != null) marks.push([s, mark])
-  }
-  return () => { for (const [s, mark] of marks) s.settle(mark) }
-}
 
 export interface AgentStateDocsInit {
   docs: AgentDocs
@@ -165,6 +104,17 @@ export interface AgentStateDocsInit {
   compactMinGarbageBytes?: number
   /** reply records older than this are not carried into a new generation */
   replyWindowMs?: number
+  /**
+   * replica sets (state-replicas.ts): this peer's id and how a set is recorded in the agent's
+   * placement. Without them, a reply waits for any holders and a new owner catches up from the
+   * holders it picks (tests of the docs alone)
+   */
+  replicaSets?: {
+    self: string
+    record: (agentId: string, epoch: number, set: ReplicaSet, options: AbortOptions) => Promise<void>
+    /** a peer declared failed or gone (default: not healthy) */
+    lost?: (peer: string) => boolean
+  }
 }
 
 export interface OpenedState {
@@ -189,6 +139,8 @@ interface Entry {
   selectReplicas: SelectReplicas
   /** the owner's placement epoch, stamped on its state writes */
   epoch: number | undefined
+  /** the replica set its acknowledged state is counted over (undefined: any holders count) */
+  replicas: AgentReplicas | undefined
 }
 
 export class AgentStateDocs {
@@ -215,23 +167,33 @@ export class AgentStateDocs {
    * replicas, unless `fresh`), its pointer and any retirement marks followed; then, under a new
    * epoch, the generation is compacted if it is worth it.
    */
-  async open (agentId: string, options: AbortOptions & { fresh?: boolean, syncFrom?: string[], compact?: boolean, epoch?: number } = {}): Promise<OpenedState> {
+  async open (agentId: string, options: AbortOptions & { fresh?: boolean, syncFrom?: string[], compact?: boolean, epoch?: number, replicaSet?: ReplicaSet } = {}): Promise<OpenedState> {
     const { docs } = this.init
     const rootId = stateDocId(agentId)
+    const epoch = options.epoch
+    const sets = this.init.replicaSets
+    const replicas = sets != null && epoch !== undefined
+      ? new AgentReplicas({ ...sets, docs, healthy: this.init.healthy, writeConcern: this.init.writeConcern, log: this.init.log }, agentId, rootId, epoch, options.replicaSet)
+      : undefined
     // every generation of the agent gets the root's replicas: they also catch a new owner up on it
-    const selectReplicas: SelectReplicas = (_docId, candidates, count) => selectReplicasByHash(rootId, candidates.filter(this.init.healthy), count)
+    const selectReplicas: SelectReplicas = replicas?.selectReplicas ?? ((_docId, candidates, count) => selectReplicasByHash(rootId, candidates.filter(this.init.healthy), count))
     const syncFrom = options.syncFrom ?? []
-    const catchUp = syncFrom.length > 0 ? { syncFrom } : { awaitSync: options.fresh !== true }
+    // a migration catches up from the owner it replaces; a failover from a read quorum of the
+    // recorded replica set (UnreachableError here when too few are reachable), or else from the
+    // holders it picks
+    const quorum = syncFrom.length > 0 || options.fresh === true ? undefined : replicas?.catchUp()
+    const catchUp = syncFrom.length > 0
+      ? { syncFrom }
+      : quorum != null && quorum.syncQuorum > 0 ? quorum : { awaitSync: options.fresh !== true }
     const signal = options.signal != null ? { signal: options.signal } : {}
     const root = await docs.replicateState(rootId, { ...signal, selectReplicas, ...catchUp })
-    const epoch = options.epoch
     const meta = epochMap(docs, root, STATE_META_MAP_NAME, epoch)
     let gen = root
     let genId = rootId
     let next = pointerOf(meta, rootId)
     for (let hops = 0; next !== undefined; hops++) {
       if (hops >= STATE_GENERATION_MAX_HOPS) throw new UnreachableError(`agent ${agentId}: more than ${STATE_GENERATION_MAX_HOPS} state generations to follow`)
-      const doc = await docs.replicateState(next, { ...signal, selectReplicas, ...(syncFrom.length > 0 ? { syncFrom } : { awaitSync: true }) })
+      const doc = await docs.replicateState(next, { ...signal, selectReplicas, ...(syncFrom.length > 0 ? { syncFrom } : quorum != null && quorum.syncQuorum > 0 ? quorum : { awaitSync: true }) })
       // read from the Y.Doc itself: a retired generation is dropped by the replicator once it is seen
       if (metaValue(doc, ROOT_KEY) !== rootId) {
         // nobody reachable holds it (an empty doc is not the agent's state): fail, to be retried
@@ -278,9 +240,16 @@ export class AgentStateDocs {
       rootPending,
       retiring: [],
       selectReplicas,
-      epoch
+      epoch,
+      replicas
     }
     this.entries.set(agentId, entry)
+    if (replicas != null) {
+      // this owner's own set, recorded once what it took over (and its fence) is held by it
+      replicas.bind(() => [entry.gen, ...(entry.gen !== entry.root ? [entry.root] : [])])
+      await replicas.adopt(signal)
+      entry.rootPending = false
+    }
     if (options.compact === true && (this.keptInRoot(entry) || (options.fresh !== true && this.worthCompacting(entry)))) await this.compactBounded(entry, options.signal)
     return { state: entry.state, replies: entry.replies }
   }
@@ -302,17 +271,21 @@ export class AgentStateDocs {
   /** waits until the agent's state written so far (and a changed root pointer) is held by the write concern */
   async flush (agentId: string, options: AbortOptions = {}): Promise<void> {
     const e = this.entries.get(agentId)
-    const replicas = this.init.writeConcern()
-    const signal = options.signal != null ? { signal: options.signal } : {}
     if (e == null) {
-      if (replicas > 0) await this.init.docs.flush(stateDocId(agentId), { minReplicas: replicas, ...signal })
+      const replicas = this.init.writeConcern()
+      if (replicas > 0) await this.init.docs.flush(stateDocId(agentId), { minReplicas: replicas, ...(options.signal != null ? { signal: options.signal } : {}) })
       return
     }
-    if (replicas > 0) {
-      await this.init.docs.flush(e.gen, { minReplicas: replicas, ...signal })
-      if (e.rootPending) await this.init.docs.flush(e.root, { minReplicas: replicas, ...signal })
-    }
+    await this.flushDocs(e, e.rootPending ? [e.gen, e.root] : [e.gen], options.signal)
     e.rootPending = false
+  }
+
+  /** `docs` held by the write concern: over the agent's replica set when it has one */
+  private async flushDocs (e: Entry, docs: Y.Doc[], signal?: AbortSignal): Promise<void> {
+    const opts = signal != null ? { signal } : {}
+    if (e.replicas != null) { await e.replicas.flush(docs, opts); return }
+    const replicas = this.init.writeConcern()
+    if (replicas > 0) for (const doc of docs) await this.init.docs.flush(doc, { ...opts, minReplicas: replicas })
   }
 
   /**
@@ -380,7 +353,6 @@ export class AgentStateDocs {
 
   private async compactGeneration (e: Entry, signal?: AbortSignal): Promise<void> {
     const { docs } = this.init
-    const replicas = this.init.writeConcern()
     const opts = signal != null ? { signal } : {}
     // the first generation out of the root is g0 (the root itself counts as 0 only while it is the generation)
     const nextId = `${e.rootId}/g${e.gen === e.root ? 0 : generationNumber(e.genId) + 1}-${this.rng.int(0x100000000).toString(16).padStart(8, '0')}`
@@ -398,7 +370,7 @@ export class AgentStateDocs {
         for (const [k, v] of e.state.entries()) nextState.set(k, v)
         for (const [k, v] of liveReplyRecords(e.replies, now, this.init.replyWindowMs ?? DEDUP_WINDOW_MS)) nextReplies.set(k, v)
       })
-      if (replicas > 0) await docs.flush(next, { ...opts, minReplicas: replicas })
+      await this.flushDocs(e, [next], signal)
       // the switch: from here on the new generation is the state, whatever happens to the root's flush
       const old = e.gen
       const oldState = e.state.target
@@ -429,7 +401,7 @@ export class AgentStateDocs {
       e.state.journal = undefined
       e.replies.journal = undefined
     }
-    if (replicas > 0) await docs.flush(e.root, { ...opts, minReplicas: replicas })
+    await this.flushDocs(e, [e.root], signal)
     e.rootPending = false
     await this.retireReplaced(e, signal)
   }

@@ -72,6 +72,8 @@ class FakeDocs implements AgentDocs {
   async retire (): Promise<void> {}
   async release (): Promise<void> {}
   docIds (): string[] { return [...this.docs.keys()] }
+  peers (): string[] { return [] }
+  replicasOf (): number { return 2 }
 }
 
 /** the Raft store as the lease and the placement reads see it */

@@ -72,6 +72,7 @@ export interface ReplicatedDocInit {
 interface FlushWaiter {
   target: StateVector
   minReplicas: number
+  among: ReadonlySet<PeerId> | undefined
   done: ReturnType<typeof deferred<void>>
 }
 
@@ -315,8 +316,9 @@ export class ReplicatedDoc {
     const stopTimer = this.ctx.metrics.flushSeconds.startTimer()
     const target = Y.decodeStateVector(Y.encodeStateVector(this.doc))
     await raceSignal(this.persistence?.idle() ?? Promise.resolve(), signal)
-    if (minReplicas <= 0 || this.countCovering(target) >= minReplicas) { stopTimer(); return }
-    const waiter: FlushWaiter = { target, minReplicas, done: deferred<void>() }
+    const among = options.among != null ? new Set(options.among) : undefined
+    if (minReplicas <= 0 || this.countCovering(target, among) >= minReplicas) { stopTimer(); return }
+    const waiter: FlushWaiter = { target, minReplicas, among, done: deferred<void>() }
     this.waiters.add(waiter)
     let timer: TimerHandle | undefined
     try {
@@ -395,14 +397,14 @@ export class ReplicatedDoc {
     return this.sizeEstimate + extra <= max
   }
 
-  private countCovering (target: StateVector): number {
+  private countCovering (target: StateVector, among?: ReadonlySet<PeerId>): number {
     let n = 0
-    for (const [peer, h] of this.holders) if (peer !== this.ctx.selfId && covers(h.acked, target)) n++
+    for (const [peer, h] of this.holders) if (peer !== this.ctx.selfId && (among == null || among.has(peer)) && covers(h.acked, target)) n++
     return n
   }
 
   private checkWaiters (): void {
-    for (const w of this.waiters) if (this.countCovering(w.target) >= w.minReplicas) w.done.resolve()
+    for (const w of this.waiters) if (this.countCovering(w.target, w.among) >= w.minReplicas) w.done.resolve()
   }
 
   private resyncLaggingHolders (target: StateVector): void {

@@ -196,7 +196,7 @@ export class DocReplicator extends EventTarget {
     this.updateDocGauges()
     if (catchUp) {
       try {
-        await this.sync.catchUp(rdoc, options.syncFrom ?? [], this.placement.desired(rdoc), options.signal)
+        await this.sync.catchUp(rdoc, options.syncFrom ?? [], this.placement.desired(rdoc), { ...(options.syncQuorum != null ? { quorum: options.syncQuorum } : {}), ...(options.signal != null ? { signal: options.signal } : {}) })
       } finally {
         this.publish(rdoc, rdoc.stateMessage(StateReason.Digest))
       }
@@ -237,6 +237,16 @@ export class DocReplicator extends EventTarget {
   /** the Y.Doc of a doc held here (as member or replica); NotFoundError otherwise */
   getDoc (docId: string): Y.Doc {
     return this.docFor(docId).doc
+  }
+
+  /** the peers this replicator can reach now (candidates for holding docs) */
+  peers (): PeerId[] {
+    return this.transport.peers()
+  }
+
+  /** how many holders besides this peer the doc is placed on */
+  replicasOf (doc: Y.Doc | string): number {
+    return this.docFor(doc).replicas
   }
 
   /** resolves once `minReplicas` other holders persisted every update this peer has for the doc */

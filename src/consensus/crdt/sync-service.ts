@@ -96,16 +96,29 @@ export class SyncService {
    * catches a doc up: one exchange with each named peer and each desired holder (asked to hold
    * it). Resolves once each has either failed or sent all it had and that is applied here (the
    * exchanges then finish in the background: the peer waits for our DONE and the close, we need
-   * not). Rejects with UnreachableError only when peers were named and none of them could be synced.
+   * not). Rejects with UnreachableError when peers were named and none of them could be synced;
+   * with a `quorum`, when fewer than that many could, and then a named peer that refused because it
+   * does not hold the doc counts as synced (it holds none of it: a replica set's member never sent it).
    */
-  async catchUp (rdoc: ReplicatedDoc, named: PeerId[], desired: PeerId[], signal?: AbortSignal): Promise<void> {
+  async catchUp (rdoc: ReplicatedDoc, named: PeerId[], desired: PeerId[], options: AbortOptions & { quorum?: number } = {}): Promise<void> {
+    const { signal } = options
     const self = this.init.transport.peerId
     const peers = [...new Set([...named, ...desired])].filter(p => p !== self)
     const results = await Promise.allSettled(peers.map(async peer => { await this.caughtUpWith(rdoc, peer, desired.includes(peer), signal) }))
     throwIfAborted(signal)
     const namedSet = new Set(named.filter(p => p !== self))
-    if (namedSet.size > 0 && !peers.some((p, i) => namedSet.has(p) && results[i].status === 'fulfilled')) {
-      throw new UnreachableError(`document ${rdoc.id}: could not sync with any of ${[...namedSet].join(', ')}`)
+    if (namedSet.size === 0) return
+    const quorum = options.quorum
+    const needed = Math.max(1, quorum ?? 1)
+    const reached = peers.filter((p, i) => {
+      if (!namedSet.has(p)) return false
+      const r = results[i]
+      return r.status === 'fulfilled' || (quorum != null && r.reason instanceof NotFoundError)
+    })
+    if (reached.length < needed) {
+      throw new UnreachableError(needed === 1
+        ? `document ${rdoc.id}: could not sync with any of ${[...namedSet].join(', ')}`
+        : `document ${rdoc.id}: synced with ${reached.length} of the ${needed} of ${[...namedSet].join(', ')} it needs`)
     }
   }
 

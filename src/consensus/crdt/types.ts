@@ -124,11 +124,19 @@ export interface ReplicateOptions extends AbortOptions {
   syncFrom?: PeerId[]
   /** catch up from the selected holders before resolving (implied by syncFrom) */
   awaitSync?: boolean
+  /**
+   * with syncFrom: how many of the named peers the catch-up must reach (default 1). A named peer
+   * that does not hold the doc counts as reached: it holds none of it. Rejects with
+   * UnreachableError when fewer answered (a read quorum over a doc's replica set)
+   */
+  syncQuorum?: number
 }
 
 export interface FlushOptions extends AbortOptions {
   /** other holders that must have persisted every update this peer has (default 1) */
   minReplicas?: number
+  /** only these holders count towards minReplicas (default: any holder) */
+  among?: readonly PeerId[]
 }
 
 export interface HolderInfo {
