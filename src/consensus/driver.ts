@@ -32,7 +32,7 @@ import type { DurableRaftLog } from './log-store.ts'
 import type { LeaderLeases } from './lease-renewals.ts'
 import type { LeaseAskKind } from './lease-wire.ts'
 import { MessageType, RawNode } from './raft/index.ts'
-import type { ConfChange, ConfState, Message, RaftStatus, Ready, SoftState, StateRole } from './raft/index.ts'
+import type { ConfChange, ConfState, Entry, Message, RaftStatus, Ready, SoftState, StateRole } from './raft/index.ts'
 import type { StrongOperation } from './raft-wire.ts'
 
 export type { DriverHooks, RaftDriverInit } from './driver-types.ts'
@@ -374,15 +374,16 @@ export class RaftDriver {
     const sendFirst = this.raw.raft.role === 'leader' && rd.snapshot === undefined && durableVote
     if (sendFirst) this.outbox.send(rd.messages)
     this.outbox.writing(sendFirst ? [] : rd.messages)
-    // committed entries this peer already holds durably are applied now, not after this Ready's
-    // fsync: they are on a majority, so their callers need not wait for newer entries to be written
+    // committed entries this peer already holds durably are applied while this Ready's write runs,
+    // not after it: they are on a majority, so their callers need not wait for newer entries
     let committed = rd.committedEntries
+    let durableCommitted: Entry[] = []
     if (rd.snapshot === undefined && committed.length > 0) {
       const durable = this.log.lastIndex()
       let n = 0
       while (n < committed.length && committed[n].index <= durable) n++
       if (n > 0) {
-        this.applier.applyEntries(n === committed.length ? committed : committed.slice(0, n))
+        durableCommitted = n === committed.length ? committed : committed.slice(0, n)
         committed = n === committed.length ? [] : committed.slice(n)
       }
     }
@@ -391,22 +392,34 @@ export class RaftDriver {
       const started = this.clock.monotonic()
       this.writing = true
       this.writingSnapshot = rd.snapshot !== undefined
+      // the write is handed to the disk first and the entries already durable are applied while
+      // it runs: on a follower this write, then its answer to the leader, is what a write waits for
+      const persisted = this.log.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState })
+      let applyFailure: unknown
       try {
-        await this.log.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState })
+        if (durableCommitted.length > 0) this.applier.applyEntries(durableCommitted)
+      } catch (err) {
+        applyFailure = err ?? new Error('apply failed')
+      }
+      try {
+        await persisted
       } catch (err) {
         throw err instanceof StorageError ? err : new StorageError(`raft log write failed: ${describeError(err).message}`, { cause: err })
       } finally {
         this.writing = false
         this.writingSnapshot = false
       }
+      // the loop stops on it as before, once the write it had started is over
+      if (applyFailure !== undefined) throw applyFailure
       this.hooks.persisted?.((this.clock.monotonic() - started) / 1000)
       this.lazyHardState = undefined
       if (hardState !== undefined) {
         this.persistedTerm = hardState.term
         this.persistedVote = hardState.vote
       }
-    } else if (hs !== undefined) {
-      this.lazyHardState = hs
+    } else {
+      if (durableCommitted.length > 0) this.applier.applyEntries(durableCommitted)
+      if (hs !== undefined) this.lazyHardState = hs
     }
     if (!sendFirst) this.outbox.send(rd.messages)
     if (rd.snapshot !== undefined) this.applier.installSnapshot(rd.snapshot)

@@ -80,6 +80,8 @@ export class DurableRaftLog implements RaftLogStorage {
   private readonly backend: RaftLogBackend
   private view: View
   private writes: Promise<void> = Promise.resolve()
+  /** writes called and not yet settled (the one running included) */
+  private writesUnderWay = 0
 
   private constructor (backend: RaftLogBackend, view: View) {
     this.backend = backend
@@ -214,15 +216,26 @@ export class DurableRaftLog implements RaftLogStorage {
     })
   }
 
+  /**
+   * runs writes one after another in call order. With none under way the write starts within
+   * the call (the backend has it before persist() returns, so the caller can work while the disk
+   * does); otherwise after the last one settles
+   */
   private async serialised (options: AbortOptions, makePlan: () => Plan): Promise<void> {
     const run = async (): Promise<void> => {
-      throwIfAborted(options.signal)
-      const plan = makePlan()
-      if (plan.empty) return
-      await this.backend.write(plan)
-      this.view = plan.commit()
+      try {
+        throwIfAborted(options.signal)
+        const plan = makePlan()
+        if (plan.empty) return
+        await this.backend.write(plan)
+        this.view = plan.commit()
+      } finally {
+        this.writesUnderWay--
+      }
     }
-    const result = this.writes.then(run)
+    const idle = this.writesUnderWay === 0
+    this.writesUnderWay++
+    const result = idle ? run() : this.writes.then(run)
     this.writes = result.catch(() => {})
     await result
   }

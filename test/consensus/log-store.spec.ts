@@ -126,6 +126,48 @@ describe('DurableRaftLog', () => {
     assert.equal((await DurableRaftLog.open(inner)).lastIndex(), 4)
   })
 
+  it('hands a Ready to the store within persist() when no write is under way, later ones in call order', async () => {
+    const inner = new MemoryStore()
+    const started: number[] = []
+    const gates: Array<() => void> = []
+    let hold = false
+    let fail = false
+    const store: Store = Object.assign(Object.create(inner) as Store, {
+      batch: async (ops: BatchOp[], options?: WriteOptions) => {
+        started.push(ops.length)
+        if (hold) await new Promise<void>(resolve => { gates.push(resolve) })
+        if (fail) throw new Error('disk full')
+        await inner.batch(ops, options)
+      }
+    })
+    const l = await DurableRaftLog.open(store)
+    started.length = 0
+    hold = true
+    const a = l.persist({ entries: range(1, 2, 1) })
+    assert.equal(started.length, 1, 'the first write reached the store before persist() returned')
+    const b = l.persist({ entries: [ent(3, 1)] })
+    assert.equal(started.length, 1, 'a second write waits for the one under way')
+    assert.equal(l.lastIndex(), 0, 'nothing is served before it is durable')
+    gates.shift()!()
+    await a
+    assert.equal(l.lastIndex(), 2)
+    for (let i = 0; i < 1000 && started.length < 2; i++) await new Promise(resolve => setImmediate(resolve))
+    assert.equal(started.length, 2, 'the second write starts once the first is done')
+    gates.shift()!()
+    await b
+    assert.equal(l.lastIndex(), 3)
+    // a failed write leaves the log idle: the next one starts within the call again
+    hold = false
+    fail = true
+    await assert.rejects(l.persist({ entries: [ent(4, 1)] }), /disk full/)
+    fail = false
+    const c = l.persist({ entries: [ent(4, 1)] })
+    assert.equal(started.length, 4)
+    await c
+    assert.equal(l.lastIndex(), 4)
+    assert.equal((await DurableRaftLog.open(inner)).lastIndex(), 4)
+  })
+
   it('refuses a corrupt store with StorageError instead of serving a damaged log', async () => {
     const store = new MemoryStore()
     const l = await DurableRaftLog.open(store)
