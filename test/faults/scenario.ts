@@ -295,6 +295,9 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
       await sleep(500)
     }
     log(`${Math.round(now())} ms: ${delivered.size} messages delivered of ${accepted.length} accepted; inbox ${JSON.stringify((await mesh.call(0, 'GET', `/agents/${INBOX}`).catch(() => undefined))?.json)}`)
+    // where each lost message was accepted, and when: to find it in the peer logs
+    const lost = acceptedVia.filter(a => !delivered.has(a.key))
+    if (lost.length > 0) log(`${Math.round(now())} ms: never delivered: ${lost.slice(0, 20).map(a => `${a.key} (accepted by ${mesh.peers[a.peer].name} at ${Math.round(a.at)} ms)`).join(', ')}`)
     let job: ScenarioResult['job']
     if (o.job !== undefined) {
       const expected = countPrimes(o.job.from, o.job.to)
