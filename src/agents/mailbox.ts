@@ -216,7 +216,8 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
     if (this.closed) throw new NotStartedError(`agent ${this.agentId}'s mailbox is closed`)
     if (this.queue.length >= this.capacity) {
       this.metrics.turns.inc(1, { kind: this.kind, outcome: 'refused' })
-      throw new CapacityError(`agent ${this.agentId}'s mailbox is full (${this.capacity} messages)`)
+      // not the agent's verdict on the message: a durable send is tried again later (retryable)
+      throw new CapacityError(`agent ${this.agentId}'s mailbox is full (${this.capacity} messages)`, { details: { agentId: this.agentId, retryable: true } })
     }
     const entry: Entry = {
       id: options.id ?? `${LOCAL_ID_PREFIX}${++this.seq}`,

@@ -5,7 +5,7 @@
  * it. Answers (reply / ack / error-reply) settle the pending request or delivery. Bad input is
  * logged, counted and dropped; it never throws out of here.
  */
-import { CapacityError, InvalidMessageError, NotFoundError, NotOwnerError, TimeoutError } from '../errors.ts'
+import { CapacityError, InvalidMessageError, NotFoundError, NotOwnerError } from '../errors.ts'
 import { CLOCK_SKEW_REASON, HANDLER_TIMEOUT_MS, MAX_INBOUND_REQUESTS_IN_FLIGHT, RESEND_CONTENT_TYPE } from './constants.ts'
 import { packEnvelopes, readResendRequest } from './topic-replay.ts'
 import { DUPLICATE_LABELS, directStream, runWithDeadline, spanOptions } from './inbound-support.ts'
@@ -59,6 +59,22 @@ export interface InboundDispatcherInit {
   requestRepair: (gap: SequenceGap) => void
 }
 
+type DirectOutcome = { ok: true } | { ok: false, err: unknown }
+
+/**
+ * errors that say a direct message was not applied, whatever its content: the agent is elsewhere or
+ * not started, this side has no quorum, its state is out of reach, a deadline passed, or the error
+ * says so (`details.retryable`, e.g. a full mailbox). The sender retries these; any other error is
+ * the application's verdict on the message (acknowledged)
+ */
+const NOT_APPLIED = new Set(['NotOwnerError', 'NotFoundError', 'InvalidMessageError', 'NoQuorumError', 'NotLeaderError', 'UnreachableError',
+  'NotStartedError', 'TimeoutError', 'AbortError', 'StorageError', 'StaleEpochError', 'ClockSkewError'])
+
+function isApplicationVerdict (err: unknown): boolean {
+  if (!(err instanceof Error)) return true
+  return !NOT_APPLIED.has(err.name) && (err as { details?: { retryable?: unknown } }).details?.retryable !== true
+}
+
 export class InboundDispatcher {
   requestHandler: RequestHandler | undefined
   messageHandler: MessageHandler | undefined
@@ -67,6 +83,8 @@ export class InboundDispatcher {
   private readonly checks: InboundChecks
   /** direct messages reach the handler one at a time, in order */
   private directChain: Promise<void> = Promise.resolve()
+  /** direct messages being handled, by envelope id: a retry that arrives meanwhile waits for the outcome */
+  private readonly directRunning = new Map<string, Promise<DirectOutcome>>()
 
   constructor (init: InboundDispatcherInit) {
     this.init = init
@@ -190,9 +208,12 @@ export class InboundDispatcher {
     const stream = directStream(env)
     const key = { id: env.id, stream, seq: env.seq }
     if (this.init.dedup.isDuplicate(key)) {
+      this.init.dropped.inc(1, { reason: 'duplicate' })
+      // still being handled (the sender's ack wait ran out first): answered as that attempt ends
+      const running = this.directRunning.get(env.id)
+      if (running != null) { void running.then(outcome => { this.answerDirect(link, env, outcome) }); return }
       // delivered before and the ack was lost: ack again (unless it still waits for its turn)
       if (!this.init.ordering.isBuffered(stream, env.seq)) this.ack(link, env)
-      this.init.dropped.inc(1, { reason: 'duplicate' })
       return
     }
     this.init.dedup.observe(key)
@@ -240,31 +261,41 @@ export class InboundDispatcher {
   private async deliverDirect (env: Envelope, link: RpcLink): Promise<void> {
     // the delivery on this side, in the sender's trace
     const span = this.init.telemetry.startSpan('broker.receive', spanOptions('consumer', env.traceparent))
+    const key = { id: env.id, stream: directStream(env), seq: env.seq }
+    const outcome: Promise<DirectOutcome> = this.handleLocalMessage(env, span.traceparent()).then(() => ({ ok: true }), (err: unknown) => ({ ok: false, err }))
+    this.directRunning.set(env.id, outcome)
+    void outcome.then(o => {
+      if (this.directRunning.get(env.id) === outcome) this.directRunning.delete(env.id)
+      // not applied: a retry (here, once the agent arrives or the side heals) must not be taken for a duplicate
+      if (!o.ok && !isApplicationVerdict(o.err)) this.init.dedup.forget(key)
+    })
     try {
       // a handler that hangs must not hold up every later message: past the limit the message is
-      // left unacked (the sender retries; if the handler did finish, dedup re-acks the retry)
-      const traceparent = span.traceparent()
-      await runWithDeadline(this.init.clock, HANDLER_TIMEOUT_MS, async () => { await this.handleLocalMessage(env, traceparent) })
-      this.ack(link, env)
+      // left unacked (the sender retries; a retry is answered as this attempt ends)
+      const o = await runWithDeadline(this.init.clock, HANDLER_TIMEOUT_MS, async () => await outcome)
+      if (!o.ok) span.recordError(o.err)
+      this.answerDirect(link, env, o)
     } catch (err) {
       span.recordError(err)
-      // not for this peer (agent moved) or unreadable: tell the sender, who re-resolves or gives up
-      if (err instanceof TimeoutError) {
-        this.init.log('message handler timed out on %s from %s', env.id, env.sender)
-        return
-      }
-      if (err instanceof NotOwnerError || err instanceof NotFoundError || err instanceof InvalidMessageError) {
-        // not delivered: a retry (here, once the agent arrives) must not be taken for a duplicate
-        this.init.dedup.forget({ id: env.id, stream: directStream(env), seq: env.seq })
-        this.answerError(link, env, err)
-        return
-      }
-      // the message arrived; the application failed on it: acknowledge, and log
-      this.init.log('message handler failed on %s from %s: %s', env.id, env.sender, (err as Error).message)
-      this.ack(link, env)
+      this.init.log('message handler timed out on %s from %s', env.id, env.sender)
     } finally {
       span.end()
     }
+  }
+
+  /**
+   * acks a direct message that was applied, or that the application itself failed on (logged: a
+   * retry would fail the same way); anything else (not the owner, no quorum, unreachable state,
+   * a timeout) was not applied and goes back to the sender as an error-reply, which retries
+   */
+  private answerDirect (link: RpcLink, env: Envelope, o: DirectOutcome): void {
+    if (o.ok) { this.ack(link, env); return }
+    if (isApplicationVerdict(o.err)) {
+      this.init.log('message handler failed on %s from %s: %s', env.id, env.sender, (o.err as Error)?.message ?? String(o.err))
+      this.ack(link, env)
+      return
+    }
+    this.answerError(link, env, o.err)
   }
 
   private async handleRequest (env: Envelope, link: RpcLink): Promise<void> {

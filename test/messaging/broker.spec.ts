@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { MemoryStore } from '../../src/storage/memory.ts'
-import { NotOwnerError } from '../../src/errors.ts'
+import { InvalidArgumentError, NoQuorumError, NotOwnerError, UnreachableError } from '../../src/errors.ts'
 import { RPC_PROTOCOL, RPC_PROTOCOL_PREFIX } from '../../src/messaging/constants.ts'
 import { decodeEnvelope, encodeEnvelope } from '../../src/messaging/envelope.ts'
 import { FrameDecoder, encodeFrame } from '../../src/messaging/framing.ts'
@@ -79,6 +79,44 @@ describe('MessageBroker over libp2p', { timeout: 60_000 }, () => {
     assert.equal(st.state, 'delivered')
     assert.ok(st.attempts >= 2, `attempts ${st.attempts}`)
     assert.deepEqual(got, ['eventually'])
+  })
+
+  it('a retry that arrives while the first attempt still runs waits for it: an attempt that ends not applied is not acknowledged', async () => {
+    // the first attempt outlasts the sender's 1 s ack wait (the sender retries meanwhile), then
+    // finds the agent gone; the message must still arrive, through a later attempt
+    let calls = 0
+    const got: unknown[] = []
+    b.broker.setMessageHandler(async (m) => {
+      if (++calls === 1) {
+        await new Promise(resolve => setTimeout(resolve, 2_500))
+        throw new NotOwnerError('moved while its turn ran')
+      }
+      got.push(m.data)
+    })
+    const { id } = await a.broker.send('counter-b', 'slow-first')
+    const st = await a.broker.ensureDelivery(id, { signal: AbortSignal.timeout(20_000) })
+    assert.equal(st.state, 'delivered')
+    assert.deepEqual(got, ['slow-first'], 'applied once, by an attempt after the failed one')
+  })
+
+  it('an error that says the message was not applied (no quorum, state out of reach) is retried; the application\'s own failure is acknowledged once', async () => {
+    const failures = [new NoQuorumError('minority side'), new UnreachableError('state held by no reachable peer')]
+    const got: unknown[] = []
+    b.broker.setMessageHandler(async (m) => {
+      const err = failures.shift()
+      if (err != null) throw err
+      got.push(m.data)
+    })
+    const { id } = await a.broker.send('counter-b', 'retried')
+    const st = await a.broker.ensureDelivery(id, { signal: AbortSignal.timeout(20_000) })
+    assert.equal(st.state, 'delivered')
+    assert.ok(st.attempts >= 2, `failed attempts ${st.attempts}`)
+    assert.deepEqual(got, ['retried'])
+    let verdicts = 0
+    b.broker.setMessageHandler(async () => { verdicts++; throw new InvalidArgumentError('the agent refuses this message') })
+    const refused = await a.broker.send('counter-b', 'refused')
+    assert.equal((await a.broker.ensureDelivery(refused.id, { signal: AbortSignal.timeout(20_000) })).state, 'delivered')
+    assert.equal(verdicts, 1, 'not retried: another attempt would fail the same way')
   })
 
   it('publishes to subscribers on other peers and on this one', async () => {
