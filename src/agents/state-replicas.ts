@@ -105,9 +105,9 @@ export class AgentReplicas {
   }
 
   /**
-   * the catch-up an activation must make before it fences: a read quorum of the recorded set
-   * (undefined: none recorded, the replicator's own catch-up applies). UnreachableError at once
-   * when fewer members than that are healthy
+   * the catch-up an activation must make before it fences: a read quorum of the recorded set,
+   * from its healthy members (undefined: none recorded, the replicator's own catch-up applies).
+   * UnreachableError at once when fewer members than that are healthy
    */
   catchUp (): { syncFrom: string[], syncQuorum: number } | undefined {
     if (this.set == null) return undefined
@@ -118,7 +118,8 @@ export class AgentReplicas {
       throw new UnreachableError(`agent ${this.agentId}: its state is acknowledged on ${this.set.acks} of ${this.set.replicas.join(', ')}; ` +
         `catching up needs ${needed} of ${peers.join(', ')} and ${up.length} ${up.length === 1 ? 'is' : 'are'} reachable`, { details: { agentId: this.agentId, replicas: this.set.replicas, acks: this.set.acks } })
     }
-    return { syncFrom: peers, syncQuorum: needed }
+    // only the healthy members: a sync with a failed one would hold the activation up until its timeout
+    return { syncFrom: up, syncQuorum: needed }
   }
 
   /**
