@@ -18,11 +18,16 @@ const p = (over: Partial<Placement> = {}): Placement => ({ id: 'a1', kind: 'coun
 describe('placement records', () => {
   it('round-trip and keep the revision given', () => {
     assert.deepEqual(decodePlacement(encodePlacement(p()), 7), { ...p(), revision: 7 })
+    const withSet = p({ replicas: ['peer-1', 'peer-2', 'peer-3'], acks: 2 })
+    assert.deepEqual(decodePlacement(encodePlacement(withSet)), withSet, 'the replica set travels with the record')
   })
 
   it('refuse malformed and oversized records with typed errors', () => {
     for (const bad of [null, 1, [], { ...p(), epoch: -1 }, { ...p(), epoch: 1.5 }, { ...p(), node: '' }, { ...p(), kind: 'Bad Kind' },
-      { ...p(), status: 'running' }, { ...p(), config: [] }, { ...p(), id: '' }]) {
+      { ...p(), status: 'running' }, { ...p(), config: [] }, { ...p(), id: '' },
+      { ...p(), replicas: ['a', 'b'] }, { ...p(), acks: 1 }, { ...p(), replicas: 'a', acks: 1 }, { ...p(), replicas: ['a', 'a'], acks: 1 },
+      { ...p(), replicas: ['a', ''], acks: 1 }, { ...p(), replicas: ['a'], acks: -1 }, { ...p(), replicas: ['a'], acks: 1.5 },
+      { ...p(), replicas: Array.from({ length: 17 }, (_, i) => `p${i}`), acks: 2 }]) {
       assert.throws(() => decodePlacement(bad), { name: 'InvalidMessageError' }, JSON.stringify(bad))
     }
     assert.throws(() => decodePlacement({ ...p(), config: { big: 'x'.repeat(70_000) } }), { name: 'MessageTooLargeError' })
