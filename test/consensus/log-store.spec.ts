@@ -137,7 +137,8 @@ describe('DurableRaftLog', () => {
         started.push(ops.length)
         if (hold) await new Promise<void>(resolve => { gates.push(resolve) })
         if (fail) throw new Error('disk full')
-        await inner.batch(ops, options)
+        assert.equal(options?.sync, true)
+        await inner.batch(ops)
       }
     })
     const l = await DurableRaftLog.open(store)
