@@ -12,6 +12,7 @@ import type { KvInput, KvOperation, KvOutput } from '../checker/linearizability.
 import { seededRng, type Rng } from '../../src/util/prng.ts'
 import { LabMesh, type LabHttpAnswer } from './cluster.ts'
 import { checkCounter, checkReliableMessages, checkSingleActivation, type PlacementObservation, type Verdict } from './checkers.ts'
+import { metricSum } from './healed.ts'
 
 export interface NemesisContext {
   mesh: LabMesh
@@ -297,7 +298,16 @@ export async function runScenario (o: ScenarioOptions): Promise<ScenarioResult> 
     log(`${Math.round(now())} ms: ${delivered.size} messages delivered of ${accepted.length} accepted; inbox ${JSON.stringify((await mesh.call(0, 'GET', `/agents/${INBOX}`).catch(() => undefined))?.json)}`)
     // where each lost message was accepted, and when: to find it in the peer logs
     const lost = acceptedVia.filter(a => !delivered.has(a.key))
-    if (lost.length > 0) log(`${Math.round(now())} ms: never delivered: ${lost.slice(0, 20).map(a => `${a.key} (accepted by ${mesh.peers[a.peer].name} at ${Math.round(a.at)} ms)`).join(', ')}`)
+    if (lost.length > 0) {
+      log(`${Math.round(now())} ms: never delivered: ${lost.slice(0, 20).map(a => `${a.key} (accepted by ${mesh.peers[a.peer].name} at ${Math.round(a.at)} ms)`).join(', ')}`)
+      // still pending in an outbox, given up there (failed), or acknowledged (delivered) and then lost?
+      for (const p of mesh.running()) {
+        const m = await mesh.call(p.index, 'GET', '/metrics', undefined, 5000).catch(() => undefined)
+        const text = m?.status === 200 && typeof m.json === 'string' ? m.json : undefined
+        const entries = (state: string): string => String(text === undefined ? undefined : metricSum(text, 'agentmesh_messaging_outbox_entries', `state="${state}"`))
+        log(`${Math.round(now())} ms: ${p.name} outbox: ${text === undefined ? `no metrics (${String(m?.status)})` : `pending ${entries('pending')}, delivered ${entries('delivered')}, failed ${entries('failed')}`}`)
+      }
+    }
     let job: ScenarioResult['job']
     if (o.job !== undefined) {
       const expected = countPrimes(o.job.from, o.job.to)
