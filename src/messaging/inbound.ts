@@ -12,7 +12,7 @@ import { DUPLICATE_LABELS, directStream, runWithDeadline, spanOptions } from './
 import { InboundChecks, type CheckResult, type PublicationVerdict } from './inbound-checks.ts'
 import { isCorrelated } from './envelope.ts'
 import { CONTENT_TYPE_OCTET_STREAM, errorPayload, jsonPayload, octetStreamPayload, readPayload } from './payload.ts'
-import type { AbortOptions } from '../util/abort.ts'
+import { deferred, type AbortOptions } from '../util/abort.ts'
 import type { Logger } from '../util/logger.ts'
 import type { Clock } from '../util/clock.ts'
 import type { Counter, Telemetry } from '../monitoring/types.ts'
@@ -253,22 +253,26 @@ export class InboundDispatcher {
       if (item.topic != null) this.deliverToTopic(item.topic, item.envelope)
       else if (item.link != null) {
         const link = item.link
-        this.directChain = this.directChain.then(async () => { await this.deliverDirect(item.envelope, link) })
+        const env = item.envelope
+        // in flight from here on, queued behind the messages before it included: a retry that
+        // arrives meanwhile is answered with this attempt's outcome, never acked ahead of it
+        const outcome = deferred<DirectOutcome>()
+        this.directRunning.set(env.id, outcome.promise)
+        void outcome.promise.then(o => {
+          if (this.directRunning.get(env.id) === outcome.promise) this.directRunning.delete(env.id)
+          // not applied: a retry (here, once the agent arrives or the side heals) must not be taken for a duplicate
+          if (!o.ok && !isApplicationVerdict(o.err)) this.init.dedup.forget({ id: env.id, stream: directStream(env), seq: env.seq })
+        })
+        this.directChain = this.directChain.then(async () => { await this.deliverDirect(env, link, outcome.resolve) })
       }
     }
   }
 
-  private async deliverDirect (env: Envelope, link: RpcLink): Promise<void> {
+  private async deliverDirect (env: Envelope, link: RpcLink, settle: (o: DirectOutcome) => void): Promise<void> {
     // the delivery on this side, in the sender's trace
     const span = this.init.telemetry.startSpan('broker.receive', spanOptions('consumer', env.traceparent))
-    const key = { id: env.id, stream: directStream(env), seq: env.seq }
     const outcome: Promise<DirectOutcome> = this.handleLocalMessage(env, span.traceparent()).then(() => ({ ok: true }), (err: unknown) => ({ ok: false, err }))
-    this.directRunning.set(env.id, outcome)
-    void outcome.then(o => {
-      if (this.directRunning.get(env.id) === outcome) this.directRunning.delete(env.id)
-      // not applied: a retry (here, once the agent arrives or the side heals) must not be taken for a duplicate
-      if (!o.ok && !isApplicationVerdict(o.err)) this.init.dedup.forget(key)
-    })
+    void outcome.then(settle)
     try {
       // a handler that hangs must not hold up every later message: past the limit the message is
       // left unacked (the sender retries; a retry is answered as this attempt ends)

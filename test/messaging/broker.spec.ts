@@ -99,6 +99,24 @@ describe('MessageBroker over libp2p', { timeout: 60_000 }, () => {
     assert.deepEqual(got, ['slow-first'], 'applied once, by an attempt after the failed one')
   })
 
+  it('a retry of a message still queued behind a slow one is not acknowledged ahead of its attempt', async () => {
+    // direct messages are handled one at a time: 'queued' (to another agent here) waits behind
+    // 'slow' past the sender's ack wait, so its retry arrives before its first attempt has run;
+    // that attempt then finds the agent gone, and the message must still arrive
+    agents.set('other-b', b.id)
+    let refused = false
+    const got: unknown[] = []
+    b.broker.setMessageHandler(async (m) => {
+      if (m.data === 'slow') await new Promise(resolve => setTimeout(resolve, 2_500))
+      if (m.data === 'queued' && !refused) { refused = true; throw new NotOwnerError('moved before its turn') }
+      got.push(m.data)
+    })
+    const slow = await a.broker.send('counter-b', 'slow')
+    const queued = await a.broker.send('other-b', 'queued')
+    for (const s of [slow, queued]) assert.equal((await a.broker.ensureDelivery(s.id, { signal: AbortSignal.timeout(20_000) })).state, 'delivered')
+    assert.deepEqual(got.filter(d => d === 'queued'), ['queued'], 'applied once, after the refused attempt')
+  })
+
   it('an error that says the message was not applied (no quorum, state out of reach) is retried; the application\'s own failure is acknowledged once', async () => {
     const failures = [new NoQuorumError('minority side'), new UnreachableError('state held by no reachable peer')]
     const got: unknown[] = []
