@@ -22,8 +22,13 @@ export const RESTART_BACKOFF_MAX_MS = 10_000
 /** how long a handled message id is remembered so a retried delivery gets the first reply */
 export const DEDUP_WINDOW_MS = 5 * 60_000
 export const DEDUP_MAX_ENTRIES = 4096
-/** replicated reply records (the `replies` map of an agent's state doc) kept per agent, oldest pruned first: as many as the mailbox remembers ids (DEDUP_MAX_ENTRIES), so a durable send retried from a backlog after a failover still finds its record */
-export const REPLY_RECORDS_MAX = 4096
+/**
+ * replicated reply records (the `replies` map of an agent's state doc) kept per agent, oldest
+ * pruned first. A retry that comes after more turns than this finds no record and runs again
+ * (docs/agents.md); 4,096 cost ~2-3 KB of heap per record on every holder (soak: +20-30 MB on a
+ * peer holding three busy counters, heap still growing at 7.6 MB/min after warm-up)
+ */
+export const REPLY_RECORDS_MAX = 256
 /** a reply larger than this is not recorded (a retry of its message after a failover runs again) */
 export const REPLY_RECORD_MAX_BYTES = 16 * 1024
 /** the map of an agent's state doc that holds its reply records */
