@@ -31,7 +31,7 @@
  * id), so the peers that catch a new owner up on the root are the ones holding the generation too.
  */
 import * as Y from 'yjs'
-import { decodeKvEntry, fenceDoc, selectReplicasByHash, successorOf, type SelectReplicas } from '../consensus/crdt/index.ts'
+import { fenceDoc, selectReplicasByHash, successorOf, type SelectReplicas } from '../consensus/crdt/index.ts'
 import { UnreachableError, describeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { linkSignals } from '../util/abort.ts'
@@ -44,6 +44,7 @@ import {
 } from './constants.ts'
 import { liveReplyRecords } from './reply-records.ts'
 import { AgentReplicas, type ReplicaSet } from './state-replicas.ts'
+import { POINTER_KEY, ROOT_KEY, generationNumber, isGenerationOf, metaValue, pointerOf } from './generation-ids.ts'
 import type { AgentState } from './types.ts'
 import { SwitchableState, type EpochState } from './switchable-state.ts'
 
@@ -85,9 +86,6 @@ export interface AgentDocs {
 
 export const stateDocId = (agentId: string): string => `${STATE_DOC_PREFIX}${agentId}`
 
-/** root: the current generation's doc id; a generation: its root's id (present from its first update) */
-const POINTER_KEY = 'doc'
-const ROOT_KEY = 'root'
 
 export interface AgentStateDocsInit {
   docs: AgentDocs
@@ -182,9 +180,7 @@ export class AgentStateDocs {
     // recorded replica set (UnreachableError here when too few are reachable), or else from the
     // holders it picks
     const quorum = syncFrom.length > 0 || options.fresh === true ? undefined : replicas?.catchUp()
-    const catchUp = syncFrom.length > 0
-      ? { syncFrom }
-      : quorum != null && quorum.syncQuorum > 0 ? quorum : { awaitSync: options.fresh !== true }
+    const catchUp = syncFrom.length > 0 ? { syncFrom } : quorum ?? { awaitSync: options.fresh !== true }
     const signal = options.signal != null ? { signal: options.signal } : {}
     const root = await docs.replicateState(rootId, { ...signal, selectReplicas, ...catchUp })
     const meta = epochMap(docs, root, STATE_META_MAP_NAME, epoch)
@@ -193,7 +189,7 @@ export class AgentStateDocs {
     let next = pointerOf(meta, rootId)
     for (let hops = 0; next !== undefined; hops++) {
       if (hops >= STATE_GENERATION_MAX_HOPS) throw new UnreachableError(`agent ${agentId}: more than ${STATE_GENERATION_MAX_HOPS} state generations to follow`)
-      const doc = await docs.replicateState(next, { ...signal, selectReplicas, ...(syncFrom.length > 0 ? { syncFrom } : quorum != null && quorum.syncQuorum > 0 ? quorum : { awaitSync: true }) })
+      const doc = await docs.replicateState(next, { ...signal, selectReplicas, ...(syncFrom.length > 0 ? { syncFrom } : quorum ?? { awaitSync: true }) })
       // read from the Y.Doc itself: a retired generation is dropped by the replicator once it is seen
       if (metaValue(doc, ROOT_KEY) !== rootId) {
         // nobody reachable holds it (an empty doc is not the agent's state): fail, to be retried
@@ -248,7 +244,6 @@ export class AgentStateDocs {
       // this owner's own set, recorded once what it took over (and its fence) is held by it
       replicas.bind(() => [entry.gen, ...(entry.gen !== entry.root ? [entry.root] : [])])
       await replicas.adopt(signal)
-      entry.rootPending = false
     }
     if (options.compact === true && (this.keptInRoot(entry) || (options.fresh !== true && this.worthCompacting(entry)))) await this.compactBounded(entry, options.signal)
     return { state: entry.state, replies: entry.replies }
@@ -422,33 +417,4 @@ export class AgentStateDocs {
       this.init.log('state generation %s: release failed: %s', docId, describeError(err).message)
     })
   }
-}
-
-/** a key of a state doc's meta map, read from the doc's array (written once per generation) */
-function metaValue (doc: Y.Doc, key: string): unknown {
-  let value: unknown
-  for (const stored of doc.getArray(STATE_META_MAP_NAME).toArray()) {
-    const entry = decodeKvEntry(stored)
-    if (entry?.k === key && entry.d !== 1) value = entry.v
-  }
-  return value
-}
-
-const GENERATION_SUFFIX = /^\/g(\d{1,9})-[0-9a-f]{8}$/
-
-/** `docId` has the shape of a generation of `rootId` (`<root>/g<n>-<8 hex>`) */
-function isGenerationOf (docId: string, rootId: string): boolean {
-  return docId.startsWith(rootId) && GENERATION_SUFFIX.test(docId.slice(rootId.length))
-}
-
-/** the root's pointer, if it names a generation of this root */
-function pointerOf (meta: AgentState, rootId: string): string | undefined {
-  const v: unknown = meta.get(POINTER_KEY)
-  return typeof v === 'string' && isGenerationOf(v, rootId) ? v : undefined
-}
-
-/** n of `agent/<id>/g<n>-<nonce>`; 0 for the root */
-function generationNumber (docId: string): number {
-  const m = /\/g(\d{1,9})-[0-9a-f]{8}$/.exec(docId)
-  return m == null ? 0 : Number(m[1])
 }

@@ -106,13 +106,14 @@ export class AgentReplicas {
 
   /**
    * the catch-up an activation must make before it fences: a read quorum of the recorded set,
-   * from its healthy members (undefined: none recorded, the replicator's own catch-up applies).
-   * UnreachableError at once when fewer members than that are healthy
+   * from its healthy members (undefined: none recorded, or this peer's own copy is quorum enough;
+   * the replicator's own catch-up applies). UnreachableError at once when fewer members than that
+   * are healthy
    */
   catchUp (): { syncFrom: string[], syncQuorum: number } | undefined {
     if (this.set == null) return undefined
     const { peers, needed } = readQuorum(this.set, this.init.self)
-    if (needed === 0) return { syncFrom: [], syncQuorum: 0 }
+    if (needed === 0) return undefined
     const up = peers.filter(this.init.healthy)
     if (up.length < needed) {
       throw new UnreachableError(`agent ${this.agentId}: its state is acknowledged on ${this.set.acks} of ${this.set.replicas.join(', ')}; ` +

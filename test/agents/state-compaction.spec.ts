@@ -37,27 +37,12 @@ function stateDocs (c: Cluster, peer: string, checkTurns = 100): AgentStateDocs 
   })
 }
 
-/** resolves `p` while the simulated network and clock move on */
-async function settled<T> (c: Cluster, p: Promise<T>, what: string): Promise<T> {
-  let done = false
-  let failed: unknown
-  let value: T | undefined
-  p.then(v => { value = v; done = true }, err => { failed = err; done = true })
-  for (let i = 0; i < 400 && !done; i++) {
-    await c.settle()
-    if (!done) await c.tick(50, 50)
-  }
-  if (!done) throw new Error(`${what} did not finish`)
-  if (failed !== undefined) throw failed
-  return value as T
-}
-
 /** a counter turn: inc, reply recorded under the message id (as for a durable send or a keyed request), committed */
 async function turn (c: Cluster, sd: AgentStateDocs, opened: OpenedState, records: ReplyRecords, i: number): Promise<number> {
   const value = (opened.state.get('value') ?? 0) + 1
   opened.state.set('value', value)
   records.record(`msg-${i}`, { value })
-  await settled(c, sd.commit(AGENT), `turn ${i}`)
+  await c.settled(sd.commit(AGENT), `turn ${i}`)
   return value
 }
 
@@ -70,7 +55,7 @@ describe('agent state compaction', () => {
     cluster = await Cluster.create(['owner', 'r1', 'r2'])
     const c = cluster
     const sd = stateDocs(c, 'owner')
-    const opened = await settled(c, sd.open(AGENT, { fresh: true }), 'open')
+    const opened = await c.settled(sd.open(AGENT, { fresh: true }), 'open')
     const records = new ReplyRecords(opened.replies, c.clock, { max: 32 })
     const sizes: number[] = []
     const rootSizes: number[] = []
@@ -103,16 +88,16 @@ describe('agent state compaction', () => {
     cluster = await Cluster.create(['owner', 'r1', 'r2'])
     const c = cluster
     const sd = stateDocs(c, 'owner', 1_000_000)
-    const opened = await settled(c, sd.open(AGENT, { fresh: true }), 'open')
+    const opened = await c.settled(sd.open(AGENT, { fresh: true }), 'open')
     const records = new ReplyRecords(opened.replies, c.clock)
     let i = 0
     for (; i < 50; i++) await turn(c, sd, opened, records, i)
-    await settled(c, sd.compact(AGENT), 'first compaction')
+    await c.settled(sd.compact(AGENT), 'first compaction')
     const first = sd.currentDocId(AGENT)!
     for (; i < 100; i++) await turn(c, sd, opened, records, i)
     // r2 is cut off: it keeps the first generation (value 100) and a root that points at it
     c.net.partition([['owner', 'r1'], ['r2']])
-    await settled(c, sd.compact(AGENT), 'second compaction')
+    await c.settled(sd.compact(AGENT), 'second compaction')
     const second = sd.currentDocId(AGENT)!
     assert.notEqual(second, first)
     let acked = 0
@@ -123,7 +108,7 @@ describe('agent state compaction', () => {
     await c.stop('owner')
     c.net.heal()
     const next = stateDocs(c, 'r2')
-    const reopened = await settled(c, next.open(AGENT, { compact: true }), 'open on r2')
+    const reopened = await c.settled(next.open(AGENT, { compact: true }), 'open on r2')
     assert.equal(reopened.state.get('value'), 120, 'every acknowledged turn, none from the stale copy')
     assert.deepEqual(new ReplyRecords(reopened.replies, c.clock).get('msg-110')?.reply, { value: 111 }, 'reply records came along')
     assert.ok(!c.peer('r2').replicator.docIds().includes(first), 'r2 dropped the generation it had kept')
@@ -136,16 +121,16 @@ describe('agent state compaction', () => {
     cluster = await Cluster.create(['owner', 'r1'])
     const c = cluster
     const sd = stateDocs(c, 'owner', 1_000_000)
-    const opened = await settled(c, sd.open(AGENT, { fresh: true }), 'open')
+    const opened = await c.settled(sd.open(AGENT, { fresh: true }), 'open')
     const records = new ReplyRecords(opened.replies, c.clock)
     for (let i = 0; i < 5; i++) await turn(c, sd, opened, records, i)
-    await settled(c, sd.compact(AGENT), 'compaction')
+    await c.settled(sd.compact(AGENT), 'compaction')
     const gen = sd.currentDocId(AGENT)!
     // r1 has the root (pointer included) but loses the generation
-    await settled(c, c.peer('r1').replicator.release(gen, { purge: true }), 'release on r1')
+    await c.settled(c.peer('r1').replicator.release(gen, { purge: true }), 'release on r1')
     await c.stop('owner')
     const next = stateDocs(c, 'r1')
-    await assert.rejects(settled(c, next.open(AGENT), 'open on r1'), { name: 'UnreachableError' })
+    await assert.rejects(c.settled(next.open(AGENT), 'open on r1'), { name: 'UnreachableError' })
   })
 
   it('after a split, the next owner\'s acknowledged turns outlive the deposed owner\'s late write (writer epochs)', async () => {
@@ -154,14 +139,14 @@ describe('agent state compaction', () => {
       cluster = await Cluster.create(['owner', 'r1', 'r2'])
       const c = cluster
       const sd = stateDocs(c, 'owner', 1_000_000)
-      const opened = await settled(c, sd.open(AGENT, { fresh: true, epoch: 5 }), 'open')
+      const opened = await c.settled(sd.open(AGENT, { fresh: true, epoch: 5 }), 'open')
       const records = new ReplyRecords(opened.replies, c.clock)
       let i = 0
       for (; i < 10; i++) await turn(c, sd, opened, records, i)
       // the owner is cut off; r1 takes the agent over under the next epoch and acknowledges turns
       c.net.partition([['owner'], ['r1', 'r2']])
       const next = stateDocs(c, 'r1')
-      const reopened = await settled(c, next.open(AGENT, { epoch: 6 }), 'open on r1')
+      const reopened = await c.settled(next.open(AGENT, { epoch: 6 }), 'open on r1')
       assert.equal(reopened.state.get('value'), 10)
       const more = new ReplyRecords(reopened.replies, c.clock)
       let acked = 0

@@ -36,21 +36,6 @@ function stateDocs (c: Cluster, peer: string, writeConcern = (): number => 1): A
   })
 }
 
-/** resolves `p` while the simulated network and clock move on */
-async function settled<T> (c: Cluster, p: Promise<T>, what: string): Promise<T> {
-  let done = false
-  let failed: unknown
-  let value: T | undefined
-  p.then(v => { value = v; done = true }, err => { failed = err; done = true })
-  for (let i = 0; i < 400 && !done; i++) {
-    await c.settle()
-    if (!done) await c.tick(50, 50)
-  }
-  if (!done) throw new Error(`${what} did not finish`)
-  if (failed !== undefined) throw failed
-  return value as T
-}
-
 /** a turn's writes, as a handler makes them: the counter, an appended item, the reply record */
 function writeTurn (opened: OpenedState, records: ReplyRecords, messageId: string, by: string): number {
   const value = (opened.state.get('value') ?? 0) + 1
@@ -65,7 +50,7 @@ async function turn (c: Cluster, sd: AgentStateDocs, opened: OpenedState, record
   const recorded = records.get(messageId)
   if (recorded != null) return recorded.reply
   const value = writeTurn(opened, records, messageId, by)
-  await settled(c, sd.commit(AGENT), `turn ${messageId}`)
+  await c.settled(sd.commit(AGENT), `turn ${messageId}`)
   return { value, by }
 }
 
@@ -93,15 +78,15 @@ async function deposedOwnerScenario (): Promise<{ c: Cluster, next: AgentStateDo
   cluster = await Cluster.create(PEERS)
   const c = cluster
   const sd = stateDocs(c, 'owner')
-  const opened = await settled(c, sd.open(AGENT, { fresh: true, epoch: 5 }), 'open')
+  const opened = await c.settled(sd.open(AGENT, { fresh: true, epoch: 5 }), 'open')
   const records = new ReplyRecords(opened.replies, c.clock)
   for (let i = 1; i <= 2; i++) await turn(c, sd, opened, records, `msg-${i}`, 'owner')
-  await settled(c, sd.compact(AGENT), 'compaction')
+  await c.settled(sd.compact(AGENT), 'compaction')
   await turn(c, sd, opened, records, 'msg-3', 'owner')
   const genId = sd.currentDocId(AGENT)!
   c.net.partition([['owner'], ['r1', 'r2']])
   const next = stateDocs(c, 'r1')
-  const reopened = await settled(c, next.open(AGENT, { epoch: 6 }), 'open on r1')
+  const reopened = await c.settled(next.open(AGENT, { epoch: 6 }), 'open on r1')
   assert.equal(next.currentDocId(AGENT), genId)
   assert.equal(reopened.state.get('value'), 3, 'r1 took over every acknowledged turn')
   // the deposed owner's turn in flight: written on its copy, never acknowledged
@@ -139,7 +124,7 @@ describe('the per-document fence of agent state', () => {
     const { c, next, genId } = await deposedOwnerScenario()
     c.net.heal()
     await c.until(() => converged(c, [genId, stateDocId(AGENT)]), 30, 'the late turn to reach every peer')
-    await settled(c, next.compact(AGENT), 'compaction on r1')
+    await c.settled(next.compact(AGENT), 'compaction on r1')
     const newId = next.currentDocId(AGENT)!
     assert.notEqual(newId, genId)
     const stored = (name: string): string[] => c.peer('r1').replicator.getDoc(newId).getArray<StoredKvEntry>(name).toArray().map(e => decodeKvEntry(e)?.k ?? '?').sort()
@@ -154,14 +139,14 @@ describe('the per-document fence of agent state', () => {
     const c = cluster
     let ownerConcern = 1
     const sd = stateDocs(c, 'owner', () => ownerConcern)
-    const opened = await settled(c, sd.open(AGENT, { fresh: true, epoch: 5, compact: true }), 'open')
+    const opened = await c.settled(sd.open(AGENT, { fresh: true, epoch: 5, compact: true }), 'open')
     const genId = sd.currentDocId(AGENT)!
     assert.match(genId, /\/g0-[0-9a-f]{8}$/, 'an owner starts a new agent in a generation')
     const records = new ReplyRecords(opened.replies, c.clock)
     for (let i = 1; i <= 3; i++) await turn(c, sd, opened, records, `msg-${i}`, 'owner')
     c.net.partition([['owner'], ['r1', 'r2']])
     const next = stateDocs(c, 'r1')
-    const reopened = await settled(c, next.open(AGENT, { epoch: 6, compact: true }), 'open on r1')
+    const reopened = await c.settled(next.open(AGENT, { epoch: 6, compact: true }), 'open on r1')
     assert.equal(next.currentDocId(AGENT), genId)
     const nextRecords = new ReplyRecords(reopened.replies, c.clock)
     for (let i = 4; i <= 5; i++) await turn(c, next, reopened, nextRecords, `msg-${i}`, 'r1')
@@ -169,7 +154,7 @@ describe('the per-document fence of agent state', () => {
     // root pointed at it, the generation the next owner writes to marked retired
     ownerConcern = 0
     writeTurn(opened, records, 'msg-late', 'owner')
-    await settled(c, sd.compact(AGENT), 'the deposed owner\'s compaction')
+    await c.settled(sd.compact(AGENT), 'the deposed owner\'s compaction')
     const lateId = sd.currentDocId(AGENT)!
     assert.notEqual(lateId, genId)
     c.net.heal()
@@ -189,7 +174,7 @@ describe('the per-document fence of agent state', () => {
     }
     // the owner after next (r2, epoch 7) takes over every acknowledged turn, none of the late one
     const third = stateDocs(c, 'r2')
-    const third7 = await settled(c, third.open(AGENT, { epoch: 7 }), 'open on r2')
+    const third7 = await c.settled(third.open(AGENT, { epoch: 7 }), 'open on r2')
     assert.equal(third.currentDocId(AGENT), genId)
     assert.deepEqual(third7.state.toJSON(), { value: 5, 'item-owner-1': 'msg-1', 'item-owner-2': 'msg-2', 'item-owner-3': 'msg-3', 'item-r1-4': 'msg-4', 'item-r1-5': 'msg-5' })
     assert.equal(new ReplyRecords(third7.replies, c.clock).get('msg-late'), undefined)

@@ -48,30 +48,15 @@ function stateDocs (c: Cluster, peer: string, records: Records): AgentStateDocs 
   })
 }
 
-/** resolves `p` while the simulated network and clock move on */
-async function settled<T> (c: Cluster, p: Promise<T>, what: string): Promise<T> {
-  let done = false
-  let failed: unknown
-  let value: T | undefined
-  p.then(v => { value = v; done = true }, err => { failed = err; done = true })
-  for (let i = 0; i < 400 && !done; i++) {
-    await c.settle()
-    if (!done) await c.tick(50, 50)
-  }
-  if (!done) throw new Error(`${what} did not finish`)
-  if (failed !== undefined) throw failed
-  return value as T
-}
-
 /** a turn: an item appended (a unique key, as a one-way message leaves) and the count, committed */
 async function turn (c: Cluster, sd: AgentStateDocs, opened: OpenedState, n: number): Promise<void> {
   opened.state.set(`msg-${n}`, n)
   opened.state.set('count', (opened.state.get('count') ?? 0) + 1)
-  await settled(c, sd.commit(AGENT), `turn ${n}`)
+  await c.settled(sd.commit(AGENT), `turn ${n}`)
 }
 
 async function open (c: Cluster, sd: AgentStateDocs, epoch: number, records: Records, fresh = false): Promise<OpenedState> {
-  return await settled(c, sd.open(AGENT, { epoch, fresh, compact: true, ...(records.set != null ? { replicaSet: records.set } : {}) }), `open under epoch ${epoch}`)
+  return await c.settled(sd.open(AGENT, { epoch, fresh, compact: true, ...(records.set != null ? { replicaSet: records.set } : {}) }), `open under epoch ${epoch}`)
 }
 
 describe('the replica set of agent state', () => {

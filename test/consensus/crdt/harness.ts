@@ -104,6 +104,21 @@ export class Cluster {
     if (!pred()) throw new Error(`${what} not reached after ${rounds} anti-entropy rounds`)
   }
 
+  /** the outcome of `p` while the network settles and the clock moves on in 50 ms steps; throws after 400 steps */
+  async settled<T> (p: Promise<T>, what: string): Promise<T> {
+    let done = false
+    let failed: unknown
+    let value: T | undefined
+    p.then(v => { value = v; done = true }, err => { failed = err; done = true })
+    for (let i = 0; i < 400 && !done; i++) {
+      await this.settle()
+      if (!done) await this.tick(50, 50)
+    }
+    if (!done) throw new Error(`${what} did not finish`)
+    if (failed !== undefined) throw failed
+    return value as T
+  }
+
   async stopAll (): Promise<void> {
     for (const id of [...this.peers.keys()]) await this.stop(id)
   }
