@@ -21,7 +21,7 @@ import { validateAgentId } from './define.ts'
 import { LOCAL_ID_PREFIX, Mailbox } from './mailbox.ts'
 import type { ReplyRecords } from './reply-records.ts'
 import { markForSettle } from './state-docs.ts'
-import type { DrainedMessage, MailboxInit, PostOptions } from './mailbox.ts'
+import type { DrainedMessage, MailboxInit, MessageOrigin, PostOptions, Turn } from './mailbox.ts'
 import { createActivationMetrics } from './metrics.ts'
 import { linkSignals } from '../util/abort.ts'
 import type { ActivationMetrics } from './metrics.ts'
@@ -116,7 +116,7 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
     const replies = init.replies
     this.mailbox = new Mailbox({
       ...(init.mailbox ?? {}),
-      ...(replies != null ? { recorded: (id: string) => replies.get(id) } : {}),
+      ...(replies != null ? { recorded: (id: string, origin?: MessageOrigin) => replies.get(id, origin) } : {}),
       agentId: this.agentId,
       kind: init.kind.kind,
       paused: true,
@@ -205,7 +205,7 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
     })
   }
 
-  private async handleTurn (message: JsonValue, turn: { id: string, attempt: number, signal: AbortSignal, traceparent?: string }): Promise<JsonValue> {
+  private async handleTurn (message: JsonValue, turn: Turn): Promise<JsonValue> {
     const span = this.startSpan('agent.turn', turn.traceparent)
     span.setAttribute('message.id', turn.id)
     span.setAttribute('attempt', turn.attempt)
@@ -239,7 +239,7 @@ export class AgentActivation extends TypedEventEmitter<ActivationEvents> {
       // A read-only turn (no state written, nothing sent) records nothing: running it again changes
       // nothing, and its commit then waits only for what it read to be held by the write concern,
       // so a peer cut off from the others still answers reads while its lease is valid
-      if (effects.any && this.replies != null && !turn.id.startsWith(LOCAL_ID_PREFIX)) this.replies.record(turn.id, reply)
+      if (effects.any && this.replies != null && !turn.id.startsWith(LOCAL_ID_PREFIX)) this.replies.record(turn.id, reply, turn.origin)
       if (effects.any) this.uncommitted = { id: turn.id, attempt: turn.attempt, reply, ...(ticket != null ? { ticket } : {}) }
       // with a ticket, a commit that returns is the turn fence's release: every later owner takes
       // over from what the state held before it, so what that made unreadable for good can go

@@ -24,11 +24,19 @@ export const DEDUP_WINDOW_MS = 5 * 60_000
 export const DEDUP_MAX_ENTRIES = 4096
 /**
  * replicated reply records (the `replies` map of an agent's state doc) kept per agent, oldest
- * pruned first. A retry that comes after more turns than this finds no record and runs again
- * (docs/agents.md); 4,096 cost ~2-3 KB of heap per record on every holder (soak: +20-30 MB on a
- * peer holding three busy counters, heap still growing at 7.6 MB/min after warm-up)
+ * pruned first, for requests and messages that carry their own id. A retry that comes after more
+ * turns than this finds no record and runs again (docs/agents.md); durable sends are kept by
+ * sequence marks instead, which do not run out. 4,096 records cost ~2-3 KB of heap each on every
+ * holder (soak: +20-30 MB on a peer holding three busy counters)
  */
 export const REPLY_RECORDS_MAX = 256
+/** senders whose sequence mark an agent keeps (the least recently raised is dropped first) */
+export const SEQ_MARKS_MAX = 1024
+/**
+ * how long a sender's sequence mark is kept after it was last raised: a durable send retried
+ * later than this (its sender stopped for that long with the message unacknowledged) runs again
+ */
+export const SEQ_MARK_RETENTION_MS = 24 * 60 * 60_000
 /** a reply larger than this is not recorded (a retry of its message after a failover runs again) */
 export const REPLY_RECORD_MAX_BYTES = 16 * 1024
 /** the map of an agent's state doc that holds its reply records */

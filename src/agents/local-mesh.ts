@@ -169,7 +169,7 @@ export class LocalAgentMesh implements AgentServices {
       p.epoch++
       await this.activate(p, false, options)
       for (const d of drained) {
-        this.host(node).deliver(agentId, d.message, { id: d.id, ...(d.traceparent != null ? { traceparent: d.traceparent } : {}) }).then(d.resolve, d.reject)
+        this.host(node).deliver(agentId, d.message, { id: d.id, ...(d.traceparent != null ? { traceparent: d.traceparent } : {}), ...(d.origin != null ? { origin: d.origin } : {}) }).then(d.resolve, d.reject)
       }
       return this.describe(p)
     })

@@ -37,9 +37,19 @@ import type { JsonValue } from './types.ts'
 /** ids the mailbox makes up for messages sent without one (never recorded as replies) */
 export const LOCAL_ID_PREFIX = 'local-'
 
+/** where a durable send came from: its sender and its place in that sender's channel to the agent */
+export interface MessageOrigin {
+  /** the sender's peer id */
+  sender: string
+  /** the outbox sequence number, from 1 */
+  seq: number
+}
+
 export interface Turn {
   /** the message id (given by the sender, or made up by the mailbox) */
   id: string
+  /** a durable send's sender and sequence number (reply-records.ts) */
+  origin?: MessageOrigin
   /** 1 for the first try */
   attempt: number
   /** aborted when the handler times out or the turn ends */
@@ -68,7 +78,7 @@ export interface MailboxInit {
    * replies recorded elsewhere (the agent's replicated reply records): a message id found there
    * was handled by an earlier owner and gets that reply instead of a turn
    */
-  recorded?: (id: string) => { reply: JsonValue } | undefined
+  recorded?: (id: string, origin?: MessageOrigin) => { reply: JsonValue } | undefined
   /** start paused (e.g. until the activation has started); resume() to begin */
   paused?: boolean
   clock?: Clock
@@ -81,6 +91,8 @@ export interface PostOptions extends AbortOptions {
   id?: string
   /** the sender's W3C traceparent, handed to the turn */
   traceparent?: string
+  /** a durable send's sender and sequence number: dedup by the sender's sequence mark */
+  origin?: MessageOrigin
 }
 
 export interface FailureDetail {
@@ -107,6 +119,7 @@ export interface DrainedMessage {
   tries: number
   enqueuedAt: number
   traceparent?: string
+  origin?: MessageOrigin
   resolve: (reply: JsonValue) => void
   reject: (err: unknown) => void
 }
@@ -123,6 +136,7 @@ interface Entry {
   tries: number
   enqueuedAt: number
   traceparent?: string
+  origin?: MessageOrigin
   outcome: ReturnType<typeof deferred<JsonValue>>
 }
 
@@ -151,7 +165,7 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
   private readonly metrics: MailboxMetrics
   private readonly queue: Entry[] = []
   private readonly replies: ReplyCache
-  private readonly recorded?: (id: string) => { reply: JsonValue } | undefined
+  private readonly recorded?: (id: string, origin?: MessageOrigin) => { reply: JsonValue } | undefined
   private readonly quarantine: QuarantinedMessage[] = []
   private current?: Entry
   private idleWaiters: Array<() => void> = []
@@ -207,7 +221,7 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
         this.metrics.dedupHits.inc(1, { kind: this.kind })
         return await raceSignal(known, options.signal)
       }
-      const earlier = this.recorded?.(options.id)
+      const earlier = this.recorded?.(options.id, options.origin)
       if (earlier != null) {
         this.metrics.dedupHits.inc(1, { kind: this.kind })
         return earlier.reply
@@ -227,6 +241,7 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
       outcome: deferred<JsonValue>()
     }
     if (options.traceparent != null) entry.traceparent = options.traceparent
+    if (options.origin != null) entry.origin = options.origin
     entry.outcome.promise.catch(() => {})
     this.replies.add(entry.id, entry.outcome.promise)
     this.queue.push(entry)
@@ -256,6 +271,7 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
       this.replies.delete(e.id)
       const d: DrainedMessage = { id: e.id, message: e.message, tries: e.tries, enqueuedAt: e.enqueuedAt, resolve: e.outcome.resolve, reject: e.outcome.reject }
       if (e.traceparent != null) d.traceparent = e.traceparent
+      if (e.origin != null) d.origin = e.origin
       return d
     })
     return out
@@ -315,7 +331,7 @@ export class Mailbox extends TypedEventEmitter<MailboxEvents> {
     const stopTimer = this.metrics.turnSeconds.startTimer({ kind: this.kind })
     try {
       const reply = await Promise.race([
-        Promise.resolve().then(async () => await this.handler(entry.message, { id: entry.id, attempt: entry.tries, signal: abort.signal, ...(entry.traceparent != null ? { traceparent: entry.traceparent } : {}) })),
+        Promise.resolve().then(async () => await this.handler(entry.message, { id: entry.id, attempt: entry.tries, signal: abort.signal, ...(entry.traceparent != null ? { traceparent: entry.traceparent } : {}), ...(entry.origin != null ? { origin: entry.origin } : {}) })),
         timeout
       ])
       this.consecutiveFailures = 0

@@ -42,6 +42,8 @@ export interface InboundMessage {
   id: string
   from: string
   target?: { kind: 'agent' | 'peer', id: string }
+  /** the sender's sequence number on its channel to the target (durable sends; 0 = none) */
+  seq?: number
   traceparent: string
   data: unknown
 }

@@ -12,7 +12,7 @@
  * is lost or handled twice. If the target cannot activate, the lease comes back here (a newer
  * epoch again) and the mailbox resumes.
  */
-import { ConflictError, describeError } from '../errors.ts'
+import { ConflictError, NotOwnerError, describeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import { decodePlacement, placedOn } from './directory.ts'
 import type { Placement } from './directory.ts'
@@ -93,6 +93,10 @@ export async function migrateOut (m: DistributedAgentManager, p: Placement, targ
 /** hands queued messages to wherever the agent runs now; each caller is settled with that reply */
 function forward (m: DistributedAgentManager, agentId: string, drained: DrainedMessage[]): void {
   for (const d of drained) {
+    // a durable send goes back to its sender's outbox, which delivers it to the new owner as it
+    // is: there its sequence mark keeps it from being applied twice (reply-records.ts), which a
+    // forwarded copy under a new envelope could not
+    if (d.origin != null) { d.reject(new NotOwnerError(`agent ${agentId} moved`, { details: { agentId, retryable: true } })); continue }
     // under its own id, so the reply the target records is found by a retry of that id
     const message = d.id.startsWith(LOCAL_ID_PREFIX) ? d.message : encodeCall(d.id, d.message)
     m.components.broker.request(agentId, message, { ...(d.traceparent != null ? { traceparent: d.traceparent } : {}) })

@@ -275,7 +275,7 @@ export class Recovery {
       this.restarts.set(agentId, 0)
     } finally {
       for (const d of drained) {
-        this.m.local.deliver(agentId, d.message, { id: d.id, ...(d.traceparent != null ? { traceparent: d.traceparent } : {}) }).then(d.resolve, d.reject)
+        this.m.local.deliver(agentId, d.message, { id: d.id, ...(d.traceparent != null ? { traceparent: d.traceparent } : {}), ...(d.origin != null ? { origin: d.origin } : {}) }).then(d.resolve, d.reject)
       }
     }
     this.failures.inc(1, { kind: p.kind, action: 'restarted' })

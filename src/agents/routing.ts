@@ -62,13 +62,23 @@ export class Routing {
 
   readonly onMessage = async (msg: InboundMessage): Promise<void> => {
     if (msg.target?.kind !== 'agent') throw new NotFoundError('this peer takes direct messages for agents only')
-    await this.serve(msg, {})
+    await this.serve(msg, {}, true)
   }
 
-  async serve (req: InboundMessage, options: AbortOptions): Promise<unknown> {
+  /**
+   * `durable`: a one-way message, which (when its sender's outbox sequenced it and it carries no
+   * id of its own) is deduplicated by its sender's sequence mark (reply-records.ts)
+   */
+  async serve (req: InboundMessage, options: AbortOptions, durable = false): Promise<unknown> {
     const agentId = req.target!.id
     const call = decodeCall(req.data)
-    const post = { id: call.id ?? req.id, traceparent: req.traceparent, ...(options.signal != null ? { signal: options.signal } : {}) }
+    const sequenced = durable && call.id == null && req.seq != null && Number.isSafeInteger(req.seq) && req.seq >= 1
+    const post = {
+      id: call.id ?? req.id,
+      traceparent: req.traceparent,
+      ...(sequenced ? { origin: { sender: req.from, seq: req.seq as number } } : {}),
+      ...(options.signal != null ? { signal: options.signal } : {})
+    }
     const mine = this.m.local.epochOf(agentId)
     const news = this.m.cache.get(agentId)
     if (mine != null && news != null && news.epoch > mine && news.node !== this.m.peerId && !this.m.migrating.has(agentId)) {

@@ -1,0 +1,2 @@
+// stylesheets imported for their side effect; vite bundles them
+declare module '*.css'
