@@ -14,6 +14,7 @@ const deployBody = v.object({
 const migrateBody = v.object({ node: v.string({ max: 256 }) })
 const messageBody = v.object({ message: v.json(), timeoutMs: v.optional(v.integer({ min: 1, max: 300_000 })), messageId: v.optional(v.string({ max: 256 })) })
 const sendBody = v.object({ message: v.json() })
+const recoverBody = v.object({ acceptLoss: v.boolean() })
 
 function configOf (config: unknown): JsonObject | undefined {
   if (config === undefined) return undefined
@@ -58,6 +59,14 @@ export function agentsRoutes (node: MeshNode): Route[] {
       const sent = await node.broker.send(validateAgentId(req.params.id), body.message, { signal: req.signal })
       return { status: 202, json: { id: sent.id, seq: sent.seq } }
     }),
-    route('GET', '/agents/:id/state', async (req) => ({ json: await agents.agentState(req.params.id, { signal: req.signal }) }))
+    route('GET', '/agents/:id/state', async (req) => ({ json: await agents.agentState(req.params.id, { signal: req.signal }) })),
+    // the operator's override for an agent whose replica set lost too many members for good: it
+    // goes on from the reachable ones; turns acknowledged only on the lost ones are lost, so the
+    // body must say so
+    route('POST', '/agents/:id/recover', async (req) => {
+      const body = await req.json(recoverBody)
+      if (!body.acceptLoss) throw new InvalidArgumentError('a forced recovery may lose acknowledged turns: send {"acceptLoss": true}')
+      return { json: await agents.forceRecoverAgent(req.params.id, { signal: req.signal }) }
+    })
   ]
 }

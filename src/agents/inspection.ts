@@ -53,7 +53,7 @@ export async function inspect (m: DistributedAgentManager, agentId: string, opti
       m.log('no live view of %s from %s: %s', agentId, p.node, describeError(err).message)
     }
   }
-  return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch, status: p.status, live }
+  return { id: p.id, kind: p.kind, node: p.node, epoch: p.epoch, status: p.status, ...(p.replicas != null && p.acks != null ? { replicas: p.replicas, acks: p.acks } : {}), live }
 }
 
 /** the agent's state as JSON, read from its owner (here, without a request, when it runs here) */

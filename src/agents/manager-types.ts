@@ -72,11 +72,16 @@ export interface AgentManagerEvents {
   'agent:migrated': CustomEvent<AgentInfo & { from: string, ms: number }>
   'agent:recovered': CustomEvent<AgentInfo & { from: string }>
   'agent:failed': CustomEvent<{ id: string, action: 'restarted' | 'quarantined', restarts: number, error: string }>
+  /** an operator forced the agent's recovery from fewer members than its acknowledgements need */
+  'agent:forced-recovery': CustomEvent<{ id: string, node: string, epoch: number, replicas: string[], lost: string[] }>
   /** a poison message was set aside by an agent running on this peer (the agent goes on serving) */
   'agent:message-quarantined': CustomEvent<QuarantineNotice>
 }
 
 /** GET /agents/:id: the placement plus its owner's live view (null when the owner did not answer) */
 export interface AgentDetails extends AgentInfo {
+  /** the replica set of its state, when one is recorded: members, and how many hold each acknowledged turn */
+  replicas?: string[]
+  acks?: number
   live: AgentLiveView | null
 }

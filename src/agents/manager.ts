@@ -42,6 +42,8 @@ import { writeConcernFor } from './write-concern.ts'
 import { sameSet, type ReplicaSet } from './state-replicas.ts'
 import { Rebalancer } from './rebalancer.ts'
 import { Recovery } from './recovery.ts'
+import { forceRecover } from './forced-recovery.ts'
+import type { ForcedRecovery } from './forced-recovery.ts'
 import { Routing } from './routing.ts'
 import type { AgentDetails, AgentInfo, AgentManagerEvents, ManagerBroker, ManagerConsensus, ManagerNetwork } from './manager-types.ts'
 import type { AgentAddress, AgentKind, AgentServices, DeployedAgent, DeploySpec, JsonValue, ServiceCallOptions } from './types.ts'
@@ -128,10 +130,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
       authority: this.leaseGuard,
       refusal: () => this.clockHandoff.refusal(),
       recordReplicas: async (agentId, epoch, set, options) => { await this.recordReplicas(agentId, epoch, set, options) },
-      lost: (peer) => {
-        const status = this.components.network.member(peer)?.status
-        return status == null ? peer !== this.peerId : status === 'failed'
-      },
+      lost: (peer) => !this.reachable(peer),
       clock: this.clock,
       log: this.log,
       ...(components.telemetry != null ? { telemetry: components.telemetry } : {}),
@@ -289,6 +288,22 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
   async call (agentId: string, message: JsonValue, options: AbortOptions & { timeoutMs?: number, messageId?: string } = {}): Promise<JsonValue> {
     const { messageId, ...rest } = options
     return await this.components.broker.request(agentId, messageId != null ? encodeCall(messageId, message) : message, rest) as JsonValue
+  }
+
+  /**
+   * Operator override for an agent whose state replica set lost too many members for good: it
+   * takes the agent over from the members reachable now, giving up turns acknowledged only on the
+   * lost ones (forced-recovery.ts). ConflictError when enough members are reachable (wait instead),
+   * UnreachableError when none is.
+   */
+  async forceRecoverAgent (agentId: string, options: AbortOptions = {}): Promise<ForcedRecovery> {
+    return await forceRecover(this, agentId, options)
+  }
+
+  /** whether `peer` is this peer or a member not marked failed */
+  reachable (peer: string): boolean {
+    const status = this.components.network.member(peer)?.status
+    return status == null ? peer === this.peerId : status !== 'failed'
   }
 
   /** the placement in Raft (linearizable), cached; undefined when there is none */

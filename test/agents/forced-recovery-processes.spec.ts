@@ -1,0 +1,112 @@
+/**
+ * Forced recovery with real processes: an agent's owner and a second member of its state replica
+ * set are SIGKILLed for good. The agent then stays unavailable (a failover may not take it over
+ * from one member when two hold each acknowledged turn) until an operator forces its recovery
+ * over HTTP; then it answers again with the state its last member holds, and gets a full replica
+ * set again.
+ */
+import { after, before, describe, it } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startProcess, getJson, waitUntil, type PeerProcess } from '../helpers/processes.ts'
+
+interface AgentView { id: string, node: string, epoch: number, replicas?: string[], acks?: number }
+
+async function post<T> (p: PeerProcess, path: string, body: unknown, timeoutMs = 10_000): Promise<{ status: number, json: T }> {
+  const res = await fetch(p.ready.http + path, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs)
+  })
+  return { status: res.status, json: await res.json() as T }
+}
+
+describe('forced recovery of an agent whose replica set lost two members for good', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'agentmesh-forced-'))
+  let relay: PeerProcess
+  const nodes: PeerProcess[] = []
+
+  before(async () => {
+    const mesh = ['--mesh', 'forced-recovery', '--http-port', '0']
+    relay = await startProcess(['relay', '--port', '0', '--data', join(dir, 'relay'), ...mesh])
+    const boot = relay.ready.multiaddrs.join(',')
+    for (let i = 0; i < 4; i++) nodes.push(await startProcess(['node', '--bootstrap', boot, '--data', join(dir, `n${i}`), ...mesh]))
+    // every node takes agents (it holds a node lease and says so in its record)
+    for (const n of nodes) {
+      await waitUntil(async () => (await post(relay, '/agents', { id: `probe-${n.ready.peerId.slice(-6)}`, kind: 'echo', node: n.ready.peerId })).status === 201, 60_000, 'each node to take agents')
+    }
+    // killing two peers is survivable for Raft only with three voters or more (at most one of them killed, below)
+    await waitUntil(async () => (await getJson<{ voters: string[] }>(relay, '/consensus')).voters.length >= 3, 30_000, 'the raft group to have three voters')
+  })
+
+  after(async () => {
+    await Promise.all([relay, ...nodes].map(async p => { await p?.stop() }))
+    rmSync(dir, { recursive: true, force: true })
+  })
+
+  it('waits for lost members, refuses to force while enough are reachable, and comes back from the last one when forced', async () => {
+    const { voters } = await getJson<{ voters: string[] }>(relay, '/consensus')
+    const ids = nodes.map(n => n.ready.peerId)
+    // the owner: a node that does not vote if there is one (with three voters, two kills must spare two)
+    const owner = nodes.find(n => !voters.includes(n.ready.peerId)) ?? nodes[0]
+    assert.equal((await post(relay, '/agents', { id: 'F', kind: 'counter', node: owner.ready.peerId })).status, 201)
+    for (let i = 1; i <= 10; i++) {
+      const r = await post<{ reply: { value: number } }>(relay, '/agents/F/messages', { message: { op: 'inc' } })
+      assert.deepEqual(r.json.reply, { value: i })
+    }
+    const placed = await getJson<AgentView>(relay, '/agents/F')
+    assert.ok(placed.replicas != null && placed.acks != null, 'GET /agents/F shows its replica set')
+    assert.ok(placed.replicas.includes(owner.ready.peerId))
+    assert.equal(placed.replicas.length - placed.acks + 1, 2, `a failover needs two members (${placed.replicas.length} replicas, ${placed.acks} acks)`)
+
+    const refused = await post<{ error: { name: string } }>(relay, '/agents/F/recover', { acceptLoss: true })
+    assert.equal(refused.status, 409, 'nothing to force while every member is reachable')
+    assert.equal((await post(relay, '/agents/F/recover', { acceptLoss: false })).status, 400, 'the body must accept the loss')
+    assert.equal((await post(relay, '/agents/F/recover', {})).status, 400)
+
+    // a second member besides the owner, not the relay, whose loss with the owner's leaves Raft a majority
+    const majorityLeft = (killed: string[]): boolean => voters.filter(v => !killed.includes(v)).length > voters.length / 2
+    const others = placed.replicas.filter(p => p !== owner.ready.peerId && ids.includes(p))
+    const second = others.find(p => majorityLeft([owner.ready.peerId, p]))
+    assert.ok(second != null, `a second member to kill that leaves Raft a majority (set ${placed.replicas.join(', ')}, voters ${voters.join(', ')})`)
+    const survivor = placed.replicas.find(p => p !== owner.ready.peerId && p !== second)!
+    // every turn's update reaches all three members when it is flushed; give the last one a moment
+    await new Promise(resolve => setTimeout(resolve, 1000))
+    owner.kill('SIGKILL')
+    nodes.find(n => n.ready.peerId === second)!.kill('SIGKILL')
+
+    // once the relay knows both are gone, the agent is re-placed and its activation waits for a
+    // second member: unavailable, however long
+    const lostIds = [owner.ready.peerId, second]
+    await waitUntil(async () => (await getJson<Array<{ peerId: string, status: string }>>(relay, '/nodes'))
+      .filter(m => lostIds.includes(m.peerId)).every(m => m.status === 'failed'), 30_000, 'the relay to see both peers failed')
+    for (let i = 0; i < 3; i++) {
+      const call = await post<{ error?: { name: string } }>(relay, '/agents/F/messages', { message: { op: 'get' }, timeoutMs: 2000 }).catch(() => ({ status: 0, json: {} }))
+      assert.notEqual(call.status, 200, 'no answer from one member where two are needed')
+    }
+
+    // once the lost peers are known failed, the operator forces the recovery
+    let forced: { status: number, json: { replicas: string[], lost: string[], node: string } } | undefined
+    await waitUntil(async () => {
+      forced = await post(relay, '/agents/F/recover', { acceptLoss: true })
+      return forced.status === 200
+    }, 60_000, 'the forced recovery to be taken')
+    assert.deepEqual(forced!.json.replicas, [survivor])
+    assert.deepEqual([...forced!.json.lost].sort(), [owner.ready.peerId, second].sort())
+
+    let value: number | undefined
+    await waitUntil(async () => {
+      const r = await post<{ reply?: { value: number } }>(relay, '/agents/F/messages', { message: { op: 'get' }, timeoutMs: 3000 }).catch(() => undefined)
+      value = r?.status === 200 ? r.json.reply?.value : undefined
+      return value !== undefined
+    }, 60_000, 'the agent to answer again')
+    assert.equal(value, 10, 'the last member held every turn')
+    const next = await post<{ reply: { value: number } }>(relay, '/agents/F/messages', { message: { op: 'inc' } })
+    assert.deepEqual(next.json.reply, { value: 11 })
+    // the new owner records a full set of its own again
+    await waitUntil(async () => {
+      const p = await getJson<AgentView>(relay, '/agents/F')
+      return p.replicas?.length === 3 && p.acks === 2 && !p.replicas.includes(owner.ready.peerId) && !p.replicas.includes(second)
+    }, 30_000, 'a full replica set of live peers')
+  })
+})
