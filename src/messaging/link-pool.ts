@@ -108,7 +108,8 @@ export class LinkPool {
         this.log.error('%s', refused.message)
         throw refused
       }
-      throw new UnreachableError(`cannot open ${this.protocols[0]} to ${peer}: ${describeError(err).message}`, { cause: err })
+      // nothing went out: a request may try again within its deadline (rpc-client.ts)
+      throw new UnreachableError(`cannot open ${this.protocols[0]} to ${peer}: ${describeError(err).message}`, { cause: err, details: { peer, sent: false } })
     }
     return this.adopt(stream, peer)
   }

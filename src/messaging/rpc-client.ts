@@ -4,7 +4,7 @@
  * (until the ack). A request to a peer with an open stream takes a short path: no AbortSignal,
  * no retry loop, a plain timer for its timeout.
  */
-import { InvalidArgumentError, NotFoundError, NotOwnerError } from '../errors.ts'
+import { InvalidArgumentError, NotFoundError, NotOwnerError, UnreachableError } from '../errors.ts'
 import { combineSignals } from '../util/abort.ts'
 import { ACK_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from './constants.ts'
 import { encodeEnvelope } from './envelope.ts'
@@ -28,6 +28,9 @@ import type { RpcLink } from './rpc-link.ts'
 
 /** a request answered NotOwnerError is re-resolved and re-sent this way */
 const REQUEST_OWNER_RETRY = retryPolicy({ initialDelayMs: 50, maxDelayMs: 500, maxAttempts: 4 })
+
+/** an UnreachableError from a stream that never opened (link-pool.ts): the request never left */
+const notSent = (err: unknown): boolean => err instanceof UnreachableError && err.details?.sent === false
 
 export interface RpcClientInit {
   peerId: string
@@ -83,7 +86,9 @@ export class RpcClient {
         rng: this.init.rng,
         policy: REQUEST_OWNER_RETRY,
         signal,
-        isRetryable: (err) => err instanceof NotOwnerError && to.kind === 'agent'
+        // a deposed owner's refusal (agents only), or a stream that did not open: nothing was
+        // sent, so trying again (the agent re-resolved, a fresh dial) cannot apply it twice
+        isRetryable: (err) => (err instanceof NotOwnerError && to.kind === 'agent') || notSent(err)
       })
     } catch (err) {
       span.recordError(err)

@@ -65,7 +65,7 @@ export function lossyPubsub (pubsub: BrokerPubsub, drop: (msg: BrokerPubsubMessa
 export interface Peer { libp2p: MeshLibp2p, broker: MessageBroker, store: Store, id: string, dials: () => number, counts: Map<string, number> }
 
 export async function startPeer (store: Store = new MemoryStore(), seed = 1, key?: Awaited<ReturnType<typeof generateKeyPair>>, signEnvelopes = true, maxAttempts = 20,
-  dropPublication?: (msg: BrokerPubsubMessage) => boolean, extra: { init?: MessageBrokerInit, telemetry?: Telemetry, logger?: ComponentLogger } = {}): Promise<Peer> {
+  dropPublication?: (msg: BrokerPubsubMessage) => boolean, extra: { init?: MessageBrokerInit, telemetry?: Telemetry, logger?: ComponentLogger, dialFault?: (dial: number) => Error | undefined } = {}): Promise<Peer> {
   const privateKey = key ?? await generateKeyPair('Ed25519')
   const libp2p = await createMeshLibp2p({ privateKey, mesh: 'msgtest', role: 'node', host: '127.0.0.1', port: 0 })
   // the real node satisfies the broker's narrow components (checked by the compiler)
@@ -74,7 +74,12 @@ export async function startPeer (store: Store = new MemoryStore(), seed = 1, key
   const counted: BrokerLibp2p = {
     handle: direct.handle.bind(libp2p),
     unhandle: direct.unhandle.bind(libp2p),
-    dialProtocol: async (peer, protocol, options) => { dials++; return await direct.dialProtocol(peer, protocol, options) },
+    dialProtocol: async (peer, protocol, options) => {
+      dials++
+      const fault = extra.dialFault?.(dials)
+      if (fault != null) throw fault
+      return await direct.dialProtocol(peer, protocol, options)
+    },
     services: { pubsub: dropPublication == null ? direct.services.pubsub : lossyPubsub(direct.services.pubsub, dropPublication) }
   }
   const id = libp2p.peerId.toString()

@@ -253,6 +253,26 @@ describe('MessageBroker outbox across a restart', { timeout: 60_000 }, () => {
   })
 })
 
+describe('MessageBroker requests over streams that do not open', { timeout: 60_000 }, () => {
+  it('tries a request again within its deadline when its stream did not open (nothing was sent)', async () => {
+    // the first two opens stall (the second is the fresh-connection retry): the request's first attempt fails unsent
+    const stalled = (): Error => Object.assign(new Error('stream open stalled'), { name: 'TimeoutError' })
+    const a = await startPeer(undefined, 7, undefined, true, 20, undefined, { dialFault: (n) => n <= 2 ? stalled() : undefined })
+    const b = await startPeer(undefined, 8)
+    try {
+      await a.libp2p.dial(b.libp2p.getMultiaddrs()[0])
+      a.broker.setResolver(() => b.id)
+      let handled = 0
+      b.broker.setRequestHandler(async () => { handled++; return { handled } })
+      assert.deepEqual(await a.broker.request('far-agent', 'hi', { timeoutMs: 10_000 }), { handled: 1 })
+      assert.equal(a.dials(), 3, 'two stalled opens, then one that opened')
+      assert.equal(handled, 1, 'handled once')
+    } finally {
+      for (const p of [a, b]) { await p.broker.stop(); await p.libp2p.stop() }
+    }
+  })
+})
+
 describe('MessageBroker giving up and stopping', { timeout: 60_000 }, () => {
   it('marks a send failed with the reason after the last attempt, and ensureDelivery says so', async () => {
     const p = await startPeer(undefined, 6, undefined, false, 3)
