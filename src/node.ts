@@ -10,7 +10,7 @@ import { createLibp2pMetrics } from '#platform/libp2p-metrics'
 import { openStore } from '#platform/storage'
 import { raftLogOpener } from '#platform/raft-log'
 import { watchVisibility } from '#platform/visibility'
-import { createMeshLibp2p, NetworkManager } from './network/index.ts'
+import { createMeshLibp2p, NetworkManager, nextIncarnation } from './network/index.ts'
 import type { Capabilities, MeshLibp2p, NodeEventDetail, NodeRole } from './network/index.ts'
 import { MonitoringSystem } from './monitoring/index.ts'
 import { MessageBroker } from './messaging/index.ts'
@@ -157,6 +157,8 @@ export async function createNode (options: CreateNodeOptions = {}): Promise<Mesh
     const network = new NetworkManager({ libp2p, privateKey, telemetry: monitoring, clock }, {
       mesh,
       role,
+      // kept with the identity: a restart with the clock set back still counts as a restart
+      incarnation: await nextIncarnation(store.sub('network/'), clock),
       loadSource: () => agents?.host.load() ?? {},
       raft: role === 'browser' ? 'learner' : (options.raft?.voter === false ? 'learner' : 'voter'),
       capabilities: options.capabilities,

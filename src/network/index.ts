@@ -1,4 +1,5 @@
 export { NetworkManager } from './network-manager.ts'
+export { nextIncarnation, INCARNATION_KEY } from './incarnation.ts'
 export type { NetworkManagerComponents, NetworkManagerInit } from './network-manager.ts'
 export { createMeshLibp2p } from './libp2p.ts'
 export type { MeshLibp2p, MeshLibp2pInit, MeshServices } from './libp2p.ts'

@@ -56,6 +56,8 @@ export interface NetworkManagerInit {
   loadSource?: () => Partial<Load>
   /** how often the full record is republished when nothing in it changed; default RECORD_REFRESH_INTERVAL_MS */
   recordRefreshMs?: number
+  /** this start's incarnation (`nextIncarnation` over the peer's store); default the wall clock now */
+  incarnation?: number
 }
 
 export class NetworkManager extends TypedEventEmitter<NetworkEvents> {

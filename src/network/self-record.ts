@@ -18,11 +18,13 @@ export interface SelfRecordInit {
   version?: string
   heartbeatMs?: number
   loadSource?: () => Partial<Load>
+  /** this start's incarnation (incarnation.ts: never below the last start's); default the wall clock now */
+  incarnation?: number
 }
 
 export class SelfRecord {
   readonly peerId: string
-  /** start time of this process: a higher one is a restart of the same peer */
+  /** this start of the peer (its start time, above every earlier start's): a higher one is a restart of the same peer */
   readonly incarnation: number
   capabilities: Capabilities
   announcedAddrs: string[] | undefined
@@ -40,7 +42,7 @@ export class SelfRecord {
     this.clock = clock
     this.init = init
     this.peerId = libp2p.peerId.toString()
-    this.incarnation = clock.now()
+    this.incarnation = init.incarnation ?? clock.now()
     this.raftRole = init.raft ?? 'none'
     this.capabilities = {
       cpu: init.capabilities?.cpu ?? 1,

@@ -7,7 +7,9 @@ import { describe, it, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import type { Message } from '@libp2p/gossipsub'
-import { MembershipMessageType, nodesTopic } from '../../src/network/index.ts'
+import { MembershipMessageType, nextIncarnation, nodesTopic } from '../../src/network/index.ts'
+import { MemoryStore } from '../../src/storage/memory.ts'
+import { OffsetClock } from '../helpers/offset-clock.ts'
 import { relayAddr, startPeer, waitFor, type TestPeer } from './harness.ts'
 
 const MESH = 'hb'
@@ -74,5 +76,30 @@ describe('heartbeats and records', () => {
     await waitFor(() => b2.network.member(a.network.peerId)?.status === 'alive' && b2.network.member(relay.network.peerId)?.status === 'alive',
       10_000, 'the restarted B to hold A\'s and the relay\'s records')
     assert.equal(b2.network.member(a.network.peerId)?.record.addrs.length !== 0, true, 'with their addresses')
+  })
+
+  it('a peer restarted with its wall clock set back is admitted again (its incarnation still grows)', async () => {
+    const relay = await startPeer({ role: 'relay', recordRefreshMs: REFRESH_MS }, MESH)
+    peers.push(relay)
+    const bootstrap = [relayAddr(relay)]
+    const a = await startPeer({ bootstrap, recordRefreshMs: REFRESH_MS }, MESH)
+    peers.push(a)
+    const key = await generateKeyPair('Ed25519')
+    // B's own store, kept across its restart as a data dir is
+    const store = new MemoryStore()
+    const clock = new OffsetClock()
+    const b1 = await startPeer({ bootstrap, recordRefreshMs: REFRESH_MS, incarnation: await nextIncarnation(store, clock) }, MESH, { privateKey: key, clock })
+    await waitFor(() => a.network.member(b1.network.peerId)?.status === 'alive', 10_000, 'A to see B')
+    await b1.crash()
+    await waitFor(() => a.network.member(b1.network.peerId)?.status === 'failed', 15_000, 'A to see B fail')
+
+    // back a minute behind: its start time is below the one A holds for it as failed
+    clock.offsetMs = -60_000
+    const incarnation = await nextIncarnation(store, clock)
+    assert.ok(incarnation > (a.network.member(b1.network.peerId)?.record.incarnation ?? Infinity), 'above the last start however the clock was set')
+    const b2 = await startPeer({ bootstrap, recordRefreshMs: REFRESH_MS, incarnation }, MESH, { privateKey: key, clock })
+    peers.push(b2)
+    await waitFor(() => a.network.member(b2.network.peerId)?.status === 'alive' && relay.network.member(b2.network.peerId)?.status === 'alive',
+      15_000, 'A and the relay to see B back')
   })
 })
