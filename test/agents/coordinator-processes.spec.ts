@@ -8,30 +8,22 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startProcess, getJson, waitUntil, type PeerProcess } from '../helpers/processes.ts'
+import { getJson, postJson, startProcessMesh, waitUntil, type PeerProcess } from '../helpers/processes.ts'
 
 interface AgentView { id: string, kind: string, node: string, epoch: number, status: string }
 
-async function post<T> (p: PeerProcess, path: string, body: unknown): Promise<{ status: number, json: T }> {
-  const res = await fetch(p.ready.http + path, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(15_000)
-  })
-  return { status: res.status, json: await res.json() as T }
-}
+/** its calls wait up to 15 s (a job's requests on a loaded machine) */
+const post = async <T>(p: PeerProcess, path: string, body: unknown): Promise<{ status: number, json: T }> => await postJson<T>(p, path, body, 15_000)
 
 describe('coordinator and workers across processes, a worker peer killed mid-job', () => {
   const dir = mkdtempSync(join(tmpdir(), 'agentmesh-job-'))
   let relay: PeerProcess
-  const nodes: PeerProcess[] = []
+  let nodes: PeerProcess[] = []
 
   before(async () => {
-    const mesh = ['--mesh', 'job-flow', '--http-port', '0']
-    relay = await startProcess(['relay', '--port', '0', '--data', join(dir, 'relay'), ...mesh])
-    const boot = relay.ready.multiaddrs.join(',')
-    for (let i = 0; i < 3; i++) nodes.push(await startProcess(['node', '--bootstrap', boot, '--data', join(dir, `n${i}`), ...mesh]))
-    // every Node peer takes agents (holds a node lease and advertises its kinds)
+    ({ relay, nodes } = await startProcessMesh(dir, 'job-flow', 3))
+    // every Node peer takes agents once its probe can also be moved onto it
     for (const n of nodes) {
-      await waitUntil(async () => (await post(relay, '/agents', { id: `probe-${n.ready.peerId.slice(-6)}`, kind: 'echo', node: n.ready.peerId })).status === 201, 60_000, 'the mesh to accept a deployment (the named peer holding a node lease)')
       await waitUntil(async () => (await post(relay, `/agents/probe-${n.ready.peerId.slice(-6)}/migrate`, { node: n.ready.peerId })).status === 200, 30_000, 'each peer to take agents')
     }
     // the SIGKILL below is survivable only once the Raft group has three voters: it grows one voter

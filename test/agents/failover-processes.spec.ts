@@ -9,17 +9,10 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startProcess, getJson, waitUntil, type PeerProcess } from '../helpers/processes.ts'
+import { getJson, postJson as post, startProcess, waitUntil, type PeerProcess } from '../helpers/processes.ts'
 
 interface NodeView { peerId: string, status: string }
 interface AgentView { id: string, kind: string, node: string, epoch: number, status: string }
-
-async function post<T> (p: PeerProcess, path: string, body: unknown, timeoutMs = 10_000): Promise<{ status: number, json: T }> {
-  const res = await fetch(p.ready.http + path, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs)
-  })
-  return { status: res.status, json: await res.json() as T }
-}
 
 describe('agents across real processes: deploy, talk, SIGKILL the owner, recover', () => {
   const dir = mkdtempSync(join(tmpdir(), 'agentmesh-failover-'))

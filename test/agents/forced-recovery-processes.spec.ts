@@ -10,31 +10,17 @@ import assert from 'node:assert/strict'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { startProcess, getJson, waitUntil, type PeerProcess } from '../helpers/processes.ts'
+import { getJson, postJson as post, startProcessMesh, waitUntil, type PeerProcess } from '../helpers/processes.ts'
 
 interface AgentView { id: string, node: string, epoch: number, replicas?: string[], acks?: number }
-
-async function post<T> (p: PeerProcess, path: string, body: unknown, timeoutMs = 10_000): Promise<{ status: number, json: T }> {
-  const res = await fetch(p.ready.http + path, {
-    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs)
-  })
-  return { status: res.status, json: await res.json() as T }
-}
 
 describe('forced recovery of an agent whose replica set lost two members for good', () => {
   const dir = mkdtempSync(join(tmpdir(), 'agentmesh-forced-'))
   let relay: PeerProcess
-  const nodes: PeerProcess[] = []
+  let nodes: PeerProcess[] = []
 
   before(async () => {
-    const mesh = ['--mesh', 'forced-recovery', '--http-port', '0']
-    relay = await startProcess(['relay', '--port', '0', '--data', join(dir, 'relay'), ...mesh])
-    const boot = relay.ready.multiaddrs.join(',')
-    for (let i = 0; i < 4; i++) nodes.push(await startProcess(['node', '--bootstrap', boot, '--data', join(dir, `n${i}`), ...mesh]))
-    // every node takes agents (it holds a node lease and says so in its record)
-    for (const n of nodes) {
-      await waitUntil(async () => (await post(relay, '/agents', { id: `probe-${n.ready.peerId.slice(-6)}`, kind: 'echo', node: n.ready.peerId })).status === 201, 60_000, 'each node to take agents')
-    }
+    ({ relay, nodes } = await startProcessMesh(dir, 'forced-recovery', 4))
     // killing two peers is survivable for Raft only with three voters or more (at most one of them killed, below)
     await waitUntil(async () => (await getJson<{ voters: string[] }>(relay, '/consensus')).voters.length >= 3, 30_000, 'the raft group to have three voters')
   })

@@ -52,6 +52,37 @@ export async function startProcess (args: string[], options: { env?: Record<stri
   }
 }
 
+/** a JSON POST to a peer's admin API: its status and JSON body */
+export async function postJson<T> (p: PeerProcess, path: string, body: unknown, timeoutMs = 10_000): Promise<{ status: number, json: T }> {
+  const res = await fetch(p.ready.http + path, {
+    method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body), signal: AbortSignal.timeout(timeoutMs)
+  })
+  return { status: res.status, json: await res.json() as T }
+}
+
+/**
+ * a relay and `count` Node peers (each with `--data` under `dir`, admin API on a free port),
+ * returned once every Node peer takes agents (holds a node lease and advertises its kinds: a
+ * pinned `probe-<id>` echo agent is deployed on each)
+ */
+export async function startProcessMesh (dir: string, mesh: string, count: number): Promise<{ relay: PeerProcess, nodes: PeerProcess[] }> {
+  const args = ['--mesh', mesh, '--http-port', '0']
+  const relay = await startProcess(['relay', '--port', '0', '--data', join(dir, 'relay'), ...args])
+  const boot = relay.ready.multiaddrs.join(',')
+  const nodes: PeerProcess[] = []
+  try {
+    for (let i = 0; i < count; i++) nodes.push(await startProcess(['node', '--bootstrap', boot, '--data', join(dir, `n${i}`), ...args]))
+    for (const n of nodes) {
+      await waitUntil(async () => (await postJson(relay, '/agents', { id: `probe-${n.ready.peerId.slice(-6)}`, kind: 'echo', node: n.ready.peerId })).status === 201,
+        60_000, 'each node to take agents (a deployment pinned to it accepted)')
+    }
+  } catch (err) {
+    await Promise.all([relay, ...nodes].map(async p => await p.stop()))
+    throw err
+  }
+  return { relay, nodes }
+}
+
 export async function getJson<T> (p: PeerProcess, path: string, init?: RequestInit): Promise<T> {
   const res = await fetch(p.ready.http + path, { ...init, signal: AbortSignal.timeout(5000) })
   return await res.json() as T
