@@ -18,8 +18,10 @@ import { newMessage } from '../../src/consensus/raft/index.ts'
 import { decodeConfChange, encodeConfChange } from '../../src/consensus/raft/conf-change.ts'
 import { decodeCommand, encodeCommand } from '../../src/consensus/kv/codec.ts'
 import { decodeResult, encodeResult } from '../../src/consensus/kv/result-codec.ts'
-import { decodeKvState } from '../../src/consensus/kv/snapshot.ts'
-import { decodeEntry, decodeHardState, decodeLogStart, decodeSnapshot as decodeRaftSnapshot, encodeEntry, encodeHardState } from '../../src/consensus/log-store-codec.ts'
+import { decodeKvState, encodeKvState } from '../../src/consensus/kv/snapshot.ts'
+import { emptyKvState } from '../../src/consensus/kv/state.ts'
+import { KvStateMachine } from '../../src/consensus/kv/state-machine.ts'
+import { decodeEntry, decodeHardState, decodeLogStart, decodeSnapshot as decodeRaftSnapshot, encodeEntry, encodeHardState, encodeLogStart, encodeSnapshot as encodeRaftSnapshot } from '../../src/consensus/log-store-codec.ts'
 import { decodeGossip, decodeSync, encodeGossip, encodeSync } from '../../src/consensus/crdt/codec.ts'
 import { decodeStateVectorSafe } from '../../src/consensus/crdt/vectors.ts'
 import { parseHlc } from '../../src/util/hlc.ts'
@@ -28,11 +30,13 @@ import { decodeControl } from '../../src/agents/control.ts'
 import { decodePlacement } from '../../src/agents/directory.ts'
 import { decodeChatChunk, decodeChatCompletion } from '../../src/agents/llm-codec.ts'
 import { SseDataDecoder } from '../../src/agents/llm-sse.ts'
-import { decodeSnapshot as decodeMonitoringSnapshot } from '../../src/monitoring/snapshot.ts'
+import { decodeSnapshot as decodeMonitoringSnapshot, encodeSnapshot as encodeMonitoringSnapshot } from '../../src/monitoring/snapshot.ts'
 import { parseTraceparent } from '../../src/monitoring/traceparent.ts'
-import { decodeEnvelope } from '../../src/messaging/envelope.ts'
-import { decodeHlc as decodeMessagingHlc } from '../../src/messaging/hlc.ts'
-import { parseMessageId } from '../../src/messaging/message-id.ts'
+import { decodeEnvelope, encodeEnvelope } from '../../src/messaging/envelope.ts'
+import type { Envelope } from '../../src/messaging/envelope.ts'
+import { decodeHlc as decodeMessagingHlc, encodeHlc } from '../../src/messaging/hlc.ts'
+import { createMessageId, parseMessageId } from '../../src/messaging/message-id.ts'
+import * as Y from 'yjs'
 import { parseJson } from '../../src/http/request.ts'
 
 const RUNS = Number(process.env.AGENTMESH_FUZZ_RUNS ?? 100_000)
@@ -163,8 +167,10 @@ describe('decoders under fuzz', { timeout: 30 * 60_000 }, () => {
   fuzzBytes('raft conf change', b => decodeConfChange(b), () => [encodeConfChange({ type: 0, nodeId: 'peer-a' }), encodeConfChange({ type: 1, nodeId: 'peer-b' })])
   fuzzBytes('raft log entry', b => decodeEntry(5, b), () => [encodeEntry({ term: 3, index: 5, type: 0, data: new Uint8Array([7, 8]) })])
   fuzzBytes('raft hard state', b => decodeHardState(b), () => [encodeHardState({ term: 3, vote: 'peer-a', commit: 9 })])
-  fuzzBytes('raft snapshot record', b => decodeRaftSnapshot(b), () => [])
-  fuzzBytes('raft log start', b => decodeLogStart(b), () => [])
+  fuzzBytes('raft snapshot record', b => decodeRaftSnapshot(b), () => [
+    encodeRaftSnapshot({ metadata: { index: 40, term: 3, confState: { voters: ['peer-a', 'peer-b', 'peer-c'], learners: ['tab-1'] } }, data: new Uint8Array([1, 2, 3, 4]) })
+  ])
+  fuzzBytes('raft log start', b => decodeLogStart(b), () => [encodeLogStart({ index: 40, term: 3 })])
   fuzzBytes('kv command', b => decodeCommand(b), () => [
     encodeCommand({ type: 'put', key: 'config/x', value: new Uint8Array([1, 2]) }),
     encodeCommand({ type: 'delete', key: 'config/x' }),
@@ -175,7 +181,12 @@ describe('decoders under fuzz', { timeout: 30 * 60_000 }, () => {
     encodeResult({ type: 'range', revision: 4, kvs: [], more: false }),
     encodeResult({ type: 'error', name: 'NotFoundError', message: 'nope' })
   ])
-  fuzzBytes('kv snapshot state', b => decodeKvState(b), () => [])
+  fuzzBytes('kv snapshot state', b => decodeKvState(b), () => {
+    const sm = new KvStateMachine()
+    sm.apply(1, { type: 'put', key: 'config/x', value: new Uint8Array([1, 2]) })
+    sm.apply(2, { type: 'put', key: 'config/y', value: new Uint8Array([3]) })
+    return [encodeKvState(emptyKvState()), sm.snapshot()]
+  })
   fuzzBytes('crdt gossip', b => decodeGossip(b, 1 << 16), () => [
     encodeGossip({ type: 0, update: new Uint8Array([1, 2, 3]) } as any),
     encodeGossip({ type: 2, updates: [new Uint8Array([1, 2, 3]), new Uint8Array([4])] } as any),
@@ -187,7 +198,11 @@ describe('decoders under fuzz', { timeout: 30 * 60_000 }, () => {
     encodeSync({ type: 11, payload: new Uint8Array([0, 1, 0]) } as any),
     encodeSync({ type: 13, name: 'NotFoundError', message: 'nope' } as any)
   ])
-  fuzzBytes('crdt state vector', b => decodeStateVectorSafe(b), () => [])
+  fuzzBytes('crdt state vector', b => decodeStateVectorSafe(b), () => {
+    const doc = new Y.Doc()
+    doc.getMap('m').set('k', 'v')
+    return [Y.encodeStateVector(doc), Y.encodeStateVector(new Y.Doc())]
+  })
   fuzzText('hlc text (crdt stamps)', s => parseHlc(s), ['0001764000000000.0000000003.12D3KooWPeer', '001764000000000.000003.12D3KooWPeer'])
   fuzzBytes('crdt key-value entry', b => decodeKvEntry(b), () => [encodeKvEntry({ k: 'task:1', v: { input: { from: 0, to: 10 }, done: false } }), encodeKvEntry({ k: 'x', d: 1, t: '0001764000000000.0000000003.p' })])
 
@@ -210,10 +225,26 @@ describe('decoders under fuzz', { timeout: 30 * 60_000 }, () => {
   })
 
   // ---- monitoring, messaging, http ----
-  fuzzBytes('monitoring snapshot', b => decodeMonitoringSnapshot(b), () => [])
+  fuzzBytes('monitoring snapshot', b => decodeMonitoringSnapshot(b), () => [encodeMonitoringSnapshot({
+    v: 1,
+    peerId: '12D3KooWPeer',
+    time: 1_764_000_000_000,
+    seq: 7,
+    health: { status: 'degraded', components: { raft: 'ok', clock: 'degraded' } },
+    metrics: { 'agentmesh_raft_term': 3, 'rpc:p99': 0.004 },
+    alerts: [],
+    ext: { agents: [{ id: 'c1', kind: 'counter' }] }
+  } as any)])
   fuzzText('traceparent', s => parseTraceparent(s), ['00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01'])
-  fuzzBytes('envelope', b => decodeEnvelope(b), () => [])
-  fuzzBytes('messaging hlc', b => decodeMessagingHlc(b), () => [])
+  fuzzBytes('envelope', b => decodeEnvelope(b), () => {
+    const base = { id: createMessageId(), sender: '12D3KooWPeer', seq: 3, hlc: { wallMs: 1_764_000_000_000, logical: 2 }, traceparent: '', contentType: 'application/json', payload: text.encode('{"op":"inc"}') }
+    return [
+      encodeEnvelope({ ...base, kind: 'message', target: { kind: 'agent', id: 'c1' } } as Envelope),
+      encodeEnvelope({ ...base, kind: 'request', traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' } as Envelope),
+      encodeEnvelope({ ...base, kind: 'ack', seq: 0, correlationId: createMessageId(), payload: new Uint8Array(0) } as Envelope)
+    ]
+  })
+  fuzzBytes('messaging hlc', b => decodeMessagingHlc(b), () => [encodeHlc({ wallMs: 1_764_000_000_000, logical: 5 }), encodeHlc({ wallMs: 0, logical: 0 })])
   fuzzText('message id', s => parseMessageId(s))
   it(`admin API JSON body: ${RUNS} random byte strings`, () => {
     fc.assert(fc.property(fc.oneof(randomBytes, fc.json().map(j => text.encode(j))), b => typedOnly(() => parseJson(Buffer.from(b)))), params)
