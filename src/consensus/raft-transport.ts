@@ -48,6 +48,16 @@ export interface RaftLibp2p {
   handle: (protocol: string, handler: (stream: any, connection: { remotePeer: { toString: () => string } }) => void | Promise<void>, options?: { maxInboundStreams?: number, runOnLimitedConnection?: boolean }) => Promise<void>
   unhandle: (protocol: string) => Promise<void>
   dialProtocol: (peer: any, protocol: string, options?: { signal?: AbortSignal, runOnLimitedConnection?: boolean }) => Promise<any>
+  /** a connection to `peer` (an open one, or a new one): streams then open on a known connection */
+  dial?: (peer: any, options?: { signal?: AbortSignal }) => Promise<RaftConnection>
+}
+
+/** the slice of a libp2p connection the transport uses (the handler's second argument) */
+export interface RaftConnection {
+  remotePeer: { toString: () => string }
+  readonly id?: string
+  readonly status?: string
+  newStream?: (protocol: string, options?: { signal?: AbortSignal, runOnLimitedConnection?: boolean }) => Promise<any>
 }
 
 /** where received messages and send outcomes go (the driver) */
@@ -81,6 +91,10 @@ class PeerSender {
   private readonly queue: QueuedFrame[] = []
   private queuedBytes = 0
   private stream: RaftStream | undefined
+  /** the connection `stream` was opened on, when known */
+  private streamConn: RaftConnection | undefined
+  /** the connection the peer last opened a stream to us on: ours goes there too */
+  private preferred: RaftConnection | undefined
   private pumping = false
   private backoffUntil = 0
   private backoffMs = RAFT_DIAL_BACKOFF_MIN_MS
@@ -93,6 +107,26 @@ class PeerSender {
 
   get inBackoff (): boolean {
     return this.transport.clock.monotonic() < this.backoffUntil
+  }
+
+  /**
+   * the peer opened a stream to us on `conn`. When ours runs on another connection, that one is
+   * likely stale: after a partition heals, the side that noticed the cut (its pings failed) dials
+   * anew, while this side may still hold the old connection open, its writes waiting out TCP's
+   * retransmission backoff (seconds) before anything arrives. Ours is closed and reopened on
+   * `conn` (fault lab, split scenario: a minority peer knew no leader for 5-8 s after a heal,
+   * the leader's heartbeats queued on the old connection).
+   */
+  preferConnection (conn: RaftConnection): void {
+    if (conn.newStream === undefined) return
+    this.preferred = conn
+    this.backoffUntil = 0
+    const stream = this.stream
+    if (stream === undefined || this.streamConn === conn || (this.streamConn?.id !== undefined && this.streamConn.id === conn.id)) return
+    this.transport.log('raft stream to %s moves to the connection it last reached us on', this.peer)
+    this.stream = undefined
+    this.streamConn = undefined
+    stream.abort(new UnreachableError(`raft stream to ${this.peer} replaced: the peer reached us on another connection`))
   }
 
   /** queues frames; false (nothing queued) when the queue is full */
@@ -134,7 +168,13 @@ class PeerSender {
   private async open (): Promise<RaftStream> {
     try {
       const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(RAFT_DIAL_TIMEOUT_MS)])
-      const stream: RaftStream = await this.transport.libp2p.dialProtocol(peerIdFromString(this.peer), RAFT_PROTOCOL, { signal, runOnLimitedConnection: true })
+      const options = { signal, runOnLimitedConnection: true }
+      let conn = this.preferred !== undefined && (this.preferred.status === undefined || this.preferred.status === 'open') ? this.preferred : undefined
+      if (conn === undefined && this.transport.libp2p.dial !== undefined) conn = await this.transport.libp2p.dial(peerIdFromString(this.peer), { signal })
+      const stream: RaftStream = conn?.newStream !== undefined
+        ? await conn.newStream(RAFT_PROTOCOL, options)
+        : await this.transport.libp2p.dialProtocol(peerIdFromString(this.peer), RAFT_PROTOCOL, options)
+      this.streamConn = conn?.newStream !== undefined ? conn : undefined
       stream.send(encodeFrame(encodeHello(this.transport.handler.groupId()), { maxFrameBytes: MAX_RAFT_FRAME_BYTES }))
       this.backoffMs = RAFT_DIAL_BACKOFF_MIN_MS
       this.transport.trackOutbound(stream, this.peer)
@@ -203,7 +243,7 @@ export class Libp2pRaftTransport implements RaftSender {
   async start (): Promise<void> {
     if (this.started) return
     await this.libp2p.handle(RAFT_PROTOCOL, (stream, connection) => {
-      void this.serve(stream as RaftStream, connection.remotePeer.toString())
+      void this.serve(stream as RaftStream, connection.remotePeer.toString(), connection as RaftConnection)
     }, { maxInboundStreams: MAX_RAFT_INBOUND_STREAMS, runOnLimitedConnection: true })
     this.started = true
   }
@@ -309,7 +349,7 @@ export class Libp2pRaftTransport implements RaftSender {
     }
   }
 
-  private async serve (stream: RaftStream, from: string): Promise<void> {
+  private async serve (stream: RaftStream, from: string, connection?: RaftConnection): Promise<void> {
     if (!this.started) { stream.abort(new UnreachableError('raft transport stopped')); return }
     this.inbound.add(stream)
     this.inboundOf.set(from, stream)
@@ -326,6 +366,8 @@ export class Libp2pRaftTransport implements RaftSender {
               throw new UnreachableError(`peer ${from} belongs to raft group ${f.groupId}, not ours (${ours})`)
             }
             groupId = f.groupId
+            // answers go back the way the peer came (a fresh connection after a heal)
+            if (connection !== undefined) this.peers.get(from)?.preferConnection(connection)
             continue
           }
           if (groupId === undefined) throw new UnreachableError(`raft stream from ${from} did not start with a hello`)

@@ -12,12 +12,10 @@ import {
 } from '../../src/consensus/constants.ts'
 import { decodeRaftFrame, decodeRefusalFrame, encodeRefusal, FRAME_REFUSAL } from '../../src/consensus/raft-wire.ts'
 import type { RaftRefusal, StrongOperation } from '../../src/consensus/raft-wire.ts'
-import { Libp2pRaftTransport } from '../../src/consensus/raft-transport.ts'
-import type { RaftLibp2p, RaftStream } from '../../src/consensus/raft-transport.ts'
+import { A, B, FakeNet, side, until } from './raft-transport-fakes.ts'
 import { ReceivedRefusals } from '../../src/consensus/refusals.ts'
 import { newMessage } from '../../src/consensus/raft/index.ts'
-import type { Message } from '../../src/consensus/raft/index.ts'
-import { ManualClock, systemClock } from '../../src/util/clock.ts'
+import { ManualClock } from '../../src/util/clock.ts'
 import { componentLogger } from '../../src/util/logger.ts'
 
 const MsgHeartbeatResp = 12
@@ -59,100 +57,6 @@ describe('the refusal frame', () => {
     assert.throws(() => decodeRaftFrame(encodeRefusal({ subject: 'proposal', reason: 'x' }), 'a', 'b'), { name: 'InvalidMessageError' })
   })
 })
-
-/** one direction of an in-memory stream pair: what `send` writes on one end is read on the other */
-class Pipe implements AsyncIterable<Uint8Array> {
-  private readonly chunks: Uint8Array[] = []
-  private waiting: (() => void) | undefined
-  private ended = false
-
-  push (b: Uint8Array): void { this.chunks.push(b); this.wake() }
-  end (): void { this.ended = true; this.wake() }
-  private wake (): void { const w = this.waiting; this.waiting = undefined; w?.() }
-
-  async * [Symbol.asyncIterator] (): AsyncGenerator<Uint8Array> {
-    for (;;) {
-      const c = this.chunks.shift()
-      if (c !== undefined) { yield c; continue }
-      if (this.ended) return
-      await new Promise<void>(resolve => { this.waiting = resolve })
-    }
-  }
-}
-
-class FakeStream implements RaftStream {
-  status = 'open'
-  peerOf!: FakeStream
-  readonly incoming = new Pipe()
-  send (data: Uint8Array): boolean { if (this.status === 'open') this.peerOf.incoming.push(data); return true }
-  async onDrain (): Promise<void> {}
-  async close (): Promise<void> { this.status = 'closed'; this.peerOf.incoming.end(); this.incoming.end() }
-  abort (): void { void this.close() }
-  [Symbol.asyncIterator] (): AsyncIterator<Uint8Array> { return this.incoming[Symbol.asyncIterator]() }
-}
-
-/** libp2p for a set of in-process transports: dialProtocol hands the other side's handler a stream */
-class FakeNet {
-  readonly handlers = new Map<string, (stream: any, connection: { remotePeer: { toString: () => string } }) => void | Promise<void>>()
-  /** the last stream each dialled side got, by `from>to` */
-  readonly accepted = new Map<string, FakeStream>()
-
-  libp2p (self: string): RaftLibp2p {
-    return {
-      handle: async (_protocol, handler) => { this.handlers.set(self, handler) },
-      unhandle: async () => { this.handlers.delete(self) },
-      dialProtocol: async (peer: { toString: () => string }) => {
-        const to = peer.toString()
-        const handler = this.handlers.get(to)
-        if (handler === undefined) throw new Error(`${to} does not listen`)
-        const mine = new FakeStream()
-        const theirs = new FakeStream()
-        mine.peerOf = theirs
-        theirs.peerOf = mine
-        this.accepted.set(`${self}>${to}`, theirs)
-        void handler(theirs, { remotePeer: { toString: () => self } })
-        return mine
-      }
-    }
-  }
-}
-
-interface Side {
-  transport: Libp2pRaftTransport
-  received: Message[]
-  refusals: Array<{ peer: string, refusal: RaftRefusal }>
-}
-
-// two real peer ids (the transport parses them)
-const A = '12D3KooWGC6TvWhfapngX6wvJHMYvKpDMXPb3ZnCZ6dMoaMtimQ5'
-const B = '12D3KooWLRPJAA5o6Z6ia3mzcvMyEwbBJiGSnkr35aZgbU9nDyyF'
-
-async function side (net: FakeNet, self: string, clock = systemClock): Promise<Side> {
-  const s: Side = { received: [], refusals: [] } as unknown as Side
-  s.transport = new Libp2pRaftTransport({
-    libp2p: net.libp2p(self),
-    selfId: self,
-    clock,
-    log: componentLogger('test:raft-transport'),
-    handler: {
-      receive: (m) => { s.received.push(m) },
-      unreachable: () => {},
-      snapshotStatus: () => {},
-      groupId: () => 'g',
-      refused: (peer, refusal) => { s.refusals.push({ peer, refusal }) }
-    }
-  })
-  await s.transport.start()
-  return s
-}
-
-async function until (what: string, ok: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000
-  while (!ok()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setImmediate(resolve))
-  }
-}
 
 describe('refusals on the raft transport', () => {
   it('a refusal goes back on the stream the refused peer opened, at most the burst of them at once', async () => {
