@@ -20,6 +20,16 @@ describe('heartbeats and records', () => {
   const peers: TestPeer[] = []
   after(async () => { await Promise.all(peers.map(async p => { await p.stop().catch(() => {}) })) })
 
+  /** a relay and a peer A bootstrapped through it */
+  async function relayAndA (): Promise<{ relay: TestPeer, a: TestPeer, bootstrap: string[] }> {
+    const relay = await startPeer({ role: 'relay', recordRefreshMs: REFRESH_MS }, MESH)
+    peers.push(relay)
+    const bootstrap = [relayAddr(relay)]
+    const a = await startPeer({ bootstrap, recordRefreshMs: REFRESH_MS }, MESH)
+    peers.push(a)
+    return { relay, a, bootstrap }
+  }
+
   it('a settled peer sends heartbeats, not its full record, and others still see its load', async () => {
     const relay = await startPeer({ role: 'relay', recordRefreshMs: REFRESH_MS }, MESH)
     peers.push(relay)
@@ -57,11 +67,7 @@ describe('heartbeats and records', () => {
   })
 
   it('a restarted peer (same key, new incarnation) lists everyone again within seconds, not at the slow refresh', async () => {
-    const relay = await startPeer({ role: 'relay', recordRefreshMs: REFRESH_MS }, MESH)
-    peers.push(relay)
-    const bootstrap = [relayAddr(relay)]
-    const a = await startPeer({ bootstrap, recordRefreshMs: REFRESH_MS }, MESH)
-    peers.push(a)
+    const { relay, a, bootstrap } = await relayAndA()
     const key = await generateKeyPair('Ed25519')
     const b1 = await startPeer({ bootstrap, recordRefreshMs: REFRESH_MS }, MESH, { privateKey: key })
     await waitFor(() => b1.network.member(a.network.peerId)?.status === 'alive' && a.network.member(b1.network.peerId)?.status === 'alive', 10_000, 'A and B to see each other')
@@ -79,11 +85,7 @@ describe('heartbeats and records', () => {
   })
 
   it('a peer restarted with its wall clock set back is admitted again (its incarnation still grows)', async () => {
-    const relay = await startPeer({ role: 'relay', recordRefreshMs: REFRESH_MS }, MESH)
-    peers.push(relay)
-    const bootstrap = [relayAddr(relay)]
-    const a = await startPeer({ bootstrap, recordRefreshMs: REFRESH_MS }, MESH)
-    peers.push(a)
+    const { relay, a, bootstrap } = await relayAndA()
     const key = await generateKeyPair('Ed25519')
     // B's own store, kept across its restart as a data dir is
     const store = new MemoryStore()
