@@ -96,7 +96,7 @@ function forward (m: DistributedAgentManager, agentId: string, drained: DrainedM
     // a durable send goes back to its sender's outbox, which delivers it to the new owner as it
     // is: there its sequence mark keeps it from being applied twice (reply-records.ts), which a
     // forwarded copy under a new envelope could not
-    if (d.origin != null) { d.reject(new NotOwnerError(`agent ${agentId} moved`, { details: { agentId, retryable: true } })); continue }
+    if (d.origin != null) { d.reject(new NotOwnerError(`agent ${agentId} moved`, { details: { agentId } })); continue }
     // under its own id, so the reply the target records is found by a retry of that id
     const message = d.id.startsWith(LOCAL_ID_PREFIX) ? d.message : encodeCall(d.id, d.message)
     m.components.broker.request(agentId, message, { ...(d.traceparent != null ? { traceparent: d.traceparent } : {}) })

@@ -72,11 +72,11 @@ export class Routing {
   async serve (req: InboundMessage, options: AbortOptions, durable = false): Promise<unknown> {
     const agentId = req.target!.id
     const call = decodeCall(req.data)
-    const sequenced = durable && call.id == null && req.seq != null && Number.isSafeInteger(req.seq) && req.seq >= 1
+    const seq = durable && call.id == null ? req.seq ?? 0 : 0
     const post = {
       id: call.id ?? req.id,
       traceparent: req.traceparent,
-      ...(sequenced ? { origin: { sender: req.from, seq: req.seq as number } } : {}),
+      ...(Number.isSafeInteger(seq) && seq >= 1 ? { origin: { sender: req.from, seq } } : {}),
       ...(options.signal != null ? { signal: options.signal } : {})
     }
     const mine = this.m.local.epochOf(agentId)
