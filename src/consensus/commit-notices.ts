@@ -14,7 +14,8 @@
  * never sent. Nothing else is held: appends with entries, probes of a follower behind, heartbeats,
  * votes and answers go as before. A held notice is only ever late, never wrong: Raft tolerates a
  * lost or late append, and a notice from an older term is dropped. Linearizable reads on followers
- * are unaffected: the heartbeat round that confirms a read carries the commit index it needs.
+ * are unaffected: the answer to a follower's ReadIndex (and the heartbeat round that confirms it,
+ * when one is needed) carries the commit index the read waits for.
  */
 import { MessageType, ProgressState } from './raft/index.ts'
 import type { Message } from './raft/index.ts'
@@ -98,7 +99,7 @@ export class CommitNotices {
 
   /** `m` goes to its peer now: a held notice it covers is dropped */
   private sent (m: Message): void {
-    if (m.type !== MessageType.App && m.type !== MessageType.Heartbeat) return
+    if (m.type !== MessageType.App && m.type !== MessageType.Heartbeat && m.type !== MessageType.ReadIndexResp) return
     if (m.commit > (this.notified.get(m.to) ?? 0)) this.notified.set(m.to, m.commit)
     const h = this.held.get(m.to)
     if (h !== undefined && m.commit >= h.commit) this.held.delete(m.to)

@@ -179,10 +179,7 @@ export class Raft extends RaftCore {
         if (pr.match < this.raftLog.lastIndex()) this.sendAppend(m.from)
         if (m.context === undefined || m.context.length === 0) return
         const acks = this.readOnly.recvAck(m.from, m.context)
-        if (acks === undefined) return
-        let n = 0
-        for (const id of acks) if (this.prs.voters.has(id)) n++
-        if (n < this.prs.quorum()) return
+        if (acks === undefined || !this.readQuorum(acks)) return
         for (const rs of this.readOnly.advance(m.context)) this.respondToReadIndex(rs.req, rs.index)
         return
       }
@@ -298,6 +295,9 @@ export class Raft extends RaftCore {
         return
       case MessageType.ReadIndexResp:
         if (m.entries.length !== 1) return
+        // the commit index the leader knows we match up to, as a heartbeat carries it: an answer
+        // confirmed without a heartbeat round brings what the read waits for
+        if (m.from === this.lead) this.raftLog.commitTo(Math.min(m.commit, this.raftLog.lastIndex()))
         this.readStates.push({ index: m.index, requestCtx: m.entries[0].data })
     }
   }
@@ -317,13 +317,35 @@ export class Raft extends RaftCore {
     if (!this.startReadIndexRound(m)) throw new ProposalDroppedError('too many pending reads')
   }
 
-  /** queues the read and sends a heartbeat round carrying its context; false if the queue is full */
+  /**
+   * queues the read and sends a heartbeat round carrying its context, unless the request itself
+   * completes a quorum; false if the queue is full.
+   *
+   * A voter's request counts as its ack when it was sent in this leader's term (`logTerm`, set by
+   * forward()): the voter answers only a ReadIndexResp of the term it is still in (a lower term's
+   * message is dropped), so when the answer is used the voter has stayed in this term from the
+   * send to the answer, and so cast no vote in a later one while this leader read its commit
+   * index. That is what a heartbeat ack in the round would prove; in a group of three the leader
+   * and the asking follower are a quorum, and the round (two hops) is skipped.
+   */
   startReadIndexRound (m: Message): boolean {
     const ctx = m.entries[0].data
     if (!this.readOnly.addRequest(this.raftLog.committed, m)) return false
-    this.readOnly.recvAck(this.id, ctx)
+    let acks = this.readOnly.recvAck(this.id, ctx)
+    if (m.from !== '' && m.from !== this.id && m.logTerm === this.term) acks = this.readOnly.recvAck(m.from, ctx)
+    if (acks !== undefined && this.readQuorum(acks)) {
+      for (const rs of this.readOnly.advance(ctx)) this.respondToReadIndex(rs.req, rs.index)
+      return true
+    }
     this.bcastHeartbeat(ctx)
     return true
+  }
+
+  /** whether these acks (of a ReadIndex round) come from a quorum of voters */
+  private readQuorum (acks: Set<string>): boolean {
+    let n = 0
+    for (const id of acks) if (this.prs.voters.has(id)) n++
+    return n >= this.prs.quorum()
   }
 
   releasePendingReadIndexMessages (): void {
@@ -341,6 +363,7 @@ export class Raft extends RaftCore {
     }
     const resp = newMessage(MessageType.ReadIndexResp, req.from, this.id, this.term)
     resp.index = index
+    resp.commit = Math.min(this.prs.progress.get(req.from)?.match ?? 0, this.raftLog.committed)
     resp.entries = req.entries
     this.send(resp)
   }
@@ -351,6 +374,9 @@ export class Raft extends RaftCore {
     const f = newMessage(m.type, this.lead, m.from === '' ? this.id : m.from, 0)
     f.entries = m.entries
     f.context = m.context
+    // our own read says which term we asked it in (in the leader's term it counts as our ack);
+    // a read passed on for another peer claims nothing
+    if (m.type === MessageType.ReadIndex) f.logTerm = f.from === this.id ? this.term : 0
     this.send(f)
   }
 
