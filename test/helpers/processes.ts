@@ -1,7 +1,8 @@
 /**
  * Starting CLI processes in tests: spawn, wait for the ready line, talk HTTP, stop. With
  * AGENTMESH_TEST_PEER_LOG_DIR set, each process's stderr (its DEBUG log) also goes to
- * `<dir>/<command>-<pid>.log`, e.g. `DEBUG='agentmesh:*' AGENTMESH_TEST_PEER_LOG_DIR=/tmp/x`.
+ * `<dir>/<command>-<pid>.log`, e.g. `DEBUG='agentmesh:*' AGENTMESH_TEST_PEER_LOG_DIR=/tmp/x`; with
+ * AGENTMESH_TEST_PEER_EXEC_ARGV set, each process gets those Node flags (profiling a run).
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createWriteStream } from 'node:fs'
@@ -10,6 +11,11 @@ import { fileURLToPath } from 'node:url'
 import { waitForReadyLine, type ReadyInfo } from '../../src/cli/ready.ts'
 
 const BIN = fileURLToPath(new URL('../../bin/agentmesh.js', import.meta.url))
+
+/** Node flags for each peer process, e.g. AGENTMESH_TEST_PEER_EXEC_ARGV='--cpu-prof --cpu-prof-dir=/tmp/prof' */
+function peerExecArgv (): string[] {
+  return (process.env.AGENTMESH_TEST_PEER_EXEC_ARGV ?? '').split(' ').filter(a => a !== '')
+}
 
 export interface PeerProcess {
   ready: ReadyInfo
@@ -20,7 +26,7 @@ export interface PeerProcess {
 }
 
 export async function startProcess (args: string[], options: { env?: Record<string, string>, readyTimeoutMs?: number } = {}): Promise<PeerProcess> {
-  const proc = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENTMESH_PARENT_PID: String(process.pid), ...options.env } })
+  const proc = spawn(process.execPath, [...peerExecArgv(), BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AGENTMESH_PARENT_PID: String(process.pid), ...options.env } })
   let stderr = ''
   proc.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-4000) })
   const logDir = process.env.AGENTMESH_TEST_PEER_LOG_DIR
