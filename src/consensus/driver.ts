@@ -2,8 +2,8 @@
  * The Raft driver: owns one RawNode and runs its loop in etcd's order — persist the Ready's
  * snapshot, entries and hard state as one synced batch, send its messages, apply its snapshot and
  * committed entries to the KV state machine, then advance. A leader whose term and vote are already
- * durable sends first and persists in parallel (Raft thesis 10.2.1; nothing it sends can be
- * committed before the loop comes round again). Every proposal that arrives while a batch is
+ * durable sends first and persists in parallel (Raft thesis 10.2.1; its own copy counts towards
+ * a commit only after advance(), once written: raft-core.ts selfAcked). Every proposal that arrives while a batch is
  * being persisted goes into the next Ready: one fsync per batch (group commit).
  *
  * Proposals and reads wait in driver-requests.ts (request ids, resubmission, batched ReadIndex

@@ -11,7 +11,9 @@
  *   they carry is at most the leader's DURABLE last index: a leader may send entries before it has
  *   written them itself (Raft thesis 10.2.1), and a commit index backed by its own durable copy and
  *   by followers that acknowledge only what they wrote is backed by a durable majority. One with a
- *   higher commit index waits for the write (the leader counts its own copy before it is durable);
+ *   higher commit index waits for the write. (Raft counts the leader's copy only once the driver
+ *   persisted it, raft-core.ts selfAcked, so any commit index it computes rests on durable copies;
+ *   this check is the older, narrower guard and stays.)
  * - nothing else: a follower's append response claims entries are durable, a vote or a term change
  *   needs the hard state written first.
  * Messages to one peer keep their order: after one that must wait, later ones to that peer wait too

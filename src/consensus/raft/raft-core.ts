@@ -177,9 +177,9 @@ export abstract class RaftCore {
     }
     if (this.uncommittedSize > 0 && size > 0 && this.uncommittedSize + size > this.cfg.maxUncommittedEntriesSize) return false
     this.uncommittedSize += size
-    const last = this.raftLog.append(es)
-    this.prs.progress.get(this.id)?.maybeUpdate(last)
-    this.maybeCommit()
+    this.raftLog.append(es)
+    // the leader's own copy counts towards a quorum once it is durable (selfAcked, after the
+    // driver persisted it), as a follower's does once it acknowledged it
     return true
   }
 
@@ -188,6 +188,24 @@ export abstract class RaftCore {
     let s = 0
     for (const e of ents) s += e.data.byteLength
     this.uncommittedSize = s > this.uncommittedSize ? 0 : this.uncommittedSize - s
+  }
+
+  /**
+   * the driver persisted this log up to its stable last index: on the leader that copy now counts
+   * towards the commit quorum (etcd-io/raft's self MsgStorageAppendResp). Counting it at append
+   * time let a commit index rest on entries only in the leader's memory: with appends sent while an
+   * earlier batch is written (early-send.ts), a follower's acknowledgement of entries the leader had
+   * not yet written committed them, and the next Ready told the followers before its write, so a
+   * follower could apply an entry that a crash of the leader then took out of the log.
+   */
+  selfAcked (): void {
+    if (this.role !== 'leader') return
+    const self = this.prs.progress.get(this.id)
+    if (self === undefined || !self.maybeUpdate(this.raftLog.stableLastIndex())) return
+    if (this.maybeCommit()) {
+      this.releasePendingReadIndexMessages()
+      this.bcastAppend()
+    }
   }
 
   maybeCommit (): boolean {
@@ -214,7 +232,7 @@ export abstract class RaftCore {
     const last = this.raftLog.lastIndex()
     for (const [id, pr] of this.prs.progress) {
       const fresh = new Progress(last + 1, this.cfg.maxInflightMsgs, pr.isLearner)
-      if (id === this.id) fresh.match = last
+      if (id === this.id) fresh.match = this.raftLog.stableLastIndex()
       this.prs.progress.set(id, fresh)
     }
     this.pendingConfIndex = 0

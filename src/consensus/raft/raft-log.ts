@@ -194,6 +194,15 @@ export class RaftLog {
     this.unstable.stableTo(i, t)
   }
 
+  /**
+   * the last index of the part of this log that is durable: everything before the unstable tail
+   * (what storage holds beyond it is being replaced). 0 while a snapshot waits to be persisted.
+   */
+  stableLastIndex (): number {
+    if (this.unstable.snapshot !== undefined) return 0
+    return this.unstable.entries.length > 0 ? this.unstable.offset - 1 : this.lastIndex()
+  }
+
   stableSnapTo (i: number): void {
     this.unstable.stableSnapTo(i)
   }

@@ -209,6 +209,7 @@ export class RawNode {
       r.raftLog.stableTo(e.index, e.term)
     }
     if (rd.snapshot !== undefined) r.raftLog.stableSnapTo(rd.snapshot.metadata.index)
+    if (rd.entries.length > 0) r.selfAcked()
   }
 
   status (): RaftStatus {
