@@ -57,14 +57,15 @@ export class DriverApplier {
 
   /**
    * While a Ready's batch is being written, entries committed in the meantime (an append response
-   * on the leader, the leader's commit index on a follower) that this peer already holds durably
-   * are applied at once: their callers need not wait for that fsync and the next Ready. The next
-   * Ready hands them over again and applyEntries skips them. Stops before a membership change,
-   * which goes through the Ready in order. False when there was nothing it could apply.
+   * on the leader, the leader's commit index on a follower) are applied at once, durable here yet
+   * or not (a commit index rests on durable copies of a majority): their callers need not wait for
+   * that fsync and the next Ready. The next Ready hands them over again and applyEntries skips
+   * them. Stops before a membership change, which goes through the Ready in order. False when
+   * there was nothing it could apply.
    */
-  applyDurableCommitted (raftLog: CommittedLog): boolean {
+  applyCommitted (raftLog: CommittedLog): boolean {
     const from = this.sm.appliedIndex + 1
-    const to = Math.min(raftLog.committed, this.init.log.lastIndex())
+    const to = raftLog.committed
     if (to < from || from < raftLog.firstIndex()) return false
     let ents: Entry[]
     try {
@@ -90,7 +91,7 @@ export class DriverApplier {
 
   applyEntries (entries: Entry[]): void {
     for (const e of entries) {
-      // applied already while a batch was being written (applyDurableCommitted)
+      // applied already while a batch was being written (applyCommitted)
       if (e.index <= this.sm.appliedIndex) continue
       if (e.type === EntryType.ConfChange) {
         this.sm.applyEncoded(e.index, EMPTY)
@@ -126,6 +127,9 @@ export class DriverApplier {
     const applied = this.sm.appliedIndex
     const snapIndex = log.snapshot().metadata.index
     if (applied <= snapIndex) return
+    // entries committed by the followers' copies may be applied before this peer's own write of
+    // them ends (applyCommitted): a snapshot waits until the log here holds its index
+    if (applied > log.lastIndex()) return
     const byBytes = log.cachedBytes() >= SNAPSHOT_EVERY_BYTES
     if (!byBytes && applied - snapIndex < (this.init.snapshotEveryEntries ?? SNAPSHOT_EVERY_ENTRIES)) return
     await log.createSnapshot(applied, this.confState, this.sm.snapshot())

@@ -232,10 +232,10 @@ export class RaftDriver {
     this.schedule()
   }
 
-  /** while a batch is being written, committed entries already durable here are applied (driver-apply.ts) */
+  /** while a batch is being written, entries committed meanwhile are applied (driver-apply.ts) */
   private applyCommittedWhileWriting (): void {
     if (this.writingSnapshot) return
-    if (this.applier.applyDurableCommitted(this.raw.raft.raftLog)) this.requests.reads.release(this.sm.appliedIndex)
+    if (this.applier.applyCommitted(this.raw.raft.raftLog)) this.requests.reads.release(this.sm.appliedIndex)
   }
 
   reportUnreachable (peer: string): void {
@@ -374,30 +374,28 @@ export class RaftDriver {
     const sendFirst = this.raw.raft.role === 'leader' && rd.snapshot === undefined && durableVote
     if (sendFirst) this.outbox.send(rd.messages)
     this.outbox.writing(sendFirst ? [] : rd.messages)
-    // committed entries this peer already holds durably are applied while this Ready's write runs,
-    // not after it: they are on a majority, so their callers need not wait for newer entries
+    // committed entries are applied while this Ready's write runs, not after it, whether or not
+    // this peer's own copy is durable yet: a commit index rests only on durable copies of a
+    // majority (Raft counts the leader's own copy once written, raft-core.ts selfAcked), so no
+    // crash takes them out of the log, and their callers need not wait for this peer's fsync
+    // (etcd's apply does not wait for the leader's WAL write either). A snapshot goes first.
     let committed = rd.committedEntries
-    let durableCommitted: Entry[] = []
+    let applyNow: Entry[] = []
     if (rd.snapshot === undefined && committed.length > 0) {
-      const durable = this.log.lastIndex()
-      let n = 0
-      while (n < committed.length && committed[n].index <= durable) n++
-      if (n > 0) {
-        durableCommitted = n === committed.length ? committed : committed.slice(0, n)
-        committed = n === committed.length ? [] : committed.slice(n)
-      }
+      applyNow = committed
+      committed = []
     }
     if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.mustSync) {
       const hardState = hs ?? this.lazyHardState
       const started = this.clock.monotonic()
       this.writing = true
       this.writingSnapshot = rd.snapshot !== undefined
-      // the write is handed to the disk first and the entries already durable are applied while
+      // the write is handed to the disk first and the committed entries are applied while
       // it runs: on a follower this write, then its answer to the leader, is what a write waits for
       const persisted = this.log.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState })
       let applyFailure: unknown
       try {
-        if (durableCommitted.length > 0) this.applier.applyEntries(durableCommitted)
+        if (applyNow.length > 0) this.applier.applyEntries(applyNow)
       } catch (err) {
         applyFailure = err ?? new Error('apply failed')
       }
@@ -418,7 +416,7 @@ export class RaftDriver {
         this.persistedVote = hardState.vote
       }
     } else {
-      if (durableCommitted.length > 0) this.applier.applyEntries(durableCommitted)
+      if (applyNow.length > 0) this.applier.applyEntries(applyNow)
       if (hs !== undefined) this.lazyHardState = hs
     }
     if (!sendFirst) this.outbox.send(rd.messages)
