@@ -1,8 +1,8 @@
 /**
  * The applying half of the Raft driver: the KV state machine and the membership it holds, the
  * committed entries and snapshots applied to them (in log order, each once), and the periodic
- * snapshot + compaction of the durable log. The driver (driver.ts) decides WHEN to apply — after a
- * Ready's batch is durable, or earlier for entries already durable here — and this decides HOW.
+ * snapshot + compaction of the durable log. The driver (driver.ts) decides WHEN to apply — as soon
+ * as entries are committed, while this peer's own write of them may still run — and this decides HOW.
  */
 import { describeError } from '../errors.ts'
 import type { Logger } from '../util/logger.ts'
