@@ -32,7 +32,7 @@ import type { DurableRaftLog } from './log-store.ts'
 import type { LeaderLeases } from './lease-renewals.ts'
 import type { LeaseAskKind } from './lease-wire.ts'
 import { MessageType, RawNode } from './raft/index.ts'
-import type { ConfChange, ConfState, Entry, Message, RaftStatus, Ready, SoftState, StateRole } from './raft/index.ts'
+import type { ConfChange, ConfState, Message, RaftStatus, Ready, SoftState, StateRole } from './raft/index.ts'
 import type { StrongOperation } from './raft-wire.ts'
 
 export type { DriverHooks, RaftDriverInit } from './driver-types.ts'
@@ -379,12 +379,7 @@ export class RaftDriver {
     // majority (Raft counts the leader's own copy once written, raft-core.ts selfAcked), so no
     // crash takes them out of the log, and their callers need not wait for this peer's fsync
     // (etcd's apply does not wait for the leader's WAL write either). A snapshot goes first.
-    let committed = rd.committedEntries
-    let applyNow: Entry[] = []
-    if (rd.snapshot === undefined && committed.length > 0) {
-      applyNow = committed
-      committed = []
-    }
+    const applyEarly = rd.snapshot === undefined
     if (rd.snapshot !== undefined || rd.entries.length > 0 || rd.mustSync) {
       const hardState = hs ?? this.lazyHardState
       const started = this.clock.monotonic()
@@ -395,7 +390,7 @@ export class RaftDriver {
       const persisted = this.log.persist({ snapshot: rd.snapshot, entries: rd.entries, hardState })
       let applyFailure: unknown
       try {
-        if (applyNow.length > 0) this.applier.applyEntries(applyNow)
+        if (applyEarly) this.applier.applyEntries(rd.committedEntries)
       } catch (err) {
         applyFailure = err ?? new Error('apply failed')
       }
@@ -416,14 +411,14 @@ export class RaftDriver {
         this.persistedVote = hardState.vote
       }
     } else {
-      if (applyNow.length > 0) this.applier.applyEntries(applyNow)
+      if (applyEarly) this.applier.applyEntries(rd.committedEntries)
       if (hs !== undefined) this.lazyHardState = hs
     }
     if (!sendFirst) this.outbox.send(rd.messages)
     if (rd.snapshot !== undefined) this.applier.installSnapshot(rd.snapshot)
     let answered = false
     for (const rs of rd.readStates) if (this.requests.reads.answered(rs.requestCtx, rs.index)) answered = true
-    this.applier.applyEntries(committed)
+    if (!applyEarly) this.applier.applyEntries(rd.committedEntries)
     if (rd.softState !== undefined) this.onSoftState(rd.softState)
     this.raw.advance()
     // only now is a membership change applied as far as Raft knows (the next one may be proposed)

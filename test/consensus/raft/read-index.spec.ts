@@ -5,71 +5,13 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { EntryType, MemoryRaftStorage, MessageType, RawNode } from '../../../src/consensus/raft/index.ts'
+import { EntryType, MessageType } from '../../../src/consensus/raft/index.ts'
 import type { Message } from '../../../src/consensus/raft/index.ts'
 import { newMessage } from '../../../src/consensus/raft/messages.ts'
-import { seededRng } from '../../../src/util/prng.ts'
+import { RawGroup } from './raw-group.ts'
 
-const silent = { info: () => {}, warn: () => {} }
 const enc = new TextEncoder()
 const dec = new TextDecoder()
-
-interface Peer { raw: RawNode, storage: MemoryRaftStorage, reads: Array<{ index: number, ctx: string }> }
-
-/** a group of RawNodes whose messages go where `pump` lets them */
-class Group {
-  readonly peers = new Map<string, Peer>()
-  /** messages sent and not delivered yet, in order */
-  inFlight: Message[] = []
-  /** every message sent so far */
-  sent: Message[] = []
-
-  constructor (voters: string[], learners: string[] = []) {
-    for (const id of [...voters, ...learners]) {
-      const storage = MemoryRaftStorage.bootstrap({ voters, learners })
-      this.peers.set(id, { raw: new RawNode({ id, storage, rng: seededRng(id.charCodeAt(0)), logger: silent }), storage, reads: [] })
-    }
-  }
-
-  peer (id: string): Peer { return this.peers.get(id)! }
-
-  /** persists, sends and applies every pending Ready once */
-  flush (): void {
-    for (const p of this.peers.values()) {
-      while (p.raw.hasReady()) {
-        const rd = p.raw.ready()
-        p.storage.append(rd.entries)
-        if (rd.hardState !== undefined) p.storage.setHardState(rd.hardState)
-        for (const rs of rd.readStates) p.reads.push({ index: rs.index, ctx: dec.decode(rs.requestCtx) })
-        this.inFlight.push(...rd.messages)
-        this.sent.push(...rd.messages)
-        p.raw.advance()
-      }
-    }
-  }
-
-  /** delivers messages that `keep` allows (the others are dropped) until none is left */
-  pump (keep: (m: Message) => boolean = () => true): void {
-    this.flush()
-    for (let rounds = 0; this.inFlight.length > 0 && rounds < 100; rounds++) {
-      const batch = this.inFlight
-      this.inFlight = []
-      for (const m of batch) if (keep(m)) this.peers.get(m.to)?.raw.step(m)
-      this.flush()
-    }
-  }
-
-  /** elects `id` and commits its first entry everywhere */
-  elect (id: string): void {
-    this.peer(id).raw.campaign()
-    this.pump()
-    assert.equal(this.peer(id).raw.status().role, 'leader')
-  }
-
-  heartbeatsWith (ctx: string): Message[] {
-    return this.sent.filter(m => m.type === MessageType.Heartbeat && m.context !== undefined && dec.decode(m.context) === ctx)
-  }
-}
 
 function readRequest (from: string, to: string, ctx: string, askedInTerm: number): Message {
   const m = newMessage(MessageType.ReadIndex, to, from, 0)
@@ -80,7 +22,7 @@ function readRequest (from: string, to: string, ctx: string, askedInTerm: number
 
 describe('ReadIndex confirmation', () => {
   it('a follower of a group of three gets its read point without a heartbeat round', () => {
-    const g = new Group(['a', 'b', 'c'])
+    const g = new RawGroup(['a', 'b', 'c'])
     g.elect('a')
     g.peer('c').raw.readIndex(enc.encode('r1'))
     g.pump()
@@ -89,7 +31,7 @@ describe('ReadIndex confirmation', () => {
   })
 
   it('the answer brings the commit index the read waits for, when the commit notice was lost', () => {
-    const g = new Group(['a', 'b', 'c'])
+    const g = new RawGroup(['a', 'b', 'c'])
     g.elect('a')
     g.peer('a').raw.propose(enc.encode('x'))
     // c stores the entry, but the append that tells it the new commit index is lost
@@ -105,7 +47,7 @@ describe('ReadIndex confirmation', () => {
   })
 
   it('in a group of five the request counts as one ack: one more heartbeat ack confirms it', () => {
-    const g = new Group(['a', 'b', 'c', 'd', 'e'])
+    const g = new RawGroup(['a', 'b', 'c', 'd', 'e'])
     g.elect('a')
     g.sent = []
     g.peer('c').raw.readIndex(enc.encode('r3'))
@@ -116,7 +58,7 @@ describe('ReadIndex confirmation', () => {
   })
 
   it('a read asked in an earlier term, a learner\'s read and the leader\'s own read wait for heartbeat acks', () => {
-    const g = new Group(['a', 'b', 'c'], ['l'])
+    const g = new RawGroup(['a', 'b', 'c'], ['l'])
     g.elect('a')
     const a = g.peer('a').raw
     const term = a.status().term
@@ -135,7 +77,7 @@ describe('ReadIndex confirmation', () => {
   })
 
   it('a follower passing on another peer\'s read does not vouch for it', () => {
-    const g = new Group(['a', 'b', 'c'])
+    const g = new RawGroup(['a', 'b', 'c'])
     g.elect('a')
     g.sent = []
     const b = g.peer('b').raw
@@ -150,7 +92,7 @@ describe('ReadIndex confirmation', () => {
   })
 
   it('a follower that moved to a later term drops the answer of the earlier one', () => {
-    const g = new Group(['a', 'b', 'c'])
+    const g = new RawGroup(['a', 'b', 'c'])
     g.elect('a')
     const term = g.peer('a').raw.status().term
     g.peer('c').raw.readIndex(enc.encode('r4'))

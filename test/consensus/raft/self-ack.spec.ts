@@ -6,62 +6,31 @@
  */
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { MemoryRaftStorage, MessageType, RawNode } from '../../../src/consensus/raft/index.ts'
-import type { Message, Ready } from '../../../src/consensus/raft/index.ts'
-import { seededRng } from '../../../src/util/prng.ts'
+import { MessageType } from '../../../src/consensus/raft/index.ts'
+import type { Message } from '../../../src/consensus/raft/index.ts'
+import { RawGroup } from './raw-group.ts'
 
-const silent = { info: () => {}, warn: () => {} }
 const enc = new TextEncoder()
 
-function group (ids: string[]): Map<string, { raw: RawNode, storage: MemoryRaftStorage }> {
-  const out = new Map<string, { raw: RawNode, storage: MemoryRaftStorage }>()
-  for (const id of ids) {
-    const storage = MemoryRaftStorage.bootstrap({ voters: ids, learners: [] })
-    out.set(id, { raw: new RawNode({ id, storage, rng: seededRng(id.charCodeAt(0)), logger: silent }), storage })
-  }
-  return out
-}
-
-/** persists and advances one Ready; returns its messages */
-function persist (p: { raw: RawNode, storage: MemoryRaftStorage }, rd: Ready): Message[] {
-  p.storage.append(rd.entries)
-  if (rd.hardState !== undefined) p.storage.setHardState(rd.hardState)
-  p.raw.advance()
-  return rd.messages
-}
-
-/** runs every peer's Readys and delivers every message until nothing is left */
-function settle (g: ReturnType<typeof group>): void {
-  for (let round = 0; round < 50; round++) {
-    const msgs: Message[] = []
-    for (const p of g.values()) while (p.raw.hasReady()) msgs.push(...persist(p, p.raw.ready()))
-    if (msgs.length === 0) return
-    for (const m of msgs) g.get(m.to)?.raw.step(m)
-  }
-}
-
 /** a group of three with `a` leading and every entry applied everywhere */
-function elected (): ReturnType<typeof group> {
-  const g = group(['a', 'b', 'c'])
-  g.get('a')!.raw.campaign()
-  settle(g)
-  assert.equal(g.get('a')!.raw.status().role, 'leader')
+function elected (): RawGroup {
+  const g = new RawGroup(['a', 'b', 'c'])
+  g.elect('a')
+  g.inFlight = []
   return g
 }
 
-/** `to` stores the appends in `msgs` and answers them */
-function followerAcks (g: ReturnType<typeof group>, to: string, msgs: Message[]): Message[] {
-  const f = g.get(to)!
-  for (const m of msgs) if (m.to === to) f.raw.step(m)
-  const out: Message[] = []
-  while (f.raw.hasReady()) out.push(...persist(f, f.raw.ready()))
-  return out.filter(m => m.type === MessageType.AppResp)
+/** `to` stores the appends among `msgs` and answers them; returns its append responses */
+function followerAcks (g: RawGroup, to: string, msgs: Message[]): Message[] {
+  for (const m of msgs) if (m.to === to) g.peer(to).raw.step(m)
+  g.flush([to])
+  return g.inFlight.splice(0).filter(m => m.type === MessageType.AppResp)
 }
 
 describe('the leader\'s own copy counts once it is durable', () => {
   it('a follower\'s ack of an entry the leader has not persisted does not commit it', () => {
     const g = elected()
-    const a = g.get('a')!
+    const a = g.peer('a')
     const before = a.raw.status().commit
     a.raw.propose(enc.encode('x'))
     // the leader sends first and persists in parallel: its Ready is out, not yet written
@@ -70,7 +39,7 @@ describe('the leader\'s own copy counts once it is durable', () => {
     for (const m of followerAcks(g, 'b', rd.messages)) a.raw.step(m)
     assert.equal(a.raw.status().commit, before, 'one durable copy (b\'s) is not a majority')
     // the leader's write ends: its copy and b's commit x, and the followers are told
-    persist(a, rd)
+    g.persist('a', rd)
     assert.equal(a.raw.status().commit, x)
     const next = a.raw.ready()
     assert.deepEqual(next.committedEntries.map(e => e.index), [x])
@@ -79,7 +48,7 @@ describe('the leader\'s own copy counts once it is durable', () => {
 
   it('two followers that wrote an entry commit it before the leader\'s own write ends', () => {
     const g = elected()
-    const a = g.get('a')!
+    const a = g.peer('a')
     a.raw.propose(enc.encode('y'))
     const rd = a.raw.ready()
     const y = rd.entries[rd.entries.length - 1].index
@@ -88,15 +57,14 @@ describe('the leader\'s own copy counts once it is durable', () => {
   })
 
   it('a single voter commits its proposal once it has persisted it', () => {
-    const storage = MemoryRaftStorage.bootstrap({ voters: ['s'], learners: [] })
-    const raw = new RawNode({ id: 's', storage, rng: seededRng(1), logger: silent })
-    raw.campaign()
-    while (raw.hasReady()) persist({ raw, storage }, raw.ready())
-    raw.propose(enc.encode('z'))
-    const rd = raw.ready()
+    const g = new RawGroup(['s'])
+    g.elect('s')
+    const s = g.peer('s').raw
+    s.propose(enc.encode('z'))
+    const rd = s.ready()
     assert.deepEqual(rd.committedEntries, [], 'not committed while only in memory')
-    persist({ raw, storage }, rd)
-    const next = raw.ready()
+    g.persist('s', rd)
+    const next = s.ready()
     assert.deepEqual(next.committedEntries.map(e => new TextDecoder().decode(e.data)), ['z'])
   })
 })
