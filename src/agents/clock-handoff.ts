@@ -147,7 +147,7 @@ export class ClockSkewHandoff {
       return false
     }
     try {
-      const moved = await this.m.writePlacement(p, placedOn(p, target.peerId, this.m.nextEpoch(), false), { signal: AbortSignal.timeout(PASS_TIMEOUT_MS) })
+      const moved = await this.m.records.write(p, placedOn(p, target.peerId, this.m.nextEpoch(), false), { signal: AbortSignal.timeout(PASS_TIMEOUT_MS) })
       this.m.placer.noteReserved(target.peerId, kind as AgentKind)
       this.handedOff++
       this.m.log('handed %s off to %s under epoch %d (this peer\'s clock is the outlier); it claims the agent there', p.id, moved.node, moved.epoch)

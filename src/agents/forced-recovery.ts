@@ -49,8 +49,8 @@ export async function forceRecover (m: DistributedAgentManager, agentId: string,
       { details: { agentId, replicas: p.replicas } })
   }
   const lost = p.replicas.filter(peer => !reachable.includes(peer))
-  const next = await m.writePlacement(p, { ...p, replicas: reachable, acks: 1 }, options)
-  m.announce(next)
+  // the write announces the new record to every peer's routing cache
+  const next = await m.records.write(p, { ...p, replicas: reachable, acks: 1 }, options)
   const text = `agent ${agentId}: forced recovery from ${reachable.join(', ')}; turns acknowledged only on ${lost.join(', ')} are lost`
   m.log.error('%s', text)
   m.components.telemetry?.generateAlert?.(FORCED_RECOVERY_ALERT, text, { severity: 'critical', labels: { agent: agentId } })

@@ -15,7 +15,7 @@
  *   and inspection.ts.
  */
 import { TypedEventEmitter } from 'main-event'
-import { ClockSkewError, ConflictError, InvalidArgumentError, InvalidMessageError, NotFoundError, NotOwnerError, UnauthorizedError, describeError } from '../errors.ts'
+import { ClockSkewError, InvalidArgumentError, InvalidMessageError, NotFoundError, UnauthorizedError, describeError } from '../errors.ts'
 import type { Telemetry } from '../monitoring/types.ts'
 import type { RoleGate } from '../security/index.ts'
 import type { AbortOptions } from '../util/abort.ts'
@@ -39,7 +39,6 @@ import { inspect, readState, syncState } from './inspection.ts'
 import { LeaseGuard } from './lease-guard.ts'
 import { ClockSkewHandoff } from './clock-handoff.ts'
 import { writeConcernFor } from './write-concern.ts'
-import { sameSet, type ReplicaSet } from './state-replicas.ts'
 import { Rebalancer } from './rebalancer.ts'
 import { Recovery } from './recovery.ts'
 import { forceRecover } from './forced-recovery.ts'
@@ -84,7 +83,8 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
   readonly clock: Clock
   readonly log: Logger
   readonly placer: Placer
-  private readonly records: PlacementRecords
+  /** the placement records in the Raft store: read, compare-and-swap writes, notices */
+  readonly records: PlacementRecords
   private readonly init: AgentManagerInit
   private readonly recovery: Recovery
   private readonly routing: Routing
@@ -129,7 +129,7 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
       },
       authority: this.leaseGuard,
       refusal: () => this.clockHandoff.refusal(),
-      recordReplicas: async (agentId, epoch, set, options) => { await this.recordReplicas(agentId, epoch, set, options) },
+      recordReplicas: async (agentId, epoch, set, options) => { await this.records.recordReplicaSet(agentId, this.peerId, epoch, set, options) },
       lost: (peer) => !this.reachable(peer),
       clock: this.clock,
       log: this.log,
@@ -346,48 +346,6 @@ export class DistributedAgentManager extends TypedEventEmitter<AgentManagerEvent
   /** a fresh epoch: the commit index, which is past every epoch already applied here */
   nextEpoch (): number {
     return this.components.consensus.status().commitIndex
-  }
-
-  /**
-   * replaces a placement with a compare-and-swap on its revision, fenced by the new epoch;
-   * ConflictError if it changed meanwhile (placement-records.ts)
-   */
-  /**
-   * records the replica set of an agent's state in its placement, if it is still this peer's under
-   * `epoch` (NotOwnerError otherwise; ConflictError if the record changed meanwhile)
-   */
-  private async recordReplicas (agentId: string, epoch: number, set: ReplicaSet, options: AbortOptions): Promise<void> {
-    const p = await this.records.read(agentId, options)
-    if (p == null || p.node !== this.peerId || p.epoch !== epoch) {
-      throw new NotOwnerError(`agent ${agentId} is no longer placed here under epoch ${epoch}${p == null ? '' : ` (${p.node}, epoch ${p.epoch})`}`)
-    }
-    if (sameSet(p.replicas != null && p.acks != null ? { replicas: p.replicas, acks: p.acks } : undefined, set)) return
-    await this.records.write(p, { ...p, replicas: set.replicas, acks: set.acks }, options)
-  }
-
-  /**
-   * `p` as the store has it now, when nothing but its replica set changed since (an activation
-   * that failed after it recorded one); ConflictError otherwise. For a retry's compare-and-swap
-   */
-  async refreshed (p: Placement, options: AbortOptions = {}): Promise<Placement> {
-    const cur = await this.records.read(p.id, options)
-    if (cur == null || cur.node !== p.node || cur.epoch !== p.epoch || cur.status !== p.status) {
-      throw new ConflictError(`agent ${p.id} was changed meanwhile${cur == null ? ' (removed)' : ` (${cur.node}, epoch ${cur.epoch})`}`)
-    }
-    return cur
-  }
-
-  async writePlacement (prev: Placement | undefined, next: Placement, options: AbortOptions = {}): Promise<Placement> {
-    return await this.records.write(prev, next, options)
-  }
-
-  async deletePlacement (p: Placement, options: AbortOptions = {}): Promise<void> {
-    await this.records.delete(p, options)
-  }
-
-  /** tells every peer's routing cache (best effort) */
-  announce (p: Placement): void {
-    this.records.announce(p)
   }
 
   /** membership credentials: may `peer` host agents? (placement skips those that may not) */

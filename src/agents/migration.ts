@@ -48,7 +48,7 @@ export async function migrateOut (m: DistributedAgentManager, p: Placement, targ
   const activation = m.local.activation(p.id)
   if (activation == null) {
     // placed here but not running (e.g. never claimed after a restart): a plain move
-    const moved = await m.writePlacement(p, placedOn(p, target, m.nextEpoch(), pin), options)
+    const moved = await m.records.write(p, placedOn(p, target, m.nextEpoch(), pin), options)
     await m.activateOn(moved, { ...options, syncFrom: [m.peerId] })
     return moved
   }
@@ -60,7 +60,7 @@ export async function migrateOut (m: DistributedAgentManager, p: Placement, targ
     try {
       // the current state generation (and a root pointer that changed) at the write concern
       await m.local.stateDocs.flush(p.id, options.signal != null ? { signal: options.signal } : {})
-      moved = await m.writePlacement(p, placedOn(p, target, m.nextEpoch(), pin), options)
+      moved = await m.records.write(p, placedOn(p, target, m.nextEpoch(), pin), options)
     } catch (err) {
       activation.mailbox.resume()
       throw err
@@ -70,8 +70,8 @@ export async function migrateOut (m: DistributedAgentManager, p: Placement, targ
     } catch (err) {
       m.log.error('migration of %s to %s failed (%s): taking it back', p.id, target, describeError(err).message)
       // (the target may have recorded its replica set before it failed)
-      const latest = await m.refreshed(moved).catch(() => moved)
-      const back = await m.writePlacement(latest, placedOn(latest, m.peerId, m.nextEpoch(), p.pinned === true))
+      const latest = await m.records.refreshed(moved).catch(() => moved)
+      const back = await m.records.write(latest, placedOn(latest, m.peerId, m.nextEpoch(), p.pinned === true))
       // the paused activation runs under the old epoch: start it again under the new one and hand it what queued
       const queued = await m.local.deactivate(p.id, { drain: true })
       m.migrating.delete(p.id)

@@ -4,7 +4,7 @@
  * epoch is refused with StaleEpochError), announced on the placements topic for every peer's
  * routing cache. Every placement read or written is handed to `learn`.
  */
-import { ConflictError, describeError } from '../errors.ts'
+import { ConflictError, NotOwnerError, describeError } from '../errors.ts'
 import type { AbortOptions } from '../util/abort.ts'
 import type { Logger } from '../util/logger.ts'
 import { PLACEMENT_PREFIX, PLACEMENT_RANGE_LIMIT, PLACEMENT_TOPIC } from './constants.ts'
@@ -12,6 +12,8 @@ import { decodePlacement, encodePlacement, placementKey } from './directory.ts'
 import type { Placement, PlacementCache } from './directory.ts'
 import type { ManagerBroker, ManagerKv } from './manager-types.ts'
 import type { JsonObject } from './types.ts'
+import { sameSet } from './state-replicas.ts'
+import type { ReplicaSet } from './state-replicas.ts'
 
 export interface PlacementRecordsInit {
   kv: ManagerKv
@@ -66,6 +68,31 @@ export class PlacementRecords {
     this.init.learn(written)
     this.announce(written)
     return written
+  }
+
+  /**
+   * `p` as the store has it now, when nothing but its replica set changed since (an activation
+   * that failed after it recorded one); ConflictError otherwise. For a retry's compare-and-swap
+   */
+  async refreshed (p: Placement, options: AbortOptions = {}): Promise<Placement> {
+    const cur = await this.read(p.id, options)
+    if (cur == null || cur.node !== p.node || cur.epoch !== p.epoch || cur.status !== p.status) {
+      throw new ConflictError(`agent ${p.id} was changed meanwhile${cur == null ? ' (removed)' : ` (${cur.node}, epoch ${cur.epoch})`}`)
+    }
+    return cur
+  }
+
+  /**
+   * records the replica set of an agent's state in its placement, if it is still `owner`'s under
+   * `epoch` (NotOwnerError otherwise; ConflictError if the record changed meanwhile)
+   */
+  async recordReplicaSet (agentId: string, owner: string, epoch: number, set: ReplicaSet, options: AbortOptions = {}): Promise<void> {
+    const p = await this.read(agentId, options)
+    if (p == null || p.node !== owner || p.epoch !== epoch) {
+      throw new NotOwnerError(`agent ${agentId} is no longer placed on ${owner} under epoch ${epoch}${p == null ? '' : ` (${p.node}, epoch ${p.epoch})`}`)
+    }
+    if (sameSet(p.replicas != null && p.acks != null ? { replicas: p.replicas, acks: p.acks } : undefined, set)) return
+    await this.write(p, { ...p, replicas: set.replicas, acks: set.acks }, options)
   }
 
   /** deletes the record if it is still at `p`'s revision */

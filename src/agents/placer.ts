@@ -143,14 +143,14 @@ export class Placer {
       ranked = this.rank(kind, spec.antiAffinity != null ? { antiAffinity: spec.antiAffinity } : {})
     }
     const first = ranked[0]
-    let p = await this.m.writePlacement(undefined, {
+    let p = await this.m.records.write(undefined, {
       id: agentId, kind: kind.kind, node: first.peerId, epoch: this.m.nextEpoch(), config: spec.config ?? {}, status: 'active', ...(spec.node != null ? { pinned: true } : {})
     }, options)
     this.noteReserved(first.peerId, kind)
     let lastError: unknown
     for (let i = 0; i < Math.min(ranked.length, MAX_PLACEMENT_ATTEMPTS); i++) {
       if (i > 0) {
-        p = await this.m.writePlacement(p, { ...p, node: ranked[i].peerId, epoch: this.m.nextEpoch() }, options)
+        p = await this.m.records.write(p, { ...p, node: ranked[i].peerId, epoch: this.m.nextEpoch() }, options)
         this.noteReserved(ranked[i].peerId, kind)
       }
       try {
@@ -160,10 +160,10 @@ export class Placer {
         this.m.log('deploying %s on %s failed: %s', agentId, p.node, describeError(err).message)
         if (options.signal?.aborted === true || err instanceof ConflictError) break
         // the activation may have recorded its replica set before it failed
-        try { p = await this.m.refreshed(p, options) } catch { break }
+        try { p = await this.m.records.refreshed(p, options) } catch { break }
       }
     }
-    await this.m.deletePlacement(p).catch(() => {})
+    await this.m.records.delete(p).catch(() => {})
     throw lastError instanceof Error ? lastError : new CapacityError(`agent ${agentId} could not be started anywhere`)
   }
 

@@ -175,7 +175,7 @@ export class Recovery {
     let lastError: unknown
     for (const target of targets) {
       try {
-        current = await this.m.writePlacement(current, placedOn(current, target, this.m.nextEpoch(), how.pin === true), options)
+        current = await this.m.records.write(current, placedOn(current, target, this.m.nextEpoch(), how.pin === true), options)
         this.m.placer.noteReserved(target, kind as AgentKind)
         this.placements.inc(1, { reason: 'recover' })
         await this.m.activateOn(current, options)
@@ -188,7 +188,7 @@ export class Recovery {
         if (describeError(err).name === 'ConflictError' || options.signal?.aborted === true) break
         // the activation may have recorded its replica set before it failed
         if (current.node === target) {
-          try { current = await this.m.refreshed(current, options) } catch { break }
+          try { current = await this.m.records.refreshed(current, options) } catch { break }
         }
       }
     }
@@ -200,7 +200,7 @@ export class Recovery {
     // a peer handing its agents off (its clock is the mesh's outlier) claims none: they move away
     if (!this.m.lease.valid() || this.m.clockHandoff.active || this.inflight.has(p.id)) return undefined
     const job = (async () => {
-      const claimed = await this.m.writePlacement(p, { ...p, epoch: this.m.nextEpoch(), status: 'active' }, options)
+      const claimed = await this.m.records.write(p, { ...p, epoch: this.m.nextEpoch(), status: 'active' }, options)
       this.placements.inc(1, { reason: 'claim' })
       await this.m.local.activate(claimed, options)
       this.m.log('claimed %s under epoch %d', p.id, claimed.epoch)
@@ -255,12 +255,12 @@ export class Recovery {
     if (p.status === 'quarantined') {
       // asked again after a quarantine: an operator's retry, from a clean count
       this.restarts.set(agentId, 0)
-      p = await this.m.writePlacement(p, { ...p, status: 'active', epoch: this.m.nextEpoch() }, options)
+      p = await this.m.records.write(p, { ...p, status: 'active', epoch: this.m.nextEpoch() }, options)
     }
     const n = (this.restarts.get(agentId) ?? 0) + 1
     this.restarts.set(agentId, n)
     if (n > MAX_AGENT_RESTARTS) {
-      await this.m.writePlacement(p, { ...p, status: 'quarantined', epoch: this.m.nextEpoch() }, options)
+      await this.m.records.write(p, { ...p, status: 'quarantined', epoch: this.m.nextEpoch() }, options)
       await this.m.local.surrender(agentId, 'quarantined')
       this.failures.inc(1, { kind: p.kind, action: 'quarantined' })
       this.m.log.error('agent %s quarantined after %d restarts', agentId, n - 1)
