@@ -411,7 +411,8 @@ export class RaftDriver {
         this.persistedVote = hardState.vote
       }
     } else {
-      if (applyEarly) this.applier.applyEntries(rd.committedEntries)
+      // nothing to write (so no snapshot either): apply now
+      this.applier.applyEntries(rd.committedEntries)
       if (hs !== undefined) this.lazyHardState = hs
     }
     if (!sendFirst) this.outbox.send(rd.messages)
