@@ -10,8 +10,8 @@
  *   writes), driven over their HTTP admin API (`PUT /kv/:key`, `GET /kv/:key`, keep-alive
  *   connections), spreading calls over the peers the same way.
  * Rows: sequential put latency (1 client), put throughput with 1, 16 and 64 clients in flight,
- * linearizable get throughput with 1 and 64 in flight. Values are ~100 B. Each side is first
- * warmed with the same 3,000 puts and 1,500 gets (8 in flight), not measured.
+ * linearizable get throughput with 1 and 64 in flight. Values are ~100 B. Each side first runs
+ * every row once unmeasured (the same calls), then every row measured.
  * A call that fails is counted and the run goes on (the bench used to die of one ECONNRESET); a
  * call reset on a reused keep-alive socket is sent once more, and both counts are in the table;
  * a peer that dies mid-run is reported with its exit status and the end of its stderr.
@@ -31,7 +31,6 @@ import { fmt, percentile, table } from './_stats.ts'
 const quick = process.argv.includes('--quick')
 const SEQ_N = quick ? 300 : 2000
 const PAR_N = quick ? 2000 : 10_000
-const WARM_N = quick ? 200 : 3000
 const value = 'v'.repeat(100)
 
 interface Client {
@@ -195,24 +194,35 @@ async function run (n: number, inFlight: number, one: (i: number) => Promise<voi
 
 interface Figures { failed: number, retried: number, fsyncMs: number, seqP50: number, seqP99: number, put1: number, put16: number, put64: number, get1: number, get64: number }
 
+/** the measured rows, in order: calls, in flight, and the call */
+function rows (c: Client): Array<{ what: string, n: number, inFlight: number, call: (i: number) => Promise<void> }> {
+  return [
+    { what: 'sequential puts', n: SEQ_N, inFlight: 1, call: async i => { await c.put(`k${i % 100}`, i) } },
+    { what: 'puts, 16 in flight', n: PAR_N, inFlight: 16, call: async i => { await c.put(`k${i % 1000}`, i) } },
+    { what: 'puts, 64 in flight', n: PAR_N, inFlight: 64, call: async i => { await c.put(`k${i % 1000}`, i) } },
+    { what: 'gets, 1 in flight', n: SEQ_N, inFlight: 1, call: async i => { await c.get(`k${i % 1000}`, i) } },
+    { what: 'gets, 64 in flight', n: PAR_N, inFlight: 64, call: async i => { await c.get(`k${i % 1000}`, i) } }
+  ]
+}
+
 async function measure (c: Client): Promise<Figures> {
   const phase = (what: string): void => { console.error(`[kv ${new Date().toISOString()}] ${c.name}: ${what}`) }
-  // the same for both: until the Node peers' JIT (and each side's client in this process) is warm;
-  // after 200 warm-up puts, sequential puts through our peers took 20-45% longer than the same
-  // calls repeated a few seconds later (quiet machine)
-  phase('warm-up')
-  await run(WARM_N, 8, async i => { await c.put(`warm${i % 20}`, i) })
-  await run(WARM_N / 2, 8, async i => { await c.get(`warm${i % 20}`, i) })
-  phase('sequential puts')
-  const seq = await run(SEQ_N, 1, async i => { await c.put(`k${i % 100}`, i) })
-  phase('puts, 16 in flight')
-  const put16 = await run(PAR_N, 16, async i => { await c.put(`k${i % 1000}`, i) })
-  phase('puts, 64 in flight')
-  const put64 = await run(PAR_N, 64, async i => { await c.put(`k${i % 1000}`, i) })
-  phase('gets, 1 in flight')
-  const get1 = await run(SEQ_N, 1, async i => { await c.get(`k${i % 1000}`, i) })
-  phase('gets, 64 in flight')
-  const get64 = await run(PAR_N, 64, async i => { await c.get(`k${i % 1000}`, i) })
+  // The same for both sides: every row once, unmeasured, then every row measured. Our peers run
+  // on V8, whose optimizing compiler takes a function up only once it has run hot; each row's
+  // shape (one call at a time, 16, 64, reads) runs code paths of its own, and with a single
+  // warm-up of puts the peers were still compiling 5-19 functions a second (5-10% of a core
+  // each) through the measured rows, and sequential puts kept getting faster for ~10 s after it.
+  const all = rows(c)
+  for (const row of all) {
+    phase(`warm-up: ${row.what}`)
+    await run(row.n, row.inFlight, row.call)
+  }
+  const measured: Array<Awaited<ReturnType<typeof run>>> = []
+  for (const row of all) {
+    phase(row.what)
+    measured.push(await run(row.n, row.inFlight, row.call))
+  }
+  const [seq, put16, put64, get1, get64] = measured
   const fsync = await c.fsync()
   return {
     failed: seq.failed + put16.failed + put64.failed + get1.failed + get64.failed,
