@@ -11,14 +11,16 @@
  *   connections), spreading calls over the peers the same way.
  * Rows: sequential put latency (1 client), put throughput with 1, 16 and 64 clients in flight,
  * linearizable get throughput with 1 and 64 in flight. Values are ~100 B. Each side first runs
- * every row once unmeasured (the same calls), then every row measured.
+ * every row once unmeasured (the same calls), then every row measured. The table also gives the CPU
+ * time a put costs in the sequential and 16-in-flight rows: the three members' together
+ * (/proc/<pid>/stat, Linux) and this process's, the client's.
  * A call that fails is counted and the run goes on (the bench used to die of one ECONNRESET); a
  * call reset on a reused keep-alive socket is sent once more, and both counts are in the table;
  * a peer that dies mid-run is reported with its exit status and the end of its stderr.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
@@ -41,7 +43,27 @@ interface Client {
   get: (key: string, i: number) => Promise<void>
   /** calls sent again after a kept-alive socket was reset under them (see httpCall) */
   retried?: () => number
+  /** the members' process ids, for their CPU time */
+  pids: number[]
   stop: () => Promise<void>
+}
+
+/**
+ * CPU time (user + system) in ms: a process's from /proc/<pid>/stat (Linux; undefined elsewhere
+ * or once it exited), this process's from process.cpuUsage().
+ */
+function processCpuMs (pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+    return (Number(fields[11]) + Number(fields[12])) * 1000 / CLOCK_TICKS
+  } catch {
+    return undefined
+  }
+}
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100
+function ownCpuMs (): number {
+  const { user, system } = process.cpuUsage()
+  return (user + system) / 1000
 }
 
 async function freePort (): Promise<number> {
@@ -80,6 +102,7 @@ async function startEtcd (dir: string): Promise<Client | undefined> {
     fsync: async () => await Promise.all(clientPorts.map(async p => meanOf(await (await fetch(`http://127.0.0.1:${p}/metrics`)).text(), 'etcd_disk_wal_fsync_duration_seconds'))),
     put: async (key) => { await client.put(key).value(value) },
     get: async (key) => { await client.get(key).string() },
+    pids: procs.map(p => p.pid ?? 0),
     stop: async () => {
       client.close()
       await Promise.all(procs.map(async p => { const exited = new Promise(resolve => p.once('exit', resolve)); p.kill('SIGTERM'); await exited }))
@@ -154,6 +177,7 @@ async function startOurs (dir: string): Promise<Client> {
   return {
     name: 'agentmesh (HTTP, 3 CLI peers)',
     retried: () => retried.n,
+    pids: peers.map(p => p.proc.pid ?? 0),
     fsync: async () => await Promise.all(bases.map(async b => meanOf(await (await fetch(`${b}/metrics`)).text(), 'agentmesh_raft_fsync_latency_seconds'))),
     put: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'PUT', `/kv/${key}`, body, retried) },
     get: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'GET', `/kv/${key}`, undefined, retried) },
@@ -192,7 +216,10 @@ async function run (n: number, inFlight: number, one: (i: number) => Promise<voi
   return { rps: (n - failed) / ((performance.now() - start) / 1000), lat, failed }
 }
 
-interface Figures { failed: number, retried: number, fsyncMs: number, seqP50: number, seqP99: number, put1: number, put16: number, put64: number, get1: number, get64: number }
+/** CPU ms per call: the members' together (undefined where /proc cannot tell) and this process's, the client */
+interface CallCpu { members: number | undefined, client: number }
+
+interface Figures { failed: number, retried: number, fsyncMs: number, seqP50: number, seqP99: number, put1: number, put16: number, put64: number, get1: number, get64: number, cpu: CallCpu[] }
 
 /** the measured rows, in order: calls, in flight, and the call */
 function rows (c: Client): Array<{ what: string, n: number, inFlight: number, call: (i: number) => Promise<void> }> {
@@ -218,9 +245,18 @@ async function measure (c: Client): Promise<Figures> {
     await run(row.n, row.inFlight, row.call)
   }
   const measured: Array<Awaited<ReturnType<typeof run>>> = []
+  const cpu: CallCpu[] = []
+  const cpuNow = (): { members: Array<number | undefined>, client: number } => ({ members: c.pids.map(processCpuMs), client: ownCpuMs() })
   for (const row of all) {
     phase(row.what)
-    measured.push(await run(row.n, row.inFlight, row.call))
+    const before = cpuNow()
+    const result = await run(row.n, row.inFlight, row.call)
+    const after = cpuNow()
+    const calls = Math.max(1, row.n - result.failed)
+    const spent = after.members.map((ms, k) => { const was = before.members[k]; return ms === undefined || was === undefined ? undefined : ms - was })
+    const members = spent.every(ms => ms !== undefined) ? (spent as number[]).reduce((a, b) => a + b, 0) / calls : undefined
+    cpu.push({ members, client: (after.client - before.client) / calls })
+    measured.push(result)
   }
   const [seq, put16, put64, get1, get64] = measured
   const fsync = await c.fsync()
@@ -234,7 +270,8 @@ async function measure (c: Client): Promise<Figures> {
     put16: put16.rps,
     put64: put64.rps,
     get1: get1.rps,
-    get64: get64.rps
+    get64: get64.rps,
+    cpu
   }
 }
 
@@ -252,6 +289,11 @@ try {
   rmSync(dir, { recursive: true, force: true })
 }
 
+/** the sequential and the 16-in-flight put rows' CPU per put, of the members or of the client */
+function cpuCell (f: Figures, who: keyof CallCpu): string {
+  return [f.cpu[0], f.cpu[1]].map(row => row[who] === undefined ? '-' : fmt(row[who] as number, 2)).join(' / ')
+}
+
 console.log(`\nkv: 3 members on 127.0.0.1, fsynced; ${SEQ_N} sequential ops, ${PAR_N} ops per concurrent row; 100 B values`)
 table(['', ...results.map(([name]) => name)], [
   ['put p50 ms (1 client)', ...results.map(([, f]) => fmt(f.seqP50, 2))],
@@ -261,6 +303,8 @@ table(['', ...results.map(([name]) => name)], [
   ['put ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.put64))],
   ['linearizable get ops/s, 1 in flight', ...results.map(([, f]) => fmt(f.get1))],
   ['linearizable get ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.get64))],
+  ['CPU ms per put, members together (1 / 16 in flight)', ...results.map(([, f]) => cpuCell(f, 'members'))],
+  ['CPU ms per put, the client (1 / 16 in flight)', ...results.map(([, f]) => cpuCell(f, 'client'))],
   ['mean fsync ms per write batch (members)', ...results.map(([, f]) => fmt(f.fsyncMs, 2))],
   ['failed calls (of all rows)', ...results.map(([, f]) => String(f.failed))],
   ['calls resent after a keep-alive reset', ...results.map(([, f]) => String(f.retried))]
