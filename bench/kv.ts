@@ -20,13 +20,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Etcd3 } from 'etcd3'
-import { getJson, startProcess, waitUntil } from '../test/helpers/processes.ts'
+import { getJson, processCpuMs, startProcess, waitUntil } from '../test/helpers/processes.ts'
 import type { PeerProcess } from '../test/helpers/processes.ts'
 import { fmt, percentile, table } from './_stats.ts'
 
@@ -48,19 +48,7 @@ interface Client {
   stop: () => Promise<void>
 }
 
-/**
- * CPU time (user + system) in ms: a process's from /proc/<pid>/stat (Linux; undefined elsewhere
- * or once it exited), this process's from process.cpuUsage().
- */
-function processCpuMs (pid: number): number | undefined {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-    return (Number(fields[11]) + Number(fields[12])) * 1000 / CLOCK_TICKS
-  } catch {
-    return undefined
-  }
-}
-const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout) || 100
+/** this process's (the client's) CPU time, user + system, in ms */
 function ownCpuMs (): number {
   const { user, system } = process.cpuUsage()
   return (user + system) / 1000

@@ -1,11 +1,11 @@
 /**
  * What the dashboard e2e and the measurement scripts (measure-relay.ts, measure-lease.ts) share:
  * Chromium's flags; and for the scripts, running themselves in a loopback-only network namespace
- * when root, per-process CPU ticks from /proc, and the real `agentmesh start` (relay + 2 Node
+ * when root, and the real `agentmesh start` (relay + 2 Node
  * peers + the demo page) with a headless Chromium beside it.
  */
-import { spawnSync, execFileSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { tmpdir } from 'node:os'
 import { fileURLToPath } from 'node:url'
@@ -27,18 +27,6 @@ export function reexecInNamespace (self: string, args: Array<string | number>): 
   const r = spawnSync('unshare', ['-n', '--', 'sh', '-c', `ip link set lo up && exec "${process.execPath}" ${process.execArgv.map(a => `'${a}'`).join(' ')} "${self}" ${args.join(' ')}`],
     { stdio: 'inherit', cwd: ROOT, env: { ...process.env, AGENTMESH_NETNS: '1' } })
   process.exit(r.status ?? 1)
-}
-
-export const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
-
-/** user+system ticks of a process (0 once it is gone) */
-export function cpuTicks (pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
-    return Number(fields[11]) + Number(fields[12]) // utime, stime (fields 14 and 15 of stat)
-  } catch {
-    return 0
-  }
 }
 
 export interface MeshWithBrowser {

@@ -18,7 +18,8 @@ import { readFileSync, readdirSync } from 'node:fs'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import type { Page } from 'playwright-core'
-import { CLK_TCK, cpuTicks, reexecInNamespace, startMeshWithBrowser } from './measure-harness.ts'
+import { processCpuMs } from '../helpers/processes.ts'
+import { reexecInNamespace, startMeshWithBrowser } from './measure-harness.ts'
 
 const cmdline = (pid: number): string => {
   try { return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ') } catch { return '' }
@@ -158,7 +159,8 @@ try {
   const procs = (pattern: RegExp): number[] => mine.filter(pid => pattern.test(cmdline(pid)))
   const watched = [...procs(/agentmesh\.js relay/).map(pid => ({ name: 'relay', pid })), ...procs(/agentmesh\.js node/).map(pid => ({ name: 'node', pid })),
     ...procs(/--type=renderer/).map(pid => ({ name: 'renderer', pid })), ...procs(/--type=(gpu|utility)/).map(pid => ({ name: 'chromium-other', pid }))]
-  const cpu0 = watched.map(w => cpuTicks(w.pid))
+  const cpuMs = (pid: number): number => processCpuMs(pid) ?? 0
+  const cpu0 = watched.map(w => cpuMs(w.pid))
   while (Date.now() - t0 < SECONDS * 1000) {
     await new Promise(resolve => setTimeout(resolve, 1000))
     const s = await pages[0].evaluate(() => {
@@ -173,7 +175,7 @@ try {
     }
   }
   const wall = (Date.now() - t0) / 1000
-  const cpuPct = watched.map((w, i) => `${w.name}:${w.pid} ${Math.round((cpuTicks(w.pid) - cpu0[i]) / CLK_TCK / wall * 100)}%`)
+  const cpuPct = watched.map((w, i) => `${w.name}:${w.pid} ${Math.round((cpuMs(w.pid) - cpu0[i]) / 1000 / wall * 100)}%`)
   const reports = await Promise.all(pages.map(report))
   const consensus = await (await fetch(start.ready.http + '/consensus')).json() as { leader: string | null, term: number, voters: string[] }
   console.log(`load1 ${load0.toFixed(2)} -> ${loadavg()[0].toFixed(2)}; ${renderers} renderer processes; ${SECONDS} s; term ${consensus.term} leader ${consensus.leader?.slice(-6) ?? 'none'}, voters ${consensus.voters.map(v => v.slice(-6)).join(' ')}`)

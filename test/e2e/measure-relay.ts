@@ -11,7 +11,8 @@
 import { execFileSync } from 'node:child_process'
 import { loadavg } from 'node:os'
 import { fileURLToPath } from 'node:url'
-import { CLK_TCK, cpuTicks, reexecInNamespace, startMeshWithBrowser } from './measure-harness.ts'
+import { processCpuMs } from '../helpers/processes.ts'
+import { reexecInNamespace, startMeshWithBrowser } from './measure-harness.ts'
 
 const SECONDS = Number(process.argv[2] ?? 30)
 
@@ -38,8 +39,9 @@ try {
   const lags: number[] = []
   const answers: number[] = []
   const t0 = performance.now()
-  const c0 = cpuTicks(relayPid)
-  const n0 = nodePids.map(cpuTicks)
+  const cpuMs = (pid: number): number => processCpuMs(pid) ?? 0
+  const c0 = cpuMs(relayPid)
+  const n0 = nodePids.map(cpuMs)
   const load0 = loadavg()[0]
   while (performance.now() - t0 < SECONDS * 1000) {
     await new Promise(resolve => setTimeout(resolve, 1000))
@@ -54,8 +56,8 @@ try {
     }
   }
   const wall = (performance.now() - t0) / 1000
-  const cpu = (cpuTicks(relayPid) - c0) / CLK_TCK / wall
-  const nodeCpu = nodePids.map((pid, i) => (cpuTicks(pid) - n0[i]) / CLK_TCK / wall)
+  const cpu = (cpuMs(relayPid) - c0) / 1000 / wall
+  const nodeCpu = nodePids.map((pid, i) => (cpuMs(pid) - n0[i]) / 1000 / wall)
   const summary = (xs: number[]): Record<string, number> => {
     const s = [...xs].sort((a, b) => a - b)
     const pct = (p: number): number => Math.round(s[Math.min(s.length - 1, Math.floor(p * s.length))] ?? NaN)

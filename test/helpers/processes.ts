@@ -4,8 +4,8 @@
  * `<dir>/<command>-<pid>.log`, e.g. `DEBUG='agentmesh:*' AGENTMESH_TEST_PEER_LOG_DIR=/tmp/x`; with
  * AGENTMESH_TEST_PEER_EXEC_ARGV set, each process gets those Node flags (profiling a run).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
-import { createWriteStream } from 'node:fs'
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
+import { createWriteStream, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { waitForReadyLine, type ReadyInfo } from '../../src/cli/ready.ts'
@@ -103,4 +103,21 @@ export async function waitUntil (predicate: () => boolean | Promise<boolean>, ti
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
     await new Promise(resolve => setTimeout(resolve, 25))
   }
+}
+
+let clockTicks: number | undefined
+
+/**
+ * User + system CPU time of a process in ms, from /proc/<pid>/stat; undefined where that cannot be
+ * read (not Linux, or the process has exited).
+ */
+export function processCpuMs (pid: number): number | undefined {
+  let fields: string[]
+  try {
+    fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ')
+  } catch {
+    return undefined
+  }
+  clockTicks ??= Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100
+  return (Number(fields[11]) + Number(fields[12])) * 1000 / clockTicks // utime, stime (fields 14 and 15 of stat)
 }
