@@ -44,7 +44,7 @@ export class RawGroup {
     p.raw.advance()
   }
 
-  /** persists, sends and applies every pending Ready of `ids` (all peers by default) */
+  /** persists every pending Ready of `ids` (all peers by default) and puts its messages in flight */
   flush (ids: string[] = [...this.peers.keys()]): void {
     for (const id of ids) {
       const p = this.peer(id)
