@@ -134,8 +134,19 @@ export class Routing {
         // found the agent placed on itself and not running); the request is answered by that one
         if (p.epoch > m.epoch) this.m.log('%s asked to activate %s under epoch %d; it runs here under epoch %d', from, m.id, m.epoch, p.epoch)
         else this.m.log('activating %s under epoch %d at the request of %s', m.id, m.epoch, from)
-        await this.m.local.activate(p, { ...options, fresh: m.fresh === true && p.epoch === m.epoch, syncFrom: m.syncFrom })
-        return encodePlacement(p)
+        try {
+          await this.m.local.activate(p, { ...options, fresh: m.fresh === true && p.epoch === m.epoch, syncFrom: m.syncFrom })
+          return encodePlacement(p)
+        } catch (err) {
+          // this peer's claim (a newer epoch, still here) committed while that activation was
+          // starting, which then failed on it: the request is answered by the claim's activation
+          if (!(err instanceof NotOwnerError)) throw err
+          const now = await this.m.read(m.id, options)
+          if (now == null || now.node !== this.m.peerId || now.epoch <= p.epoch || now.status !== 'active') throw err
+          this.m.log('%s asked to activate %s under epoch %d; claimed here under epoch %d meanwhile', from, m.id, p.epoch, now.epoch)
+          await this.m.local.activate(now, { ...options, syncFrom: m.syncFrom })
+          return encodePlacement(now)
+        }
       }
     }
   }

@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test'
 import assert from 'node:assert/strict'
 import { startMesh, type TestMesh } from './mesh-helpers.ts'
 import { builtinKinds, defineAgent, placementKey } from '../../src/agents/index.ts'
+import type { Placement } from '../../src/agents/directory.ts'
 import type { MeshNode } from '../../src/node.ts'
 
 /** a kind that takes most of a 2-cpu peer */
@@ -55,6 +56,32 @@ describe('DistributedAgentManager over real peers', () => {
     assert.equal(running.node, b.peerId)
     assert.deepEqual(await a.broker.request('late-activate', { op: 'inc' }), { value: 2 }, 'still the one activation, state kept')
     await assert.rejects(a.agents.activateOn({ ...current, epoch: current.epoch + 1 }), { name: 'NotOwnerError' })
+  })
+
+  it('an activation overtaken by the host claiming the agent under a newer epoch is answered by the claim', async () => {
+    // the race the dashboard e2e met: the host found the agent placed on itself and not running,
+    // and its claim (a newer epoch) committed while the deployer's activation was already starting
+    // there; that activation then failed on the newer epoch, and the deploy with it (NotOwnerError),
+    // although the agent ran where it was asked to
+    const created = await a.agents.records.write(undefined, { id: 'overtaken', kind: 'counter', node: b.peerId, epoch: a.consensus.status().commitIndex, config: {}, status: 'active' })
+    const local = b.agents.local
+    const activate = local.activate.bind(local)
+    let claimed: Placement | undefined
+    local.activate = async (p, options) => {
+      // the claim commits just as the deployer's activation starts
+      if (p.id === created.id && claimed === undefined) claimed = await b.agents.records.write(p, { ...p, epoch: b.consensus.status().commitIndex })
+      await activate(p, options)
+    }
+    try {
+      const running = await a.agents.activateOn(created, { fresh: true })
+      assert.ok(claimed != null && claimed.epoch > created.epoch)
+      assert.equal(running.node, b.peerId)
+      assert.equal(running.epoch, claimed.epoch, 'answered with the claim')
+      assert.equal(local.epochOf(created.id), claimed.epoch, 'running under the claim on the host')
+      assert.deepEqual(await a.broker.request(created.id, { op: 'inc' }), { value: 1 })
+    } finally {
+      local.activate = activate
+    }
   })
 
   it('refuses a second deployment of an id (ConflictError) and an unknown kind (NotFoundError)', async () => {
