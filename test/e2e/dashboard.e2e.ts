@@ -55,7 +55,7 @@
  * the agent "no longer placed on" the host under its epoch but on the same host under a newer one.
  * The host had claimed the agent (placed on it, not running) while the deployer's activation was
  * starting there, and that activation failed on the claim's epoch. The host now answers such an
- * activation with the claim's (test/agents/manager.spec.ts); 6 of 6 runs passed after it.
+ * activation with the claim's (test/agents/manager.spec.ts); 16 of 16 runs passed after it.
  * The agents and peers tables are redrawn every refresh, so rows are waited for with one in-page
  * check per poll (waitForShown) rather than waitForSelector.
  * A failed run writes the whole output (the tabs' network logs are on) to
