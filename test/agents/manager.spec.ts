@@ -63,13 +63,13 @@ describe('DistributedAgentManager over real peers', () => {
     // and its claim (a newer epoch) committed while the deployer's activation was already starting
     // there; that activation then failed on the newer epoch, and the deploy with it (NotOwnerError),
     // although the agent ran where it was asked to
-    const created = await a.agents.records.write(undefined, { id: 'overtaken', kind: 'counter', node: b.peerId, epoch: a.consensus.status().commitIndex, config: {}, status: 'active' })
+    const created = await a.agents.records.write(undefined, { id: 'overtaken', kind: 'counter', node: b.peerId, epoch: a.agents.nextEpoch(), config: {}, status: 'active' })
     const local = b.agents.local
     const activate = local.activate.bind(local)
     let claimed: Placement | undefined
     local.activate = async (p, options) => {
       // the claim commits just as the deployer's activation starts
-      if (p.id === created.id && claimed === undefined) claimed = await b.agents.records.write(p, { ...p, epoch: b.consensus.status().commitIndex })
+      if (p.id === created.id && claimed === undefined) claimed = await b.agents.records.write(p, { ...p, epoch: b.agents.nextEpoch() })
       await activate(p, options)
     }
     try {
