@@ -1,5 +1,5 @@
 /**
- * npm run bench -- kv [--quick]
+ * npm run bench -- kv [--quick] [--layers]
  *
  * The replicated key-value store, side by side with etcd 3.4 in the same run, both with durable
  * (fsynced) storage and 3 members on 127.0.0.1:
@@ -13,26 +13,37 @@
  * linearizable get throughput with 1 and 64 in flight. Values are ~100 B. Each side first runs
  * every row once unmeasured (the same calls), then every row measured. The table also gives the CPU
  * time a put costs in the sequential and 16-in-flight rows: the three members' together
- * (/proc/<pid>/stat, Linux) and this process's, the client's.
+ * (/proc/<pid>/stat, Linux) and this process's, the client's; and the members' CPU time over
+ * 10 s with no calls (after the warm-up), per second.
  * A call that fails is counted and the run goes on (the bench used to die of one ECONNRESET); a
  * call reset on a reused keep-alive socket is sent once more, and both counts are in the table;
  * a peer that dies mid-run is reported with its exit status and the end of its stderr.
+ *
+ * --layers adds two columns between etcd and ours, driven the same way (bench/_kv-layer.ts): the
+ * fixed stack alone (libp2p with TCP, Noise and yamux, node:http, an O_DSYNC log) carrying the
+ * messages of our puts and reads with no Raft, and our ConsensusManager on that same stack with a
+ * bare HTTP handler and a static membership. Against the CLI peers' column they tell what of a
+ * put's cost is the stack, our consensus, and the rest of a peer.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
 import { Etcd3 } from 'etcd3'
 import { getJson, processCpuMs, startProcess, waitUntil } from '../test/helpers/processes.ts'
 import type { PeerProcess } from '../test/helpers/processes.ts'
 import { fmt, percentile, table } from './_stats.ts'
 
 const quick = process.argv.includes('--quick')
+const layers = process.argv.includes('--layers')
 const SEQ_N = quick ? 300 : 2000
 const PAR_N = quick ? 2000 : 10_000
+const IDLE_MS = quick ? 3_000 : 10_000
 const value = 'v'.repeat(100)
 
 interface Client {
@@ -177,6 +188,59 @@ async function startOurs (dir: string): Promise<Client> {
   }
 }
 
+/**
+ * three members of bench/_kv-layer.ts in `mode` (see there), linked and, for `consensus`, formed
+ * into one group of 3 voters; driven over HTTP as ours are
+ */
+async function startLayer (dir: string, mode: 'stack' | 'consensus'): Promise<Client> {
+  mkdirSync(dir, { recursive: true })
+  interface Member { proc: ChildProcess, next: () => Promise<Record<string, any>>, tell: (o: unknown) => void }
+  const members: Member[] = []
+  for (let index = 0; index < 3; index++) {
+    const proc = spawn(process.execPath, [...process.execArgv, fileURLToPath(new URL('./_kv-layer.ts', import.meta.url))], {
+      env: { ...process.env, KV_LAYER: mode, KV_LAYER_INDEX: String(index), KV_LAYER_DIR: dir },
+      stdio: ['pipe', 'pipe', 'inherit']
+    })
+    const waiters: Array<(o: Record<string, any>) => void> = []
+    createInterface({ input: proc.stdout! }).on('line', line => {
+      const o = JSON.parse(line) as Record<string, any>
+      // a member's announcement goes to every member (each keeps the others')
+      if (o.ann !== undefined) { for (const m of members) m.tell(o); return }
+      waiters.shift()?.(o)
+    })
+    members.push({
+      proc,
+      next: async () => await new Promise(resolve => { waiters.push(resolve) }),
+      tell: o => { proc.stdin!.write(JSON.stringify(o) + '\n') }
+    })
+  }
+  const ask = async (m: Member, o: unknown): Promise<Record<string, any>> => { const answer = m.next(); m.tell(o); return await answer }
+  const ready = (await Promise.all(members.map(async m => await m.next()))).map(o => o.ready as { addr: string, http: string })
+  await Promise.all(members.map(async m => await ask(m, ready.map(r => r.addr))))
+  if (mode === 'consensus') {
+    await waitUntil(async () => {
+      const st = await Promise.all(members.map(async m => (await ask(m, { status: true })).status as { role: string, voters: number }))
+      return st.every(s => s.voters === 3 && (s.role === 'leader' || s.role === 'follower'))
+    }, 60_000, 'a group of 3 voters')
+  }
+  const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: 4_000 })
+  const bases = ready.map(r => r.http)
+  const body = JSON.stringify({ value })
+  const retried = { n: 0 }
+  return {
+    name: mode === 'stack' ? 'the stack alone (no Raft)' : 'our consensus on that stack',
+    retried: () => retried.n,
+    pids: members.map(m => m.proc.pid ?? 0),
+    fsync: async () => [NaN],
+    put: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'PUT', `/kv/${key}`, body, retried) },
+    get: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'GET', `/kv/${key}`, undefined, retried) },
+    stop: async () => {
+      agent.destroy()
+      await Promise.all(members.map(async m => { const exited = new Promise(resolve => m.proc.once('exit', resolve)); m.proc.kill('SIGTERM'); await exited }))
+    }
+  }
+}
+
 /** mean of a Prometheus histogram: sum / count */
 function meanOf (text: string, name: string): number {
   const value = (suffix: string): number => Number(text.split('\n').find(l => l.startsWith(`${name}_${suffix}`))?.split(' ').pop())
@@ -207,7 +271,7 @@ async function run (n: number, inFlight: number, one: (i: number) => Promise<voi
 /** CPU ms per call: the members' together (undefined where /proc cannot tell) and this process's, the client */
 interface CallCpu { members: number | undefined, client: number }
 
-interface Figures { failed: number, retried: number, fsyncMs: number, seqP50: number, seqP99: number, put1: number, put16: number, put64: number, get1: number, get64: number, cpu: CallCpu[] }
+interface Figures { failed: number, retried: number, fsyncMs: number, idleCpu: number | undefined, seqP50: number, seqP99: number, put1: number, put16: number, put64: number, get1: number, get64: number, cpu: CallCpu[] }
 
 /** the measured rows, in order: calls, in flight, and the call */
 function rows (c: Client): Array<{ what: string, n: number, inFlight: number, call: (i: number) => Promise<void> }> {
@@ -235,6 +299,15 @@ async function measure (c: Client): Promise<Figures> {
   const measured: Array<Awaited<ReturnType<typeof run>>> = []
   const cpu: CallCpu[] = []
   const cpuNow = (): { members: Array<number | undefined>, client: number } => ({ members: c.pids.map(processCpuMs), client: ownCpuMs() })
+  // what the members spend with no calls at all (heartbeats, gossip, timers): a share of every
+  // row's CPU, and what an idle mesh costs its machine
+  phase('idle')
+  const idleFrom = cpuNow().members
+  const idleStart = performance.now()
+  await new Promise(resolve => setTimeout(resolve, IDLE_MS))
+  const idleTo = cpuNow().members
+  const idleSpent = idleTo.map((ms, k) => { const was = idleFrom[k]; return ms === undefined || was === undefined ? undefined : ms - was })
+  const idleCpu = idleSpent.every(ms => ms !== undefined) ? (idleSpent as number[]).reduce((a, b) => a + b, 0) / ((performance.now() - idleStart) / 1000) : undefined
   for (const row of all) {
     phase(row.what)
     const before = cpuNow()
@@ -252,6 +325,7 @@ async function measure (c: Client): Promise<Figures> {
     failed: seq.failed + put16.failed + put64.failed + get1.failed + get64.failed,
     retried: c.retried?.() ?? 0,
     fsyncMs: 1000 * fsync.reduce((a, b) => a + b, 0) / fsync.length,
+    idleCpu,
     seqP50: percentile(seq.lat, 50),
     seqP99: percentile(seq.lat, 99),
     put1: seq.rps,
@@ -270,6 +344,10 @@ try {
   if (etcd === undefined) console.log('etcd is not installed (apt-get install etcd-server): measuring ours alone')
   else {
     try { results.push([etcd.name, await measure(etcd)]) } finally { await etcd.stop() }
+  }
+  for (const mode of layers ? ['stack', 'consensus'] as const : []) {
+    const layer = await startLayer(join(dir, mode), mode)
+    try { results.push([layer.name, await measure(layer)]) } finally { await layer.stop() }
   }
   const ours = await startOurs(join(dir, 'ours'))
   try { results.push([ours.name, await measure(ours)]) } finally { await ours.stop() }
@@ -293,6 +371,7 @@ table(['', ...results.map(([name]) => name)], [
   ['linearizable get ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.get64))],
   ['CPU ms per put, members together (1 / 16 in flight)', ...results.map(([, f]) => cpuCell(f, 'members'))],
   ['CPU ms per put, the client (1 / 16 in flight)', ...results.map(([, f]) => cpuCell(f, 'client'))],
+  ['CPU ms per s at idle, members together', ...results.map(([, f]) => f.idleCpu === undefined ? '-' : fmt(f.idleCpu, 1))],
   ['mean fsync ms per write batch (members)', ...results.map(([, f]) => fmt(f.fsyncMs, 2))],
   ['failed calls (of all rows)', ...results.map(([, f]) => String(f.failed))],
   ['calls resent after a keep-alive reset', ...results.map(([, f]) => String(f.retried))]
