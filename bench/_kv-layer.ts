@@ -170,11 +170,9 @@ async function stackLayer (node: Libp2p): Promise<Layer> {
   // leader: entries waiting for their write and an ack; heartbeat rounds waiting for an ack
   const entries = new Map<number, { key: string, value: string, written: boolean, acks: number, done: () => void }>()
   const rounds = new Map<number, () => void>()
-  // follower: entries received and not yet known committed; calls waiting for their answer;
-  // reads waiting until what is applied reaches their read index
+  // follower: entries received and not yet known committed; calls waiting for their answer
   const unapplied = new Map<number, { key: string, value: string }>()
   const calls = new Map<number, (at: number) => void>()
-  const readers: Array<{ at: number, done: () => void }> = []
 
   const frame = (type: number, id: number, aux: number, body?: Uint8Array): Uint8Array => {
     const out = new Uint8Array(13 + (body?.byteLength ?? 0))
@@ -190,7 +188,7 @@ async function stackLayer (node: Libp2p): Promise<Layer> {
   const entryBytes = (key: string, value: string): Uint8Array => encoder.encode(JSON.stringify([key, value]))
   const applied = (): number => Math.min(committed, lastIndex)
 
-  // follower: `at` is known committed; apply what we hold up to it, then answer reads it covers
+  // follower: `at` is known committed; apply what we hold up to it
   const learnCommitted = (at: number): void => {
     if (at > committed) committed = at
     const upTo = applied()
@@ -199,7 +197,6 @@ async function stackLayer (node: Libp2p): Promise<Layer> {
       values.set(e.key, e.value)
       unapplied.delete(i)
     }
-    for (let k = readers.length - 1; k >= 0; k--) if (readers[k].at <= upTo) { readers[k].done(); readers.splice(k, 1) }
   }
   const maybeCommit = (i: number): void => {
     const e = entries.get(i)
@@ -263,7 +260,8 @@ async function stackLayer (node: Libp2p): Promise<Layer> {
   }
 
   await node.handle(PROTOCOL, (stream, connection) => {
-    const from = memberOf.get(connection.remotePeer.toString()) ?? -1
+    // looked up per frame: a member may dial in before this one has learned who is who
+    const peer = connection.remotePeer.toString()
     let buffered = new Uint8Array(0)
     void (async () => {
       for await (const chunk of stream) {
@@ -276,12 +274,12 @@ async function stackLayer (node: Libp2p): Promise<Layer> {
           const view = new DataView(joined.buffer, joined.byteOffset + at)
           const length = view.getUint32(0)
           if (joined.byteLength - at < 4 + length) break
-          receive(from, joined[at + 4], view.getUint32(5), view.getUint32(9), joined.subarray(at + 13, at + 4 + length))
+          receive(memberOf.get(peer) ?? -1, joined[at + 4], view.getUint32(5), view.getUint32(9), joined.subarray(at + 13, at + 4 + length))
           at += 4 + length
         }
         buffered = joined.slice(at)
       }
-    })().catch(() => {})
+    })().catch((err: unknown) => { console.error(`kv-layer member ${index}: stream from ${peer} failed:`, err) })
   })
 
   return {
@@ -292,8 +290,10 @@ async function stackLayer (node: Libp2p): Promise<Layer> {
     get: async key => {
       if (leading) await heartbeatRound()
       else {
+        // the answer comes on the stream the leader's appends come on, after every entry up to
+        // its read index, and carries that index: all of it is applied here by now
         const at = await call(READ)
-        if (at > applied()) await new Promise<void>(resolve => { readers.push({ at, done: resolve }) })
+        if (at > applied()) throw new Error(`read index ${at} is past what this member holds (${applied()})`)
       }
       return values.get(key)
     },

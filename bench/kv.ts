@@ -104,7 +104,7 @@ async function startEtcd (dir: string): Promise<Client | undefined> {
     pids: procs.map(p => p.pid ?? 0),
     stop: async () => {
       client.close()
-      await Promise.all(procs.map(async p => { const exited = new Promise(resolve => p.once('exit', resolve)); p.kill('SIGTERM'); await exited }))
+      await terminate(procs)
     }
   }
 }
@@ -157,11 +157,8 @@ async function startOurs (dir: string): Promise<Client> {
     const st = await Promise.all(peers.map(async p => await getJson<{ voters: string[], role: string, appliedIndex: number, commitIndex: number }>(p, '/consensus')))
     return st.every(s => s.voters.length === 3 && s.role !== 'learner' && s.role !== 'none' && s.appliedIndex === s.commitIndex)
   }, 60_000, 'a group of 3 voters')
-  // idle sockets are dropped before the admin server's 5 s keep-alive timeout closes them (Node's
-  // agent ignores the server's `Keep-Alive: timeout=5` hint unless it has a timeout of its own)
-  const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: 4_000 })
   const bases = peers.map(p => p.ready.http)
-  const body = JSON.stringify({ value })
+  const http = httpKv(bases)
   // a peer that dies mid-run is named with its exit status and last words, not left to show up
   // as connection errors
   const tails = peers.map(() => ({ text: '' }))
@@ -172,20 +169,42 @@ async function startOurs (dir: string): Promise<Client> {
       if (!stopping) console.error(`[kv] peer ${k} (${bases[k]}) exited during the run: code ${code} signal ${signal}\n${tails[k].text}`)
     })
   })
-  const retried = { n: 0 }
   return {
     name: 'agentmesh (HTTP, 3 CLI peers)',
-    retried: () => retried.n,
+    ...http,
     pids: peers.map(p => p.proc.pid ?? 0),
     fsync: async () => await Promise.all(bases.map(async b => meanOf(await (await fetch(`${b}/metrics`)).text(), 'agentmesh_raft_fsync_latency_seconds'))),
-    put: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'PUT', `/kv/${key}`, body, retried) },
-    get: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'GET', `/kv/${key}`, undefined, retried) },
     stop: async () => {
       stopping = true
-      agent.destroy()
+      http.close()
       await Promise.all(peers.map(async p => await p.stop()))
     }
   }
+}
+
+/** puts and gets over `PUT|GET /kv/:key` with keep-alive, call i to member i mod n (as etcd's client spreads them) */
+function httpKv (bases: string[]): Pick<Client, 'put' | 'get' | 'retried'> & { close: () => void } {
+  // idle sockets are dropped before the admin server's 5 s keep-alive timeout closes them (Node's
+  // agent ignores the server's `Keep-Alive: timeout=5` hint unless it has a timeout of its own)
+  const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: 4_000 })
+  const body = JSON.stringify({ value })
+  const retried = { n: 0 }
+  return {
+    retried: () => retried.n,
+    put: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'PUT', `/kv/${key}`, body, retried) },
+    get: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'GET', `/kv/${key}`, undefined, retried) },
+    close: () => { agent.destroy() }
+  }
+}
+
+/** sends SIGTERM to each of `procs` and waits for them to exit */
+async function terminate (procs: ChildProcess[]): Promise<void> {
+  await Promise.all(procs.map(async p => {
+    if (p.exitCode !== null || p.signalCode !== null) return
+    const exited = new Promise(resolve => p.once('exit', resolve))
+    p.kill('SIGTERM')
+    await exited
+  }))
 }
 
 /**
@@ -201,17 +220,23 @@ async function startLayer (dir: string, mode: 'stack' | 'consensus'): Promise<Cl
       env: { ...process.env, KV_LAYER: mode, KV_LAYER_INDEX: String(index), KV_LAYER_DIR: dir },
       stdio: ['pipe', 'pipe', 'inherit']
     })
-    const waiters: Array<(o: Record<string, any>) => void> = []
+    const waiters: Array<{ resolve: (o: Record<string, any>) => void, reject: (err: Error) => void }> = []
+    let exited: Error | undefined
     createInterface({ input: proc.stdout! }).on('line', line => {
       const o = JSON.parse(line) as Record<string, any>
       // a member's announcement goes to every member (each keeps the others')
       if (o.ann !== undefined) { for (const m of members) m.tell(o); return }
-      waiters.shift()?.(o)
+      waiters.shift()?.resolve(o)
+    })
+    // a member that dies (its stderr is ours) fails what waits for its answer instead of hanging it
+    proc.once('exit', (code, signal) => {
+      exited = new Error(`${mode} member ${index} exited: code ${code} signal ${signal}`)
+      for (const w of waiters.splice(0)) w.reject(exited)
     })
     members.push({
       proc,
-      next: async () => await new Promise(resolve => { waiters.push(resolve) }),
-      tell: o => { proc.stdin!.write(JSON.stringify(o) + '\n') }
+      next: async () => await new Promise((resolve, reject) => { if (exited !== undefined) reject(exited); else waiters.push({ resolve, reject }) }),
+      tell: o => { if (exited === undefined) proc.stdin!.write(JSON.stringify(o) + '\n') }
     })
   }
   const ask = async (m: Member, o: unknown): Promise<Record<string, any>> => { const answer = m.next(); m.tell(o); return await answer }
@@ -223,20 +248,16 @@ async function startLayer (dir: string, mode: 'stack' | 'consensus'): Promise<Cl
       return st.every(s => s.voters === 3 && (s.role === 'leader' || s.role === 'follower'))
     }, 60_000, 'a group of 3 voters')
   }
-  const agent = new Agent({ keepAlive: true, maxSockets: 64, timeout: 4_000 })
-  const bases = ready.map(r => r.http)
-  const body = JSON.stringify({ value })
-  const retried = { n: 0 }
+  const http = httpKv(ready.map(r => r.http))
   return {
     name: mode === 'stack' ? 'the stack alone (no Raft)' : 'our consensus on that stack',
-    retried: () => retried.n,
+    ...http,
     pids: members.map(m => m.proc.pid ?? 0),
+    // neither setup reports its log writes' times
     fsync: async () => [NaN],
-    put: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'PUT', `/kv/${key}`, body, retried) },
-    get: async (key, i) => { await httpCall(agent, bases[i % bases.length], 'GET', `/kv/${key}`, undefined, retried) },
     stop: async () => {
-      agent.destroy()
-      await Promise.all(members.map(async m => { const exited = new Promise(resolve => m.proc.once('exit', resolve)); m.proc.kill('SIGTERM'); await exited }))
+      http.close()
+      await terminate(members.map(m => m.proc))
     }
   }
 }
@@ -273,6 +294,17 @@ interface CallCpu { members: number | undefined, client: number }
 
 interface Figures { failed: number, retried: number, fsyncMs: number, idleCpu: number | undefined, seqP50: number, seqP99: number, put1: number, put16: number, put64: number, get1: number, get64: number, cpu: CallCpu[] }
 
+/** the members' CPU ms together between two readings; undefined if any reading is missing */
+function membersSpent (before: Array<number | undefined>, after: Array<number | undefined>): number | undefined {
+  let sum = 0
+  for (const [k, ms] of after.entries()) {
+    const was = before[k]
+    if (ms === undefined || was === undefined) return undefined
+    sum += ms - was
+  }
+  return sum
+}
+
 /** the measured rows, in order: calls, in flight, and the call */
 function rows (c: Client): Array<{ what: string, n: number, inFlight: number, call: (i: number) => Promise<void> }> {
   return [
@@ -305,18 +337,16 @@ async function measure (c: Client): Promise<Figures> {
   const idleFrom = cpuNow().members
   const idleStart = performance.now()
   await new Promise(resolve => setTimeout(resolve, IDLE_MS))
-  const idleTo = cpuNow().members
-  const idleSpent = idleTo.map((ms, k) => { const was = idleFrom[k]; return ms === undefined || was === undefined ? undefined : ms - was })
-  const idleCpu = idleSpent.every(ms => ms !== undefined) ? (idleSpent as number[]).reduce((a, b) => a + b, 0) / ((performance.now() - idleStart) / 1000) : undefined
+  const idleSpent = membersSpent(idleFrom, cpuNow().members)
+  const idleCpu = idleSpent === undefined ? undefined : idleSpent / ((performance.now() - idleStart) / 1000)
   for (const row of all) {
     phase(row.what)
     const before = cpuNow()
     const result = await run(row.n, row.inFlight, row.call)
     const after = cpuNow()
     const calls = Math.max(1, row.n - result.failed)
-    const spent = after.members.map((ms, k) => { const was = before.members[k]; return ms === undefined || was === undefined ? undefined : ms - was })
-    const members = spent.every(ms => ms !== undefined) ? (spent as number[]).reduce((a, b) => a + b, 0) / calls : undefined
-    cpu.push({ members, client: (after.client - before.client) / calls })
+    const spent = membersSpent(before.members, after.members)
+    cpu.push({ members: spent === undefined ? undefined : spent / calls, client: (after.client - before.client) / calls })
     measured.push(result)
   }
   const [seq, put16, put64, get1, get64] = measured
