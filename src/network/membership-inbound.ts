@@ -1,6 +1,6 @@
 /**
- * The nodes topic, inbound: the gossipsub validator (only well-formed, correctly signed,
- * self-authored membership messages are forwarded) and the handler that feeds each message to the
+ * The nodes topic, inbound: the gossipsub validator (only well-formed, self-authored membership
+ * messages are forwarded) and the handler that feeds each message to the
  * membership table, the record publisher (record requests) and the clock-skew detector (the
  * stamps the table took).
  */
@@ -12,7 +12,7 @@ import type { Logger } from '../util/logger.ts'
 import type { ClockSkewDetector } from './clock-skew.ts'
 import type { MembershipTable, Transition } from './membership.ts'
 import type { NetworkMetrics } from './network-metrics.ts'
-import { decodeMembershipMessage, MembershipMessageType } from './record-codec.ts'
+import { decodeMembershipMessage, MembershipMessageType, type MembershipMessage } from './record-codec.ts'
 import type { RecordPublisher } from './record-publisher.ts'
 
 export interface MembershipInboundInit {
@@ -31,16 +31,23 @@ export interface MembershipInboundInit {
 
 export class MembershipInbound {
   private readonly init: MembershipInboundInit
+  /** what the validator decoded, for the handler; weak, as a validated message may never be delivered */
+  private readonly decoded = new WeakMap<Message, MembershipMessage>()
 
   constructor (init: MembershipInboundInit) {
     this.init = init
   }
 
-  /** gossipsub validator: only well-formed, correctly signed, self-authored messages are forwarded */
+  /**
+   * gossipsub validator: only well-formed, self-authored messages are forwarded. gossipsub's
+   * StrictSign has already checked the author's signature over these bytes, and a membership
+   * message must be about its gossip author, so the copy of that signature inside the message (kept
+   * for peers of earlier versions, which check it) is not checked a second time.
+   */
   readonly validate = async (peer: unknown, msg: Message): Promise<TopicValidatorResult> => {
     if (msg.type !== 'signed') return TopicValidatorResult.Reject
     try {
-      await decodeMembershipMessage(msg.data, msg.from.toString(), this.init.mesh)
+      this.decoded.set(msg, await decodeMembershipMessage(msg.data, msg.from.toString(), this.init.mesh, { verified: true }))
       return TopicValidatorResult.Accept
     } catch (err) {
       const { name, message } = describeError(err)
@@ -53,7 +60,11 @@ export class MembershipInbound {
   readonly onPubsubMessage = (evt: CustomEvent<Message>): void => {
     const msg = evt.detail
     if (msg.topic !== this.init.topic || msg.type !== 'signed') return
-    decodeMembershipMessage(msg.data, msg.from.toString(), this.init.mesh, { verified: true }).then(decoded => {
+    // gossipsub hands the validator and this handler the same message object: decode it once
+    const validated = this.decoded.get(msg)
+    this.decoded.delete(msg)
+    const decoding = validated != null ? Promise.resolve(validated) : decodeMembershipMessage(msg.data, msg.from.toString(), this.init.mesh, { verified: true })
+    decoding.then(decoded => {
       const now = this.init.clock.monotonic()
       switch (decoded.type) {
         case MembershipMessageType.Record:

@@ -87,9 +87,10 @@ export async function encodeMembershipMessage (msg: OutgoingMembershipMessage, p
 }
 
 /**
- * Decodes, validates and verifies a membership message. `from` is the gossipsub author (StrictSign
- * already proved it); our own signature must be by the same key, so a record cannot be forged or
- * replayed under another identity.
+ * Decodes, validates and verifies a membership message. `from` is the gossipsub author; the message
+ * must be about it, and its embedded signature must be by the same key, so a record cannot be forged
+ * under another identity. `verified: true` skips that signature, for a caller whose transport has
+ * already proved that `from` signed these very bytes (gossipsub's StrictSign does).
  */
 export async function decodeMembershipMessage (bytes: Uint8Array, from: string, mesh: string, options: { verified?: boolean } = {}): Promise<MembershipMessage> {
   if (bytes.byteLength > MAX_RECORD_BYTES) throw new MessageTooLargeError(`membership message of ${bytes.byteLength} bytes exceeds ${MAX_RECORD_BYTES}`)
