@@ -155,6 +155,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     pubsub.addEventListener('message', this.inbound.onPubsubMessage)
     this.libp2p.addEventListener('peer:disconnect', this.onPeerDisconnect)
     this.libp2p.addEventListener('peer:discovery', this.onPeerDiscovery)
+    this.self.watchAddresses()
     this.telemetry?.registerHealthCheck('network', () => this.health())
     this.telemetry?.registerHealthCheck('partition', () => partitionHealth(this.partition.status()), { critical: false })
     this.telemetry?.registerHealthCheck('clock', () => clockSkewHealth(this.clockSkew.status()), { critical: false })
@@ -187,6 +188,7 @@ export class NetworkManager extends TypedEventEmitter<NetworkEvents> {
     pubsub.unsubscribe(this.topic)
     this.libp2p.removeEventListener('peer:disconnect', this.onPeerDisconnect)
     this.libp2p.removeEventListener('peer:discovery', this.onPeerDiscovery)
+    this.self.unwatchAddresses()
   }
 
   // ---- the seed's methods ------------------------------------------------------------------

@@ -10,6 +10,12 @@ import type { MeshLibp2p } from './libp2p.ts'
 import { linksOf } from './topology.ts'
 import type { Capabilities, Load, NodeRecord, NodeRole, RaftRole } from './types.ts'
 
+/** libp2p's events after which its listen addresses may differ */
+const ADDRESS_EVENTS = ['self:peer:update', 'transport:listening', 'transport:close'] as const
+
+/** at the latest, libp2p's addresses are read again this long after the last read */
+const ADDRS_MAX_AGE_MS = 5_000
+
 export interface SelfRecordInit {
   mesh: string
   role: NodeRole
@@ -36,6 +42,9 @@ export class SelfRecord {
   private readonly clock: Clock
   private lastBeatAt = 0
   private eventLoopLagMs = 0
+  /** libp2p's listen addresses as last read, while watched (reading them is not free; every beat needs them) */
+  private addrs: { list: string[], at: number } | undefined
+  private watching = false
 
   constructor (libp2p: MeshLibp2p, clock: Clock, init: SelfRecordInit) {
     this.libp2p = libp2p
@@ -73,7 +82,7 @@ export class SelfRecord {
       mesh: this.init.mesh,
       role: this.init.role,
       raft: this.raftRole,
-      addrs: (this.announcedAddrs ?? this.libp2p.getMultiaddrs().map(a => a.toString())).slice(0, 32),
+      addrs: (this.announcedAddrs ?? this.listenAddrs()).slice(0, 32),
       capabilities: this.capabilities,
       links: linksOf(this.libp2p.getConnections()),
       version: this.init.version ?? '0.0.0',
@@ -82,6 +91,34 @@ export class SelfRecord {
       hidden: this.hidden,
       ext: { ...this.ext }
     }
+  }
+
+  /**
+   * From now on libp2p's addresses are read again only after it says they changed (a transport
+   * started or stopped listening, or its own record changed) or ADDRS_MAX_AGE_MS after the last read
+   */
+  watchAddresses (): void {
+    if (this.watching) return
+    this.watching = true
+    this.addrs = undefined
+    for (const event of ADDRESS_EVENTS) this.libp2p.addEventListener(event, this.addressesChanged)
+  }
+
+  unwatchAddresses (): void {
+    if (!this.watching) return
+    this.watching = false
+    this.addrs = undefined
+    for (const event of ADDRESS_EVENTS) this.libp2p.removeEventListener(event, this.addressesChanged)
+  }
+
+  private readonly addressesChanged = (): void => { this.addrs = undefined }
+
+  private listenAddrs (): string[] {
+    const now = this.clock.monotonic()
+    if (this.watching && this.addrs !== undefined && now - this.addrs.at < ADDRS_MAX_AGE_MS) return this.addrs.list
+    const list = this.libp2p.getMultiaddrs().map(a => a.toString())
+    if (this.watching) this.addrs = { list, at: now }
+    return list
   }
 
   /** heartbeats start now */
