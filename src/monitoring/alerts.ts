@@ -86,7 +86,8 @@ export interface AlertManagerInit {
   peerId: string
   clock: Clock
   log: Logger
-  readMetrics: () => Promise<MetricsSnapshot>
+  /** the values of the metrics named */
+  readMetrics: (names: string[]) => Promise<MetricsSnapshot>
   onFired: (alert: Alert) => void
   onResolved: (alert: Alert) => void
   evalIntervalMs?: number
@@ -253,14 +254,17 @@ export class AlertManager {
   private async evaluateOnce (): Promise<void> {
     const now = this.init.clock.now()
     let metrics: Promise<MetricsSnapshot> | undefined
-    for (const [name, state] of [...this.rules]) {
+    const rules = [...this.rules]
+    // the metrics the rules below read, read once for all of them (and no others: reading is not free)
+    const wanted = [...new Set(rules.flatMap(([, { rule }]) => rule.sample != null ? [] : [typeof rule.metric === 'string' ? rule.metric : rule.metric!.name]))]
+    for (const [name, state] of rules) {
       let series: SeriesValue[]
       try {
         const rule = state.rule
         if (rule.sample != null) {
           series = normalizeSample(await rule.sample())
         } else {
-          metrics ??= this.init.readMetrics()
+          metrics ??= this.init.readMetrics(wanted)
           const selector = typeof rule.metric === 'string' ? { name: rule.metric } : rule.metric!
           series = selectSeries(await metrics, selector)
         }

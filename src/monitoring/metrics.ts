@@ -129,8 +129,9 @@ export class MetricsHub implements MetricsRegistry {
     return parts.join('')
   }
 
-  async snapshot (): Promise<MetricsSnapshot> {
-    return await this.backend.snapshot()
+  /** every metric's values, or only those of the metrics named */
+  async snapshot (names?: Iterable<string>): Promise<MetricsSnapshot> {
+    return await this.backend.snapshot(names)
   }
 
   private getOrCreate (name: string, type: MetricType, options: MetricOptions, create: (labelNames: string[]) => Counter | Gauge | Histogram): Counter | Gauge | Histogram {

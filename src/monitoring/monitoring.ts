@@ -114,7 +114,7 @@ export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implem
       peerId: this.peerId,
       clock: this.clock,
       log: this.log,
-      readMetrics: async () => await this.metrics.snapshot(),
+      readMetrics: async (names) => await this.metrics.snapshot(names),
       onFired: (alert) => {
         this.alertsFired.inc(1, { severity: alert.severity })
         this.safeDispatchEvent('alert:fired', alert)
@@ -169,9 +169,9 @@ export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implem
     return this.metrics.contentType
   }
 
-  /** all current metric values, JSON-able */
-  async metricsSnapshot (): Promise<MetricsSnapshot> {
-    return await this.metrics.snapshot()
+  /** current metric values, JSON-able: every metric's, or only those of the metrics named */
+  async metricsSnapshot (names?: Iterable<string>): Promise<MetricsSnapshot> {
+    return await this.metrics.snapshot(names)
   }
 
   /** adds a source of extra Prometheus text (libp2p's metrics, ...) under a name */
@@ -285,7 +285,7 @@ export class MonitoringSystem extends TypedEventEmitter<MonitoringEvents> implem
   }
 
   async buildSnapshot (options: AbortOptions = {}): Promise<MeshSnapshot> {
-    const [health, metrics] = await Promise.all([this.health.checkAll(options), this.metrics.snapshot()])
+    const [health, metrics] = await Promise.all([this.health.checkAll(options), this.metrics.snapshot(this.snapshotMetrics)])
     const snapshot: MeshSnapshot = {
       v: 1,
       peerId: this.peerId,

@@ -135,7 +135,8 @@ export interface MetricsBackend extends MetricsRegistry {
   metricsText: () => Promise<string>
   /** the HTTP Content-Type of `metricsText()` */
   readonly contentType: string
-  snapshot: () => Promise<MetricsSnapshot>
+  /** every metric's values, or only those of the metrics named (a name not registered is left out) */
+  snapshot: (names?: Iterable<string>) => Promise<MetricsSnapshot>
 }
 
 /** process memory as far as the platform reveals it (bytes); absent fields are unknown */

@@ -98,9 +98,10 @@ class SmallMetricsBackend implements MetricsBackend {
     }
   }
 
-  async snapshot (): Promise<MetricsSnapshot> {
+  async snapshot (names?: Iterable<string>): Promise<MetricsSnapshot> {
     const out: MetricsSnapshot = {}
-    for (const f of this.families.values()) {
+    const families = names === undefined ? this.families.values() : [...names].map(n => this.families.get(n)).filter(f => f !== undefined)
+    for (const f of families) {
       f.collect?.()
       if (f.type === 'histogram') {
         out[f.name] = {

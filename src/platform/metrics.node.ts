@@ -75,9 +75,9 @@ class PromMetricsBackend implements MetricsBackend {
     return await this.registry.metrics()
   }
 
-  async snapshot (): Promise<MetricsSnapshot> {
+  async snapshot (names?: Iterable<string>): Promise<MetricsSnapshot> {
     const out: MetricsSnapshot = {}
-    for (const m of await this.registry.getMetricsAsJSON()) {
+    for (const m of await this.read(names)) {
       const type = String(m.type)
       if (type === 'histogram') {
         out[m.name] = { name: m.name, help: m.help, type: 'histogram', values: histogramSamples(m.name, m.values) }
@@ -92,7 +92,20 @@ class PromMetricsBackend implements MetricsBackend {
     }
     return out
   }
+
+  /** what prom-client says of every metric, or of the named ones only (reading all of them is not free) */
+  private async read (names?: Iterable<string>): Promise<MetricJson[]> {
+    if (names === undefined) return await this.registry.getMetricsAsJSON()
+    const out: MetricJson[] = []
+    for (const name of names) {
+      const metric = this.registry.getSingleMetric(name)
+      if (metric !== undefined) out.push(await metric.get() as MetricJson)
+    }
+    return out
+  }
 }
+
+type MetricJson = Awaited<ReturnType<prom.Registry['getMetricsAsJSON']>>[number]
 
 function stringLabels (labels: Record<string, unknown> | undefined, skip?: string): Record<string, string> {
   const out: Record<string, string> = {}

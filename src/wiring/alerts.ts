@@ -54,7 +54,8 @@ export function clockSkewRule (network: Pick<NetworkManager, 'clockSkewStatus'>)
 
 export function registerDefaultAlerts (monitoring: MonitoringSystem, consensus: ConsensusManager, network: NetworkManager): void {
   const selfId = network.peerId
-  const read = async (): ReturnType<MonitoringSystem['metricsSnapshot']> => await monitoring.metricsSnapshot()
+  /** reads one metric: each rule below looks at one, and reading them all is not free */
+  const read = (name: string) => async (): ReturnType<MonitoringSystem['metricsSnapshot']> => await monitoring.metricsSnapshot([name])
   /** only a member of a Raft group can judge its leader and quorum */
   const member = (): boolean => {
     const s = consensus.status()
@@ -70,8 +71,10 @@ export function registerDefaultAlerts (monitoring: MonitoringSystem, consensus: 
   }))
   monitoring.addRule(partitionRule(network))
   monitoring.addRule(clockSkewRule(network))
-  monitoring.addRule(rpcLatencyRule({ p99Seconds: histogramQuantileSource(read, { name: 'agentmesh_rpc_latency_seconds' }, 0.99) }))
-  monitoring.addRule(outboxBacklogRule({ backlog: metricSumSource(read, { name: 'agentmesh_messaging_outbox_entries', labels: { state: 'pending' } }) }))
+  const rpcLatency = 'agentmesh_rpc_latency_seconds'
+  const outbox = 'agentmesh_messaging_outbox_entries'
+  monitoring.addRule(rpcLatencyRule({ p99Seconds: histogramQuantileSource(read(rpcLatency), { name: rpcLatency }, 0.99) }))
+  monitoring.addRule(outboxBacklogRule({ backlog: metricSumSource(read(outbox), { name: outbox, labels: { state: 'pending' } }) }))
 }
 
 /** counts agent migrations and failovers (re-placements after a node failed) as metrics */

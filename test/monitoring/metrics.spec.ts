@@ -38,6 +38,23 @@ for (const [platform, create] of [['node (prom-client)', promBackend], ['browser
       assert.deepEqual(JSON.parse(JSON.stringify(snap)), snap)
     })
 
+    it('a snapshot of named metrics holds those and no others, and still runs their collect callbacks', async () => {
+      const hub = new MetricsHub(create())
+      hub.counter('agentmesh_test_a_total', { help: 'a' }).inc(2)
+      hub.counter('agentmesh_test_b_total', { help: 'b' }).inc(3)
+      let collected = 0
+      hub.gauge('agentmesh_test_c', { help: 'c', collect: (g) => { g.set(++collected) } })
+      hub.histogram('agentmesh_test_d_seconds', { help: 'd', buckets: [1] }).observe(0.5)
+
+      const snap = await hub.snapshot(['agentmesh_test_c', 'agentmesh_test_d_seconds', 'agentmesh_test_unknown'])
+      assert.deepEqual(Object.keys(snap).sort(), ['agentmesh_test_c', 'agentmesh_test_d_seconds'])
+      assert.deepEqual(selectSeries(snap, { name: 'agentmesh_test_c' }).map(s => s.value), [1])
+      assert.deepEqual(selectSeries(snap, { name: 'agentmesh_test_d_seconds', stat: 'count' }).map(s => s.value), [1])
+      assert.deepEqual(await hub.snapshot([]), {})
+      // no names: everything, as before
+      assert.deepEqual(Object.keys(await hub.snapshot()).sort(), ['agentmesh_test_a_total', 'agentmesh_test_b_total', 'agentmesh_test_c', 'agentmesh_test_d_seconds'])
+    })
+
     it('metricsText() is valid Prometheus text with the right names, types and values', async () => {
       const hub = new MetricsHub(create())
       hub.counter('agentmesh_test_ops_total', { help: 'ops "quoted" \\ done', labelNames: ['kind'] }).inc(7, { kind: 'x"y' })
