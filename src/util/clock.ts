@@ -43,19 +43,81 @@ export function wallClockSkew (): number {
 export const systemClock: Clock = {
   now: () => Date.now() + wallClockSkewMs,
   monotonic: () => performance.now(),
+  setTimeout: (fn, ms) => platformTimers.setTimeout(fn, ms) as TimerHandle,
+  clearTimeout: (h) => { stopTimer(h) },
+  setInterval: (fn, ms) => new GridInterval(fn, ms) as unknown as TimerHandle,
+  clearInterval: (h) => { stopTimer(h) }
+}
+
+function stopTimer (h: TimerHandle | undefined): void {
+  if (h instanceof GridInterval) h.stop()
+  else if (h != null) globalThis.clearTimeout(h as any)
+}
+
+/** what a GridInterval needs of the platform: monotonic time and one-shot timers */
+export interface GridTimers {
+  now: () => number
+  setTimeout: (fn: () => void, ms: number) => unknown
+  clearTimeout: (handle: unknown) => void
+}
+
+const platformTimers: GridTimers = {
+  now: () => performance.now(),
   setTimeout: (fn, ms) => {
     const t = globalThis.setTimeout(fn, ms)
     // a timer alone must never keep a Node process alive
     ;(t as { unref?: () => void }).unref?.()
-    return t as unknown as TimerHandle
+    return t
   },
-  clearTimeout: (h) => { if (h != null) globalThis.clearTimeout(h as any) },
-  setInterval: (fn, ms) => {
-    const t = globalThis.setInterval(fn, ms)
-    ;(t as { unref?: () => void }).unref?.()
-    return t as unknown as TimerHandle
-  },
-  clearInterval: (h) => { if (h != null) globalThis.clearInterval(h as any) }
+  clearTimeout: (h) => { globalThis.clearTimeout(h as any) }
+}
+
+/**
+ * An interval whose runs fall on multiples of its period on the monotonic clock, so a peer's
+ * periodic work (Raft ticks, failure checks, lease renewals, heartbeats...) wakes the process
+ * together rather than each at its own phase: with the usual periods (100, 250, 500, 1000 ms)
+ * a dozen wake-ups a second instead of several dozen. The first run is at the first grid point
+ * after the start (sooner than a period). A run that comes late does not drift the next ones; a
+ * grid point missed entirely (a blocked event loop) is skipped, not made up.
+ */
+export class GridInterval {
+  private timer: unknown
+  private stopped = false
+  /** the grid point the next run is for */
+  private due = 0
+  private readonly fn: () => void
+  private readonly ms: number
+  private readonly timers: GridTimers
+
+  constructor (fn: () => void, ms: number, timers: GridTimers = platformTimers) {
+    this.fn = fn
+    this.ms = Math.max(1, ms)
+    this.timers = timers
+    this.arm()
+  }
+
+  stop (): void {
+    this.stopped = true
+    if (this.timer !== undefined) this.timers.clearTimeout(this.timer)
+    this.timer = undefined
+  }
+
+  private arm (): void {
+    const now = this.timers.now()
+    // the next grid point after the one just run; after a stall, the first one still ahead
+    this.due = this.due === 0 ? (Math.floor(now / this.ms) + 1) * this.ms : this.due + this.ms
+    if (this.due <= now) this.due = (Math.floor(now / this.ms) + 1) * this.ms
+    this.timer = this.timers.setTimeout(this.run, Math.max(1, Math.ceil(this.due - now)))
+  }
+
+  private readonly run = (): void => {
+    if (this.stopped) return
+    try {
+      this.fn()
+    } finally {
+      if (!this.stopped) this.arm()
+    }
+  }
 }
 
 /**
