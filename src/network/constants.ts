@@ -41,6 +41,10 @@ export const PARTITION_SETTLE_MS = 1000
 
 /** Discovery */
 export const DISCOVERY_INTERVAL_MS = 2000
+
+/** how long gossipsub remembers a message id to drop later copies (rust-libp2p's default; Go's is 2 min) */
+export const GOSSIP_SEEN_TTL_MS = 60_000
+
 export const DIAL_TIMEOUT_MS = 5000
 /**
  * A tab's dials. To another tab: a relayed connection (Noise and yamux through the relay), then

@@ -19,7 +19,7 @@ import type { Ping } from '@libp2p/ping'
 import type { Identify } from '@libp2p/identify'
 import { toString as bytesToString } from 'uint8arrays'
 import { platformLibp2pOptions } from '#platform/libp2p'
-import { DISCOVERY_INTERVAL_MS, PING_MAX_OUTBOUND_STREAMS, TAB_DIAL_TIMEOUT_MS, TAB_UPGRADE_TIMEOUT_MS, dhtProtocol, discoveryTopic } from './constants.ts'
+import { DISCOVERY_INTERVAL_MS, GOSSIP_SEEN_TTL_MS, PING_MAX_OUTBOUND_STREAMS, TAB_DIAL_TIMEOUT_MS, TAB_UPGRADE_TIMEOUT_MS, dhtProtocol, discoveryTopic } from './constants.ts'
 import type { NodeRole } from './types.ts'
 import { gossipRepair } from './gossip-repair.ts'
 import { webrtcHangup } from './webrtc-hangup.ts'
@@ -91,6 +91,10 @@ export async function createMeshLibp2p (init: MeshLibp2pInit): Promise<MeshLibp2
       // every message reaches a peer once per neighbour that forwards it (twice in a 3-peer mesh);
       // without this, gossipsub checks each copy's signature before it finds the copy a duplicate
       fastMsgIdFn: seenMessageId,
+      // how long a message id is remembered, in both caches above (gossipsub's default is 2 min; a
+      // copy comes within seconds, from a neighbour or from the 5 s message cache). A relay under
+      // the soak's load remembers ~280 messages a second, ~0.2 KiB each per cache
+      seenTTL: GOSSIP_SEEN_TTL_MS,
       ...(init.pubsubScore as Record<string, unknown> | undefined)
     }),
     dht: kadDHT({
