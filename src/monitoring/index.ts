@@ -25,6 +25,7 @@ export {
   nodeFailedRule, noRaftLeaderRule, quorumLostRule, rpcLatencyRule, outboxBacklogRule, syncLagRule,
   histogramQuantileSource, metricSumSource
 } from './rules.ts'
+export type { MetricsReader } from './rules.ts'
 export { encodeSnapshot, decodeSnapshot, validateSnapshot, toSnapshotAlert, isSnapshotKey } from './snapshot.ts'
 export type { MeshSnapshot, SnapshotAlert, SnapshotCodecOptions } from './snapshot.ts'
 export { MeshView } from './mesh-view.ts'

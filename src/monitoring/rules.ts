@@ -97,13 +97,16 @@ export function syncLagRule (source: { lagSeconds: SampleSource }, options: Rule
   }
 }
 
+/** reads a snapshot of the metrics named (MonitoringSystem.metricsSnapshot): a source asks for its one */
+export type MetricsReader = (names: string[]) => Promise<MetricsSnapshot>
+
 /**
  * A sample source reading a histogram quantile from a metrics snapshot, across all matching series
  * merged (e.g. the p99 of `agentmesh_rpc_latency_seconds` over every method), for rpcLatencyRule.
  */
-export function histogramQuantileSource (read: () => Promise<MetricsSnapshot>, selector: Omit<MetricSelector, 'stat'>, q: number): SampleSource {
+export function histogramQuantileSource (read: MetricsReader, selector: Omit<MetricSelector, 'stat'>, q: number): SampleSource {
   return async () => {
-    const snap = await read()
+    const snap = await read([selector.name])
     const family = snap[selector.name]
     if (family?.type !== 'histogram') return undefined
     const want = Object.entries(selector.labels ?? {}).map(([k, v]) => [k, String(v)] as const)
@@ -112,9 +115,9 @@ export function histogramQuantileSource (read: () => Promise<MetricsSnapshot>, s
 }
 
 /** a sample source reading the sum of a counter or gauge's matching series (undefined when absent) */
-export function metricSumSource (read: () => Promise<MetricsSnapshot>, selector: MetricSelector): SampleSource {
+export function metricSumSource (read: MetricsReader, selector: MetricSelector): SampleSource {
   return async () => {
-    const series = selectSeries(await read(), selector)
+    const series = selectSeries(await read([selector.name]), selector)
     return series.length === 0 ? undefined : series.reduce((sum, s) => sum + s.value, 0)
   }
 }

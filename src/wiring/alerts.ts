@@ -54,8 +54,7 @@ export function clockSkewRule (network: Pick<NetworkManager, 'clockSkewStatus'>)
 
 export function registerDefaultAlerts (monitoring: MonitoringSystem, consensus: ConsensusManager, network: NetworkManager): void {
   const selfId = network.peerId
-  /** reads one metric: each rule below looks at one, and reading them all is not free */
-  const read = (name: string) => async (): ReturnType<MonitoringSystem['metricsSnapshot']> => await monitoring.metricsSnapshot([name])
+  const read = async (names: string[]): ReturnType<MonitoringSystem['metricsSnapshot']> => await monitoring.metricsSnapshot(names)
   /** only a member of a Raft group can judge its leader and quorum */
   const member = (): boolean => {
     const s = consensus.status()
@@ -71,10 +70,8 @@ export function registerDefaultAlerts (monitoring: MonitoringSystem, consensus: 
   }))
   monitoring.addRule(partitionRule(network))
   monitoring.addRule(clockSkewRule(network))
-  const rpcLatency = 'agentmesh_rpc_latency_seconds'
-  const outbox = 'agentmesh_messaging_outbox_entries'
-  monitoring.addRule(rpcLatencyRule({ p99Seconds: histogramQuantileSource(read(rpcLatency), { name: rpcLatency }, 0.99) }))
-  monitoring.addRule(outboxBacklogRule({ backlog: metricSumSource(read(outbox), { name: outbox, labels: { state: 'pending' } }) }))
+  monitoring.addRule(rpcLatencyRule({ p99Seconds: histogramQuantileSource(read, { name: 'agentmesh_rpc_latency_seconds' }, 0.99) }))
+  monitoring.addRule(outboxBacklogRule({ backlog: metricSumSource(read, { name: 'agentmesh_messaging_outbox_entries', labels: { state: 'pending' } }) }))
 }
 
 /** counts agent migrations and failovers (re-placements after a node failed) as metrics */
