@@ -20,18 +20,23 @@ export function consensusRoutes (node: MeshNode): Route[] {
   const consensus = node.consensus
   return [
     route('GET', '/consensus', () => ({ json: consensus.status() })),
+    // The KV routes do not hand `req.signal` to the call. The server answers an aborted request
+    // (disconnect, close, its own deadline) without waiting for the handler, and the call still ends
+    // at its outcome or its own deadline (DEFAULT_OPERATION_TIMEOUT_MS); a write proposed cannot be
+    // withdrawn anyway. What that saves: the request's AbortSignal and a listener on it per call
+    // (src/http/server.ts, RequestAbort).
     route('GET', '/kv/*key', async (req) => {
-      const kv = await consensus.kv.get(req.params.key, { signal: req.signal })
+      const kv = await consensus.kv.get(req.params.key)
       if (kv === undefined) throw new NotFoundError(`key ${JSON.stringify(req.params.key)} is absent`)
       return { json: { value: kv.value, revision: kv.revision } }
     }),
     route('PUT', '/kv/*key', async (req) => {
       const body = await req.json(putBody)
-      const r = await consensus.kv.put(req.params.key, body.value, { signal: req.signal, ...(body.expectRevision !== undefined ? { expectRevision: body.expectRevision } : {}) })
+      const r = await consensus.kv.put(req.params.key, body.value, body.expectRevision !== undefined ? { expectRevision: body.expectRevision } : {})
       return { json: r }
     }),
     route('DELETE', '/kv/*key', async (req) => {
-      return { json: await consensus.kv.delete(req.params.key, { signal: req.signal }) }
+      return { json: await consensus.kv.delete(req.params.key) }
     }),
     // shared CRDT documents (replicateState): writable on any side of a partition, merged on heal
     // read-only: answers from the copy this peer holds and never opens, creates or persists one

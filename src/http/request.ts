@@ -1,16 +1,26 @@
 /** The AdminRequest given to handlers: lazy, size-limited body reading and JSON decoding. */
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { InvalidArgumentError, InvalidMessageError, MessageTooLargeError } from '../errors.ts'
-import { abortReason } from '../util/abort.ts'
 import type { Schema } from './schema.ts'
 import type { AdminRequest } from './types.ts'
 
 /**
+ * How a request's abort reaches what serves it without an EventTarget: `onAbort` calls `fn` once
+ * with the reason (never if already aborted: check `aborted` first) and returns its removal.
+ */
+export interface RequestAbortWatch {
+  readonly aborted: boolean
+  readonly reason: Error | undefined
+  onAbort: (fn: (reason: Error) => void) => () => void
+}
+
+/**
  * Reads the whole body, refusing it as soon as it exceeds `limitBytes`: at once when
  * Content-Length says so, else when the bytes received pass the limit. Reading stops there;
- * the server then answers 413 and closes the connection instead of draining the rest.
+ * the server then answers 413 and closes the connection instead of draining the rest. An abort
+ * of the request ends the read with its reason.
  */
-export async function readBody (req: IncomingMessage, limitBytes: number, signal?: AbortSignal): Promise<Buffer> {
+export async function readBody (req: IncomingMessage, limitBytes: number, abort?: RequestAbortWatch): Promise<Buffer> {
   const declared = req.headers['content-length']
   if (declared !== undefined && Number(declared) > limitBytes) {
     throw new MessageTooLargeError(`request body of ${declared} bytes exceeds the limit of ${limitBytes} bytes`)
@@ -23,7 +33,7 @@ export async function readBody (req: IncomingMessage, limitBytes: number, signal
       req.off('end', onEnd)
       req.off('error', onError)
       req.off('close', onClose)
-      signal?.removeEventListener('abort', onAbort)
+      unwatch?.()
     }
     const onData = (chunk: Buffer): void => {
       size += chunk.length
@@ -38,13 +48,13 @@ export async function readBody (req: IncomingMessage, limitBytes: number, signal
     const onEnd = (): void => { cleanup(); resolve(Buffer.concat(chunks, size)) }
     const onError = (err: Error): void => { cleanup(); reject(new InvalidMessageError(`request body could not be read: ${err.message}`, { cause: err })) }
     const onClose = (): void => { if (!req.complete) { cleanup(); reject(new InvalidMessageError('request body ended early')) } }
-    const onAbort = (): void => { cleanup(); reject(abortReason(signal as AbortSignal)) }
-    if (signal?.aborted === true) { onAbort(); return }
+    let unwatch: (() => void) | undefined
+    if (abort?.reason !== undefined) { reject(abort.reason); return }
     req.on('data', onData)
     req.on('end', onEnd)
     req.on('error', onError)
     req.on('close', onClose)
-    signal?.addEventListener('abort', onAbort, { once: true })
+    unwatch = abort?.onAbort(reason => { cleanup(); reject(reason) })
   })
 }
 
@@ -77,20 +87,20 @@ export class IncomingAdminRequest implements AdminRequest {
   private readonly maxBodyBytes: number
   private readonly rawQuery: string
   private parsedQuery?: URLSearchParams
-  private readonly controller: AbortController
+  private readonly abort: RequestAbortWatch & { readonly signal: AbortSignal }
   private body?: Promise<Buffer>
 
-  /** `controller`'s signal is `req.signal` (AbortController makes it on first use) */
+  /** `abort.signal` is `req.signal` (made on first use) */
   constructor (
     private readonly req: IncomingMessage,
-    init: { path: string, query: string, params: Record<string, string>, controller: AbortController, maxBodyBytes: number }
+    init: { path: string, query: string, params: Record<string, string>, abort: RequestAbortWatch & { readonly signal: AbortSignal }, maxBodyBytes: number }
   ) {
     this.method = req.method ?? 'GET'
     this.path = init.path
     this.params = init.params
     this.rawQuery = init.query
     this.headers = req.headers
-    this.controller = init.controller
+    this.abort = init.abort
     this.maxBodyBytes = init.maxBodyBytes
   }
 
@@ -101,7 +111,7 @@ export class IncomingAdminRequest implements AdminRequest {
   }
 
   get signal (): AbortSignal {
-    return this.controller.signal
+    return this.abort.signal
   }
 
   /** whether the body was read to its end (false: the connection must not be reused) */
@@ -110,7 +120,7 @@ export class IncomingAdminRequest implements AdminRequest {
   }
 
   private async bytes (): Promise<Buffer> {
-    this.body ??= readBody(this.req, this.maxBodyBytes, this.signal)
+    this.body ??= readBody(this.req, this.maxBodyBytes, this.abort)
     return await this.body
   }
 

@@ -291,6 +291,58 @@ describe('admin server: Server-Sent Events and lifecycle', () => {
     }
   })
 
+  it('ends a body read with the abort reason when the server closes mid-body', async () => {
+    let entered!: () => void
+    const inHandler = new Promise<void>(resolve => { entered = resolve })
+    let readFailed: Promise<string> | undefined
+    const server = createAdminServer([route('POST', '/upload', async req => {
+      readFailed = req.json().then(() => 'read', (err: Error) => `${err.name}: ${err.message}`)
+      entered()
+      await readFailed
+      return { json: 1 }
+    })], { log: captureLogger() })
+    const base = await server.listen({ host: '127.0.0.1', port: 0 })
+    // a client that sends the start of a chunked body and then nothing
+    const client = httpRequest(base + '/upload', { method: 'POST', headers: { 'transfer-encoding': 'chunked', 'content-type': 'application/json' } })
+    const answer = new Promise<number>(resolve => {
+      client.on('response', res => { res.resume(); resolve(res.statusCode ?? 0) })
+      client.on('error', () => { resolve(0) })
+    })
+    client.write('{"a":')
+    await inHandler
+    await server.close()
+    assert.equal(await readFailed, 'NotStartedError: admin server is stopping')
+    assert.ok([0, 503].includes(await answer))
+    client.destroy()
+  })
+
+  it('hands a handler that reads req.signal after the abort a signal already aborted with the reason', async () => {
+    const clock = new ManualClock()
+    let entered!: () => void
+    const inHandler = new Promise<void>(resolve => { entered = resolve })
+    let release!: () => void
+    const released = new Promise<void>(resolve => { release = resolve })
+    let seen: { aborted: boolean, reason: string } | undefined
+    const server = createAdminServer([route('GET', '/late', async req => {
+      entered()
+      await released
+      seen = { aborted: req.signal.aborted, reason: (req.signal.reason as Error).name }
+      return { json: 1 }
+    })], { clock, handlerTimeoutMs: 1000, log: captureLogger() })
+    const base = await server.listen({ host: '127.0.0.1', port: 0 })
+    try {
+      const pending = fetch(base + '/late').then(r => r.status)
+      await inHandler
+      clock.advance(1000)
+      assert.equal(await pending, 504)
+      release()
+      await eventually(() => seen !== undefined)
+      assert.deepEqual(seen, { aborted: true, reason: 'TimeoutError' })
+    } finally {
+      await server.close()
+    }
+  })
+
   it('refuses a taken port with ConflictError and a second listen', async () => {
     const a = createAdminServer([])
     const base = await a.listen({ host: '127.0.0.1', port: 0 })
