@@ -34,8 +34,20 @@ import {
 } from './raft-wire.ts'
 import type { RaftRefusal } from './raft-wire.ts'
 
+/** the events of a libp2p v3 stream the transport reads an inbound stream by */
+export interface RaftStreamEvents {
+  /** bytes from the remote */
+  message: { data: StreamChunk }
+  /** the remote will write no more */
+  remoteCloseWrite: object
+  /** this end closed, or was aborted or reset (`error`) */
+  close: { error?: Error }
+}
+
 /** what the transport needs from a libp2p v3 stream */
 export interface RaftStream extends AsyncIterable<StreamChunk> {
+  addEventListener: <K extends keyof RaftStreamEvents>(type: K, listener: (evt: RaftStreamEvents[K]) => void) => void
+  removeEventListener: <K extends keyof RaftStreamEvents>(type: K, listener: (evt: RaftStreamEvents[K]) => void) => void
   send: (data: Uint8Array) => boolean
   onDrain: (options?: AbortOptions) => Promise<void>
   close: (options?: AbortOptions) => Promise<void>
@@ -349,49 +361,82 @@ export class Libp2pRaftTransport implements RaftSender {
     }
   }
 
-  private async serve (stream: RaftStream, from: string, connection?: RaftConnection): Promise<void> {
+  /**
+   * Reads a peer's stream of Raft frames. It listens for the stream's `message` events and steps
+   * each frame's messages as the bytes arrive, rather than iterating the stream: libp2p's async
+   * iterator is a generator over a pushable, and the security gate used to wrap it in another,
+   * which put a few promise hand-offs on every inbound message (issue 4's fifteenth pass:
+   * sequential puts 7% faster, 8-9% less CPU each, without them).
+   */
+  private serve (stream: RaftStream, from: string, connection?: RaftConnection): void {
     if (!this.started) { stream.abort(new UnreachableError('raft transport stopped')); return }
     this.inbound.add(stream)
     this.inboundOf.set(from, stream)
     const decoder = new FrameDecoder({ maxFrameBytes: MAX_RAFT_FRAME_BYTES })
     const reassembler = new SnapshotReassembler()
     let groupId: string | undefined
-    try {
-      for await (const chunk of stream) {
-        for (const frame of decoder.push(chunk)) {
-          const f = decodeRaftFrame(frame, from, this.selfId)
-          if (f.kind === 'hello') {
-            const ours = this.handler.groupId()
-            if (ours !== '' && f.groupId !== '' && f.groupId !== ours) {
-              throw new UnreachableError(`peer ${from} belongs to raft group ${f.groupId}, not ours (${ours})`)
-            }
-            groupId = f.groupId
-            // answers go back the way the peer came (a fresh connection after a heal)
-            if (connection !== undefined) this.peers.get(from)?.preferConnection(connection)
-            continue
-          }
-          if (groupId === undefined) throw new UnreachableError(`raft stream from ${from} did not start with a hello`)
-          if (f.kind === 'messages') {
-            for (const m of f.messages) this.handler.receive(m, groupId)
-          } else {
-            const snapshot = reassembler.push(f.chunk)
-            if (snapshot !== undefined) this.handler.receive({ ...f.message, snapshot }, groupId)
-          }
-        }
-      }
-      decoder.end()
-      await stream.close({ signal: AbortSignal.timeout(500) }).catch((err: Error) => { stream.abort(err) })
-    } catch (err) {
-      const e = err as Error
+    let done = false
+    const finish = (): void => {
+      done = true
+      stream.removeEventListener('message', onMessage)
+      stream.removeEventListener('remoteCloseWrite', onRemoteEnd)
+      stream.removeEventListener('close', onClose)
+      this.inbound.delete(stream)
+      if (this.inboundOf.get(from) === stream) this.inboundOf.delete(from)
+    }
+    const fail = (e: Error): void => {
+      finish()
       if (e instanceof MessageTooLargeError || e.name === 'InvalidMessageError' || e.name === 'UnsupportedVersionError' || e instanceof UnreachableError) {
         this.log.error('raft stream from %s refused: %s: %s', from, e.name, e.message)
         stream.abort(e)
       } else {
         this.log('raft stream from %s ended: %s', from, e.message)
       }
-    } finally {
-      this.inbound.delete(stream)
-      if (this.inboundOf.get(from) === stream) this.inboundOf.delete(from)
     }
+    const onFrame = (frame: Uint8Array): void => {
+      const f = decodeRaftFrame(frame, from, this.selfId)
+      if (f.kind === 'hello') {
+        const ours = this.handler.groupId()
+        if (ours !== '' && f.groupId !== '' && f.groupId !== ours) {
+          throw new UnreachableError(`peer ${from} belongs to raft group ${f.groupId}, not ours (${ours})`)
+        }
+        groupId = f.groupId
+        // answers go back the way the peer came (a fresh connection after a heal)
+        if (connection !== undefined) this.peers.get(from)?.preferConnection(connection)
+        return
+      }
+      if (groupId === undefined) throw new UnreachableError(`raft stream from ${from} did not start with a hello`)
+      if (f.kind === 'messages') {
+        for (const m of f.messages) this.handler.receive(m, groupId)
+      } else {
+        const snapshot = reassembler.push(f.chunk)
+        if (snapshot !== undefined) this.handler.receive({ ...f.message, snapshot }, groupId)
+      }
+    }
+    const onMessage = (evt: RaftStreamEvents['message']): void => {
+      if (done) return
+      try {
+        for (const frame of decoder.push(evt.data)) onFrame(frame)
+      } catch (err) {
+        fail(err as Error)
+      }
+    }
+    const onRemoteEnd = (): void => {
+      if (done) return
+      try {
+        decoder.end()
+      } catch (err) {
+        fail(err as Error)
+        return
+      }
+      finish()
+      void stream.close({ signal: AbortSignal.timeout(500) }).catch((err: Error) => { stream.abort(err) })
+    }
+    const onClose = (evt: RaftStreamEvents['close']): void => {
+      if (!done) fail(evt.error ?? new Error('stream closed'))
+    }
+    stream.addEventListener('message', onMessage)
+    stream.addEventListener('remoteCloseWrite', onRemoteEnd)
+    stream.addEventListener('close', onClose)
   }
 }

@@ -37,25 +37,25 @@ export function guardStreams (libp2p: HandlerHost, guard: FloodGuard): () => voi
   return () => { if (libp2p.handle === guarded) libp2p.handle = original }
 }
 
-/** every chunk read from the stream spends the peer's byte budget; past it the stream is aborted */
+/**
+ * Every chunk the stream delivers spends the peer's byte budget; past it the stream is aborted and
+ * the chunk dropped. It watches the stream's `message` events (wrapping `dispatchEvent`, as
+ * libp2p's own metrics do, so no listener is added: a stream hands its buffered bytes to the first
+ * `message` listener), which counts the bytes however the handler reads them, by iterating or by
+ * listening, and adds no step between the stream and its reader.
+ */
 function meterStream (stream: Stream, peer: string, protocol: string, guard: FloodGuard): void {
-  const source = stream as unknown as { [Symbol.asyncIterator]: () => AsyncIterator<{ byteLength: number }> }
-  const iterate = source[Symbol.asyncIterator].bind(stream)
-  Object.defineProperty(stream, Symbol.asyncIterator, {
-    configurable: true,
-    value: async function * meteredChunks () {
-      const it = iterate()
-      for (;;) {
-        const next = await it.next()
-        if (next.done === true) return
-        try {
-          guard.admitBytes(peer, protocol, next.value.byteLength)
-        } catch (err) {
-          stream.abort(err as Error)
-          throw err
-        }
-        yield next.value
+  const target = stream as unknown as { dispatchEvent: (evt: Event & { data?: { byteLength: number } }) => boolean }
+  const dispatch = target.dispatchEvent.bind(stream)
+  target.dispatchEvent = (evt) => {
+    if (evt.type === 'message' && evt.data !== undefined) {
+      try {
+        guard.admitBytes(peer, protocol, evt.data.byteLength)
+      } catch (err) {
+        stream.abort(err as Error)
+        return false
       }
     }
-  })
+    return dispatch(evt)
+  }
 }

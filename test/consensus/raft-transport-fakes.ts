@@ -30,13 +30,49 @@ export class Pipe implements AsyncIterable<Uint8Array> {
   }
 }
 
+/**
+ * One end of an in-memory stream pair. As libp2p's streams: what the other end sends arrives as
+ * `message` events (a tick later) once something listens for them, else it waits to be read by
+ * iterating; the other end's close is `remoteCloseWrite`, this end's own close or abort is `close`.
+ */
 export class FakeStream implements RaftStream {
   status = 'open'
   peerOf!: FakeStream
   readonly incoming = new Pipe()
-  send (data: Uint8Array): boolean { if (this.status === 'open') this.peerOf.incoming.push(data); return true }
+  private readonly listeners = new Map<string, Set<(evt: any) => void>>()
+
+  addEventListener (type: string, fn: (evt: any) => void): void {
+    let set = this.listeners.get(type)
+    if (set === undefined) this.listeners.set(type, set = new Set())
+    set.add(fn)
+  }
+
+  removeEventListener (type: string, fn: (evt: any) => void): void { this.listeners.get(type)?.delete(fn) }
+
+  private emit (type: string, evt: object): void { for (const fn of [...this.listeners.get(type) ?? []]) fn(evt) }
+
+  /** what the other end sent */
+  deliver (data: Uint8Array): void {
+    if ((this.listeners.get('message')?.size ?? 0) > 0) queueMicrotask(() => { this.emit('message', { data }) })
+    else this.incoming.push(data)
+  }
+
+  /** the other end closed */
+  remoteEnded (): void {
+    this.incoming.end()
+    queueMicrotask(() => { this.emit('remoteCloseWrite', {}) })
+  }
+
+  send (data: Uint8Array): boolean { if (this.status === 'open') this.peerOf.deliver(data); return true }
   async onDrain (): Promise<void> {}
-  async close (): Promise<void> { this.status = 'closed'; this.peerOf.incoming.end(); this.incoming.end() }
+  async close (): Promise<void> {
+    if (this.status !== 'open') return
+    this.status = 'closed'
+    this.peerOf.remoteEnded()
+    this.incoming.end()
+    this.emit('close', {})
+  }
+
   abort (): void { void this.close() }
   [Symbol.asyncIterator] (): AsyncIterator<Uint8Array> { return this.incoming[Symbol.asyncIterator]() }
 }
