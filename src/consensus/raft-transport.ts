@@ -365,8 +365,8 @@ export class Libp2pRaftTransport implements RaftSender {
    * Reads a peer's stream of Raft frames. It listens for the stream's `message` events and steps
    * each frame's messages as the bytes arrive, rather than iterating the stream: libp2p's async
    * iterator is a generator over a pushable, and the security gate used to wrap it in another,
-   * which put a few promise hand-offs on every inbound message (issue 4's fifteenth pass:
-   * sequential puts 7% faster, 8-9% less CPU each, without them).
+   * which put a few promise hand-offs on every inbound message (issue 4's fifteenth pass, in
+   * alternating runs without them: sequential puts p50 -7%, 8-9% less CPU each).
    */
   private serve (stream: RaftStream, from: string, connection?: RaftConnection): void {
     if (!this.started) { stream.abort(new UnreachableError('raft transport stopped')); return }
@@ -438,5 +438,7 @@ export class Libp2pRaftTransport implements RaftSender {
     stream.addEventListener('message', onMessage)
     stream.addEventListener('remoteCloseWrite', onRemoteEnd)
     stream.addEventListener('close', onClose)
+    // closed before we listened: no close event will come
+    if (stream.status !== undefined && stream.status !== 'open') finish()
   }
 }
