@@ -5,11 +5,11 @@ import type { Schema } from './schema.ts'
 import type { AdminRequest } from './types.ts'
 
 /**
- * How a request's abort reaches what serves it without an EventTarget: `onAbort` calls `fn` once
- * with the reason (never if already aborted: check `aborted` first) and returns its removal.
+ * How a request's abort reaches what serves it without an EventTarget: `reason` once aborted;
+ * `onAbort` calls `fn` once with it (never if already aborted: check `reason` first) and returns
+ * its removal.
  */
 export interface RequestAbortWatch {
-  readonly aborted: boolean
   readonly reason: Error | undefined
   onAbort: (fn: (reason: Error) => void) => () => void
 }
