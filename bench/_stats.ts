@@ -6,8 +6,12 @@ export function percentile (values: number[], p: number): number {
   return sorted[i]
 }
 
+/** the middle value; with an even count, the mean of the two middle ones */
 export function median (values: number[]): number {
-  return percentile(values, 50)
+  if (values.length === 0) return NaN
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
 }
 
 export function fmt (n: number, digits = 0): string {

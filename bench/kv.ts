@@ -1,5 +1,5 @@
 /**
- * npm run bench -- kv [--quick] [--layers]
+ * npm run bench -- kv [--quick] [--layers] [--rounds=N]
  *
  * The replicated key-value store, side by side with etcd 3.4 in the same run, both with durable
  * (fsynced) storage and 3 members on 127.0.0.1:
@@ -24,6 +24,12 @@
  * messages of our puts and reads with no Raft, and our ConsensusManager on that same stack with a
  * bare HTTP handler and a static membership. Against the CLI peers' column they tell what of a
  * put's cost is the stack, our consensus, and the rest of a peer.
+ *
+ * --rounds=N (default 1) measures every column N times, alternating their order from one round
+ * to the next (etcd first, then ours first), and prints each round's table, then the median of
+ * each figure over the rounds and, per round, each row of ours as a multiple of etcd's (1.00 or
+ * more: at least etcd's figure). This machine's speed drifts by 10-15% over tens of minutes, for
+ * both sides; a ratio taken within one round, and its spread over rounds, is what to read.
  */
 import { spawn, spawnSync } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
@@ -37,10 +43,16 @@ import { fileURLToPath } from 'node:url'
 import { Etcd3 } from 'etcd3'
 import { getJson, processCpuMs, startProcess, waitUntil } from '../test/helpers/processes.ts'
 import type { PeerProcess } from '../test/helpers/processes.ts'
-import { fmt, percentile, table } from './_stats.ts'
+import { fmt, median, percentile, table } from './_stats.ts'
 
 const quick = process.argv.includes('--quick')
 const layers = process.argv.includes('--layers')
+const roundsFlag = process.argv.find(a => a === '--rounds' || a.startsWith('--rounds='))
+const rounds = roundsFlag === undefined ? 1 : Number(roundsFlag.slice('--rounds='.length))
+if (roundsFlag !== undefined && (roundsFlag === '--rounds' || !/^\d+$/.test(roundsFlag.slice('--rounds='.length)) || rounds < 1 || rounds > 20)) {
+  console.error(`--rounds=N takes a whole number from 1 to 20 (got ${JSON.stringify(roundsFlag)})`)
+  process.exit(2)
+}
 const SEQ_N = quick ? 300 : 2000
 const PAR_N = quick ? 2000 : 10_000
 const IDLE_MS = quick ? 3_000 : 10_000
@@ -367,22 +379,39 @@ async function measure (c: Client): Promise<Figures> {
   }
 }
 
-const dir = mkdtempSync(join(tmpdir(), 'agentmesh-bench-kv-'))
-const results: Array<[string, Figures]> = []
-try {
-  const etcd = await startEtcd(join(dir, 'etcd'))
-  if (etcd === undefined) console.log('etcd is not installed (apt-get install etcd-server): measuring ours alone')
-  else {
-    try { results.push([etcd.name, await measure(etcd)]) } finally { await etcd.stop() }
+/** one column: started fresh in its own directory, measured, stopped; undefined if it cannot run here */
+type Column = (dir: string) => Promise<Client | undefined>
+const columns: Column[] = [
+  async d => await startEtcd(d),
+  ...(layers ? (['stack', 'consensus'] as const).map(mode => async (d: string) => await startLayer(d, mode)) : []),
+  async d => await startOurs(d)
+]
+
+const allRounds: Array<Array<[string, Figures]>> = []
+for (let round = 1; round <= rounds; round++) {
+  const dir = mkdtempSync(join(tmpdir(), 'agentmesh-bench-kv-'))
+  const order = columns.map((_, k) => k)
+  if (round % 2 === 0) order.reverse()
+  const measured = new Map<number, [string, Figures]>()
+  try {
+    for (const k of order) {
+      const c = await columns[k](join(dir, `column-${k}`))
+      if (c === undefined) {
+        if (round === 1) console.log('etcd is not installed (apt-get install etcd-server): measuring ours alone')
+        continue
+      }
+      try { measured.set(k, [c.name, await measure(c)]) } finally { await c.stop() }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
   }
-  for (const mode of layers ? ['stack', 'consensus'] as const : []) {
-    const layer = await startLayer(join(dir, mode), mode)
-    try { results.push([layer.name, await measure(layer)]) } finally { await layer.stop() }
-  }
-  const ours = await startOurs(join(dir, 'ours'))
-  try { results.push([ours.name, await measure(ours)]) } finally { await ours.stop() }
-} finally {
-  rmSync(dir, { recursive: true, force: true })
+  const results = [...measured].sort((a, b) => a[0] - b[0]).map(([, r]) => r)
+  allRounds.push(results)
+  printTable(rounds > 1 ? `round ${round} of ${rounds} (${round % 2 === 0 ? 'ours first' : 'etcd first'})` : '', results)
+}
+if (rounds > 1) {
+  printTable(`median of ${rounds} rounds`, allRounds[0].map(([name], k) => [name, medianFigures(allRounds.map(r => r[k][1]))]))
+  printRatios(allRounds)
 }
 
 /** the sequential and the 16-in-flight put rows' CPU per put, of the members or of the client */
@@ -390,19 +419,68 @@ function cpuCell (f: Figures, who: keyof CallCpu): string {
   return [f.cpu[0], f.cpu[1]].map(row => row[who] === undefined ? '-' : fmt(row[who] as number, 2)).join(' / ')
 }
 
-console.log(`\nkv: 3 members on 127.0.0.1, fsynced; ${SEQ_N} sequential ops, ${PAR_N} ops per concurrent row; 100 B values`)
-table(['', ...results.map(([name]) => name)], [
-  ['put p50 ms (1 client)', ...results.map(([, f]) => fmt(f.seqP50, 2))],
-  ['put p99 ms (1 client)', ...results.map(([, f]) => fmt(f.seqP99, 2))],
-  ['put ops/s, 1 in flight', ...results.map(([, f]) => fmt(f.put1))],
-  ['put ops/s, 16 in flight', ...results.map(([, f]) => fmt(f.put16))],
-  ['put ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.put64))],
-  ['linearizable get ops/s, 1 in flight', ...results.map(([, f]) => fmt(f.get1))],
-  ['linearizable get ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.get64))],
-  ['CPU ms per put, members together (1 / 16 in flight)', ...results.map(([, f]) => cpuCell(f, 'members'))],
-  ['CPU ms per put, the client (1 / 16 in flight)', ...results.map(([, f]) => cpuCell(f, 'client'))],
-  ['CPU ms per s at idle, members together', ...results.map(([, f]) => f.idleCpu === undefined ? '-' : fmt(f.idleCpu, 1))],
-  ['mean fsync ms per write batch (members)', ...results.map(([, f]) => fmt(f.fsyncMs, 2))],
-  ['failed calls (of all rows)', ...results.map(([, f]) => String(f.failed))],
-  ['calls resent after a keep-alive reset', ...results.map(([, f]) => String(f.retried))]
-])
+/** each figure's median over rounds (failed and resent calls: their sum) */
+function medianFigures (fs: Figures[]): Figures {
+  const m = (pick: (f: Figures) => number | undefined): number | undefined => {
+    const xs = fs.map(pick).filter((x): x is number => x !== undefined && Number.isFinite(x))
+    return xs.length === 0 ? undefined : median(xs)
+  }
+  const n = (pick: (f: Figures) => number): number => m(pick) ?? NaN
+  return {
+    failed: fs.reduce((a, f) => a + f.failed, 0),
+    retried: fs.reduce((a, f) => a + f.retried, 0),
+    fsyncMs: n(f => f.fsyncMs),
+    idleCpu: m(f => f.idleCpu),
+    seqP50: n(f => f.seqP50),
+    seqP99: n(f => f.seqP99),
+    put1: n(f => f.put1),
+    put16: n(f => f.put16),
+    put64: n(f => f.put64),
+    get1: n(f => f.get1),
+    get64: n(f => f.get64),
+    cpu: fs[0].cpu.map((_, row) => ({ members: m(f => f.cpu[row].members), client: n(f => f.cpu[row].client) }))
+  }
+}
+
+/** per round, ours (the last column) as a multiple of etcd's (the first) on each row the issue sets a target for */
+function printRatios (all: Array<Array<[string, Figures]>>): void {
+  if (all[0].length < 2 || !all[0][0][0].startsWith('etcd')) return
+  const rows: Array<[string, (f: Figures) => number, boolean]> = [
+    ['put p50 (etcd ms / ours)', f => f.seqP50, false],
+    ['put p99 (etcd ms / ours)', f => f.seqP99, false],
+    ['put ops/s, 1 in flight', f => f.put1, true],
+    ['put ops/s, 16 in flight', f => f.put16, true],
+    ['put ops/s, 64 in flight', f => f.put64, true],
+    ['linearizable get ops/s, 1 in flight', f => f.get1, true],
+    ['linearizable get ops/s, 64 in flight', f => f.get64, true]
+  ]
+  const ratio = (r: Array<[string, Figures]>, pick: (f: Figures) => number, higherBetter: boolean): number => {
+    const etcd = pick(r[0][1])
+    const ours = pick(r[r.length - 1][1])
+    return higherBetter ? ours / etcd : etcd / ours
+  }
+  console.log(`\n${all[0][all[0].length - 1][0]} as a multiple of etcd's figure (1.00 or more: at least etcd's), per round`)
+  table(['', ...all.map((_, k) => `round ${k + 1}`), 'median'], rows.map(([what, pick, hb]) => {
+    const xs = all.map(r => ratio(r, pick, hb))
+    return [what, ...xs.map(x => fmt(x, 2)), fmt(median(xs), 2)]
+  }))
+}
+
+function printTable (title: string, results: Array<[string, Figures]>): void {
+  console.log(`\nkv${title === '' ? '' : `, ${title}`}: 3 members on 127.0.0.1, fsynced; ${SEQ_N} sequential ops, ${PAR_N} ops per concurrent row; 100 B values`)
+  table(['', ...results.map(([name]) => name)], [
+    ['put p50 ms (1 client)', ...results.map(([, f]) => fmt(f.seqP50, 2))],
+    ['put p99 ms (1 client)', ...results.map(([, f]) => fmt(f.seqP99, 2))],
+    ['put ops/s, 1 in flight', ...results.map(([, f]) => fmt(f.put1))],
+    ['put ops/s, 16 in flight', ...results.map(([, f]) => fmt(f.put16))],
+    ['put ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.put64))],
+    ['linearizable get ops/s, 1 in flight', ...results.map(([, f]) => fmt(f.get1))],
+    ['linearizable get ops/s, 64 in flight', ...results.map(([, f]) => fmt(f.get64))],
+    ['CPU ms per put, members together (1 / 16 in flight)', ...results.map(([, f]) => cpuCell(f, 'members'))],
+    ['CPU ms per put, the client (1 / 16 in flight)', ...results.map(([, f]) => cpuCell(f, 'client'))],
+    ['CPU ms per s at idle, members together', ...results.map(([, f]) => f.idleCpu === undefined ? '-' : fmt(f.idleCpu, 1))],
+    ['mean fsync ms per write batch (members)', ...results.map(([, f]) => fmt(f.fsyncMs, 2))],
+    ['failed calls (of all rows)', ...results.map(([, f]) => String(f.failed))],
+    ['calls resent after a keep-alive reset', ...results.map(([, f]) => String(f.retried))]
+  ])
+}
