@@ -48,8 +48,9 @@ import { fmt, median, percentile, table } from './_stats.ts'
 const quick = process.argv.includes('--quick')
 const layers = process.argv.includes('--layers')
 const roundsFlag = process.argv.find(a => a === '--rounds' || a.startsWith('--rounds='))
-const rounds = roundsFlag === undefined ? 1 : Number(roundsFlag.slice('--rounds='.length))
-if (roundsFlag !== undefined && (roundsFlag === '--rounds' || !/^\d+$/.test(roundsFlag.slice('--rounds='.length)) || rounds < 1 || rounds > 20)) {
+const roundsText = roundsFlag?.slice('--rounds='.length) ?? '1'
+const rounds = Number(roundsText)
+if (!/^\d+$/.test(roundsText) || rounds < 1 || rounds > 20) {
   console.error(`--rounds=N takes a whole number from 1 to 20 (got ${JSON.stringify(roundsFlag)})`)
   process.exit(2)
 }
