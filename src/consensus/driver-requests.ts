@@ -62,6 +62,8 @@ export interface RequestHost {
 export class DriverRequests {
   readonly proposals = new PendingProposals()
   readonly reads: ReadQueue
+  /** proposals of this peer answered from the log so far (their callers resume once the current task ends) */
+  answered = 0
   private readonly host: RequestHost
   private readonly requestPrefix: string
   private seq = 0
@@ -209,7 +211,10 @@ export class DriverRequests {
 
   /** the entry carrying `requestId` was applied with `result` */
   applied (requestId: string, result: KvResult): void {
-    this.proposals.take(requestId)?.resolve(result)
+    const w = this.proposals.take(requestId)
+    if (w === undefined) return
+    this.answered++
+    w.resolve(result)
   }
 
   /** a snapshot was installed: proposals it covers are answered from its idempotency records */

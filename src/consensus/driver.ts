@@ -35,6 +35,9 @@ import { MessageType, RawNode } from './raft/index.ts'
 import type { ConfChange, ConfState, Message, RaftStatus, Ready, SoftState, StateRole } from './raft/index.ts'
 import type { StrongOperation } from './raft-wire.ts'
 
+/** resolves after the I/O waiting now (and every microtask queued before it) */
+const afterIo = async (): Promise<void> => { await new Promise<void>(resolve => { runAfterIo(resolve) }) }
+
 export type { DriverHooks, RaftDriverInit } from './driver-types.ts'
 
 const EMPTY = new Uint8Array(0)
@@ -412,8 +415,13 @@ export class RaftDriver {
       }
     } else {
       // nothing to write (so no snapshot either): apply now
+      const answeredBefore = this.requests.answered
       this.applier.applyEntries(rd.committedEntries)
       if (hs !== undefined) this.lazyHardState = hs
+      // a follower told of a commit answers its own callers first: what this Ready sends (no
+      // entries were appended, so only answers to commit notices, heartbeats or refusals) waits
+      // one turn, while their replies go out
+      if (this.requests.answered !== answeredBefore && !sendFirst && rd.messages.length > 0) await afterIo()
     }
     if (!sendFirst) this.outbox.send(rd.messages)
     if (rd.snapshot !== undefined) this.applier.installSnapshot(rd.snapshot)

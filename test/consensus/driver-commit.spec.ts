@@ -2,7 +2,8 @@
  * Three RaftDrivers in one process, their messages handed over directly: a write committed by the
  * two followers' durable copies is applied and answered on the leader while the leader's own
  * write of it is still running (the leader's copy counts only once written, so the commit index
- * rests on durable copies alone, and applying does not wait for this peer's fsync).
+ * rests on durable copies alone, and applying does not wait for this peer's fsync); and a follower
+ * that applies a write it forwarded answers its caller before it answers the commit notice.
  */
 import { describe, it } from 'node:test'
 import assert from 'node:assert/strict'
@@ -34,7 +35,7 @@ class HeldStore extends MemoryStore {
 const enc = new TextEncoder()
 const dec = new TextDecoder()
 
-async function group (): Promise<{ drivers: Map<string, RaftDriver>, stores: Map<string, HeldStore>, stop: () => Promise<void> }> {
+async function group (onSend?: (from: string, messages: Message[]) => void): Promise<{ drivers: Map<string, RaftDriver>, stores: Map<string, HeldStore>, stop: () => Promise<void> }> {
   const drivers = new Map<string, RaftDriver>()
   const stores = new Map<string, HeldStore>()
   for (const id of ['a', 'b', 'c']) {
@@ -45,6 +46,7 @@ async function group (): Promise<{ drivers: Map<string, RaftDriver>, stores: Map
       log: await DurableRaftLog.open(store),
       sender: {
         send: (to: string, messages: Message[]) => {
+          onSend?.(id, messages)
           for (const m of messages) setImmediate(() => { drivers.get(to)?.receive(m, '') })
         }
       },
@@ -81,6 +83,35 @@ describe('RaftDriver commit and apply', () => {
       for (const d of drivers.values()) assert.equal(dec.decode(d.sm.get('k')?.value), '"2"')
     } finally {
       stores.get('a')!.release()
+      await stop()
+    }
+  })
+
+  it('answers a caller on a follower before the follower answers the commit notice that told it', async () => {
+    // what follower b sends once it has applied past `watchFrom`, and when b's caller resumed
+    const events: string[] = []
+    let watchFrom = Infinity
+    let b: RaftDriver | undefined
+    const { drivers, stop } = await group((from, messages) => {
+      if (from !== 'b' || b === undefined || b.sm.appliedIndex < watchFrom) return
+      for (const m of messages) events.push(`send ${m.type}`)
+    })
+    try {
+      const a = drivers.get('a')!
+      b = drivers.get('b')!
+      await a.bootstrap({ voters: ['a', 'b', 'c'], learners: [] })
+      await waitFor(() => a.status().role === 'leader', 10_000, 'a to lead')
+      await a.propose({ type: 'put', key: 'k', value: enc.encode('"1"') })
+      await waitFor(() => [...drivers.values()].every(d => d.status().applied === a.status().commit), 10_000, 'every peer to apply the first write')
+
+      // b forwards the write to a; a's commit notice tells b, and b applies it
+      watchFrom = b.sm.appliedIndex + 1
+      await b.propose({ type: 'put', key: 'k', value: enc.encode('"2"') })
+      events.push('answered')
+      await waitFor(() => events.some(e => e !== 'answered'), 10_000, 'b to answer the commit notice')
+      assert.equal(events[0], 'answered', `b's caller resumes first (${events.join(', ')})`)
+      assert.equal(dec.decode(b.sm.get('k')?.value), '"2"')
+    } finally {
       await stop()
     }
   })
