@@ -62,11 +62,10 @@ export interface RequestHost {
 export class DriverRequests {
   readonly proposals = new PendingProposals()
   readonly reads: ReadQueue
-  /** proposals of this peer answered from the log so far (their callers resume once the current task ends) */
-  answered = 0
   private readonly host: RequestHost
   private readonly requestPrefix: string
   private seq = 0
+  private answeredCount = 0
 
   constructor (host: RequestHost, id: string, nonce: number, prefixNonce: number) {
     this.host = host
@@ -213,8 +212,13 @@ export class DriverRequests {
   applied (requestId: string, result: KvResult): void {
     const w = this.proposals.take(requestId)
     if (w === undefined) return
-    this.answered++
+    this.answeredCount++
     w.resolve(result)
+  }
+
+  /** proposals of this peer answered from the log so far (their callers resume once the current task ends) */
+  get answered (): number {
+    return this.answeredCount
   }
 
   /** a snapshot was installed: proposals it covers are answered from its idempotency records */
