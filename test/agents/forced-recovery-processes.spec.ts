@@ -21,8 +21,9 @@ describe('forced recovery of an agent whose replica set lost two members for goo
 
   before(async () => {
     ({ relay, nodes } = await startProcessMesh(dir, 'forced-recovery', 4))
-    // killing two peers is survivable for Raft only with three voters or more (at most one of them killed, below)
-    await waitUntil(async () => (await getJson<{ voters: string[] }>(relay, '/consensus')).voters.length >= 3, 30_000, 'the raft group to have three voters')
+    // two peers are killed below: Raft survives that only with five voters. The autopilot grows the
+    // group 3 -> 4 -> 5 one change at a time, and two kills while it has four lose the majority
+    await waitUntil(async () => (await getJson<{ voters: string[] }>(relay, '/consensus')).voters.length === 5, 30_000, 'the raft group to have five voters')
   })
 
   after(async () => {
@@ -31,10 +32,8 @@ describe('forced recovery of an agent whose replica set lost two members for goo
   })
 
   it('waits for lost members, refuses to force while enough are reachable, and comes back from the last one when forced', async () => {
-    const { voters } = await getJson<{ voters: string[] }>(relay, '/consensus')
     const ids = nodes.map(n => n.ready.peerId)
-    // the owner: a node that does not vote if there is one (with three voters, two kills must spare two)
-    let owner = nodes.find(n => !voters.includes(n.ready.peerId)) ?? nodes[0]
+    let owner = nodes[0]
     assert.equal((await post(relay, '/agents', { id: 'F', kind: 'counter', node: owner.ready.peerId })).status, 201)
     for (let i = 1; i <= 10; i++) {
       const r = await post<{ reply: { value: number } }>(relay, '/agents/F/messages', { message: { op: 'inc' } })
@@ -52,25 +51,44 @@ describe('forced recovery of an agent whose replica set lost two members for goo
 
     // every turn's update reaches all three members when it is flushed; give the last one a moment
     await new Promise(resolve => setTimeout(resolve, 1000))
-    // the owner and the set as they are at the kill: on a loaded machine a peer can be taken for
-    // failed a moment and the agent moved (with all its state) before the kill
-    const placed = await getJson<AgentView>(relay, '/agents/F')
-    assert.ok(placed.replicas != null && placed.acks != null && placed.replicas.length - placed.acks + 1 === 2, `a replica set that needs two members: ${JSON.stringify(placed)}`)
-    const ownerNow = nodes.find(n => n.ready.peerId === placed.node)
-    assert.ok(ownerNow != null, `F runs on a node peer (${placed.node})`)
-    owner = ownerNow
-    // a second member besides the owner, not the relay, whose loss with the owner's leaves Raft a majority
+    // the owner and a second member are frozen (SIGSTOP), then the placement is read again: a frozen
+    // owner can neither move the agent nor change its set, so what is read then is what the kill
+    // leaves. On a loaded machine a peer can be taken for failed a moment and the agent moved (with
+    // all its state) just before the freeze: then both go on and the choice is made again
+    const { voters } = await getJson<{ voters: string[] }>(relay, '/consensus')
     const majorityLeft = (killed: string[]): boolean => voters.filter(v => !killed.includes(v)).length > voters.length / 2
-    const others = placed.replicas.filter(p => p !== owner.ready.peerId && ids.includes(p))
-    const second = others.find(p => majorityLeft([owner.ready.peerId, p]))
-    assert.ok(second != null, `a second member to kill that leaves Raft a majority (set ${placed.replicas.join(', ')}, voters ${voters.join(', ')})`)
-    const survivor = placed.replicas.find(p => p !== owner.ready.peerId && p !== second)!
+    const sameView = (a: AgentView, b: AgentView): boolean => a.node === b.node && a.epoch === b.epoch && a.acks === b.acks && JSON.stringify(a.replicas) === JSON.stringify(b.replicas)
+    /** freezes F's owner and a second member; throws (both going on again) when F moved meanwhile */
+    const freeze = async (): Promise<{ placed: AgentView, owner: PeerProcess, second: PeerProcess }> => {
+      const seen = await getJson<AgentView>(relay, '/agents/F')
+      assert.ok(seen.replicas != null && seen.acks != null && seen.replicas.length - seen.acks + 1 === 2, `a replica set that needs two members: ${JSON.stringify(seen)}`)
+      const ownerNow = nodes.find(n => n.ready.peerId === seen.node)
+      assert.ok(ownerNow != null, `F runs on a node peer (${seen.node})`)
+      // a second member besides the owner, not the relay, whose loss with the owner's leaves Raft a majority
+      const others = seen.replicas.filter(p => p !== ownerNow.ready.peerId && ids.includes(p))
+      const secondId = others.find(p => majorityLeft([ownerNow.ready.peerId, p]))
+      const secondNow = nodes.find(n => n.ready.peerId === secondId)
+      assert.ok(secondNow != null, `a second member to kill that leaves Raft a majority (set ${seen.replicas.join(', ')}, voters ${voters.join(', ')})`)
+      ownerNow.kill('SIGSTOP')
+      secondNow.kill('SIGSTOP')
+      // a write the owner had under way before it froze commits in a moment
+      await new Promise(resolve => setTimeout(resolve, 500))
+      const now = await getJson<AgentView>(relay, '/agents/F')
+      if (sameView(seen, now)) return { placed: now, owner: ownerNow, second: secondNow }
+      ownerNow.kill('SIGCONT')
+      secondNow.kill('SIGCONT')
+      assert.fail(`F moved while its owner froze: ${JSON.stringify(seen)} then ${JSON.stringify(now)}`)
+    }
+    const frozen = await freeze().catch(async () => await freeze())
+    const { placed, second } = frozen
+    owner = frozen.owner
+    const survivor = placed.replicas!.find(p => p !== owner.ready.peerId && p !== second.ready.peerId)!
     owner.kill('SIGKILL')
-    nodes.find(n => n.ready.peerId === second)!.kill('SIGKILL')
+    second.kill('SIGKILL')
 
     // once the relay knows both are gone, the agent is re-placed and its activation waits for a
     // second member: unavailable, however long
-    const lostIds = [owner.ready.peerId, second]
+    const lostIds = [owner.ready.peerId, second.ready.peerId]
     await waitUntil(async () => {
       const seen = (await getJson<Array<{ peerId: string, status: string }>>(relay, '/nodes')).filter(m => lostIds.includes(m.peerId))
       return seen.length === 2 && seen.every(m => m.status === 'failed')
@@ -93,7 +111,7 @@ describe('forced recovery of an agent whose replica set lost two members for goo
       return forced.status === 200
     }, 60_000, 'the forced recovery to be taken')
     assert.deepEqual(forced!.json.replicas, [survivor])
-    assert.deepEqual([...forced!.json.lost].sort(), [owner.ready.peerId, second].sort())
+    assert.deepEqual([...forced!.json.lost].sort(), [...lostIds].sort())
 
     let value: number | undefined
     await waitUntil(async () => {
@@ -107,7 +125,7 @@ describe('forced recovery of an agent whose replica set lost two members for goo
     // the new owner records a full set of its own again
     await waitUntil(async () => {
       const p = await getJson<AgentView>(relay, '/agents/F')
-      return p.replicas?.length === 3 && p.acks === 2 && !p.replicas.includes(owner.ready.peerId) && !p.replicas.includes(second)
+      return p.replicas?.length === 3 && p.acks === 2 && !p.replicas.includes(owner.ready.peerId) && !p.replicas.includes(second.ready.peerId)
     }, 30_000, 'a full replica set of live peers')
   })
 })
