@@ -47,9 +47,12 @@ export async function migrateOut (m: DistributedAgentManager, p: Placement, targ
   const started = m.clock.monotonic()
   const activation = m.local.activation(p.id)
   if (activation == null) {
-    // placed here but not running (e.g. never claimed after a restart): a plain move
+    // placed here but not running (never claimed after a restart, or its activation failed for
+    // want of a read quorum): a plain move. This peer's copy may lack acknowledged turns, so the
+    // target catches up as a failover does, from a read quorum of the recorded replica set, not
+    // from here alone (that would take over from one member what two may hold)
     const moved = await m.records.write(p, placedOn(p, target, m.nextEpoch(), pin), options)
-    await m.activateOn(moved, { ...options, syncFrom: [m.peerId] })
+    await m.activateOn(moved, options)
     return moved
   }
   if (m.migrating.has(p.id)) throw new ConflictError(`agent ${p.id} is already migrating`)

@@ -93,16 +93,35 @@ describe('forced recovery of an agent whose replica set lost two members for goo
       const seen = (await getJson<Array<{ peerId: string, status: string }>>(relay, '/nodes')).filter(m => lostIds.includes(m.peerId))
       return seen.length === 2 && seen.every(m => m.status === 'failed')
     }, 30_000, 'the relay to see both peers failed')
-    for (let i = 0; i < 3; i++) {
-      const call = await post<unknown>(relay, '/agents/F/messages', { message: { op: 'get' }, timeoutMs: 2000 }).catch(() => ({ status: 0, json: {} }))
-      if (call.status === 200) {
-        // what the mesh saw, for the failure's message
-        const now = await getJson<AgentView>(relay, '/agents/F').catch(err => String(err))
-        const seen = await getJson<unknown>(relay, '/nodes').catch(err => String(err))
-        assert.fail(`no answer from one member where two are needed; got ${JSON.stringify(call.json)} with F placed ${JSON.stringify(now)} ` +
-          `(before the kill ${JSON.stringify(placed)}), nodes ${JSON.stringify(seen)}`)
+    const assertUnavailable = async (calls: number, after: string): Promise<void> => {
+      for (let i = 0; i < calls; i++) {
+        const call = await post<unknown>(relay, '/agents/F/messages', { message: { op: 'get' }, timeoutMs: 2000 }).catch(() => ({ status: 0, json: {} }))
+        if (call.status === 200) {
+          // what the mesh saw, for the failure's message
+          const now = await getJson<AgentView>(relay, '/agents/F').catch(err => String(err))
+          const seen = await getJson<unknown>(relay, '/nodes').catch(err => String(err))
+          assert.fail(`no answer from one member where two are needed (${after}); got ${JSON.stringify(call.json)} with F placed ${JSON.stringify(now)} ` +
+            `(before the kill ${JSON.stringify(placed)}), nodes ${JSON.stringify(seen)}`)
+        }
       }
     }
+    await assertUnavailable(3, 'after the kill')
+
+    // nor does an operator's move get around it. F is placed on a peer that does not run it; moved
+    // first to the last member, then from there to a peer outside the set, it must catch up from a
+    // read quorum each time, never from the copy of the peer it is moved from
+    const outside = nodes.find(n => n !== owner && n !== second && !placed.replicas!.includes(n.ready.peerId))
+    assert.ok(outside != null, 'a live node outside the set')
+    await post(relay, '/agents/F/migrate', { node: survivor }, 20_000).catch(() => undefined)
+    let refusal: { status: number, json: { error?: { name: string } } } | undefined
+    for (let attempt = 0; attempt < 5; attempt++) {
+      // (a claim of the peer F is placed on can change the record under the move: ConflictError, again)
+      refusal = await post<{ error?: { name: string } }>(relay, '/agents/F/migrate', { node: outside.ready.peerId }, 20_000)
+      if (refusal.json.error?.name !== 'ConflictError') break
+    }
+    assert.notEqual(refusal!.status, 200, 'a move to a peer outside the set is refused')
+    assert.equal(refusal!.json.error?.name, 'UnreachableError', `the move is refused for want of a read quorum: ${JSON.stringify(refusal!.json)}`)
+    await assertUnavailable(2, 'after the moves')
 
     // once the lost peers are known failed, the operator forces the recovery
     let forced: { status: number, json: { replicas: string[], lost: string[], node: string } } | undefined
