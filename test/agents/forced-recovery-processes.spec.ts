@@ -33,15 +33,15 @@ describe('forced recovery of an agent whose replica set lost two members for goo
 
   it('waits for lost members, refuses to force while enough are reachable, and comes back from the last one when forced', async () => {
     const ids = nodes.map(n => n.ready.peerId)
-    let owner = nodes[0]
-    assert.equal((await post(relay, '/agents', { id: 'F', kind: 'counter', node: owner.ready.peerId })).status, 201)
+    const deployedOn = nodes[0]
+    assert.equal((await post(relay, '/agents', { id: 'F', kind: 'counter', node: deployedOn.ready.peerId })).status, 201)
     for (let i = 1; i <= 10; i++) {
       const r = await post<{ reply: { value: number } }>(relay, '/agents/F/messages', { message: { op: 'inc' } })
       assert.deepEqual(r.json.reply, { value: i })
     }
     const deployed = await getJson<AgentView>(relay, '/agents/F')
     assert.ok(deployed.replicas != null && deployed.acks != null, 'GET /agents/F shows its replica set')
-    assert.ok(deployed.replicas.includes(owner.ready.peerId))
+    assert.ok(deployed.replicas.includes(deployedOn.ready.peerId))
     assert.equal(deployed.replicas.length - deployed.acks + 1, 2, `a failover needs two members (${deployed.replicas.length} replicas, ${deployed.acks} acks)`)
 
     const refused = await post<{ error: { name: string } }>(relay, '/agents/F/recover', { acceptLoss: true })
@@ -80,8 +80,7 @@ describe('forced recovery of an agent whose replica set lost two members for goo
       assert.fail(`F moved while its owner froze: ${JSON.stringify(seen)} then ${JSON.stringify(now)}`)
     }
     const frozen = await freeze().catch(async () => await freeze())
-    const { placed, second } = frozen
-    owner = frozen.owner
+    const { placed, owner, second } = frozen
     const survivor = placed.replicas!.find(p => p !== owner.ready.peerId && p !== second.ready.peerId)!
     owner.kill('SIGKILL')
     second.kill('SIGKILL')
